@@ -1,0 +1,1 @@
+"""cap-cloudflare-do (skeleton: its issue fills it in)."""

@@ -1,0 +1,1 @@
+"""cap-cloudflare-kv (skeleton: its issue fills it in)."""

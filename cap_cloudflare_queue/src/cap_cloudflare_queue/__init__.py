@@ -1,0 +1,1 @@
+"""cap-cloudflare-queue (skeleton: its issue fills it in)."""

@@ -1,0 +1,1 @@
+"""cap-cloudflare-r2 (skeleton: its issue fills it in)."""

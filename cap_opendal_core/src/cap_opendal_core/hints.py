@@ -1,0 +1,219 @@
+"""Hint ids, the two lattices, and the registry of constraints that gives hints their meaning.
+
+A hint is a ``::``-separated id such as ``resource::kv::write``. A *constraint* says what a hint
+implies: for the ``effect`` kind, the weakest effects level a node using it may declare; for the
+``determinism`` kind, the strictest determinism it may declare. Constraints are looked up segment by
+segment, most specific first, so ``resource::blob`` covers ``resource::blob::read`` but not
+``resource::blobs`` (see ``shared/reference/hints.md``).
+
+The built-in table is registered at import; capability plugins register more. Registering the same
+(hint, kind) again replaces the earlier entry — the newest registration wins.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Literal
+
+__all__ = [
+    "BUILTIN_CONSTRAINTS",
+    "Constraint",
+    "Determinism",
+    "Effects",
+    "HintKind",
+    "HintRegistry",
+    "registry",
+    "split_hint",
+    "validate_hint_id",
+]
+
+HintKind = Literal["effect", "determinism"]
+
+
+class Effects(IntEnum):
+    """Effects lattice: Pure < ReadOnly < Effectful. A higher value is a weaker claim."""
+
+    PURE = 0
+    READ_ONLY = 1
+    EFFECTFUL = 2
+
+    @property
+    def json(self) -> str:
+        return _EFFECT_JSON[self]
+
+    @classmethod
+    def parse(cls, text: str) -> Effects:
+        try:
+            return _EFFECT_BY_JSON[text]
+        except KeyError:
+            raise ValueError(
+                f"unknown effects level {text!r}; expected one of {', '.join(_EFFECT_BY_JSON)}"
+            ) from None
+
+
+class Determinism(IntEnum):
+    """Determinism lattice: Strict < Stable < BestEffort < Nondeterministic (weakest claim last)."""
+
+    STRICT = 0
+    STABLE = 1
+    BEST_EFFORT = 2
+    NONDETERMINISTIC = 3
+
+    @property
+    def json(self) -> str:
+        return _DET_JSON[self]
+
+    @classmethod
+    def parse(cls, text: str) -> Determinism:
+        try:
+            return _DET_BY_JSON[text]
+        except KeyError:
+            raise ValueError(
+                f"unknown determinism level {text!r}; expected one of {', '.join(_DET_BY_JSON)}"
+            ) from None
+
+
+_EFFECT_JSON = {Effects.PURE: "pure", Effects.READ_ONLY: "read_only", Effects.EFFECTFUL: "effectful"}
+_EFFECT_BY_JSON = {v: k for k, v in _EFFECT_JSON.items()}
+_DET_JSON = {
+    Determinism.STRICT: "strict",
+    Determinism.STABLE: "stable",
+    Determinism.BEST_EFFORT: "best_effort",
+    Determinism.NONDETERMINISTIC: "nondeterministic",
+}
+_DET_BY_JSON = {v: k for k, v in _DET_JSON.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Constraint:
+    """What one hint implies for one lattice.
+
+    ``minimum`` is an :class:`Effects` level for ``kind == "effect"`` and a :class:`Determinism`
+    level for ``kind == "determinism"``. ``source`` names who registered it (``"cap-opendal-core"``
+    for the built-ins, a distribution name for plugins).
+    """
+
+    hint: str
+    kind: HintKind
+    minimum: Effects | Determinism
+    why: str = ""
+    source: str = "cap-opendal-core"
+
+
+def split_hint(hint: str) -> tuple[str, ...]:
+    return tuple(hint.split("::"))
+
+
+def validate_hint_id(hint: str) -> str:
+    """Return ``hint`` if it is a well-formed id (non-empty ``::``-separated segments), else raise."""
+    if not isinstance(hint, str) or not hint:
+        raise ValueError(f"a hint id must be a non-empty string, got {hint!r}")
+    for seg in hint.split("::"):
+        if not seg or seg.strip() != seg or ":" in seg:
+            raise ValueError(f"malformed hint id {hint!r}: segments are separated by '::' and may not be empty")
+    return hint
+
+
+_E, _D = Effects, Determinism
+
+BUILTIN_CONSTRAINTS: tuple[Constraint, ...] = (
+    Constraint("resource::http::read", "effect", _E.READ_ONLY, "reads an external service"),
+    Constraint("resource::http::write", "effect", _E.EFFECTFUL, "changes an external service"),
+    Constraint("resource::http", "determinism", _D.BEST_EFFORT, "responses drift"),
+    Constraint("resource::clock", "determinism", _D.BEST_EFFORT, "wall-clock time"),
+    Constraint("resource::rng", "determinism", _D.BEST_EFFORT, "randomness"),
+    Constraint("resource::db::read", "effect", _E.READ_ONLY),
+    Constraint("resource::db::write", "effect", _E.EFFECTFUL),
+    Constraint("resource::db", "determinism", _D.BEST_EFFORT),
+    Constraint("resource::kv::read", "effect", _E.READ_ONLY),
+    Constraint("resource::kv::write", "effect", _E.EFFECTFUL),
+    Constraint(
+        "resource::kv", "determinism", _D.BEST_EFFORT, "values change; Workers KV is eventually consistent"
+    ),
+    Constraint("resource::blob::read", "effect", _E.READ_ONLY),
+    Constraint("resource::blob::write", "effect", _E.EFFECTFUL),
+    Constraint("resource::blob", "determinism", _D.BEST_EFFORT, "objects change"),
+    Constraint("resource::blob::pinned", "determinism", _D.STABLE, "a read pinned to an etag cannot drift"),
+    Constraint("resource::queue::publish", "effect", _E.EFFECTFUL),
+    Constraint(
+        "resource::queue::consume", "effect", _E.READ_ONLY, "acknowledging is the consumer's own bookkeeping"
+    ),
+    Constraint("resource::queue", "determinism", _D.BEST_EFFORT, "delivery order and timing vary"),
+    Constraint("resource::dedupe::write", "effect", _E.EFFECTFUL),
+    Constraint("resource::dedupe", "determinism", _D.BEST_EFFORT),
+    Constraint("resource::state::read", "effect", _E.READ_ONLY, "Durable Object state read"),
+    Constraint("resource::state::write", "effect", _E.EFFECTFUL, "Durable Object state write"),
+    Constraint("resource::state::read", "determinism", _D.STABLE, "single-writer, strongly consistent"),
+    Constraint("resource::state", "determinism", _D.BEST_EFFORT, "any write to the object"),
+)
+
+
+class HintRegistry:
+    """Constraints by (hint, kind), with most-specific segment-wise lookup.
+
+    Lookups are cached; a registration clears the cache. Thread-safe for registration.
+    """
+
+    def __init__(self, constraints: Iterable[Constraint] = ()) -> None:
+        self._table: dict[tuple[str, HintKind], Constraint] = {}
+        self._cache: dict[tuple[str, HintKind], Constraint | None] = {}
+        self._lock = threading.Lock()
+        for c in constraints:
+            self.register(c)
+
+    def register(self, constraint: Constraint) -> None:
+        """Add or replace the constraint for ``(constraint.hint, constraint.kind)``."""
+        validate_hint_id(constraint.hint)
+        if constraint.kind == "effect" and not isinstance(constraint.minimum, Effects):
+            raise TypeError(f"effect constraint for {constraint.hint!r} needs an Effects minimum")
+        if constraint.kind == "determinism" and not isinstance(constraint.minimum, Determinism):
+            raise TypeError(f"determinism constraint for {constraint.hint!r} needs a Determinism minimum")
+        with self._lock:
+            self._table[(constraint.hint, constraint.kind)] = constraint
+            self._cache.clear()
+
+    def unregister(self, hint: str, kind: HintKind) -> None:
+        with self._lock:
+            self._table.pop((hint, kind), None)
+            self._cache.clear()
+
+    def lookup(self, hint: str, kind: HintKind) -> Constraint | None:
+        """The most specific constraint of ``kind`` covering ``hint`` (whole segments), or None."""
+        cache_key = (hint, kind)
+        try:
+            return self._cache[cache_key]
+        except KeyError:
+            pass
+        found: Constraint | None = None
+        segments = hint.split("::")
+        for n in range(len(segments), 0, -1):
+            found = self._table.get(("::".join(segments[:n]), kind))
+            if found is not None:
+                break
+        self._cache[cache_key] = found
+        return found
+
+    def effect_minimum(self, hint: str) -> Effects | None:
+        c = self.lookup(hint, "effect")
+        return None if c is None else Effects(c.minimum)
+
+    def determinism_minimum(self, hint: str) -> Determinism | None:
+        c = self.lookup(hint, "determinism")
+        return None if c is None else Determinism(c.minimum)
+
+    def is_known(self, hint: str) -> bool:
+        """True when some constraint (of either kind) covers ``hint``."""
+        return self.lookup(hint, "effect") is not None or self.lookup(hint, "determinism") is not None
+
+    def __iter__(self) -> Iterator[Constraint]:
+        return iter(sorted(self._table.values(), key=lambda c: (c.hint, c.kind)))
+
+    def __len__(self) -> int:
+        return len(self._table)
+
+
+registry = HintRegistry(BUILTIN_CONSTRAINTS)
+"""The process-wide registry: built-ins now, plugins' hints once discovered."""
