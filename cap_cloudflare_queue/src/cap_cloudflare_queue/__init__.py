@@ -1,1 +1,3 @@
 """cap-cloudflare-queue (skeleton: its issue fills it in)."""
+
+__version__ = "0.1.0"

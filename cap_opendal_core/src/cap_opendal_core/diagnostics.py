@@ -7,9 +7,11 @@ node alias, the hint, the declared and required levels, and one line of guidance
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Sequence
 
 __all__ = ["CODES", "Diagnostic", "DiagnosticError", "Severity", "sort_diagnostics"]
 

@@ -65,7 +65,7 @@ class CapabilityError(Exception):
         operation: str | None = None,
         key: str | None = None,
     ) -> CapabilityError:
-        """Fill in context fields that are still empty; returns ``self`` for ``raise err.with_context(...)``."""
+        """Fill in context fields that are still empty; returns ``self`` (``raise err.with_context()``)."""
         if self.capability is None:
             self.capability = capability
         if self.operation is None:

@@ -13,10 +13,12 @@ The built-in table is registered at import; capability plugins register more. Re
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator
 
 __all__ = [
     "BUILTIN_CONSTRAINTS",
@@ -113,7 +115,9 @@ def validate_hint_id(hint: str) -> str:
         raise ValueError(f"a hint id must be a non-empty string, got {hint!r}")
     for seg in hint.split("::"):
         if not seg or seg.strip() != seg or ":" in seg:
-            raise ValueError(f"malformed hint id {hint!r}: segments are separated by '::' and may not be empty")
+            raise ValueError(
+                f"malformed hint id {hint!r}: segments are separated by '::' and may not be empty"
+            )
     return hint
 
 

@@ -1,0 +1,47 @@
+"""The entry point that tells ``cap_opendal_core`` what this package is (see ``cap_opendal_core.plugins``).
+
+Kept free of the package's own runtime code so that discovering plugins never imports a backend.
+The descriptor states Durable Objects' guarantees: one strongly consistent, durable, single-writer
+object per id whose requests are serialized (ordered), so a put-if-absent reservation is atomic.
+"""
+
+from __future__ import annotations
+
+from cap_opendal_core.descriptors import Descriptor
+from cap_opendal_core.plugins import CapabilityPlugin, builtin_constraints_under
+
+__all__ = ["PLUGIN"]
+
+PLUGIN = CapabilityPlugin(
+    name="do",
+    distribution="cap-cloudflare-do",
+    binding_kind="durable_object",
+    hints=builtin_constraints_under("resource::state", "resource::dedupe"),
+    provided_hints=(
+        "resource::state::read",
+        "resource::state::write",
+        "resource::state",
+        "resource::dedupe::write",
+        "resource::dedupe",
+    ),
+    descriptor=Descriptor(
+        consistency="strong",
+        durability="durable",
+        ttl="none",
+        delivery="unknown",
+        ordering="ordered",
+        reservation="atomic",
+        extensions={
+            "com.cloudflare.do.max_object_bytes": 10 * 1000**3,
+            "com.cloudflare.do.max_entry_bytes": 2 * 1000**2,
+            "com.cloudflare.do.max_sql_statement_bytes": 100_000,
+            "com.cloudflare.do.max_sql_params": 100,
+        },
+    ),
+    constructors={
+        "from_env": "cap_cloudflare_do:DurableObjectNamespace.from_env",
+        "from_url": "cap_cloudflare_do:DurableObjectNamespace.from_url",
+        "local": "cap_cloudflare_do:DurableObjectNamespace.local",
+        "dedupe": "cap_cloudflare_do:Dedupe",
+    },
+)

@@ -1,0 +1,50 @@
+"""The per-call record layers hand down the chain, and the shapes of a layer.
+
+A layer is a function that takes the next step (an :data:`Invoke`) and returns a new one, built once
+when the pipeline is constructed — like a structlog processor chain, composed ahead of time so a call
+pays only for the layers that are on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..scope import InvocationScope
+    from .operation import Operation
+
+__all__ = ["Call", "Invoke", "Layer"]
+
+
+class Call:
+    """One call in flight: what was asked, and what outer layers learned for inner ones."""
+
+    __slots__ = ("args", "attempts", "deadline", "determinism_hint", "fn", "key", "op", "scope")
+
+    def __init__(
+        self,
+        op: Operation,
+        fn: Callable[..., Awaitable[Any]],
+        args: tuple[Any, ...],
+        key: str | None,
+        determinism_hint: str | None,
+        scope: InvocationScope | None,
+    ) -> None:
+        self.op = op
+        self.fn = fn
+        self.args = args
+        self.key = key
+        self.determinism_hint = determinism_hint
+        self.scope = scope
+        self.deadline: float | None = None
+        """Absolute ``time.monotonic()`` deadline, set by the deadline layer; the retry layer reads it."""
+        self.attempts = 1
+        """Tries made so far, counted by the retry layer; the logging layer reports it."""
+
+
+Invoke = Callable[[Call], Awaitable[Any]]
+"""One step of the chain: takes the call, returns what the backend returned."""
+
+Layer = Callable[[Invoke], Invoke]
+"""Wraps the next step in one concern (logging, retry …)."""

@@ -1,0 +1,107 @@
+"""Which layers a pipeline runs and how each is tuned. Every layer is optional."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+__all__ = ["LOG_LEVELS", "LayerSettings", "RetryPolicy"]
+
+LOG_LEVELS: dict[str, int] = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+"""structlog's level names and their stdlib numbers (same values as :mod:`logging`)."""
+
+
+def _number(owner: str, name: str, value: object, *, minimum: float, allow_zero: bool = True) -> None:
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value < minimum
+        or (not allow_zero and value == minimum)
+    ):
+        bound = f">= {minimum}" if allow_zero else f"> {minimum}"
+        raise ValueError(f"{owner}.{name} must be a finite number {bound}, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, for retryable errors of idempotent operations.
+
+    ``attempts`` counts every try including the first. Before retry *n* (1, 2, …) the pipeline sleeps
+    ``uniform(0, min(cap, base * 2 ** (n - 1)))`` seconds (without ``jitter``: the upper end), or at
+    least a ``RateLimited.retry_after`` the service gave — unless that is over ``max_retry_after``, in
+    which case the error is raised instead of waiting that long.
+    """
+
+    attempts: int = 3
+    base: float = 0.05
+    cap: float = 2.0
+    jitter: bool = True
+    max_retry_after: float = 30.0
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.attempts, int) or isinstance(self.attempts, bool) or self.attempts < 1:
+            raise ValueError(f"RetryPolicy.attempts must be an int >= 1, got {self.attempts!r}")
+        _number("RetryPolicy", "base", self.base, minimum=0)
+        _number("RetryPolicy", "cap", self.cap, minimum=0)
+        _number("RetryPolicy", "max_retry_after", self.max_retry_after, minimum=0)
+        if not isinstance(self.jitter, bool):
+            raise ValueError(f"RetryPolicy.jitter must be a bool, got {self.jitter!r}")
+
+    def backoff(self, retry: int, fraction: float) -> float:
+        """Seconds to wait before retry number ``retry`` (1-based); ``fraction`` is a uniform [0, 1) draw."""
+        ceiling = min(self.cap, self.base * 2.0 ** (retry - 1))
+        return ceiling * fraction if self.jitter else ceiling
+
+
+@dataclass(frozen=True)
+class LayerSettings:
+    """The layers a :class:`~cap_opendal_core.layers.Pipeline` runs; see that module for their order.
+
+    ``deadline`` is a per-call timeout in seconds; independently, ``scope_deadline`` makes calls honour
+    the invocation scope's deadline. ``concurrency`` caps calls in flight through one pipeline.
+    :meth:`off` turns everything off.
+    """
+
+    hints: bool = True
+    logging: bool = True
+    log_level: str = "info"
+    metrics: bool = True
+    deadline: float | None = None
+    scope_deadline: bool = True
+    retry: RetryPolicy | None = field(default_factory=RetryPolicy)
+    concurrency: int | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("hints", "logging", "metrics", "scope_deadline"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"LayerSettings.{name} must be a bool, got {getattr(self, name)!r}")
+        if self.log_level not in LOG_LEVELS:
+            raise ValueError(
+                f"LayerSettings.log_level must be one of {', '.join(LOG_LEVELS)}, got {self.log_level!r}"
+            )
+        if self.deadline is not None:
+            _number("LayerSettings", "deadline", self.deadline, minimum=0, allow_zero=False)
+        if self.retry is not None and not isinstance(self.retry, RetryPolicy):
+            raise ValueError(f"LayerSettings.retry must be a RetryPolicy or None, got {self.retry!r}")
+        if self.concurrency is not None and (
+            not isinstance(self.concurrency, int)
+            or isinstance(self.concurrency, bool)
+            or self.concurrency < 1
+        ):
+            raise ValueError(
+                f"LayerSettings.concurrency must be an int >= 1 or None, got {self.concurrency!r}"
+            )
+
+    @classmethod
+    def off(cls) -> LayerSettings:
+        """Every layer off: a call costs little more than the bare backend call."""
+        return cls(
+            hints=False,
+            logging=False,
+            metrics=False,
+            deadline=None,
+            scope_deadline=False,
+            retry=None,
+            concurrency=None,
+        )

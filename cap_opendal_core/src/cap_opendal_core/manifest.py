@@ -1,0 +1,503 @@
+"""Binding manifests: which named bindings of which kinds a flow needs, and what it requires of them.
+
+Flows state *hints* (what a node does); manifests state *bindings* (what the host must provide). One
+manifest serves two purposes: :func:`cap_opendal_core.preflight` checks a capability bag
+against it before any effectful work starts, and :func:`cap_opendal_core.wrangler.render_wrangler`
+turns it into the binding sections of a ``wrangler.toml``. So next to ``kind`` and ``requires`` a
+binding may carry the wrangler details of its kind; they are checked when present and demanded only
+when rendering.
+
+The format, as TOML (JSON has the same shape)::
+
+    [worker]                         # optional; defaults for render_wrangler
+    name = "flow-worker"
+    main = "src/entry.py"
+    compatibility_date = "2025-01-01"
+    compatibility_flags = ["python_workers"]
+
+    [bindings.FLOW_KV]
+    kind = "kv_namespace"
+    id = "0f2ac74b498b48028cb68387c421e279"   # namespace id (optional for local development)
+    requires = { consistency = { at_least = "eventual" } }
+
+    [bindings.ARCHIVE]
+    kind = "r2_bucket"
+    bucket_name = "flow-archive"
+
+    [bindings.EVENTS]
+    kind = "queue"
+    queue = "flow-events"
+    producer = true                  # default
+    consumer = { max_batch_size = 10, max_batch_timeout = 5, max_retries = 3,
+                 dead_letter_queue = "flow-events-dlq", max_concurrency = 2 }
+
+    [bindings.STATE]
+    kind = "durable_object"
+    class_name = "FlowState"
+    migration_tag = "v1"             # default "v1" for a class this Worker defines
+    # script_name = "other-worker"   # the class lives in another Worker: no migration here
+
+Manifests hold no secrets: a key that looks like a credential (``token``, ``secret``, ``password``,
+``api_key`` …, see :func:`cap_opendal_core.redact.is_sensitive_key`) is rejected wherever it appears,
+and nothing here is ever read from the environment.
+Unknown keys are rejected too, naming their path, so a typo cannot silently drop a setting.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, cast
+
+from .errors import InvalidInput
+from .plugins import BINDING_KINDS, BINDING_NAME, BindingKind
+from .redact import is_sensitive_key
+
+if TYPE_CHECKING:
+    import os
+
+    from .descriptors import Requirement
+
+__all__ = [
+    "BindingManifest",
+    "BindingSpec",
+    "QueueConsumerSettings",
+    "WorkerSettings",
+    "check_no_secrets",
+    "load_manifest",
+    "read_document",
+]
+
+_R2_BUCKET: Final = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
+_QUEUE_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_KV_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+_CLASS_NAME: Final = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
+_MIGRATION_TAG: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+
+_COMMON_KEYS: Final = ("kind", "requires")
+_KIND_KEYS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
+    {
+        "kv_namespace": ("id", "preview_id"),
+        "r2_bucket": ("bucket_name", "preview_bucket_name"),
+        "queue": ("queue", "producer", "consumer"),
+        "durable_object": ("class_name", "script_name", "migration_tag"),
+    }
+)
+_CONSUMER_LIMITS: Final[Mapping[str, tuple[int, int | None]]] = MappingProxyType(
+    {
+        # Cloudflare's documented bounds (shared/reference/cloudflare.md): batch ≤ 100, wait ≤ 60 s,
+        # ≤ 100 retries.
+        "max_batch_size": (1, 100),
+        "max_batch_timeout": (0, 60),
+        "max_retries": (0, 100),
+        "max_concurrency": (1, None),
+    }
+)
+DEFAULT_MIGRATION_TAG: Final = "v1"
+
+
+# --- the model -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class QueueConsumerSettings:
+    """A ``[[queues.consumers]]`` entry's settings; None means "wrangler's default"."""
+
+    max_batch_size: int | None = None
+    max_batch_timeout: int | None = None
+    max_retries: int | None = None
+    dead_letter_queue: str | None = None
+    max_concurrency: int | None = None
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    """Top-level wrangler settings a manifest may carry (all optional)."""
+
+    name: str | None = None
+    main: str | None = None
+    compatibility_date: str | None = None
+    compatibility_flags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class BindingSpec:
+    """One binding a flow needs: its name, kind, requirements and its kind's wrangler details."""
+
+    name: str
+    kind: BindingKind
+    requires: Mapping[str, Requirement] = field(default_factory=dict, hash=False)
+    # kv_namespace
+    id: str | None = None
+    preview_id: str | None = None
+    # r2_bucket
+    bucket_name: str | None = None
+    preview_bucket_name: str | None = None
+    # queue
+    queue: str | None = None
+    producer: bool = True
+    consumer: QueueConsumerSettings | None = None
+    # durable_object
+    class_name: str | None = None
+    script_name: str | None = None
+    migration_tag: str | None = None
+
+    def requirements_dict(self) -> dict[str, dict[str, Any]]:
+        return {name: req.to_dict() for name, req in self.requires.items()}
+
+
+@dataclass(frozen=True)
+class BindingManifest:
+    """The bindings a flow needs, in the order the manifest lists them.
+
+    Build with :meth:`from_dict` or :meth:`load` (JSON or TOML); both validate everything and raise
+    :class:`~cap_opendal_core.errors.InvalidInput` naming the source and the path of the problem.
+    """
+
+    bindings: tuple[BindingSpec, ...] = ()
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    source: str = "<manifest>"
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for spec in self.bindings:
+            if spec.name in seen:
+                raise InvalidInput(f"{self.source}: binding {spec.name!r} is listed twice", field=spec.name)
+            seen.add(spec.name)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], *, source: str = "<manifest>") -> BindingManifest:
+        """Validate and build a manifest from parsed JSON/TOML (see the module docstring)."""
+        return _parse_manifest(data, source)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> BindingManifest:
+        """Read a ``.json`` or ``.toml`` manifest file."""
+        return load_manifest(path)
+
+    def __iter__(self) -> Iterator[BindingSpec]:
+        return iter(self.bindings)
+
+    def __len__(self) -> int:
+        return len(self.bindings)
+
+    def __contains__(self, name: object) -> bool:
+        return any(spec.name == name for spec in self.bindings)
+
+    def __getitem__(self, name: str) -> BindingSpec:
+        for spec in self.bindings:
+            if spec.name == name:
+                return spec
+        known = ", ".join(self.names()) or "none"
+        raise KeyError(f"manifest {self.source} has no binding {name!r} (it lists: {known})")
+
+    def names(self) -> tuple[str, ...]:
+        return tuple(spec.name for spec in self.bindings)
+
+    def of_kind(self, kind: str) -> tuple[BindingSpec, ...]:
+        return tuple(spec for spec in self.bindings if spec.kind == kind)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form that :meth:`from_dict` reads back to an equal manifest."""
+        out: dict[str, Any] = {}
+        worker = {
+            k: v
+            for k, v in (
+                ("name", self.worker.name),
+                ("main", self.worker.main),
+                ("compatibility_date", self.worker.compatibility_date),
+                ("compatibility_flags", list(self.worker.compatibility_flags) or None),
+            )
+            if v is not None
+        }
+        if worker:
+            out["worker"] = worker
+        bindings: dict[str, Any] = {}
+        for spec in self.bindings:
+            entry: dict[str, Any] = {"kind": spec.kind}
+            if spec.requires:
+                entry["requires"] = spec.requirements_dict()
+            for key in _KIND_KEYS[spec.kind]:
+                value = getattr(spec, key)
+                if key == "producer":
+                    if not value:
+                        entry[key] = False
+                elif key == "consumer":
+                    if value is not None:
+                        entry[key] = {
+                            k: getattr(value, k) for k in _CONSUMER_KEYS if getattr(value, k) is not None
+                        }
+                elif value is not None:
+                    entry[key] = value
+            bindings[spec.name] = entry
+        out["bindings"] = bindings
+        return out
+
+
+_CONSUMER_KEYS: Final = (
+    "max_batch_size",
+    "max_batch_timeout",
+    "max_retries",
+    "dead_letter_queue",
+    "max_concurrency",
+)
+
+
+# --- reading ---------------------------------------------------------------------------------------
+
+
+def read_document(path: str | os.PathLike[str], what: str = "manifest") -> dict[str, Any]:
+    """Parse a ``.json`` or ``.toml`` file into a dict; other suffixes are sniffed (``{`` → JSON).
+
+    Raises :class:`InvalidInput` naming the file when it cannot be read or parsed.
+    """
+    import tomllib
+
+    p = Path(path)
+    try:
+        raw = p.read_bytes()
+    except OSError as exc:
+        raise InvalidInput(f"cannot read {what} file {str(p)!r}: {exc.strerror or exc}") from exc
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidInput(f"{what} file {str(p)!r} is not UTF-8 text (byte {exc.start})") from exc
+    as_json = p.suffix.lower() == ".json" or (p.suffix.lower() != ".toml" and text.lstrip().startswith("{"))
+    try:
+        data: object = json.loads(text) if as_json else tomllib.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(
+            f"{what} file {str(p)!r} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
+        ) from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise InvalidInput(f"{what} file {str(p)!r} is not valid TOML: {exc}") from exc
+    if not isinstance(data, dict):
+        raise InvalidInput(f"{what} file {str(p)!r} must hold an object/table, got {type(data).__name__}")
+    return data
+
+
+def load_manifest(path: str | os.PathLike[str]) -> BindingManifest:
+    """Read and validate a manifest file (``.json`` or ``.toml``)."""
+    return _parse_manifest(read_document(path, "manifest"), str(path))
+
+
+def check_no_secrets(data: object, source: str, path: str = "") -> None:
+    """Reject any key, at any depth, whose name looks like a credential — before anything else.
+
+    The value is never echoed: the error names only where it was.
+    """
+    if isinstance(data, Mapping):
+        for key, value in data.items():
+            here = f"{path}.{key}" if path else str(key)
+            if is_sensitive_key(key):
+                raise InvalidInput(
+                    f"{source}: {here}: manifests and binding files hold no secrets; pass credentials "
+                    "through the environment or `wrangler secret put`, never in this file",
+                    field=here,
+                )
+            check_no_secrets(value, source, here)
+    elif isinstance(data, list | tuple):
+        for i, value in enumerate(data):
+            check_no_secrets(value, source, f"{path}[{i}]")
+    elif isinstance(data, str) and data.lower().startswith(("bearer ", "basic ")):
+        raise InvalidInput(
+            f"{source}: {path}: looks like an Authorization header value; this file holds no secrets",
+            field=path,
+        )
+
+
+class _Reader:
+    """Typed access to one mapping, with errors that name the source and the path."""
+
+    def __init__(self, data: Mapping[str, Any], source: str, path: str) -> None:
+        self.data, self.source, self.path = data, source, path
+
+    def fail(self, key: str | None, message: str) -> InvalidInput:
+        where = f"{self.path}.{key}" if key and self.path else (key or self.path)
+        return InvalidInput(
+            f"{self.source}: {where}: {message}" if where else f"{self.source}: {message}",
+            field=where or None,
+        )
+
+    def only(self, allowed: tuple[str, ...], what: str) -> None:
+        for key in self.data:
+            if key not in allowed:
+                raise self.fail(str(key), f"unknown key for {what}; expected one of {', '.join(allowed)}")
+
+    def string(self, key: str, pattern: re.Pattern[str] | None = None, rule: str = "") -> str | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value:
+            raise self.fail(key, f"must be a non-empty string, got {_type_name(value)}")
+        if pattern is not None and not pattern.match(value):
+            raise self.fail(key, f"{value!r} is not valid: {rule}")
+        return value
+
+    def integer(self, key: str, low: int, high: int | None) -> int | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        bounds = f"between {low} and {high}" if high is not None else f"at least {low}"
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int)
+            or value < low
+            or (high is not None and value > high)
+        ):
+            raise self.fail(key, f"must be an integer {bounds}, got {value!r}")
+        return value
+
+    def boolean(self, key: str, default: bool) -> bool:
+        value = self.data.get(key, default)
+        if not isinstance(value, bool):
+            raise self.fail(key, f"must be true or false, got {_type_name(value)}")
+        return value
+
+    def table(self, key: str) -> _Reader | None:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if not isinstance(value, Mapping):
+            raise self.fail(key, f"must be a table/object, got {_type_name(value)}")
+        return _Reader(value, self.source, f"{self.path}.{key}" if self.path else key)
+
+
+def _type_name(value: object) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, Mapping):
+        return "a table"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if value is None:
+        return "null"
+    return f"{type(value).__name__} {value!r}" if isinstance(value, int | float) else type(value).__name__
+
+
+def _parse_manifest(data: Mapping[str, Any], source: str) -> BindingManifest:
+    if not isinstance(data, Mapping):
+        raise InvalidInput(f"{source}: a manifest must be an object/table, got {_type_name(data)}")
+    check_no_secrets(data, source)
+    top = _Reader(data, source, "")
+    top.only(("bindings", "worker"), "a manifest")
+    worker = _parse_worker(top.table("worker"))
+    bindings_r = top.table("bindings")
+    if bindings_r is None:
+        raise top.fail("bindings", "missing: a manifest lists its bindings under 'bindings'")
+    specs = []
+    for name, entry in bindings_r.data.items():
+        if not isinstance(name, str) or not BINDING_NAME.match(name):
+            raise bindings_r.fail(
+                str(name),
+                "binding names must be identifiers (letters, digits, '_'; not starting with a digit)",
+            )
+        if not isinstance(entry, Mapping):
+            raise bindings_r.fail(name, f"must be a table/object, got {_type_name(entry)}")
+        specs.append(_parse_binding(name, _Reader(entry, source, f"bindings.{name}")))
+    return BindingManifest(bindings=tuple(specs), worker=worker, source=source)
+
+
+def _parse_worker(r: _Reader | None) -> WorkerSettings:
+    if r is None:
+        return WorkerSettings()
+    r.only(("name", "main", "compatibility_date", "compatibility_flags"), "'worker'")
+    flags = r.data.get("compatibility_flags", [])
+    if not isinstance(flags, list) or not all(isinstance(f, str) and f for f in flags):
+        raise r.fail("compatibility_flags", "must be a list of non-empty strings")
+    return WorkerSettings(
+        name=r.string("name", re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$"), "lower-case letters, digits, '-'"),
+        main=r.string("main"),
+        compatibility_date=r.string(
+            "compatibility_date", re.compile(r"^\d{4}-\d{2}-\d{2}$"), "expected YYYY-MM-DD"
+        ),
+        compatibility_flags=tuple(flags),
+    )
+
+
+def _parse_binding(name: str, r: _Reader) -> BindingSpec:
+    kind = r.data.get("kind")
+    if kind is None:
+        raise r.fail("kind", f"missing; one of {', '.join(BINDING_KINDS)}")
+    if kind not in BINDING_KINDS:
+        raise r.fail("kind", f"{kind!r} is not a binding kind; expected one of {', '.join(BINDING_KINDS)}")
+    kind = cast("BindingKind", kind)
+    r.only((*_COMMON_KEYS, *_KIND_KEYS[kind]), f"a {kind} binding")
+    requires = _parse_requires(r.table("requires"))
+    if kind == "kv_namespace":
+        rule = "letters, digits, '-' and '_' (the namespace id wrangler prints)"
+        return BindingSpec(
+            name,
+            kind,
+            requires,
+            id=r.string("id", _KV_ID, rule),
+            preview_id=r.string("preview_id", _KV_ID, rule),
+        )
+    if kind == "r2_bucket":
+        rule = "3-63 lower-case letters, digits and '-', starting and ending with a letter or digit"
+        return BindingSpec(
+            name,
+            kind,
+            requires,
+            bucket_name=r.string("bucket_name", _R2_BUCKET, rule),
+            preview_bucket_name=r.string("preview_bucket_name", _R2_BUCKET, rule),
+        )
+    if kind == "queue":
+        queue = r.string("queue", _QUEUE_NAME, "lower-case letters, digits and '-', at most 63")
+        producer = r.boolean("producer", True)
+        consumer = _parse_consumer(r, queue)
+        if not producer and consumer is None:
+            raise r.fail(None, "a queue binding with producer = false needs a 'consumer' table")
+        return BindingSpec(name, kind, requires, queue=queue, producer=producer, consumer=consumer)
+    script_name = r.string("script_name", re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$"), "a Worker name")
+    tag = r.string("migration_tag", _MIGRATION_TAG, "letters, digits, '.', '-' and '_'")
+    if script_name is not None and tag is not None:
+        raise r.fail("migration_tag", "a class defined in another Worker (script_name) is migrated there")
+    return BindingSpec(
+        name,
+        kind,
+        requires,
+        class_name=r.string("class_name", _CLASS_NAME, "a class name (identifier)"),
+        script_name=script_name,
+        migration_tag=tag,
+    )
+
+
+def _parse_consumer(r: _Reader, queue: str | None) -> QueueConsumerSettings | None:
+    raw = r.data.get("consumer")
+    if raw is None or raw is False:
+        return None
+    if raw is True:
+        return QueueConsumerSettings()
+    c = r.table("consumer")
+    assert c is not None
+    c.only(_CONSUMER_KEYS, "a queue consumer")
+    limits = {k: c.integer(k, *bounds) for k, bounds in _CONSUMER_LIMITS.items()}
+    dlq = c.string("dead_letter_queue", _QUEUE_NAME, "a queue name")
+    if dlq is not None and dlq == queue:
+        raise c.fail("dead_letter_queue", "must differ from the queue itself")
+    return QueueConsumerSettings(
+        max_batch_size=limits["max_batch_size"],
+        max_batch_timeout=limits["max_batch_timeout"],
+        max_retries=limits["max_retries"],
+        dead_letter_queue=dlq,
+        max_concurrency=limits["max_concurrency"],
+    )
+
+
+def _parse_requires(r: _Reader | None) -> Mapping[str, Requirement]:
+    if r is None:
+        return MappingProxyType({})
+    from .descriptors import Requirement
+
+    out: dict[str, Requirement] = {}
+    for key, value in r.data.items():
+        try:
+            out[str(key)] = Requirement.parse(str(key), value)
+        except InvalidInput as exc:
+            raise r.fail(exc.field or str(key), exc.message) from None
+    return MappingProxyType(out)

@@ -1,0 +1,213 @@
+"""Preflight: before any effectful work starts, does the host have every binding the flow needs?
+
+Two sources of need are checked against a :class:`~cap_opendal_core.bag.CapabilityBag`:
+
+- a :class:`~cap_opendal_core.manifest.BindingManifest` (the bindings, their kinds, their
+  requirements): a binding missing from the bag or of the wrong kind is ``CAP101``; a present binding
+  whose descriptor does not meet a requirement is ``CAP102``;
+- a Flow IR document (the hints each node records): a ``resource::*`` effect hint that no capability
+  in the bag provides is ``CAP101``, and so is a hint no installed package or built-in knows.
+
+Flows state hints and manifests state bindings, so a host usually passes both:
+``preflight(manifest, bag, flow=flow)``. Either one alone is fine. Hosts that must not start on a
+finding pass ``raise_on_error=True`` and get a :class:`~cap_opendal_core.diagnostics.DiagnosticError`.
+
+(The module is not called ``preflight``: a submodule of that name would replace the lazily exported
+function ``cap_opendal_core.preflight`` with itself the moment anything imported it.)
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from . import hints
+from .bag import CapabilityBag
+from .diagnostics import Diagnostic, DiagnosticError, sort_diagnostics
+from .errors import InvalidInput
+from .manifest import BindingManifest, read_document
+
+if TYPE_CHECKING:
+    from .flowir import FlowIR
+
+__all__ = ["FlowOrManifest", "preflight"]
+
+FlowOrManifest = Any
+"""A :class:`BindingManifest`, a :class:`FlowIR`, a mapping of either, JSON text, or a file path."""
+
+
+def preflight(
+    flow_or_manifest: FlowOrManifest,
+    bag: CapabilityBag | Mapping[str, Any],
+    *,
+    flow: FlowIR | Mapping[str, Any] | str | os.PathLike[str] | None = None,
+    registry: hints.HintRegistry = hints.registry,
+    raise_on_error: bool = False,
+) -> list[Diagnostic]:
+    """``CAP101``/``CAP102`` diagnostics for running what ``flow_or_manifest`` describes with ``bag``.
+
+    ``flow_or_manifest`` is a manifest or a flow (objects, mappings, JSON text or ``.json``/``.toml``
+    paths; a mapping with ``bindings`` is a manifest, one with ``nodes`` a flow). ``flow`` adds a
+    flow when the first argument is a manifest. Diagnostics come in flow node order, then the
+    manifest's binding order, then code and hint. Malformed input raises :class:`InvalidInput`.
+    """
+    from .plugins import discover
+
+    manifest, flow_model = _resolve(flow_or_manifest)
+    if flow is not None:
+        if flow_model is not None:
+            raise InvalidInput(
+                "preflight got a flow twice: pass a manifest first when you also pass flow=", field="flow"
+            )
+        flow_model = _load_flow(flow)
+    if isinstance(bag, Mapping) and not isinstance(bag, CapabilityBag):
+        bag = CapabilityBag(bag)
+    if not isinstance(bag, CapabilityBag):
+        raise InvalidInput(f"preflight needs a CapabilityBag, got {type(bag).__name__}", field="bag")
+
+    plugins = discover()  # plugin-registered hints must be known before hints are judged
+    diags: list[Diagnostic] = []
+    order: list[str] = []
+    if flow_model is not None:
+        order.extend(flow_model.aliases)
+        diags.extend(_check_flow(flow_model, bag, registry, plugins))
+    if manifest is not None:
+        order.extend(manifest.names())
+        diags.extend(_check_manifest(manifest, bag))
+    result = sort_diagnostics(diags, order)
+    if raise_on_error and any(d.severity == "error" for d in result):
+        raise DiagnosticError(result)
+    return result
+
+
+# --- what to check -----------------------------------------------------------------------------------
+
+
+def _resolve(obj: Any) -> tuple[BindingManifest | None, FlowIR | None]:
+    if isinstance(obj, BindingManifest):
+        return obj, None
+    flowir = sys.modules.get(f"{__package__}.flowir")
+    if flowir is not None and isinstance(obj, flowir.FlowIR):
+        return None, obj
+    source = "<manifest>"
+    data: object = obj
+    if isinstance(obj, str) and obj.lstrip().startswith("{"):
+        data = _json_text(obj)
+    elif isinstance(obj, str | os.PathLike):
+        source = str(obj)
+        data = read_document(obj, "flow or manifest")
+    if not isinstance(data, Mapping):
+        raise InvalidInput(
+            "preflight expects a BindingManifest, a FlowIR, a mapping, JSON text or a file path, "
+            f"got {type(obj).__name__}",
+            field="flow_or_manifest",
+        )
+    if "bindings" in data and "nodes" not in data:
+        return BindingManifest.from_dict(data, source=source), None
+    if "nodes" in data or "profile" in data:
+        # From a path, load_flow re-reads the file so its errors name it.
+        return None, _load_flow(data if source == "<manifest>" else obj)
+    raise InvalidInput(
+        f"{source}: neither a binding manifest (no 'bindings') nor a Flow IR document (no 'nodes')",
+        field="flow_or_manifest",
+    )
+
+
+def _json_text(text: str) -> object:
+    import json
+
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") from exc
+
+
+def _load_flow(source: Any) -> FlowIR:
+    from .flowir import load_flow
+
+    return load_flow(source)
+
+
+def _check_manifest(manifest: BindingManifest, bag: CapabilityBag) -> list[Diagnostic]:
+    from .descriptors import Descriptor, check_requirements
+
+    diags: list[Diagnostic] = []
+    for spec in manifest:
+        if spec.name not in bag:
+            diags.append(
+                Diagnostic(
+                    code="CAP101",
+                    node=spec.name,
+                    declared="missing",
+                    required=spec.kind,
+                    message=(
+                        f"binding {spec.name!r} ({spec.kind}) is missing from the capability bag "
+                        f"(it holds: {_held(bag)}); add it before starting the flow"
+                    ),
+                )
+            )
+            continue
+        entry = bag.entry(spec.name)
+        if entry.kind is not None and entry.kind != spec.kind:
+            diags.append(
+                Diagnostic(
+                    code="CAP101",
+                    node=spec.name,
+                    declared=entry.kind,
+                    required=spec.kind,
+                    message=(
+                        f"binding {spec.name!r} is a {entry.kind} but the flow needs a {spec.kind}; "
+                        "bind the right capability under this name"
+                    ),
+                )
+            )
+            continue
+        if spec.requires:
+            descriptor = entry.descriptor if entry.descriptor is not None else Descriptor()
+            diags.extend(check_requirements(spec.name, descriptor, spec.requires))
+    return diags
+
+
+def _check_flow(
+    flow: FlowIR, bag: CapabilityBag, registry: hints.HintRegistry, plugins: Any
+) -> list[Diagnostic]:
+    diags: list[Diagnostic] = []
+    for node in flow.nodes:
+        for hint in dict.fromkeys(node.effect_hints):
+            if hint.split("::", 1)[0] != "resource":
+                continue
+            if not registry.is_known(hint):
+                diags.append(
+                    Diagnostic(
+                        code="CAP101",
+                        node=node.alias,
+                        hint=hint,
+                        message=(
+                            f"node {node.alias!r} records {hint}, which neither cap-opendal-core nor any "
+                            "installed capability plugin registers; fix the hint or install its package"
+                        ),
+                    )
+                )
+                continue
+            if bag.providers_of(hint):
+                continue
+            offer = [f"{p.distribution} ({p.binding_kind})" for p in plugins.providers_of(hint)]
+            fix = f"add a binding from {' or '.join(offer)}" if offer else "no installed plugin provides it"
+            diags.append(
+                Diagnostic(
+                    code="CAP101",
+                    node=node.alias,
+                    hint=hint,
+                    message=(
+                        f"node {node.alias!r} records {hint} but no capability in the bag provides it "
+                        f"(it holds: {_held(bag)}); {fix}"
+                    ),
+                )
+            )
+    return diags
+
+
+def _held(bag: CapabilityBag) -> str:
+    return ", ".join(f"{e.name} ({e.kind or 'unknown kind'})" for e in bag.entries()) or "nothing"

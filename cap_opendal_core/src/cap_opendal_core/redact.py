@@ -1,0 +1,260 @@
+"""One place for keeping secrets out of text: error messages, log lines, reprs.
+
+Two defences, applied together by :func:`scrub`:
+
+* a process-wide **registry** of known secret values (API tokens, secret keys). Whoever holds a
+  credential registers it once (wrapping it in :class:`Secret` does that); afterwards every
+  occurrence of the value — and of its URL-encoded forms, since secrets travel in query strings —
+  is replaced by ``[REDACTED]``;
+* **patterns** for credentials we have never been told about: ``Authorization`` headers,
+  ``Bearer <token>``, AWS SigV4 query parameters (``X-Amz-Signature=…``, ``X-Amz-Credential=…``),
+  ``AWSAccessKeyId=…``, ``Signature=…``, ``token=…``, ``api_token=…``, ``password=…`` and similar in
+  URLs, reprs, JSON and headers, and the password part of ``scheme://user:password@host``.
+
+Values shorter than :data:`MIN_SECRET_LENGTH` are refused by the registry: replacing every ``"abc"``
+in a message would mangle it while protecting nothing worth protecting.
+
+This module is on the Workers path, so it depends on the standard library only (no pydantic).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Mapping
+from typing import Any, Final
+
+__all__ = [
+    "MIN_SECRET_LENGTH",
+    "REDACTED",
+    "Secret",
+    "is_sensitive_key",
+    "redact_mapping",
+    "register_secret",
+    "scrub",
+]
+
+REDACTED: Final = "[REDACTED]"
+MIN_SECRET_LENGTH: Final = 6
+_MASK: Final = "**********"
+
+# --- the registry -----------------------------------------------------------------------------
+
+_lock = threading.Lock()
+_secrets: set[str] = set()
+# Compiled alternation of every registered value (longest first), rebuilt lazily after a change.
+_compiled: re.Pattern[str] | None = None
+
+
+def register_secret(value: str | Secret) -> None:
+    """Remember ``value`` so that :func:`scrub` removes it from any text from now on.
+
+    Raises ``ValueError`` for values shorter than :data:`MIN_SECRET_LENGTH` characters and
+    ``TypeError`` for anything that is not a string (or :class:`Secret`).
+    """
+    raw = value.reveal() if isinstance(value, Secret) else value
+    if not isinstance(raw, str):
+        raise TypeError(f"register_secret() takes a str or Secret, not {type(raw).__name__}")
+    if len(raw) < MIN_SECRET_LENGTH:
+        raise ValueError(
+            f"refusing to register a secret shorter than {MIN_SECRET_LENGTH} characters "
+            f"(got {len(raw)}): redacting it would mangle ordinary text"
+        )
+    from urllib.parse import quote, quote_plus  # lazy: only paid by code that holds credentials
+
+    # URL encoders disagree on "/" and " ": register every spelling a query string may use.
+    forms = {raw, quote(raw, safe=""), quote(raw), quote_plus(raw, safe=""), quote_plus(raw)}
+    global _compiled
+    with _lock:
+        if forms <= _secrets:
+            return
+        _secrets.update(forms)
+        _compiled = None
+
+
+def _registry_pattern() -> re.Pattern[str] | None:
+    global _compiled
+    pattern = _compiled
+    if pattern is None and _secrets:
+        with _lock:
+            if _compiled is None and _secrets:
+                alternatives = sorted(_secrets, key=len, reverse=True)
+                _compiled = re.compile("|".join(re.escape(s) for s in alternatives))
+            pattern = _compiled
+    return pattern
+
+
+# --- patterns -----------------------------------------------------------------------------------
+
+# Names whose value is a credential wherever they appear as ``name=value`` / ``name: value`` /
+# ``"name": "value"``. Longer names first so ``aws_secret_access_key`` wins over ``secret``.
+_SENSITIVE_NAMES: Final = (
+    "x-amz-signature",
+    "x-amz-credential",
+    "x-amz-security-token",
+    "x-auth-key",
+    "cf-access-client-secret",
+    "awsaccesskeyid",
+    "aws_secret_access_key",
+    "aws_session_token",
+    "secret_access_key",
+    "client_secret",
+    "refresh_token",
+    "access_token",
+    "session_token",
+    "private_key",
+    "secret_key",
+    "api_token",
+    "api_key",
+    "apikey",
+    "password",
+    "passwd",
+    "signature",
+    "secret",
+    "token",
+)
+
+_NAMED_VALUE_SOURCE: Final = (
+    r"(?<![\w-])(" + "|".join(re.escape(n) for n in _SENSITIVE_NAMES) + r")"
+    r"""(['"]?\s*[:=]\s*['"]?)"""  # the separator, with the quotes JSON/repr put around it
+    r"""(?!\[REDACTED\]|\*{10}|Secret\()"""  # already safe: leave it readable
+    r"""([^\s'"&,;}\])<>]+)"""
+)
+# ``Authorization: Bearer abc`` / ``'authorization': 'AWS4-HMAC-SHA256 Credential=…'``: the whole
+# value up to the end of the line or the closing quote.
+_AUTHORIZATION_SOURCE: Final = (
+    r"""((?:proxy-)?authorization['"]?\s*[:=]\s*['"]?)(?!\s*\[REDACTED\])([^'"\r\n]+)"""
+)
+_BEARER_SOURCE: Final = r"\b(bearer\s+)(?!\[REDACTED\])[A-Za-z0-9\-._~+/]+=*"
+_URL_PASSWORD_SOURCE: Final = r"(\b[a-z][a-z0-9+.\-]*://[^/\s:@]+:)([^/\s@]+)(@)"
+
+# Compiled on first use: a Python Worker should not pay for them at import.
+_patterns: tuple[re.Pattern[str], ...] | None = None
+
+
+def _compiled_patterns() -> tuple[re.Pattern[str], ...]:
+    global _patterns
+    if _patterns is None:
+        _patterns = tuple(
+            re.compile(source, re.IGNORECASE)
+            for source in (_AUTHORIZATION_SOURCE, _BEARER_SOURCE, _NAMED_VALUE_SOURCE, _URL_PASSWORD_SOURCE)
+        )
+    return _patterns
+
+
+def scrub(text: str) -> str:
+    """Return ``text`` with every registered secret and every recognisable credential redacted."""
+    if not text:
+        return text
+    pattern = _registry_pattern()
+    if pattern is not None:
+        text = pattern.sub(REDACTED, text)
+    authorization, bearer, named_value, url_password = _compiled_patterns()
+    text = authorization.sub(lambda m: m.group(1) + REDACTED, text)
+    text = bearer.sub(lambda m: m.group(1) + REDACTED, text)
+    text = named_value.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
+    return url_password.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+
+
+# --- mappings -----------------------------------------------------------------------------------
+
+# A key is sensitive when its normalised form (lower case, ``-`` → ``_``) contains one of these.
+# ``key`` alone is deliberately absent: KV keys and object keys are data, not credentials.
+_SENSITIVE_KEY_PARTS: Final = (
+    "authorization",
+    "cookie",
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "access_key",
+    "private_key",
+    "credential",
+    "signature",
+    "x_auth_key",
+)
+
+
+def is_sensitive_key(name: object) -> bool:
+    """Whether a mapping key names a credential (``Authorization``, ``api_token``, ``access_key`` …)."""
+    if not isinstance(name, str):
+        return False
+    normalised = name.lower().replace("-", "_")
+    return any(part in normalised for part in _SENSITIVE_KEY_PARTS)
+
+
+def redact_mapping(data: Mapping[Any, Any]) -> dict[Any, Any]:
+    """A copy of ``data`` fit for a log line: sensitive keys' values become ``[REDACTED]``.
+
+    Recurses into nested mappings, lists and tuples; other string values pass through
+    :func:`scrub` (a URL with a signature in it is redacted even under an innocent key).
+    """
+    return {k: (REDACTED if is_sensitive_key(k) else _redact_value(v)) for k, v in data.items()}
+
+
+def _redact_value(value: Any) -> Any:
+    if isinstance(value, Secret):
+        return REDACTED
+    if isinstance(value, str):
+        return scrub(value)
+    if isinstance(value, Mapping):
+        return redact_mapping(value)
+    if isinstance(value, list):
+        return [_redact_value(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_redact_value(v) for v in value)
+    return value
+
+
+# --- Secret -------------------------------------------------------------------------------------
+
+
+class Secret:
+    """A string that does not show itself: ``str``/``repr``/f-strings print ``**********``.
+
+    ``reveal()`` returns the value for the one place that must send it (an HTTP header).
+    Constructing a ``Secret`` registers the value with :func:`register_secret` when it is long
+    enough, so it is also scrubbed from any text it leaks into by another route.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        if isinstance(value, Secret):
+            value = value.reveal()
+        if not isinstance(value, str):
+            raise TypeError(f"Secret() takes a str, not {type(value).__name__}")
+        self._value = value
+        if len(value) >= MIN_SECRET_LENGTH:
+            register_secret(value)
+
+    def reveal(self) -> str:
+        """The secret value itself. Send it; never log it."""
+        return self._value
+
+    def __str__(self) -> str:
+        return _MASK
+
+    def __repr__(self) -> str:
+        return f"Secret('{_MASK}')"
+
+    def __format__(self, spec: str) -> str:
+        return format(_MASK, spec)
+
+    def __bool__(self) -> bool:
+        return bool(self._value)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Secret):
+            return NotImplemented
+        import hmac
+
+        return hmac.compare_digest(self._value.encode(), other._value.encode())
+
+    def __hash__(self) -> int:
+        return hash((Secret, self._value))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Secret, (self._value,))

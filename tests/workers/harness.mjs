@@ -1,0 +1,150 @@
+#!/usr/bin/env node
+// The cap-* Workers harness: one Node process that starts Miniflare (real workerd with local KV, R2,
+// a Durable Object class and a queue producer + consumer, from worker.js), loads Pyodide from
+// node_modules, installs the pure-Python wheels from .wheels/ (pinned in pyodide-wheels.lock), mounts
+// every package's src/ folder so Python imports the repository's code directly, and runs the Python
+// checks in checks/ against the Miniflare bindings as `env`, through the same FFI a Python Worker uses.
+//
+//   node harness.mjs [MODULE | MODULE::CHECK ...]
+//
+// stdout carries one JSON line per check ({"name", "ok", "traceback", "seconds"}) and a final
+// {"done": true, "ran", "failed"}; everything else (Python's prints, progress) goes to stderr.
+// Exit status: 0 all passed, 1 some check failed, 2 the harness could not start, 3 it timed out.
+// test_workers.py runs it once per pytest session and reports each check as its own test.
+
+import { existsSync, readFileSync, readdirSync } from "node:fs";
+import path from "node:path";
+import { fileURLToPath } from "node:url";
+
+const HERE = path.dirname(fileURLToPath(import.meta.url));
+const ROOT = path.resolve(HERE, "..", "..");
+const PACKAGES = ["cap_opendal_core", "cap_cloudflare_kv", "cap_cloudflare_r2", "cap_cloudflare_queue", "cap_cloudflare_do"];
+const WHEELS_DIR = path.join(HERE, ".wheels");
+const WHEELS_LOCK = path.join(HERE, "pyodide-wheels.lock");
+const TIMEOUT_MS = 180_000;
+
+// Binding names the checks use; worker.js must agree (QUEUE_LOG is written by its queue consumer).
+export const BINDINGS = {
+  kv: ["KV", "QUEUE_LOG"],
+  r2: ["BUCKET"],
+  durableObjects: { COUNTER: "Counter" },
+  queueProducers: { QUEUE: "cap-queue" },
+};
+
+function die(message, code = 2) {
+  process.stderr.write(`harness: ${message}\n`);
+  process.exit(code);
+}
+
+function log(message) {
+  process.stderr.write(`harness: ${message}\n`);
+}
+
+// The wheels the lock pins, found in .wheels/ (./dev test downloads them there, hash-checked).
+function lockedWheels() {
+  if (!existsSync(WHEELS_LOCK)) die(`missing ${WHEELS_LOCK}`);
+  const pins = [...readFileSync(WHEELS_LOCK, "utf8").matchAll(/^([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s\\;]+)/gm)];
+  const files = existsSync(WHEELS_DIR) ? readdirSync(WHEELS_DIR) : [];
+  return pins.map(([, name, version]) => {
+    const prefix = `${name.replace(/[-_.]+/g, "_")}-${version}-`.toLowerCase();
+    const file = files.find((f) => f.toLowerCase().startsWith(prefix) && f.endsWith(".whl"));
+    if (!file) die(`wheel ${name}==${version} is missing from tests/workers/.wheels/; run ./dev test (it downloads them)`);
+    return path.join(WHEELS_DIR, file);
+  });
+}
+
+async function importNodeSide() {
+  try {
+    const { Miniflare } = await import("miniflare");
+    const { loadPyodide } = await import("pyodide");
+    return { Miniflare, loadPyodide };
+  } catch (error) {
+    die(`cannot load miniflare/pyodide from tests/workers/node_modules (${error.message}); run ./dev test (it runs npm ci)`);
+  }
+}
+
+async function startMiniflare(Miniflare) {
+  const mf = new Miniflare({
+    modules: true,
+    scriptPath: path.join(HERE, "worker.js"),
+    compatibilityDate: "2026-04-01",
+    host: "127.0.0.1",
+    port: 0,
+    kvNamespaces: BINDINGS.kv,
+    r2Buckets: BINDINGS.r2,
+    durableObjects: Object.fromEntries(
+      Object.entries(BINDINGS.durableObjects).map(([name, className]) => [name, { className, useSQLite: true }]),
+    ),
+    queueProducers: BINDINGS.queueProducers,
+    queueConsumers: Object.fromEntries(
+      Object.values(BINDINGS.queueProducers).map((queue) => [queue, { maxBatchSize: 10, maxBatchTimeout: 0 }]),
+    ),
+  });
+  await mf.ready;
+  const env = {};
+  for (const name of BINDINGS.kv) env[name] = await mf.getKVNamespace(name);
+  for (const name of BINDINGS.r2) env[name] = await mf.getR2Bucket(name);
+  for (const name of Object.keys(BINDINGS.durableObjects)) env[name] = await mf.getDurableObjectNamespace(name);
+  for (const name of Object.keys(BINDINGS.queueProducers)) env[name] = await mf.getQueueProducer(name);
+  return { mf, env };
+}
+
+async function startPyodide(loadPyodide, wheels) {
+  const toStderr = (line) => process.stderr.write(`${line}\n`);
+  const pyodide = await loadPyodide({
+    indexURL: path.join(HERE, "node_modules", "pyodide"),
+    stdout: toStderr,
+    stderr: toStderr,
+  });
+  const sitePackages = pyodide.runPython("import sysconfig; sysconfig.get_path('purelib')");
+  for (const wheel of wheels) {
+    // a Node Buffer is rejected: hand Pyodide a plain Uint8Array
+    pyodide.unpackArchive(new Uint8Array(readFileSync(wheel)), "wheel", { extractDir: sitePackages });
+  }
+  const paths = ["/cap/harness/pyodide_stubs"];
+  for (const pkg of PACKAGES) {
+    const mount = `/cap/src/${pkg}`;
+    pyodide.FS.mkdirTree(mount);
+    pyodide.mountNodeFS(mount, path.join(ROOT, pkg, "src"));
+    paths.push(mount);
+  }
+  pyodide.FS.mkdirTree("/cap/harness");
+  pyodide.mountNodeFS("/cap/harness", HERE);
+  paths.push("/cap/harness/checks", "/cap/harness");
+
+  pyodide.runPython("import sys; sys.dont_write_bytecode = True; sys.path.insert(0, '/cap/harness')");
+  const runner = pyodide.pyimport("runner");
+  runner.prepare(pyodide.toPy(paths));
+  const pyprojects = Object.fromEntries(
+    PACKAGES.map((pkg) => [pkg, readFileSync(path.join(ROOT, pkg, "pyproject.toml"), "utf8")]),
+  );
+  runner.write_dist_info(sitePackages, pyodide.toPy(pyprojects));
+  return { pyodide, runner };
+}
+
+async function main() {
+  const only = process.argv.slice(2);
+  const started = Date.now();
+  const wheels = lockedWheels();
+  const { Miniflare, loadPyodide } = await importNodeSide();
+  setTimeout(() => die(`timed out after ${TIMEOUT_MS / 1000} s`, 3), TIMEOUT_MS).unref();
+
+  const { mf, env } = await startMiniflare(Miniflare);
+  log(`miniflare ready after ${Date.now() - started} ms`);
+  let failed;
+  try {
+    const { pyodide, runner } = await startPyodide(loadPyodide, wheels);
+    log(`pyodide ${pyodide.version} ready after ${Date.now() - started} ms`);
+    const report = (line) => process.stdout.write(`${line}\n`);
+    failed = await runner.run_checks(env, "/cap/harness/checks", report, pyodide.toPy(only));
+  } finally {
+    await mf.dispose();
+  }
+  log(`${failed ? `${failed} check(s) failed` : "all checks passed"} after ${Date.now() - started} ms`);
+  return failed ? 1 : 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (error) => die(`crashed: ${error?.stack ?? error}`),
+);
