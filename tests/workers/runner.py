@@ -67,28 +67,36 @@ async def run_checks(
             ran += len(names)
             continue
         for name in names:
-            ok, tb, seconds = await _run_one(module, name, env)
-            report(
-                json.dumps({"name": f"{module_name}::{name}", "ok": ok, "traceback": tb, "seconds": seconds})
-            )
+            ok, tb, seconds, result = await _run_one(module, name, env)
+            doc = {"name": f"{module_name}::{name}", "ok": ok, "traceback": tb, "seconds": seconds}
+            if result is not None:
+                doc["result"] = result
+            report(json.dumps(doc))
             failures += not ok
             ran += 1
     report(json.dumps({"done": True, "ran": ran, "failed": failures}))
     return failures
 
 
-async def _run_one(module: Any, name: str, env: Any) -> tuple[bool, str | None, float]:
+async def _run_one(module: Any, name: str, env: Any) -> tuple[bool, str | None, float, Any]:
+    """Run one check. What it returns (JSON-serialisable) is reported as ``result``, so CPython tests
+    can compare it with what another backend does (differential tests)."""
     started = time.monotonic()
     func = getattr(module, name, None)
     if not inspect.iscoroutinefunction(func):
-        return False, f"{module.__name__}.{name} is not an async function after import", 0.0
+        return False, f"{module.__name__}.{name} is not an async function after import", 0.0, None
     try:
-        await asyncio.wait_for(func(env), CHECK_TIMEOUT_S)
+        value = await asyncio.wait_for(func(env), CHECK_TIMEOUT_S)
     except TimeoutError:
-        return False, f"timed out after {CHECK_TIMEOUT_S:.0f} s\n{traceback.format_exc()}", _since(started)
+        tb = f"timed out after {CHECK_TIMEOUT_S:.0f} s\n{traceback.format_exc()}"
+        return False, tb, _since(started), None
     except BaseException:
-        return False, traceback.format_exc(), _since(started)
-    return True, None, _since(started)
+        return False, traceback.format_exc(), _since(started), None
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        return False, f"the check's return value is not JSON-serialisable: {exc}", _since(started), None
+    return True, None, _since(started), value
 
 
 def _since(started: float) -> float:

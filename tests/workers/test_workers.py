@@ -9,97 +9,16 @@ fails instead of vanishing.
 
 from __future__ import annotations
 
-import ast
-import json
-import shutil
-import subprocess
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 import pytest
 
-HERE = Path(__file__).resolve().parent
-CHECKS_DIR = HERE / "checks"
-HARNESS = HERE / "harness.mjs"
-HARNESS_TIMEOUT_S = 240
-NODE_PACKAGES = ("miniflare", "pyodide")
+from tests.support.workers_harness import HarnessRun, discover_checks, parse_output
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.workers
-
-
-def discover_checks(checks_dir: Path = CHECKS_DIR) -> list[str]:
-    """``module::check`` for every top-level ``async def check_*`` in ``checks/check_*.py``."""
-    names = []
-    for path in sorted(checks_dir.glob("check_*.py")):
-        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        names.extend(
-            f"{path.stem}::{node.name}"
-            for node in tree.body
-            if isinstance(node, ast.AsyncFunctionDef) and node.name.startswith("check_")
-        )
-    return names
-
-
-@dataclass
-class HarnessRun:
-    returncode: int
-    stderr: str
-    results: dict[str, dict[str, Any]] = field(default_factory=dict)
-    summary: dict[str, Any] | None = None
-
-    def stderr_tail(self, lines: int = 40) -> str:
-        return "\n".join(self.stderr.rstrip().splitlines()[-lines:])
-
-
-def parse_output(stdout: str) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
-    """The per-check JSON lines and the final summary; other lines (if any) are ignored."""
-    results: dict[str, dict[str, Any]] = {}
-    summary = None
-    for line in stdout.splitlines():
-        if not line.startswith("{"):
-            continue
-        try:
-            doc = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(doc, dict) and doc.get("done") is True:
-            summary = doc
-        elif isinstance(doc, dict) and isinstance(doc.get("name"), str) and "ok" in doc:
-            results[doc["name"]] = doc
-    return results, summary
-
-
-@pytest.fixture(scope="session")
-def harness_run() -> HarnessRun:
-    node = shutil.which("node")
-    if node is None:
-        pytest.skip("node is not installed; the Workers harness needs Node 20+")
-    missing = [
-        name for name in NODE_PACKAGES if not (HERE / "node_modules" / name / "package.json").is_file()
-    ]
-    if missing:
-        pytest.fail(
-            f"tests/workers/node_modules lacks {', '.join(missing)}: run ./dev test "
-            "(it runs npm ci in tests/workers and downloads the Pyodide wheels)",
-            pytrace=False,
-        )
-    try:
-        proc = subprocess.run(
-            [node, str(HARNESS)],
-            cwd=HERE,
-            capture_output=True,
-            text=True,
-            timeout=HARNESS_TIMEOUT_S,
-            check=False,
-        )
-    except subprocess.TimeoutExpired as exc:
-        stderr = exc.stderr.decode(errors="replace") if isinstance(exc.stderr, bytes) else (exc.stderr or "")
-        pytest.fail(
-            f"the Workers harness did not finish in {HARNESS_TIMEOUT_S} s:\n{stderr[-4000:]}", pytrace=False
-        )
-    results, summary = parse_output(proc.stdout)
-    return HarnessRun(proc.returncode, proc.stderr, results, summary)
 
 
 @pytest.mark.parametrize("check", discover_checks())
