@@ -77,7 +77,7 @@ def _imports_ffi(node: ast.Import | ast.ImportFrom, module_path: Path) -> bool:
 
 
 def test_no_core_module_imports_ffi_at_import_time() -> None:
-    offenders = []
+    offenders: list[str] = []
     for path in sorted(PACKAGE_DIR.rglob("*.py")):
         if path.name == "ffi.py" and path.parent == PACKAGE_DIR:
             continue

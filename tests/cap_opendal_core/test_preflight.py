@@ -203,7 +203,7 @@ def test_bad_inputs_are_rejected_clearly(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="neither a binding manifest"):
         preflight({"something": 1}, CapabilityBag())
     with pytest.raises(InvalidInput, match="needs a CapabilityBag"):
-        preflight(MANIFEST, [1, 2])
+        preflight(MANIFEST, [1, 2])  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="got int"):
         preflight(42, CapabilityBag())
     broken = copy.deepcopy(json.loads(ETL.read_text()))

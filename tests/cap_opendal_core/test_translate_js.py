@@ -38,7 +38,7 @@ BareJsException.__name__ = "JsException"
 class HostileJsException(JsException):
     """Reading ``name`` throws, as a JS getter can."""
 
-    @property  # type: ignore[override]
+    @property
     def name(self) -> str:
         raise RuntimeError("getter threw")
 

@@ -97,6 +97,7 @@ def test_every_class_and_status(name: str, status: str) -> None:
     assert err.message.startswith(f"{name} ({status}) at read => something happened")
     assert "service: s3" in err.message
     # from_exception dispatches to the same translator
+    assert original is not None
     again = from_exception(original, **CTX)
     assert (type(again), again.retryable) == (kind, retryable)
 

@@ -146,7 +146,7 @@ class CloudflareApi:
     def base_url(self) -> str:
         assert self._server is not None, "server not started"
         host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}{API_PREFIX}"
+        return f"http://{host!s}:{port}{API_PREFIX}"
 
     # -- lifecycle ----------------------------------------------------------------------------
     def __enter__(self) -> CloudflareApi:

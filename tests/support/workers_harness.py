@@ -28,7 +28,7 @@ NODE_PACKAGES = ("miniflare", "pyodide")
 
 def discover_checks(checks_dir: Path = CHECKS_DIR) -> list[str]:
     """``module::check`` for every top-level ``async def check_*`` in ``checks/check_*.py``."""
-    names = []
+    names: list[str] = []
     for path in sorted(checks_dir.glob("check_*.py")):
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         names.extend(

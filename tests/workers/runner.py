@@ -67,8 +67,8 @@ async def run_checks(
             ran += len(names)
             continue
         for name in names:
-            ok, tb, seconds, result = await _run_one(module, name, env)
-            doc = {"name": f"{module_name}::{name}", "ok": ok, "traceback": tb, "seconds": seconds}
+            ok, error, seconds, result = await _run_one(module, name, env)
+            doc: dict[str, Any] = {"name": f"{module_name}::{name}", "ok": ok, "traceback": error, "seconds": seconds}
             if result is not None:
                 doc["result"] = result
             report(json.dumps(doc))
