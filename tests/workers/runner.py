@@ -68,7 +68,12 @@ async def run_checks(
             continue
         for name in names:
             ok, error, seconds, result = await _run_one(module, name, env)
-            doc: dict[str, Any] = {"name": f"{module_name}::{name}", "ok": ok, "traceback": error, "seconds": seconds}
+            doc: dict[str, Any] = {
+                "name": f"{module_name}::{name}",
+                "ok": ok,
+                "traceback": error,
+                "seconds": seconds,
+            }
             if result is not None:
                 doc["result"] = result
             report(json.dumps(doc))
