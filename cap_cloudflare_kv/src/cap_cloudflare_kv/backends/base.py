@@ -1,0 +1,69 @@
+"""The small protocol every KV backend implements, and nothing else.
+
+:class:`~cap_cloudflare_kv.KvNamespace` validates its arguments and then calls exactly one of these
+methods through its pipeline. A backend receives checked input only (keys, types, limits, prepared
+writes), so it never validates again; it returns plain values or raises — anything that is not a
+``CapabilityError`` is translated by the pipeline.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from cap_opendal_core.descriptors import Descriptor
+    from cap_opendal_core.layers import LayerSettings
+
+    from ..models import KvListResult, KvValueWithMetadata, PreparedWrite, ValueType
+
+__all__ = ["KvBackend", "chunked"]
+
+
+class KvBackend(Protocol):
+    """What a KV backend does. ``name`` is ``workers``, ``rest`` or ``opendal`` (for logs)."""
+
+    name: str
+    descriptor: Descriptor
+    clock: Callable[[], float]
+    """Epoch seconds now; expirations are checked against it (injectable on local backends)."""
+
+    def pipeline_settings(self, settings: LayerSettings) -> LayerSettings:
+        """The settings the capability's pipeline should run (OpenDAL backends defer retry to OpenDAL)."""
+        ...
+
+    def check_cursor(self, cursor: str, operation: str) -> None:
+        """Refuse a cursor this backend could never have issued, before any I/O."""
+        ...
+
+    async def get(self, key: str, value_type: ValueType, cache_ttl: int | None) -> Any: ...
+
+    async def get_with_metadata(
+        self, key: str, value_type: ValueType, cache_ttl: int | None
+    ) -> KvValueWithMetadata: ...
+
+    async def get_many(self, keys: list[str], value_type: ValueType) -> dict[str, Any]:
+        """``{key: value or None}``; the backend splits ``keys`` into calls of at most 100."""
+        ...
+
+    async def put(self, write: PreparedWrite) -> None: ...
+
+    async def put_many(self, writes: list[PreparedWrite]) -> None: ...
+
+    async def delete(self, key: str) -> None: ...
+
+    async def delete_many(self, keys: list[str]) -> None: ...
+
+    async def list(self, prefix: str | None, limit: int, cursor: str | None) -> KvListResult: ...
+
+    async def aclose(self) -> None: ...
+
+    def describe(self) -> str:
+        """One line for ``repr``: what this backend points at, never a secret."""
+        ...
+
+
+def chunked(items: list[Any], size: int) -> list[list[Any]]:
+    """``items`` in consecutive slices of at most ``size``."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
