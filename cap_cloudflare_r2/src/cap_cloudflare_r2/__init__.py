@@ -1,3 +1,81 @@
-"""cap-cloudflare-r2 (skeleton: its issue fills it in)."""
+"""cap-cloudflare-r2: Cloudflare R2 as one async capability on Workers, servers and laptops.
+
+``from cap_cloudflare_r2 import R2Bucket`` then ``R2Bucket.from_env(env, "BUCKET")`` in a Python
+Worker, ``R2Bucket.from_config(R2Config(…))`` / ``R2Bucket.from_url("s3://…")`` on a server, or
+``R2Bucket.local(".caps/r2/assets")`` on a laptop. Names load on first use, so importing the package
+is cheap (a Worker pays for every import at cold start) and never pulls in OpenDAL, pydantic or httpx.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # real types for checkers; at run time __getattr__ imports on first use
+    from .bucket import R2Bucket, R2MultipartUpload
+    from .config import R2Config
+    from .models import (
+        PresignedRequest,
+        R2Checksums,
+        R2Conditional,
+        R2HttpMetadata,
+        R2Object,
+        R2ObjectBody,
+        R2Objects,
+        R2Range,
+        R2UploadedPart,
+    )
+    from .transfer import TransferSettings
 
 __version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    "R2Bucket": "bucket",
+    "R2MultipartUpload": "bucket",
+    "R2Config": "config",
+    "PresignedRequest": "models",
+    "R2Checksums": "models",
+    "R2Conditional": "models",
+    "R2HttpMetadata": "models",
+    "R2Object": "models",
+    "R2ObjectBody": "models",
+    "R2Objects": "models",
+    "R2Range": "models",
+    "R2UploadedPart": "models",
+    "TransferSettings": "transfer",
+}
+
+__all__ = [
+    "PresignedRequest",
+    "R2Bucket",
+    "R2Checksums",
+    "R2Conditional",
+    "R2Config",
+    "R2HttpMetadata",
+    "R2MultipartUpload",
+    "R2Object",
+    "R2ObjectBody",
+    "R2Objects",
+    "R2Range",
+    "R2UploadedPart",
+    "TransferSettings",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        try:
+            return importlib.import_module(f".{name}", __name__)
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+        raise AttributeError(f"module 'cap_cloudflare_r2' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,418 @@
+"""R2Bucket on a server: client CPU against aiobotocore, and memory while moving a 1 GiB object.
+
+Run: ``.venv/bin/python benchmarks/bench_r2.py [--ops N] [--size BYTES] [--concurrency C]
+[--repeats R] [--gib G] [--skip-throughput] [--skip-large] [--strict]``
+
+1. **Throughput** (issue 4, Performance): ``N`` PUTs then ``N`` GETs of ``BYTES`` (2,000 x 64 KiB) at
+   concurrency ``C`` (32) against one moto S3 server (its own process, on 127.0.0.1), by
+   ``R2Bucket.from_url("s3://…")`` (OpenDAL) and by aiobotocore, alternating which goes first, ``R``
+   times, each on a fresh bucket; a boto3 thread pool (``C`` threads) runs too, for context. Wall time
+   and the CPU time of this (client) process are measured per phase; the table shows medians and the
+   spread (min..max). The R2Bucket keeps its default layers (hints, logging, metrics), with structlog
+   filtering below WARNING as a production host would. Goal: R2Bucket's client CPU (PUT + GET) ≤ 0.5 x
+   aiobotocore's.
+2. **Large objects**: a ``G`` GiB object streamed up (``put`` of an async iterable) and down
+   (``async for`` over the body) through the local (OpenDAL fs) and the moto S3 backends, each in a
+   fresh subprocess that reports its RSS just before the transfer and its peak (``VmHWM``, which also
+   covers anything earlier — so the figure can only overstate). The body's MD5 is checked on the way
+   back. Goal: peak ≤ 128 MiB above the baseline.
+
+This is a measurement, not a test: ``--strict`` makes a MISS exit non-zero.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import hashlib
+import json
+import logging
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+REPO = Path(__file__).resolve().parents[1]
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # for tests.support.moto_server (the same server the tests use)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable
+
+    from tests.support.moto_server import MotoS3
+
+MiB = 1024 * 1024
+CPU_GOAL = 0.5
+Timings = tuple[tuple[float, float], tuple[float, float]]
+"""((PUT wall, PUT cpu), (GET wall, GET cpu)) of one client run."""
+RSS_GOAL_MIB = 128
+
+
+def quiet_structlog() -> None:
+    import structlog
+
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING), cache_logger_on_first_use=True
+    )
+
+
+# -- throughput -----------------------------------------------------------------------------------
+
+
+@dataclass
+class Phase:
+    wall: list[float] = field(default_factory=list)
+    cpu: list[float] = field(default_factory=list)
+
+    def add(self, wall: float, cpu: float) -> None:
+        self.wall.append(wall)
+        self.cpu.append(cpu)
+
+
+@dataclass
+class ClientResult:
+    name: str
+    put: Phase = field(default_factory=Phase)
+    get: Phase = field(default_factory=Phase)
+
+    def total_cpu(self) -> list[float]:
+        return [p + g for p, g in zip(self.put.cpu, self.get.cpu, strict=True)]
+
+
+async def bounded(concurrency: int, count: int, one: Callable[[int], Awaitable[None]]) -> None:
+    semaphore = asyncio.Semaphore(concurrency)
+
+    async def run(i: int) -> None:
+        async with semaphore:
+            await one(i)
+
+    await asyncio.gather(*(run(i) for i in range(count)))
+
+
+async def timed(work: Callable[[], Awaitable[None]]) -> tuple[float, float]:
+    wall, cpu = time.perf_counter(), time.process_time()
+    await work()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+async def run_r2bucket(moto: MotoS3, bucket_name: str, payload: bytes, ops: int, concurrency: int) -> Timings:
+    from cap_cloudflare_r2 import R2Bucket
+
+    async with R2Bucket.from_url(moto.url(bucket_name)) as bucket:
+        await bucket.put("warm-up", payload)  # build connections, load code: not measured
+
+        async def put(i: int) -> None:
+            await bucket.put(f"obj/{i:05d}", payload)
+
+        async def get(i: int) -> None:
+            body = await bucket.get(f"obj/{i:05d}")
+            assert body is not None
+            data = await body.read()
+            assert len(data) == len(payload)
+
+        return (
+            await timed(lambda: bounded(concurrency, ops, put)),
+            await timed(lambda: bounded(concurrency, ops, get)),
+        )
+
+
+async def run_aiobotocore(
+    moto: MotoS3, bucket_name: str, payload: bytes, ops: int, concurrency: int
+) -> Timings:
+    from aiobotocore.config import AioConfig  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    from aiobotocore.session import get_session  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+    config = AioConfig(
+        max_pool_connections=concurrency,
+        s3={"addressing_style": "path"},
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+    )
+    async with get_session().create_client(
+        "s3",
+        endpoint_url=moto.endpoint,
+        region_name=moto.region,
+        aws_access_key_id=moto.access_key_id,
+        aws_secret_access_key=moto.secret_access_key,
+        config=config,
+    ) as client:
+        await client.put_object(Bucket=bucket_name, Key="warm-up", Body=payload)
+
+        async def put(i: int) -> None:
+            await client.put_object(Bucket=bucket_name, Key=f"obj/{i:05d}", Body=payload)
+
+        async def get(i: int) -> None:
+            response = await client.get_object(Bucket=bucket_name, Key=f"obj/{i:05d}")
+            async with response["Body"] as stream:
+                data = await stream.read()
+            assert len(data) == len(payload)
+
+        return (
+            await timed(lambda: bounded(concurrency, ops, put)),
+            await timed(lambda: bounded(concurrency, ops, get)),
+        )
+
+
+async def run_boto3_threads(
+    moto: MotoS3, bucket_name: str, payload: bytes, ops: int, concurrency: int
+) -> Timings:
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client(
+        "s3",
+        endpoint_url=moto.endpoint,
+        region_name=moto.region,
+        aws_access_key_id=moto.access_key_id,
+        aws_secret_access_key=moto.secret_access_key,
+        config=Config(
+            max_pool_connections=concurrency,
+            s3={"addressing_style": "path"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    )
+    client.put_object(Bucket=bucket_name, Key="warm-up", Body=payload)
+
+    def put(i: int) -> None:
+        client.put_object(Bucket=bucket_name, Key=f"obj/{i:05d}", Body=payload)
+
+    def get(i: int) -> None:
+        assert len(client.get_object(Bucket=bucket_name, Key=f"obj/{i:05d}")["Body"].read()) == len(payload)
+
+    def in_threads(fn: Callable[[int], None]) -> Callable[[], Awaitable[None]]:
+        async def work() -> None:
+            with ThreadPoolExecutor(concurrency) as pool:
+                list(pool.map(fn, range(ops)))
+
+        return work
+
+    return await timed(in_threads(put)), await timed(in_threads(get))
+
+
+def throughput(ops: int, size: int, concurrency: int, repeats: int) -> list[ClientResult]:
+    from tests.support.moto_server import start_moto_server
+
+    clients: list[tuple[str, Any]] = [
+        ("R2Bucket (OpenDAL s3)", run_r2bucket),
+        ("aiobotocore", run_aiobotocore),
+    ]
+    try:
+        import boto3  # noqa: F401
+
+        context = ("boto3, thread pool (context)", run_boto3_threads)
+    except ImportError:
+        context = None
+    payload = os.urandom(size)
+    results = {name: ClientResult(name) for name, _ in clients}
+    if context is not None:
+        results[context[0]] = ClientResult(context[0])
+    with start_moto_server() as moto:
+        for repeat in range(repeats):
+            order = clients if repeat % 2 == 0 else list(reversed(clients))
+            if context is not None:
+                order = [*order, context]
+            for name, run in order:
+                (put_wall, put_cpu), (get_wall, get_cpu) = asyncio.run(
+                    run(moto, moto.create_bucket("bench"), payload, ops, concurrency)
+                )
+                results[name].put.add(put_wall, put_cpu)
+                results[name].get.add(get_wall, get_cpu)
+                print(
+                    f"  repeat {repeat + 1}/{repeats} {name}: PUT {put_wall:.2f}s wall {put_cpu:.2f}s cpu, "
+                    f"GET {get_wall:.2f}s wall {get_cpu:.2f}s cpu",
+                    file=sys.stderr,
+                )
+    return list(results.values())
+
+
+def spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.2f} ({min(values):.2f}..{max(values):.2f})"
+
+
+def throughput_table(results: list[ClientResult], ops: int) -> str:
+    lines = [
+        "| client | phase | wall s, median (min..max) | client CPU s, median (min..max) "
+        "| ops/s (median wall) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        for phase_name, phase in (("PUT", r.put), ("GET", r.get)):
+            lines.append(
+                f"| {r.name} | {phase_name} | {spread(phase.wall)} | {spread(phase.cpu)} | "
+                f"{ops / statistics.median(phase.wall):.0f} |"
+            )
+    return "\n".join(lines)
+
+
+def cpu_verdict(results: list[ClientResult]) -> tuple[float, str]:
+    ours = statistics.median(results[0].total_cpu())
+    theirs = statistics.median(results[1].total_cpu())
+    ratio = ours / theirs
+    return ratio, "PASS" if ratio <= CPU_GOAL else "MISS"
+
+
+# -- large objects (each run in its own process) --------------------------------------------------
+
+
+def rss_kib(field_name: str) -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field_name + ":"):
+            return int(line.split()[1])
+    raise RuntimeError(f"/proc/self/status has no {field_name}")
+
+
+async def chunks(total: int, seed: bytes, digest: Any) -> AsyncIterator[bytes]:
+    block = bytearray(seed)
+    for i in range(total // len(seed)):
+        block[:8] = i.to_bytes(8, "little")  # every MiB differs, cheaply
+        data = bytes(block)
+        digest.update(data)
+        yield data
+
+
+async def child_large(target: str, location: str, gib: float) -> dict[str, Any]:
+    from cap_cloudflare_r2 import R2Bucket
+
+    quiet_structlog()
+    bucket = R2Bucket.local(location) if target == "local" else R2Bucket.from_url(location)
+    total = int(gib * 1024) * MiB
+    async with bucket:
+        await bucket.put("warm-up", b"x" * MiB)
+        warm = await bucket.get("warm-up")
+        assert warm is not None
+        await warm.read()
+        baseline = rss_kib("VmRSS")
+        sent = hashlib.md5(usedforsecurity=False)
+        started = time.perf_counter()
+        stored = await bucket.put("big", chunks(total, os.urandom(MiB), sent))
+        up = time.perf_counter() - started
+        assert stored is not None
+        assert stored.size == total
+        received = hashlib.md5(usedforsecurity=False)
+        started = time.perf_counter()
+        body = await bucket.get("big")
+        assert body is not None
+        size = 0
+        async for chunk in body:
+            received.update(chunk)
+            size += len(chunk)
+        down = time.perf_counter() - started
+    return {
+        "target": target,
+        "bytes": total,
+        "baseline_kib": baseline,
+        "peak_kib": rss_kib("VmHWM"),
+        "up_s": up,
+        "down_s": down,
+        "intact": size == total and sent.hexdigest() == received.hexdigest(),
+        "etag": stored.etag,
+    }
+
+
+def large(gib: float) -> list[dict[str, Any]]:
+    from tests.support.moto_server import start_moto_server
+
+    results = []
+    with tempfile.TemporaryDirectory(prefix="bench-r2-") as scratch, start_moto_server() as moto:
+        for target, location in (
+            ("local", str(Path(scratch) / "bucket")),
+            ("moto s3", moto.url(moto.create_bucket())),
+        ):
+            print(f"  {target}: {gib} GiB up and down …", file=sys.stderr)
+            out = subprocess.run(
+                [sys.executable, __file__, "--child-large", target, location, str(gib)],
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=1800,
+            )
+            if out.returncode != 0:
+                raise RuntimeError(f"the {target} run failed:\n{out.stderr[-3000:]}")
+            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    return results
+
+
+def large_table(results: list[dict[str, Any]]) -> str:
+    lines = [
+        "| backend | object | up MiB/s | down MiB/s | RSS before, MiB | peak RSS, MiB "
+        "| peak - before, MiB | intact | goal ≤ 128 MiB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for r in results:
+        mib = r["bytes"] / MiB
+        grown = (r["peak_kib"] - r["baseline_kib"]) / 1024
+        verdict = "PASS" if grown <= RSS_GOAL_MIB and r["intact"] else "MISS"
+        lines.append(
+            f"| {r['target']} | {mib / 1024:.2f} GiB | {mib / r['up_s']:.0f} | {mib / r['down_s']:.0f} | "
+            f"{r['baseline_kib'] / 1024:.0f} | {r['peak_kib'] / 1024:.0f} | {grown:.0f} | {r['intact']} "
+            f"| {verdict} |"
+        )
+    return "\n".join(lines)
+
+
+# -- main -----------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--ops", type=int, default=2000)
+    parser.add_argument("--size", type=int, default=64 * 1024)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--gib", type=float, default=1.0)
+    parser.add_argument("--skip-throughput", action="store_true")
+    parser.add_argument("--skip-large", action="store_true")
+    parser.add_argument("--strict", action="store_true")
+    parser.add_argument(
+        "--child-large", nargs=3, metavar=("TARGET", "LOCATION", "GIB"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(argv)
+
+    if args.child_large:
+        target, location, gib = args.child_large
+        print(json.dumps(asyncio.run(child_large(target, location, float(gib)))))
+        return 0
+
+    quiet_structlog()
+    print(
+        f"bench_r2 — Python {platform.python_version()} on {platform.machine()}, {os.cpu_count()} CPUs; "
+        f"moto S3 server in its own process on 127.0.0.1\n"
+    )
+    missed = 0
+    if not args.skip_throughput:
+        results = throughput(args.ops, args.size, args.concurrency, args.repeats)
+        ratio, verdict = cpu_verdict(results)
+        missed += verdict == "MISS"
+        print(
+            f"### {args.ops} PUT + {args.ops} GET of {args.size // 1024} KiB at concurrency "
+            f"{args.concurrency}, {args.repeats} repeats\n"
+        )
+        print(throughput_table(results, args.ops))
+        print(
+            f"\nclient CPU (PUT + GET, medians): R2Bucket / aiobotocore = {ratio:.2f} "
+            f"(goal ≤ {CPU_GOAL}): **{verdict}**\n"
+        )
+    if not args.skip_large:
+        results_large = large(args.gib)
+        missed += sum(
+            1
+            for r in results_large
+            if (r["peak_kib"] - r["baseline_kib"]) / 1024 > RSS_GOAL_MIB or not r["intact"]
+        )
+        print(f"### {args.gib} GiB streamed up and down\n")
+        print(large_table(results_large))
+        print()
+    print("all goals met" if not missed else f"{missed} goal(s) missed")
+    return 1 if missed and args.strict else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+"""The small protocol every R2 backend implements, and what backends share.
+
+:class:`~cap_cloudflare_r2.R2Bucket` validates arguments against R2's limits, then calls one of these
+methods through its pipeline. A backend receives checked values (:mod:`~cap_cloudflare_r2.options`),
+answers in :mod:`~cap_cloudflare_r2.models` types and may raise anything: the pipeline translates
+foreign errors into the ``CapabilityError`` tree. Backends never import each other.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import builtins
+
+    from cap_opendal_core.descriptors import Descriptor
+    from cap_opendal_core.layers import LayerSettings
+
+    from ..models import (
+        PresignedRequest,
+        R2Conditional,
+        R2Object,
+        R2ObjectBody,
+        R2Objects,
+        R2Range,
+        R2UploadedPart,
+    )
+    from ..options import ListOptions, PutOptions
+    from ..transfer import BytesPayload, StreamPayload
+
+__all__ = ["R2Backend", "descriptor_for", "refuse_pickling"]
+
+
+class R2Backend(Protocol):
+    """What :class:`~cap_cloudflare_r2.R2Bucket` needs from a backend."""
+
+    @property
+    def name(self) -> str:
+        """``workers``, ``opendal`` or ``local``: for logs, metrics and ``repr``."""
+
+    @property
+    def descriptor(self) -> Descriptor:
+        """What this backend guarantees (preflight compares it with a flow's requirements)."""
+
+    def pipeline_settings(self, settings: LayerSettings) -> LayerSettings:
+        """The pipeline's settings, minus what the backend's client already does natively."""
+
+    def check_key(self, key: str, operation: str) -> None:
+        """Refuse, before any I/O, a key R2 accepts but this backend cannot store faithfully."""
+
+    def check_put(self, options: PutOptions, operation: str) -> None:
+        """Refuse, before any I/O, metadata this backend cannot store faithfully."""
+
+    async def head(self, key: str) -> R2Object | None: ...
+
+    async def get(
+        self, key: str, range: R2Range | None, only_if: R2Conditional | None
+    ) -> R2ObjectBody | None:
+        """The object with its body streaming; None when missing or when ``only_if`` fails."""
+
+    async def put(
+        self, key: str, payload: BytesPayload | StreamPayload, options: PutOptions
+    ) -> R2Object | None:
+        """Store the object; None when ``options.only_if`` fails. Never visible half-written, and
+        not at all when ``options.checksums`` does not match the body."""
+
+    async def delete(self, keys: builtins.list[str]) -> None: ...
+
+    async def list(self, options: ListOptions) -> R2Objects: ...
+
+    async def create_multipart_upload(self, key: str, options: PutOptions) -> str:
+        """Start an upload; returns its id."""
+
+    async def upload_part(
+        self, key: str, upload_id: str, part_number: int, payload: BytesPayload | StreamPayload
+    ) -> R2UploadedPart: ...
+
+    async def complete_multipart_upload(
+        self, key: str, upload_id: str, parts: builtins.list[R2UploadedPart]
+    ) -> R2Object:
+        """Assemble ``parts`` (ascending part numbers, already checked) into the object."""
+
+    async def abort_multipart_upload(self, key: str, upload_id: str) -> None: ...
+
+    async def presign(
+        self, key: str, method: str, expires_in: int, content_type: str | None
+    ) -> PresignedRequest: ...
+
+    async def aclose(self) -> None: ...
+
+
+def descriptor_for(*, durability: str, **extensions: object) -> Descriptor:
+    """R2's descriptor (strong, no per-object expiry; see ``plugin.py``) with this backend's durability
+    and extra facts under ``com.cloudflare.r2.*``."""
+    import dataclasses
+
+    from ..plugin import PLUGIN
+
+    base = PLUGIN.descriptor
+    merged = {**base.extensions, **{f"com.cloudflare.r2.{k}": v for k, v in extensions.items()}}
+    return dataclasses.replace(base, durability=durability, extensions=merged)  # type: ignore[arg-type]
+
+
+def refuse_pickling(obj: object) -> Any:
+    """``__reduce__`` for objects that hold clients or credentials: pickling them would copy secrets
+    (OpenDAL operators pickle their whole configuration, keys included)."""
+    raise TypeError(
+        f"{type(obj).__name__} cannot be pickled: it holds live clients and credentials. "
+        "Pass its configuration (or operator URL) and build it again where it is needed."
+    )

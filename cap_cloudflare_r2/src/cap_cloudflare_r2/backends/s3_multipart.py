@@ -1,0 +1,253 @@
+"""S3's multipart-upload API (R2's too), sent with httpx and signed with :mod:`.sigv4`.
+
+Why not OpenDAL: its Python binding exposes no multipart API — only a chunked writer that hides its
+upload id — and ``resume_multipart_upload`` needs the id to outlive the writer (another process may
+upload the remaining parts). Everything else on the S3 backend goes through OpenDAL.
+
+The client is built from the same ``S3Config`` as the operator (endpoint, bucket, region, root,
+addressing style, credentials), so both see the same objects. It is created on first use and
+closed by :meth:`S3Multipart.aclose`. Connection failures are retried by httpx's transport (safe for
+any request: nothing was sent); HTTP errors become ``CapabilityError`` through ``from_http``.
+Credentials loaded by OpenDAL itself (``ambient_credentials=True``) are not visible here, so
+multipart then needs explicit keys or the ``R2_*``/``AWS_*`` environment variables.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import urlsplit
+from xml.etree import ElementTree
+
+from cap_opendal_core.errors import BackendError, Unsupported
+from cap_opendal_core.translate import from_http
+
+from .sigv4 import EMPTY_SHA256, UNSIGNED_PAYLOAD, Credentials, canonical_query, encode_path, sign
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Mapping
+
+    import httpx
+
+    from cap_opendal_core.operators import S3Config
+
+__all__ = ["S3Multipart"]
+
+_NS: Final = "{http://s3.amazonaws.com/doc/2006-03-01/}"
+_CONNECT_RETRIES: Final = 2
+
+
+def _quote_etag(etag: str) -> str:
+    return etag if etag.startswith('"') else f'"{etag}"'
+
+
+def _find_text(root: ElementTree.Element, name: str) -> str | None:
+    for candidate in (f"{_NS}{name}", name):
+        found = root.find(candidate)
+        if found is not None and found.text:
+            return found.text
+    return None
+
+
+class S3Multipart:
+    """Create / upload part / complete / abort on one bucket of an S3-compatible service."""
+
+    def __init__(self, config: S3Config, *, timeout: float | None = None) -> None:
+        endpoint = urlsplit(config.endpoint)
+        self._scheme = endpoint.scheme
+        self._bucket = config.bucket
+        self._region = config.region
+        self._virtual_host = config.virtual_host_style
+        host = endpoint.hostname or ""
+        default_port = 443 if endpoint.scheme == "https" else 80
+        self._port = endpoint.port if endpoint.port and endpoint.port != default_port else None
+        self._host_name = f"{config.bucket}.{host}" if self._virtual_host else host
+        shown = f"[{self._host_name}]" if ":" in self._host_name else self._host_name  # IPv6
+        self._host = f"{shown}:{self._port}" if self._port else shown
+        self._base_path = endpoint.path.rstrip("/")
+        root = config.root.strip("/")
+        self._root = f"{root}/" if root else ""
+        self._anonymous = config.anonymous
+        self._credentials: Credentials | None = None
+        if config.access_key_id is not None and config.secret_access_key is not None:
+            self._credentials = Credentials(
+                config.access_key_id.get_secret_value(),
+                config.secret_access_key.get_secret_value(),
+                config.session_token.get_secret_value() if config.session_token is not None else None,
+            )
+        self._timeout = timeout
+        self._client: httpx.AsyncClient | None = None
+
+    # -- plumbing ------------------------------------------------------------------------------
+
+    def _client_for_use(self) -> httpx.AsyncClient:
+        if self._credentials is None and not self._anonymous:
+            raise Unsupported(
+                "multipart uploads on the S3 backend sign their own requests and need the keys: pass "
+                "access_key_id/secret_access_key or set R2_*/AWS_* variables (ambient credentials that "
+                "only OpenDAL can load are not visible to them)",
+                capability="r2",
+            )
+        if self._client is None:
+            import httpx
+
+            timeout = httpx.Timeout(self._timeout if self._timeout is not None else 120.0, connect=10.0)
+            self._client = httpx.AsyncClient(
+                transport=httpx.AsyncHTTPTransport(retries=_CONNECT_RETRIES),
+                timeout=timeout,
+                follow_redirects=False,
+            )
+        return self._client
+
+    def _path(self, key: str) -> str:
+        object_path = encode_path(self._root + key)
+        if self._virtual_host:
+            return f"{self._base_path}/{object_path}"
+        return f"{self._base_path}/{self._bucket}/{object_path}"
+
+    async def _send(
+        self,
+        method: str,
+        key: str,
+        params: list[tuple[str, str]],
+        *,
+        operation: str,
+        headers: Mapping[str, str] | None = None,
+        content: bytes | AsyncIterator[bytes] = b"",
+        length: int | None = None,
+        payload_sha256: str | None = None,
+    ) -> httpx.Response:
+        import httpx
+
+        client = self._client_for_use()
+        path = self._path(key)
+        query = canonical_query(params)
+        send_headers = dict(headers or {})
+        if isinstance(content, bytes):
+            send_headers["content-length"] = str(len(content))
+            digest = payload_sha256 or (hashlib.sha256(content).hexdigest() if content else EMPTY_SHA256)
+        else:
+            if length is None:
+                raise BackendError("a streamed request needs its length", capability="r2")  # pragma: no cover
+            send_headers["content-length"] = str(length)
+            digest = UNSIGNED_PAYLOAD
+        if self._credentials is not None:
+            send_headers.update(
+                sign(
+                    method=method,
+                    host=self._host,
+                    path=path,
+                    query=query,
+                    headers={k: v for k, v in send_headers.items() if k != "content-length"},
+                    payload_sha256=digest,
+                    credentials=self._credentials,
+                    region=self._region,
+                    now=_dt.datetime.now(_dt.UTC),
+                )
+            )
+        raw_path = f"{path}?{query}" if query else path
+        url = httpx.URL(
+            scheme=self._scheme, host=self._host_name, port=self._port, raw_path=raw_path.encode("ascii")
+        )
+        response = await client.request(method, url, headers=send_headers, content=content)
+        body = await response.aread()
+        if response.status_code >= 300:
+            raise from_http(
+                response.status_code,
+                body,
+                dict(response.headers),
+                capability="r2",
+                operation=operation,
+                key=key,
+            )
+        return response
+
+    # -- the API -------------------------------------------------------------------------------
+
+    async def create(self, key: str, headers: Mapping[str, str]) -> str:
+        response = await self._send(
+            "POST", key, [("uploads", "")], operation="create_multipart_upload", headers=headers
+        )
+        upload_id = _find_text(self._parse(response.content, key, "create_multipart_upload"), "UploadId")
+        if not upload_id:
+            raise BackendError(
+                "the service's answer to CreateMultipartUpload holds no UploadId",
+                capability="r2",
+                operation="create_multipart_upload",
+                key=key,
+            )
+        return upload_id
+
+    async def upload_part(
+        self, key: str, upload_id: str, part_number: int, content: bytes | AsyncIterator[bytes], length: int
+    ) -> str:
+        response = await self._send(
+            "PUT",
+            key,
+            [("partNumber", str(part_number)), ("uploadId", upload_id)],
+            operation="upload_part",
+            content=content,
+            length=length,
+            payload_sha256=UNSIGNED_PAYLOAD if isinstance(content, bytes) else None,
+        )
+        etag: str | None = response.headers.get("etag")
+        if not etag:
+            raise BackendError(
+                "the service's answer to UploadPart holds no ETag",
+                capability="r2",
+                operation="upload_part",
+                key=key,
+            )
+        return etag.strip('"')
+
+    async def complete(self, key: str, upload_id: str, parts: list[tuple[int, str]]) -> str:
+        body = "".join(
+            f"<Part><PartNumber>{number}</PartNumber><ETag>{_xml_escape(_quote_etag(etag))}</ETag></Part>"
+            for number, etag in parts
+        )
+        document = (
+            '<?xml version="1.0" encoding="UTF-8"?>'
+            f'<CompleteMultipartUpload xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{body}'
+            "</CompleteMultipartUpload>"
+        ).encode()
+        response = await self._send(
+            "POST",
+            key,
+            [("uploadId", upload_id)],
+            operation="complete_multipart_upload",
+            headers={"content-type": "application/xml"},
+            content=document,
+        )
+        root = self._parse(response.content, key, "complete_multipart_upload")
+        return (_find_text(root, "ETag") or "").strip('"')
+
+    async def abort(self, key: str, upload_id: str) -> None:
+        await self._send("DELETE", key, [("uploadId", upload_id)], operation="abort_multipart_upload")
+
+    @staticmethod
+    def _parse(content: bytes, key: str, operation: str) -> ElementTree.Element:
+        try:
+            root = ElementTree.fromstring(content)
+        except ElementTree.ParseError as exc:
+            raise BackendError(
+                f"the service answered {operation} with malformed XML",
+                capability="r2",
+                operation=operation,
+                key=key,
+            ) from exc
+        if root.tag in ("Error", f"{_NS}Error"):  # S3 may report a failed completion with status 200
+            raise from_http(500, content, None, capability="r2", operation=operation, key=key)
+        return root
+
+    async def aclose(self) -> None:
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    def __reduce__(self) -> Any:
+        raise TypeError("S3Multipart cannot be pickled: it holds credentials")
+
+
+def _xml_escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,348 @@
+"""The ``workers`` backend: a Python Worker's R2 binding, through ``cap_opendal_core.ffi``.
+
+The binding does R2 itself — conditions, ranges, listing, checksums, multipart — so this module only
+converts: Python values to plain JS objects and ``Uint8Array`` copies, and results back by reading
+their named properties (in workerd an ``R2Object`` is a class instance, whose fields ``to_py()`` does
+not copy; Miniflare hands back plain copies — reading properties works for both).
+
+Bodies stream: a ``get`` returns the ``ReadableStream`` read chunk by chunk. A ``put`` of a stream
+cannot be handed to the binding as a JS stream — workerd (and Miniflare, which forwards to it)
+refuses a ``ReadableStream`` whose length is not known in advance ("Provided readable stream must
+have a known length"). So a stream is read up to ``part_size``: if it ends there it is stored with
+one ``put`` of those bytes; otherwise it is uploaded as a multipart upload, ``part_size`` bytes per
+part, at most ``concurrency`` parts in flight, so memory stays near ``(concurrency + 2) * part_size``.
+Such an object's etag is then ``…-N`` (multipart), its checksum is verified here before the upload
+completes, and a conditional ``put`` of a stream that large is refused (``Unsupported``: the binding
+has no condition for multipart uploads). (In a deployed Worker a stream whose length is known could
+go through workerd's ``FixedLengthStream``; Miniflare's Node-side proxy has no such class, so that
+path could not be tested here and is not taken.)
+
+Imported only under Pyodide (``R2Bucket.from_env``); it imports nothing from the server side.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import TYPE_CHECKING, Any, Final
+
+from cap_opendal_core import ffi
+from cap_opendal_core.errors import InvalidInput, Unsupported
+
+from .. import limits
+from ..conditions import normalize_etag
+from ..models import (
+    HTTP_METADATA_FIELDS,
+    PresignedRequest,
+    R2Checksums,
+    R2HttpMetadata,
+    R2Object,
+    R2ObjectBody,
+    R2Objects,
+    R2Range,
+    R2UploadedPart,
+)
+from ..transfer import BytesPayload, Digests, StreamPayload, read_up_to, split_parts, upload_parts
+from .base import descriptor_for, refuse_pickling
+
+if TYPE_CHECKING:
+    import builtins
+    from collections.abc import AsyncIterator
+
+    from cap_opendal_core.descriptors import Descriptor
+    from cap_opendal_core.layers import LayerSettings
+
+    from ..models import R2Conditional
+    from ..options import ListOptions, PutOptions
+    from ..transfer import TransferSettings
+
+__all__ = ["WorkersBackend"]
+
+_DESCRIPTOR: Final = descriptor_for(durability="durable", presign=False, backend="workers")
+
+
+def _prop(obj: Any, name: str) -> Any:
+    """A JS property as Python (None for missing, undefined or null)."""
+    value = getattr(obj, name, None)
+    return None if ffi.is_js_null(value) else value
+
+
+def _object(obj: Any) -> R2Object:
+    http = ffi.js_to_py(_prop(obj, "httpMetadata")) or {}
+    custom = ffi.js_to_py(_prop(obj, "customMetadata")) or {}
+    checksums_js = _prop(obj, "checksums")
+    checksums: dict[str, Any] = {}
+    if checksums_js is not None:
+        to_json = getattr(checksums_js, "toJSON", None)
+        raw = ffi.js_to_py(to_json()) if callable(to_json) else ffi.js_to_py(checksums_js)
+        checksums = raw if isinstance(raw, dict) else {}
+    version = _prop(obj, "version")
+    return R2Object(
+        key=str(obj.key),
+        version=None if version is None else str(version),
+        size=int(obj.size),
+        etag=str(obj.etag),
+        uploaded=ffi.js_to_py(obj.uploaded),
+        http_metadata=R2HttpMetadata.from_dict(http) if isinstance(http, dict) else R2HttpMetadata(),
+        custom_metadata={str(k): str(v) for k, v in custom.items()} if isinstance(custom, dict) else {},
+        checksums=R2Checksums.from_dict(checksums),
+    )
+
+
+def _http_options(http: R2HttpMetadata) -> dict[str, Any]:
+    return {js: getattr(http, py) for py, js in HTTP_METADATA_FIELDS if getattr(http, py) is not None}
+
+
+def _conditional(cond: R2Conditional) -> dict[str, Any]:
+    """``onlyIf`` for the binding: workerd takes bare etags (it refuses quoted ones)."""
+    out: dict[str, Any] = {
+        "etagMatches": None if cond.etag_matches is None else normalize_etag(cond.etag_matches),
+        "etagDoesNotMatch": None
+        if cond.etag_does_not_match is None
+        else normalize_etag(cond.etag_does_not_match),
+        "uploadedBefore": cond.uploaded_before,
+        "uploadedAfter": cond.uploaded_after,
+    }
+    if cond.seconds_granularity:
+        out["secondsGranularity"] = True
+    return out
+
+
+class WorkersBackend:
+    """R2 through a Workers binding (see the module docstring)."""
+
+    name: Final = "workers"
+
+    def __init__(self, binding: Any, transfer: TransferSettings) -> None:
+        self._binding = binding
+        self._transfer = transfer
+
+    @classmethod
+    def from_env(cls, env: Any, name: str, transfer: TransferSettings) -> WorkersBackend:
+        return cls(ffi.get_binding(env, name, capability="r2"), transfer)
+
+    # -- protocol basics -------------------------------------------------------------------------
+
+    @property
+    def descriptor(self) -> Descriptor:
+        return _DESCRIPTOR
+
+    def pipeline_settings(self, settings: LayerSettings) -> LayerSettings:
+        return settings
+
+    def check_key(self, key: str, operation: str) -> None:
+        """The binding takes every R2 key."""
+
+    def check_put(self, options: PutOptions, operation: str) -> None:
+        """The binding stores every R2 field."""
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    async def head(self, key: str) -> R2Object | None:
+        result = await self._binding.head(key)
+        return None if ffi.is_js_null(result) else _object(result)
+
+    async def get(
+        self, key: str, range: R2Range | None, only_if: R2Conditional | None
+    ) -> R2ObjectBody | None:
+        options: dict[str, Any] = {}
+        if range is not None:
+            if range.suffix is not None:
+                options["range"] = {"suffix": range.suffix}
+            else:
+                options["range"] = {"offset": range.offset, "length": range.length}
+        if only_if is not None:
+            options["onlyIf"] = _conditional(only_if)
+        result = await self._binding.get(key, ffi.to_js_options(options) if options else None)
+        if ffi.is_js_null(result) or _prop(result, "body") is None:
+            return None  # missing, or only_if did not hold (the binding returns the object without body)
+        obj = _object(result)
+        served = ffi.js_to_py(_prop(result, "range")) or {}
+        offset, length = served.get("offset"), served.get("length")
+        if offset is None or length is None:  # the runtime may echo the request: resolve it as R2 does
+            if range is not None and range.suffix is not None:
+                length = min(range.suffix, obj.size)
+                offset = obj.size - length
+            else:
+                offset = offset if offset is not None else (range.offset or 0) if range else 0
+                length = length if length is not None else obj.size - offset
+        return R2ObjectBody(
+            obj, ffi.iter_stream(result.body), range=R2Range(offset=int(offset), length=int(length))
+        )
+
+    async def list(self, options: ListOptions) -> R2Objects:
+        include = [
+            name
+            for name, wanted in (
+                ("httpMetadata", options.include_http_metadata),
+                ("customMetadata", options.include_custom_metadata),
+            )
+            if wanted
+        ]
+        js_options = {
+            "prefix": options.prefix or None,
+            "delimiter": options.delimiter,
+            "cursor": options.cursor,
+            "startAfter": options.start_after,
+            "limit": options.limit,
+            "include": include or None,
+        }
+        result = await self._binding.list(ffi.to_js_options(js_options))
+        truncated = bool(_prop(result, "truncated"))
+        cursor = _prop(result, "cursor")
+        prefixes = ffi.js_to_py(_prop(result, "delimitedPrefixes")) or []
+        return R2Objects(
+            objects=tuple(_object(o) for o in (_prop(result, "objects") or [])),
+            truncated=truncated,
+            cursor=str(cursor) if truncated and cursor else None,
+            delimited_prefixes=tuple(str(p) for p in prefixes),
+        )
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    def _put_options(self, options: PutOptions, *, put: bool = True) -> dict[str, Any]:
+        """Options for ``put`` (metadata, checksum, condition) or, with ``put=False``, for
+        ``createMultipartUpload`` (metadata only)."""
+        js: dict[str, Any] = {}
+        http = _http_options(options.http_metadata)
+        if http:
+            js["httpMetadata"] = http
+        if options.custom_metadata:
+            js["customMetadata"] = dict(options.custom_metadata)
+        if put:
+            js.update(options.checksums)
+        if put and options.only_if is not None:
+            js["onlyIf"] = _conditional(options.only_if)
+        return js
+
+    async def _put_bytes(self, key: str, data: bytes, options: PutOptions) -> R2Object | None:
+        result = await self._binding.put(
+            key, ffi.to_uint8array(data), ffi.to_js_options(self._put_options(options))
+        )
+        return None if ffi.is_js_null(result) else _object(result)
+
+    async def put(
+        self, key: str, payload: BytesPayload | StreamPayload, options: PutOptions
+    ) -> R2Object | None:
+        if isinstance(payload, BytesPayload):
+            return await self._put_bytes(key, payload.data, options)
+        part_size = self._transfer.part_size
+        carry = bytearray()
+        first = await read_up_to(payload.chunks, part_size, carry)
+        second = await read_up_to(payload.chunks, part_size, carry) if len(first) == part_size else b""
+        if not second:  # it fits one put: the binding verifies checksums and conditions itself
+            Digests.of(first, options.checksums).verify(operation="put")
+            return await self._put_bytes(key, first, options)
+        if options.only_if is not None:
+            raise Unsupported(
+                f"a conditional put of a stream over part_size ({part_size} bytes) would need a multipart "
+                "upload, which the binding cannot make conditional; pass bytes, or raise "
+                "TransferSettings.part_size",
+                capability="r2",
+                operation="put",
+                key=key,
+            )
+        digests = Digests(options.checksums)
+
+        async def parts() -> AsyncIterator[bytes]:
+            for block in (first, second):
+                digests.update(block)
+                yield block
+            if len(second) == part_size:
+                async for block in split_parts(_prepend(bytes(carry), payload.chunks), part_size):
+                    digests.update(block)
+                    yield block
+
+        upload = await self._binding.createMultipartUpload(
+            key, ffi.to_js_options(self._put_options(options, put=False))
+        )
+        try:
+            uploaded = await upload_parts(
+                parts(),
+                lambda number, data: self._upload_part(upload, number, data),
+                concurrency=self._transfer.concurrency,
+            )
+            digests.verify(operation="put")  # before complete: a wrong body must never become visible
+            result = await upload.complete(
+                ffi.to_js_value([{"partNumber": p.part_number, "etag": p.etag} for p in uploaded])
+            )
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await upload.abort()
+            raise
+        return _object(result)
+
+    async def _upload_part(self, upload: Any, number: int, data: bytes) -> R2UploadedPart:
+        part = await upload.uploadPart(number, ffi.to_uint8array(data))
+        return R2UploadedPart(part_number=int(part.partNumber), etag=str(part.etag))
+
+    async def delete(self, keys: builtins.list[str]) -> None:
+        await self._binding.delete(keys[0] if len(keys) == 1 else ffi.to_js_value(keys))
+
+    # -- multipart -------------------------------------------------------------------------------
+
+    async def create_multipart_upload(self, key: str, options: PutOptions) -> str:
+        upload = await self._binding.createMultipartUpload(
+            key, ffi.to_js_options(self._put_options(options, put=False))
+        )
+        return str(upload.uploadId)
+
+    async def _resume(self, key: str, upload_id: str) -> Any:
+        return await ffi.await_js(self._binding.resumeMultipartUpload(key, upload_id))
+
+    async def upload_part(
+        self, key: str, upload_id: str, part_number: int, payload: BytesPayload | StreamPayload
+    ) -> R2UploadedPart:
+        if isinstance(payload, BytesPayload):
+            data = payload.data
+        else:  # the binding needs a part's length up front: a streamed part is buffered
+            data = await read_up_to(payload.chunks, limits.PART_MAX_BYTES + 1, bytearray())
+            if len(data) > limits.PART_MAX_BYTES:
+                raise InvalidInput(
+                    f"a part holds at most {limits.PART_MAX_BYTES} bytes",
+                    field="value",
+                    capability="r2",
+                    operation="upload_part",
+                    key=key,
+                )
+        return await self._upload_part(await self._resume(key, upload_id), part_number, data)
+
+    async def complete_multipart_upload(
+        self, key: str, upload_id: str, parts: builtins.list[R2UploadedPart]
+    ) -> R2Object:
+        upload = await self._resume(key, upload_id)
+        result = await upload.complete(
+            ffi.to_js_value([{"partNumber": p.part_number, "etag": p.etag} for p in parts])
+        )
+        return _object(result)
+
+    async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
+        await (await self._resume(key, upload_id)).abort()
+
+    # -- the rest --------------------------------------------------------------------------------
+
+    async def presign(
+        self, key: str, method: str, expires_in: int, content_type: str | None
+    ) -> PresignedRequest:
+        raise Unsupported(
+            "the Workers binding cannot presign URLs; presign on a server with the S3 backend "
+            "(R2Bucket.from_config(R2Config(...)))",
+            capability="r2",
+            operation="presign",
+            key=key,
+        )
+
+    async def aclose(self) -> None:
+        """The binding belongs to the Worker: nothing to close."""
+
+    def __reduce__(self) -> Any:
+        return refuse_pickling(self)
+
+    def __repr__(self) -> str:
+        return "WorkersBackend()"
+
+
+async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    if first:
+        yield first
+    async for chunk in rest:
+        yield chunk

@@ -1,0 +1,429 @@
+"""``R2Bucket``: one async interface to an R2 bucket, whatever reaches it.
+
+The class is thin and the same for every backend: it checks each argument against R2's documented
+limits (:mod:`~cap_cloudflare_r2.validation`) before any I/O, then sends the call through its layer
+pipeline (hints, logging, metrics, deadline, retry) to a backend:
+
+* ``from_env`` — the Workers binding (inside a Python Worker);
+* ``from_config`` / ``from_url`` — OpenDAL: R2's S3 API or any S3-compatible store, or a memory/fs store;
+* ``local`` — an OpenDAL ``fs`` directory on this machine, the embedded default.
+
+Backends and OpenDAL are imported only by the constructor that needs them, so importing this module
+stays cheap and works under Pyodide.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Final
+
+from cap_opendal_core.errors import Misconfigured
+from cap_opendal_core.layers import LayerSettings, Pipeline
+
+from . import limits
+from . import operations as ops
+from .backends.base import refuse_pickling
+from .options import PutOptions
+from .transfer import BytesPayload, Digests, TransferSettings, prepare_value
+from .validation import (
+    check_checksums,
+    check_conditional,
+    check_custom_metadata,
+    check_delete_keys,
+    check_http_metadata,
+    check_key,
+    check_list_options,
+    check_part_number,
+    check_parts,
+    check_presign,
+    check_range,
+    check_upload_id,
+)
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Iterable, Mapping
+    from types import TracebackType
+
+    from cap_opendal_core.descriptors import Descriptor
+    from cap_opendal_core.operators import ServiceConfig
+
+    from .backends.base import R2Backend
+    from .config import R2Config
+    from .models import (
+        PresignedRequest,
+        R2Conditional,
+        R2HttpMetadata,
+        R2Object,
+        R2ObjectBody,
+        R2Objects,
+        R2Range,
+        R2UploadedPart,
+    )
+
+__all__ = ["R2Bucket", "R2MultipartUpload"]
+
+DEFAULT_LOCAL_PATH: Final = ".caps/r2/default"
+
+
+class R2Bucket:
+    """An R2 bucket (``R2Bucket`` in the Workers API), on Workers, on a server or locally.
+
+    Methods mirror the binding's, in Python spelling: :meth:`head`, :meth:`get`, :meth:`put`,
+    :meth:`delete`, :meth:`list`, :meth:`create_multipart_upload`, :meth:`resume_multipart_upload`,
+    plus :meth:`presign` on the S3 backend. ``async with bucket:`` closes what the backend opened.
+    """
+
+    binding_kind: ClassVar[str] = "r2_bucket"
+    provided_hints: ClassVar[tuple[str, ...]] = (
+        ops.READ_HINT,
+        ops.WRITE_HINT,
+        ops.DETERMINISM_HINT,
+        ops.PINNED_HINT,
+    )
+
+    __slots__ = ("_backend", "_pipeline")
+
+    def __init__(self, backend: R2Backend, *, settings: LayerSettings | None = None) -> None:
+        """Wrap a backend (the constructors below build one); ``settings`` tunes the layers."""
+        if settings is not None and not isinstance(settings, LayerSettings):
+            raise Misconfigured(
+                f"settings must be a LayerSettings, got {type(settings).__name__}", capability="r2"
+            )
+        self._backend = backend
+        self._pipeline = Pipeline(
+            ops.CAPABILITY, backend.name, backend.pipeline_settings(settings or LayerSettings())
+        )
+
+    # -- construction --------------------------------------------------------------------------
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Any,
+        name: str,
+        *,
+        settings: LayerSettings | None = None,
+        transfer: TransferSettings | None = None,
+    ) -> R2Bucket:
+        """The R2 binding ``name`` of a Python Worker's ``env`` (raw or wrapped by the ``workers`` SDK)."""
+        try:
+            from .backends.workers import WorkersBackend
+        except ImportError as exc:
+            raise Misconfigured(
+                "R2Bucket.from_env works only inside a Python Worker (Pyodide); on a server use "
+                "R2Bucket.from_config / from_url, or R2Bucket.local",
+                capability="r2",
+                operation="from_env",
+            ) from exc
+        return cls(WorkersBackend.from_env(env, name, transfer or TransferSettings()), settings=settings)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        settings: LayerSettings | None = None,
+        transfer: TransferSettings | None = None,
+    ) -> R2Bucket:
+        """An OpenDAL operator URL: ``s3://bucket?endpoint=…``, ``r2://bucket?account_id=…``,
+        ``memory://``, ``fs:///absolute/path`` (see ``cap_opendal_core.operators.from_url``)."""
+        from cap_opendal_core.operators import from_url
+
+        return cls.from_config(from_url(url, capability="r2"), settings=settings, transfer=transfer)
+
+    @classmethod
+    def from_config(
+        cls,
+        config: R2Config | ServiceConfig,
+        *,
+        settings: LayerSettings | None = None,
+        transfer: TransferSettings | None = None,
+    ) -> R2Bucket:
+        """An :class:`~cap_cloudflare_r2.R2Config` (R2's S3 API for one account and bucket) or any
+        ``cap_opendal_core`` operator config (``S3Config``, ``FsConfig``, ``MemoryConfig`` …)."""
+        from .backends import operator_backend
+        from .config import R2Config
+
+        if isinstance(config, R2Config):
+            config = config.to_s3_config()
+        settings = settings or LayerSettings()
+        return cls(operator_backend(config, settings, transfer or TransferSettings()), settings=settings)
+
+    @classmethod
+    def local(
+        cls,
+        path: str | os.PathLike[str] = DEFAULT_LOCAL_PATH,
+        *,
+        settings: LayerSettings | None = None,
+        transfer: TransferSettings | None = None,
+    ) -> R2Bucket:
+        """A bucket kept in directory ``path`` on this machine (relative to the working directory
+        when not absolute): the embedded default for development and tests. It persists."""
+        from pathlib import Path
+
+        from cap_opendal_core.operators import FsConfig
+
+        try:
+            root = Path(path).expanduser().resolve()
+        except (OSError, TypeError, ValueError) as exc:
+            raise Misconfigured(f"R2Bucket.local: cannot use path {path!r}: {exc}", capability="r2") from None
+        return cls.from_config(FsConfig(root=str(root)), settings=settings, transfer=transfer)
+
+    # -- what this capability is ------------------------------------------------------------------
+
+    @property
+    def info(self) -> Descriptor:
+        """What this bucket guarantees (strong and durable; ephemeral for ``memory://``)."""
+        return self._backend.descriptor
+
+    @property
+    def backend(self) -> str:
+        """Which backend answers: ``workers``, ``opendal`` or ``local``."""
+        return self._backend.name
+
+    # -- reads ---------------------------------------------------------------------------------
+
+    async def head(self, key: str) -> R2Object | None:
+        """The object's metadata, or None when there is no such object."""
+        key = self._key(key, "head")
+        return await self._pipeline.call(ops.HEAD, self._backend.head, key, key=key)
+
+    async def get(
+        self,
+        key: str,
+        *,
+        range: R2Range | Mapping[str, int] | None = None,
+        only_if: R2Conditional | Mapping[str, Any] | None = None,
+    ) -> R2ObjectBody | None:
+        """The object with its body (streamed: ``async for chunk in body``), or None when there is no
+        such object or ``only_if`` does not hold. ``range``: ``R2Range(offset=, length=)`` or
+        ``R2Range(suffix=)``."""
+        key = self._key(key, "get")
+        checked_range = check_range(range, operation="get")
+        condition = check_conditional(only_if, operation="get")
+        pinned = condition is not None and condition.etag_matches is not None
+        return await self._pipeline.call(
+            ops.GET,
+            self._backend.get,
+            key,
+            checked_range,
+            condition,
+            key=key,
+            determinism_hint=ops.PINNED_HINT if pinned else None,
+        )
+
+    async def list(
+        self,
+        *,
+        prefix: str | None = None,
+        delimiter: str | None = None,
+        cursor: str | None = None,
+        limit: int = limits.LIST_LIMIT_MAX,
+        start_after: str | None = None,
+        include: Iterable[str] = (),
+    ) -> R2Objects:
+        """One page of objects in key order. Pass the returned ``cursor`` back for the next page
+        while ``truncated``; ``include`` adds ``http_metadata`` / ``custom_metadata`` to each object
+        (a page may then hold fewer than ``limit``)."""
+        options = check_list_options(
+            prefix=prefix,
+            delimiter=delimiter,
+            cursor=cursor,
+            limit=limit,
+            start_after=start_after,
+            include=include,
+        )
+        return await self._pipeline.call(ops.LIST, self._backend.list, options, key=options.prefix or None)
+
+    # -- writes --------------------------------------------------------------------------------
+
+    async def put(
+        self,
+        key: str,
+        value: object,
+        *,
+        http_metadata: R2HttpMetadata | Mapping[str, Any] | None = None,
+        custom_metadata: Mapping[str, str] | None = None,
+        md5: str | bytes | None = None,
+        sha1: str | bytes | None = None,
+        sha256: str | bytes | None = None,
+        sha384: str | bytes | None = None,
+        sha512: str | bytes | None = None,
+        only_if: R2Conditional | Mapping[str, Any] | None = None,
+    ) -> R2Object | None:
+        """Store ``value`` (bytes, str, an async iterable of bytes or a binary file) under ``key``.
+
+        Returns the stored object, or None when ``only_if`` does not hold. A checksum (at most one
+        of ``md5`` … ``sha512``, hex or digest bytes) that does not match the body stores nothing.
+        A stream or file larger than ``TransferSettings.part_size`` is uploaded in parts.
+        """
+        key = self._key(key, "put")
+        options = PutOptions(
+            http_metadata=check_http_metadata(http_metadata, operation="put"),
+            custom_metadata=check_custom_metadata(custom_metadata, operation="put"),
+            checksums=check_checksums(
+                {"md5": md5, "sha1": sha1, "sha256": sha256, "sha384": sha384, "sha512": sha512},
+                operation="put",
+            ),
+            only_if=check_conditional(only_if, operation="put"),
+        )
+        self._backend.check_put(options, "put")
+        payload = prepare_value(value, operation="put", max_bytes=limits.SINGLE_UPLOAD_MAX_BYTES)
+        if isinstance(payload, BytesPayload) and options.checksums:
+            Digests.of(payload.data, options.checksums).verify(operation="put")
+        retry_safe = isinstance(payload, BytesPayload) and options.only_if is None
+        return await self._pipeline.call(
+            ops.PUT if retry_safe else ops.PUT_ONCE, self._backend.put, key, payload, options, key=key
+        )
+
+    async def delete(self, keys: str | Iterable[str]) -> None:
+        """Delete one key or up to 1000; keys that do not exist are fine."""
+        checked = check_delete_keys(keys)
+        for key in checked:
+            self._backend.check_key(key, "delete")
+        if not checked:
+            return
+        await self._pipeline.call(
+            ops.DELETE, self._backend.delete, checked, key=checked[0] if len(checked) == 1 else None
+        )
+
+    # -- multipart -----------------------------------------------------------------------------
+
+    async def create_multipart_upload(
+        self,
+        key: str,
+        *,
+        http_metadata: R2HttpMetadata | Mapping[str, Any] | None = None,
+        custom_metadata: Mapping[str, str] | None = None,
+    ) -> R2MultipartUpload:
+        """Start a multipart upload of ``key``; the metadata is stored when it completes."""
+        key = self._key(key, "create_multipart_upload")
+        options = PutOptions(
+            http_metadata=check_http_metadata(http_metadata, operation="create_multipart_upload"),
+            custom_metadata=check_custom_metadata(custom_metadata, operation="create_multipart_upload"),
+        )
+        self._backend.check_put(options, "create_multipart_upload")
+        upload_id = await self._pipeline.call(
+            ops.CREATE_MULTIPART_UPLOAD, self._backend.create_multipart_upload, key, options, key=key
+        )
+        return R2MultipartUpload(self, key, upload_id)
+
+    async def resume_multipart_upload(self, key: str, upload_id: str) -> R2MultipartUpload:
+        """The handle of an upload started earlier (by this process or another), from its id."""
+        key = self._key(key, "resume_multipart_upload")
+        upload_id = check_upload_id(upload_id, operation="resume_multipart_upload")
+        return await self._pipeline.call(ops.RESUME_MULTIPART_UPLOAD, self._resume, key, upload_id, key=key)
+
+    async def _resume(self, key: str, upload_id: str) -> R2MultipartUpload:
+        return R2MultipartUpload(self, key, upload_id)
+
+    # -- presign -------------------------------------------------------------------------------
+
+    async def presign(
+        self,
+        key: str,
+        *,
+        method: str = "GET",
+        expires_in: int = 3600,
+        content_type: str | None = None,
+    ) -> PresignedRequest:
+        """A URL that lets whoever holds it ``GET`` or ``PUT`` the object until it expires (S3
+        backend only; ``Unsupported`` elsewhere). For ``PUT``, send the returned headers with it."""
+        key = self._key(key, "presign")
+        checked_method, seconds = check_presign(method, expires_in)
+        if content_type is not None:
+            check_http_metadata({"content_type": content_type}, operation="presign")
+        op = ops.PRESIGN_GET if checked_method == "GET" else ops.PRESIGN_PUT
+        return await self._pipeline.call(
+            op, self._backend.presign, key, checked_method, seconds, content_type, key=key
+        )
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    async def aclose(self) -> None:
+        """Close the backend's clients (safe to call more than once)."""
+        await self._backend.aclose()
+
+    async def __aenter__(self) -> R2Bucket:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def __reduce__(self) -> Any:
+        return refuse_pickling(self)
+
+    def __repr__(self) -> str:
+        return f"R2Bucket(backend={self._backend!r})"
+
+    # -- helpers -------------------------------------------------------------------------------
+
+    def _key(self, key: object, operation: str) -> str:
+        checked = check_key(key, operation=operation)
+        self._backend.check_key(checked, operation)
+        return checked
+
+
+class R2MultipartUpload:
+    """A multipart upload in progress (``R2MultipartUpload``): upload parts (any order, in
+    parallel), then :meth:`complete` with the parts, or :meth:`abort`.
+
+    Parts are 5 MiB-5 GiB, all the same size except the last (checked when the upload completes),
+    numbered 1-10,000. Keep ``upload_id`` to resume from elsewhere with
+    :meth:`R2Bucket.resume_multipart_upload`.
+    """
+
+    __slots__ = ("_bucket", "key", "upload_id")
+
+    def __init__(self, bucket: R2Bucket, key: str, upload_id: str) -> None:
+        self._bucket = bucket
+        self.key = key
+        self.upload_id = upload_id
+
+    async def upload_part(self, part_number: int, value: object) -> R2UploadedPart:
+        """Upload part ``part_number`` (1-10,000); uploading a number again replaces that part."""
+        number = check_part_number(part_number)
+        payload = prepare_value(value, operation="upload_part", max_bytes=limits.PART_MAX_BYTES)
+        b = self._bucket
+        return await b._pipeline.call(
+            ops.UPLOAD_PART if isinstance(payload, BytesPayload) else ops.UPLOAD_PART_ONCE,
+            b._backend.upload_part,
+            self.key,
+            self.upload_id,
+            number,
+            payload,
+            key=self.key,
+        )
+
+    async def complete(self, parts: Iterable[R2UploadedPart | Mapping[str, Any]]) -> R2Object:
+        """Assemble the object from ``parts`` (what :meth:`upload_part` returned); its etag is
+        ``<md5 of the parts' md5s>-<part count>``, as S3's and R2's are."""
+        checked = check_parts(parts)
+        b = self._bucket
+        return await b._pipeline.call(
+            ops.COMPLETE_MULTIPART_UPLOAD,
+            b._backend.complete_multipart_upload,
+            self.key,
+            self.upload_id,
+            checked,
+            key=self.key,
+        )
+
+    async def abort(self) -> None:
+        """Give the upload up and discard its parts."""
+        b = self._bucket
+        await b._pipeline.call(
+            ops.ABORT_MULTIPART_UPLOAD,
+            b._backend.abort_multipart_upload,
+            self.key,
+            self.upload_id,
+            key=self.key,
+        )
+
+    def __reduce__(self) -> Any:
+        return refuse_pickling(self)
+
+    def __repr__(self) -> str:
+        return f"R2MultipartUpload(key={self.key!r}, upload_id={self.upload_id!r})"

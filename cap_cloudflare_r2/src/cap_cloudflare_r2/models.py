@@ -1,0 +1,355 @@
+"""The values :class:`~cap_cloudflare_r2.R2Bucket` takes and returns, named after R2's JS types.
+
+Plain frozen dataclasses (no pydantic): they are used on the Workers path too. Every backend builds
+the same types, so flow code never sees which backend answered. :class:`R2ObjectBody` is the one
+stateful type: it holds the object's body as a stream that is read once.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json as _json
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Final, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+    from types import TracebackType
+
+__all__ = [
+    "CHECKSUM_ALGORITHMS",
+    "HTTP_METADATA_FIELDS",
+    "PresignedRequest",
+    "R2Checksums",
+    "R2Conditional",
+    "R2HttpMetadata",
+    "R2Object",
+    "R2ObjectBody",
+    "R2Objects",
+    "R2Range",
+    "R2UploadedPart",
+]
+
+CHECKSUM_ALGORITHMS: Final = ("md5", "sha1", "sha256", "sha384", "sha512")
+"""The digests R2 verifies on ``put`` and reports in ``R2Object.checksums``, in R2's order."""
+
+HTTP_METADATA_FIELDS: Final = (
+    ("content_type", "contentType"),
+    ("content_language", "contentLanguage"),
+    ("content_disposition", "contentDisposition"),
+    ("content_encoding", "contentEncoding"),
+    ("cache_control", "cacheControl"),
+    ("cache_expiry", "cacheExpiry"),
+)
+"""(Python name, JS name) of every ``R2HTTPMetadata`` field."""
+
+_EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+
+
+def _utc(moment: _dt.datetime) -> _dt.datetime:
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=_dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class R2HttpMetadata:
+    """The HTTP headers R2 stores with an object and serves it with (``R2HTTPMetadata``)."""
+
+    content_type: str | None = None
+    content_language: str | None = None
+    content_disposition: str | None = None
+    content_encoding: str | None = None
+    cache_control: str | None = None
+    cache_expiry: _dt.datetime | None = None
+
+    def is_empty(self) -> bool:
+        return all(getattr(self, name) is None for name, _ in HTTP_METADATA_FIELDS)
+
+    def set_fields(self) -> tuple[str, ...]:
+        """Python names of the fields that hold a value."""
+        return tuple(name for name, _ in HTTP_METADATA_FIELDS if getattr(self, name) is not None)
+
+    def to_dict(self) -> dict[str, str | int]:
+        """Snake-case, JSON-ready (``cache_expiry`` as epoch milliseconds); unset fields left out."""
+        out: dict[str, str | int] = {}
+        for name, _ in HTTP_METADATA_FIELDS:
+            value = getattr(self, name)
+            if isinstance(value, _dt.datetime):
+                out[name] = (_utc(value) - _EPOCH) // _dt.timedelta(milliseconds=1)
+            elif value is not None:
+                out[name] = value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> R2HttpMetadata:
+        """Inverse of :meth:`to_dict`; also reads the JS (camelCase) names a binding returns."""
+        values: dict[str, Any] = {}
+        for name, js_name in HTTP_METADATA_FIELDS:
+            value = data.get(name, data.get(js_name))
+            if value is None:
+                continue
+            if name == "cache_expiry":
+                if isinstance(value, int) and not isinstance(value, bool):
+                    value = _EPOCH + _dt.timedelta(milliseconds=value)
+                elif isinstance(value, _dt.datetime):
+                    value = _utc(value)
+                else:
+                    continue
+            elif not isinstance(value, str):
+                continue
+            values[name] = value
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class R2Checksums:
+    """Hex digests R2 knows for an object. ``md5`` is there for every single-part upload."""
+
+    md5: str | None = None
+    sha1: str | None = None
+    sha256: str | None = None
+    sha384: str | None = None
+    sha512: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        return {name: getattr(self, name) for name in CHECKSUM_ALGORITHMS if getattr(self, name)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> R2Checksums:
+        return cls(**{n: data[n] for n in CHECKSUM_ALGORITHMS if isinstance(data.get(n), str)})
+
+
+@dataclass(frozen=True, slots=True)
+class R2Range:
+    """Which bytes to read: ``offset`` (+ ``length``), or the last ``suffix`` bytes.
+
+    As a ``get`` argument either form may be given; on a returned body it is the resolved
+    ``offset`` and ``length`` actually served.
+    """
+
+    offset: int | None = None
+    length: int | None = None
+    suffix: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class R2Conditional:
+    """``onlyIf``: the call happens only when every given condition holds.
+
+    ``etag_matches`` / ``etag_does_not_match`` take one etag (bare, or quoted as ``http_etag`` is) or
+    ``*`` for "any object". The upload times compare with millisecond precision unless
+    ``seconds_granularity``.
+    """
+
+    etag_matches: str | None = None
+    etag_does_not_match: str | None = None
+    uploaded_before: _dt.datetime | None = None
+    uploaded_after: _dt.datetime | None = None
+    seconds_granularity: bool = False
+
+    def is_empty(self) -> bool:
+        return (
+            self.etag_matches is None
+            and self.etag_does_not_match is None
+            and self.uploaded_before is None
+            and self.uploaded_after is None
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class R2Object:
+    """An object's metadata (``R2Object``): what ``head``, ``put`` and ``list`` return.
+
+    ``version`` is None where the backend cannot know it (the S3 API does not expose R2's).
+    """
+
+    key: str
+    size: int
+    etag: str
+    uploaded: _dt.datetime
+    version: str | None = None
+    http_metadata: R2HttpMetadata = field(default_factory=R2HttpMetadata)
+    custom_metadata: Mapping[str, str] = field(default_factory=dict)
+    checksums: R2Checksums = field(default_factory=R2Checksums)
+
+    @property
+    def http_etag(self) -> str:
+        """The etag quoted, as an ``ETag`` header carries it."""
+        return f'"{self.etag}"'
+
+
+@dataclass(frozen=True, slots=True)
+class R2Objects:
+    """One page of ``list``: objects, the prefixes rolled up by the delimiter, and where to go on."""
+
+    objects: tuple[R2Object, ...]
+    truncated: bool
+    cursor: str | None = None
+    delimited_prefixes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class R2UploadedPart:
+    """What ``upload_part`` returns and ``complete`` takes back (``R2UploadedPart``)."""
+
+    part_number: int
+    etag: str
+
+
+@dataclass(frozen=True, slots=True)
+class PresignedRequest:
+    """A request anyone holding it may send until it expires: method, URL and headers to send.
+
+    The URL carries a signature, so treat it as a credential: ``repr`` shows it without its query.
+    """
+
+    method: Literal["GET", "PUT"]
+    url: str = field(repr=False)
+    headers: Mapping[str, str] = field(default_factory=dict)
+    expires_in: int = 0
+
+    def __repr__(self) -> str:
+        parts = urlsplit(self.url)
+        shown = urlunsplit((parts.scheme, parts.netloc, parts.path, "…" if parts.query else "", ""))
+        return (
+            f"PresignedRequest(method={self.method!r}, url={shown!r}, headers={dict(self.headers)!r}, "
+            f"expires_in={self.expires_in!r})"
+        )
+
+
+class R2ObjectBody:
+    """An object with its body (``R2ObjectBody``), streamed: the body is read once, chunk by chunk.
+
+    ``async for chunk in body`` streams it; :meth:`read`, :meth:`text` and :meth:`json` collect it
+    (so only use them for objects that fit in memory). Use ``async with`` (or :meth:`aclose`) when
+    the body may be left unread, so the backend can release the stream early.
+    """
+
+    __slots__ = ("_chunks", "_closer", "_object", "_range", "_used")
+
+    def __init__(
+        self,
+        obj: R2Object,
+        chunks: AsyncIterator[bytes],
+        *,
+        range: R2Range | None = None,
+        closer: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        self._object = obj
+        self._chunks = chunks
+        self._range = range if range is not None else R2Range(offset=0, length=obj.size)
+        self._closer = closer
+        self._used = False
+
+    # -- metadata ------------------------------------------------------------------------------
+
+    @property
+    def object(self) -> R2Object:
+        return self._object
+
+    @property
+    def key(self) -> str:
+        return self._object.key
+
+    @property
+    def version(self) -> str | None:
+        return self._object.version
+
+    @property
+    def size(self) -> int:
+        """The whole object's size (the body may be a range of it: see :attr:`range`)."""
+        return self._object.size
+
+    @property
+    def etag(self) -> str:
+        return self._object.etag
+
+    @property
+    def http_etag(self) -> str:
+        return self._object.http_etag
+
+    @property
+    def uploaded(self) -> _dt.datetime:
+        return self._object.uploaded
+
+    @property
+    def http_metadata(self) -> R2HttpMetadata:
+        return self._object.http_metadata
+
+    @property
+    def custom_metadata(self) -> Mapping[str, str]:
+        return self._object.custom_metadata
+
+    @property
+    def checksums(self) -> R2Checksums:
+        return self._object.checksums
+
+    @property
+    def range(self) -> R2Range:
+        """The bytes this body holds: resolved ``offset`` and ``length``."""
+        return self._range
+
+    @property
+    def body_used(self) -> bool:
+        return self._used
+
+    # -- body ----------------------------------------------------------------------------------
+
+    def __aiter__(self) -> AsyncIterator[bytes]:
+        if self._used:
+            raise RuntimeError(f"the body of {self.key!r} was already read; get the object again")
+        self._used = True
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._chunks:
+                if chunk:
+                    yield chunk
+        except Exception as exc:
+            # the body streams after get() returned, outside the pipeline: translate here, so that
+            # only CapabilityError leaves the capability whenever the failure happens
+            from cap_opendal_core.translate import from_exception
+
+            error = from_exception(exc, capability="r2", operation="get", key=self.key)
+            if error is exc:
+                raise
+            raise error from exc
+        finally:
+            await self.aclose()
+
+    async def read(self) -> bytes:
+        """The whole body as bytes (held in memory)."""
+        return b"".join([chunk async for chunk in self])
+
+    async def text(self, encoding: str = "utf-8") -> str:
+        return (await self.read()).decode(encoding)
+
+    async def json(self) -> Any:
+        return _json.loads(await self.read())
+
+    async def aclose(self) -> None:
+        """Release the body's stream without reading the rest (safe to call more than once)."""
+        self._used = True
+        closer, self._closer = self._closer, None
+        aclose = getattr(self._chunks, "aclose", None)
+        try:
+            if aclose is not None:
+                await aclose()
+        finally:
+            if closer is not None:
+                await closer()
+
+    async def __aenter__(self) -> R2ObjectBody:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return (
+            f"R2ObjectBody(key={self.key!r}, size={self.size!r}, etag={self.etag!r}, "
+            f"range={self._range!r}, body_used={self._used!r})"
+        )

@@ -1,0 +1,74 @@
+"""Every public method of :class:`~cap_cloudflare_r2.R2Bucket`, declared once for the pipeline.
+
+Reads record ``resource::blob::read``, writes ``resource::blob::write``, both with the determinism
+hint ``resource::blob`` (``shared/reference/hints.md``); a ``get`` conditioned on an etag match records
+``resource::blob::pinned`` instead (passed per call), since a read pinned to one etag cannot drift.
+
+Idempotency decides what the pipeline's retry layer may repeat. A put of bytes, a delete, an abort
+and a part of bytes can be sent again harmlessly. A conditional put cannot (a retry after a lost
+response finds its own write and fails the condition), nor can a put or part fed by a stream (the
+stream is spent), nor creating or completing a multipart upload. Those have ``*_ONCE`` twins with
+the same name and hints but ``idempotent=False``.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from cap_opendal_core.layers import Operation
+
+__all__ = [
+    "ABORT_MULTIPART_UPLOAD",
+    "CAPABILITY",
+    "COMPLETE_MULTIPART_UPLOAD",
+    "CREATE_MULTIPART_UPLOAD",
+    "DELETE",
+    "DETERMINISM_HINT",
+    "GET",
+    "HEAD",
+    "LIST",
+    "PINNED_HINT",
+    "PRESIGN_GET",
+    "PRESIGN_PUT",
+    "PUT",
+    "PUT_ONCE",
+    "READ_HINT",
+    "RESUME_MULTIPART_UPLOAD",
+    "UPLOAD_PART",
+    "UPLOAD_PART_ONCE",
+    "WRITE_HINT",
+]
+
+CAPABILITY: Final = "r2"
+READ_HINT: Final = "resource::blob::read"
+WRITE_HINT: Final = "resource::blob::write"
+DETERMINISM_HINT: Final = "resource::blob"
+PINNED_HINT: Final = "resource::blob::pinned"
+
+
+def _read(name: str, *, subrequests: int = 1) -> Operation:
+    return Operation(CAPABILITY, name, READ_HINT, DETERMINISM_HINT, idempotent=True, subrequests=subrequests)
+
+
+def _write(name: str, *, idempotent: bool, subrequests: int = 1) -> Operation:
+    return Operation(
+        CAPABILITY, name, WRITE_HINT, DETERMINISM_HINT, idempotent=idempotent, subrequests=subrequests
+    )
+
+
+HEAD: Final = _read("head")
+GET: Final = _read("get")
+LIST: Final = _read("list")
+PUT: Final = _write("put", idempotent=True)
+PUT_ONCE: Final = _write("put", idempotent=False)
+DELETE: Final = _write("delete", idempotent=True)
+CREATE_MULTIPART_UPLOAD: Final = _write("create_multipart_upload", idempotent=False)
+RESUME_MULTIPART_UPLOAD: Final = _write("resume_multipart_upload", idempotent=True, subrequests=0)
+UPLOAD_PART: Final = _write("upload_part", idempotent=True)
+UPLOAD_PART_ONCE: Final = _write("upload_part", idempotent=False)
+COMPLETE_MULTIPART_UPLOAD: Final = _write("complete_multipart_upload", idempotent=False)
+ABORT_MULTIPART_UPLOAD: Final = _write("abort_multipart_upload", idempotent=True)
+PRESIGN_GET: Final = _read("presign", subrequests=0)
+"""A presigned GET lets its holder read the object: a read, made without any request."""
+PRESIGN_PUT: Final = _write("presign", idempotent=True, subrequests=0)
+"""A presigned PUT lets its holder write the object: a write, made without any request."""
