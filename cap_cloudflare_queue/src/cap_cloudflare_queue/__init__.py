@@ -1,3 +1,69 @@
-"""cap-cloudflare-queue (skeleton: its issue fills it in)."""
+"""cap-cloudflare-queue: Cloudflare Queues as one async capability on Workers, servers and laptops.
+
+Public names load on first use, so ``import cap_cloudflare_queue`` costs almost nothing — a Python
+Worker pays for every import at cold start — and never pulls in pydantic, httpx or opendal (only the
+REST configuration and the server-side backends need them).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .claim_check import BlobStore, ClaimCheck, OpendalBlobStore
+    from .config import CloudflareQueueConfig
+    from .consumer import QueueConsumer
+    from .errors import BatchPartiallySent
+    from .message import Handler, Message, MessageBatch
+    from .models import MessageSendRequest, SettleResult
+    from .producer import Queue
+    from .trigger import QueueTrigger
 
 __version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    "Queue": "producer",
+    "QueueConsumer": "consumer",
+    "MessageBatch": "message",
+    "Message": "message",
+    "Handler": "message",
+    "QueueTrigger": "trigger",
+    "MessageSendRequest": "models",
+    "SettleResult": "models",
+    "ClaimCheck": "claim_check",
+    "BlobStore": "claim_check",
+    "OpendalBlobStore": "claim_check",
+    "BatchPartiallySent": "errors",
+    "CloudflareQueueConfig": "config",
+}
+
+__all__ = [
+    "BatchPartiallySent",
+    "BlobStore",
+    "ClaimCheck",
+    "CloudflareQueueConfig",
+    "Handler",
+    "Message",
+    "MessageBatch",
+    "MessageSendRequest",
+    "OpendalBlobStore",
+    "Queue",
+    "QueueConsumer",
+    "QueueTrigger",
+    "SettleResult",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cap_cloudflare_queue' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

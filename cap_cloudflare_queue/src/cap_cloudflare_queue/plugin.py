@@ -31,6 +31,7 @@ PLUGIN = CapabilityPlugin(
             "com.cloudflare.queues.max_consumer_batch_messages": 100,
             "com.cloudflare.queues.max_batch_timeout_s": 60,
             "com.cloudflare.queues.max_retries": 100,
+            "com.cloudflare.queues.max_delay_s": 43_200,
         },
     ),
     constructors={
@@ -39,5 +40,10 @@ PLUGIN = CapabilityPlugin(
         "local": "cap_cloudflare_queue:Queue.local",
         "from_config": "cap_cloudflare_queue:Queue.from_config",
         "consumer": "cap_cloudflare_queue:QueueConsumer",
+        "consumer_local": "cap_cloudflare_queue:QueueConsumer.local",
+        "consumer_from_url": "cap_cloudflare_queue:QueueConsumer.from_url",
+        "consumer_from_config": "cap_cloudflare_queue:QueueConsumer.from_config",
+        "message_batch_from_js": "cap_cloudflare_queue:MessageBatch.from_js",
+        "trigger": "cap_cloudflare_queue:QueueTrigger",
     },
 )

@@ -1,0 +1,369 @@
+"""``Message`` and ``MessageBatch``: what a consumer handles, the same whichever backend delivered it.
+
+Acknowledging follows the Workers API exactly, because flow code should not care where it runs:
+``ack()`` and ``retry()`` are synchronous marks, the first call on a message wins, and ``ack_all()`` /
+``retry_all()`` only touch messages not yet marked. On a batch pushed by the Workers runtime
+(:meth:`MessageBatch.from_js`) each mark goes straight to the JS message, and the runtime commits them
+when the handler returns. On a pulled batch (local or REST) the marks are sent by :meth:`MessageBatch.settle`
+in one request. :meth:`MessageBatch.process` applies Cloudflare's handler rule: a handler that returns
+acks every message it neither acked nor retried; one that raises retries them.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from cap_opendal_core.errors import CapabilityError, Misconfigured
+
+from .claim_check import ClaimReference
+from .encoding import decode_body
+from .models import SettleResult
+from .validation import check_delay
+
+if TYPE_CHECKING:
+    from cap_opendal_core.layers import LayerSettings, Pipeline
+
+    from .claim_check import ClaimCheck
+    from .limits import ContentType
+
+__all__ = ["Handler", "Message", "MessageBatch", "Outcome"]
+
+Outcome = Literal["pending", "ack", "retry"]
+Handler = Callable[["MessageBatch"], Awaitable[object]]
+"""A batch handler: ``async def handle(batch: MessageBatch) -> None``."""
+
+SETTLE_GRACE_S = 30.0
+"""How long settling a batch may take once its handler raised or was cancelled (it runs shielded)."""
+
+_UNSET: Any = object()
+
+
+class _Settler(Protocol):
+    async def settle(self, messages: Sequence[Message]) -> SettleResult: ...
+
+
+class Message:
+    """One delivered message: ``id``, ``timestamp`` (aware UTC datetime), ``body``, ``attempts`` (1 on the
+    first delivery), and ``ack()`` / ``retry(delay_seconds=…)``.
+
+    ``content_type`` is known for pulled messages (local, REST) and ``None`` for pushed ones (the
+    Workers runtime hands over the decoded body only); ``lease_id`` is set for pulled messages.
+    """
+
+    __slots__ = (
+        "_body",
+        "_body_error",
+        "_claim",
+        "_js",
+        "_outcome",
+        "_retry_delay",
+        "_settled",
+        "attempts",
+        "content_type",
+        "id",
+        "lease_id",
+        "timestamp",
+    )
+
+    def __init__(
+        self,
+        id: str,
+        timestamp: _dt.datetime,
+        body: Any,
+        attempts: int,
+        *,
+        content_type: ContentType | None = None,
+        lease_id: str | None = None,
+        js: Any = None,
+    ) -> None:
+        self.id = id
+        self.timestamp = timestamp
+        self.attempts = attempts
+        self.content_type = content_type
+        self.lease_id = lease_id
+        self._js = js
+        self._outcome: Outcome = "pending"
+        self._retry_delay: int | None = None
+        self._settled = False
+        self._body_error: CapabilityError | None = None
+        self._claim = ClaimReference.from_body(body)
+        self._body = _UNSET if self._claim is not None else body
+
+    @property
+    def body(self) -> Any:
+        """The message body; a claim-checked body once it has been fetched.
+
+        Raises the storage error when a claim-checked body could not be fetched (so the handler fails
+        and the message is retried), and ``Misconfigured`` when the body is a claim-check reference
+        that nothing resolved (give the consumer — or ``MessageBatch.from_js`` — the same claim_check).
+        """
+        if self._body_error is not None:
+            raise self._body_error
+        if self._body is _UNSET:
+            assert self._claim is not None
+            raise Misconfigured(
+                f"message {self.id}'s body is in claim-check storage ({self._claim.key!r}); "
+                "give the consumer "
+                "(or MessageBatch.from_js) the producer's claim_check, then await batch.load()",
+                capability="queue",
+                operation="handle",
+                key=self.id,
+            )
+        return self._body
+
+    @property
+    def claim_key(self) -> str | None:
+        """Where a claim-checked body is stored (deleted once the message is acked); else ``None``."""
+        return None if self._claim is None else self._claim.key
+
+    @property
+    def outcome(self) -> Outcome:
+        """``pending`` until ``ack()`` or ``retry()`` is called; then whichever was called first."""
+        return self._outcome
+
+    @property
+    def retry_delay(self) -> int | None:
+        """The ``delay_seconds`` given to ``retry()``, if any."""
+        return self._retry_delay
+
+    def ack(self) -> None:
+        """Mark the message delivered. Ignored when it was already acked or retried (first call wins)."""
+        if self._outcome != "pending":
+            return
+        self._outcome = "ack"
+        if self._js is not None:
+            self._js.ack()
+
+    def retry(self, *, delay_seconds: int | None = None) -> None:
+        """Mark the message for redelivery, after ``delay_seconds`` (0-43,200) if given. Ignored when it
+        was already acked or retried. Bad ``delay_seconds`` raises ``InvalidInput`` at once."""
+        delay = check_delay(delay_seconds)
+        if self._outcome != "pending":
+            return
+        self._outcome = "retry"
+        self._retry_delay = delay
+        if self._js is not None:
+            if delay is None:
+                self._js.retry()
+            else:
+                from cap_opendal_core import ffi
+
+                self._js.retry(ffi.to_js_options({"delaySeconds": delay}))
+
+    def _resolve(self, data: bytes) -> None:
+        assert self._claim is not None
+        self._body = decode_body(data, self._claim.content_type, message_id=self.id)
+
+    def __repr__(self) -> str:
+        return (
+            f"Message(id={self.id!r}, attempts={self.attempts}, content_type={self.content_type!r}, "
+            f"outcome={self._outcome!r})"
+        )
+
+
+class MessageBatch:
+    """A batch of messages from one queue: ``queue``, ``messages``, ``ack_all()``, ``retry_all()``.
+
+    Batches come from :meth:`QueueConsumer.pull <cap_cloudflare_queue.QueueConsumer.pull>` or, inside a
+    Python Worker's ``queue`` handler, from :meth:`from_js`.
+    """
+
+    __slots__ = ("_claim_check", "_js", "_settler", "messages", "queue")
+
+    def __init__(
+        self,
+        queue: str,
+        messages: Sequence[Message],
+        *,
+        settler: _Settler,
+        claim_check: ClaimCheck | None = None,
+        js: Any = None,
+    ) -> None:
+        self.queue = queue
+        self.messages: tuple[Message, ...] = tuple(messages)
+        self._settler = settler
+        self._claim_check = claim_check
+        self._js = js
+
+    def __len__(self) -> int:
+        return len(self.messages)
+
+    def __iter__(self) -> Iterator[Message]:
+        return iter(self.messages)
+
+    def __repr__(self) -> str:
+        return f"MessageBatch(queue={self.queue!r}, messages={len(self.messages)})"
+
+    @property
+    def pending(self) -> tuple[Message, ...]:
+        """Messages neither acked nor retried yet."""
+        return tuple(m for m in self.messages if m.outcome == "pending")
+
+    def ack_all(self) -> None:
+        """Ack every message not yet acked or retried."""
+        pending = self.pending
+        if self._js is not None and pending:
+            self._js.ackAll()
+            for m in pending:
+                m._outcome = "ack"
+            return
+        for m in pending:
+            m.ack()
+
+    def retry_all(self, *, delay_seconds: int | None = None) -> None:
+        """Retry every message not yet acked or retried, after ``delay_seconds`` if given."""
+        delay = check_delay(delay_seconds)
+        pending = self.pending
+        if self._js is not None and pending:
+            if delay is None:
+                self._js.retryAll()
+            else:
+                from cap_opendal_core import ffi
+
+                self._js.retryAll(ffi.to_js_options({"delaySeconds": delay}))
+            for m in pending:
+                m._outcome, m._retry_delay = "retry", delay
+            return
+        for m in pending:
+            m.retry(delay_seconds=delay)
+
+    async def load(self) -> None:
+        """Fetch claim-checked bodies. A body that cannot be fetched makes that message's ``body`` raise
+        the error (so its handler fails and the message is retried), never the whole batch."""
+        unresolved = [m for m in self.messages if m._body is _UNSET and m._body_error is None]
+        if not unresolved or self._claim_check is None:
+            return
+        claim_check = self._claim_check
+        for m in unresolved:
+            assert m._claim is not None
+            try:
+                m._resolve(await claim_check.get(m._claim))
+            except CapabilityError as err:
+                m._body_error = err
+            except (ValueError, UnicodeDecodeError) as exc:
+                m._body_error = Misconfigured(
+                    f"message {m.id}: the claim-checked body does not decode as "
+                    f"{m._claim.content_type} ({exc})",
+                    capability="queue",
+                    operation="pull",
+                    key=m.id,
+                )
+
+    async def settle(self) -> SettleResult:
+        """Send the acks and retries marked since the last settle (messages still pending are left
+        alone: their lease runs out and they come back). Stored claim-check bodies of acked messages
+        are deleted afterwards."""
+        decided = [m for m in self.messages if m.outcome != "pending" and not m._settled]
+        if not decided:
+            return SettleResult()
+        return await self._settler.settle(decided)
+
+    async def process(self, handler: Handler) -> SettleResult:
+        """Run ``handler(batch)`` under Cloudflare's rule and settle: returning acks every message the
+        handler neither acked nor retried; raising (or being cancelled) retries them, then re-raises."""
+        import anyio
+
+        await self.load()
+        try:
+            await handler(self)
+        except BaseException:
+            self.retry_all()
+            with anyio.move_on_after(SETTLE_GRACE_S, shield=True):
+                await self.settle()
+            raise
+        self.ack_all()
+        return await self.settle()
+
+    # -- Workers -----------------------------------------------------------------------------------
+
+    @classmethod
+    def from_js(
+        cls,
+        js_batch: Any,
+        *,
+        claim_check: ClaimCheck | None = None,
+        settings: LayerSettings | None = None,
+    ) -> MessageBatch:
+        """Wrap the batch a Python Worker's ``queue(batch, env, ctx)`` handler receives.
+
+        ``ack()``/``retry()`` (and ``ack_all()``/``retry_all()``) call the JS methods at once, so the
+        runtime sees them; the batch records ``resource::queue::consume`` in the invocation scope. With
+        ``claim_check``, ``await batch.load()`` (or :meth:`process`) fetches claim-checked bodies, and
+        :meth:`settle` deletes those of acked messages.
+        """
+        from cap_opendal_core import ffi
+        from cap_opendal_core.layers import Pipeline
+        from cap_opendal_core.scope import current_scope
+
+        from .operations import HANDLE
+
+        raw = ffi.unwrap_binding(js_batch) if not isinstance(js_batch, ffi.JsProxy) else js_batch
+        messages = []
+        for js_message in raw.messages:
+            timestamp = ffi.js_to_py(js_message.timestamp)
+            if not isinstance(timestamp, _dt.datetime):
+                timestamp = _dt.datetime.fromtimestamp(float(timestamp) / 1000, tz=_dt.UTC)
+            messages.append(
+                Message(
+                    str(js_message.id),
+                    timestamp,
+                    ffi.js_to_py(js_message.body),
+                    int(js_message.attempts),
+                    js=js_message,
+                )
+            )
+        scope = current_scope()
+        if scope is not None:
+            scope.record(
+                HANDLE.effect_hint, HANDLE.determinism_hint, capability=HANDLE.capability, operation="handle"
+            )
+        settler = _JsSettler(Pipeline(HANDLE.capability, "workers", settings), claim_check)
+        return cls(str(raw.queue), messages, settler=settler, claim_check=claim_check, js=raw)
+
+
+async def delete_claimed(claim_check: ClaimCheck | None, messages: Sequence[Message]) -> None:
+    """Delete the stored bodies of acked, claim-checked messages; failures are logged, not raised (the
+    ack already happened — a leftover body is garbage, not a lost message)."""
+    if claim_check is None:
+        return
+    for m in messages:
+        key = m.claim_key
+        if key is None or m.outcome != "ack":
+            continue
+        try:
+            await claim_check.delete(key)
+        except CapabilityError as err:
+            from ._log import logger
+
+            logger().warning(
+                "queue.claim_check.delete_failed",
+                key=key,
+                message_id=m.id,
+                error=err.code,
+                detail=err.message,
+            )
+
+
+class _JsSettler:
+    """Settling a pushed batch: the marks already reached the runtime; only claim-checked bodies of
+    acked messages are left to delete."""
+
+    def __init__(self, pipeline: Pipeline, claim_check: ClaimCheck | None) -> None:
+        self._pipeline = pipeline
+        self._claim_check = claim_check
+
+    async def settle(self, messages: Sequence[Message]) -> SettleResult:
+        from .operations import HANDLE
+
+        async def finish() -> SettleResult:
+            await delete_claimed(self._claim_check, messages)
+            for m in messages:
+                m._settled = True
+            return SettleResult(
+                acked=sum(m.outcome == "ack" for m in messages),
+                retried=sum(m.outcome == "retry" for m in messages),
+            )
+
+        return await self._pipeline.call(HANDLE, finish)

@@ -1,0 +1,451 @@
+"""``Queue``: the producer side, one class for every backend.
+
+It validates and encodes every message before any I/O (so a bad batch sends nothing), moves oversized
+bodies to claim-check storage when it has one, splits batches into what the service accepts, and sends
+each request through the layer pipeline exactly once — sends are never retried automatically, because
+a send that failed ambiguously (a timeout, a 5xx) may already be in the queue. When a split batch fails
+part-way, :class:`~cap_cloudflare_queue.errors.BatchPartiallySent` says which messages went out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Final, Literal, Self, TypeVar
+
+from cap_opendal_core.errors import (
+    CapabilityError,
+    Forbidden,
+    InvalidInput,
+    LimitExceeded,
+    Misconfigured,
+    NotFound,
+    RateLimited,
+    Unauthorized,
+    Unsupported,
+)
+
+from .errors import BatchPartiallySent
+from .info import BINDING_KIND, PROVIDED_HINTS
+from .limits import DEFAULT_CONTENT_TYPE, MAX_BODY_BYTES, ContentType
+from .operations import CAPABILITY, SEND, SEND_BATCH
+from .validation import (
+    check_content_type,
+    check_delay,
+    check_message_size,
+    check_queue_name,
+    plan_batches,
+    prepare_message,
+    send_requests,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Sequence
+    from types import TracebackType
+
+    from cap_opendal_core.descriptors import Descriptor
+    from cap_opendal_core.layers import LayerSettings
+
+    from .claim_check import ClaimCheck
+    from .config import CloudflareQueueConfig
+    from .models import MessageSendRequest, PreparedMessage
+    from .protocols import ProducerBackend
+
+__all__ = ["Queue"]
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    _Model = TypeVar("_Model", bound=BaseModel)
+
+DEFAULT_LOCAL_PATH: Final = ".caps/queues"
+
+# Errors that prove the service refused the request, so nothing was enqueued.
+_DEFINITE_REFUSALS: Final = (
+    InvalidInput,
+    LimitExceeded,
+    RateLimited,
+    Unauthorized,
+    Forbidden,
+    Misconfigured,
+    NotFound,
+    Unsupported,
+)
+
+
+def _not_sent(err: CapabilityError) -> bool:
+    return isinstance(err, _DEFINITE_REFUSALS)
+
+
+def _note_ambiguous(err: CapabilityError, what: str) -> None:
+    if not _not_sent(err):
+        err.add_note(
+            f"{what} is not idempotent and was not retried: it may already be in the queue, so sending it "
+            "again may deliver it twice"
+        )
+
+
+class Queue:
+    """A Cloudflare Queue producer: ``send`` and ``send_batch`` (the binding's ``send``/``sendBatch``).
+
+    Build it with :meth:`from_env` (inside a Python Worker), :meth:`from_config` (a server, Cloudflare's
+    REST API), :meth:`local` (the embedded default, SQLite on disk) or :meth:`from_url`. ``async with``
+    closes what it opened. ``claim_check`` moves bodies over its threshold to blob storage.
+    """
+
+    binding_kind: Final = BINDING_KIND
+    provided_hints: Final = PROVIDED_HINTS
+
+    def __init__(
+        self,
+        backend: ProducerBackend,
+        *,
+        name: str,
+        settings: LayerSettings | None = None,
+        claim_check: ClaimCheck | None = None,
+    ) -> None:
+        from cap_opendal_core.layers import Pipeline
+
+        from .claim_check import ClaimCheck
+
+        if claim_check is not None and not isinstance(claim_check, ClaimCheck):
+            raise InvalidInput(
+                f"claim_check must be a ClaimCheck (wrap your store: ClaimCheck(bucket)), got "
+                f"{type(claim_check).__name__}",
+                field="claim_check",
+            )
+        self.name = name
+        self._backend = backend
+        self._claim_check = claim_check
+        self._pipeline = Pipeline(CAPABILITY, backend.name, settings)
+
+    # -- construction ------------------------------------------------------------------------------
+
+    @classmethod
+    def from_env(
+        cls,
+        env: Any,
+        binding: str,
+        *,
+        claim_check: ClaimCheck | None = None,
+        settings: LayerSettings | None = None,
+    ) -> Queue:
+        """The producer binding ``binding`` of a Python Worker's ``env`` (raw or ``workers``-SDK wrapped)."""
+        from .backends.workers import WorkersProducer
+
+        return cls(
+            WorkersProducer.from_env(env, binding), name=binding, settings=settings, claim_check=claim_check
+        )
+
+    @classmethod
+    def from_config(
+        cls,
+        config: CloudflareQueueConfig | Mapping[str, Any],
+        *,
+        claim_check: ClaimCheck | None = None,
+        settings: LayerSettings | None = None,
+    ) -> Queue:
+        """A queue reached through Cloudflare's REST API (``messages`` and ``messages/batch``); ``config``
+        is a :class:`~cap_cloudflare_queue.config.CloudflareQueueConfig` or a mapping of its fields."""
+        from .backends.rest import RestClient, RestProducer
+        from .config import CloudflareQueueConfig
+
+        model = _config(config, CloudflareQueueConfig)
+        return cls(
+            RestProducer(RestClient(model)),
+            name=model.display_name,
+            settings=settings,
+            claim_check=claim_check,
+        )
+
+    @classmethod
+    def local(
+        cls,
+        name: str,
+        path: str | os.PathLike[str] = DEFAULT_LOCAL_PATH,
+        *,
+        claim_check: ClaimCheck | None = None,
+        settings: LayerSettings | None = None,
+        clock: Callable[[], float] | None = None,
+        synchronous: Literal["normal", "full"] = "normal",
+    ) -> Queue:
+        """The durable local queue ``name`` in ``path`` (one SQLite file holds every queue under it)."""
+        from .backends.local import LocalProducer, LocalStore
+
+        check_queue_name(name)
+        store = LocalStore(_directory(path), clock=clock, synchronous=synchronous)
+        return cls(LocalProducer(store, name), name=name, settings=settings, claim_check=claim_check)
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        *,
+        claim_check: ClaimCheck | None = None,
+        settings: LayerSettings | None = None,
+        clock: Callable[[], float] | None = None,
+    ) -> Queue:
+        """``local:///absolute/dir/NAME`` (the local queue NAME under that directory) or ``memory://NAME``
+        (a local queue in a per-process temporary directory: shared by every queue object of this
+        process, gone when it exits)."""
+        from .backends.local import LocalProducer, LocalStore
+
+        directory, name, ephemeral = _parse_url(url)
+        store = LocalStore(directory, clock=clock)
+        return cls(
+            LocalProducer(store, name, ephemeral=ephemeral),
+            name=name,
+            settings=settings,
+            claim_check=claim_check,
+        )
+
+    # -- what it is --------------------------------------------------------------------------------
+
+    @property
+    def backend(self) -> str:
+        return self._backend.name
+
+    @property
+    def info(self) -> Descriptor:
+        """What this queue guarantees: at least once, unordered; durable unless ``memory://``."""
+        descriptor = self._backend.descriptor
+        if self._claim_check is None:
+            return descriptor
+        return dataclasses.replace(
+            descriptor, extensions={**descriptor.extensions, "dev.cap.queue.claim_check": True}
+        )
+
+    @property
+    def claim_check(self) -> ClaimCheck | None:
+        return self._claim_check
+
+    def __repr__(self) -> str:
+        return f"Queue(name={self.name!r}, backend={self._backend.name!r})"
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._backend.aclose()
+
+    # -- sending -----------------------------------------------------------------------------------
+
+    async def send(
+        self, body: Any, *, content_type: ContentType | None = None, delay_seconds: int | None = None
+    ) -> None:
+        """Send one message. ``content_type`` defaults to ``json``; ``delay_seconds`` (0-43,200) holds it
+        back. Raises ``InvalidInput``/``LimitExceeded``/``Unsupported`` before any I/O for bad input."""
+        ct = check_content_type(
+            DEFAULT_CONTENT_TYPE if content_type is None else content_type,
+            allowed=self._backend.content_types,
+            backend=self._backend.name,
+        )
+        delay = check_delay(delay_seconds)
+        prepared, payload = self._claim_or_check(prepare_message(None, body, ct, delay), batch=False)
+        if payload is not None:
+            await self._store_claims([(prepared, payload)])
+        try:
+            await self._pipeline.call(SEND, self._backend.send, prepared, key=self.name)
+        except CapabilityError as err:
+            _note_ambiguous(err, "the message")
+            if _not_sent(err):
+                await self._delete_claims([prepared])
+            raise
+
+    async def send_batch(
+        self,
+        messages: Iterable[MessageSendRequest | Mapping[str, Any]],
+        *,
+        delay_seconds: int | None = None,
+        split: bool = True,
+    ) -> None:
+        """Send several messages (``MessageSendRequest`` or ``{"body": …, "content_type": …,
+        "delay_seconds": …}``). ``delay_seconds`` applies to messages that give none.
+
+        Lists over 100 messages or 256 KB are split into batches the service accepts (``split=False``
+        refuses them instead). All validation happens first: a bad message fails the call before any is
+        sent. If a later part fails after an earlier part went out, ``BatchPartiallySent`` lists both.
+        """
+        if not isinstance(split, bool):
+            raise InvalidInput(f"split: must be True or False, got {split!r}", field="split")
+        requests = send_requests(messages)
+        batch_delay = check_delay(delay_seconds)
+        prepared: list[PreparedMessage] = []
+        claims: list[tuple[PreparedMessage, bytes]] = []
+        for i, request in enumerate(requests):
+            ct = check_content_type(
+                DEFAULT_CONTENT_TYPE if request.content_type is None else request.content_type,
+                allowed=self._backend.content_types,
+                backend=self._backend.name,
+                field=f"messages[{i}].content_type",
+            )
+            own_delay = check_delay(request.delay_seconds, field=f"messages[{i}].delay_seconds")
+            message, payload = self._claim_or_check(
+                prepare_message(i, request.body, ct, batch_delay if own_delay is None else own_delay),
+                batch=True,
+            )
+            prepared.append(message)
+            if payload is not None:
+                claims.append((message, payload))
+        batches = plan_batches(prepared, split=split)
+        await self._store_claims(claims)
+
+        sent: list[int] = []
+        for number, batch in enumerate(batches):
+            try:
+                await self._pipeline.call(SEND_BATCH, self._backend.send_batch, batch, key=self.name)
+            except CapabilityError as err:
+                definite = _not_sent(err)
+                unsent_from_here = [m for b in batches[number + (0 if definite else 1) :] for m in b]
+                await self._delete_claims(unsent_from_here)
+                if not sent:
+                    _note_ambiguous(err, "the batch")
+                    raise
+                failed = tuple(m.index for b in batches[number:] for m in b)
+                partial = BatchPartiallySent(
+                    err,
+                    sent=tuple(sent),
+                    unsent=failed,
+                    total=len(prepared),
+                    capability=CAPABILITY,
+                    operation="send_batch",
+                    key=self.name,
+                )
+                if not definite:
+                    partial.add_note(
+                        f"messages {batch[0].index}-{batch[-1].index} failed ambiguously ({err.code}) "
+                        "and may "
+                        "already be in the queue"
+                    )
+                raise partial from err
+            sent.extend(m.index for m in batch)
+
+    # -- claim-check -------------------------------------------------------------------------------
+
+    def _claim_or_check(
+        self, message: PreparedMessage, *, batch: bool
+    ) -> tuple[PreparedMessage, bytes | None]:
+        """Replace an oversized body with a claim-check reference (nothing stored yet), or refuse it."""
+        cc = self._claim_check
+        if cc is None or not cc.needs(message.encoded_size):
+            check_message_size(message, batch=batch)
+            return message, None
+        if message.data is None:  # v8: only the runtime can serialise it, so it cannot be stored
+            where = f"messages[{message.index}]" if batch else "body"
+            raise LimitExceeded(
+                f"{where}: the v8 body is about {message.encoded_size} bytes, over the claim-check "
+                "threshold; v8 bodies cannot be claim-checked (only the runtime encodes them): send it as "
+                "json or bytes",
+                limit="queue.message_bytes",
+                value=message.encoded_size,
+                maximum=min(cc.threshold, MAX_BODY_BYTES),
+            )
+        reference = cc.reference(self.name, message.data, message.content_type)
+        replaced = prepare_message(
+            message.index if batch else None, reference.to_body(), "json", message.delay_seconds
+        )
+        check_message_size(replaced, batch=batch)
+        return dataclasses.replace(replaced, index=message.index, claim_key=reference.key), message.data
+
+    async def _store_claims(self, claims: Sequence[tuple[PreparedMessage, bytes]]) -> None:
+        cc = self._claim_check
+        if cc is None or not claims:
+            return
+        stored: list[PreparedMessage] = []
+        try:
+            for message, payload in claims:
+                assert message.claim_key is not None
+                await cc.store(message.claim_key, payload)
+                stored.append(message)
+        except BaseException:
+            await self._delete_claims(stored)
+            raise
+
+    async def _delete_claims(self, messages: Sequence[PreparedMessage]) -> None:
+        """Best-effort removal of stored bodies whose messages were certainly not sent."""
+        cc = self._claim_check
+        if cc is None:
+            return
+        for message in messages:
+            if message.claim_key is None:
+                continue
+            try:
+                await cc.delete(message.claim_key)
+            except CapabilityError as err:
+                from ._log import logger
+
+                logger().warning("queue.claim_check.cleanup_failed", key=message.claim_key, error=err.code)
+
+
+def _config(config: object, model: type[_Model]) -> _Model:
+    """``config`` as the pydantic model, a mapping validated into one (errors become ``Misconfigured``)."""
+    if isinstance(config, model):
+        return config
+    if isinstance(config, Mapping):
+        from pydantic import ValidationError
+
+        from cap_opendal_core.operators.config import misconfigured_from
+
+        try:
+            return model.model_validate(dict(config))
+        except ValidationError as exc:
+            raise misconfigured_from(exc, model.__name__, capability=CAPABILITY) from None
+    raise Misconfigured(
+        f"expected a {model.__name__} (or a mapping of its fields), got {type(config).__name__}",
+        capability=CAPABILITY,
+        operation="from_config",
+    )
+
+
+def _directory(path: str | os.PathLike[str]) -> str:
+    if not isinstance(path, str | os.PathLike) or not os.fspath(path):
+        raise InvalidInput(f"path: must be a directory path, got {path!r}", field="path")
+    return os.fspath(path)
+
+
+def _parse_url(url: object) -> tuple[str, str, bool]:
+    """``(directory, queue name, ephemeral)`` for ``local:///dir/NAME`` and ``memory://NAME``."""
+    from urllib.parse import unquote, urlsplit
+
+    if not isinstance(url, str):
+        raise InvalidInput(f"url: must be a string, got {type(url).__name__}", field="url")
+    parts = urlsplit(url)
+    if parts.query or parts.fragment:
+        raise Misconfigured(
+            "queue URL takes no query or fragment", capability=CAPABILITY, operation="from_url"
+        )
+    if parts.scheme == "memory":
+        from .backends.local import memory_directory
+
+        name = unquote(parts.netloc or parts.path.strip("/"))
+        check_queue_name(name, field="url")
+        return str(memory_directory()), name, True
+    if parts.scheme == "local":
+        if parts.netloc:
+            raise Misconfigured(
+                "local queue URLs have no host: local:///absolute/dir/NAME",
+                capability=CAPABILITY,
+                operation="from_url",
+            )
+        path = unquote(parts.path)
+        directory, _, name = path.rstrip("/").rpartition("/")
+        if not os.path.isabs(path) or not directory:
+            raise Misconfigured(
+                "local queue URLs need an absolute directory and a queue name: local:///absolute/dir/NAME",
+                capability=CAPABILITY,
+                operation="from_url",
+            )
+        check_queue_name(name, field="url")
+        return directory, name, False
+    raise Misconfigured(
+        f"unsupported queue URL scheme {parts.scheme!r}; use local:///absolute/dir/NAME or memory://NAME "
+        "(Queue.from_config for Cloudflare's REST API, Queue.from_env inside a Worker)",
+        capability=CAPABILITY,
+        operation="from_url",
+    )

@@ -1,0 +1,288 @@
+"""Input checks against :mod:`cap_cloudflare_queue.limits`, run before any I/O.
+
+Each check raises :class:`~cap_opendal_core.errors.InvalidInput` (naming the argument, and for batches
+the message's position) or :class:`~cap_opendal_core.errors.LimitExceeded` (naming the limit, the value
+and the maximum). Nothing here touches a backend, so a bad call never sends half a batch.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Mapping
+from typing import Any, Final, cast
+
+from cap_opendal_core.errors import InvalidInput, LimitExceeded, Unsupported
+
+from .encoding import encode_body, estimate_v8_size
+from .limits import (
+    CONTENT_TYPES,
+    MAX_BATCH_BYTES,
+    MAX_BATCH_MESSAGES,
+    MAX_BATCH_TIMEOUT_S,
+    MAX_BODY_BYTES,
+    MAX_CONCURRENCY,
+    MAX_CONSUMER_BATCH_MESSAGES,
+    MAX_DELAY_S,
+    MAX_MESSAGE_BYTES,
+    MAX_RETRIES,
+    MAX_VISIBILITY_TIMEOUT_S,
+    ContentType,
+)
+from .models import MessageSendRequest, PreparedMessage
+
+__all__ = [
+    "QUEUE_NAME",
+    "check_batch_size",
+    "check_batch_timeout",
+    "check_concurrency",
+    "check_content_type",
+    "check_delay",
+    "check_max_retries",
+    "check_message_size",
+    "check_queue_name",
+    "check_visibility_timeout",
+    "check_wait_time",
+    "plan_batches",
+    "prepare_message",
+    "send_requests",
+]
+
+QUEUE_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+"""Queue names as Cloudflare (and core's manifest) accept them: lower-case letters, digits, ``-``."""
+
+_OPERATION_KEYS: Final = frozenset({"body", "content_type", "delay_seconds"})
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def check_queue_name(name: object, *, field: str = "name") -> str:
+    if not isinstance(name, str) or not QUEUE_NAME.match(name):
+        raise InvalidInput(
+            f"{field}: queue name {name!r} must be 1-63 lower-case letters, digits and '-', "
+            "starting with a letter or digit",
+            field=field,
+        )
+    return name
+
+
+_UNSUPPORTED_WHY: Final = {
+    "v8": "'v8' (structured clone) is encoded by the Workers runtime; use 'json', or 'bytes' for binary data",
+    "bytes": "Cloudflare's REST push API takes json and text bodies only; send binary data as base64 text, "
+    "or from a Worker",
+}
+
+
+def check_content_type(
+    value: object, *, allowed: tuple[ContentType, ...], backend: str, field: str = "content_type"
+) -> ContentType:
+    """One of ``json``/``text``/``bytes``/``v8`` that the ``backend`` can send (``allowed``)."""
+    if value not in CONTENT_TYPES:
+        raise InvalidInput(
+            f"{field}: {value!r} is not a queue content type; expected one of {', '.join(CONTENT_TYPES)}",
+            field=field,
+        )
+    content_type: ContentType = value  # narrowed by the membership test above
+    if content_type not in allowed:
+        why = _UNSUPPORTED_WHY.get(content_type, f"it takes {', '.join(allowed)}")
+        raise Unsupported(f"{field}: the {backend} backend cannot send {content_type!r}: {why}")
+    return content_type
+
+
+def check_delay(value: object, *, field: str = "delay_seconds") -> int | None:
+    """``None`` or an integer number of seconds, 0 to 43,200 (12 h)."""
+    if value is None:
+        return None
+    if not _is_int(value):
+        raise InvalidInput(f"{field}: must be an integer number of seconds, got {value!r}", field=field)
+    seconds = cast("int", value)
+    if seconds < 0:
+        raise InvalidInput(f"{field}: must be >= 0, got {seconds}", field=field)
+    if seconds > MAX_DELAY_S:
+        raise LimitExceeded(
+            f"{field}: {seconds} s is over the {MAX_DELAY_S} s (12 h) a message can be delayed",
+            limit="queue.delay_seconds",
+            value=seconds,
+            maximum=MAX_DELAY_S,
+        )
+    return seconds
+
+
+def check_batch_size(value: object, *, field: str = "batch_size") -> int:
+    if not _is_int(value) or cast("int", value) < 1:
+        raise InvalidInput(f"{field}: must be an integer >= 1, got {value!r}", field=field)
+    size = cast("int", value)
+    if size > MAX_CONSUMER_BATCH_MESSAGES:
+        raise LimitExceeded(
+            f"{field}: {size} is over the {MAX_CONSUMER_BATCH_MESSAGES} messages a consumer batch holds",
+            limit="queue.consumer_batch_messages",
+            value=size,
+            maximum=MAX_CONSUMER_BATCH_MESSAGES,
+        )
+    return size
+
+
+def check_visibility_timeout(value: object, *, field: str = "visibility_timeout") -> float:
+    """Seconds (> 0, at most 12 h); fractions allowed (the pull API counts milliseconds)."""
+    if not _is_number(value) or cast("float", value) <= 0:
+        raise InvalidInput(f"{field}: must be a number of seconds > 0, got {value!r}", field=field)
+    seconds = float(cast("float", value))
+    if seconds > MAX_VISIBILITY_TIMEOUT_S:
+        raise LimitExceeded(
+            f"{field}: {seconds:g} s is over the {MAX_VISIBILITY_TIMEOUT_S} s (12 h) a lease may last",
+            limit="queue.visibility_timeout",
+            value=seconds,
+            maximum=MAX_VISIBILITY_TIMEOUT_S,
+        )
+    return seconds
+
+
+def check_wait_time(value: object, *, field: str = "wait_time") -> float:
+    """How long a pull may wait to fill its batch: 0 to 60 s (``max_batch_timeout``)."""
+    if not _is_number(value) or cast("float", value) < 0:
+        raise InvalidInput(f"{field}: must be a number of seconds >= 0, got {value!r}", field=field)
+    seconds = float(cast("float", value))
+    if seconds > MAX_BATCH_TIMEOUT_S:
+        raise LimitExceeded(
+            f"{field}: {seconds:g} s is over the {MAX_BATCH_TIMEOUT_S} s a batch may wait to fill",
+            limit="queue.batch_timeout",
+            value=seconds,
+            maximum=MAX_BATCH_TIMEOUT_S,
+        )
+    return seconds
+
+
+def check_batch_timeout(value: object, *, field: str = "max_batch_timeout") -> int:
+    """``max_batch_timeout`` as wrangler takes it: whole seconds, 0 to 60."""
+    if not _is_int(value) or not 0 <= cast("int", value) <= MAX_BATCH_TIMEOUT_S:
+        raise InvalidInput(
+            f"{field}: must be an integer from 0 to {MAX_BATCH_TIMEOUT_S} seconds, got {value!r}", field=field
+        )
+    return cast("int", value)
+
+
+def check_max_retries(value: object, *, field: str = "max_retries") -> int:
+    if not _is_int(value) or not 0 <= cast("int", value) <= MAX_RETRIES:
+        raise InvalidInput(f"{field}: must be an integer from 0 to {MAX_RETRIES}, got {value!r}", field=field)
+    return cast("int", value)
+
+
+def check_concurrency(
+    value: object, *, field: str = "max_concurrency", maximum: int = MAX_CONCURRENCY
+) -> int:
+    if not _is_int(value) or not 1 <= cast("int", value) <= maximum:
+        raise InvalidInput(f"{field}: must be an integer from 1 to {maximum}, got {value!r}", field=field)
+    return cast("int", value)
+
+
+# --- messages -------------------------------------------------------------------------------------
+
+
+def prepare_message(
+    index: int | None,
+    body: Any,
+    content_type: ContentType,
+    delay_seconds: int | None,
+) -> PreparedMessage:
+    """Encode one (already type-checked) message; its size is checked separately (claim-check may
+    move an oversized body out of the message first)."""
+    field = "body" if index is None else f"messages[{index}].body"
+    if content_type == "v8":
+        return PreparedMessage(index or 0, body, content_type, None, estimate_v8_size(body), delay_seconds)
+    data = encode_body(body, content_type, field=field)
+    return PreparedMessage(index or 0, body, content_type, data, len(data), delay_seconds)
+
+
+def check_message_size(message: PreparedMessage, *, batch: bool) -> None:
+    """``LimitExceeded`` when one message's body is over what a message may carry."""
+    if message.encoded_size <= MAX_BODY_BYTES:
+        return
+    where = f"messages[{message.index}]" if batch else "body"
+    raise LimitExceeded(
+        f"{where}: the {message.content_type} body is {message.encoded_size} bytes; a message may carry "
+        f"{MAX_BODY_BYTES} (the {MAX_MESSAGE_BYTES}-byte message limit less ~100 bytes of metadata). "
+        "Give the Queue a claim_check to send larger bodies",
+        limit="queue.message_bytes",
+        value=message.encoded_size,
+        maximum=MAX_BODY_BYTES,
+    )
+
+
+def send_requests(messages: object) -> list[MessageSendRequest]:
+    """The ``messages`` argument of ``send_batch``: :class:`MessageSendRequest` objects or mappings
+    with ``body`` (and optionally ``content_type``, ``delay_seconds``)."""
+    if isinstance(messages, str | bytes | bytearray | Mapping) or not isinstance(messages, Iterable):
+        raise InvalidInput(
+            "messages: expected a list of MessageSendRequest (or of {'body': …} mappings), "
+            f"got {type(messages).__name__}",
+            field="messages",
+        )
+    out: list[MessageSendRequest] = []
+    for i, item in enumerate(messages):
+        if isinstance(item, MessageSendRequest):
+            out.append(item)
+            continue
+        if isinstance(item, Mapping):
+            unknown = set(item) - _OPERATION_KEYS
+            if "body" not in item or unknown:
+                what = f"unknown keys {sorted(map(str, unknown))}" if unknown else "no 'body'"
+                raise InvalidInput(
+                    f"messages[{i}]: a message mapping takes body, content_type and delay_seconds; it has "
+                    f"{what}",
+                    field=f"messages[{i}]",
+                )
+            out.append(MessageSendRequest(item["body"], item.get("content_type"), item.get("delay_seconds")))
+            continue
+        raise InvalidInput(
+            f"messages[{i}]: expected a MessageSendRequest or a mapping with 'body', got "
+            f"{type(item).__name__} (wrap plain bodies: MessageSendRequest(body))",
+            field=f"messages[{i}]",
+        )
+    if not out:
+        raise InvalidInput("messages: send_batch needs at least one message", field="messages")
+    return out
+
+
+def plan_batches(messages: list[PreparedMessage], *, split: bool) -> list[list[PreparedMessage]]:
+    """Group messages, in order, into batches of at most 100 messages and 256 KB.
+
+    With ``split=False`` a list that does not fit in one batch is refused (``LimitExceeded``) instead.
+    Every message already fits in a message, so splitting can always succeed.
+    """
+    total = sum(m.size for m in messages)
+    if not split:
+        if len(messages) > MAX_BATCH_MESSAGES:
+            raise LimitExceeded(
+                f"messages: {len(messages)} messages is over the {MAX_BATCH_MESSAGES} a batch may hold "
+                "(pass split=True to send it as several batches)",
+                limit="queue.batch_messages",
+                value=len(messages),
+                maximum=MAX_BATCH_MESSAGES,
+            )
+        if total > MAX_BATCH_BYTES:
+            raise LimitExceeded(
+                f"messages: the batch is {total} bytes with metadata, over the {MAX_BATCH_BYTES} bytes a "
+                "batch may hold (pass split=True to send it as several batches)",
+                limit="queue.batch_bytes",
+                value=total,
+                maximum=MAX_BATCH_BYTES,
+            )
+        return [messages]
+    batches: list[list[PreparedMessage]] = []
+    current: list[PreparedMessage] = []
+    size = 0
+    for message in messages:
+        if current and (len(current) == MAX_BATCH_MESSAGES or size + message.size > MAX_BATCH_BYTES):
+            batches.append(current)
+            current, size = [], 0
+        current.append(message)
+        size += message.size
+    if current:
+        batches.append(current)
+    return batches
