@@ -6,12 +6,21 @@
 // checks in checks/ against the Miniflare bindings as `env`, through the same FFI a Python Worker uses.
 //
 //   node harness.mjs [MODULE | MODULE::CHECK ...]
+//   node harness.mjs --serve
 //
 // stdout carries one JSON line per check ({"name", "ok", "traceback", "seconds"}) and a final
 // {"done": true, "ran", "failed"}; everything else (Python's prints, progress) goes to stderr.
 // Exit status: 0 all passed, 1 some check failed, 2 the harness could not start, 3 it timed out.
 // test_workers.py runs it once per pytest session and reports each check as its own test.
+//
+// Miniflare runs two Workers: the harness's own worker.js (bindings, JS Durable Object classes, the
+// queue consumer) and the Durable Object gateway that cap_cloudflare_do ships as package data, routed
+// at */caps-gateway/* and fronting the harness's Durable Object classes (GATEWAY below). Its bearer
+// token comes from the CAPS_GATEWAY_TEST_TOKEN environment variable (a random one when unset).
+// `--serve` starts only Miniflare, prints {"url", "gateway"} as one JSON line on stdout, and keeps
+// serving on 127.0.0.1 until stdin closes — so CPython tests can reach the gateway over real HTTP.
 
+import { randomBytes } from "node:crypto";
 import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -25,11 +34,22 @@ const TIMEOUT_MS = 180_000;
 
 // Binding names the checks use; worker.js must agree (QUEUE_LOG is written by its queue consumer).
 export const BINDINGS = {
-  kv: ["KV", "QUEUE_LOG"],
+  kv: ["KV", "QUEUE_LOG", "FLOW_KV"], // FLOW_KV: cap_cloudflare_kv's checks only (they list it)
   r2: ["BUCKET"],
-  durableObjects: { COUNTER: "Counter" },
+  durableObjects: { COUNTER: "Counter", DO_PROBE: "StorageProbe", DEDUPE: "DedupeLedger" },
   queueProducers: { QUEUE: "cap-queue" },
 };
+
+// The Durable Object gateway Worker (cap_cloudflare_do's package data), run next to worker.js.
+export const GATEWAY = {
+  script: path.join(ROOT, "cap_cloudflare_do", "src", "cap_cloudflare_do", "gateway", "worker.js"),
+  route: "caps-gateway",
+  // the Durable Object bindings it fronts (classes defined in worker.js)
+  bindings: ["COUNTER"],
+  token: process.env.CAPS_GATEWAY_TEST_TOKEN || randomBytes(24).toString("hex"),
+};
+const HARNESS_WORKER = "harness";
+const COMPATIBILITY_DATE = "2026-04-01";
 
 function die(message, code = 2) {
   process.stderr.write(`harness: ${message}\n`);
@@ -63,13 +83,12 @@ async function importNodeSide() {
   }
 }
 
-async function startMiniflare(Miniflare) {
-  const mf = new Miniflare({
+function harnessWorker() {
+  return {
+    name: HARNESS_WORKER,
     modules: true,
     scriptPath: path.join(HERE, "worker.js"),
-    compatibilityDate: "2026-04-01",
-    host: "127.0.0.1",
-    port: 0,
+    compatibilityDate: COMPATIBILITY_DATE,
     kvNamespaces: BINDINGS.kv,
     r2Buckets: BINDINGS.r2,
     durableObjects: Object.fromEntries(
@@ -79,14 +98,55 @@ async function startMiniflare(Miniflare) {
     queueConsumers: Object.fromEntries(
       Object.values(BINDINGS.queueProducers).map((queue) => [queue, { maxBatchSize: 10, maxBatchTimeout: 0 }]),
     ),
-  });
-  await mf.ready;
+  };
+}
+
+function gatewayWorker() {
+  if (!existsSync(GATEWAY.script)) die(`missing the gateway Worker ${GATEWAY.script}`);
+  return {
+    name: "caps-do-gateway",
+    modules: true,
+    scriptPath: GATEWAY.script,
+    modulesRoot: path.dirname(GATEWAY.script), // it lives outside tests/workers
+    compatibilityDate: COMPATIBILITY_DATE,
+    routes: [`*/${GATEWAY.route}/*`],
+    bindings: { CAPS_GATEWAY_TOKEN: GATEWAY.token, CAPS_GATEWAY_BINDINGS: GATEWAY.bindings.join(",") },
+    durableObjects: Object.fromEntries(
+      GATEWAY.bindings.map((name) => [
+        name,
+        { className: BINDINGS.durableObjects[name], scriptName: HARNESS_WORKER, useSQLite: true },
+      ]),
+    ),
+  };
+}
+
+async function startMiniflare(Miniflare) {
+  // the first worker is the entry point; the gateway answers only on its route
+  const mf = new Miniflare({ host: "127.0.0.1", port: 0, workers: [harnessWorker(), gatewayWorker()] });
+  const url = await mf.ready;
   const env = {};
   for (const name of BINDINGS.kv) env[name] = await mf.getKVNamespace(name);
   for (const name of BINDINGS.r2) env[name] = await mf.getR2Bucket(name);
   for (const name of Object.keys(BINDINGS.durableObjects)) env[name] = await mf.getDurableObjectNamespace(name);
   for (const name of Object.keys(BINDINGS.queueProducers)) env[name] = await mf.getQueueProducer(name);
-  return { mf, env };
+  // Not bindings: how checks reach the gateway Worker through Miniflare's dispatchFetch.
+  env.CAPS_GATEWAY_URL = new URL(`/${GATEWAY.route}`, url).href;
+  env.CAPS_GATEWAY_TOKEN = GATEWAY.token;
+  env.CAPS_GATEWAY_FETCH = (input, init) => mf.dispatchFetch(input, init);
+  return { mf, env, url };
+}
+
+// --serve: Miniflare alone, until stdin closes (the CPython side holds the pipe).
+async function serve(Miniflare) {
+  const { mf, url } = await startMiniflare(Miniflare);
+  process.stdout.write(`${JSON.stringify({ url: url.href, gateway: new URL(`/${GATEWAY.route}`, url).href })}\n`);
+  await new Promise((resolve) => {
+    process.stdin.on("end", resolve);
+    process.stdin.on("close", resolve);
+    process.stdin.resume();
+  });
+  await mf.dispose();
+  return 0;
 }
 
 async function startPyodide(loadPyodide, wheels) {
@@ -124,6 +184,10 @@ async function startPyodide(loadPyodide, wheels) {
 
 async function main() {
   const only = process.argv.slice(2);
+  if (only.includes("--serve")) {
+    const { Miniflare } = await importNodeSide();
+    return serve(Miniflare);
+  }
   const started = Date.now();
   const wheels = lockedWheels();
   const { Miniflare, loadPyodide } = await importNodeSide();

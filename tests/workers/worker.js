@@ -2,7 +2,7 @@
 // start Python offline) but the checks need to talk to — a Durable Object class with RPC methods
 // and a queue consumer. The consumer records every message it receives into the QUEUE_LOG KV
 // namespace so Python can read back what arrived.
-import { DurableObject } from "cloudflare:workers";
+import { DurableObject, RpcTarget } from "cloudflare:workers";
 
 export class Counter extends DurableObject {
   async increment(by = 1) {
@@ -32,6 +32,85 @@ export class Counter extends DurableObject {
   }
 }
 
+// --- cap_cloudflare_do ------------------------------------------------------------------------------
+// Hands out this object's real ctx.storage behind an RpcTarget, so the Python DurableObjectStorage
+// (workers backend) can be exercised against Miniflare's SQLite-backed storage from the checks.
+class StorageHandle extends RpcTarget {
+  #storage;
+
+  constructor(storage) {
+    super();
+    this.#storage = storage;
+  }
+
+  get(keyOrKeys) {
+    return this.#storage.get(keyOrKeys);
+  }
+
+  put(keyOrEntries, value) {
+    return value === undefined ? this.#storage.put(keyOrEntries) : this.#storage.put(keyOrEntries, value);
+  }
+
+  delete(keyOrKeys) {
+    return this.#storage.delete(keyOrKeys);
+  }
+
+  deleteAll() {
+    return this.#storage.deleteAll();
+  }
+
+  list(options) {
+    return this.#storage.list(options ?? {});
+  }
+
+  getAlarm() {
+    return this.#storage.getAlarm();
+  }
+
+  setAlarm(when) {
+    return this.#storage.setAlarm(when);
+  }
+
+  deleteAlarm() {
+    return this.#storage.deleteAlarm();
+  }
+}
+
+export class StorageProbe extends DurableObject {
+  storage() {
+    return new StorageHandle(this.ctx.storage);
+  }
+
+  // Workers' own answer to list(options) over the given keys: what the local runtime must match.
+  async listKeys(keys, options) {
+    await this.ctx.storage.deleteAll();
+    for (let i = 0; i < keys.length; i += 128) {
+      await this.ctx.storage.put(Object.fromEntries(keys.slice(i, i + 128).map((k) => [k, 1])));
+    }
+    return [...(await this.ctx.storage.list(options ?? {})).keys()];
+  }
+
+  async alarm() {
+    await this.ctx.storage.put("alarm-fired", Date.now());
+  }
+}
+
+// The idempotency ledger protocol of cap_cloudflare_do.Dedupe, in JS (a deployment may define it in
+// either language): putIfAbsent answers true for exactly one caller per live key.
+export class DedupeLedger extends DurableObject {
+  async put_if_absent(key, ttlMs) {
+    const now = Date.now();
+    const expires = await this.ctx.storage.get(`k:${key}`);
+    if (expires !== undefined && (expires === null || expires > now)) return false;
+    await this.ctx.storage.put(`k:${key}`, ttlMs === null || ttlMs === undefined ? null : now + ttlMs);
+    return true;
+  }
+
+  async forget(key) {
+    return this.ctx.storage.delete(`k:${key}`);
+  }
+}
+
 export default {
   async fetch() {
     return new Response("cap-* workers harness");
@@ -41,7 +120,16 @@ export default {
     for (const message of batch.messages) {
       await env.QUEUE_LOG.put(
         `${batch.queue}/${message.id}`,
-        JSON.stringify({ body: message.body, attempts: message.attempts }),
+        JSON.stringify({
+          body: message.body,
+          attempts: message.attempts,
+          // cap_cloudflare_queue's checks: the body's JS type, and a binary body's bytes (JSON drops them)
+          type: Object.prototype.toString.call(message.body).slice(8, -1),
+          bytes:
+            message.body instanceof ArrayBuffer || ArrayBuffer.isView(message.body)
+              ? [...new Uint8Array(message.body.buffer ?? message.body, message.body.byteOffset ?? 0, message.body.byteLength)]
+              : undefined,
+        }),
       );
       message.ack();
     }

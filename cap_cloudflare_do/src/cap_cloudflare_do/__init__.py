@@ -1,3 +1,73 @@
-"""cap-cloudflare-do (skeleton: its issue fills it in)."""
+"""cap-cloudflare-do: Cloudflare Durable Objects as one async capability on Workers, servers and laptops.
+
+::
+
+    from cap_cloudflare_do import DurableObjectNamespace, DurableObject, Dedupe
+
+    ns = DurableObjectNamespace.local(Counter, path=".caps/do/counter")   # embedded runtime
+    ns = DurableObjectNamespace.from_env(env, "COUNTER")                  # inside a Python Worker
+    ns = DurableObjectNamespace.from_gateway(url, binding="COUNTER", token=token)  # server
+
+Names load on first use (a Python Worker pays for every import at cold start): importing the package
+imports neither a backend nor httpx/pydantic.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .config import GatewayConfig
+    from .dedupe import Dedupe, DedupeLedger
+    from .ids import DurableObjectId
+    from .models import AlarmInfo, Request, Response
+    from .namespace import DurableObjectNamespace, DurableObjectStub
+    from .object import DurableObject
+    from .storage import DurableObjectStorage, Transaction
 
 __version__ = "0.1.0"
+
+_LAZY: dict[str, str] = {
+    "DurableObjectNamespace": "namespace",
+    "DurableObjectStub": "namespace",
+    "DurableObject": "object",
+    "DurableObjectStorage": "storage",
+    "Transaction": "storage",
+    "DurableObjectId": "ids",
+    "Request": "models",
+    "Response": "models",
+    "AlarmInfo": "models",
+    "Dedupe": "dedupe",
+    "DedupeLedger": "dedupe",
+    "GatewayConfig": "config",
+}
+
+__all__ = [
+    "AlarmInfo",
+    "Dedupe",
+    "DedupeLedger",
+    "DurableObject",
+    "DurableObjectId",
+    "DurableObjectNamespace",
+    "DurableObjectStorage",
+    "DurableObjectStub",
+    "GatewayConfig",
+    "Request",
+    "Response",
+    "Transaction",
+    "__version__",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'cap_cloudflare_do' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -41,7 +41,10 @@ PLUGIN = CapabilityPlugin(
     constructors={
         "from_env": "cap_cloudflare_do:DurableObjectNamespace.from_env",
         "from_url": "cap_cloudflare_do:DurableObjectNamespace.from_url",
+        "from_gateway": "cap_cloudflare_do:DurableObjectNamespace.from_gateway",
+        "from_config": "cap_cloudflare_do:DurableObjectNamespace.from_config",
         "local": "cap_cloudflare_do:DurableObjectNamespace.local",
         "dedupe": "cap_cloudflare_do:Dedupe",
+        "dedupe_local": "cap_cloudflare_do:Dedupe.local",
     },
 )

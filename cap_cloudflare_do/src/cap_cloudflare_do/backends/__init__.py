@@ -1,0 +1,93 @@
+"""Backends of the Durable Objects capability: the small protocols the public classes call.
+
+``local`` (the embedded runtime), ``workers`` (a Worker's binding, through Pyodide's FFI) and
+``gateway`` (an httpx client for the shipped gateway Worker) implement :class:`NamespaceBackend`;
+``local`` and ``workers`` also implement :class:`StorageBackend` for an object's own storage. Each
+lives in its own module and none imports another; the public classes validate input first and send
+every call through the pipeline, so a backend only does I/O and conversion.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ..ids import DurableObjectId
+    from ..models import Request, Response
+    from ..validation import Encoded, ListOptions
+
+__all__ = ["KeyList", "NamespaceBackend", "StorageBackend", "StubBackend"]
+
+KeyList = list[str]
+"""Keys of one call (an alias: ``list`` is also the name of a storage method)."""
+
+
+class StubBackend(Protocol):
+    """One object, as a caller reaches it."""
+
+    async def call(self, method: str, args: list[Any]) -> Any:
+        """RPC: ``args`` are in tagged form (already validated); returns the plain Python result."""
+        ...
+
+    async def fetch(self, request: Request) -> Response: ...
+
+
+class NamespaceBackend(Protocol):
+    """A namespace of objects of one class."""
+
+    kind: str
+    """``local``, ``workers`` or ``gateway``: for logs and the descriptor."""
+
+    def id_from_name(self, name: str) -> DurableObjectId: ...
+
+    def new_unique_id(self, jurisdiction: str | None) -> DurableObjectId: ...
+
+    def id_from_string(self, hex_id: str) -> DurableObjectId: ...
+
+    async def resolve_id(self, oid: DurableObjectId | None, jurisdiction: str | None) -> DurableObjectId:
+        """An id whose hex form is known (``None``: a new unique id)."""
+        ...
+
+    def stub(self, oid: DurableObjectId) -> StubBackend: ...
+
+    def stub_by_name(self, name: str) -> tuple[DurableObjectId, StubBackend]: ...
+
+    async def start(self) -> None:
+        """Start background work (the local runtime's alarm scheduler); called by ``async with``."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class StorageBackend(Protocol):
+    """One object's storage. Keys and values arrive validated; results are plain Python values."""
+
+    kind: str
+
+    async def get(self, key: str) -> Any: ...
+
+    async def get_many(self, keys: list[str]) -> dict[str, Any]:
+        """Only the keys that exist, in UTF-8 byte order of the keys."""
+        ...
+
+    async def put_many(self, entries: Mapping[str, Encoded]) -> None: ...
+
+    async def delete(self, key: str) -> bool: ...
+
+    async def delete_many(self, keys: KeyList) -> int: ...
+
+    async def delete_all(self) -> None: ...
+
+    async def list(self, options: ListOptions) -> dict[str, Any]: ...
+
+    async def commit(self, puts: Mapping[str, Encoded], deletes: KeyList) -> None:
+        """Apply a transaction's writes all together or not at all."""
+        ...
+
+    async def get_alarm(self) -> int | None: ...
+
+    async def set_alarm(self, epoch_ms: int) -> None: ...
+
+    async def delete_alarm(self) -> None: ...

@@ -1,0 +1,287 @@
+"""The local runtime's storage: one SQLite database per namespace, in WAL mode.
+
+One database (``<path>/objects.sqlite3``) holds every object of a namespace — rows keyed by
+``(object_id, key)`` — rather than one file per object as Cloudflare does. Why: a single connection
+serves any number of objects (no file handle per object, nothing to open when an evicted object comes
+back), the alarm scheduler finds the next alarm of the whole namespace with one indexed query (also
+right after a restart), and with WAL and ``synchronous=NORMAL`` each write is an append to the log, not
+an fsync. SQLite serialises writers anyway, and every call here is short and made on the event loop's
+thread, so per-object files would buy no parallelism.
+
+Keys are stored as UTF-8 BLOBs: SQLite compares BLOBs with ``memcmp``, which is exactly Workers'
+ordering (by UTF-8 encodings). Values are :func:`cap_cloudflare_do.codec.encode`'d blobs. Every
+multi-row write runs in one ``BEGIN IMMEDIATE … COMMIT``, so batches and transactions are atomic.
+
+A file lock (POSIX ``flock``) makes a second runtime on the same path fail at start, instead of two
+processes each hosting "the one" instance of an object.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Final
+
+from cap_opendal_core.errors import Misconfigured
+
+from .. import codec
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+
+    from ..validation import Encoded, ListOptions
+    from . import KeyList
+
+__all__ = ["DB_FILE", "AlarmList", "SqliteStore"]
+
+AlarmList = list[tuple[str, int]]
+"""``(object_id, epoch ms)`` pairs (an alias: ``list`` is also a method name here)."""
+
+DB_FILE: Final = "objects.sqlite3"
+_LOCK_FILE: Final = "objects.lock"
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS entries (
+    object_id TEXT NOT NULL,
+    key BLOB NOT NULL,
+    value BLOB NOT NULL,
+    PRIMARY KEY (object_id, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS alarms (
+    object_id TEXT PRIMARY KEY,
+    at_ms INTEGER NOT NULL,
+    retries INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS alarms_by_time ON alarms (at_ms);
+"""
+
+
+class SqliteStore:
+    """Storage rows of every object in one namespace. ``path=None``: in memory, for tests."""
+
+    def __init__(self, path: str | os.PathLike[str] | None) -> None:
+        self.path = None if path is None else Path(path)
+        self._lock_fd: int | None = None
+        if self.path is None:
+            target = ":memory:"
+        else:
+            try:
+                self.path.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise Misconfigured(
+                    f"cannot create the Durable Objects directory {str(self.path)!r}: {exc.strerror}",
+                    capability="do",
+                    operation="local",
+                ) from exc
+            self._take_lock()
+            target = str(self.path / DB_FILE)
+        self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+        db = self._db
+        db.execute("PRAGMA journal_mode=WAL")
+        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute("PRAGMA busy_timeout=5000")
+        db.executescript(_SCHEMA)
+        row = db.execute("SELECT value FROM meta WHERE name = 'salt'").fetchone()
+        if row is None:
+            salt = os.urandom(32)
+            db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('salt', ?)", (salt,))
+            row = db.execute("SELECT value FROM meta WHERE name = 'salt'").fetchone()
+        self.salt: bytes = bytes(row[0])
+
+    def _take_lock(self) -> None:
+        assert self.path is not None
+        try:
+            import fcntl
+        except ImportError:  # not POSIX: no cross-process guard
+            return
+        fd = os.open(self.path / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            os.close(fd)
+            raise Misconfigured(
+                f"another runtime already hosts the Durable Objects in {str(self.path)!r}; "
+                "one process at a time may host a namespace",
+                capability="do",
+                operation="local",
+            ) from exc
+        self._lock_fd = fd
+
+    def close(self) -> None:
+        self._db.close()
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing releases the flock
+            self._lock_fd = None
+
+    # -- transactions -------------------------------------------------------------------------------
+
+    def _atomic(self) -> _Atomic:
+        return _Atomic(self._db)
+
+    # -- reads --------------------------------------------------------------------------------------
+
+    def get(self, object_id: str, key: str) -> Any:
+        row = self._db.execute(
+            "SELECT value FROM entries WHERE object_id = ? AND key = ?", (object_id, key.encode("utf-8"))
+        ).fetchone()
+        return None if row is None else codec.decode(row[0])
+
+    def get_many(self, object_id: str, keys: list[str]) -> dict[str, Any]:
+        if not keys:
+            return {}
+        wanted = sorted({k.encode("utf-8") for k in keys})
+        marks = ",".join("?" * len(wanted))
+        rows = self._db.execute(
+            f"SELECT key, value FROM entries WHERE object_id = ? AND key IN ({marks}) ORDER BY key",
+            (object_id, *wanted),
+        ).fetchall()
+        return {bytes(k).decode("utf-8"): codec.decode(v) for k, v in rows}
+
+    def contains(self, object_id: str, keys: Iterable[bytes]) -> int:
+        wanted = list(keys)
+        if not wanted:
+            return 0
+        marks = ",".join("?" * len(wanted))
+        row = self._db.execute(
+            f"SELECT count(*) FROM entries WHERE object_id = ? AND key IN ({marks})", (object_id, *wanted)
+        ).fetchone()
+        return int(row[0])
+
+    def list(self, object_id: str, options: ListOptions) -> dict[str, Any]:
+        where = ["object_id = ?"]
+        params: list[Any] = [object_id]
+        if options.prefix:
+            low = options.prefix.encode("utf-8")
+            where.append("key >= ?")
+            params.append(low)
+            high = _successor(low)
+            if high is not None:
+                where.append("key < ?")
+                params.append(high)
+        if options.start is not None:
+            where.append("key >= ?")
+            params.append(options.start.encode("utf-8"))
+        if options.start_after is not None:
+            where.append("key > ?")
+            params.append(options.start_after.encode("utf-8"))
+        if options.end is not None:
+            where.append("key < ?")
+            params.append(options.end.encode("utf-8"))
+        order = "DESC" if options.reverse else "ASC"
+        sql = f"SELECT key, value FROM entries WHERE {' AND '.join(where)} ORDER BY key {order}"
+        if options.limit is not None:
+            sql += " LIMIT ?"
+            params.append(options.limit)
+        rows = self._db.execute(sql, params).fetchall()
+        return {bytes(k).decode("utf-8"): codec.decode(v) for k, v in rows}
+
+    # -- writes -------------------------------------------------------------------------------------
+
+    def put_many(self, object_id: str, entries: Mapping[str, Encoded]) -> None:
+        rows = [(object_id, k.encode("utf-8"), e.blob) for k, e in entries.items()]
+        with self._atomic():
+            self._db.executemany(_UPSERT, rows)
+
+    def delete_many(self, object_id: str, keys: KeyList) -> int:
+        wanted = sorted({k.encode("utf-8") for k in keys})
+        if not wanted:
+            return 0
+        with self._atomic():
+            found = self.contains(object_id, wanted)
+            self._db.executemany(
+                "DELETE FROM entries WHERE object_id = ? AND key = ?", [(object_id, k) for k in wanted]
+            )
+        return found
+
+    def delete_all(self, object_id: str) -> None:
+        self._db.execute("DELETE FROM entries WHERE object_id = ?", (object_id,))
+
+    def commit(self, object_id: str, puts: Mapping[str, Encoded], deletes: KeyList) -> None:
+        with self._atomic():
+            if deletes:
+                self._db.executemany(
+                    "DELETE FROM entries WHERE object_id = ? AND key = ?",
+                    [(object_id, k.encode("utf-8")) for k in deletes],
+                )
+            if puts:
+                self._db.executemany(
+                    _UPSERT, [(object_id, k.encode("utf-8"), e.blob) for k, e in puts.items()]
+                )
+
+    # -- alarms -------------------------------------------------------------------------------------
+
+    def get_alarm(self, object_id: str) -> int | None:
+        row = self._db.execute("SELECT at_ms FROM alarms WHERE object_id = ?", (object_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def set_alarm(self, object_id: str, at_ms: int, retries: int = 0) -> None:
+        self._db.execute(
+            "INSERT INTO alarms (object_id, at_ms, retries) VALUES (?, ?, ?) "
+            "ON CONFLICT (object_id) DO UPDATE SET at_ms = excluded.at_ms, retries = excluded.retries",
+            (object_id, at_ms, retries),
+        )
+
+    def delete_alarm(self, object_id: str) -> None:
+        self._db.execute("DELETE FROM alarms WHERE object_id = ?", (object_id,))
+
+    def take_alarm(self, object_id: str, at_ms: int) -> int | None:
+        """Remove the alarm if it is still the one set for ``at_ms``; its retry count, else None."""
+        with self._atomic():
+            row = self._db.execute(
+                "SELECT retries FROM alarms WHERE object_id = ? AND at_ms = ?", (object_id, at_ms)
+            ).fetchone()
+            if row is None:
+                return None
+            self._db.execute("DELETE FROM alarms WHERE object_id = ?", (object_id,))
+        return int(row[0])
+
+    def next_alarm(self) -> int | None:
+        row = self._db.execute("SELECT min(at_ms) FROM alarms").fetchone()
+        return None if row is None or row[0] is None else int(row[0])
+
+    def due_alarms(self, now_ms: int) -> AlarmList:
+        rows = self._db.execute(
+            "SELECT object_id, at_ms FROM alarms WHERE at_ms <= ? ORDER BY at_ms", (now_ms,)
+        ).fetchall()
+        return [(str(oid), int(at)) for oid, at in rows]
+
+
+_UPSERT: Final = (
+    "INSERT INTO entries (object_id, key, value) VALUES (?, ?, ?) "
+    "ON CONFLICT (object_id, key) DO UPDATE SET value = excluded.value"
+)
+
+
+class _Atomic:
+    """``with store._atomic():`` one ``BEGIN IMMEDIATE … COMMIT`` (ROLLBACK on any exception).
+
+    Nested use joins the outer transaction (SQLite has no nested BEGIN)."""
+
+    __slots__ = ("_db", "_outer")
+
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+        self._outer = False
+
+    def __enter__(self) -> None:
+        self._outer = not self._db.in_transaction
+        if self._outer:
+            self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
+        if not self._outer:
+            return
+        if exc_type is None:
+            self._db.execute("COMMIT")
+        else:
+            self._db.execute("ROLLBACK")
+
+
+def _successor(prefix: bytes) -> bytes | None:
+    """The smallest byte string greater than every string starting with ``prefix`` (None: none is)."""
+    trimmed = prefix.rstrip(b"\xff")
+    if not trimmed:
+        return None
+    return trimmed[:-1] + bytes([trimmed[-1] + 1])

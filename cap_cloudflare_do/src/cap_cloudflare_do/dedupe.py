@@ -1,0 +1,220 @@
+"""``Dedupe``: an idempotency ledger on Durable Objects — "has anyone claimed this key yet?".
+
+``await dedupe.put_if_absent(key, ttl=3600)`` is True for exactly one caller per key while the claim
+lives, however many race for it: each key belongs to one ledger object, and an object serves one
+request at a time, so the check and the claim cannot interleave. Keys are spread over ``shards``
+objects by a hash of the key (``<prefix>:<n>``), so the ledger scales past one object's ~1,000
+requests per second; changing ``shards`` moves keys, so keep it fixed for a ledger's lifetime.
+
+The ledger object is :class:`DedupeLedger` (shipped here, usable in a Python Worker or the local
+runtime). Its RPC protocol — ``put_if_absent(key, ttl_ms) -> bool`` and ``forget(key) -> bool`` — is
+small enough to write in JS as well (``tests/workers/worker.js`` has one). Entries store their expiry
+in epoch ms (0: never); expired claims are free to take again at once, and an alarm purges them from
+storage in the background.
+
+Calls record ``resource::dedupe::write`` + ``resource::dedupe``, not the state hints: a dedupe check is
+its own kind of effect in Flow IR.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from typing import TYPE_CHECKING, Any, Final
+
+from cap_opendal_core.errors import InvalidInput, LimitExceeded
+
+from .object import DurableObject
+from .operations import DEDUPE_FORGET, DEDUPE_PUT_IF_ABSENT
+from .validation import check_key
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Callable
+    from types import TracebackType
+
+    from cap_opendal_core.descriptors import Descriptor
+    from cap_opendal_core.layers import LayerSettings, Pipeline
+
+    from .backends import StubBackend
+    from .namespace import DurableObjectNamespace
+
+__all__ = ["MAX_DEDUPE_KEY_BYTES", "Dedupe", "DedupeLedger"]
+
+MAX_DEDUPE_KEY_BYTES: Final = 2048
+"""A dedupe key's UTF-8 size; idempotency keys are ids and hashes, far below this."""
+DEFAULT_SHARDS: Final = 64
+_ENTRY: Final = "k:"
+_EXPIRY: Final = "x:"  # x:<expiry ms, 15 digits>:<key> — expiries in order, for the purge
+
+
+class DedupeLedger(DurableObject):
+    """One shard of the ledger: claims, their expiry, and an alarm that purges expired ones."""
+
+    async def put_if_absent(self, key: str, ttl_ms: int | None) -> bool:
+        now_ms = int(self.now() * 1000)
+        expires = await self.storage.get(_ENTRY + key)
+        if expires is not None and (expires == 0 or expires > now_ms):
+            return False
+        if ttl_ms is None:
+            await self.storage.put({_ENTRY + key: 0})
+            return True
+        at = now_ms + int(ttl_ms)
+        await self.storage.put({_ENTRY + key: at, f"{_EXPIRY}{at:015d}:{key}": 1})
+        alarm = await self.storage.get_alarm()
+        if alarm is None or alarm > at:
+            await self.storage.set_alarm(at)
+        return True
+
+    async def forget(self, key: str) -> bool:
+        return bool(await self.storage.delete(_ENTRY + key))
+
+    async def alarm(self) -> None:
+        now_ms = int(self.now() * 1000)
+        while True:
+            due = await self.storage.list(prefix=_EXPIRY, end=f"{_EXPIRY}{now_ms:015d};", limit=64)
+            if not due:
+                break
+            entries = {index.split(":", 2)[2]: int(index.split(":", 2)[1]) for index in due}
+            current = await self.storage.get([_ENTRY + k for k in entries])
+            expired = [_ENTRY + k for k, at in entries.items() if current.get(_ENTRY + k) == at]
+            async with self.storage.transaction() as txn:
+                await txn.delete([*due, *expired])
+        upcoming = await self.storage.list(prefix=_EXPIRY, limit=1)
+        if upcoming:
+            await self.storage.set_alarm(int(next(iter(upcoming)).split(":", 2)[1]))
+
+
+class Dedupe:
+    """The idempotency ledger, over a namespace whose objects speak :class:`DedupeLedger`'s protocol."""
+
+    binding_kind: Final = "durable_object"
+    provided_hints: Final = ("resource::dedupe::write", "resource::dedupe")
+
+    __slots__ = ("_namespace", "_pipeline", "_stubs", "prefix", "shards")
+
+    def __init__(
+        self,
+        namespace: DurableObjectNamespace,
+        *,
+        shards: int = DEFAULT_SHARDS,
+        prefix: str = "dedupe",
+        settings: LayerSettings | None = None,
+    ) -> None:
+        from cap_opendal_core.layers import Pipeline
+
+        from .namespace import DurableObjectNamespace
+
+        if not isinstance(namespace, DurableObjectNamespace):
+            raise InvalidInput(
+                f"Dedupe needs a DurableObjectNamespace, got {type(namespace).__name__}", field="namespace"
+            )
+        known = namespace.object_class
+        if known is not None and not {"put_if_absent", "forget"} <= known.__rpc_methods__:
+            raise InvalidInput(
+                f"Dedupe needs objects that speak the ledger protocol (put_if_absent, forget), such as "
+                f"DedupeLedger; {known.__name__} does not",
+                field="namespace",
+            )
+        if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= 65536:
+            raise InvalidInput(f"shards must be an int from 1 to 65536, got {shards!r}", field="shards")
+        if not isinstance(prefix, str) or not prefix:
+            raise InvalidInput(f"prefix must be a non-empty str, got {prefix!r}", field="prefix")
+        self._namespace = namespace
+        self._pipeline: Pipeline = Pipeline("dedupe", namespace.backend_kind, settings)
+        self._stubs: dict[int, StubBackend] = {}
+        self.shards = shards
+        self.prefix = prefix
+
+    @classmethod
+    def local(
+        cls,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        clock: Callable[[], float] | None = None,
+        shards: int = DEFAULT_SHARDS,
+        settings: LayerSettings | None = None,
+    ) -> Dedupe:
+        """A ledger in the embedded runtime (default path ``.caps/do/DedupeLedger``)."""
+        from .namespace import DurableObjectNamespace
+
+        namespace = DurableObjectNamespace.local(DedupeLedger, path, clock=clock, settings=settings)
+        return cls(namespace, shards=shards, settings=settings)
+
+    @property
+    def info(self) -> Descriptor:
+        """Strong, durable, and an atomic reservation: one winner per key."""
+        return self._namespace.info
+
+    @property
+    def namespace(self) -> DurableObjectNamespace:
+        return self._namespace
+
+    def shard_of(self, key: str) -> str:
+        """The name of the ledger object that holds ``key``."""
+        digest = hashlib.sha256(key.encode("utf-8")).digest()
+        return f"{self.prefix}:{int.from_bytes(digest[:8], 'big') % self.shards}"
+
+    def _stub(self, key: str) -> StubBackend:
+        name = self.shard_of(key)
+        index = int(name.rsplit(":", 1)[1])
+        stub = self._stubs.get(index)
+        if stub is None:
+            _, stub = self._namespace._backend.stub_by_name(name)
+            self._stubs[index] = stub
+        return stub
+
+    async def put_if_absent(self, key: str, *, ttl: float | None = None) -> bool:
+        """Claim ``key``: True for exactly one caller while the claim lives (``ttl`` seconds, or until
+        :meth:`forget`), False for everyone else."""
+        checked = _check_dedupe_key(key)
+        ttl_ms = _check_ttl(ttl)
+        stub = self._stub(checked)
+        result = await self._pipeline.call(
+            DEDUPE_PUT_IF_ABSENT, stub.call, "put_if_absent", [checked, ttl_ms], key=checked
+        )
+        return bool(result)
+
+    async def forget(self, key: str) -> bool:
+        """Release ``key`` so it can be claimed again; True if a claim was there."""
+        checked = _check_dedupe_key(key)
+        stub = self._stub(checked)
+        return bool(await self._pipeline.call(DEDUPE_FORGET, stub.call, "forget", [checked], key=checked))
+
+    async def __aenter__(self) -> Dedupe:
+        await self._namespace.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self._namespace.aclose()
+
+    async def aclose(self) -> None:
+        await self._namespace.aclose()
+
+    def __repr__(self) -> str:
+        return f"Dedupe(shards={self.shards}, prefix={self.prefix!r}, namespace={self._namespace!r})"
+
+
+def _check_dedupe_key(key: Any) -> str:
+    checked = check_key(key)
+    if not checked:
+        raise InvalidInput("a dedupe key must not be empty", field="key")
+    size = len(checked.encode("utf-8"))
+    if size > MAX_DEDUPE_KEY_BYTES:
+        raise LimitExceeded(
+            f"a dedupe key may be at most {MAX_DEDUPE_KEY_BYTES} bytes, got {size}",
+            limit="dedupe.key_bytes",
+            value=size,
+            maximum=MAX_DEDUPE_KEY_BYTES,
+        )
+    return checked
+
+
+def _check_ttl(ttl: Any) -> int | None:
+    if ttl is None:
+        return None
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl) or ttl <= 0:
+        raise InvalidInput(f"ttl must be a positive number of seconds or None, got {ttl!r}", field="ttl")
+    return max(1, math.ceil(ttl * 1000))

@@ -1,0 +1,44 @@
+"""Durable Objects' documented limits: the one place their numbers live.
+
+Source: ``shared/reference/cloudflare.md`` (Durable Objects), which follows Cloudflare's "Durable
+Objects limits" and "Storage API" pages for SQLite-backed classes, the default for new classes. Every
+check in :mod:`cap_cloudflare_do.validation` reads these names, so updating a number here updates every
+backend at once.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+__all__ = [
+    "ID_HEX_LENGTH",
+    "MAX_ALARM_RETRIES",
+    "MAX_BATCH_KEYS",
+    "MAX_ENTRY_BYTES",
+    "MAX_NESTING",
+    "SOFT_REQUESTS_PER_SECOND",
+]
+
+MAX_ENTRY_BYTES: Final = 2_000_000
+"""Key and value together, in bytes, for one stored entry ("cannot exceed 2 MB").
+
+Cloudflare measures storage in decimal units (1 GB = 10**9 bytes), so 2 MB is read as 2,000,000
+bytes: the stricter reading, so a write this package lets through is never rejected by the service.
+The key counts as its UTF-8 bytes, the value as its encoded size (:func:`cap_cloudflare_do.codec.encode`),
+which stands in for the V8 serialisation Workers measures.
+"""
+
+MAX_BATCH_KEYS: Final = 128
+"""Keys per batched ``get``/``put``/``delete`` call ("Supports up to 128 keys at a time")."""
+
+ID_HEX_LENGTH: Final = 64
+"""A Durable Object id as a string: 64 hexadecimal characters (256 bits)."""
+
+SOFT_REQUESTS_PER_SECOND: Final = 1000
+"""The soft ceiling of requests per second one object serves; the local runtime's benchmark goal."""
+
+MAX_ALARM_RETRIES: Final = 6
+"""An alarm whose handler fails is retried with exponential backoff, at most this many times."""
+
+MAX_NESTING: Final = 200
+"""How deep a stored value or RPC argument may nest; deeper (or cyclic) values are refused."""

@@ -1,0 +1,341 @@
+"""``DurableObjectStorage``: an object's own strongly consistent key-value storage, on every backend.
+
+The same class wraps the local runtime's SQLite storage and, inside a Python Worker, the JS
+``ctx.storage`` (:meth:`DurableObjectStorage.from_js`). Names mirror the JS API in Python spelling:
+``get``/``put``/``delete`` take one key or a batch (≤ 128), ``list`` orders keys by their UTF-8 bytes
+with ``start`` inclusive and ``start_after``/``end`` exclusive, and ``reverse`` does not change what
+those bounds mean. Every method validates first (types, the 2 MB entry limit, batch sizes) and then
+goes through the pipeline once, recording ``resource::state::read`` or ``resource::state::write``.
+
+Transactions (``async with storage.transaction() as txn``) buffer their writes and read through them,
+then commit all writes at once — one SQLite transaction locally, one coalesced batch on Workers — so
+an exception (or ``txn.rollback()``) leaves storage exactly as it was.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Final, overload
+
+from cap_opendal_core.errors import InvalidInput
+
+from . import codec
+from .operations import (
+    STORAGE_DELETE,
+    STORAGE_DELETE_ALARM,
+    STORAGE_DELETE_ALL,
+    STORAGE_GET,
+    STORAGE_GET_ALARM,
+    STORAGE_LIST,
+    STORAGE_PUT,
+    STORAGE_SET_ALARM,
+    STORAGE_TRANSACTION,
+)
+from .validation import (
+    Encoded,
+    ListOptions,
+    check_alarm_time,
+    check_entries,
+    check_entry,
+    check_key,
+    check_keys,
+    check_list_options,
+)
+
+if TYPE_CHECKING:
+    import datetime as _dt
+    from collections.abc import Mapping, Sequence
+    from types import TracebackType
+
+    from cap_opendal_core.layers import LayerSettings, Pipeline
+
+    from .backends import StorageBackend
+
+__all__ = ["DurableObjectStorage", "KeyBatch", "Transaction", "in_range", "utf8_order"]
+
+KeyBatch = list[str] | tuple[str, ...]
+"""A batch of keys (``list`` is also the name of a storage method, hence the alias)."""
+
+_MISSING: Final[Any] = object()
+
+
+def utf8_order(key: str) -> bytes:
+    """Sort key for storage keys: Workers orders them by their UTF-8 encodings."""
+    return key.encode("utf-8")
+
+
+def in_range(key: str, options: ListOptions) -> bool:
+    """Whether ``key`` falls inside ``options``' bounds (all compared as UTF-8 bytes)."""
+    raw = key.encode("utf-8")
+    if options.prefix is not None and not raw.startswith(options.prefix.encode("utf-8")):
+        return False
+    if options.start is not None and raw < options.start.encode("utf-8"):
+        return False
+    if options.start_after is not None and raw <= options.start_after.encode("utf-8"):
+        return False
+    return not (options.end is not None and raw >= options.end.encode("utf-8"))
+
+
+class DurableObjectStorage:
+    """One Durable Object's storage (``self.storage`` inside a :class:`DurableObject`)."""
+
+    __slots__ = ("_backend", "_pipeline")
+
+    def __init__(self, backend: StorageBackend, pipeline: Pipeline) -> None:
+        self._backend = backend
+        self._pipeline = pipeline
+
+    @classmethod
+    def from_js(cls, storage: Any, *, settings: LayerSettings | None = None) -> DurableObjectStorage:
+        """Wrap a Worker's JS ``ctx.storage`` (raw proxy or ``workers`` SDK wrapper). Pyodide only."""
+        from cap_opendal_core.layers import Pipeline
+
+        from .backends.workers_storage import WorkersStorage
+
+        return cls(WorkersStorage(storage), Pipeline("do", "workers", settings))
+
+    @property
+    def backend_kind(self) -> str:
+        return self._backend.kind
+
+    # -- reads ------------------------------------------------------------------------------------
+
+    @overload
+    async def get(self, key: str) -> Any: ...
+
+    @overload
+    async def get(self, key: KeyBatch) -> dict[str, Any]: ...
+
+    async def get(self, key: str | Sequence[str]) -> Any:
+        """The value stored under ``key`` (``None`` when absent), or for a list of keys a dict of
+        those that exist, in UTF-8 key order."""
+        if isinstance(key, str):
+            checked = check_key(key)
+            return await self._pipeline.call(STORAGE_GET, self._backend.get, checked, key=checked)
+        keys = check_keys(key)
+        return await self._pipeline.call(STORAGE_GET, self._backend.get_many, keys)
+
+    async def list(
+        self,
+        *,
+        prefix: str | None = None,
+        start: str | None = None,
+        start_after: str | None = None,
+        end: str | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> dict[str, Any]:
+        """Entries in UTF-8 key order (descending with ``reverse``): keys starting with ``prefix``,
+        from ``start`` (inclusive) or after ``start_after`` (exclusive), before ``end`` (exclusive),
+        at most ``limit`` of them. The result is held in memory: bound it with ``limit``."""
+        options = check_list_options(prefix, start, start_after, end, limit, reverse)
+        return await self._pipeline.call(STORAGE_LIST, self._backend.list, options, key=prefix)
+
+    async def get_alarm(self) -> int | None:
+        """When the alarm is set for, in epoch milliseconds, or ``None``."""
+        return await self._pipeline.call(STORAGE_GET_ALARM, self._backend.get_alarm)
+
+    # -- writes -----------------------------------------------------------------------------------
+
+    @overload
+    async def put(self, key: str, value: Any) -> None: ...
+
+    @overload
+    async def put(self, key: Mapping[str, Any]) -> None: ...
+
+    async def put(self, key: str | Mapping[str, Any], value: Any = _MISSING) -> None:
+        """Store ``value`` under ``key``, or every entry of a mapping (≤ 128) atomically."""
+        if isinstance(key, str):
+            if value is _MISSING:
+                raise InvalidInput(
+                    "put(key, value) needs a value (or pass a mapping of entries)", field="value"
+                )
+            checked = check_key(key)
+            entries = {checked: check_entry(checked, value)}
+            await self._pipeline.call(STORAGE_PUT, self._backend.put_many, entries, key=checked)
+            return
+        if value is not _MISSING:
+            raise InvalidInput("put(entries) takes a mapping and no separate value", field="value")
+        batch = check_entries(key)
+        await self._pipeline.call(STORAGE_PUT, self._backend.put_many, batch)
+
+    @overload
+    async def delete(self, key: str) -> bool: ...
+
+    @overload
+    async def delete(self, key: KeyBatch) -> int: ...
+
+    async def delete(self, key: str | Sequence[str]) -> bool | int:
+        """Delete ``key`` (True if it existed), or a list of keys (how many existed)."""
+        if isinstance(key, str):
+            checked = check_key(key)
+            deleted: bool = await self._pipeline.call(
+                STORAGE_DELETE, self._backend.delete, checked, key=checked
+            )
+            return deleted
+        keys = check_keys(key)
+        count: int = await self._pipeline.call(STORAGE_DELETE, self._backend.delete_many, keys)
+        return count
+
+    async def delete_all(self) -> None:
+        """Delete every key of this object (the alarm stays: delete it with :meth:`delete_alarm`)."""
+        await self._pipeline.call(STORAGE_DELETE_ALL, self._backend.delete_all)
+
+    async def set_alarm(self, scheduled_time: _dt.datetime | int | float) -> None:
+        """Run the object's ``alarm()`` at ``scheduled_time``: a ``datetime`` (naive means UTC) or epoch
+        milliseconds. Replaces any alarm already set; a time in the past fires as soon as possible."""
+        epoch_ms = check_alarm_time(scheduled_time)
+        await self._pipeline.call(STORAGE_SET_ALARM, self._backend.set_alarm, epoch_ms)
+
+    async def delete_alarm(self) -> None:
+        await self._pipeline.call(STORAGE_DELETE_ALARM, self._backend.delete_alarm)
+
+    def transaction(self) -> Transaction:
+        """``async with storage.transaction() as txn:`` — all of ``txn``'s writes, or none."""
+        return Transaction(self)
+
+    def __repr__(self) -> str:
+        return f"DurableObjectStorage(backend={self._backend.kind!r})"
+
+
+class Transaction:
+    """Reads see the transaction's own writes; the writes reach storage together when the block ends
+    without an exception and without :meth:`rollback`."""
+
+    __slots__ = ("_deletes", "_finished", "_puts", "_rolled_back", "_storage")
+
+    def __init__(self, storage: DurableObjectStorage) -> None:
+        self._storage = storage
+        self._puts: dict[str, Encoded] = {}
+        self._deletes: set[str] = set()
+        self._rolled_back = False
+        self._finished = False
+
+    async def __aenter__(self) -> Transaction:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._finished = True
+        if exc_type is not None or self._rolled_back or not (self._puts or self._deletes):
+            return
+        storage = self._storage
+        await storage._pipeline.call(
+            STORAGE_TRANSACTION,
+            storage._backend.commit,
+            dict(self._puts),
+            sorted(self._deletes, key=utf8_order),
+        )
+
+    def rollback(self) -> None:
+        """Drop every write of this transaction; nothing reaches storage."""
+        self._check_open()
+        self._rolled_back = True
+
+    def _check_open(self) -> None:
+        if self._finished or self._rolled_back:
+            raise InvalidInput("the transaction is finished (committed or rolled back)", field="transaction")
+
+    # -- reads through the overlay ---------------------------------------------------------------
+
+    @overload
+    async def get(self, key: str) -> Any: ...
+
+    @overload
+    async def get(self, key: KeyBatch) -> dict[str, Any]: ...
+
+    async def get(self, key: str | Sequence[str]) -> Any:
+        self._check_open()
+        if isinstance(key, str):
+            checked = check_key(key)
+            if checked in self._puts:
+                return codec.decode(self._puts[checked].blob)
+            if checked in self._deletes:
+                return None
+            return await self._storage.get(checked)
+        keys = check_keys(key)
+        found = await self._read_many(keys)
+        return {k: found[k] for k in sorted(found, key=utf8_order)}
+
+    async def _read_many(self, keys: list[str]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        missing = []
+        for k in keys:
+            if k in self._puts:
+                found[k] = codec.decode(self._puts[k].blob)
+            elif k not in self._deletes:
+                missing.append(k)
+        if missing:
+            found.update(await self._storage.get(missing))
+        return found
+
+    async def list(
+        self,
+        *,
+        prefix: str | None = None,
+        start: str | None = None,
+        start_after: str | None = None,
+        end: str | None = None,
+        limit: int | None = None,
+        reverse: bool = False,
+    ) -> dict[str, Any]:
+        self._check_open()
+        options = check_list_options(prefix, start, start_after, end, limit, reverse)
+        # Each buffered write can hide at most one stored row: ask for that many more, then merge.
+        widened = None if limit is None else limit + len(self._puts) + len(self._deletes)
+        stored = await self._storage.list(
+            prefix=prefix, start=start, start_after=start_after, end=end, limit=widened, reverse=reverse
+        )
+        merged = {k: v for k, v in stored.items() if k not in self._deletes and k not in self._puts}
+        for k, entry in self._puts.items():
+            if in_range(k, options):
+                merged[k] = codec.decode(entry.blob)
+        ordered = sorted(merged, key=utf8_order, reverse=reverse)
+        if limit is not None:
+            ordered = ordered[:limit]
+        return {k: merged[k] for k in ordered}
+
+    # -- buffered writes ---------------------------------------------------------------------------
+
+    @overload
+    async def put(self, key: str, value: Any) -> None: ...
+
+    @overload
+    async def put(self, key: Mapping[str, Any]) -> None: ...
+
+    async def put(self, key: str | Mapping[str, Any], value: Any = _MISSING) -> None:
+        self._check_open()
+        if isinstance(key, str):
+            if value is _MISSING:
+                raise InvalidInput(
+                    "put(key, value) needs a value (or pass a mapping of entries)", field="value"
+                )
+            checked = check_key(key)
+            batch = {checked: check_entry(checked, value)}
+        else:
+            if value is not _MISSING:
+                raise InvalidInput("put(entries) takes a mapping and no separate value", field="value")
+            batch = check_entries(key)
+        for k, entry in batch.items():
+            self._deletes.discard(k)
+            self._puts[k] = entry
+
+    @overload
+    async def delete(self, key: str) -> bool: ...
+
+    @overload
+    async def delete(self, key: KeyBatch) -> int: ...
+
+    async def delete(self, key: str | Sequence[str]) -> bool | int:
+        self._check_open()
+        single = isinstance(key, str)
+        keys = [check_key(key)] if isinstance(key, str) else check_keys(key)
+        existing = await self._read_many(keys)
+        for k in keys:
+            self._puts.pop(k, None)
+            self._deletes.add(k)
+        return bool(existing) if single else len(existing)
+
+    def __repr__(self) -> str:
+        state = "finished" if self._finished else "rolled back" if self._rolled_back else "open"
+        return f"Transaction({state}, {len(self._puts)} puts, {len(self._deletes)} deletes)"

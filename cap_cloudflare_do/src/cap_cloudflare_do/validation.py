@@ -1,0 +1,254 @@
+"""Checks every backend shares, run before any I/O: bad input fails here with a message naming it.
+
+Limits come from :mod:`cap_cloudflare_do.limits`; value support from :mod:`cap_cloudflare_do.codec`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+import re
+from collections.abc import Mapping
+from typing import Any, Final, NamedTuple
+
+from cap_opendal_core.errors import InvalidInput, LimitExceeded
+
+from . import codec
+from .limits import MAX_BATCH_KEYS, MAX_ENTRY_BYTES
+from .models import HeadersInit, Request, normalise_headers
+
+__all__ = [
+    "RESERVED_NAMES",
+    "Encoded",
+    "ListOptions",
+    "check_alarm_time",
+    "check_entries",
+    "check_entry",
+    "check_fetch",
+    "check_key",
+    "check_keys",
+    "check_list_options",
+    "check_rpc_args",
+    "check_rpc_name",
+]
+
+RESERVED_NAMES: Final = frozenset(
+    {
+        "fetch",
+        "alarm",
+        "constructor",
+        "connect",
+        "dup",
+        "then",
+        "webSocketMessage",
+        "webSocketClose",
+        "webSocketError",
+        "web_socket_message",
+        "web_socket_close",
+        "web_socket_error",
+    }
+)
+"""Names a Durable Object answers outside RPC (``fetch``, ``alarm``, WebSocket handlers) or that RPC
+itself reserves (``then`` would make a stub look like a promise; ``dup``/``connect`` are stub methods)."""
+
+_TOKEN: Final = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]+$")  # an HTTP method is a token (RFC 9110)
+
+
+class Encoded(NamedTuple):
+    """A value validated for storage: the value itself and its encoded form (used for its size, and
+    stored as is by the local runtime)."""
+
+    value: Any
+    blob: bytes
+
+
+class ListOptions(NamedTuple):
+    prefix: str | None = None
+    start: str | None = None
+    start_after: str | None = None
+    end: str | None = None
+    limit: int | None = None
+    reverse: bool = False
+
+    def to_js(self) -> dict[str, Any]:
+        """The options object ``storage.list`` takes in JS (unset options left out)."""
+        out: dict[str, Any] = {}
+        for name, js_name in (
+            ("prefix", "prefix"),
+            ("start", "start"),
+            ("start_after", "startAfter"),
+            ("end", "end"),
+        ):
+            value = getattr(self, name)
+            if value is not None:
+                out[js_name] = value
+        if self.limit is not None:
+            out["limit"] = self.limit
+        if self.reverse:
+            out["reverse"] = True
+        return out
+
+
+def key_bytes(key: str, field: str) -> bytes:
+    try:
+        return key.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidInput(f"{field} {key!r} is not valid Unicode (a lone surrogate)", field=field) from None
+
+
+def check_key(key: object, *, field: str = "key") -> str:
+    """A storage key: a str that encodes as UTF-8 (keys order by their UTF-8 bytes)."""
+    if type(key) is not str:
+        if isinstance(key, str):
+            return check_key(str(key), field=field)
+        raise InvalidInput(f"{field} must be a str, not {type(key).__name__}", field=field)
+    if len(key) * 4 > MAX_ENTRY_BYTES and len(key_bytes(key, field)) > MAX_ENTRY_BYTES:
+        raise LimitExceeded(
+            f"{field} is {len(key.encode('utf-8'))} bytes; key and value together may be at most "
+            f"{MAX_ENTRY_BYTES} bytes",
+            limit="do.entry_bytes",
+            value=len(key.encode("utf-8")),
+            maximum=MAX_ENTRY_BYTES,
+        )
+    if not key.isascii():
+        key_bytes(key, field)
+    return key
+
+
+def check_keys(keys: object, *, field: str = "keys") -> list[str]:
+    """A batch of keys (a list or tuple of str), at most :data:`MAX_BATCH_KEYS`."""
+    if not isinstance(keys, list | tuple):
+        raise InvalidInput(f"{field} must be a str or a list of str, not {type(keys).__name__}", field=field)
+    if len(keys) > MAX_BATCH_KEYS:
+        raise LimitExceeded(
+            f"{field} holds {len(keys)} keys; one call may handle at most {MAX_BATCH_KEYS}",
+            limit="do.batch_keys",
+            value=len(keys),
+            maximum=MAX_BATCH_KEYS,
+        )
+    return [check_key(k, field=f"{field}[{i}]") for i, k in enumerate(keys)]
+
+
+def check_entry(key: str, value: Any, *, field: str = "value") -> Encoded:
+    """``value`` validated for ``key``: supported types only, key + value within :data:`MAX_ENTRY_BYTES`."""
+    blob = codec.encode(value, field=field)
+    size = len(key.encode("utf-8")) + codec.encoded_size(blob)
+    if size > MAX_ENTRY_BYTES:
+        raise LimitExceeded(
+            f"key {key[:60]!r} and its value take {size} bytes; key and value together may be at most "
+            f"{MAX_ENTRY_BYTES} bytes",
+            limit="do.entry_bytes",
+            value=size,
+            maximum=MAX_ENTRY_BYTES,
+            key=key,
+        )
+    return Encoded(value, blob)
+
+
+def check_entries(entries: object, *, field: str = "entries") -> dict[str, Encoded]:
+    """A batch of entries (a mapping of str to value), at most :data:`MAX_BATCH_KEYS`."""
+    if not isinstance(entries, Mapping):
+        raise InvalidInput(
+            f"{field} must be a mapping of str to value, not {type(entries).__name__}", field=field
+        )
+    if len(entries) > MAX_BATCH_KEYS:
+        raise LimitExceeded(
+            f"{field} holds {len(entries)} entries; one put may write at most {MAX_BATCH_KEYS}",
+            limit="do.batch_keys",
+            value=len(entries),
+            maximum=MAX_BATCH_KEYS,
+        )
+    out: dict[str, Encoded] = {}
+    for key, value in entries.items():
+        checked = check_key(key, field=f"{field} key")
+        out[checked] = check_entry(checked, value, field=f"{field}[{checked!r}]")
+    return out
+
+
+def check_list_options(
+    prefix: object,
+    start: object,
+    start_after: object,
+    end: object,
+    limit: object,
+    reverse: object,
+) -> ListOptions:
+    """``list`` options as Workers defines them: ``start`` inclusive, ``start_after`` and ``end``
+    exclusive, ``start`` and ``start_after`` not together, ``limit`` a positive int."""
+    checked: dict[str, str | None] = {}
+    for name, value in (("prefix", prefix), ("start", start), ("start_after", start_after), ("end", end)):
+        checked[name] = None if value is None else check_key(value, field=name)
+    if start is not None and start_after is not None:
+        raise InvalidInput("give start (inclusive) or start_after (exclusive), not both", field="start_after")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise InvalidInput(f"limit must be a positive int, got {limit!r}", field="limit")
+    if not isinstance(reverse, bool):
+        raise InvalidInput(f"reverse must be a bool, got {reverse!r}", field="reverse")
+    return ListOptions(
+        checked["prefix"], checked["start"], checked["start_after"], checked["end"], limit, reverse
+    )
+
+
+def check_alarm_time(when: object) -> int:
+    """An alarm time as epoch milliseconds: a ``datetime`` (naive means UTC) or a number of epoch
+    milliseconds, as ``setAlarm`` takes in JS."""
+    if isinstance(when, _dt.datetime):
+        moment = when if when.tzinfo is not None else when.replace(tzinfo=_dt.UTC)
+        return int(moment.timestamp() * 1000)
+    if isinstance(when, bool) or not isinstance(when, int | float) or not math.isfinite(when) or when < 0:
+        raise InvalidInput(
+            f"the alarm time must be a datetime or epoch milliseconds (a number >= 0), got {when!r}",
+            field="scheduled_time",
+        )
+    return int(when)
+
+
+def check_rpc_name(method: object, allowed: frozenset[str] | None) -> str:
+    """An RPC method name: public (no leading underscore), not reserved, and — when the object's
+    class is known — one of its RPC methods."""
+    if not isinstance(method, str) or not method.isidentifier():
+        raise InvalidInput(f"the RPC method name must be an identifier, got {method!r}", field="method")
+    if method.startswith("_"):
+        raise InvalidInput(
+            f"{method!r} is private (leading underscore); RPC reaches public methods only", field="method"
+        )
+    if method in RESERVED_NAMES:
+        raise InvalidInput(
+            f"{method!r} is not callable over RPC (use stub.fetch for fetch; alarm runs on its own)",
+            field="method",
+        )
+    if allowed is not None and method not in allowed:
+        known = ", ".join(sorted(allowed)) or "none"
+        raise InvalidInput(f"the object has no RPC method {method!r} (it has: {known})", field="method")
+    return method
+
+
+def check_rpc_args(args: tuple[Any, ...]) -> list[Any]:
+    """RPC arguments in tagged form (validated: each must be a value a Durable Object can receive)."""
+    return [codec.to_tagged(arg, field="args", path=f"args[{i}]") for i, arg in enumerate(args)]
+
+
+def check_fetch(url: object, method: object, headers: HeadersInit | None, body: object) -> Request:
+    """A stub ``fetch`` request, checked as the JS ``Request`` constructor would check it."""
+    if not isinstance(url, str) or not url:
+        raise InvalidInput(f"url must be a non-empty str, got {url!r}", field="url")
+    scheme, sep, rest = url.partition("://")
+    if not sep or scheme.lower() not in ("http", "https") or not rest:
+        raise InvalidInput(f"url must be an absolute http(s) URL, got {url!r}", field="url")
+    if not isinstance(method, str) or _TOKEN.match(method) is None:
+        raise InvalidInput(f"method must be an HTTP method name, got {method!r}", field="method")
+    if body is not None and not isinstance(body, bytes | bytearray | memoryview | str):
+        raise InvalidInput(f"body must be bytes, str or None, not {type(body).__name__}", field="body")
+    if body is not None and method.upper() in ("GET", "HEAD") and len(body) > 0:
+        raise InvalidInput(f"a {method.upper()} request cannot have a body", field="body")
+    try:
+        normalised = normalise_headers(headers)
+    except (AttributeError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"headers must be a mapping or pairs of str: {exc}", field="headers") from None
+    for name, value in normalised.items():
+        if not isinstance(name, str) or _TOKEN.match(name) is None:
+            raise InvalidInput(f"header name {name!r} is not a valid HTTP header name", field="headers")
+        if not isinstance(value, str) or "\r" in value or "\n" in value:
+            raise InvalidInput(f"header {name!r} must have a str value without line breaks", field="headers")
+    payload = bytes(body) if isinstance(body, bytearray | memoryview) else body
+    return Request(url, method=method, headers=normalised, body=payload)
