@@ -95,6 +95,9 @@ async def test_calls_record_their_hints_and_a_pinned_read_records_pinned() -> No
         assert got is not None
         await got.aclose()
     assert scope.determinism_hints == ("resource::blob::pinned",)
+    # hints.md: a read pinned to an etag cannot drift, so a node doing only that may declare Stable
+    assert scope.observed_determinism.name.lower() == "stable"
+    assert scope.check("read_only", "stable") == []
 
 
 def test_the_bag_reads_kind_descriptor_and_hints_from_the_bucket() -> None:

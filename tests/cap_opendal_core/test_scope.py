@@ -374,3 +374,13 @@ def test_alias_and_summary() -> None:
     assert summary["subrequests_used"] == 1
     assert summary["records"][0]["operation"] == "get"
     assert "fetch_user" in repr(scope)
+
+
+def test_a_pinned_read_alone_is_stable_and_an_unpinned_one_weakens_it() -> None:
+    with InvocationScope("reader") as scope:
+        record(scope, ("resource::blob::read", "resource::blob::pinned"))
+        assert (scope.observed_effects, scope.observed_determinism) == (Effects.READ_ONLY, Determinism.STABLE)
+        assert scope.check("read_only", "stable") == []
+        record(scope, ("resource::blob::read", "resource::blob"))
+        assert scope.observed_determinism is Determinism.BEST_EFFORT
+    assert [(d.code, d.hint) for d in scope.check("read_only", "stable")] == [("DET302", "resource::blob")]

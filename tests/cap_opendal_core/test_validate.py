@@ -327,3 +327,19 @@ def test_check_node_rejects_bad_input(reg: HintRegistry) -> None:
     with pytest.raises(InvalidInput, match="malformed hint id") as info:
         check_node("n", "pure", "strict", [], ["resource::"], registry=reg)
     assert info.value.field == "determinism_hints"
+
+
+def test_a_read_pinned_to_an_etag_allows_stable() -> None:
+    """issue 4: a read conditioned on an etag records resource::blob::pinned, which allows Stable."""
+    pinned = check_node("n", "read_only", "stable", ["resource::blob::read"], ["resource::blob::pinned"])
+    assert pinned == []
+    strict = check_node("n", "read_only", "strict", ["resource::blob::read"], ["resource::blob::pinned"])
+    assert [(d.code, d.hint, d.required) for d in strict] == [("DET302", "resource::blob::pinned", "stable")]
+    # without the pinned hint the resource's own constraint governs the effect hint
+    unpinned = check_node("n", "read_only", "stable", ["resource::blob::read"], [])
+    assert [(d.code, d.hint, d.required) for d in unpinned] == [
+        ("DET301", "resource::blob::read", "best_effort")
+    ]
+    # a more specific hint from another family does not excuse the effect hint
+    other = check_node("n", "read_only", "stable", ["resource::kv::read"], ["resource::blob::pinned"])
+    assert [d.code for d in other] == ["DET301"]

@@ -208,6 +208,27 @@ class HintRegistry:
         c = self.lookup(hint, "determinism")
         return None if c is None else Determinism(c.minimum)
 
+    def effect_determinism(
+        self, effect_hint: str, determinism_hints: Iterable[str] = ()
+    ) -> Constraint | None:
+        """The determinism constraint that governs ``effect_hint`` (what ``DET301`` checks), or None.
+
+        Normally that is the effect hint's own determinism constraint (``resource::blob::read`` falls
+        under ``resource::blob``: BestEffort). When the same call or node also carries a determinism
+        hint that is *more specific within that family* — a read pinned to an etag records
+        ``resource::blob::pinned`` (Stable) — the more specific hint governs instead, and it is checked
+        as a determinism hint (``DET302``); hints.md's "most specific wins", applied across the pair.
+        """
+        found = self.lookup(effect_hint, "determinism")
+        if found is None:
+            return None
+        family = found.hint + "::"
+        for det_hint in determinism_hints:
+            c = self.lookup(det_hint, "determinism")
+            if c is not None and c.hint.startswith(family):
+                return None
+        return found
+
     def is_known(self, hint: str) -> bool:
         """True when some constraint (of either kind) covers ``hint``."""
         return self.lookup(hint, "effect") is not None or self.lookup(hint, "determinism") is not None

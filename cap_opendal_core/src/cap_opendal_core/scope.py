@@ -212,10 +212,11 @@ class InvocationScope:
             e_min = reg.effect_minimum(effect_hint)
             if e_min is not None and e_min > self._effects:
                 self._effects = e_min
-            # a resource's own determinism constraint applies to its effect hint too (DET301)
-            d_min = reg.determinism_minimum(effect_hint)
-            if d_min is not None and d_min > self._determinism:
-                self._determinism = d_min
+            # a resource's own determinism constraint applies to its effect hint too (DET301), unless
+            # the call's determinism hint is more specific in that family (a read pinned to an etag)
+            det_c = reg.effect_determinism(effect_hint, (determinism_hint,))
+            if det_c is not None and det_c.minimum > self._determinism:
+                self._determinism = Determinism(det_c.minimum)
         if new_det:
             self._determinism_hints[determinism_hint] = None
             d_min = reg.determinism_minimum(determinism_hint)
@@ -369,7 +370,8 @@ class InvocationScope:
                         required=e_min.json,
                     )
                 )
-            d_min = reg.determinism_minimum(hint)
+            det_c = reg.effect_determinism(hint, self._determinism_hints)
+            d_min = None if det_c is None else Determinism(det_c.minimum)
             if d_min is not None and d_min > determinism:
                 out.append(
                     Diagnostic(

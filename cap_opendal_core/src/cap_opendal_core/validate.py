@@ -83,7 +83,7 @@ def check_node(
         effect_c = registry.lookup(hint, "effect")
         if effect_c is not None and effect_c.minimum > declared_effects:
             diags.append(_effect201(alias, hint, declared_effects, effect_c))
-        det_c = registry.lookup(hint, "determinism")
+        det_c = registry.effect_determinism(hint, det_list)
         if det_c is not None and det_c.minimum > declared_det:
             diags.append(_det_diag("DET301", "effect", alias, hint, declared_det, det_c))
     for hint in det_list:
