@@ -384,3 +384,12 @@ def test_a_pinned_read_alone_is_stable_and_an_unpinned_one_weakens_it() -> None:
         record(scope, ("resource::blob::read", "resource::blob"))
         assert scope.observed_determinism is Determinism.BEST_EFFORT
     assert [(d.code, d.hint) for d in scope.check("read_only", "stable")] == [("DET302", "resource::blob")]
+
+
+def test_outside_scope_hides_the_caller_scope_and_restores_it() -> None:
+    from cap_opendal_core.scope import current_scope, outside_scope
+
+    with InvocationScope("caller") as scope:
+        with outside_scope():
+            assert current_scope() is None
+        assert current_scope() is scope

@@ -343,3 +343,11 @@ def test_a_read_pinned_to_an_etag_allows_stable() -> None:
     # a more specific hint from another family does not excuse the effect hint
     other = check_node("n", "read_only", "stable", ["resource::kv::read"], ["resource::blob::pinned"])
     assert [d.code for d in other] == ["DET301"]
+
+
+def test_a_sibling_effect_hint_does_not_excuse_a_write() -> None:
+    """resource::state::read is an effect hint of its own; beside a write it must not hide DET301."""
+    diags = check_node(
+        "n", "effectful", "stable", ["resource::state::write"], ["resource::state::read"], idempotency_key="k"
+    )
+    assert [(d.code, d.hint) for d in diags] == [("DET301", "resource::state::write")]

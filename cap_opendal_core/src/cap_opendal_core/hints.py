@@ -215,9 +215,10 @@ class HintRegistry:
 
         Normally that is the effect hint's own determinism constraint (``resource::blob::read`` falls
         under ``resource::blob``: BestEffort). When the same call or node also carries a determinism
-        hint that is *more specific within that family* — a read pinned to an etag records
-        ``resource::blob::pinned`` (Stable) — the more specific hint governs instead, and it is checked
-        as a determinism hint (``DET302``); hints.md's "most specific wins", applied across the pair.
+        hint that is *more specific within that family* and is not itself an effect hint — a read
+        pinned to an etag records ``resource::blob::pinned`` (Stable) — the more specific hint governs
+        instead, and it is checked as a determinism hint (``DET302``); hints.md's "most specific
+        wins", applied across the pair.
         """
         found = self.lookup(effect_hint, "determinism")
         if found is None:
@@ -225,7 +226,9 @@ class HintRegistry:
         family = found.hint + "::"
         for det_hint in determinism_hints:
             c = self.lookup(det_hint, "determinism")
-            if c is not None and c.hint.startswith(family):
+            # only a determinism-only refinement counts: ``resource::state::read`` is itself an effect
+            # hint (another call's), so it must not excuse a ``resource::state::write`` beside it
+            if c is not None and c.hint.startswith(family) and self.lookup(det_hint, "effect") is None:
                 return None
         return found
 

@@ -17,6 +17,7 @@ Outside any scope nothing is recorded and nothing breaks. No threads are used (P
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -26,11 +27,12 @@ from .hints import Determinism, Effects, HintRegistry, validate_hint_id
 from .hints import registry as _default_registry
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from types import TracebackType
 
     from .diagnostics import Diagnostic
 
-__all__ = ["DEFAULT_MAX_RECORDS", "InvocationScope", "ScopeRecord", "current_scope"]
+__all__ = ["DEFAULT_MAX_RECORDS", "InvocationScope", "ScopeRecord", "current_scope", "outside_scope"]
 
 DEFAULT_MAX_RECORDS = 1000
 """Distinct (capability, operation, hints) records a scope keeps; repeats only bump a counter."""
@@ -41,6 +43,20 @@ _current: ContextVar[InvocationScope | None] = ContextVar("cap_opendal_core.invo
 def current_scope() -> InvocationScope | None:
     """The innermost open scope of this context, or None outside any scope."""
     return _current.get()
+
+
+@contextmanager
+def outside_scope() -> Iterator[None]:
+    """Run a block as if no scope were open: nothing it does is recorded in or charged to the caller.
+
+    For runtimes that execute someone else's code on the caller's task — a local Durable Object runs
+    its own request, as it would on Cloudflare, not as part of the calling node's invocation.
+    """
+    token = _current.set(None)
+    try:
+        yield
+    finally:
+        _current.reset(token)
 
 
 @dataclass(frozen=True, slots=True)

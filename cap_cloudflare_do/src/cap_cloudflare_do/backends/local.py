@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from cap_opendal_core.errors import BackendError, CapabilityError, InvalidInput, Misconfigured, Unsupported
 from cap_opendal_core.layers import LayerSettings, Pipeline
-from cap_opendal_core.scope import _current  # to detach an object's run from its caller's scope
+from cap_opendal_core.scope import outside_scope
 
 from .. import codec
 from ..ids import DurableObjectId, local_id_from_name, local_id_is_valid, local_unique_id
@@ -233,11 +233,8 @@ class LocalRuntime:
         slot.pending += 1
         try:
             async with slot.lock:
-                token = _current.set(None)
-                try:
+                with outside_scope():
                     return await action(slot.instance)
-                finally:
-                    _current.reset(token)
         finally:
             slot.pending -= 1
             slot.last_used = self.clock()
