@@ -326,7 +326,7 @@ async def test_the_token_never_reaches_reprs_logs_or_errors(
     out = capsys.readouterr()
     assert token not in shown + out.out + out.err + caplog.text
     assert "[REDACTED]" in str(caught.value)
-    assert "capability.call" in out.out + out.err, "the calls were logged (without the token)"
+    assert "capability.call" in out.out + out.err + caplog.text, "the calls were logged (without the token)"
 
 
 def test_config_refuses_bad_fields_without_echoing_them() -> None:

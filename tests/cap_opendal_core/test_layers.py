@@ -563,3 +563,27 @@ async def test_metrics_layer_off_records_nothing() -> None:
     m = Metrics()
     await pipeline(dataclasses.replace(QUIET, metrics=False), metrics=m).call(GET, Backend().get, "a")
     assert m.snapshot() == {}
+
+
+async def _one_ok_call(pipeline: Pipeline) -> None:
+    async def backend() -> int:
+        return 1
+
+    await pipeline.call(Operation("kv", "get", "resource::kv::read", "resource::kv", True), backend, key="k")
+
+
+@pytest.mark.anyio
+async def test_unconfigured_structlog_falls_back_to_quiet_stdlib_logging(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A library stays quiet unless asked: successes are INFO on the stdlib logger, off by default."""
+    import structlog
+
+    structlog.reset_defaults()
+    pipeline = Pipeline("kv", "memory", LayerSettings(retry=None))
+    await _one_ok_call(pipeline)
+    out = capsys.readouterr()
+    assert "capability.call" not in out.out + out.err + caplog.text
+    caplog.set_level(logging.INFO, logger="cap_opendal_core")
+    await _one_ok_call(pipeline)
+    assert "capability.call capability=kv op=get key=k" in caplog.text

@@ -102,13 +102,51 @@ def logging_layer(backend: str, level_name: str, logger: Any | None = None) -> L
 
 
 def _resolver(logger: Any | None) -> Callable[[], Any]:
-    """How to get a bound logger for one event: a lazy proxy binds (structlog may cache that)."""
+    """How to get a bound logger for one event: a lazy proxy binds (structlog may cache that).
+
+    With no logger given and structlog left unconfigured by the application, events go to the
+    stdlib logger ``cap_opendal_core`` instead of structlog's print-everything default: a library
+    stays quiet unless asked (stdlib's default level passes only warnings, i.e. failed calls).
+    Configuring structlog — or the stdlib logger's level — turns per-call events on.
+    """
     import structlog
 
-    if logger is None:
-        logger = structlog.get_logger(LOGGER_NAME)
-    lazy_proxy_type = type(structlog.get_logger())  # the proxy class, without naming a private module
-    if isinstance(logger, lazy_proxy_type):
-        proxy = logger
-        return lambda: proxy.bind()
-    return lambda: logger
+    if logger is not None:
+        lazy_proxy_type = type(structlog.get_logger())  # the proxy class, without a private module
+        if isinstance(logger, lazy_proxy_type):
+            proxy = logger
+            return lambda: proxy.bind()
+        return lambda: logger
+    default = structlog.get_logger(LOGGER_NAME)
+    stdlib = _StdlibEvents(logging.getLogger(LOGGER_NAME))
+    is_configured = structlog.is_configured
+    return lambda: default.bind() if is_configured() else stdlib
+
+
+class _StdlibEvents:
+    """The few structlog-style methods the layer calls, on a stdlib logger (``key=value`` text)."""
+
+    def __init__(self, logger: logging.Logger) -> None:
+        self._logger = logger
+
+    def isEnabledFor(self, level: int) -> bool:
+        return self._logger.isEnabledFor(level)
+
+    def _log(self, level: int, event: str, fields: dict[str, Any]) -> None:
+        text = " ".join(f"{k}={v}" for k, v in fields.items())
+        self._logger.log(level, "%s %s", event, text)
+
+    def debug(self, event: str, **fields: Any) -> None:
+        self._log(logging.DEBUG, event, fields)
+
+    def info(self, event: str, **fields: Any) -> None:
+        self._log(logging.INFO, event, fields)
+
+    def warning(self, event: str, **fields: Any) -> None:
+        self._log(logging.WARNING, event, fields)
+
+    def error(self, event: str, **fields: Any) -> None:
+        self._log(logging.ERROR, event, fields)
+
+    def critical(self, event: str, **fields: Any) -> None:
+        self._log(logging.CRITICAL, event, fields)
