@@ -116,6 +116,24 @@ async def _timed(case: Case, requests: int, one: Callable[[int], Awaitable[Any]]
     return per_caller * case.callers / elapsed
 
 
+def measure(case: Case, requests: int, repeats: int) -> tuple[list[float], list[float]]:
+    """Requests/s of the runtime and of the raw SQLite baseline, one figure per repeat each; the two
+    alternate which goes first, each on a fresh directory."""
+    runtime: list[float] = []
+    baseline: list[float] = []
+    for repeat in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            order = [("runtime", run_runtime), ("baseline", run_baseline)]
+            if repeat % 2:
+                order.reverse()
+            for name, fn in order:
+                directory = Path(tmp) / name
+                directory.mkdir()
+                rate = anyio.run(fn, case, requests, directory)
+                (runtime if name == "runtime" else baseline).append(rate)
+    return runtime, baseline
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=3000, help="requests per case and repeat")
@@ -127,18 +145,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     missed = False
     for case in CASES:
-        runtime: list[float] = []
-        baseline: list[float] = []
-        for repeat in range(args.repeats):
-            with tempfile.TemporaryDirectory() as tmp:
-                order = [("runtime", run_runtime), ("baseline", run_baseline)]
-                if repeat % 2:
-                    order.reverse()
-                for name, fn in order:
-                    directory = Path(tmp) / name
-                    directory.mkdir()
-                    rate = anyio.run(fn, case, args.requests, directory)
-                    (runtime if name == "runtime" else baseline).append(rate)
+        runtime, baseline = measure(case, args.requests, args.repeats)
         med = statistics.median(runtime)
         verdict = "" if case.goal is None else ("PASS" if med >= case.goal else "MISS")
         missed |= verdict == "MISS"

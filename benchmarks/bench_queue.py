@@ -139,6 +139,23 @@ def profile(n: int) -> None:
     pstats.Stats(profiler).sort_stats("cumulative").print_stats(25)
 
 
+def measure(messages: int, repeats: int) -> dict[str, list[float]]:
+    """Messages/s of the capability and of the raw-SQLite baseline, one figure per repeat each; the
+    two alternate which goes first, each on a fresh directory."""
+    results: dict[str, list[float]] = {"capability": [], "baseline": []}
+    for repeat in range(repeats):
+        order = ("capability", "baseline") if repeat % 2 == 0 else ("baseline", "capability")
+        for case in order:
+            with tempfile.TemporaryDirectory() as tmp:
+                if case == "capability":
+                    rate = anyio.run(capability, messages, Path(tmp))
+                else:
+                    rate = baseline(messages, Path(tmp))
+            results[case].append(rate)
+            print(f"repeat {repeat + 1}: {case:10s} {rate:10,.0f} msg/s", file=sys.stderr)
+    return results
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--messages", type=int, default=50_000)
@@ -151,17 +168,7 @@ def main() -> int:
         profile(args.messages)
         return 0
 
-    results: dict[str, list[float]] = {"capability": [], "baseline": []}
-    for repeat in range(args.repeats):
-        order = ("capability", "baseline") if repeat % 2 == 0 else ("baseline", "capability")
-        for case in order:
-            with tempfile.TemporaryDirectory() as tmp:
-                if case == "capability":
-                    rate = anyio.run(capability, args.messages, Path(tmp))
-                else:
-                    rate = baseline(args.messages, Path(tmp))
-            results[case].append(rate)
-            print(f"repeat {repeat + 1}: {case:10s} {rate:10,.0f} msg/s", file=sys.stderr)
+    results = measure(args.messages, args.repeats)
 
     print(f"\nLocal queue, {args.messages:,} messages, batches of {BATCH}, {args.repeats} repeats")
     print(f"Python {platform.python_version()}, SQLite {sqlite3.sqlite_version}, {platform.machine()}\n")

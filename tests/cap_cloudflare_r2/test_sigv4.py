@@ -1,4 +1,4 @@
-"""Our SigV4 signer (used only for S3's multipart calls) signs exactly as botocore does.
+"""Our SigV4 signer (used for S3's multipart calls and the one-request get) signs as botocore does.
 
 moto does not check signatures, so the multipart tests against it cannot catch a signing bug; this
 compares ``Authorization`` headers with botocore's ``S3SigV4Auth`` for the same request and time.
@@ -58,6 +58,18 @@ CASES = [
     ("PUT", "/bucket/dir with space/é.bin", [("partNumber", "3"), ("uploadId", "a+b/c=")], {}, b"part-bytes"),
     ("POST", "/bucket/k", [("uploadId", "xyz")], {"content-type": "application/xml"}, b"<Complete/>"),
     ("DELETE", "/bucket/~tilde_-.k", [("uploadId", "abc")], {}, b""),
+    # the one-request get: its range and conditional headers are signed too
+    (
+        "GET",
+        "/bucket/dir with space/é+%.bin",
+        [],
+        {
+            "range": "bytes=10-19",
+            "if-match": '"5d41402abc4b2a76b9719d911017c592"',
+            "if-modified-since": "Sat, 01 Jan 2000 00:00:00 GMT",
+        },
+        b"",
+    ),
 ]
 
 

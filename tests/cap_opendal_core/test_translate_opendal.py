@@ -40,12 +40,12 @@ EXPECTED: dict[str, dict[str, tuple[type[errors.CapabilityError], bool]]] = {
     "Conflict": {
         _P: (errors.PreconditionFailed, False),
         _T: (errors.PreconditionFailed, True),
-        _S: (errors.PreconditionFailed, False),
+        _S: (errors.PreconditionFailed, True),
     },
     "Error": {
         _P: (errors.BackendError, False),
         _T: (errors.Unavailable, True),
-        _S: (errors.Unavailable, False),
+        _S: (errors.Unavailable, True),
     },
     "IsADirectory": _same(errors.InvalidInput),
     "IsSameFile": _same(errors.InvalidInput),
@@ -56,12 +56,12 @@ EXPECTED: dict[str, dict[str, tuple[type[errors.CapabilityError], bool]]] = {
     "RateLimited": {
         _P: (errors.RateLimited, True),
         _T: (errors.RateLimited, True),
-        _S: (errors.RateLimited, False),
+        _S: (errors.RateLimited, True),
     },
     "Unexpected": {
         _P: (errors.BackendError, False),
         _T: (errors.Unavailable, True),
-        _S: (errors.Unavailable, False),
+        _S: (errors.Unavailable, True),
     },
     "Unsupported": _same(errors.Unsupported),
 }

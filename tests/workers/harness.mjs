@@ -6,6 +6,7 @@
 // checks in checks/ against the Miniflare bindings as `env`, through the same FFI a Python Worker uses.
 //
 //   node harness.mjs [MODULE | MODULE::CHECK ...]
+//   node harness.mjs --bench [MODULE | MODULE::CHECK ...]   (the benchmark checks in bench/)
 //   node harness.mjs --serve
 //
 // stdout carries one JSON line per check ({"name", "ok", "traceback", "seconds"}) and a final
@@ -133,6 +134,8 @@ async function startMiniflare(Miniflare) {
   env.CAPS_GATEWAY_URL = new URL(`/${GATEWAY.route}`, url).href;
   env.CAPS_GATEWAY_TOKEN = GATEWAY.token;
   env.CAPS_GATEWAY_FETCH = (input, init) => mf.dispatchFetch(input, init);
+  // Not a binding: the sizes benchmarks/run_all.py asks of bench/check_bench_workers.py (JSON).
+  if (process.env.CAP_BENCH_WORKERS) env.CAP_BENCH_WORKERS = process.env.CAP_BENCH_WORKERS;
   return { mf, env, url };
 }
 
@@ -168,9 +171,17 @@ async function startPyodide(loadPyodide, wheels) {
     pyodide.mountNodeFS(mount, path.join(ROOT, pkg, "src"));
     paths.push(mount);
   }
+  // The reference Worker's own modules (examples/workers_host/src), for checks/check_demo_flow.py.
+  const workersHost = path.join(ROOT, "examples", "workers_host", "src");
+  if (existsSync(workersHost)) {
+    pyodide.FS.mkdirTree("/cap/examples/workers_host");
+    pyodide.mountNodeFS("/cap/examples/workers_host", workersHost);
+    paths.push("/cap/examples/workers_host");
+  }
   pyodide.FS.mkdirTree("/cap/harness");
   pyodide.mountNodeFS("/cap/harness", HERE);
   paths.push("/cap/harness/checks", "/cap/harness");
+  paths.push("/cap/harness/bench"); // the benchmark checks (--bench)
 
   pyodide.runPython("import sys; sys.dont_write_bytecode = True; sys.path.insert(0, '/cap/harness')");
   const runner = pyodide.pyimport("runner");
@@ -184,6 +195,8 @@ async function startPyodide(loadPyodide, wheels) {
 
 async function main() {
   const only = process.argv.slice(2);
+  // --bench: run the benchmark checks in bench/ (benchmarks/run_all.py) instead of checks/
+  const checksDir = only.includes("--bench") ? "/cap/harness/bench" : "/cap/harness/checks";
   if (only.includes("--serve")) {
     const { Miniflare } = await importNodeSide();
     return serve(Miniflare);
@@ -200,7 +213,7 @@ async function main() {
     const { pyodide, runner } = await startPyodide(loadPyodide, wheels);
     log(`pyodide ${pyodide.version} ready after ${Date.now() - started} ms`);
     const report = (line) => process.stdout.write(`${line}\n`);
-    failed = await runner.run_checks(env, "/cap/harness/checks", report, pyodide.toPy(only));
+    failed = await runner.run_checks(env, checksDir, report, pyodide.toPy(only.filter((a) => a !== "--bench")));
   } finally {
     await mf.dispose();
   }

@@ -57,7 +57,12 @@ def _tag(value: Any, path: str, field: str, depth: int) -> Any:
     if kind is str or kind is bool or value is None:
         return value
     if kind is int:
-        return value if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER else {"$i": str(value)}
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            return value
+        try:
+            return {"$i": str(value)}
+        except ValueError:  # past Python's int-to-str limit (4300 digits): no decimal form to send
+            raise _refuse(value, path, field, "is an int too long to write in decimal") from None
     if kind is float:
         if math.isfinite(value):
             return value
@@ -81,7 +86,13 @@ def _tag(value: Any, path: str, field: str, depth: int) -> Any:
         return {"$b": base64.b64encode(bytes(value)).decode("ascii")}
     if isinstance(value, _dt.datetime):
         moment = value if value.tzinfo is not None else value.replace(tzinfo=_dt.UTC)
-        return {"$d": moment.astimezone(_dt.UTC).isoformat().replace("+00:00", "Z")}
+        try:
+            utc = moment.astimezone(_dt.UTC)
+        except OverflowError:  # e.g. 0001-01-01 at UTC+5: its UTC time is before year 1
+            raise _refuse(
+                value, path, field, "is a datetime whose UTC time falls outside years 1-9999"
+            ) from None
+        return {"$d": utc.isoformat().replace("+00:00", "Z")}
     for base in (bool, int, float, str):  # subclasses (IntEnum, StrEnum …) travel as their base value
         if isinstance(value, base):
             return _tag(base(value), path, field, depth)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Final
 
 __all__ = [
+    "ALARM_MAX_EPOCH_MS",
     "ID_HEX_LENGTH",
     "MAX_ALARM_RETRIES",
     "MAX_BATCH_KEYS",
@@ -39,6 +40,10 @@ SOFT_REQUESTS_PER_SECOND: Final = 1000
 
 MAX_ALARM_RETRIES: Final = 6
 """An alarm whose handler fails is retried with exponential backoff, at most this many times."""
+
+ALARM_MAX_EPOCH_MS: Final = 8_640_000_000_000_000
+"""The latest alarm time: ``setAlarm`` takes a JS ``Date`` (or its epoch milliseconds), and a ``Date``
+holds at most 8.64e15 ms (ECMAScript's time value range, about the year 275760)."""
 
 MAX_NESTING: Final = 200
 """How deep a stored value or RPC argument may nest; deeper (or cyclic) values are refused."""

@@ -22,8 +22,7 @@ from typing import TYPE_CHECKING, Any, Final
 from cap_opendal_core.errors import InvalidInput
 
 from .ids import DurableObjectId, check_hex_id, check_name
-from .operations import FETCH, FETCH_READ, RESOLVE_ID, RPC, RPC_READ
-from .plugin import PLUGIN
+from .operations import FETCH, FETCH_READ, PROVIDED_HINTS, RESOLVE_ID, RPC, RPC_READ
 from .validation import check_fetch, check_rpc_args, check_rpc_name
 
 if TYPE_CHECKING:
@@ -50,7 +49,7 @@ _JURISDICTIONS: Final = frozenset({"eu", "fedramp", "fedramp-high"})
 def _check_jurisdiction(value: object) -> str | None:
     if value is None:
         return None
-    if value not in _JURISDICTIONS:
+    if not isinstance(value, str) or value not in _JURISDICTIONS:
         raise InvalidInput(
             f"jurisdiction must be one of {', '.join(sorted(_JURISDICTIONS))} or None, got {value!r}",
             field="jurisdiction",
@@ -62,7 +61,7 @@ class DurableObjectNamespace:
     """A Durable Object namespace (one class's objects). Use the constructors below."""
 
     binding_kind: Final = "durable_object"
-    provided_hints: Final = PLUGIN.provided_hints
+    provided_hints: Final = PROVIDED_HINTS
 
     __slots__ = ("_allowed", "_backend", "_pipeline", "_read_only", "object_class")
 
@@ -238,6 +237,8 @@ class DurableObjectNamespace:
     @property
     def info(self) -> Descriptor:
         """What this namespace guarantees: strong, durable, ordered; an in-memory local one is ephemeral."""
+        from .plugin import PLUGIN  # the plugin machinery loads only when asked
+
         descriptor = PLUGIN.descriptor
         runtime = self.runtime
         if runtime is not None and runtime.path is None:

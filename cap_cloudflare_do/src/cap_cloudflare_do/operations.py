@@ -22,6 +22,7 @@ __all__ = [
     "DEDUPE_PUT_IF_ABSENT",
     "FETCH",
     "FETCH_READ",
+    "PROVIDED_HINTS",
     "RESOLVE_ID",
     "RPC",
     "RPC_READ",
@@ -39,6 +40,10 @@ __all__ = [
 _READ: Final = "resource::state::read"
 _WRITE: Final = "resource::state::write"
 _STATE: Final = "resource::state"
+
+PROVIDED_HINTS: Final = (_READ, _WRITE, _STATE, "resource::dedupe::write", "resource::dedupe")
+"""Every hint this package's operations record (the plugin declares these; the namespace exposes them
+without importing the plugin machinery, which a Worker's cold start would pay for)."""
 
 RPC: Final = Operation("do", "rpc", _WRITE, _STATE, idempotent=False)
 RPC_READ: Final = Operation("do", "rpc", _READ, _READ, idempotent=True)

@@ -1,6 +1,7 @@
 """The entry point that tells ``cap_opendal_core`` what this package is (see ``cap_opendal_core.plugins``).
 
-Kept free of the package's own runtime code so that discovering plugins never imports a backend.
+Kept free of the package's own runtime code (it reads only the operation declarations, for the hints
+they record) so that discovering plugins never imports a backend.
 The descriptor states Durable Objects' guarantees: one strongly consistent, durable, single-writer
 object per id whose requests are serialized (ordered), so a put-if-absent reservation is atomic.
 """
@@ -10,6 +11,8 @@ from __future__ import annotations
 from cap_opendal_core.descriptors import Descriptor
 from cap_opendal_core.plugins import CapabilityPlugin, builtin_constraints_under
 
+from .operations import PROVIDED_HINTS
+
 __all__ = ["PLUGIN"]
 
 PLUGIN = CapabilityPlugin(
@@ -17,13 +20,7 @@ PLUGIN = CapabilityPlugin(
     distribution="cap-cloudflare-do",
     binding_kind="durable_object",
     hints=builtin_constraints_under("resource::state", "resource::dedupe"),
-    provided_hints=(
-        "resource::state::read",
-        "resource::state::write",
-        "resource::state",
-        "resource::dedupe::write",
-        "resource::dedupe",
-    ),
+    provided_hints=PROVIDED_HINTS,
     descriptor=Descriptor(
         consistency="strong",
         durability="durable",

@@ -6,7 +6,6 @@ Limits come from :mod:`cap_cloudflare_do.limits`; value support from :mod:`cap_c
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import re
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
@@ -14,7 +13,7 @@ from typing import Any, Final, NamedTuple
 from cap_opendal_core.errors import InvalidInput, LimitExceeded
 
 from . import codec
-from .limits import MAX_BATCH_KEYS, MAX_ENTRY_BYTES
+from .limits import ALARM_MAX_EPOCH_MS, MAX_BATCH_KEYS, MAX_ENTRY_BYTES
 from .models import HeadersInit, Request, normalise_headers
 
 __all__ = [
@@ -191,13 +190,18 @@ def check_list_options(
 
 def check_alarm_time(when: object) -> int:
     """An alarm time as epoch milliseconds: a ``datetime`` (naive means UTC) or a number of epoch
-    milliseconds, as ``setAlarm`` takes in JS."""
+    milliseconds, as ``setAlarm`` takes in JS — at most :data:`ALARM_MAX_EPOCH_MS` (a JS ``Date``)."""
     if isinstance(when, _dt.datetime):
         moment = when if when.tzinfo is not None else when.replace(tzinfo=_dt.UTC)
         return int(moment.timestamp() * 1000)
-    if isinstance(when, bool) or not isinstance(when, int | float) or not math.isfinite(when) or when < 0:
+    if isinstance(when, bool) or not isinstance(when, int | float) or when < 0 or when != when:
         raise InvalidInput(
             f"the alarm time must be a datetime or epoch milliseconds (a number >= 0), got {when!r}",
+            field="scheduled_time",
+        )
+    if when > ALARM_MAX_EPOCH_MS:  # also infinity, and ints too large for a float or for SQLite
+        raise InvalidInput(
+            f"the alarm time is past the latest a JS Date holds ({ALARM_MAX_EPOCH_MS} ms after the epoch)",
             field="scheduled_time",
         )
     return int(when)
@@ -239,12 +243,22 @@ def check_fetch(url: object, method: object, headers: HeadersInit | None, body: 
         raise InvalidInput(f"method must be an HTTP method name, got {method!r}", field="method")
     if body is not None and not isinstance(body, bytes | bytearray | memoryview | str):
         raise InvalidInput(f"body must be bytes, str or None, not {type(body).__name__}", field="body")
+    if isinstance(body, str):
+        try:
+            body = body.encode("utf-8")  # what the object receives: a str body is sent as UTF-8
+        except UnicodeEncodeError:
+            raise InvalidInput(
+                "body is a str that is not valid Unicode (a lone surrogate)", field="body"
+            ) from None
     if body is not None and method.upper() in ("GET", "HEAD") and len(body) > 0:
         raise InvalidInput(f"a {method.upper()} request cannot have a body", field="body")
     try:
-        normalised = normalise_headers(headers)
+        pairs = [] if headers is None else list(headers.items() if isinstance(headers, Mapping) else headers)
+        normalised = normalise_headers(pairs)
     except (AttributeError, TypeError, ValueError) as exc:
         raise InvalidInput(f"headers must be a mapping or pairs of str: {exc}", field="headers") from None
+    if any(not isinstance(value, str) for _, value in pairs):  # a repeated name joins values into a str
+        raise InvalidInput("headers must be a mapping or pairs of str: a value is not a str", field="headers")
     for name, value in normalised.items():
         if not isinstance(name, str) or _TOKEN.match(name) is None:
             raise InvalidInput(f"header name {name!r} is not a valid HTTP header name", field="headers")

@@ -170,7 +170,7 @@ def _seconds(value: object, field: str, op: str, key: str | None) -> int:
     import datetime as _dt  # lazy: most callers pass numbers, and a Worker pays for every import
 
     if _is_number(value):
-        number = float(value)  # type: ignore[arg-type]
+        number = _float(value, field, op, key)
     elif isinstance(value, _dt.timedelta):
         number = value.total_seconds()
     else:
@@ -178,6 +178,14 @@ def _seconds(value: object, field: str, op: str, key: str | None) -> int:
     if not math.isfinite(number):
         _invalid(f"{field} must be a finite number of seconds", field, op, key)
     return math.floor(number)
+
+
+def _float(value: Any, field: str, op: str, key: str | None) -> float:
+    """``value`` (an int or float) as a float; an int too large for one is out of every range."""
+    try:
+        return float(value)
+    except OverflowError:
+        _invalid(f"{field} is too large: no number of seconds that size is valid", field, op, key)
 
 
 # --- writes ----------------------------------------------------------------------------------
@@ -261,10 +269,18 @@ def check_metadata(metadata: object, op: str, key: str | None) -> str | None:
 
     try:
         encoded = json.dumps(metadata, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
-    except (TypeError, ValueError) as exc:
-        reason = "NaN and Infinity have no JSON form" if isinstance(exc, ValueError) else str(exc)
+    except (TypeError, ValueError, RecursionError) as exc:
+        if isinstance(exc, RecursionError):
+            reason = "it nests too deeply"
+        elif isinstance(exc, ValueError):
+            reason = "NaN and Infinity have no JSON form" if "float" in str(exc) else str(exc)
+        else:
+            reason = str(exc)
         _invalid(f"metadata must be JSON-serialisable: {reason}", "metadata", op, key)
-    size = len(encoded.encode("utf-8", errors="surrogatepass"))
+    try:
+        size = len(encoded.encode("utf-8"))
+    except UnicodeEncodeError:  # every backend stores metadata as UTF-8, which cannot hold one
+        _invalid("metadata holds a string that is not valid Unicode (a lone surrogate)", "metadata", op, key)
     if size > limits.METADATA_MAX_BYTES:
         raise LimitExceeded(
             f"metadata is {size} bytes as JSON; Workers KV allows at most {limits.METADATA_MAX_BYTES}",
@@ -307,7 +323,7 @@ def check_expiration(
                 )
             moment = expiration.timestamp()
         elif _is_number(expiration):
-            moment = float(expiration)  # type: ignore[arg-type]
+            moment = _float(expiration, "expiration", op, key)
         else:
             _invalid(
                 f"expiration must be epoch seconds or an aware datetime, got {_kind(expiration)}",

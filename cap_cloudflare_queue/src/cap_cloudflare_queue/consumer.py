@@ -24,6 +24,7 @@ from .limits import (
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_MAX_RETRIES,
     DEFAULT_VISIBILITY_TIMEOUT_S,
+    MAX_VISIBILITY_TIMEOUT_S,
 )
 from .message import SETTLE_GRACE_S, Message, MessageBatch, delete_claimed
 from .models import Lease, RetryRequest, SettleResult
@@ -263,7 +264,7 @@ class QueueConsumer:
         try:
             while True:
                 remaining = max(0.0, deadline - anyio.current_time())
-                received.extend(await self._claim(size - len(received), lease + remaining))
+                _merge(received, await self._claim(size - len(received), lease + remaining))
                 if len(received) >= size or remaining <= 0:
                     break
                 await anyio.sleep(min(self.poll_interval, remaining))
@@ -276,12 +277,14 @@ class QueueConsumer:
 
     async def _claim(self, count: int, visibility_timeout: float) -> list[ReceivedMessage]:
         """One pull, shielded from cancellation: leases it takes always reach the caller (who releases
-        them if it is cancelled), instead of vanishing until their visibility timeout."""
+        them if it is cancelled), instead of vanishing until their visibility timeout. The lease (the
+        caller's, stretched by the time left to fill the batch) never exceeds the service's 12 hours."""
         import anyio
 
+        lease = min(visibility_timeout, MAX_VISIBILITY_TIMEOUT_S)
         with anyio.CancelScope(shield=True):
             received: list[ReceivedMessage] = await self._pipeline.call(
-                PULL, self._backend.pull, count, visibility_timeout, key=self.queue
+                PULL, self._backend.pull, count, lease, key=self.queue
             )
         return received
 
@@ -449,7 +452,7 @@ class QueueConsumer:
                     idle = min(idle * 2, self.max_idle_interval)
                     continue
                 if got:
-                    received.extend(got)
+                    _merge(received, got)
                     idle = self.poll_interval
                     if deadline is None:
                         deadline = now + wait
@@ -500,6 +503,15 @@ class _ConsumerSettler:
         return result
 
 
+def _merge(received: list[ReceivedMessage], got: Sequence[ReceivedMessage]) -> None:
+    """Add ``got`` to ``received``. A message claimed again — its first lease ran out while the pull
+    waited to fill the batch — keeps only its newest lease, so a batch never holds a message twice."""
+    fresh = {m.id: m for m in got}
+    if received and fresh:
+        received[:] = [fresh.pop(m.id, m) for m in received]
+    received.extend(fresh.values())
+
+
 def _consumer_settings(
     settings_type: Any, name: str, max_retries: int, dead_letter_queue: str | None, retry_delay: int
 ) -> Any:
@@ -515,7 +527,16 @@ def _consumer_settings(
 
 
 def _messages(messages: Message | Iterable[Message]) -> list[Message]:
-    chosen = [messages] if isinstance(messages, Message) else list(messages)
+    from collections.abc import Iterable
+
+    if isinstance(messages, Message):
+        chosen = [messages]
+    elif isinstance(messages, Iterable):
+        chosen = list(messages)
+    else:
+        raise InvalidInput(
+            f"messages: expected a Message or a list of them, got {type(messages).__name__}", field="messages"
+        )
     for m in chosen:
         if not isinstance(m, Message):
             raise InvalidInput(
@@ -532,6 +553,7 @@ def _positive(value: object, name: str, *, allow_zero: bool = False) -> float:
         or value < 0
         or (value == 0 and not allow_zero)
         or value == float("inf")
+        or (isinstance(value, int) and value.bit_length() > 64)  # too large for a float
     ):
         raise InvalidInput(
             f"{name}: must be a number of seconds {'>= 0' if allow_zero else '> 0'}, got {value!r}",

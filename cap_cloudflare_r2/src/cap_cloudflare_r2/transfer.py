@@ -12,7 +12,6 @@ directly under Pyodide, which has no threads).
 
 from __future__ import annotations
 
-import hashlib
 import inspect
 import io
 import sys
@@ -201,6 +200,8 @@ class Digests:
     __slots__ = ("_expected", "_hashes", "size")
 
     def __init__(self, expected: Mapping[str, str] | None = None) -> None:
+        import hashlib  # on first use: importing it at import time would cost every cold start ~1 ms
+
         self._expected = dict(expected or {})
         self._hashes = {"md5": hashlib.md5(usedforsecurity=False)}
         for name in self._expected:
@@ -240,6 +241,8 @@ class Digests:
 
 def multipart_etag(part_md5s: Iterable[str]) -> str:
     """S3's (and R2's) etag of a multipart object: MD5 of the parts' binary MD5s, ``-`` part count."""
+    import hashlib
+
     md5s = list(part_md5s)
     joined = hashlib.md5(b"".join(bytes.fromhex(m) for m in md5s), usedforsecurity=False)
     return f"{joined.hexdigest()}-{len(md5s)}"

@@ -3,7 +3,8 @@
 ``caps hints`` lists every registered hint and who registered it; ``caps validate`` checks a Flow IR
 file's declarations against its hints; ``caps preflight`` checks a flow (and optionally a manifest)
 against a file describing the bindings a host has; ``caps wrangler`` renders a manifest as
-``wrangler.toml`` binding sections; ``caps demo`` runs what exists end to end.
+``wrangler.toml`` binding sections; ``caps demo`` runs the demo flow (:mod:`cap_opendal_core.demo`) end
+to end on the embedded local backends.
 
 Exit codes: 0 clean, 1 diagnostics found, 2 bad input (a clear message on stderr). Everything beyond
 ``argparse`` is imported inside the command that needs it, so ``caps --help`` stays fast.
@@ -106,35 +107,45 @@ def _parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "demo",
-        help="run the demo: plugins, validation, preflight and wrangler output for a bundled flow",
+        help="run the demo flow end to end on the embedded local backends (no account, no network)",
         description=(
-            "Runs what exists so far on a bundled example flow: discovers the installed capability "
-            "plugins, validates the flow, preflights it against local defaults (each binding as the "
-            "installed plugin describes it) and renders its wrangler.toml. Needs no account, "
-            "configuration or network."
+            "Runs the demo flow on the embedded local backends (files and SQLite under --data-dir): "
+            "ingest N events (store each payload in R2, index it in KV, enqueue a job per event), "
+            "consume the jobs with exactly-once effects through Dedupe, and keep a summary. Prints the "
+            "installed plugins, the validator's verdict (and one deliberately wrong node it catches), "
+            "preflight, each node's declared effects/determinism against what its invocation scope "
+            "observed, metrics per capability and operation, and where the data lives. Running it "
+            "again is safe: it finds the events already ingested and every job already counted. "
+            "Needs the four capability packages; no account, configuration or network."
         ),
+        epilog="Exit codes: 0 every node did what it declared, 1 an unexpected diagnostic, 2 bad input.",
     )
     p.add_argument(
         "--data-dir",
         type=Path,
         default=Path(".caps") / "demo",
         metavar="DIR",
-        help="where the demo writes its files (default: .caps/demo)",
+        help="where the local backends keep their data (default: .caps/demo); reused by the next run",
     )
     p.add_argument(
         "--events",
         type=int,
         default=100,
         metavar="N",
-        help="how many events the demo flow ingests (default: 100); recorded, not yet processed — the "
-        "capability backends are still skeletons",
+        help="how many events to ingest, 1 to 10000 (default: 100); the same N events every run",
     )
     keep = p.add_mutually_exclusive_group()
     keep.add_argument(
-        "--keep", dest="clean", action="store_false", help="keep the data directory afterwards (default)"
+        "--keep",
+        dest="clean",
+        action="store_false",
+        help="keep the data directory afterwards, so the next run finds this one's data (default)",
     )
     keep.add_argument(
         "--clean", dest="clean", action="store_true", help="delete the data directory afterwards"
+    )
+    p.add_argument(
+        "-v", "--verbose", action="store_true", help="log every capability call (structlog, on stderr)"
     )
     p.set_defaults(run=_cmd_demo, clean=False)
     return parser
@@ -223,114 +234,9 @@ def _cmd_wrangler(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    import json
-    import shutil
-    import tomllib
-    from importlib.resources import files
+    from .demo.run import run_demo
 
-    from .bag import CapabilityBag, DeclaredBinding
-    from .errors import Misconfigured
-    from .manifest import BindingManifest
-    from .plugins import discover
-    from .preflight_check import preflight
-    from .validate import validate_flow
-    from .wrangler import render_wrangler
-
-    if args.events < 1:
-        raise _BadInput(f"--events must be at least 1, got {args.events}")
-    out = sys.stdout
-    examples = files(__package__).joinpath("examples")
-    flow_text = examples.joinpath("demo_ingest.flow_ir.json").read_text("utf-8")
-    manifest = BindingManifest.from_dict(
-        tomllib.loads(examples.joinpath("demo_ingest.bindings.toml").read_text("utf-8")),
-        source="demo_ingest.bindings.toml",
-    )
-    flow = json.loads(flow_text)
-
-    _heading(out, "1. Capability plugins (entry point group cap_opendal_core.capabilities)")
-    plugins = discover()
-    rows = []
-    for p in plugins:
-        d = p.descriptor
-        try:
-            p.constructor("local")
-            status = "ready"
-        except Misconfigured as exc:
-            missing = isinstance(exc.__cause__, AttributeError)
-            status = "skeleton (no backends yet)" if missing else "unavailable (does not import)"
-        rows.append(
-            [
-                p.name,
-                p.distribution,
-                p.binding_kind,
-                f"{d.consistency}/{d.durability}",
-                _collapse(p.provided_hints),
-                status,
-            ]
-        )
-    _print_table(
-        ["PLUGIN", "PACKAGE", "BINDING", "CONSISTENCY/DURABILITY", "PROVIDES (AND BELOW)", "STATUS"],
-        rows,
-        out,
-    )
-    for problem in plugins.problems:
-        print(f"  broken plugin: {problem}", file=out)
-
-    _heading(out, f"2. Validate the demo flow {flow['name']!r} ({len(flow['nodes'])} nodes)")
-    diags = validate_flow(flow)
-    _print_findings(diags, out, "no diagnostics: every node declares effects and determinism its hints allow")
-
-    _heading(out, "3. Preflight against local defaults (each binding as its installed plugin describes it)")
-    bag = CapabilityBag()
-    for spec in manifest:
-        bag.add(spec.name, DeclaredBinding(spec.name, spec.kind))
-    pre = preflight(manifest, bag, flow=flow)
-    _print_table(
-        ["BINDING", "KIND", "REQUIRES"],
-        [
-            [s.name, s.kind, ", ".join(f"{k} {r.describe()}" for k, r in s.requires.items()) or "-"]
-            for s in manifest
-        ],
-        out,
-    )
-    _print_findings(
-        pre,
-        out,
-        f"no diagnostics: all {len(manifest)} bindings present and every resource hint has a provider",
-    )
-
-    _heading(out, "4. wrangler.toml for the same manifest")
-    data_dir: Path = args.data_dir
-    try:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        wrangler_path = data_dir / "wrangler.toml"
-        _write_atomically(wrangler_path, render_wrangler(manifest))
-        summary = {
-            "flow": flow["name"],
-            "events_requested": args.events,
-            "events_processed": 0,
-            "validate": [d.to_dict() for d in diags],
-            "preflight": [d.to_dict() for d in pre],
-            "plugins": list(plugins.names()),
-            "plugin_problems": [str(p) for p in plugins.problems],
-        }
-        _write_atomically(data_dir / "summary.json", json.dumps(summary, indent=2) + "\n")
-    except OSError as exc:
-        raise _BadInput(f"cannot write to --data-dir {str(data_dir)!r}: {exc.strerror or exc}") from exc
-    for line in render_wrangler(manifest).splitlines():
-        print(f"  {line}".rstrip(), file=out)
-    print(f"\n  wrote {wrangler_path} and {data_dir / 'summary.json'}", file=out)
-
-    _heading(out, "5. Not yet")
-    print(
-        f"  Running the flow on {args.events} events needs the capability backends (KvNamespace, R2Bucket,\n"
-        "  Queue, DurableObjectNamespace); their packages are skeletons today, so no events were processed.",
-        file=out,
-    )
-    if args.clean:
-        shutil.rmtree(data_dir, ignore_errors=True)
-        print(f"  removed {data_dir} (--clean)", file=out)
-    return EXIT_DIAGNOSTICS if diags or pre else EXIT_OK
+    return run_demo(data_dir=args.data_dir, events=args.events, clean=args.clean, verbose=args.verbose)
 
 
 # --- helpers ---------------------------------------------------------------------------------------

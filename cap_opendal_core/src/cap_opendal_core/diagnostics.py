@@ -22,7 +22,7 @@ CODES: dict[str, str] = {
     "DET301": "an effect hint's resource is less deterministic than the node declares",
     "DET302": "a determinism hint is violated by the node's declared determinism",
     "DAG004": "an effectful node has no idempotency key",
-    "CAP101": "a binding or hint provider the flow needs is missing",
+    "CAP101": "a binding, hint provider or secret the flow needs is missing",
     "CAP102": "a binding's descriptor does not meet the flow's requirement",
     "TIME015": "the invocation's deadline passed",
 }

@@ -186,10 +186,21 @@ class RateLimited(CapabilityError):
 
 
 class Unavailable(CapabilityError):
-    """The service or the network failed transiently (5xx, reset connection, timeout on connect)."""
+    """The service or the network failed transiently (5xx, reset connection, timeout on connect).
+
+    ``retry_after`` (seconds) is set when the service said how long to wait — a 503 with
+    ``Retry-After`` — and the retry layer then waits at least that long, as for :class:`RateLimited`.
+    """
 
     code = "unavailable"
     default_retryable = True
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **context: Any) -> None:
+        super().__init__(message, **context)
+        self.retry_after = retry_after
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "retry_after": self.retry_after}
 
 
 class DeadlineExceeded(CapabilityError):

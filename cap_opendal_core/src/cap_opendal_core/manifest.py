@@ -37,9 +37,13 @@ The format, as TOML (JSON has the same shape)::
     migration_tag = "v1"             # default "v1" for a class this Worker defines
     # script_name = "other-worker"   # the class lives in another Worker: no migration here
 
+    [secrets]                        # optional: the *names* of secrets the flow needs (wrangler's
+    required = ["CF_API_TOKEN"]      # own `[secrets] required`); preflight checks they are set
+
 Manifests hold no secrets: a key that looks like a credential (``token``, ``secret``, ``password``,
-``api_key`` …, see :func:`cap_opendal_core.redact.is_sensitive_key`) is rejected wherever it appears,
-and nothing here is ever read from the environment.
+``api_key`` …, see :func:`cap_opendal_core.redact.is_sensitive_key`) is rejected wherever it appears —
+except the top-level ``[secrets]`` table, which may only list secret *names* under ``required`` —
+and nothing here is ever read from the environment (preflight checks the names against it).
 Unknown keys are rejected too, naming their path, so a typo cannot silently drop a setting.
 """
 
@@ -63,6 +67,7 @@ if TYPE_CHECKING:
     from .descriptors import Requirement
 
 __all__ = [
+    "SECRET_NAME",
     "BindingManifest",
     "BindingSpec",
     "QueueConsumerSettings",
@@ -77,6 +82,8 @@ _QUEUE_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _KV_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 _CLASS_NAME: Final = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
 _MIGRATION_TAG: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+SECRET_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
+"""A secret's name: an environment variable name (what ``wrangler secret put NAME`` takes)."""
 
 _COMMON_KEYS: Final = ("kind", "requires")
 _KIND_KEYS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
@@ -161,6 +168,8 @@ class BindingManifest:
     bindings: tuple[BindingSpec, ...] = ()
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     source: str = "<manifest>"
+    required_secrets: tuple[str, ...] = ()
+    """Names (never values) of the secrets the flow needs: ``[secrets] required``."""
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -168,6 +177,20 @@ class BindingManifest:
             if spec.name in seen:
                 raise InvalidInput(f"{self.source}: binding {spec.name!r} is listed twice", field=spec.name)
             seen.add(spec.name)
+        named: set[str] = set()
+        for i, name in enumerate(self.required_secrets):
+            # a bad entry is never echoed: it might be a value pasted where a name belongs
+            if not isinstance(name, str) or not SECRET_NAME.match(name):
+                raise InvalidInput(
+                    f"{self.source}: secrets.required[{i}] is not a secret name (letters, digits and '_', "
+                    "not starting with a digit); list the names of secrets, never their values",
+                    field=f"secrets.required[{i}]",
+                )
+            if name in named:
+                raise InvalidInput(
+                    f"{self.source}: secret {name!r} is listed twice", field=f"secrets.required[{i}]"
+                )
+            named.add(name)
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], *, source: str = "<manifest>") -> BindingManifest:
@@ -235,6 +258,8 @@ class BindingManifest:
                     entry[key] = value
             bindings[spec.name] = entry
         out["bindings"] = bindings
+        if self.required_secrets:
+            out["secrets"] = {"required": list(self.required_secrets)}
         return out
 
 
@@ -382,10 +407,12 @@ def _type_name(value: object) -> str:
 def _parse_manifest(data: Mapping[str, Any], source: str) -> BindingManifest:
     if not isinstance(data, Mapping):
         raise InvalidInput(f"{source}: a manifest must be an object/table, got {_type_name(data)}")
-    check_no_secrets(data, source)
+    # [secrets] holds names only and is checked on its own; everything else must hold no credential
+    check_no_secrets({k: v for k, v in data.items() if k != "secrets"}, source)
     top = _Reader(data, source, "")
-    top.only(("bindings", "worker"), "a manifest")
+    top.only(("bindings", "worker", "secrets"), "a manifest")
     worker = _parse_worker(top.table("worker"))
+    required_secrets = _parse_secrets(top.table("secrets"))
     bindings_r = top.table("bindings")
     if bindings_r is None:
         raise top.fail("bindings", "missing: a manifest lists its bindings under 'bindings'")
@@ -399,7 +426,20 @@ def _parse_manifest(data: Mapping[str, Any], source: str) -> BindingManifest:
         if not isinstance(entry, Mapping):
             raise bindings_r.fail(name, f"must be a table/object, got {_type_name(entry)}")
         specs.append(_parse_binding(name, _Reader(entry, source, f"bindings.{name}")))
-    return BindingManifest(bindings=tuple(specs), worker=worker, source=source)
+    return BindingManifest(
+        bindings=tuple(specs), worker=worker, source=source, required_secrets=required_secrets
+    )
+
+
+def _parse_secrets(r: _Reader | None) -> tuple[str, ...]:
+    """``[secrets] required = ["NAME", …]``: names only (checked by :class:`BindingManifest`)."""
+    if r is None:
+        return ()
+    r.only(("required",), "'secrets' (it lists secret names under 'required', never values)")
+    names = r.data.get("required", [])
+    if not isinstance(names, list):
+        raise r.fail("required", f"must be a list of secret names, got {_type_name(names)}")
+    return tuple(names)
 
 
 def _parse_worker(r: _Reader | None) -> WorkerSettings:

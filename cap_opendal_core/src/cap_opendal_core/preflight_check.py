@@ -3,8 +3,11 @@
 Two sources of need are checked against a :class:`~cap_opendal_core.bag.CapabilityBag`:
 
 - a :class:`~cap_opendal_core.manifest.BindingManifest` (the bindings, their kinds, their
-  requirements): a binding missing from the bag or of the wrong kind is ``CAP101``; a present binding
-  whose descriptor does not meet a requirement is ``CAP102``;
+  requirements, the secrets it names): a binding missing from the bag or of the wrong kind is
+  ``CAP101``; a present binding whose descriptor does not meet a requirement is ``CAP102``; a secret
+  listed under ``[secrets] required`` that is not set (in the environment, or in the ``secrets``
+  mapping a host passes — a Worker's ``env``, a vault's names) is ``CAP101`` too. Only whether a
+  secret is set is looked at; its value is never read into a diagnostic, a log or an error;
 - a Flow IR document (the hints each node records): a ``resource::*`` effect hint that no capability
   in the bag provides is ``CAP101``, and so is a hint no installed package or built-in knows.
 
@@ -45,13 +48,16 @@ def preflight(
     flow: FlowIR | Mapping[str, Any] | str | os.PathLike[str] | None = None,
     registry: hints.HintRegistry = hints.registry,
     raise_on_error: bool = False,
+    secrets: Mapping[str, object] | None = None,
 ) -> list[Diagnostic]:
     """``CAP101``/``CAP102`` diagnostics for running what ``flow_or_manifest`` describes with ``bag``.
 
     ``flow_or_manifest`` is a manifest or a flow (objects, mappings, JSON text or ``.json``/``.toml``
     paths; a mapping with ``bindings`` is a manifest, one with ``nodes`` a flow). ``flow`` adds a
-    flow when the first argument is a manifest. Diagnostics come in flow node order, then the
-    manifest's binding order, then code and hint. Malformed input raises :class:`InvalidInput`.
+    flow when the first argument is a manifest. ``secrets`` is where the manifest's required secrets
+    must be set (a non-empty value under each name; default: ``os.environ``). Diagnostics come in
+    flow node order, then the manifest's binding order, then its secrets, then code and hint.
+    Malformed input raises :class:`InvalidInput`.
     """
     from .plugins import discover
 
@@ -62,6 +68,11 @@ def preflight(
                 "preflight got a flow twice: pass a manifest first when you also pass flow=", field="flow"
             )
         flow_model = _load_flow(flow)
+    if secrets is not None and not isinstance(secrets, Mapping):
+        raise InvalidInput(
+            f"preflight: secrets must be a mapping of names (e.g. os.environ), got {type(secrets).__name__}",
+            field="secrets",
+        )
     if isinstance(bag, Mapping) and not isinstance(bag, CapabilityBag):
         bag = CapabilityBag(bag)
     if not isinstance(bag, CapabilityBag):
@@ -75,7 +86,9 @@ def preflight(
         diags.extend(_check_flow(flow_model, bag, registry, plugins))
     if manifest is not None:
         order.extend(manifest.names())
+        order.extend(manifest.required_secrets)
         diags.extend(_check_manifest(manifest, bag))
+        diags.extend(_check_secrets(manifest, secrets))
     result = sort_diagnostics(diags, order)
     if raise_on_error and any(d.severity == "error" for d in result):
         raise DiagnosticError(result)
@@ -167,6 +180,33 @@ def _check_manifest(manifest: BindingManifest, bag: CapabilityBag) -> list[Diagn
         if spec.requires:
             descriptor = entry.descriptor if entry.descriptor is not None else Descriptor()
             diags.extend(check_requirements(spec.name, descriptor, spec.requires))
+    return diags
+
+
+def _check_secrets(manifest: BindingManifest, secrets: Mapping[str, object] | None) -> list[Diagnostic]:
+    """CAP101 for each required secret that is not set. Values are tested for presence only."""
+    where = "the environment" if secrets is None else "the secrets given to preflight"
+    source: Mapping[str, object] = os.environ if secrets is None else secrets
+    diags: list[Diagnostic] = []
+    for name in manifest.required_secrets:
+        try:
+            present = name in source and bool(source[name])
+        except Exception:  # a mapping that cannot answer counts as "not set"
+            present = False
+        if not present:
+            diags.append(
+                Diagnostic(
+                    code="CAP101",
+                    node=name,
+                    declared="missing",
+                    required="secret",
+                    message=(
+                        f"secret {name!r} is required by {manifest.source} but is not set in {where}; "
+                        f"set it (`wrangler secret put {name}` for a Worker, an environment variable "
+                        "on a server) before starting the flow"
+                    ),
+                )
+            )
     return diags
 
 

@@ -14,6 +14,11 @@ Two defences, applied together by :func:`scrub`:
 Values shorter than :data:`MIN_SECRET_LENGTH` are refused by the registry: replacing every ``"abc"``
 in a message would mangle it while protecting nothing worth protecting.
 
+Text is not the only way out: a traceback rendered *with local variables* (structlog's
+``dict_tracebacks`` and its rich console renderer do so by default, as do error trackers) shows what
+each frame held, and inside an HTTP library that includes the request's raw ``Authorization`` header.
+:func:`trim_foreign_frames` cuts those library frames from a cause's traceback when it is translated.
+
 This module is on the Workers path, so it depends on the standard library only (no pydantic).
 """
 
@@ -32,6 +37,7 @@ __all__ = [
     "redact_mapping",
     "register_secret",
     "scrub",
+    "trim_foreign_frames",
 ]
 
 REDACTED: Final = "[REDACTED]"
@@ -154,6 +160,62 @@ def scrub(text: str) -> str:
     text = bearer.sub(lambda m: m.group(1) + REDACTED, text)
     text = named_value.sub(lambda m: m.group(1) + m.group(2) + REDACTED, text)
     return url_password.sub(lambda m: m.group(1) + REDACTED + m.group(3), text)
+
+
+# --- tracebacks ---------------------------------------------------------------------------------
+
+_OWN_MODULES: Final = ("cap_opendal_core", "cap_cloudflare_")
+
+
+def _is_own(frame: Any) -> bool:
+    name = frame.f_globals.get("__name__", "")
+    return isinstance(name, str) and name.startswith(_OWN_MODULES)
+
+
+def trim_foreign_frames(exc: BaseException) -> None:
+    """Cut the frames of other libraries (httpx, httpcore, anyio …) out of ``exc``'s traceback, and
+    out of every exception chained to it (``__cause__``, ``__context__``), in place.
+
+    Such frames can hold a credential in a local variable — httpx and httpcore keep the request's
+    headers, bearer token included — and a traceback rendered with locals would print it. A traceback
+    keeps its leading frames from cap-* packages (where the call was made) and loses everything from
+    the first foreign frame on; the exception's type and message stay, and a note says what was cut.
+    """
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    pending: list[BaseException] = []
+    while current is not None or pending:
+        if current is None:
+            current = pending.pop()
+        if id(current) in seen:
+            current = None
+            continue
+        seen.add(id(current))
+        _trim(current)
+        if current.__context__ is not None and current.__context__ is not current.__cause__:
+            pending.append(current.__context__)
+        current = current.__cause__
+
+
+def _trim(exc: BaseException) -> None:
+    tb = exc.__traceback__
+    if tb is None:
+        return
+    if not _is_own(tb.tb_frame):
+        cut_module = tb.tb_frame.f_globals.get("__name__", "?")
+        exc.__traceback__ = None
+    else:
+        while tb.tb_next is not None and _is_own(tb.tb_next.tb_frame):
+            tb = tb.tb_next
+        if tb.tb_next is None:
+            return
+        cut_module = tb.tb_next.tb_frame.f_globals.get("__name__", "?")
+        tb.tb_next = None
+    library = str(cut_module).partition(".")[0]
+    exc.add_note(
+        f"(cap-*: the frames inside {library} were cut from this traceback: a library's local variables "
+        "can hold credentials, such as an Authorization header)"
+    )
 
 
 # --- mappings -----------------------------------------------------------------------------------

@@ -1,11 +1,12 @@
 """Render a binding manifest as the binding sections of a ``wrangler.toml``.
 
 The same manifest that preflight checks a host against describes what a Worker deployment must bind,
-so the two cannot drift. Output uses wrangler's documented keys: ``[[kv_namespaces]]`` (binding, id),
-``[[r2_buckets]]`` (binding, bucket_name), ``[[queues.producers]]`` (binding, queue),
-``[[queues.consumers]]`` (queue, max_batch_size, max_batch_timeout, max_retries, dead_letter_queue,
-max_concurrency), ``[[durable_objects.bindings]]`` (name, class_name, script_name) and
-``[[migrations]]`` (tag, new_sqlite_classes).
+so the two cannot drift. Output uses wrangler's documented keys: ``[secrets]`` (``required``: the
+secret *names* the manifest lists, which wrangler checks at deploy — values are set with ``wrangler
+secret put``), ``[[kv_namespaces]]`` (binding, id), ``[[r2_buckets]]`` (binding, bucket_name),
+``[[queues.producers]]`` (binding, queue), ``[[queues.consumers]]`` (queue, max_batch_size,
+max_batch_timeout, max_retries, dead_letter_queue, max_concurrency), ``[[durable_objects.bindings]]``
+(name, class_name, script_name) and ``[[migrations]]`` (tag, new_sqlite_classes).
 
 TOML is written by hand — it is a few tables of strings and integers, not worth a dependency — with
 basic-string escaping per the TOML spec, in a stable order (sections as above, bindings in manifest
@@ -110,6 +111,8 @@ def render_wrangler(
     top_lines = [f"{k} = {_value(v)}" for k, v in top if v is not None]
     if top_lines:
         lines.extend([*top_lines, ""])
+    if manifest.required_secrets:  # names only: a manifest cannot hold a value
+        lines.extend(["[secrets]", f"required = {_value(manifest.required_secrets)}", ""])
 
     for spec in manifest.of_kind("kv_namespace"):
         if spec.id is None:

@@ -265,7 +265,9 @@ class RestBackend:
         """One page. The API takes ``limit`` from 10 up, the binding from 1: below 10 this asks for
         10 (plus what it skips) and remembers, in a cursor of its own, how far into that page it got."""
         server_cursor, skip = _unwrap_cursor(cursor, "list") if cursor is not None else (None, 0)
-        params: dict[str, Any] = {"limit": max(limits.REST_LIST_LIMIT_MIN, skip + limit)}
+        # at most 1000 either way: past that the page is just shorter, and continues at the API's cursor
+        wanted = min(limits.LIST_LIMIT_MAX, max(limits.REST_LIST_LIMIT_MIN, skip + limit))
+        params: dict[str, Any] = {"limit": wanted}
         if prefix is not None:
             params["prefix"] = prefix
         if server_cursor:

@@ -10,8 +10,16 @@ natively is used natively; the rest is filled here, driven by the operator's cap
   the write is then pinned to what was evaluated (``if_match`` that etag, or ``if_not_exists``), so
   it still lands only on the object the condition held for; a concurrent change is re-evaluated.
   Conditional writes go through an operator built **without** OpenDAL's retry layer: a retried
-  write whose first attempt landed would fail its own condition. Reads are pinned the same way
-  (``if_match``), so a body always belongs to the metadata returned with it.
+  write whose first attempt landed would fail its own condition. So do streamed puts: OpenDAL's
+  retry layer repeats a writer's ``close``, which for a multipart upload re-sends
+  CompleteMultipartUpload after an answer was lost — a blind repeat of a non-idempotent request
+  (found by issue 9's soak; a stream's put is ``PUT_ONCE`` for the same reason). The price: a part
+  that fails fails the streamed put.
+* **get** — one signed GetObject (:mod:`.s3_get`): OpenDAL's Python API returns metadata and body
+  from separate calls, which made every ``get`` two requests; S3's answer carries both. Where that
+  one request cannot settle the answer exactly (an unsatisfiable range; keys only OpenDAL can load,
+  a proxy, a ``concurrency`` limit) the two-request path answers: ``stat``, then a read pinned to
+  its etag (``if_match``), so a body always belongs to the metadata returned with it.
 * **listing** — ``/`` as delimiter is S3's own; any other delimiter is rolled up from a recursive
   listing (:mod:`..listing`), reading through each group's keys. ``include`` costs one ``stat``
   per object (S3's listing carries no metadata), so such pages stop at 100.
@@ -59,6 +67,7 @@ from ..options import encode_cursor
 from ..ranges import resolve_range
 from ..transfer import BytesPayload, Digests, StreamPayload, read_up_to
 from .base import descriptor_for, refuse_pickling
+from .s3_get import FALLBACK
 
 if TYPE_CHECKING:
     import builtins
@@ -73,6 +82,7 @@ if TYPE_CHECKING:
     from ..models import R2Conditional
     from ..options import ListOptions, PutOptions
     from ..transfer import TransferSettings
+    from .s3_get import S3Get
     from .s3_multipart import S3Multipart
 
 __all__ = ["OpenDalBackend", "opendal_path_problem"]
@@ -151,6 +161,11 @@ class OpenDalBackend:
         self._transfer = transfer
         self._multipart: S3Multipart | None = None
         self._s3_config = config if isinstance(config, S3Config) else None
+        self._direct: S3Get | None = None
+        if self._s3_config is not None:
+            from .s3_get import direct_get_for
+
+            self._direct = direct_get_for(self._s3_config, settings, transfer.read_chunk_size)
         self._timeout = settings.deadline
         self._scheme = config.scheme
         self._descriptor = descriptor_for(
@@ -224,6 +239,10 @@ class OpenDalBackend:
     async def get(
         self, key: str, range: R2Range | None, only_if: R2Conditional | None
     ) -> R2ObjectBody | None:
+        if self._direct is not None:
+            got = await self._direct.get(key, range, only_if)
+            if got is not FALLBACK:
+                return got
         for _ in _attempts():
             meta = await self._stat(key)
             if meta is None:
@@ -408,13 +427,14 @@ class OpenDalBackend:
     async def _put_stream(
         self, key: str, payload: StreamPayload, options: PutOptions, write_options: dict[str, Any]
     ) -> R2Object | None:
-        operator = self._op
+        # never OpenDAL's retrying operator: it would repeat CompleteMultipartUpload (see the module
+        # docstring), and a stream cannot be sent twice anyway
+        operator = self._op_once
         if options.only_if is not None:
             pin = await self._pin(key, options.only_if)
             if pin is None:
                 return None
             write_options = {**write_options, **pin}
-            operator = self._op_once
         digests = Digests(options.checksums)
         writer = await operator.open(
             key,
@@ -550,6 +570,8 @@ class OpenDalBackend:
         multipart, self._multipart = self._multipart, None
         if multipart is not None:
             await multipart.aclose()
+        if self._direct is not None:
+            await self._direct.aclose()
 
     def __reduce__(self) -> Any:
         return refuse_pickling(self)

@@ -4,26 +4,26 @@ Why not OpenDAL: its Python binding exposes no multipart API — only a chunked 
 upload id — and ``resume_multipart_upload`` needs the id to outlive the writer (another process may
 upload the remaining parts). Everything else on the S3 backend goes through OpenDAL.
 
-The client is built from the same ``S3Config`` as the operator (endpoint, bucket, region, root,
-addressing style, credentials), so both see the same objects. It is created on first use and
-closed by :meth:`S3Multipart.aclose`. Connection failures are retried by httpx's transport (safe for
-any request: nothing was sent); HTTP errors become ``CapabilityError`` through ``from_http``.
+Requests are addressed and signed by :class:`~.s3_address.S3Address`, built from the same
+``S3Config`` as the operator (endpoint, bucket, region, root, addressing style, credentials), so
+both see the same objects. The httpx client is created on first use and closed by
+:meth:`S3Multipart.aclose`. Connection failures are retried by httpx's transport (safe for any
+request: nothing was sent); HTTP errors become ``CapabilityError`` through ``from_http``.
 Credentials loaded by OpenDAL itself (``ambient_credentials=True``) are not visible here, so
 multipart then needs explicit keys or the ``R2_*``/``AWS_*`` environment variables.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 from typing import TYPE_CHECKING, Any, Final
-from urllib.parse import urlsplit
 from xml.etree import ElementTree
 
 from cap_opendal_core.errors import BackendError, Unsupported
 from cap_opendal_core.translate import from_http
 
-from .sigv4 import EMPTY_SHA256, UNSIGNED_PAYLOAD, Credentials, canonical_query, encode_path, sign
+from .s3_address import S3Address
+from .sigv4 import EMPTY_SHA256, UNSIGNED_PAYLOAD, canonical_query
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
@@ -54,35 +54,14 @@ class S3Multipart:
     """Create / upload part / complete / abort on one bucket of an S3-compatible service."""
 
     def __init__(self, config: S3Config, *, timeout: float | None = None) -> None:
-        endpoint = urlsplit(config.endpoint)
-        self._scheme = endpoint.scheme
-        self._bucket = config.bucket
-        self._region = config.region
-        self._virtual_host = config.virtual_host_style
-        host = endpoint.hostname or ""
-        default_port = 443 if endpoint.scheme == "https" else 80
-        self._port = endpoint.port if endpoint.port and endpoint.port != default_port else None
-        self._host_name = f"{config.bucket}.{host}" if self._virtual_host else host
-        shown = f"[{self._host_name}]" if ":" in self._host_name else self._host_name  # IPv6
-        self._host = f"{shown}:{self._port}" if self._port else shown
-        self._base_path = endpoint.path.rstrip("/")
-        root = config.root.strip("/")
-        self._root = f"{root}/" if root else ""
-        self._anonymous = config.anonymous
-        self._credentials: Credentials | None = None
-        if config.access_key_id is not None and config.secret_access_key is not None:
-            self._credentials = Credentials(
-                config.access_key_id.get_secret_value(),
-                config.secret_access_key.get_secret_value(),
-                config.session_token.get_secret_value() if config.session_token is not None else None,
-            )
+        self._address = S3Address(config)
         self._timeout = timeout
         self._client: httpx.AsyncClient | None = None
 
     # -- plumbing ------------------------------------------------------------------------------
 
     def _client_for_use(self) -> httpx.AsyncClient:
-        if self._credentials is None and not self._anonymous:
+        if not self._address.can_sign:
             raise Unsupported(
                 "multipart uploads on the S3 backend sign their own requests and need the keys: pass "
                 "access_key_id/secret_access_key or set R2_*/AWS_* variables (ambient credentials that "
@@ -100,12 +79,6 @@ class S3Multipart:
             )
         return self._client
 
-    def _path(self, key: str) -> str:
-        object_path = encode_path(self._root + key)
-        if self._virtual_host:
-            return f"{self._base_path}/{object_path}"
-        return f"{self._base_path}/{self._bucket}/{object_path}"
-
     async def _send(
         self,
         method: str,
@@ -121,34 +94,24 @@ class S3Multipart:
         import httpx
 
         client = self._client_for_use()
-        path = self._path(key)
+        address = self._address
+        path = address.path(key)
         query = canonical_query(params)
-        send_headers = dict(headers or {})
         if isinstance(content, bytes):
-            send_headers["content-length"] = str(len(content))
+            length = len(content)
             digest = payload_sha256 or (hashlib.sha256(content).hexdigest() if content else EMPTY_SHA256)
         else:
             if length is None:
                 raise BackendError("a streamed request needs its length", capability="r2")  # pragma: no cover
-            send_headers["content-length"] = str(length)
             digest = UNSIGNED_PAYLOAD
-        if self._credentials is not None:
-            send_headers.update(
-                sign(
-                    method=method,
-                    host=self._host,
-                    path=path,
-                    query=query,
-                    headers={k: v for k, v in send_headers.items() if k != "content-length"},
-                    payload_sha256=digest,
-                    credentials=self._credentials,
-                    region=self._region,
-                    now=_dt.datetime.now(_dt.UTC),
-                )
-            )
+        send_headers = address.signed(method, path, query, dict(headers or {}), digest)
+        send_headers["content-length"] = str(length)
         raw_path = f"{path}?{query}" if query else path
         url = httpx.URL(
-            scheme=self._scheme, host=self._host_name, port=self._port, raw_path=raw_path.encode("ascii")
+            scheme=address.scheme,
+            host=address.host_name,
+            port=address.port,
+            raw_path=raw_path.encode("ascii"),
         )
         response = await client.request(method, url, headers=send_headers, content=content)
         body = await response.aread()

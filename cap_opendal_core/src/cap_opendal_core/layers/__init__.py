@@ -18,7 +18,8 @@ The order is fixed, outermost first; each layer is optional (:class:`LayerSettin
 4. **deadline** — the tighter of the per-call timeout and the scope's deadline, as an anyio cancel
    scope; expiry becomes ``DeadlineExceeded``.
 5. **retry** — exponential backoff with full jitter, for retryable errors of idempotent operations,
-   honouring ``RateLimited.retry_after`` and never sleeping past the deadline.
+   honouring a service's ``retry_after`` (``RateLimited``, ``Unavailable``) and never sleeping past
+   the deadline.
 6. **concurrency** — at most N calls in flight per pipeline.
 7. the backend call, whose non-``CapabilityError`` exceptions are translated by
    :func:`cap_opendal_core.translate.from_exception`: only ``CapabilityError`` leaves a pipeline.

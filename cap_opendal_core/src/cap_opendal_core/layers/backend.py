@@ -42,7 +42,9 @@ def to_capability_error(exc: Exception, capability: str, operation: str, key: st
     if isinstance(translated, CapabilityError):
         return translated.with_context(capability=capability, operation=operation, key=key)
     # translate/ not importable (or failed): a scrubbed, non-retryable BackendError keeps the promise
-    from ..redact import scrub
+    from ..redact import scrub, trim_foreign_frames
+
+    trim_foreign_frames(exc)
 
     return BackendError(
         f"{type(exc).__name__}: {scrub(str(exc))}",

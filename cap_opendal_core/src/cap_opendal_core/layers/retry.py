@@ -4,7 +4,8 @@ A failed attempt is tried again only when all of these hold: the operation is ma
 the error's ``retryable`` is True, attempts remain, the wait would end before the call's deadline,
 and (inside an invocation scope, with hint recording on) the sub-request budget can pay for another
 attempt — each attempt is a sub-request. Otherwise the last error is raised, with a note saying why
-retrying stopped. A ``RateLimited.retry_after`` from the service is a floor on the wait.
+retrying stopped. A ``retry_after`` from the service (``RateLimited``, or ``Unavailable`` from a 503
+with ``Retry-After``) is a floor on the wait.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CapabilityError, LimitExceeded, RateLimited
+from ..errors import CapabilityError, LimitExceeded, RateLimited, Unavailable
 
 if TYPE_CHECKING:
     from ..metrics import Metrics
@@ -47,7 +48,7 @@ def retry_layer(policy: RetryPolicy, metrics: Metrics | None, *, charge_budget: 
                     if not err.retryable or call.attempts >= attempts:
                         raise
                     delay = policy.backoff(call.attempts, draw())
-                    if isinstance(err, RateLimited) and err.retry_after is not None:
+                    if isinstance(err, RateLimited | Unavailable) and err.retry_after is not None:
                         if err.retry_after > policy.max_retry_after:
                             err.add_note(
                                 f"not retried: the service asked to wait {err.retry_after} s, "

@@ -29,8 +29,9 @@ class RetryPolicy:
 
     ``attempts`` counts every try including the first. Before retry *n* (1, 2, …) the pipeline sleeps
     ``uniform(0, min(cap, base * 2 ** (n - 1)))`` seconds (without ``jitter``: the upper end), or at
-    least a ``RateLimited.retry_after`` the service gave — unless that is over ``max_retry_after``, in
-    which case the error is raised instead of waiting that long.
+    least a ``retry_after`` the service gave (``RateLimited``, or ``Unavailable`` from a 503 with
+    ``Retry-After``) — unless that is over ``max_retry_after``, in which case the error is raised
+    instead of waiting that long.
     """
 
     attempts: int = 3

@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Final
 
-from ..errors import CapabilityError, InvalidInput, LimitExceeded, RateLimited
-from ..redact import scrub
+from ..errors import CapabilityError, InvalidInput, LimitExceeded, RateLimited, Unavailable
+from ..redact import scrub, trim_foreign_frames
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -202,8 +202,11 @@ def build(
     value: object = None,
     maximum: object = None,
 ) -> CapabilityError:
-    """Construct ``spec.kind`` with a scrubbed, clipped ``message``, the context and the cause."""
+    """Construct ``spec.kind`` with a scrubbed, clipped ``message``, the context and the cause (whose
+    traceback loses its library frames: see :func:`~cap_opendal_core.redact.trim_foreign_frames`)."""
     text = clip(message)
+    if cause is not None:
+        trim_foreign_frames(cause)
     kind = spec.kind
     if issubclass(kind, LimitExceeded):
         limit = (spec.limit or "{capability}.service_limit").format(capability=capability or "service")
@@ -218,7 +221,7 @@ def build(
             retryable=spec.retryable,
             cause=cause,
         )
-    if issubclass(kind, RateLimited):
+    if issubclass(kind, RateLimited | Unavailable):  # both carry the service's Retry-After
         return kind(
             text,
             retry_after=retry_after,

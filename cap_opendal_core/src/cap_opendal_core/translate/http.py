@@ -21,7 +21,7 @@ status                    error
 412, 428                  PreconditionFailed
 413 / 414 / 431           LimitExceeded (request / URI / header size)
 429                       RateLimited, ``retry_after`` from ``Retry-After``
-500, 502-504, other 5xx   Unavailable, retryable
+500, 502-504, other 5xx   Unavailable, retryable, ``retry_after`` from ``Retry-After``
 anything else             BackendError, not retryable
 ========================  =====================================================
 

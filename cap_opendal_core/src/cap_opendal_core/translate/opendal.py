@@ -13,11 +13,11 @@ OpenDAL class       error (retryable)
 NotFound            NotFound
 AlreadyExists       AlreadyExists
 ConditionNotMatch   PreconditionFailed (conditional write/read did not hold)
-Conflict            PreconditionFailed; retryable when temporary (S3 409: a conflicting
+Conflict            PreconditionFailed; retryable unless permanent (S3 409: a conflicting
                     conditional request is in flight)
 PermissionDenied    Forbidden; Unauthorized when the S3 code says the credentials were
                     rejected (``SignatureDoesNotMatch``, ``InvalidAccessKeyId`` …)
-RateLimited         RateLimited, retryable unless persistent; ``retry_after`` from the
+RateLimited         RateLimited, retryable; ``retry_after`` from the
                     response's ``retry-after`` header when OpenDAL kept it
 Unsupported         Unsupported; Misconfigured for "scheme is not registered"
 ConfigInvalid       Misconfigured
@@ -30,13 +30,17 @@ Unexpected, Error   refined, in order, by: the S3 error code in the message; the
 added later)        :mod:`~cap_opendal_core.translate.http`); the OS error in ``Source:``
                     (ENOTDIR → InvalidInput, ENOSPC → LimitExceeded …); a transport failure
                     ("error sending request", connection refused/reset) → Unavailable.
-                    Otherwise: temporary → Unavailable (retryable), persistent → Unavailable
-                    (not retryable: OpenDAL already retried), permanent → BackendError.
+                    Otherwise: temporary or persistent → Unavailable (retryable),
+                    permanent → BackendError.
 ==================  ========================================================================
 
 For every class an S3 error code in the message (``S3Error { code: "NoSuchBucket" … }``) takes
 precedence, so a missing bucket is ``Misconfigured`` rather than a ``NotFound`` a KV-style ``get``
-would turn into ``None``. "persistent" always means not retryable. The message keeps OpenDAL's
+would turn into ``None``. "persistent" is judged like "temporary" — the fault was transient, so
+trying again later may still help (as for any other backend once its retries are spent; capabilities
+on OpenDAL turn the pipeline's own retry off, so nothing retries twice) — and the error gets a note
+that OpenDAL's retries are spent. (Until issue 9 it meant "not retryable": a 503 outage then looked
+permanent on R2 but transient on KV's REST backend.) The message keeps OpenDAL's
 first line and context (scrubbed: a presigned URL in ``uri`` loses its signature) and drops the
 backtrace.
 """
@@ -103,6 +107,8 @@ _TRANSPORT: Final = LazyPattern(
     re.IGNORECASE,
 )
 _STATUS_WORD: Final = LazyPattern(r"\((temporary|permanent|persistent)\)")
+_TRANSIENT_WORDS: Final = ("temporary", "persistent")
+"""OpenDAL's words for a transient fault: persistent is temporary after its retry layer gave up."""
 _HTTP_STATUS: Final = LazyPattern(r"\bstatus: (\d{3})\b")
 _S3_CODE: Final = LazyPattern(r'S3Error \{ code: "(\w+)"|<Code>(\w+)</Code>')
 _RETRY_AFTER: Final = LazyPattern(r'"retry-after": "([^"]*)"', re.IGNORECASE)
@@ -170,10 +176,8 @@ def _parse(text: str) -> _Parsed:
 
 
 def _by_status_word(parsed: _Parsed) -> Spec:
-    if parsed.status == "temporary":
+    if parsed.status in _TRANSIENT_WORDS:
         return Spec(Unavailable, retryable=True)
-    if parsed.status == "persistent":
-        return Spec(Unavailable, retryable=False)
     return Spec(BackendError, retryable=False)
 
 
@@ -181,14 +185,14 @@ def _refine_unexpected(parsed: _Parsed, text: str) -> Spec:
     """Decide for ``Unexpected``/``Error``/unknown classes, most specific evidence first."""
     if parsed.http_status is not None and parsed.http_status >= 300:
         spec = status_spec(parsed.http_status)
-        if parsed.status == "temporary" and spec.kind in (Unavailable, BackendError):
+        if parsed.status in _TRANSIENT_WORDS and spec.kind in (Unavailable, BackendError):
             return spec.but(retryable=True)
         return spec
     for strerror, spec in _OS_ERRORS:
         if strerror in parsed.source:
             return spec
     if _TRANSPORT.search(parsed.source) or _TRANSPORT.search(parsed.head):
-        return Spec(Unavailable, retryable=parsed.status != "persistent")
+        return Spec(Unavailable, retryable=True)
     return _by_status_word(parsed)
 
 
@@ -202,9 +206,9 @@ def _decide(name: str, parsed: _Parsed, text: str) -> Spec:
             return Spec(Misconfigured)
         return fixed
     if name == "RateLimited":
-        return Spec(RateLimited, retryable=parsed.status != "persistent")
+        return Spec(RateLimited, retryable=True)
     if name == "Conflict":
-        return Spec(PreconditionFailed, retryable=parsed.status == "temporary")
+        return Spec(PreconditionFailed, retryable=parsed.status in _TRANSIENT_WORDS)
     return _refine_unexpected(parsed, text)
 
 
@@ -226,9 +230,7 @@ def from_opendal(
         text = type(exc).__name__
     parsed = _parse(text)
     spec = _decide(type(exc).__name__, parsed, text)
-    if parsed.status == "persistent" and spec.retryable is not False:
-        spec = spec.but(retryable=False)
-    return build(
+    error = build(
         spec,
         parsed.summary(),
         capability=capability,
@@ -237,3 +239,6 @@ def from_opendal(
         cause=exc,
         retry_after=parsed.retry_after,
     )
+    if parsed.status == "persistent" and error.retryable:
+        error.add_note("OpenDAL's retry layer already retried this call and gave up")
+    return error

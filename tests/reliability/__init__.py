@@ -1,0 +1,1 @@
+"""Reliability tests: crashes, bad input, faults and secrets (issue 9)."""

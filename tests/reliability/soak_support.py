@@ -1,0 +1,154 @@
+"""What every soak test shares: running one operation under a hard time guard, judging its outcome,
+and the one-line summary.
+
+A soak runs a few thousand mixed operations of one capability through :mod:`tests.support.fault_proxy`
+and records, per operation, whether it succeeded or raised a ``CapabilityError`` — and whether that
+error was the right one. Under the proxy's faults (5xx, 429, resets, stalls) the right error is a
+transient one (``Unavailable``, ``RateLimited``, ``DeadlineExceeded``) with ``retryable=True``: the
+service or the network failed, not the caller, so trying again later may succeed (a queue's split
+batch that failed part-way raises ``BatchPartiallySent``, judged by the error it carries). Anything else — an
+exception that is not a ``CapabilityError``, a transient fault reported as permanent, a call that
+outlived its deadline — is a *problem*, and a soak passes only with none.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import anyio
+
+from cap_cloudflare_queue import BatchPartiallySent
+from cap_opendal_core.errors import CapabilityError, DeadlineExceeded, RateLimited, Unavailable
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    import pytest
+
+    from tests.support.cf_api import CloudflareApi
+    from tests.support.fault_proxy import FaultProxy
+
+__all__ = ["HANG_GUARD_S", "TRANSIENT", "Outcome", "SoakLedger", "quicken"]
+
+T = TypeVar("T")
+
+TRANSIENT: tuple[type[CapabilityError], ...] = (Unavailable, RateLimited, DeadlineExceeded)
+"""What a fault of the network or the service may surface as."""
+
+HANG_GUARD_S = 10.0
+"""How far past its bound an operation may run before the soak calls it hung and cancels it."""
+
+GRACE_S = 2.0
+"""Scheduling slack on top of an operation's bound (the event loop, threads and servers share 2 cores).
+Stalls last several times longer than the bound plus this, so a call that ignored its deadline shows."""
+
+
+@dataclass
+class Outcome:
+    ok: bool
+    value: Any = None
+    error: CapabilityError | None = None
+
+
+@dataclass
+class SoakLedger:
+    """Counts one soak's operations and collects its problems."""
+
+    capability: str
+    operations: int = 0
+    ok: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+    lost_writes: int = 0
+    problems: list[str] = field(default_factory=list)
+    slowest: float = 0.0
+    started: float = field(default_factory=time.monotonic)
+
+    async def run(self, name: str, fn: Callable[[], Awaitable[T]], *, bound: float) -> Outcome:
+        """Await ``fn()`` as operation ``name``; it must finish within ``bound`` seconds (its deadline)
+        and either succeed or raise a transient ``CapabilityError`` with ``retryable=True``."""
+        self.operations += 1
+        started = time.monotonic()
+        outcome: Outcome
+        try:
+            with anyio.fail_after(bound + HANG_GUARD_S):
+                value = await fn()
+            outcome = Outcome(True, value)
+        except CapabilityError as err:
+            outcome = Outcome(False, error=err)
+            self.failures[err.code] += 1
+            judged = err
+            if isinstance(err, BatchPartiallySent):  # the right error for a split batch: judge its cause
+                judged = err.error
+                if err.retryable is not judged.retryable:
+                    self.problem(f"{name}: {err!r} says retryable={err.retryable!r}, its cause {judged!r}")
+            if not isinstance(judged, TRANSIENT):
+                self.problem(f"{name}: a fault surfaced as {err!r}, not as a transient error")
+            elif judged.retryable is not True:
+                self.problem(f"{name}: transient {err!r} says retryable={judged.retryable!r}")
+        except TimeoutError:
+            outcome = Outcome(False)
+            self.failures["hung"] += 1
+            self.problem(f"{name}: hung for {bound + HANG_GUARD_S:.1f} s (its deadline is {bound:.1f} s)")
+        except Exception as exc:  # any other exception escaping a capability is a bug
+            outcome = Outcome(False)
+            self.failures[type(exc).__name__] += 1
+            self.problem(f"{name}: raised {type(exc).__module__}.{type(exc).__name__}: {exc}")
+        elapsed = time.monotonic() - started
+        self.slowest = max(self.slowest, elapsed)
+        if elapsed > bound + GRACE_S:
+            self.problem(f"{name}: took {elapsed:.2f} s, past its {bound:.2f} s deadline")
+        if outcome.ok:
+            self.ok += 1
+        return outcome
+
+    def problem(self, text: str) -> None:
+        if len(self.problems) < 200:
+            self.problems.append(text)
+
+    def lost(self, text: str) -> None:
+        self.lost_writes += 1
+        self.problem(f"lost write: {text}")
+
+    @property
+    def typed_failures(self) -> int:
+        return sum(self.failures.values())
+
+    def summary(self, proxy: FaultProxy, *, seed: int, extra: str = "") -> str:
+        faults = ", ".join(f"{kind} {n}" for kind, n in sorted(proxy.fault_counts().items()))
+        return (
+            f"soak {self.capability}: operations={self.operations} "
+            f"faults_injected={proxy.faults_injected} retries={proxy.repeats_after_fault} "
+            f"typed_failures={self.typed_failures} lost_writes={self.lost_writes} "
+            f"problems={len(self.problems)} "
+            f"(ok={self.ok}, requests={len(proxy.snapshot())}, slowest={self.slowest:.2f} s, "
+            f"{time.monotonic() - self.started:.1f} s, seed={seed}{extra}; faults: {faults}; "
+            f"failures: {dict(sorted(self.failures.items()))})"
+        )
+
+    def report(
+        self, proxy: FaultProxy, capsys: pytest.CaptureFixture[str], *, seed: int, extra: str = ""
+    ) -> None:
+        """Print the one-line summary (past pytest's capture) and fail on any problem."""
+        line = self.summary(proxy, seed=seed, extra=extra)
+        with capsys.disabled():
+            print(f"\n{line}")
+        shown = "\n  ".join(self.problems[:40])
+        assert not self.problems, f"{len(self.problems)} problem(s) in {line}:\n  {shown}"
+        assert self.lost_writes == 0
+
+
+def quicken(api: CloudflareApi) -> None:
+    """Make the REST stand-in fast enough for a soak (without touching tests/support/cf_api.py).
+
+    The standard library's HTTP server sends a response's head and body in separate segments, so
+    Nagle's algorithm holds the body back until the client's delayed ACK (~40 ms per request); and it
+    listens with a backlog of 5, so a burst of new connections loses SYNs (a second each). Both are
+    test-server artefacts, not what the SDK would meet in production.
+    """
+    server = api._server  # tuning a running test server from the outside
+    assert server is not None
+    server.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
+    server.socket.listen(128)  # a second listen() only raises the backlog (Linux)

@@ -1,0 +1,82 @@
+"""KV's local backend survives SIGKILL of the writing process at random points.
+
+One directory, many lives: a writer process (:mod:`.crash_writers.kv_writer`) puts, streams, batches
+and deletes values of 0 B to 4 MiB under awkward keys until it is killed at a seeded random moment;
+the test then reopens the namespace — a restart — and checks every key:
+
+* the value is whole: its body carries the key and the write's number, and its SHA-256 and number
+  match the metadata stored with it (so no torn value, and no value with another write's metadata);
+* it is the last write the writer saw acknowledged, or the one in flight at the kill (no acknowledged
+  write is missing, nothing older comes back after a delete);
+* a listing shows exactly the keys that are present, with the metadata a read returns.
+
+Then the next writer starts on the same directory. ``CAP_CRASH_RUNS`` kills per run (see
+:mod:`.crash_writers.harness`). Supersedes the single-key torn-value test in the KV package's tests,
+which rewrites one key; this one adds batches, streams, deletes and the acknowledged-write ledger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import TYPE_CHECKING
+
+from cap_cloudflare_kv import KvNamespace
+from cap_opendal_core.layers import LayerSettings
+
+from .crash_writers.harness import MIN_RUNS, SEED, CrashStats, Ledger, kill_delay, kills, run_writer
+from .crash_writers.kv_writer import KEYS
+from .crash_writers.protocol import parse_payload
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+WRITER = "tests.reliability.crash_writers.kv_writer"
+QUIET = LayerSettings(logging=False)
+
+
+async def read_back(root: Path) -> tuple[dict[str, int], list[str]]:
+    """Every present key → the write it holds, and what is wrong with any value."""
+    problems: list[str] = []
+    state: dict[str, int] = {}
+    async with KvNamespace.local(root, settings=QUIET) as kv:
+        listed = {k.name: k.metadata async for k in kv.iter_keys()}
+        for key in sorted(set(KEYS) | set(listed)):
+            got = await kv.get_with_metadata(key, "bytes")
+            if got.value is None:
+                if key in listed:
+                    problems.append(f"key {key!r} is listed but reads as missing")
+                continue
+            meta = got.metadata
+            if not isinstance(meta, dict) or set(meta) != {"seq", "sha"}:
+                problems.append(f"key {key!r}: metadata {meta!r} is not the writer's")
+                continue
+            if hashlib.sha256(got.value).hexdigest() != meta["sha"]:
+                problems.append(f"key {key!r}: torn value ({len(got.value)} bytes fail the write's SHA-256)")
+            if parse_payload(got.value) != (key, meta["seq"]):
+                problems.append(f"key {key!r}: the body is not write {meta['seq']}'s (mixed writes)")
+            if listed.get(key) != meta:
+                problems.append(f"key {key!r}: listed with metadata {listed.get(key)!r}, read with {meta!r}")
+            state[key] = meta["seq"]
+    return state, problems
+
+
+def test_kv_local_survives_sigkill_at_random_points(tmp_path: Path) -> None:
+    root = tmp_path / "kv"
+    ledger, stats = Ledger(), CrashStats("kv")
+    next_seq = 0
+    for round_, rng in kills("kv", stats):
+        run = run_writer(
+            WRITER, [str(root), str(rng.randrange(2**32)), str(next_seq)], kill_after=kill_delay(rng, 0.4)
+        )
+        next_seq = run.ops[-1].seq + 1 if run.ops else next_seq
+        state, problems = asyncio.run(read_back(root))
+        problems += ledger.judge(run, state, stats)
+        assert not problems, (
+            f"kill {round_} (CAP_CRASH_SEED={SEED}, {run.kill_after:.3f} s after ready, "
+            f"in flight: {[(op.name, op.seq) for op in run.pending]}):\n" + "\n".join(problems)
+        )
+    print(stats.summary())
+    assert stats.runs >= MIN_RUNS
+    assert stats.acked_ops > stats.runs, "the writers got work done before they were killed"
+    assert stats.killed_mid_op > stats.runs // 2, "most kills landed in the middle of an operation"

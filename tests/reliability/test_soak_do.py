@@ -1,0 +1,178 @@
+"""Soak: Durable Objects through the gateway Worker (Miniflare), the httpx gateway client and the proxy.
+
+Workers each drive two ``Counter`` objects: ``increment(n)`` (an RPC that writes: not idempotent, never
+retried), ``describe`` (declared read-only: retried), ``fetch`` (not idempotent) and ``resolve_id``.
+Each increment adds a number unique to it, so the requests the gateway saw can be told apart: every
+increment call may reach the proxy at most once, and afterwards (read directly from the gateway,
+without the proxy) each object's count must be exactly the sum of the increments the gateway
+received — each applied once, none lost. Reads through the proxy must return a count the object may
+have had at that moment (a failed increment may or may not have been applied).
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import pytest
+
+from cap_cloudflare_do import DurableObjectNamespace
+from cap_opendal_core.errors import DeadlineExceeded
+from cap_opendal_core.layers import LayerSettings, RetryPolicy
+from tests.reliability.soak_support import SoakLedger
+from tests.support.fault_proxy import FaultPlan, FaultProxy
+
+if TYPE_CHECKING:
+    from tests.cap_cloudflare_do.conftest import GatewayServer
+
+pytestmark = [pytest.mark.anyio, pytest.mark.workers]
+
+SEED = 31337
+WORKERS = 12
+OPS_PER_WORKER = 160
+DEADLINE = 1.0
+SETTINGS = LayerSettings(
+    logging=False, deadline=DEADLINE, retry=RetryPolicy(attempts=4, base=0.005, cap=0.05)
+)
+
+
+class Worker:
+    def __init__(
+        self, number: int, ns: DurableObjectNamespace, ledger: SoakLedger, proxy: FaultProxy, run: str
+    ) -> None:
+        self.rng = random.Random(SEED * 1000 + number)
+        self.number = number
+        self.ns = ns
+        self.ledger = ledger
+        self.proxy = proxy
+        self.names = [f"soak-{run}-w{number:02d}-{j}" for j in range(2)]
+        self.counts: dict[str, set[int]] = {name: {0} for name in self.names}
+        """The counts each object may have now."""
+        self.increments: list[tuple[str, int]] = []
+        self.fetches: list[str] = []
+
+    async def run(self) -> None:
+        for i in range(OPS_PER_WORKER):
+            error = await self.step(i)
+            if isinstance(error, DeadlineExceeded):
+                await self.proxy.wait_idle()
+
+    async def step(self, i: int) -> Any:
+        rng, ledger = self.rng, self.ledger
+        name = rng.choice(self.names)
+        stub = self.ns.get_by_name(name)
+        roll = rng.random()
+        if roll < 0.45:
+            by = self.number * 10_000 + i + 1  # unique to this call
+            self.increments.append((name, by))
+            out = await ledger.run("rpc/increment", lambda: stub.increment(by), bound=DEADLINE)
+            before = self.counts[name]
+            if out.ok:
+                if out.value - by not in before:
+                    ledger.problem(
+                        f"increment({by}) of {name} returned {out.value}, from none of {sorted(before)}"
+                    )
+                self.counts[name] = {out.value}
+            else:
+                self.counts[name] = before | {c + by for c in before}
+            return out.error
+        if roll < 0.80:
+            out = await ledger.run("rpc/describe", lambda: stub.describe("soak"), bound=DEADLINE)
+            if out.ok:
+                count = out.value["count"]
+                if count not in self.counts[name]:
+                    ledger.problem(
+                        f"describe of {name} saw {count}, expected one of {sorted(self.counts[name])}"
+                    )
+                self.counts[name] = {count}
+            return out.error
+        if roll < 0.90:
+            url = f"https://object.example/soak/{self.number}/{i}"
+            self.fetches.append(url)
+            out = await ledger.run("fetch", lambda: stub.fetch(url, method="POST"), bound=DEADLINE)
+            if out.ok:
+                got = await out.value.json()
+                if got != {"path": f"/soak/{self.number}/{i}", "method": "POST"}:
+                    ledger.problem(f"fetch {url} answered {got!r}")
+            return out.error
+        out = await ledger.run(
+            "resolve_id", lambda: self.ns.resolve_id(self.ns.id_from_name(name)), bound=DEADLINE
+        )
+        if out.ok and (out.value.hex is None or len(out.value.hex) != 64):
+            ledger.problem(f"resolve_id of {name} gave {out.value!r}")
+        return out.error
+
+
+async def test_do_gateway_soak_through_faults(
+    do_gateway: GatewayServer, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run = secrets.token_hex(4)
+    plan = FaultPlan.mixed(SEED, total=0.12, stall_share=0.1, flavor="plain", stall_seconds=5.0)
+    with FaultProxy(do_gateway.url, plan) as proxy:
+        ledger = SoakLedger("do")
+        async with DurableObjectNamespace.from_gateway(
+            proxy.rewrite(do_gateway.url),
+            binding="COUNTER",
+            token=do_gateway.token,
+            read_only={"describe"},
+            settings=SETTINGS,
+            timeout=3.0,
+        ) as ns:
+            workers = [Worker(n, ns, ledger, proxy, run) for n in range(WORKERS)]
+            with anyio.fail_after(120):
+                async with anyio.create_task_group() as group:
+                    for worker in workers:
+                        group.start_soon(worker.run)
+        await proxy.wait_idle()
+
+        # what the gateway received, per call: increments and fetches are never repeated
+        received: Counter[tuple[str, int]] = Counter()
+        reached: Counter[tuple[str, int]] = Counter()
+        fetched: Counter[str] = Counter()
+        for record in proxy.snapshot():
+            try:
+                payload = json.loads(record.body)
+            except ValueError:
+                continue
+            if record.path.endswith("/rpc") and payload.get("method") == "increment":
+                call = (payload["target"]["name"], payload["args"][0])
+                reached[call] += 1
+                if record.forwarded and record.upstream_status == 200:
+                    received[call] += 1
+            elif record.path.endswith("/fetch"):
+                fetched[payload["url"]] += 1
+        # at most once: a call its deadline cancelled before it was sent never arrives
+        for worker in workers:
+            for call in worker.increments:
+                if reached[call] > 1:
+                    ledger.problem(f"increment {call} reached the gateway {reached[call]} times")
+            for url in worker.fetches:
+                if fetched[url] > 1:
+                    ledger.problem(f"fetch {url} reached the gateway {fetched[url]} times")
+
+        # each object's count, read directly: exactly the increments the gateway received, once each
+        async with DurableObjectNamespace.from_gateway(
+            do_gateway.url, binding="COUNTER", token=do_gateway.token, settings=LayerSettings(logging=False)
+        ) as direct:
+            for worker in workers:
+                for name in worker.names:
+                    count = (await direct.get_by_name(name).describe("verify"))["count"]
+                    applied = sum(
+                        by for (n, by), times in received.items() if n == name for _ in range(times)
+                    )
+                    if count != applied:
+                        ledger.lost(
+                            f"{name} counts {count}, but the increments the gateway received sum to {applied}"
+                        )
+                    if count not in worker.counts[name]:
+                        ledger.problem(
+                            f"{name} counts {count}, expected one of {sorted(worker.counts[name])}"
+                        )
+        increments = sum(len(w.increments) for w in workers)
+        ledger.report(
+            proxy, capsys, seed=SEED, extra=f", increments={increments}, applied={sum(received.values())}"
+        )
