@@ -8,8 +8,9 @@ is cheap (a Worker pays for every import at cold start) and never pulls in OpenD
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cap_opendal_core.lazy import lazy_exports
 
 if TYPE_CHECKING:  # real types for checkers; at run time __getattr__ imports on first use
     from .bucket import R2Bucket, R2MultipartUpload
@@ -63,19 +64,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        try:
-            return importlib.import_module(f".{name}", __name__)
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
-        raise AttributeError(f"module 'cap_cloudflare_r2' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), submodules=True)

@@ -6,8 +6,7 @@ that importing the package stays cheap — a Python Worker pays for every import
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .errors import (
     AlreadyExists,
@@ -25,6 +24,7 @@ from .errors import (
     Unavailable,
     Unsupported,
 )
+from .lazy import lazy_exports
 
 if TYPE_CHECKING:  # real types for checkers; at run time __getattr__ imports on first use
     from .bag import CapabilityBag
@@ -178,20 +178,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
-        # a submodule accessed as an attribute before anything imported it (``cap_opendal_core.metrics``)
-        try:
-            return importlib.import_module(f".{name}", __name__)
-        except ModuleNotFoundError as exc:
-            if exc.name != f"{__name__}.{name}":
-                raise
-        raise AttributeError(f"module 'cap_opendal_core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), submodules=True)
