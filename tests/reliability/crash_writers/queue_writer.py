@@ -23,9 +23,9 @@ QUEUE = "work"
 MAX_RETRIES = 100
 
 
-def make_body(message_id: str, rng: random.Random) -> tuple[Any, Any]:
+def make_body(message_id: str, rng: random.Random, max_pad: int = 20_000) -> tuple[Any, Any]:
     """A body carrying ``message_id`` in each content type the local queue takes."""
-    pad = "x" * rng.choice((0, 10, 1000, 20_000))
+    pad = "x" * min(max_pad, rng.choice((0, 10, 1000, 20_000)))
     kind: Any = rng.choice(("json", "json", "text", "bytes"))
     if kind == "json":
         return {"id": message_id, "pad": pad, "n": [1, None, "ü"]}, kind
@@ -45,6 +45,7 @@ def id_of(body: Any) -> str:
 
 async def main(directory: str, rng: random.Random, first_seq: int) -> None:
     from cap_cloudflare_queue import MessageSendRequest, Queue, QueueConsumer
+    from cap_cloudflare_queue.limits import MAX_BATCH_BYTES
     from cap_opendal_core.layers import LayerSettings
 
     quiet = LayerSettings(logging=False)
@@ -60,7 +61,13 @@ async def main(directory: str, rng: random.Random, first_seq: int) -> None:
             count = 1 if rng.random() < 0.3 else rng.randint(2, 40)
             ids = [f"m{first_seq}-{counter + i}" for i in range(count)]
             counter += count
-            bodies = [make_body(i, rng) for i in ids]
+            # keep a batch within one sendBatch (one transaction): over 256 KB the SDK splits it into
+            # several, which is documented as not atomic and would make the all-or-none check wrong
+            room = MAX_BATCH_BYTES // 2
+            bodies = []
+            for message_id in ids:
+                bodies.append(make_body(message_id, rng, max_pad=max(0, room)))
+                room -= len(repr(bodies[-1][0]))
             seq = report.begin("send" if count == 1 else "send_batch", puts=ids, atomic=True)
             if count == 1:
                 await producer.send(bodies[0][0], content_type=bodies[0][1])
