@@ -13,11 +13,10 @@ import pytest
 from cap_opendal_core.cli import main
 from cap_opendal_core.hints import registry
 from cap_opendal_core.plugins import discover
+from tests.support.fixtures import example_flow
 
-SHARED = Path(__file__).parents[2].parent / "shared"
-FLOWS = SHARED / "reference" / "flowir"
-ETL = FLOWS / "etl_logs.flow_ir.json"
-S2 = FLOWS / "s2_site.flow_ir.json"
+ETL = example_flow("etl_logs")
+S2 = example_flow("s2_site")
 CAPS = Path(sys.executable).parent / "caps"
 
 ETL_EXPECTED = [

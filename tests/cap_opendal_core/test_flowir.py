@@ -15,13 +15,13 @@ from pydantic import ValidationError
 from cap_opendal_core.errors import InvalidInput
 from cap_opendal_core.flowir import FlowIR, load_flow
 from cap_opendal_core.hints import Determinism, Effects
-from tests.support.shared import example_flow
+from tests.support.fixtures import example_flow
 
 REPO = Path(__file__).resolve().parents[2]
 
 
 def example(name: str) -> Path:
-    """Path of a reference example flow (shared/ sits beside the clone)."""
+    """Path of a reference example flow (tests/fixtures/flowir)."""
     return example_flow(name)
 
 

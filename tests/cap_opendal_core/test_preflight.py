@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -15,10 +14,13 @@ from cap_opendal_core.descriptors import Descriptor
 from cap_opendal_core.diagnostics import DiagnosticError
 from cap_opendal_core.errors import InvalidInput
 from cap_opendal_core.flowir import load_flow
+from tests.support.fixtures import example_flow
 
-SHARED = Path(__file__).parents[2].parent / "shared"
-ETL = SHARED / "reference" / "flowir" / "etl_logs.flow_ir.json"
-S2 = SHARED / "reference" / "flowir" / "s2_site.flow_ir.json"
+if TYPE_CHECKING:
+    from pathlib import Path
+
+ETL = example_flow("etl_logs")
+S2 = example_flow("s2_site")
 
 MANIFEST: dict[str, Any] = {
     "bindings": {

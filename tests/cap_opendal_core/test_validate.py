@@ -14,7 +14,7 @@ from cap_opendal_core.flowir import load_flow
 from cap_opendal_core.hints import BUILTIN_CONSTRAINTS, Constraint, Determinism, Effects, HintRegistry
 from cap_opendal_core.hints import registry as global_registry
 from cap_opendal_core.validate import check_node, validate_flow
-from tests.support.shared import example_flow
+from tests.support.fixtures import example_flow
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def example(name: str) -> Path:
-    """Path of a reference example flow (shared/ sits beside the clone)."""
+    """Path of a reference example flow (tests/fixtures/flowir)."""
     return example_flow(name)
 
 

@@ -1,6 +1,6 @@
 """Durable Objects' documented limits: the one place their numbers live.
 
-Source: ``shared/reference/cloudflare.md`` (Durable Objects), which follows Cloudflare's "Durable
+Source: ``docs/reference/durable-objects.md`` (in the repository), which follows Cloudflare's "Durable
 Objects limits" and "Storage API" pages for SQLite-backed classes, the default for new classes. Every
 check in :mod:`cap_cloudflare_do.validation` reads these names, so updating a number here updates every
 backend at once.

@@ -1,6 +1,6 @@
 """Every public operation of the Durable Objects capability, declared once for the pipeline.
 
-Hints follow ``shared/reference/hints.md``: storage reads and RPC/fetch to a method the class declares
+Hints follow ``docs/reference/hints.md``: storage reads and RPC/fetch to a method the class declares
 read-only record ``resource::state::read`` (which allows Stable); storage writes and any other RPC or
 fetch record ``resource::state::write`` + ``resource::state`` (BestEffort from then on). Dedupe records
 ``resource::dedupe::write`` + ``resource::dedupe``.

@@ -1,6 +1,6 @@
 """Workers KV's documented limits: the one place these numbers live.
 
-Source: ``shared/reference/cloudflare.md`` (Workers KV), which follows Cloudflare's KV limits page
+Source: ``docs/reference/workers-kv.md`` (in the repository), which follows Cloudflare's KV limits page
 (developers.cloudflare.com/kv/platform/limits) and API reference. Every backend is held to the same
 numbers, so code that works on a laptop also works on Cloudflare. Where Cloudflare changes a number,
 change it here.

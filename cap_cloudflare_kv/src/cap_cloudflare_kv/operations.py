@@ -1,7 +1,7 @@
 """Every public method of :class:`~cap_cloudflare_kv.KvNamespace`, declared once for the pipeline.
 
 Reads record ``resource::kv::read``, writes ``resource::kv::write``; both record ``resource::kv`` as
-their determinism hint (``shared/reference/hints.md``). Every operation is idempotent: a KV write is
+their determinism hint (``docs/reference/hints.md``). Every operation is idempotent: a KV write is
 last-writer-wins, so repeating a put or delete leaves the same state, and the retry layer may retry
 all of them.
 """

@@ -1,6 +1,6 @@
 """Cloudflare Queues' documented limits: the one place their numbers live.
 
-Sources: ``shared/reference/cloudflare.md`` (Queues) and Cloudflare's Queues documentation — the limits
+Sources: ``docs/reference/queues.md`` (in the repository) and Cloudflare's Queues documentation — the limits
 page (message size, ``sendBatch`` size, retries, batch wait, visibility timeout, ``delaySeconds``), the
 JavaScript API page (content types, ``delaySeconds`` an integer 0 to 43,200), the batching page (consumer
 batch size and timeout defaults) and the pull-consumer page (``batch_size`` default 5, visibility timeout

@@ -1,6 +1,6 @@
 """R2's documented limits: the one place these numbers live.
 
-Source: ``shared/reference/cloudflare.md`` (R2), which follows Cloudflare's R2 limits page
+Source: ``docs/reference/r2.md`` (in the repository), which follows Cloudflare's R2 limits page
 (developers.cloudflare.com/r2/platform/limits) and the Workers R2 binding reference. Every backend is
 held to the same numbers before any I/O, so code that works on a laptop also works on Cloudflare.
 Where Cloudflare changes a number, change it here.

@@ -1,7 +1,7 @@
 """Every public method of :class:`~cap_cloudflare_r2.R2Bucket`, declared once for the pipeline.
 
 Reads record ``resource::blob::read``, writes ``resource::blob::write``, both with the determinism
-hint ``resource::blob`` (``shared/reference/hints.md``); a ``get`` conditioned on an etag match records
+hint ``resource::blob`` (``docs/reference/hints.md``); a ``get`` conditioned on an etag match records
 ``resource::blob::pinned`` instead (passed per call), since a read pinned to one etag cannot drift.
 
 Idempotency decides what the pipeline's retry layer may repeat. A put of bytes, a delete, an abort

@@ -3,7 +3,7 @@
 Each descriptor field is an ordered level with an explicit ``unknown``: a provider that cannot vouch
 for a property says so, and a requirement set against ``unknown`` always fails — preflight must not
 assume strong consistency nobody promised. Comparing the two yields ``CAP102`` diagnostics (see
-``shared/reference/hints.md``).
+``docs/reference/hints.md``).
 
 Plain dataclasses, no pydantic: capability packages import this on the Workers path too.
 """

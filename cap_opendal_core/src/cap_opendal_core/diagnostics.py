@@ -1,6 +1,6 @@
 """Diagnostics: what the validator and preflight report, one record per finding.
 
-Codes and their meaning are those of ``shared/reference/hints.md``. A diagnostic carries its code, the
+Codes and their meaning are those of ``docs/reference/hints.md``. A diagnostic carries its code, the
 node alias, the hint, the declared and required levels, and one line of guidance. Sort with
 :func:`sort_diagnostics` (node order in the flow, then code, then hint) so output is deterministic.
 """

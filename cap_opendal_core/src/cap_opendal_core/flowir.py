@@ -1,4 +1,6 @@
-"""Reading Flow IR (``shared/reference/flowir/flow_ir.schema.json``) into typed, immutable models.
+"""Reading Flow IR into typed, immutable models.
+
+The models follow the Flow IR 0.1 JSON schema (a copy is in the repository's ``tests/fixtures/flowir/``).
 
 Flow IR is produced by other tools, possibly newer ones, so unknown fields are ignored; but anything
 the schema does define must be well-formed, and a bad document is rejected with the JSON path of the

@@ -4,7 +4,7 @@ A hint is a ``::``-separated id such as ``resource::kv::write``. A *constraint* 
 implies: for the ``effect`` kind, the weakest effects level a node using it may declare; for the
 ``determinism`` kind, the strictest determinism it may declare. Constraints are looked up segment by
 segment, most specific first, so ``resource::blob`` covers ``resource::blob::read`` but not
-``resource::blobs`` (see ``shared/reference/hints.md``).
+``resource::blobs`` (see ``docs/reference/hints.md``).
 
 The built-in table is registered at import; capability plugins register more. Registering the same
 (hint, kind) again replaces the earlier entry — the newest registration wins.

@@ -96,7 +96,7 @@ _KIND_KEYS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
 )
 _CONSUMER_LIMITS: Final[Mapping[str, tuple[int, int | None]]] = MappingProxyType(
     {
-        # Cloudflare's documented bounds (shared/reference/cloudflare.md): batch ≤ 100, wait ≤ 60 s,
+        # Cloudflare's documented bounds (docs/reference/queues.md): batch ≤ 100, wait ≤ 60 s,
         # ≤ 100 retries.
         "max_batch_size": (1, 100),
         "max_batch_timeout": (0, 60),

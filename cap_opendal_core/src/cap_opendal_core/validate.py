@@ -1,7 +1,7 @@
 """The hint validator: does each node's declaration agree with the hints it carries?
 
 It returns the ``EFFECT201``, ``DET301``, ``DET302`` and ``DAG004`` diagnostics of
-``shared/reference/hints.md``. Both lattices are IntEnums where a higher value is a weaker claim, so a
+``docs/reference/hints.md``. Both lattices are IntEnums where a higher value is a weaker claim, so a
 node is in breach when a hint's constraint minimum is *higher* than what the node declares.
 
 :func:`check_node` works on plain values and never imports pydantic, so a host (including one inside a

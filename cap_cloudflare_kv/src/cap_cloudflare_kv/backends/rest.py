@@ -1,6 +1,6 @@
 """Workers KV through Cloudflare's REST API, for servers: one pooled ``httpx.AsyncClient``.
 
-Endpoints (``shared/reference/cloudflare.md``) under ``/accounts/{account}/storage/kv/namespaces/{ns}``:
+Endpoints (``docs/reference/workers-kv.md``) under ``/accounts/{account}/storage/kv/namespaces/{ns}``:
 ``values/{key}`` (GET raw bytes, PUT raw or multipart with metadata, DELETE), ``metadata/{key}``,
 ``keys`` (cursor paging), ``bulk`` (PUT, ≤ 10,000 pairs and ≤ 100 MB), ``bulk/delete`` (≤ 10,000 keys)
 and ``bulk/get`` (≤ 100 keys, text or json, optionally with metadata). Keys are percent-encoded whole
