@@ -208,3 +208,10 @@ async def _refused(
     outcome.assert_refused_before_io(late_fields=late)
     named = refused.field if isinstance(refused, InvalidInput) else refused.limit
     assert case.split()[-1] in f"{named} {refused}", refused
+
+
+async def test_a_jurisdiction_too_large_to_print_is_refused(tmp_path: Path) -> None:
+    async with DurableObjectNamespace.local(Echo, tmp_path / "do", settings=QUIET) as ns:
+        with pytest.raises(InvalidInput, match="jurisdiction") as raised:
+            ns.new_unique_id(jurisdiction=10**5000)  # type: ignore[arg-type]
+        assert raised.value.field == "jurisdiction"
