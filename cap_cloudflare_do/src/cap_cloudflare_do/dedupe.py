@@ -23,6 +23,7 @@ import math
 from typing import TYPE_CHECKING, Any, Final
 
 from cap_opendal_core.errors import InvalidInput, LimitExceeded
+from cap_opendal_core.show import show
 
 from .object import DurableObject
 from .operations import DEDUPE_FORGET, DEDUPE_PUT_IF_ABSENT
@@ -39,10 +40,14 @@ if TYPE_CHECKING:
     from .backends import StubBackend
     from .namespace import DurableObjectNamespace
 
-__all__ = ["MAX_DEDUPE_KEY_BYTES", "Dedupe", "DedupeLedger"]
+__all__ = ["MAX_DEDUPE_KEY_BYTES", "MAX_DEDUPE_TTL_SECONDS", "Dedupe", "DedupeLedger"]
 
 MAX_DEDUPE_KEY_BYTES: Final = 2048
 """A dedupe key's UTF-8 size; idempotency keys are ids and hashes, far below this."""
+MAX_DEDUPE_TTL_SECONDS: Final = 100 * 366 * 86_400
+"""The longest claim with an expiry (about 100 years; ``ttl=None`` claims until :meth:`Dedupe.forget`).
+Why a bound: the expiry must be an alarm time (a JS ``Date``) and fit the 15-digit expiry index."""
+_MAX_EXPIRY_MS: Final = 10**15 - 1  # the largest expiry the x:<15 digits> index orders correctly
 DEFAULT_SHARDS: Final = 64
 _ENTRY: Final = "k:"
 _EXPIRY: Final = "x:"  # x:<expiry ms, 15 digits>:<key> — expiries in order, for the purge
@@ -52,18 +57,23 @@ class DedupeLedger(DurableObject):
     """One shard of the ledger: claims, their expiry, and an alarm that purges expired ones."""
 
     async def put_if_absent(self, key: str, ttl_ms: int | None) -> bool:
+        """Claim ``key`` for ``ttl_ms`` (None: until forgotten). Every argument is checked before the
+        first write, and the alarm is moved before the claim is stored: a call that raises has claimed
+        nothing (an alarm that finds nothing due only re-arms itself)."""
+        checked_key = _check_dedupe_key(key)
+        checked_ttl = _check_ttl_ms(ttl_ms)
         now_ms = int(self.now() * 1000)
-        expires = await self.storage.get(_ENTRY + key)
+        at = None if checked_ttl is None else _check_expiry(now_ms + checked_ttl)
+        expires = await self.storage.get(_ENTRY + checked_key)
         if expires is not None and (expires == 0 or expires > now_ms):
             return False
-        if ttl_ms is None:
-            await self.storage.put({_ENTRY + key: 0})
+        if at is None:
+            await self.storage.put({_ENTRY + checked_key: 0})
             return True
-        at = now_ms + int(ttl_ms)
-        await self.storage.put({_ENTRY + key: at, f"{_EXPIRY}{at:015d}:{key}": 1})
         alarm = await self.storage.get_alarm()
         if alarm is None or alarm > at:
             await self.storage.set_alarm(at)
+        await self.storage.put({_ENTRY + checked_key: at, f"{_EXPIRY}{at:015d}:{checked_key}": 1})
         return True
 
     async def forget(self, key: str) -> bool:
@@ -117,9 +127,9 @@ class Dedupe:
                 field="namespace",
             )
         if isinstance(shards, bool) or not isinstance(shards, int) or not 1 <= shards <= 65536:
-            raise InvalidInput(f"shards must be an int from 1 to 65536, got {shards!r}", field="shards")
+            raise InvalidInput(f"shards must be an int from 1 to 65536, got {show(shards)}", field="shards")
         if not isinstance(prefix, str) or not prefix:
-            raise InvalidInput(f"prefix must be a non-empty str, got {prefix!r}", field="prefix")
+            raise InvalidInput(f"prefix must be a non-empty str, got {show(prefix)}", field="prefix")
         self._namespace = namespace
         self._pipeline: Pipeline = Pipeline("dedupe", namespace.backend_kind, settings)
         self._stubs: dict[int, StubBackend] = {}
@@ -213,8 +223,53 @@ def _check_dedupe_key(key: Any) -> str:
 
 
 def _check_ttl(ttl: Any) -> int | None:
+    """``ttl`` seconds as whole milliseconds (rounded up, at least 1), or None: a positive, finite
+    number up to :data:`MAX_DEDUPE_TTL_SECONDS`. Ints of any size are compared, never converted."""
     if ttl is None:
         return None
-    if isinstance(ttl, bool) or not isinstance(ttl, int | float) or not math.isfinite(ttl) or ttl <= 0:
-        raise InvalidInput(f"ttl must be a positive number of seconds or None, got {ttl!r}", field="ttl")
+    if isinstance(ttl, bool) or not isinstance(ttl, int | float):
+        raise InvalidInput(
+            f"ttl must be a positive number of seconds or None, got {type(ttl).__name__}", field="ttl"
+        )
+    if (isinstance(ttl, float) and not math.isfinite(ttl)) or ttl <= 0:
+        raise InvalidInput(
+            f"ttl must be a positive, finite number of seconds or None, got {show(ttl)}", field="ttl"
+        )
+    if ttl > MAX_DEDUPE_TTL_SECONDS:
+        raise LimitExceeded(
+            f"ttl may be at most {MAX_DEDUPE_TTL_SECONDS} seconds (about 100 years; None claims until "
+            f"forget), got {show(ttl)}",
+            limit="dedupe.ttl_seconds",
+            value=ttl if isinstance(ttl, float) or ttl.bit_length() <= 64 else show(ttl),
+            maximum=MAX_DEDUPE_TTL_SECONDS,
+        )
     return max(1, math.ceil(ttl * 1000))
+
+
+def _check_ttl_ms(ttl_ms: Any) -> int | None:
+    """The ledger's own check of what :meth:`Dedupe.put_if_absent` sends (any RPC caller may send
+    anything): None or an int of milliseconds from 1 to ``MAX_DEDUPE_TTL_SECONDS * 1000``."""
+    if ttl_ms is None:
+        return None
+    if (
+        isinstance(ttl_ms, bool)
+        or not isinstance(ttl_ms, int)
+        or not 1 <= ttl_ms <= MAX_DEDUPE_TTL_SECONDS * 1000
+    ):
+        raise InvalidInput(
+            f"ttl_ms must be None or an int from 1 to {MAX_DEDUPE_TTL_SECONDS * 1000}, got {show(ttl_ms)}",
+            field="ttl_ms",
+        )
+    return int(ttl_ms)
+
+
+def _check_expiry(at: int) -> int:
+    """The claim's expiry in epoch ms: it must be a valid alarm time and fit the expiry index (the
+    object's clock decides, so this is checked in the object, before anything is written)."""
+    if not 0 <= at <= _MAX_EXPIRY_MS:
+        raise InvalidInput(
+            f"the claim would expire at {at} ms after the epoch, outside 0..{_MAX_EXPIRY_MS}; "
+            "check the object's clock and ttl",
+            field="ttl",
+        )
+    return at

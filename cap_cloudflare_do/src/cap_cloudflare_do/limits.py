@@ -13,6 +13,7 @@ from typing import Final
 __all__ = [
     "ALARM_MAX_EPOCH_MS",
     "ID_HEX_LENGTH",
+    "LIST_LIMIT_MAX",
     "MAX_ALARM_RETRIES",
     "MAX_BATCH_KEYS",
     "MAX_ENTRY_BYTES",
@@ -44,6 +45,10 @@ MAX_ALARM_RETRIES: Final = 6
 ALARM_MAX_EPOCH_MS: Final = 8_640_000_000_000_000
 """The latest alarm time: ``setAlarm`` takes a JS ``Date`` (or its epoch milliseconds), and a ``Date``
 holds at most 8.64e15 ms (ECMAScript's time value range, about the year 275760)."""
+
+LIST_LIMIT_MAX: Final = 2**53 - 1
+"""The largest ``list`` limit: the JS API takes a Number, which holds ints exactly only up to
+``Number.MAX_SAFE_INTEGER`` (and SQLite none past 2**63). No larger limit means anything more."""
 
 MAX_NESTING: Final = 200
 """How deep a stored value or RPC argument may nest; deeper (or cyclic) values are refused."""

@@ -20,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Final
 
 from cap_opendal_core.errors import InvalidInput
+from cap_opendal_core.show import show
 
 from .ids import DurableObjectId, check_hex_id, check_name
 from .operations import FETCH, FETCH_READ, PROVIDED_HINTS, RESOLVE_ID, RPC, RPC_READ
@@ -51,7 +52,7 @@ def _check_jurisdiction(value: object) -> str | None:
         return None
     if not isinstance(value, str) or value not in _JURISDICTIONS:
         raise InvalidInput(
-            f"jurisdiction must be one of {', '.join(sorted(_JURISDICTIONS))} or None, got {value!r}",
+            f"jurisdiction must be one of {', '.join(sorted(_JURISDICTIONS))} or None, got {show(value)}",
             field="jurisdiction",
         )
     return str(value)
@@ -81,7 +82,8 @@ class DurableObjectNamespace:
             isinstance(object_class, type) and issubclass(object_class, DurableObject)
         ):
             raise InvalidInput(
-                f"object_class must be a DurableObject subclass, got {object_class!r}", field="object_class"
+                f"object_class must be a DurableObject subclass, got {show(object_class)}",
+                field="object_class",
             )
         if isinstance(read_only, str):
             raise InvalidInput("read_only must be a collection of method names, not a str", field="read_only")

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
 from cap_opendal_core.errors import InvalidInput, LimitExceeded
+from cap_opendal_core.show import show
 
 from . import codec
-from .limits import ALARM_MAX_EPOCH_MS, MAX_BATCH_KEYS, MAX_ENTRY_BYTES
+from .limits import ALARM_MAX_EPOCH_MS, LIST_LIMIT_MAX, MAX_BATCH_KEYS, MAX_ENTRY_BYTES
 from .models import HeadersInit, Request, normalise_headers
 
 __all__ = [
@@ -179,10 +180,14 @@ def check_list_options(
         checked[name] = None if value is None else check_key(value, field=name)
     if start is not None and start_after is not None:
         raise InvalidInput("give start (inclusive) or start_after (exclusive), not both", field="start_after")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise InvalidInput(f"limit must be a positive int, got {limit!r}", field="limit")
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= LIST_LIMIT_MAX
+    ):
+        raise InvalidInput(
+            f"limit must be an int from 1 to {LIST_LIMIT_MAX}, got {show(limit)}", field="limit"
+        )
     if not isinstance(reverse, bool):
-        raise InvalidInput(f"reverse must be a bool, got {reverse!r}", field="reverse")
+        raise InvalidInput(f"reverse must be a bool, got {show(reverse)}", field="reverse")
     return ListOptions(
         checked["prefix"], checked["start"], checked["start_after"], checked["end"], limit, reverse
     )
@@ -196,7 +201,7 @@ def check_alarm_time(when: object) -> int:
         return int(moment.timestamp() * 1000)
     if isinstance(when, bool) or not isinstance(when, int | float) or when < 0 or when != when:
         raise InvalidInput(
-            f"the alarm time must be a datetime or epoch milliseconds (a number >= 0), got {when!r}",
+            f"the alarm time must be a datetime or epoch milliseconds (a number >= 0), got {show(when)}",
             field="scheduled_time",
         )
     if when > ALARM_MAX_EPOCH_MS:  # also infinity, and ints too large for a float or for SQLite
@@ -211,7 +216,7 @@ def check_rpc_name(method: object, allowed: frozenset[str] | None) -> str:
     """An RPC method name: public (no leading underscore), not reserved, and — when the object's
     class is known — one of its RPC methods."""
     if not isinstance(method, str) or not method.isidentifier():
-        raise InvalidInput(f"the RPC method name must be an identifier, got {method!r}", field="method")
+        raise InvalidInput(f"the RPC method name must be an identifier, got {show(method)}", field="method")
     if method.startswith("_"):
         raise InvalidInput(
             f"{method!r} is private (leading underscore); RPC reaches public methods only", field="method"
@@ -235,12 +240,12 @@ def check_rpc_args(args: tuple[Any, ...]) -> list[Any]:
 def check_fetch(url: object, method: object, headers: HeadersInit | None, body: object) -> Request:
     """A stub ``fetch`` request, checked as the JS ``Request`` constructor would check it."""
     if not isinstance(url, str) or not url:
-        raise InvalidInput(f"url must be a non-empty str, got {url!r}", field="url")
+        raise InvalidInput(f"url must be a non-empty str, got {show(url)}", field="url")
     scheme, sep, rest = url.partition("://")
     if not sep or scheme.lower() not in ("http", "https") or not rest:
-        raise InvalidInput(f"url must be an absolute http(s) URL, got {url!r}", field="url")
+        raise InvalidInput(f"url must be an absolute http(s) URL, got {show(url)}", field="url")
     if not isinstance(method, str) or _TOKEN.match(method) is None:
-        raise InvalidInput(f"method must be an HTTP method name, got {method!r}", field="method")
+        raise InvalidInput(f"method must be an HTTP method name, got {show(method)}", field="method")
     if body is not None and not isinstance(body, bytes | bytearray | memoryview | str):
         raise InvalidInput(f"body must be bytes, str or None, not {type(body).__name__}", field="body")
     if isinstance(body, str):

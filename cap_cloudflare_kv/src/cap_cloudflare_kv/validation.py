@@ -14,6 +14,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 from cap_opendal_core.errors import InvalidInput, LimitExceeded
+from cap_opendal_core.show import show
 
 from . import limits
 from .models import VALUE_TYPES, KvWrite, PreparedWrite, ValueType
@@ -129,7 +130,7 @@ def check_list_limit(limit: object, op: str) -> int:
     if not limits.LIST_LIMIT_MIN <= limit <= limits.LIST_LIMIT_MAX:
         _invalid(
             f"limit must be from {limits.LIST_LIMIT_MIN} to {limits.LIST_LIMIT_MAX} "
-            f"(Workers KV lists at most {limits.LIST_LIMIT_MAX} keys per page), got {limit}",
+            f"(Workers KV lists at most {limits.LIST_LIMIT_MAX} keys per page), got {show(limit)}",
             "limit",
             op,
         )
@@ -147,7 +148,7 @@ def check_type(value_type: object, op: str, *, allowed: tuple[str, ...] = VALUE_
     extra = ""
     if op == "get_many" and value_type in VALUE_TYPES:
         extra = " (Workers KV reads several keys at once only as text or json)"
-    _invalid(f"type must be one of {names}, got {value_type!r}{extra}", "type", op)
+    _invalid(f"type must be one of {names}, got {show(value_type)}{extra}", "type", op)
 
 
 def check_cache_ttl(cache_ttl: object, op: str, key: str | None = None) -> int | None:

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final, cast
 
 from cap_opendal_core.errors import InvalidInput, LimitExceeded, Unsupported
+from cap_opendal_core.show import show
 
 from .encoding import encode_body, estimate_v8_size
 from .limits import (
@@ -70,7 +71,7 @@ def _is_number(value: object) -> bool:
 def check_queue_name(name: object, *, field: str = "name") -> str:
     if not isinstance(name, str) or not QUEUE_NAME.match(name):
         raise InvalidInput(
-            f"{field}: queue name {name!r} must be 1-63 lower-case letters, digits and '-', "
+            f"{field}: queue name {show(name)} must be 1-63 lower-case letters, digits and '-', "
             "starting with a letter or digit",
             field=field,
         )
@@ -90,7 +91,7 @@ def check_content_type(
     """One of ``json``/``text``/``bytes``/``v8`` that the ``backend`` can send (``allowed``)."""
     if value not in CONTENT_TYPES:
         raise InvalidInput(
-            f"{field}: {value!r} is not a queue content type; expected one of {', '.join(CONTENT_TYPES)}",
+            f"{field}: {show(value)} is not a queue content type; expected one of {', '.join(CONTENT_TYPES)}",
             field=field,
         )
     content_type: ContentType = value  # narrowed by the membership test above
@@ -105,13 +106,13 @@ def check_delay(value: object, *, field: str = "delay_seconds") -> int | None:
     if value is None:
         return None
     if not _is_int(value):
-        raise InvalidInput(f"{field}: must be an integer number of seconds, got {value!r}", field=field)
+        raise InvalidInput(f"{field}: must be an integer number of seconds, got {show(value)}", field=field)
     seconds = cast("int", value)
     if seconds < 0:
-        raise InvalidInput(f"{field}: must be >= 0, got {seconds}", field=field)
+        raise InvalidInput(f"{field}: must be >= 0, got {show(seconds)}", field=field)
     if seconds > MAX_DELAY_S:
         raise LimitExceeded(
-            f"{field}: {seconds} s is over the {MAX_DELAY_S} s (12 h) a message can be delayed",
+            f"{field}: {show(seconds)} s is over the {MAX_DELAY_S} s (12 h) a message can be delayed",
             limit="queue.delay_seconds",
             value=seconds,
             maximum=MAX_DELAY_S,
@@ -121,11 +122,12 @@ def check_delay(value: object, *, field: str = "delay_seconds") -> int | None:
 
 def check_batch_size(value: object, *, field: str = "batch_size") -> int:
     if not _is_int(value) or cast("int", value) < 1:
-        raise InvalidInput(f"{field}: must be an integer >= 1, got {value!r}", field=field)
+        raise InvalidInput(f"{field}: must be an integer >= 1, got {show(value)}", field=field)
     size = cast("int", value)
     if size > MAX_CONSUMER_BATCH_MESSAGES:
         raise LimitExceeded(
-            f"{field}: {size} is over the {MAX_CONSUMER_BATCH_MESSAGES} messages a consumer batch holds",
+            f"{field}: {show(size)} is over the {MAX_CONSUMER_BATCH_MESSAGES} messages a consumer batch "
+            "holds",
             limit="queue.consumer_batch_messages",
             value=size,
             maximum=MAX_CONSUMER_BATCH_MESSAGES,
@@ -136,7 +138,7 @@ def check_batch_size(value: object, *, field: str = "batch_size") -> int:
 def check_visibility_timeout(value: object, *, field: str = "visibility_timeout") -> float:
     """Seconds (> 0, at most 12 h); fractions allowed (the pull API counts milliseconds)."""
     if not _is_number(value) or cast("float", value) <= 0:
-        raise InvalidInput(f"{field}: must be a number of seconds > 0, got {value!r}", field=field)
+        raise InvalidInput(f"{field}: must be a number of seconds > 0, got {show(value)}", field=field)
     seconds = float(cast("float", value))
     if seconds > MAX_VISIBILITY_TIMEOUT_S:
         raise LimitExceeded(
@@ -151,7 +153,7 @@ def check_visibility_timeout(value: object, *, field: str = "visibility_timeout"
 def check_wait_time(value: object, *, field: str = "wait_time") -> float:
     """How long a pull may wait to fill its batch: 0 to 60 s (``max_batch_timeout``)."""
     if not _is_number(value) or cast("float", value) < 0:
-        raise InvalidInput(f"{field}: must be a number of seconds >= 0, got {value!r}", field=field)
+        raise InvalidInput(f"{field}: must be a number of seconds >= 0, got {show(value)}", field=field)
     seconds = float(cast("float", value))
     if seconds > MAX_BATCH_TIMEOUT_S:
         raise LimitExceeded(
@@ -167,14 +169,17 @@ def check_batch_timeout(value: object, *, field: str = "max_batch_timeout") -> i
     """``max_batch_timeout`` as wrangler takes it: whole seconds, 0 to 60."""
     if not _is_int(value) or not 0 <= cast("int", value) <= MAX_BATCH_TIMEOUT_S:
         raise InvalidInput(
-            f"{field}: must be an integer from 0 to {MAX_BATCH_TIMEOUT_S} seconds, got {value!r}", field=field
+            f"{field}: must be an integer from 0 to {MAX_BATCH_TIMEOUT_S} seconds, got {show(value)}",
+            field=field,
         )
     return cast("int", value)
 
 
 def check_max_retries(value: object, *, field: str = "max_retries") -> int:
     if not _is_int(value) or not 0 <= cast("int", value) <= MAX_RETRIES:
-        raise InvalidInput(f"{field}: must be an integer from 0 to {MAX_RETRIES}, got {value!r}", field=field)
+        raise InvalidInput(
+            f"{field}: must be an integer from 0 to {MAX_RETRIES}, got {show(value)}", field=field
+        )
     return cast("int", value)
 
 
@@ -182,7 +187,7 @@ def check_concurrency(
     value: object, *, field: str = "max_concurrency", maximum: int = MAX_CONCURRENCY
 ) -> int:
     if not _is_int(value) or not 1 <= cast("int", value) <= maximum:
-        raise InvalidInput(f"{field}: must be an integer from 1 to {maximum}, got {value!r}", field=field)
+        raise InvalidInput(f"{field}: must be an integer from 1 to {maximum}, got {show(value)}", field=field)
     return cast("int", value)
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from cap_opendal_core.errors import InvalidInput
+from cap_opendal_core.show import show
 
 if TYPE_CHECKING:
     from .models import R2Range
@@ -48,4 +49,4 @@ def _describe(requested: R2Range) -> str:
         for k, v in (("offset", requested.offset), ("length", requested.length), ("suffix", requested.suffix))
         if v is not None
     }
-    return ", ".join(f"{k}={v}" for k, v in shown.items())
+    return ", ".join(f"{k}={show(v)}" for k, v in shown.items())

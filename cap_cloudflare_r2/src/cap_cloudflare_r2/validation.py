@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from cap_opendal_core.errors import InvalidInput, LimitExceeded
+from cap_opendal_core.show import show
 
 from . import limits
 from .conditions import normalize_etag
@@ -96,7 +97,7 @@ def check_custom_metadata(value: object, *, operation: str | None = None) -> dic
     for name, item in value.items():
         if not isinstance(name, str) or not name:
             raise _invalid(
-                f"custom_metadata names must be non-empty str, got {name!r}", "custom_metadata", operation
+                f"custom_metadata names must be non-empty str, got {show(name)}", "custom_metadata", operation
             )
         if not isinstance(item, str):
             raise _invalid(
@@ -179,7 +180,7 @@ def check_http_metadata(value: object, *, operation: str | None = None) -> R2Htt
 
 def _non_negative_int(value: object, name: str, operation: str | None, *, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise _invalid(f"range.{name} must be an int >= {minimum}, got {value!r}", "range", operation)
+        raise _invalid(f"range.{name} must be an int >= {minimum}, got {show(value)}", "range", operation)
     return value
 
 
@@ -344,7 +345,7 @@ def check_list_options(
         raise _invalid(f"limit must be an int, got {type(limit).__name__}", "limit", "list")
     if not limits.LIST_LIMIT_MIN <= limit <= limits.LIST_LIMIT_MAX:
         raise _invalid(
-            f"limit must be between {limits.LIST_LIMIT_MIN} and {limits.LIST_LIMIT_MAX}, got {limit}",
+            f"limit must be between {limits.LIST_LIMIT_MIN} and {limits.LIST_LIMIT_MAX}, got {show(limit)}",
             "limit",
             "list",
         )
@@ -358,7 +359,7 @@ def check_list_options(
     for item in include:
         if item not in _INCLUDE:
             raise _invalid(
-                f"include accepts 'http_metadata' and 'custom_metadata', got {item!r}", "include", "list"
+                f"include accepts 'http_metadata' and 'custom_metadata', got {show(item)}", "include", "list"
             )
         wanted.add(_INCLUDE[item])
     delimiter_text = _optional_str(delimiter, "delimiter")
@@ -378,7 +379,8 @@ def check_part_number(value: object, *, operation: str = "upload_part", field: s
         raise _invalid(f"{field} must be an int, got {type(value).__name__}", field, operation)
     if not limits.PART_NUMBER_MIN <= value <= limits.PART_NUMBER_MAX:
         raise _invalid(
-            f"{field} must be between {limits.PART_NUMBER_MIN} and {limits.PART_NUMBER_MAX}, got {value}",
+            f"{field} must be between {limits.PART_NUMBER_MIN} and {limits.PART_NUMBER_MAX}, "
+            f"got {show(value)}",
             field,
             operation,
         )
@@ -431,13 +433,15 @@ def check_upload_id(value: object, *, operation: str) -> str:
 
 def check_presign(method: object, expires_in: object) -> tuple[str, int]:
     if method not in ("GET", "PUT"):
-        raise _invalid(f"method must be 'GET' or 'PUT', got {method!r}", "method", "presign")
+        raise _invalid(f"method must be 'GET' or 'PUT', got {show(method)}", "method", "presign")
     if isinstance(expires_in, bool) or not isinstance(expires_in, int):
-        raise _invalid(f"expires_in must be an int (seconds), got {expires_in!r}", "expires_in", "presign")
+        raise _invalid(
+            f"expires_in must be an int (seconds), got {show(expires_in)}", "expires_in", "presign"
+        )
     if not limits.PRESIGN_MIN_SECONDS <= expires_in <= limits.PRESIGN_MAX_SECONDS:
         raise _invalid(
             f"expires_in must be between {limits.PRESIGN_MIN_SECONDS} and {limits.PRESIGN_MAX_SECONDS} "
-            f"seconds, got {expires_in}",
+            f"seconds, got {show(expires_in)}",
             "expires_in",
             "presign",
         )
