@@ -17,7 +17,7 @@ import opendal
 import pytest
 
 from cap_cloudflare_queue import ClaimCheck, CloudflareQueueConfig, MessageBatch, Queue, QueueConsumer
-from cap_opendal_core.errors import BackendError, Misconfigured
+from cap_opendal_core.errors import BackendError, InvalidInput, Misconfigured
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -312,6 +312,10 @@ async def test_from_env_reads_the_key_from_a_worker_env_or_the_environment(
         ClaimCheck.from_env(bucket)
     with pytest.raises(Misconfigured, match="'CAPS_CLAIM_CHECK_KEY' is not set"):
         ClaimCheck.from_env(bucket, object())
+    with pytest.raises(InvalidInput, match="name"):
+        ClaimCheck.from_env(bucket, {"": KEY}, name="")
+    with pytest.raises(InvalidInput, match="dead_letters_of"):
+        ClaimCheck(bucket, key=KEY, dead_letters_of="jobs")
     with pytest.raises(Misconfigured, match="'JOBS_CLAIM_KEY' is too short"):
         ClaimCheck.from_env(bucket, {"JOBS_CLAIM_KEY": "short-key"}, name="JOBS_CLAIM_KEY")
     monkeypatch.setenv("CAPS_CLAIM_CHECK_KEY", KEY)

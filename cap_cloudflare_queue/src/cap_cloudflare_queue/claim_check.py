@@ -232,6 +232,8 @@ class ClaimCheck:
         """A ``ClaimCheck`` whose key is the secret ``name``: in a Python Worker pass its ``env`` (set the
         key with ``wrangler secret put CAPS_CLAIM_CHECK_KEY``); on a server ``env`` defaults to
         ``os.environ``. A missing or short key raises ``Misconfigured`` naming ``name``, never its value."""
+        if not isinstance(name, str) or not name:
+            raise InvalidInput(f"name: must be the secret's name, got {name!r}", field="name")
         source = os.environ if env is None else env
         if isinstance(source, Mapping):
             value = source.get(name)
@@ -240,8 +242,6 @@ class ClaimCheck:
                 value = getattr(source, name, None)
             except Exception:  # a JS env may throw on an odd name
                 value = None
-        if value is not None and not isinstance(value, str | bytes | Secret):
-            value = str(value)  # a JS string proxy
         return cls(
             store,
             key=_key_bytes(value, source=name),
