@@ -346,3 +346,29 @@ async def test_queues_known_by_another_name_must_say_which_queue_references_are_
     named = config.model_copy(update={"queue_name": "jobs"})
     async with Queue.from_config(named, claim_check=cc) as producer:
         assert producer.queue_name == "jobs"
+
+
+async def test_a_rotated_key_still_verifies_what_the_old_one_signed_and_only_that(
+    tmp_path: Path, bucket: Recording, quiet: LayerSettings, clock: FakeClock
+) -> None:
+    old, new = KEY, secrets.token_hex(32)
+    genuine = await _genuine_reference(tmp_path, ClaimCheck(bucket, key=old), quiet, clock)
+    rotated = ClaimCheck(bucket, key=new, previous_keys=[old])
+    async with Queue.local("jobs", tmp_path / "q", settings=quiet, clock=clock, claim_check=rotated) as q:
+        await q.send(BIG + b"new", content_type="bytes")
+    async with QueueConsumer.local(
+        "jobs", tmp_path / "q", settings=quiet, clock=clock, claim_check=rotated
+    ) as c:
+        clock.advance(60)
+        batch = await c.pull()
+        assert sorted(len(m.body) for m in batch) == [len(BIG), len(BIG) + 3], "old and new references"
+        await batch.process(lambda _: _noop())
+    assert await _objects(bucket) == {VICTIM: VICTIM_BYTES}
+    bucket.calls.clear()
+    batch = await _deliver(tmp_path / "q2", "jobs", [genuine], ClaimCheck(bucket, key=new), quiet, clock)
+    assert batch.messages[0].body == genuine, "once the old key is dropped, its references are plain JSON"
+    assert bucket.calls == []
+    with pytest.raises(Misconfigured, match=r"previous_keys\[0\]"):
+        ClaimCheck(bucket, key=new, previous_keys=["short"])
+    with pytest.raises(InvalidInput, match="previous_keys"):
+        ClaimCheck(bucket, key=new, previous_keys=old)

@@ -179,7 +179,8 @@ class ClaimCheck:
     sent otherwise are moved); ``prefix`` starts every stored key (``<prefix><queue>/<32 hex>``), and
     a consumer acts only on keys of that shape for its own queue. A consumer of a dead-letter queue
     names the queues whose dead letters it receives in ``dead_letters_of``: references made for them
-    are accepted there too.
+    are accepted there too. To rotate the key, sign with the new ``key`` and keep the old one in
+    ``previous_keys`` (verification only) until the queue holds no reference made with it.
     """
 
     def __init__(
@@ -187,6 +188,7 @@ class ClaimCheck:
         store: BlobStore | Any,
         *,
         key: str | bytes | Secret | None = None,
+        previous_keys: Iterable[str | bytes | Secret] = (),
         threshold: int = MAX_BODY_BYTES,
         prefix: str = "cap-queue/",
         dead_letters_of: Iterable[str] = (),
@@ -213,6 +215,12 @@ class ClaimCheck:
             raise InvalidInput(f"prefix: must be a plain key prefix, got {prefix!r}", field="prefix")
         origins = _queue_names(dead_letters_of)
         self._key = _key_bytes(key, source="key")
+        if isinstance(previous_keys, str | bytes | Secret) or not isinstance(previous_keys, Iterable):
+            raise InvalidInput("previous_keys: must be a list of keys", field="previous_keys")
+        self._verifying_keys = (
+            self._key,
+            *(_key_bytes(k, source=f"previous_keys[{i}]") for i, k in enumerate(previous_keys)),
+        )
         self.blobs: BlobStore = store
         self.threshold = threshold
         self.prefix = prefix
@@ -225,6 +233,7 @@ class ClaimCheck:
         env: Any = None,
         *,
         name: str = KEY_ENV_VAR,
+        previous_keys: Iterable[str | bytes | Secret] = (),
         threshold: int = MAX_BODY_BYTES,
         prefix: str = "cap-queue/",
         dead_letters_of: Iterable[str] = (),
@@ -245,6 +254,7 @@ class ClaimCheck:
         return cls(
             store,
             key=_key_bytes(value, source=name),
+            previous_keys=previous_keys,
             threshold=threshold,
             prefix=prefix,
             dead_letters_of=dead_letters_of,
@@ -273,16 +283,16 @@ class ClaimCheck:
         for origin in (queue, *self.dead_letters_of):
             if not _is_generated_key(reference.key, self.prefix, origin):
                 continue
-            expected = self._mac(
-                origin, reference.key, reference.content_type, reference.size, reference.sha256
-            )
-            if hmac.compare_digest(expected, reference.mac):
-                return reference
+            for secret in self._verifying_keys:
+                expected = _mac(
+                    secret, origin, reference.key, reference.content_type, reference.size, reference.sha256
+                )
+                if hmac.compare_digest(expected, reference.mac):
+                    return reference
         return None
 
     def _mac(self, queue: str, key: str, content_type: str, size: int, sha256: str) -> str:
-        fields = json.dumps([queue, key, content_type, size, sha256], separators=(",", ":"))
-        return hmac.new(self._key, _MAC_CONTEXT + fields.encode(), hashlib.sha256).hexdigest()
+        return _mac(self._key, queue, key, content_type, size, sha256)
 
     async def store(self, key: str, data: bytes) -> None:
         """Write a body under the key of its :meth:`reference`."""
@@ -318,6 +328,12 @@ class ClaimCheck:
 
     def __repr__(self) -> str:
         return f"ClaimCheck({self.blobs!r}, threshold={self.threshold}, prefix={self.prefix!r})"
+
+
+def _mac(secret: bytes, queue: str, key: str, content_type: str, size: int, sha256: str) -> str:
+    """HMAC-SHA256 over the queue's name and every reference field, as one unambiguous JSON array."""
+    fields = json.dumps([queue, key, content_type, size, sha256], separators=(",", ":"))
+    return hmac.new(secret, _MAC_CONTEXT + fields.encode(), hashlib.sha256).hexdigest()
 
 
 def _key_bytes(value: object, *, source: str) -> bytes:

@@ -299,6 +299,14 @@ class MessageBatch:
         ``claim_check``, ``await batch.load()`` (or :meth:`process`) fetches claim-checked bodies, and
         :meth:`settle` deletes those of acked messages.
         """
+        from .claim_check import ClaimCheck
+
+        if claim_check is not None and not isinstance(claim_check, ClaimCheck):
+            from cap_opendal_core.errors import InvalidInput
+
+            raise InvalidInput(
+                f"claim_check must be a ClaimCheck, got {type(claim_check).__name__}", field="claim_check"
+            )
         from cap_opendal_core import ffi
         from cap_opendal_core.layers import Pipeline
         from cap_opendal_core.scope import current_scope
