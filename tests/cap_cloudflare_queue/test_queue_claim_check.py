@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import secrets
 from typing import TYPE_CHECKING, Any
 
 import opendal
@@ -14,7 +15,6 @@ from cap_opendal_core.errors import (
     BackendError,
     InvalidInput,
     LimitExceeded,
-    Misconfigured,
     NotFound,
     RateLimited,
     Unavailable,
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.anyio
 
 FIVE_MB = 5 * 1024 * 1024
+KEY = secrets.token_hex(32)  # the producer's and the consumers' shared claim-check key
 
 
 def _stored(root: Path) -> list[Path]:
@@ -48,8 +49,12 @@ async def test_a_5_mb_body_round_trips_through_the_local_queue_and_an_opendal_fs
     blobs.mkdir()
     store = opendal.AsyncOperator("fs", root=str(blobs))
     body = os.urandom(FIVE_MB)
-    q = Queue.local("big", tmp_path / "q", clock=clock, settings=quiet, claim_check=ClaimCheck(store))
-    c = QueueConsumer.local("big", tmp_path / "q", clock=clock, settings=quiet, claim_check=ClaimCheck(store))
+    q = Queue.local(
+        "big", tmp_path / "q", clock=clock, settings=quiet, claim_check=ClaimCheck(store, key=KEY)
+    )
+    c = QueueConsumer.local(
+        "big", tmp_path / "q", clock=clock, settings=quiet, claim_check=ClaimCheck(store, key=KEY)
+    )
     async with q, c:
         await q.send(body, content_type="bytes")
         files = _stored(blobs)
@@ -70,7 +75,7 @@ async def test_retried_messages_keep_their_body_until_acked(
     tmp_path: Path, clock: FakeClock, quiet: LayerSettings
 ) -> None:
     store = opendal.AsyncOperator("memory")
-    cc = ClaimCheck(store, threshold=1_000)
+    cc = ClaimCheck(store, key=KEY, threshold=1_000)
     q = Queue.local("jobs", tmp_path, clock=clock, settings=quiet, claim_check=cc)
     c = QueueConsumer.local("jobs", tmp_path, clock=clock, settings=quiet, claim_check=cc)
     doc = {"rows": [{"i": i, "text": "x" * 50} for i in range(100)]}
@@ -122,7 +127,7 @@ class R2ShapedStore:
 async def test_an_r2_bucket_shaped_store_satisfies_the_protocol(tmp_path: Path, quiet: LayerSettings) -> None:
     store = R2ShapedStore()
     assert isinstance(store, BlobStore)
-    cc = ClaimCheck(store)
+    cc = ClaimCheck(store, key=KEY)
     async with (
         Queue.local("r2", tmp_path, settings=quiet, claim_check=cc) as q,
         QueueConsumer.local("r2", tmp_path, settings=quiet, claim_check=cc) as c,
@@ -140,13 +145,14 @@ async def test_consumers_without_the_store_or_with_a_bad_blob_fail_the_message_n
     tmp_path: Path, clock: FakeClock, quiet: LayerSettings
 ) -> None:
     store = R2ShapedStore()
-    cc = ClaimCheck(store, threshold=100)
+    cc = ClaimCheck(store, key=KEY, threshold=100)
     async with Queue.local("jobs", tmp_path, clock=clock, settings=quiet, claim_check=cc) as q:
         await q.send("x" * 500, content_type="text")
         async with QueueConsumer.local("jobs", tmp_path, clock=clock, settings=quiet) as blind:
             batch = await blind.pull()
-            with pytest.raises(Misconfigured, match="claim-check storage"):
-                _ = batch.messages[0].body
+            reference = batch.messages[0].body  # unverifiable without the key: an ordinary body
+            assert reference["cap.claim_check"] == 2
+            assert batch.messages[0].claim_key is None
             batch.retry_all()
             await batch.settle()
         async with QueueConsumer.local("jobs", tmp_path, clock=clock, settings=quiet, claim_check=cc) as c:
@@ -180,10 +186,14 @@ async def test_stored_bodies_of_definitely_refused_sends_are_removed(tmp_path: P
     with CloudflareApi() as api:
         QueueApi(api, queue_ids=("q1",))
         config = CloudflareQueueConfig(
-            account_id=api.account_id, queue_id="q1", api_token=api.token, base_url=api.base_url
+            account_id=api.account_id,
+            queue_id="q1",
+            queue_name="jobs",
+            api_token=api.token,
+            base_url=api.base_url,
         )
         async with Queue.from_config(
-            config, settings=LayerSettings(logging=False), claim_check=ClaimCheck(store)
+            config, settings=LayerSettings(logging=False), claim_check=ClaimCheck(store, key=KEY)
         ) as q:
             api.inject(Fault(status=429, errors=[{"code": 10250, "message": "QueueOverloaded"}]))
             with pytest.raises(RateLimited):
@@ -202,12 +212,12 @@ async def test_claim_check_arguments(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="store"):
         ClaimCheck(object())
     with pytest.raises(InvalidInput, match="threshold"):
-        ClaimCheck(R2ShapedStore(), threshold=200_000)
+        ClaimCheck(R2ShapedStore(), key=KEY, threshold=200_000)
     with pytest.raises(InvalidInput, match="threshold"):
-        ClaimCheck(R2ShapedStore(), threshold=0)
+        ClaimCheck(R2ShapedStore(), key=KEY, threshold=0)
     with pytest.raises(InvalidInput, match="claim_check"):
         Queue.local("jobs", tmp_path, claim_check=R2ShapedStore())  # type: ignore[arg-type]
-    cc = ClaimCheck(R2ShapedStore(), prefix="p/")
+    cc = ClaimCheck(R2ShapedStore(), key=KEY, prefix="p/")
     reference = cc.reference("jobs", b"abc", "bytes")
     assert reference.key.startswith("p/jobs/")
     assert reference.sha256 == hashlib.sha256(b"abc").hexdigest()
@@ -215,6 +225,6 @@ async def test_claim_check_arguments(tmp_path: Path) -> None:
 
 async def test_bodies_under_the_threshold_stay_in_the_message(tmp_path: Path, quiet: LayerSettings) -> None:
     store = R2ShapedStore()
-    async with Queue.local("jobs", tmp_path, settings=quiet, claim_check=ClaimCheck(store)) as q:
+    async with Queue.local("jobs", tmp_path, settings=quiet, claim_check=ClaimCheck(store, key=KEY)) as q:
         await q.send({"small": True})
     assert store.objects == {}

@@ -26,7 +26,7 @@ from .limits import (
     DEFAULT_VISIBILITY_TIMEOUT_S,
     MAX_VISIBILITY_TIMEOUT_S,
 )
-from .message import SETTLE_GRACE_S, Message, MessageBatch, delete_claimed
+from .message import SETTLE_GRACE_S, Message, MessageBatch, delete_claimed, verified_claim
 from .models import Lease, RetryRequest, SettleResult
 from .operations import ACK, CAPABILITY, PULL, RETRY, SETTLE
 from .validation import (
@@ -192,12 +192,14 @@ class QueueConsumer:
         poll_interval: float = 1.0,
     ) -> QueueConsumer:
         """An HTTP pull consumer through Cloudflare's REST API (enable it with ``wrangler queues
-        consumer http add <queue>``; the token needs Queues read and write)."""
+        consumer http add <queue>``; the token needs Queues read and write). With ``claim_check`` the
+        config needs ``queue_name``."""
         from .backends.rest import RestClient, RestConsumer
         from .config import CloudflareQueueConfig
-        from .producer import _config
+        from .producer import _config, require_queue_name_for_claim_check
 
         model = _config(config, CloudflareQueueConfig)
+        require_queue_name_for_claim_check(model, claim_check)
         return cls(
             RestConsumer(RestClient(model)),
             settings=settings,
@@ -297,6 +299,7 @@ class QueueConsumer:
                 r.attempts,
                 content_type=r.content_type,
                 lease_id=r.lease_id,
+                claim=verified_claim(self._claim_check, self.queue, r.id, r.body),
             )
             for r in received
         ]

@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from cap_opendal_core.errors import CapabilityError, Misconfigured
 
-from .claim_check import ClaimReference
 from .encoding import decode_body
 from .models import SettleResult
 from .validation import check_delay
@@ -25,7 +24,7 @@ from .validation import check_delay
 if TYPE_CHECKING:
     from cap_opendal_core.layers import LayerSettings, Pipeline
 
-    from .claim_check import ClaimCheck
+    from .claim_check import ClaimCheck, ClaimReference
     from .limits import ContentType
 
 __all__ = ["Handler", "Message", "MessageBatch", "Outcome"]
@@ -50,6 +49,8 @@ class Message:
 
     ``content_type`` is known for pulled messages (local, REST) and ``None`` for pushed ones (the
     Workers runtime hands over the decoded body only); ``lease_id`` is set for pulled messages.
+    ``claim`` is the *verified* claim-check reference the body is (see :func:`verified_claim`); a
+    body that merely looks like one is an ordinary body.
     """
 
     __slots__ = (
@@ -77,6 +78,7 @@ class Message:
         content_type: ContentType | None = None,
         lease_id: str | None = None,
         js: Any = None,
+        claim: ClaimReference | None = None,
     ) -> None:
         self.id = id
         self.timestamp = timestamp
@@ -88,16 +90,15 @@ class Message:
         self._retry_delay: int | None = None
         self._settled = False
         self._body_error: CapabilityError | None = None
-        self._claim = ClaimReference.from_body(body)
-        self._body = _UNSET if self._claim is not None else body
+        self._claim = claim
+        self._body = _UNSET if claim is not None else body
 
     @property
     def body(self) -> Any:
         """The message body; a claim-checked body once it has been fetched.
 
         Raises the storage error when a claim-checked body could not be fetched (so the handler fails
-        and the message is retried), and ``Misconfigured`` when the body is a claim-check reference
-        that nothing resolved (give the consumer — or ``MessageBatch.from_js`` — the same claim_check).
+        and the message is retried), and ``Misconfigured`` when the batch was never loaded.
         """
         if self._body_error is not None:
             raise self._body_error
@@ -105,8 +106,7 @@ class Message:
             assert self._claim is not None
             raise Misconfigured(
                 f"message {self.id}'s body is in claim-check storage ({self._claim.key!r}); "
-                "give the consumer "
-                "(or MessageBatch.from_js) the producer's claim_check, then await batch.load()",
+                "await batch.load() (pull and process do it) before reading it",
                 capability="queue",
                 operation="handle",
                 key=self.id,
@@ -117,6 +117,12 @@ class Message:
     def claim_key(self) -> str | None:
         """Where a claim-checked body is stored (deleted once the message is acked); else ``None``."""
         return None if self._claim is None else self._claim.key
+
+    @property
+    def _claim_fetched(self) -> bool:
+        """Whether this is a verified reference whose body was fetched and matched its digest: the only
+        case in which acking it deletes the stored object."""
+        return self._claim is not None and self._body is not _UNSET
 
     @property
     def outcome(self) -> Outcome:
@@ -293,6 +299,14 @@ class MessageBatch:
         ``claim_check``, ``await batch.load()`` (or :meth:`process`) fetches claim-checked bodies, and
         :meth:`settle` deletes those of acked messages.
         """
+        from .claim_check import ClaimCheck
+
+        if claim_check is not None and not isinstance(claim_check, ClaimCheck):
+            from cap_opendal_core.errors import InvalidInput
+
+            raise InvalidInput(
+                f"claim_check must be a ClaimCheck, got {type(claim_check).__name__}", field="claim_check"
+            )
         from cap_opendal_core import ffi
         from cap_opendal_core.layers import Pipeline
         from cap_opendal_core.scope import current_scope
@@ -300,8 +314,10 @@ class MessageBatch:
         from .operations import HANDLE
 
         raw = ffi.unwrap_binding(js_batch) if not isinstance(js_batch, ffi.JsProxy) else js_batch
+        queue = str(raw.queue)
         messages = []
         for js_message in raw.messages:
+            body = ffi.js_to_py(js_message.body)
             timestamp = ffi.js_to_py(js_message.timestamp)
             if not isinstance(timestamp, _dt.datetime):
                 timestamp = _dt.datetime.fromtimestamp(float(timestamp) / 1000, tz=_dt.UTC)
@@ -309,9 +325,10 @@ class MessageBatch:
                 Message(
                     str(js_message.id),
                     timestamp,
-                    ffi.js_to_py(js_message.body),
+                    body,
                     int(js_message.attempts),
                     js=js_message,
+                    claim=verified_claim(claim_check, queue, str(js_message.id), body),
                 )
             )
         scope = current_scope()
@@ -320,17 +337,40 @@ class MessageBatch:
                 HANDLE.effect_hint, HANDLE.determinism_hint, capability=HANDLE.capability, operation="handle"
             )
         settler = _JsSettler(Pipeline(HANDLE.capability, "workers", settings), claim_check)
-        return cls(str(raw.queue), messages, settler=settler, claim_check=claim_check, js=raw)
+        return cls(queue, messages, settler=settler, claim_check=claim_check, js=raw)
+
+
+def verified_claim(
+    claim_check: ClaimCheck | None, queue: str, message_id: str, body: object
+) -> ClaimReference | None:
+    """The claim-check reference ``body`` is, if ``claim_check`` verifies it for ``queue``; else ``None``
+    (the body is delivered as it is). A body carrying the reference marker that does not verify is
+    logged — a key or prefix that differs from the producer's, or a forgery — without its fields."""
+    from .claim_check import REFERENCE_KEY
+
+    claim = None if claim_check is None else claim_check.verify(queue, body)
+    if claim is None and isinstance(body, dict) and REFERENCE_KEY in body:
+        from ._log import logger
+
+        logger().warning(
+            "queue.claim_check.unverified",
+            queue=queue,
+            message_id=message_id,
+            detail="a body marked as a claim-check reference did not verify (no claim_check, another "
+            "key or prefix, another queue, or forged); delivered as an ordinary body",
+        )
+    return claim
 
 
 async def delete_claimed(claim_check: ClaimCheck | None, messages: Sequence[Message]) -> None:
-    """Delete the stored bodies of acked, claim-checked messages; failures are logged, not raised (the
-    ack already happened — a leftover body is garbage, not a lost message)."""
+    """Delete the stored bodies of acked messages whose verified reference was fetched and matched;
+    failures are logged, not raised (the ack already happened — a leftover body is garbage, not a lost
+    message). Nothing that was not verified and read is ever deleted."""
     if claim_check is None:
         return
     for m in messages:
         key = m.claim_key
-        if key is None or m.outcome != "ack":
+        if key is None or m.outcome != "ack" or not m._claim_fetched:
             continue
         try:
             await claim_check.delete(key)

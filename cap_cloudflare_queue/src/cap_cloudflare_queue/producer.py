@@ -91,7 +91,9 @@ class Queue:
 
     Build it with :meth:`from_env` (inside a Python Worker), :meth:`from_config` (a server, Cloudflare's
     REST API), :meth:`local` (the embedded default, SQLite on disk) or :meth:`from_url`. ``async with``
-    closes what it opened. ``claim_check`` moves bodies over its threshold to blob storage.
+    closes what it opened. ``claim_check`` moves bodies over its threshold to blob storage; its
+    references are bound to ``queue_name`` (the queue's name as consumers see it, ``batch.queue``),
+    which defaults to ``name``.
     """
 
     binding_kind: Final = BINDING_KIND
@@ -104,6 +106,7 @@ class Queue:
         name: str,
         settings: LayerSettings | None = None,
         claim_check: ClaimCheck | None = None,
+        queue_name: str | None = None,
     ) -> None:
         from cap_opendal_core.layers import Pipeline
 
@@ -116,6 +119,7 @@ class Queue:
                 field="claim_check",
             )
         self.name = name
+        self.queue_name = name if queue_name is None else check_queue_name(queue_name, field="queue_name")
         self._backend = backend
         self._claim_check = claim_check
         self._pipeline = Pipeline(CAPABILITY, backend.name, settings)
@@ -128,14 +132,30 @@ class Queue:
         env: Any,
         binding: str,
         *,
+        queue_name: str | None = None,
         claim_check: ClaimCheck | None = None,
         settings: LayerSettings | None = None,
     ) -> Queue:
-        """The producer binding ``binding`` of a Python Worker's ``env`` (raw or ``workers``-SDK wrapped)."""
+        """The producer binding ``binding`` of a Python Worker's ``env`` (raw or ``workers``-SDK wrapped).
+
+        With ``claim_check``, ``queue_name`` is required: the queue's own name (``queue`` in the
+        binding's wrangler.toml section, what consumers see as ``batch.queue``), which references are
+        bound to; the binding's name is not it, and the runtime does not say."""
+        if claim_check is not None and queue_name is None:
+            raise Misconfigured(
+                f"Queue.from_env(env, {binding!r}, claim_check=…) needs queue_name=: the queue's name as "
+                "its consumers see it (batch.queue), which claim-check references are bound to",
+                capability=CAPABILITY,
+                operation="from_env",
+            )
         from .backends.workers import WorkersProducer
 
         return cls(
-            WorkersProducer.from_env(env, binding), name=binding, settings=settings, claim_check=claim_check
+            WorkersProducer.from_env(env, binding),
+            name=binding,
+            settings=settings,
+            claim_check=claim_check,
+            queue_name=queue_name,
         )
 
     @classmethod
@@ -147,11 +167,13 @@ class Queue:
         settings: LayerSettings | None = None,
     ) -> Queue:
         """A queue reached through Cloudflare's REST API (``messages`` and ``messages/batch``); ``config``
-        is a :class:`~cap_cloudflare_queue.config.CloudflareQueueConfig` or a mapping of its fields."""
+        is a :class:`~cap_cloudflare_queue.config.CloudflareQueueConfig` or a mapping of its fields.
+        With ``claim_check`` the config needs ``queue_name`` (references are bound to the name)."""
         from .backends.rest import RestClient, RestProducer
         from .config import CloudflareQueueConfig
 
         model = _config(config, CloudflareQueueConfig)
+        require_queue_name_for_claim_check(model, claim_check)
         return cls(
             RestProducer(RestClient(model)),
             name=model.display_name,
@@ -346,7 +368,7 @@ class Queue:
                 value=message.encoded_size,
                 maximum=min(cc.threshold, MAX_BODY_BYTES),
             )
-        reference = cc.reference(self.name, message.data, message.content_type)
+        reference = cc.reference(self.queue_name, message.data, message.content_type)
         replaced = prepare_message(
             message.index if batch else None, reference.to_body(), "json", message.delay_seconds
         )
@@ -381,6 +403,18 @@ class Queue:
                 from ._log import logger
 
                 logger().warning("queue.claim_check.cleanup_failed", key=message.claim_key, error=err.code)
+
+
+def require_queue_name_for_claim_check(config: CloudflareQueueConfig, claim_check: object) -> None:
+    """Over REST a queue is known by its id; claim-check references are bound to its *name* (what a
+    Worker consumer sees), so a claim-checked REST queue must be given the name."""
+    if claim_check is not None and config.queue_name is None:
+        raise Misconfigured(
+            "a claim_check over Cloudflare's REST API needs queue_name in the config: the queue's name as "
+            "consumers see it (batch.queue), which claim-check references are bound to",
+            capability=CAPABILITY,
+            operation="from_config",
+        )
 
 
 def _config(config: object, model: type[_Model]) -> _Model:

@@ -15,7 +15,7 @@ from _support import raises
 from pyodide.code import run_js
 
 from cap_cloudflare_queue import ClaimCheck, MessageBatch, MessageSendRequest, Queue
-from cap_opendal_core import InvalidInput, LimitExceeded, ffi
+from cap_opendal_core import InvalidInput, LimitExceeded, Misconfigured, ffi
 from cap_opendal_core.layers import LayerSettings
 from cap_opendal_core.scope import InvocationScope
 
@@ -152,7 +152,7 @@ _JS_BATCH = """
   return {
     calls,
     batch: {
-      queue: "jobs",
+      queue: QUEUE_NAME,
       messages,
       ackAll() { calls.push(["ackAll"]); },
       retryAll(options) { calls.push(["retryAll", options === undefined ? null : options.delaySeconds]); },
@@ -162,8 +162,10 @@ _JS_BATCH = """
 """
 
 
-def _js_batch(bodies_js: str = '[{ a: 1 }, "text", new Uint8Array([1, 2, 3]).buffer, null]') -> Any:
-    return run_js(_JS_BATCH.replace("BODIES", bodies_js))
+def _js_batch(
+    bodies_js: str = '[{ a: 1 }, "text", new Uint8Array([1, 2, 3]).buffer, null]', queue: str = "jobs"
+) -> Any:
+    return run_js(_JS_BATCH.replace("BODIES", bodies_js).replace("QUEUE_NAME", json.dumps(queue)))
 
 
 async def check_from_js_wraps_the_batch_and_marks_reach_the_runtime(env: Any) -> None:
@@ -228,8 +230,11 @@ class _BucketStore:
 
 async def check_claim_check_through_r2_and_a_pushed_batch(env: Any) -> None:
     marker = os.urandom(6).hex()
-    claim_check = ClaimCheck(_BucketStore(env.BUCKET), prefix=f"claims-{marker}/")
-    queue = Queue.from_env(env, "QUEUE", settings=QUIET, claim_check=claim_check)
+    secrets = run_js(f'({{ CAPS_CLAIM_CHECK_KEY: "{os.urandom(32).hex()}" }})')  # a Worker secret in env
+    claim_check = ClaimCheck.from_env(_BucketStore(env.BUCKET), secrets, prefix=f"claims-{marker}/")
+    with raises(Misconfigured, match="queue_name"):
+        Queue.from_env(env, "QUEUE", settings=QUIET, claim_check=claim_check)
+    queue = Queue.from_env(env, "QUEUE", queue_name="cap-queue", settings=QUIET, claim_check=claim_check)
     big = {"marker": marker, "rows": ["x" * 1000] * 300}
     await queue.send(big)
 
@@ -239,12 +244,31 @@ async def check_claim_check_through_r2_and_a_pushed_batch(env: Any) -> None:
 
     (record,) = await _records(env, is_reference, 1)
     reference = record["body"]
-    assert reference["cap.claim_check"] == 1
+    assert reference["cap.claim_check"] == 2
     assert reference["content_type"] == "json"
     key = reference["key"]
     assert not ffi.is_js_null(await env.BUCKET.head(key)), "the body is in R2 while the message travels"
 
-    made = _js_batch(f"[JSON.parse({json.dumps(json.dumps(reference))})]")
+    # Forged, tampered and replayed references are ordinary bodies: nothing in R2 is read or deleted.
+    victim = f"claims-{marker}/cap-queue/victim"
+    await env.BUCKET.put(victim, "not yours")
+    forged = [
+        {**reference, "key": victim},
+        {**reference, "size": reference["size"] + 1},
+        {k: v for k, v in reference.items() if k != "mac"} | {"cap.claim_check": 1},
+    ]
+    made = _js_batch(f"JSON.parse({json.dumps(json.dumps([*forged, reference]))})", queue="other")
+    bodies: list[Any] = []
+
+    async def collect(batch: MessageBatch) -> None:
+        bodies.extend(m.body for m in batch.messages)
+
+    await MessageBatch.from_js(made.batch, claim_check=claim_check, settings=QUIET).process(collect)
+    assert bodies == [*forged, reference], "the genuine reference replayed onto 'other' is not trusted"
+    assert not ffi.is_js_null(await env.BUCKET.head(victim))
+    assert not ffi.is_js_null(await env.BUCKET.head(key))
+
+    made = _js_batch(f"[JSON.parse({json.dumps(json.dumps(reference))})]", queue="cap-queue")
     seen: list[Any] = []
 
     async def handler(batch: MessageBatch) -> None:
@@ -254,3 +278,4 @@ async def check_claim_check_through_r2_and_a_pushed_batch(env: Any) -> None:
     assert seen == [big]
     assert ffi.js_to_py(made.calls) == [["ackAll"]]
     assert ffi.is_js_null(await env.BUCKET.head(key)), "acked: the stored body is deleted"
+    await env.BUCKET.delete(victim)
