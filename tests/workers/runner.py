@@ -13,6 +13,7 @@ import asyncio
 import importlib
 import inspect
 import json
+import re
 import sys
 import time
 import traceback
@@ -117,9 +118,10 @@ def write_dist_info(site_packages: str, pyprojects: dict[str, str]) -> None:
     """
     import tomllib
 
-    for source in pyprojects.values():
-        project = tomllib.loads(source)["project"]
-        name, version = project["name"], project["version"]
+    for folder, source in pyprojects.items():
+        document = tomllib.loads(source)
+        project = document["project"]
+        name, version = project["name"], project.get("version") or _dynamic_version(folder, document)
         info = Path(site_packages) / f"{name.replace('-', '_')}-{version}.dist-info"
         info.mkdir(parents=True, exist_ok=True)
         (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
@@ -133,6 +135,18 @@ def write_dist_info(site_packages: str, pyprojects: dict[str, str]) -> None:
             lines.append("")
         (info / "entry_points.txt").write_text("\n".join(lines))
     importlib.invalidate_caches()
+
+
+def _dynamic_version(folder: str, document: dict[str, Any]) -> str:
+    """The version hatch reads at build time: ``__version__`` in the file ``[tool.hatch.version]`` names.
+
+    The file is read from the package's mounted ``src/`` (``/cap/src/<folder>``), as the build would."""
+    relative = document["tool"]["hatch"]["version"]["path"]
+    text = (Path("/cap/src") / folder / Path(relative).relative_to("src")).read_text(encoding="utf-8")
+    match = re.search(r'^__version__ = "([^"]+)"$', text, re.MULTILINE)
+    if match is None:
+        raise RuntimeError(f"{folder}: no __version__ in {relative}")
+    return match.group(1)
 
 
 def prepare(paths: list[str]) -> None:
