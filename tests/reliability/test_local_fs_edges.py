@@ -29,6 +29,7 @@ from cap_cloudflare_queue import Queue, QueueConsumer
 from cap_cloudflare_r2 import R2Bucket
 from cap_opendal_core import LayerSettings
 from cap_opendal_core.errors import LimitExceeded, Misconfigured, Unavailable
+from cap_opendal_core.operators import FsConfig, build_operator
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -196,6 +197,15 @@ async def test_r2_never_follows_a_planted_link(tmp_path: Path, planted: str) -> 
         more: list[Awaitable[Any]] = [bucket.head("object"), bucket.delete("object"), bucket.list()]
         for call in more:
             await _refused(call, outside)
+
+
+def test_fs_operators_offer_only_checked_calls(tmp_path: Path) -> None:
+    """An fs operator the SDK builds cannot be asked for a call that skips the link check."""
+    operator = build_operator(FsConfig(root=str(tmp_path)))
+    for unchecked in ("copy", "create_dir", "remove_all", "exists", "presign_read"):
+        assert not hasattr(operator, unchecked), unchecked
+    for checked in ("read", "write", "delete", "open", "rename", "stat", "list"):
+        assert callable(getattr(operator, checked)), checked
 
 
 @pytest.mark.anyio
