@@ -240,6 +240,7 @@ async def test_a_do_namespace_never_opens_a_linked_file(tmp_path: Path, planted:
 # --- a write that fails for space leaves nothing ------------------------------------------------------------
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
 def test_a_write_that_fails_for_space_leaves_nothing_and_works_once_space_is_back(tmp_path: Path) -> None:
     done = subprocess.run(
         [sys.executable, "-m", "tests.reliability.space_writer", str(tmp_path)],
