@@ -142,8 +142,10 @@ def _linked(
 def _open_dirs(root: str, parts: list[str], *, create: bool, capability: str | None) -> int:
     """A descriptor of ``root/parts…``, each step opened relative to the last with ``O_NOFOLLOW``."""
     fd = os.open(root, _DIR_FLAGS | _CLOEXEC)
+    reached = root
     try:
         for part in parts:
+            reached = os.path.join(reached, part)
             if part in ("", ".", ".."):
                 raise Misconfigured(
                     f"the path segment {part!r} leaves the local store's root", capability=capability
@@ -155,7 +157,7 @@ def _open_dirs(root: str, parts: list[str], *, create: bool, capability: str | N
                 child = os.open(part, _DIR_FLAGS | _CLOEXEC, dir_fd=fd)
             except OSError as exc:
                 if _is_link(part, fd):
-                    raise _linked(os.path.join(root, *parts), root, capability, None, None) from exc
+                    raise _linked(reached, root, capability, None, None) from exc
                 raise
             os.close(fd)
             fd = child
