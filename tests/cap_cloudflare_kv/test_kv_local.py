@@ -311,7 +311,7 @@ def test_descriptors_per_backend(tmp_path: Path) -> None:
         assert kv.binding_kind == "kv_namespace"
         assert kv.provided_hints == ("resource::kv::read", "resource::kv::write", "resource::kv")
     assert "atomic_write_dir" in repr(fs), "fs URLs get an atomic write directory too"
-    assert (tmp_path / "kv" / ".tmp").is_dir()
+    assert (tmp_path / "kv").is_dir(), "local() creates its directory at once"
 
 
 def test_bad_constructor_input_is_misconfigured(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final
 
-from cap_opendal_core.errors import InvalidInput
+from cap_opendal_core.errors import InvalidInput, Misconfigured
 from cap_opendal_core.show import show
 
 from .ids import DurableObjectId, check_hex_id, check_name
@@ -112,17 +112,20 @@ class DurableObjectNamespace:
         """The embedded runtime hosting ``object_class``, storing in the directory ``path`` (default
         ``.caps/do/<class name>``; ``":memory:"`` keeps storage in memory, for tests). ``env`` is handed
         to every object; ``clock`` (epoch seconds) drives alarms, ``ctx.now()`` and idle eviction."""
-        from pathlib import Path
+        from pathlib import Path, PurePath
 
         from .backends.local import DEFAULT_IDLE_TIMEOUT, LocalRuntime
+        from .backends.sqlite_store import check_directory
 
         location: str | os.PathLike[str] | None
         if path is None:
             location = Path(".caps") / "do" / getattr(object_class, "__name__", "objects")
-        elif str(path) == ":memory:":
+        elif isinstance(path, str | PurePath) and str(path) == ":memory:":
             location = None
         else:
             location = path
+        if location is not None:  # refuse a bad path now, before anything is written
+            location = check_directory(location)
         runtime = LocalRuntime(
             object_class,
             location,
@@ -203,7 +206,11 @@ class DurableObjectNamespace:
                 return cls.local(object_class, ":memory:", settings=settings)
             path = unquote(parts.netloc + parts.path)
             if not path:
-                raise InvalidInput("file:// needs a directory, e.g. file:///var/lib/caps/do", field="url")
+                raise Misconfigured(
+                    "local store directory path is empty: file:// needs a directory, e.g. file:///var/lib/caps/do",
+                    capability="do",
+                    operation="from_url",
+                )
             return cls.local(object_class, path, settings=settings)
         if parts.scheme in ("https", "http"):
             if binding is None or token is None:

@@ -9,7 +9,6 @@ only then, so ``import cap_cloudflare_kv`` stays cheap and works under Pyodide.
 
 from __future__ import annotations
 
-import os
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
@@ -34,6 +33,7 @@ from .validation import (
 
 if TYPE_CHECKING:
     import datetime as _dt
+    import os
     from types import TracebackType
 
     from cap_opendal_core.descriptors import Descriptor
@@ -109,22 +109,14 @@ class KvNamespace:
         A relative ``path`` is resolved against the working directory now, once. ``clock`` (epoch
         seconds) decides expiration; tests pass a controllable one instead of sleeping.
         """
+        from cap_opendal_core.localfs import local_root
         from cap_opendal_core.operators.config import FsConfig
 
-        from .backends.opendal import ATOMIC_DIR, open_backend
+        from .backends.opendal import FS_MEMBERS, open_backend
 
         settings = _settings(settings)
-        if not isinstance(path, str | os.PathLike):
-            raise Misconfigured(f"local() takes a directory path, got {type(path).__name__}", capability="kv")
-        root = os.path.abspath(os.fspath(path))
-        try:
-            os.makedirs(os.path.join(root, ATOMIC_DIR), exist_ok=True)
-        except OSError as exc:
-            raise Misconfigured(
-                f"cannot create the KV directory {root!r}: {exc.strerror or exc}", capability="kv"
-            ) from exc
-        config = FsConfig(root=root, atomic_write_dir=os.path.join(root, ATOMIC_DIR))
-        return cls(open_backend(config, settings, clock), settings)
+        root = local_root(path, capability="kv", members=FS_MEMBERS, create=True)
+        return cls(open_backend(FsConfig(root=root), settings, clock), settings)
 
     @classmethod
     def from_url(

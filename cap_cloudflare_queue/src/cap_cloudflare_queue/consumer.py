@@ -13,7 +13,6 @@ go away (bad credentials, a missing queue) does.
 from __future__ import annotations
 
 import datetime as _dt
-import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal, Self
 
@@ -40,6 +39,7 @@ from .validation import (
 )
 
 if TYPE_CHECKING:
+    import os
     from collections.abc import Callable, Iterable, Mapping, Sequence
     from types import TracebackType
 
@@ -582,6 +582,6 @@ def _is_cancellation(exc: BaseException) -> bool:
 
 
 def _directory(path: str | os.PathLike[str]) -> str:
-    if not isinstance(path, str | os.PathLike) or not os.fspath(path):
-        raise InvalidInput(f"path: must be a directory path, got {path!r}", field="path")
-    return os.fspath(path)
+    from .backends.local import check_directory
+
+    return check_directory(path)

@@ -438,9 +438,9 @@ def _config(config: object, model: type[_Model]) -> _Model:
 
 
 def _directory(path: str | os.PathLike[str]) -> str:
-    if not isinstance(path, str | os.PathLike) or not os.fspath(path):
-        raise InvalidInput(f"path: must be a directory path, got {path!r}", field="path")
-    return os.fspath(path)
+    from .backends.local import check_directory
+
+    return check_directory(path)
 
 
 def _parse_url(url: object) -> tuple[str, str, bool]:

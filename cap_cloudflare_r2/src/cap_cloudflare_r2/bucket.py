@@ -159,15 +159,13 @@ class R2Bucket:
     ) -> R2Bucket:
         """A bucket kept in directory ``path`` on this machine (relative to the working directory
         when not absolute): the embedded default for development and tests. It persists."""
-        from pathlib import Path
-
+        from cap_opendal_core.localfs import local_root
         from cap_opendal_core.operators import FsConfig
 
-        try:
-            root = Path(path).expanduser().resolve()
-        except (OSError, TypeError, ValueError) as exc:
-            raise Misconfigured(f"R2Bucket.local: cannot use path {path!r}: {exc}", capability="r2") from None
-        return cls.from_config(FsConfig(root=str(root)), settings=settings, transfer=transfer)
+        from .backends.local import FS_MEMBERS
+
+        root = local_root(path, capability="r2", members=FS_MEMBERS)
+        return cls.from_config(FsConfig(root=root), settings=settings, transfer=transfer)
 
     # -- what this capability is ------------------------------------------------------------------
 

@@ -13,17 +13,25 @@ ordering (by UTF-8 encodings). Values are :func:`cap_cloudflare_do.codec.encode`
 multi-row write runs in one ``BEGIN IMMEDIATE … COMMIT``, so batches and transactions are atomic.
 
 A file lock (POSIX ``flock``) makes a second runtime on the same path fail at start, instead of two
-processes each hosting "the one" instance of an object.
+processes each hosting "the one" instance of an object. A store dropped without :meth:`close` (its
+namespace never ``aclose()``d) releases the lock and the database when it is collected, with a
+``ResourceWarning`` as an unclosed file gives — otherwise the path could not be opened again in this
+process. The directory is checked by :func:`cap_opendal_core.localfs.local_root`: none of the files
+here may be a symbolic link (SQLite would follow it out of the directory), and the lock file is
+opened with ``O_NOFOLLOW``.
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
+import warnings
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from cap_opendal_core.errors import Misconfigured
+from cap_opendal_core.localfs import local_root
 
 from .. import codec
 
@@ -58,27 +66,47 @@ CREATE INDEX IF NOT EXISTS alarms_by_time ON alarms (at_ms);
 """
 
 
+MEMBERS: Final = (DB_FILE, f"{DB_FILE}-wal", f"{DB_FILE}-shm", f"{DB_FILE}-journal", _LOCK_FILE)
+"""The files a namespace keeps in its directory: none may be a symbolic link."""
+
+
+def check_directory(path: str | os.PathLike[str], *, create: bool = False) -> str:
+    """The namespace directory ``path``, checked (``Misconfigured`` naming what is wrong) and resolved."""
+    return local_root(path, capability="do", operation="local", members=MEMBERS, create=create)
+
+
+def _collected_unclosed(db: sqlite3.Connection, lock_fd: int | None, where: str) -> None:
+    """Runs when a store is collected without :meth:`SqliteStore.close`: release what it held."""
+    warnings.warn(
+        f"unclosed Durable Objects namespace storage {where!r}: call aclose() (or use async with)",
+        ResourceWarning,
+        stacklevel=2,
+    )
+    db.close()
+    if lock_fd is not None:
+        os.close(lock_fd)
+
+
 class SqliteStore:
     """Storage rows of every object in one namespace. ``path=None``: in memory, for tests."""
 
     def __init__(self, path: str | os.PathLike[str] | None) -> None:
-        self.path = None if path is None else Path(path)
+        self.path = None if path is None else Path(check_directory(path, create=True))
         self._lock_fd: int | None = None
         if self.path is None:
             target = ":memory:"
         else:
-            try:
-                self.path.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise Misconfigured(
-                    f"cannot create the Durable Objects directory {str(self.path)!r}: {exc.strerror}",
-                    capability="do",
-                    operation="local",
-                ) from exc
             self._take_lock()
             target = str(self.path / DB_FILE)
-        self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+        try:
+            self._db = sqlite3.connect(target, isolation_level=None, check_same_thread=False)
+        except BaseException:
+            self._release_lock()
+            raise
         db = self._db
+        self._finalizer = weakref.finalize(
+            self, _collected_unclosed, db, self._lock_fd, str(self.path or ":memory:")
+        )
         db.execute("PRAGMA journal_mode=WAL")
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA busy_timeout=5000")
@@ -96,7 +124,8 @@ class SqliteStore:
             import fcntl
         except ImportError:  # not POSIX: no cross-process guard
             return
-        fd = os.open(self.path / _LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
+        nofollow = getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(self.path / _LOCK_FILE, os.O_RDWR | os.O_CREAT | nofollow, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError as exc:
@@ -110,7 +139,11 @@ class SqliteStore:
         self._lock_fd = fd
 
     def close(self) -> None:
+        self._finalizer.detach()
         self._db.close()
+        self._release_lock()
+
+    def _release_lock(self) -> None:
         if self._lock_fd is not None:
             os.close(self._lock_fd)  # closing releases the flock
             self._lock_fd = None

@@ -1,9 +1,11 @@
 """Workers KV semantics on any OpenDAL operator: ``fs`` (the embedded default), ``memory``, ``s3`` …
 
 Each key is one object (:mod:`.layout` names it, :mod:`.record` lays it out): value, metadata and
-expiration are written together in one OpenDAL write, so readers never see a torn entry. On ``fs``
-the operator is built with ``atomic_write_dir`` so each write lands in a temporary file that is
-renamed into place — a crash mid-write leaves the previous value whole.
+expiration are written together in one write, so readers never see a torn entry. On ``fs`` each write
+is made by :func:`cap_opendal_core.localfs.write_replacing`: the record lands in a fresh file under
+``<root>/.tmp`` that is renamed into place — a crash mid-write leaves the previous value whole, a
+failed write (a full disk, a file-size limit) leaves nothing, and no symbolic link planted in the
+directory is followed. Reads, deletes and listings on ``fs`` refuse such links too (``Misconfigured``).
 
 Expiration follows the capability's clock (injectable, so tests pass time without sleeping).
 Expired entries are invisible to reads and listings and are reclaimed: lazily, when a read or a
@@ -40,6 +42,7 @@ import anyio
 from opendal import exceptions as odx
 
 from cap_opendal_core.errors import InvalidInput
+from cap_opendal_core.localfs import local_root, write_replacing
 from cap_opendal_core.operators.build import defer_to_native_layers
 
 from ..codec import decode_metadata, decode_value
@@ -47,7 +50,7 @@ from ..limits import BULK_GET_MAX_KEYS
 from ..models import KvKey, KvListResult, KvValueWithMetadata, PreparedWrite, ValueType
 from ..streams import KvStream
 from .base import chunked
-from .layout import key_to_path
+from .layout import PREFIX, key_to_path
 from .listing import DirectoryListing, Listing, OperatorListing, map_bounded
 from .not_found import raise_unless_missing_key
 from .record import HEADER_SIZE, Head, encode, parse_head
@@ -97,8 +100,11 @@ class OpendalBackend:
         descriptor: Descriptor,
         clock: Callable[[], float] | None = None,
         listing: Listing | None = None,
+        files: str | None = None,
     ) -> None:
         self._op = operator
+        self._files = files
+        """On ``fs``, the root directory: writes are made there directly (see the module docstring)."""
         self._listing: Listing = OperatorListing(operator) if listing is None else listing
         self._description = description
         self.descriptor = descriptor
@@ -242,7 +248,10 @@ class OpendalBackend:
         writing = self._writing
         writing[path] = writing.get(path, 0) + 1
         try:
-            await self._op.write(path, blob)
+            if self._files is None:
+                await self._op.write(path, blob)
+            else:
+                await anyio.to_thread.run_sync(_write_file, self._files, path, blob)
         finally:
             left = writing[path] - 1
             if left:
@@ -377,6 +386,12 @@ class OpendalBackend:
 
 ATOMIC_DIR: Final = ".tmp"
 """On ``fs``, where writes are staged before being renamed into place (inside the root: same disk)."""
+FS_MEMBERS: Final = (PREFIX.rstrip("/"), ATOMIC_DIR)
+"""The store's own entries under an ``fs`` root: neither may be a symbolic link."""
+
+
+def _write_file(root: str, path: str, blob: bytes) -> None:
+    write_replacing(root, path, blob, staging=ATOMIC_DIR, capability="kv")
 
 
 def open_backend(
@@ -384,23 +399,30 @@ def open_backend(
 ) -> OpendalBackend:
     """An :class:`OpendalBackend` on the operator ``config`` describes, with OpenDAL's native layers.
 
-    An ``fs`` configuration without ``atomic_write_dir`` gets ``<root>/.tmp``: KV promises that a
-    crash mid-write never leaves a torn value, and only a rename into place gives that on a disk.
+    On ``fs`` the root is checked and resolved once (:func:`~cap_opendal_core.localfs.local_root`)
+    and KV writes its records itself, staged in ``<root>/.tmp`` and renamed into place: KV promises
+    that a crash mid-write never leaves a torn value, and only a rename into place gives that on a
+    disk. An ``atomic_write_dir`` in the configuration is therefore not used.
     """
     from cap_opendal_core.operators.build import build_operator
     from cap_opendal_core.operators.config import FsConfig, describe_config
 
     from ..info import descriptor_for
 
-    if isinstance(config, FsConfig) and config.atomic_write_dir is None:
-        config = FsConfig(root=config.root, atomic_write_dir=os.path.join(config.root, ATOMIC_DIR))
+    root: str | None = None
+    description = describe_config(config)
+    if isinstance(config, FsConfig):
+        root = local_root(config.root, capability="kv", operation="open", members=FS_MEMBERS)
+        config = FsConfig(root=root)
+        description = describe_config(FsConfig(root=root, atomic_write_dir=os.path.join(root, ATOMIC_DIR)))
     operator = build_operator(config, settings, capability="kv")
     return OpendalBackend(
         operator,
-        description=describe_config(config),
+        description=description,
         descriptor=descriptor_for(config.scheme),
         clock=clock,
-        listing=DirectoryListing(config.root) if isinstance(config, FsConfig) else None,
+        listing=None if root is None else DirectoryListing(root),
+        files=root,
     )
 
 

@@ -17,7 +17,10 @@ consumers in several processes on one machine share it safely:
 
 WAL mode with ``synchronous=NORMAL`` survives any process crash (a committed send or ack is on disk
 before the call returns); ``synchronous="full"`` also survives power loss, at some cost in speed.
-SQLite calls block, so each runs in a worker thread (``anyio.to_thread``), one at a time per connection.
+The directory is checked by :func:`cap_opendal_core.localfs.local_root` when a queue is built and
+again when the database is opened: a symbolic link in place of the database or its WAL is refused
+(``Misconfigured``), never followed. SQLite calls block, so each runs in a worker thread
+(``anyio.to_thread``), one at a time per connection.
 Times come from an injectable ``clock`` (epoch seconds), so tests move time instead of sleeping.
 """
 
@@ -38,6 +41,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from cap_opendal_core.errors import Misconfigured
+from cap_opendal_core.localfs import local_root
 
 from ..encoding import decode_body
 from ..info import descriptor_for
@@ -75,6 +79,15 @@ CREATE INDEX IF NOT EXISTS messages_ready ON messages (queue, visible_at_ms, seq
 """
 
 
+MEMBERS: Final = (DB_FILE, f"{DB_FILE}-wal", f"{DB_FILE}-shm", f"{DB_FILE}-journal")
+"""The files the queue keeps in its directory: none may be a symbolic link (SQLite would follow it)."""
+
+
+def check_directory(path: str | os.PathLike[str], *, create: bool = False) -> str:
+    """The queue directory ``path``, checked (``Misconfigured`` naming what is wrong) and resolved."""
+    return local_root(path, capability="queue", operation="local", members=MEMBERS, create=create)
+
+
 @dataclass(frozen=True, slots=True)
 class ConsumerSettings:
     """What Cloudflare configures per consumer; the local queue applies it at pull and settle time."""
@@ -98,7 +111,7 @@ class LocalStore:
             raise Misconfigured(
                 f"synchronous must be 'normal' or 'full', got {synchronous!r}", capability="queue"
             )
-        self.directory = Path(directory)
+        self.directory = Path(check_directory(directory))
         self.path = self.directory / DB_FILE
         self.clock: Callable[[], float] = clock if clock is not None else time.time
         self.synchronous = synchronous
@@ -120,7 +133,7 @@ class LocalStore:
         if conn is None:
             with self._open_lock:
                 if self._conn is None:
-                    self.directory.mkdir(parents=True, exist_ok=True)
+                    check_directory(self.directory, create=True)  # again: the tree may have changed
                     conn = sqlite3.connect(
                         self.path,
                         timeout=BUSY_TIMEOUT_MS / 1000,

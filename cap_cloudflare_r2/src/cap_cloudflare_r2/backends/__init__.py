@@ -50,8 +50,15 @@ def missing_native_abilities(capabilities: OperatorCapabilities) -> tuple[str, .
 def operator_backend(config: ServiceConfig, settings: LayerSettings, transfer: TransferSettings) -> R2Backend:
     """Build the operator for ``config`` (with OpenDAL's native layers from ``settings``) and the
     backend its capabilities call for. No request is sent."""
-    from cap_opendal_core.operators import build_operator, operator_capabilities
+    from cap_opendal_core.operators import FsConfig, build_operator, operator_capabilities
 
+    if isinstance(config, FsConfig):  # check the tree before anything is built on it
+        from cap_opendal_core.localfs import local_root
+
+        from .local import FS_MEMBERS
+
+        root = local_root(config.root, capability="r2", operation="open", members=FS_MEMBERS)
+        config = config.model_copy(update={"root": root})
     operator = build_operator(config, settings, capability="r2")
     capabilities = operator_capabilities(operator)
     if not missing_native_abilities(capabilities):

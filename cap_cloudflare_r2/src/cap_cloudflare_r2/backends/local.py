@@ -18,7 +18,13 @@ over the record (atomic on POSIX), on ``memory`` by a single write (atomic in-pr
 then deletes the blobs the old record named. A reader follows the record it read to blobs that are
 never rewritten, so it sees the old object or the new one, never a mix; an open blob stays readable
 after it is unlinked. A crash can only leave unreferenced blobs or ``tmp/`` files behind (garbage,
-never visible). Deletion removes the record, then the blobs.
+never visible). Deletion removes the record, then the blobs. A write that fails (a full disk, a file
+size limit) deletes what it had written — the new blob, the ``tmp/`` file — before the error
+(``LimitExceeded`` naming the cause) propagates, so the space is free again at once.
+
+On ``fs`` every path is checked before use: a symbolic link below the root (``keys/``, ``blobs/``, a
+record's parent, a record) is never followed; the call fails with ``Misconfigured`` (see
+:mod:`cap_opendal_core.localfs` and :mod:`cap_opendal_core.operators.confined`).
 
 Conditions (``only_if``) are evaluated and the record replaced under one lock per bucket root, shared
 by every ``R2Bucket`` on that directory in this process; two *processes* on one directory each stay
@@ -82,6 +88,8 @@ RECORDS: Final = "keys/"
 BLOBS: Final = "blobs/"
 UPLOADS: Final = "uploads/"
 TMP: Final = "tmp/"
+FS_MEMBERS: Final = tuple(name.rstrip("/") for name in (RECORDS, BLOBS, UPLOADS, TMP))
+"""The store's own entries under an ``fs`` root: none may be a symbolic link."""
 SEGMENT_HEX: Final = 200
 _UPLOAD_ID: Final = re.compile(r"[0-9a-f]{32}")
 _BLOB_PATH: Final = re.compile(r"blobs/[0-9a-f]{2}/[0-9a-f]{32}")
@@ -253,8 +261,12 @@ class LocalBackend:
     async def _write_atomically(self, path: str, data: bytes) -> None:
         if self._rename:
             temporary = f"{TMP}{secrets.token_hex(16)}"
-            await self._op.write(temporary, data)
-            await self._op.rename(temporary, path)
+            try:
+                await self._op.write(temporary, data)
+                await self._op.rename(temporary, path)
+            except BaseException:
+                await self._delete_quietly([temporary])  # a failed write (a full disk) leaves nothing
+                raise
         else:  # memory: one write replaces the value whole
             await self._op.write(path, data)
 
@@ -274,7 +286,11 @@ class LocalBackend:
     ) -> int:
         if isinstance(payload, BytesPayload):
             digests.update(payload.data)
-            await self._op.write(path, payload.data)
+            try:
+                await self._op.write(path, payload.data)
+            except BaseException:
+                await self._delete_quietly([path])  # what a full disk let through is garbage: free it
+                raise
             return len(payload.data)
         writer = await self._op.open(path, "wb")
         try:
@@ -296,7 +312,11 @@ class LocalBackend:
             finally:
                 await self._delete_quietly([path])
             raise
-        await writer.close()
+        try:
+            await writer.close()  # flushes what was buffered: a full disk may fail only here
+        except BaseException:
+            await self._delete_quietly([path])
+            raise
         return digests.size
 
     def _segments(self, record: _Record, offset: int, length: int) -> builtins.list[tuple[str, int, int]]:

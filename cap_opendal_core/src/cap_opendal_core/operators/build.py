@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from ..errors import Misconfigured
 from ..redact import scrub
-from .config import ServiceConfig, describe_config
+from .config import FsConfig, ServiceConfig, describe_config
 
 if TYPE_CHECKING:
     import opendal
@@ -123,6 +123,8 @@ def build_operator(
 
     import opendal
 
+    if isinstance(config, FsConfig):
+        config = confine_root(config, capability)
     _guard_interpreter_exit()
     try:
         operator = opendal.AsyncOperator(config.scheme, **config.opendal_options())
@@ -143,7 +145,23 @@ def build_operator(
             operator = operator.layer(layer)
     except Misconfigured as err:
         raise err.with_context(capability=capability) from err.__cause__
+    if isinstance(config, FsConfig):
+        from .confined import ConfinedFsOperator
+
+        # duck-typed: it offers the AsyncOperator calls capabilities make, each path checked first
+        return cast("opendal.AsyncOperator", ConfinedFsOperator(operator, config.root, capability))
     return operator
+
+
+def confine_root(config: FsConfig, capability: str | None) -> FsConfig:
+    """``config`` with its root checked and resolved once (:func:`~cap_opendal_core.localfs.local_root`):
+    the operator and the checks of :class:`~.confined.ConfinedFsOperator` then name the same directory."""
+    from ..localfs import local_root
+
+    root = local_root(config.root, capability=capability or "fs", operation="build_operator")
+    if root == config.root:
+        return config
+    return config.model_copy(update={"root": root})
 
 
 _exit_guard_lock = threading.Lock()

@@ -90,7 +90,21 @@ def _sqlite_spec(exc: Exception) -> Spec:
         return Spec(InvalidInput)
     if "disk is full" in text or "database or disk is full" in text:
         return Spec(LimitExceeded, limit="{capability}.storage_bytes")
+    if _sqlite_write_failed(exc):
+        # nothing was committed (SQLite rolled back); the same write can succeed once space is freed
+        return Spec(Unavailable, retryable=True)
     return Spec(BackendError, retryable=False)
+
+
+def _sqlite_write_failed(exc: Exception) -> bool:
+    """SQLite could not write its files: ENOSPC comes as "disk is full", but EFBIG (a file-size
+    limit) and EIO only as ``SQLITE_IOERR_WRITE`` and friends, with no errno to tell them apart."""
+    return str(getattr(exc, "sqlite_errorname", "")) in _SQLITE_WRITE_ERRORS
+
+
+_SQLITE_WRITE_ERRORS: Final = frozenset(
+    {"SQLITE_IOERR_WRITE", "SQLITE_IOERR_FSYNC", "SQLITE_IOERR_TRUNCATE", "SQLITE_IOERR_SHMSIZE"}
+)
 
 
 def _group(
@@ -168,6 +182,12 @@ def from_exception(
         spec = Spec(Unsupported)
     elif (type(exc).__module__ or "").partition(".")[0] == "sqlite3":
         spec = _sqlite_spec(exc)
+        if _sqlite_write_failed(exc):
+            message = (
+                f"{describe(exc)} ({getattr(exc, 'sqlite_errorname', '')}): the local store could not write "
+                "its files — the disk is full, a file-size limit (EFBIG) was reached, or the device failed"
+            )
+            return build(spec, message, capability=capability, operation=operation, key=key, cause=exc)
     elif (type(exc).__module__ or "").partition(".")[0] in ("pyodide", "_pyodide"):
         # ConversionError and friends: a Python value the FFI could not hand to JavaScript.
         spec = Spec(InvalidInput)

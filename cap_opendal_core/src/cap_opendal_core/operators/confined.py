@@ -1,0 +1,70 @@
+"""An OpenDAL ``fs`` operator that refuses any path reaching through a symbolic link below its root.
+
+OpenDAL's ``fs`` service follows links like any program opening paths: a directory link planted as
+``keys/`` or a key's parent sends puts and deletes outside the store, and a linked record file is
+read. :func:`~cap_opendal_core.operators.build_operator` therefore hands every ``fs`` operator out
+wrapped in :class:`ConfinedFsOperator`, which checks each path (and a rename's both paths) with
+:func:`~cap_opendal_core.localfs.check_inside` before delegating. It offers exactly the calls the
+capabilities make; anything else is an ``AttributeError`` rather than an unchecked call. See
+:mod:`cap_opendal_core.localfs` for what is guaranteed against a link planted during a call.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..localfs import check_inside
+
+if TYPE_CHECKING:
+    import opendal
+
+__all__ = ["ConfinedFsOperator"]
+
+
+class ConfinedFsOperator:
+    """``opendal.AsyncOperator`` on ``fs``, with every path checked first (see the module docstring)."""
+
+    __slots__ = ("_capability", "_op", "root")
+
+    def __init__(self, operator: opendal.AsyncOperator, root: str, capability: str | None) -> None:
+        self._op = operator
+        self.root = root
+        self._capability = capability
+
+    def _check(self, path: str) -> None:
+        check_inside(self.root, path, capability=self._capability)
+
+    def capability(self) -> Any:
+        return self._op.capability()
+
+    async def read(self, path: str, **options: Any) -> Any:
+        self._check(path)
+        return await self._op.read(path, **options)
+
+    async def write(self, path: str, bs: bytes, **options: Any) -> None:
+        self._check(path)
+        await self._op.write(path, bs, **options)
+
+    async def delete(self, path: str, **options: Any) -> None:
+        self._check(path)
+        await self._op.delete(path, **options)
+
+    async def open(self, path: str, mode: str, **options: Any) -> Any:
+        self._check(path)
+        return await self._op.open(path, mode, **options)
+
+    async def rename(self, source: str, target: str) -> None:
+        self._check(source)
+        self._check(target)
+        await self._op.rename(source, target)
+
+    async def stat(self, path: str, **options: Any) -> Any:
+        self._check(path)
+        return await self._op.stat(path, **options)
+
+    async def list(self, path: str, **options: Any) -> Any:
+        self._check(path)
+        return await self._op.list(path, **options)
+
+    def __repr__(self) -> str:
+        return f"ConfinedFsOperator(root={self.root!r})"
