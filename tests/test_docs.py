@@ -38,14 +38,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.workspace import PACKAGES
+
 REPO = Path(__file__).resolve().parents[1]
-PACKAGES = (
-    "cap_opendal_core",
-    "cap_cloudflare_kv",
-    "cap_cloudflare_r2",
-    "cap_cloudflare_queue",
-    "cap_cloudflare_do",
-)
 TIMEOUT_S = 120
 
 RUN_LANGUAGES = frozenset({"python", "sh", "bash", "console"})

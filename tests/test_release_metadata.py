@@ -13,10 +13,9 @@ import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
 
+from tests.support.workspace import CAPABILITIES, CORE, PACKAGES
+
 REPO = Path(__file__).resolve().parents[1]
-CORE = "cap_opendal_core"
-CAPABILITIES = ("cap_cloudflare_kv", "cap_cloudflare_r2", "cap_cloudflare_queue", "cap_cloudflare_do")
-PACKAGES = (CORE, *CAPABILITIES)
 RELATIVE_LINK = re.compile(r"\]\((?!https?://|#|mailto:)[^)]+\)")
 
 

@@ -14,18 +14,16 @@ import re
 import subprocess
 import sys
 import tarfile
+import tomllib
 import zipfile
 from email.parser import Parser
 from pathlib import Path
 
-PACKAGES = (
-    "cap_opendal_core",
-    "cap_cloudflare_kv",
-    "cap_cloudflare_r2",
-    "cap_cloudflare_queue",
-    "cap_cloudflare_do",
-)
 REPO = Path(__file__).resolve().parents[1]
+PACKAGES: tuple[str, ...] = tuple(
+    tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["uv"]["workspace"]["members"]
+)
+"""The package folders, from the one place that lists them: the root pyproject's workspace."""
 FORBIDDEN = re.compile(
     r"(^|/)(tests?|__pycache__|\.pytest_cache|\.mypy_cache|\.ruff_cache|\.caps)(/|$)|\.py[co]$"
 )

@@ -17,17 +17,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.workspace import PACKAGES
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "workers_host"
 WHEELHOUSE = REPO / ".venv" / "wheelhouse"
 UV = Path(sys.executable).parent / "uv"
-PACKAGES = (
-    "cap_opendal_core",
-    "cap_cloudflare_kv",
-    "cap_cloudflare_r2",
-    "cap_cloudflare_queue",
-    "cap_cloudflare_do",
-)
 
 
 def resolve(platform: str, python: str) -> list[str]:
