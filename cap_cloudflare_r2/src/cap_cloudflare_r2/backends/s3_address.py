@@ -16,9 +16,12 @@ import datetime as _dt
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from cap_opendal_core.transit import Route, route, ssl_context
+
 from .sigv4 import Credentials, encode_path, sign
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Mapping
 
     from cap_opendal_core.operators import S3Config
@@ -39,11 +42,19 @@ class S3Address:
         "host_name",
         "port",
         "region",
+        "route",
         "scheme",
         "virtual_host",
     )
 
     def __init__(self, config: S3Config) -> None:
+        self.route: Route = route(
+            config.endpoint,
+            trust_env=config.trust_env,
+            credential=None if config.anonymous else "the S3 signature",
+            capability="r2",
+        )
+        """How requests travel: direct, or through the environment's proxy when ``trust_env=True``."""
         endpoint = urlsplit(config.endpoint)
         self.scheme = endpoint.scheme
         self.bucket = config.bucket
@@ -73,6 +84,10 @@ class S3Address:
     def can_sign(self) -> bool:
         """Whether requests can be sent from here: explicit keys, or a bucket that needs none."""
         return self.credentials is not None or self.anonymous
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Certificate trust for this endpoint (the environment's only with ``trust_env=True``)."""
+        return ssl_context(self.route.trust_env)
 
     @property
     def connect_port(self) -> int:

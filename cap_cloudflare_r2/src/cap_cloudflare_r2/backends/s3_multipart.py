@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 from xml.etree import ElementTree
 
 from cap_opendal_core.errors import BackendError, Unsupported
+from cap_opendal_core.transit import httpx_transport
 from cap_opendal_core.translate import from_http
 
 from .s3_address import S3Address
@@ -73,7 +74,8 @@ class S3Multipart:
 
             timeout = httpx.Timeout(self._timeout if self._timeout is not None else 120.0, connect=10.0)
             self._client = httpx.AsyncClient(
-                transport=httpx.AsyncHTTPTransport(retries=_CONNECT_RETRIES),
+                transport=httpx_transport(self._address.route, retries=_CONNECT_RETRIES),
+                trust_env=False,
                 timeout=timeout,
                 follow_redirects=False,
             )

@@ -19,6 +19,11 @@ variable. With none found the model is rejected too, unless ``anonymous=True`` (
 or ``ambient_credentials=True`` (let OpenDAL load profiles, config files and instance metadata,
 which it is otherwise told not to do).
 
+``trust_env`` (default False) is the opt-in for the environment's ``HTTP(S)_PROXY``/``ALL_PROXY``
+and ``SSL_CERT_FILE``: OpenDAL's HTTP client honours those proxies whatever it is told, so without the
+opt-in an endpoint they would capture is refused (:mod:`cap_opendal_core.transit`), as is a plain-http
+endpoint that is not loopback when credentials would travel to it.
+
 This module imports pydantic; it is loaded only when a server-side configuration is built.
 """
 
@@ -119,6 +124,16 @@ class _ServiceConfig(BaseModel):
         """One line, safe to log: what this configuration points at, never its secrets."""
         raise NotImplementedError
 
+    def http_endpoints(self) -> tuple[tuple[str, bool], ...]:
+        """The http(s) URLs the service talks to, each with whether a credential travels to it —
+        what :func:`~cap_opendal_core.transit.check_opendal_route` checks before OpenDAL sends anything."""
+        return ()
+
+    @property
+    def honours_environment(self) -> bool:
+        """Whether the environment's proxies and certificate settings may apply (``trust_env``)."""
+        return False
+
 
 class MemoryConfig(_ServiceConfig):
     """OpenDAL's in-process ``memory`` service: each operator built from it is a fresh, empty store."""
@@ -185,6 +200,7 @@ class S3Config(_ServiceConfig):
     allow_append: bool = False
     anonymous: bool = False
     ambient_credentials: bool = False
+    trust_env: bool = False
 
     _credential_source: str = PrivateAttr(default="explicit")
 
@@ -328,6 +344,13 @@ class S3Config(_ServiceConfig):
     def capability_overrides(self) -> tuple[str, ...]:
         return () if self.allow_append else ("write_can_append=false",)
 
+    def http_endpoints(self) -> tuple[tuple[str, bool], ...]:
+        return ((self.endpoint, not self.anonymous),)
+
+    @property
+    def honours_environment(self) -> bool:
+        return self.trust_env
+
     def describe(self) -> str:
         style = "virtual-host" if self.virtual_host_style else "path-style"
         return (
@@ -405,6 +428,7 @@ class OperatorConfig(_ServiceConfig):
 
     scheme: str
     options: Mapping[str, str | SecretStr] = Field(default_factory=dict)
+    trust_env: bool = False
 
     @field_validator("scheme")
     @classmethod
@@ -435,6 +459,18 @@ class OperatorConfig(_ServiceConfig):
             name: value.get_secret_value() if isinstance(value, SecretStr) else value
             for name, value in self.options.items()
         }
+
+    def http_endpoints(self) -> tuple[tuple[str, bool], ...]:
+        signed = any(isinstance(value, SecretStr) for value in self.options.values())
+        return tuple(
+            (value, signed)
+            for value in self.options.values()
+            if isinstance(value, str) and value.lower().startswith(("http://", "https://"))
+        )
+
+    @property
+    def honours_environment(self) -> bool:
+        return self.trust_env
 
     def describe(self) -> str:
         shown = " ".join(
