@@ -217,6 +217,9 @@ def _gateway_error(response: httpx.Response, action: str, key: str | None) -> Ca
     message = scrub(str(error.get("message") or f"HTTP {status}"))
     if status == 401:
         return Unauthorized("the gateway refused the bearer token", **context)
+    if error.get("code") == "gateway_misconfigured":
+        # the gateway's own secret is unusable: no token can succeed, so nothing is retried
+        return Misconfigured(f"the gateway is misconfigured: {message}", **context)
     if status == 403:
         return Forbidden(message, **context)
     if status == 404:
