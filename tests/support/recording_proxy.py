@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 if TYPE_CHECKING:
     from types import TracebackType
 
-__all__ = ["RecordingProxy"]
+__all__ = ["ErrorServer", "RecordingProxy"]
 
 
 def _read_head(conn: socket.socket) -> tuple[bytes, bytes]:
@@ -115,6 +115,52 @@ class RecordingProxy:
             conn.shutdown(socket.SHUT_RDWR)
 
     def __enter__(self) -> RecordingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(10)
+
+
+class ErrorServer:
+    """An HTTP server on 127.0.0.1 that answers every request with ``500`` and a short text body —
+    an endpoint that is reachable but failing (what error paths, not connection paths, exercise)."""
+
+    def __init__(self) -> None:
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                conn: socket.socket = self.request
+                with contextlib.suppress(OSError):
+                    conn.settimeout(30)
+                    head, body = _read_head(conn)
+                    length = 0
+                    for line in head.decode("latin-1").split("\r\n")[1:]:
+                        name, _, value = line.partition(":")
+                        if name.strip().lower() == "content-length" and value.strip().isdigit():
+                            length = int(value.strip())
+                    while len(body) < length:
+                        chunk = conn.recv(65536)
+                        if not chunk:
+                            break
+                        body += chunk
+                    conn.sendall(
+                        b"HTTP/1.1 500 Internal Server Error\r\ncontent-type: text/plain\r\n"
+                        b"content-length: 6\r\nconnection: close\r\n\r\nbroken"
+                    )
+
+        class Server(socketserver.ThreadingTCPServer):
+            daemon_threads = True
+            allow_reuse_address = True
+
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> ErrorServer:
         self._thread.start()
         return self
 

@@ -16,6 +16,7 @@ import datetime as _dt
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from cap_opendal_core.redact import SealedHeaders
 from cap_opendal_core.transit import Route, route, ssl_context
 
 from .sigv4 import Credentials, encode_path, sign
@@ -109,25 +110,25 @@ class S3Address:
         payload_sha256: str,
         *,
         now: _dt.datetime | None = None,
-    ) -> dict[str, str]:
+    ) -> SealedHeaders:
         """``headers`` plus what makes S3 accept the request (``x-amz-date``, ``x-amz-content-sha256``,
-        ``authorization`` …); unchanged for an anonymous bucket. Every header in ``headers`` is signed."""
-        out = dict(headers)
-        if self.credentials is not None:
-            out.update(
-                sign(
-                    method=method,
-                    host=self.host,
-                    path=path,
-                    query=query,
-                    headers=headers,
-                    payload_sha256=payload_sha256,
-                    credentials=self.credentials,
-                    region=self.region,
-                    now=now or _dt.datetime.now(_dt.UTC),
-                )
+        ``authorization`` …); unchanged for an anonymous bucket. Every header in ``headers`` is signed.
+        Sealed (:class:`~cap_opendal_core.redact.SealedHeaders`): no frame holding them shows them."""
+        if self.credentials is None:
+            return SealedHeaders(headers)
+        return SealedHeaders(headers).plus(
+            sign(
+                method=method,
+                host=self.host,
+                path=path,
+                query=query,
+                headers=headers,
+                payload_sha256=payload_sha256,
+                credentials=self.credentials,
+                region=self.region,
+                now=now or _dt.datetime.now(_dt.UTC),
             )
-        return out
+        )
 
     def __repr__(self) -> str:
         return f"S3Address(scheme={self.scheme!r}, host={self.host!r}, bucket={self.bucket!r})"

@@ -299,9 +299,9 @@ class S3Get:
         attempt = 0
         while True:
             attempt += 1
-            signed = address.signed("GET", path, "", headers, UNSIGNED_PAYLOAD)
+            signed = address.signed("GET", path, "", headers, UNSIGNED_PAYLOAD).plus({"host": address.host})
             try:
-                response = await self._pool.request("GET", path, [("host", address.host), *signed.items()])
+                response = await self._pool.request("GET", path, signed)
                 if response.status < 500 and response.status not in (408, 425, 429):
                     return response
                 body = await self._error_body(response)

@@ -106,8 +106,9 @@ class S3Multipart:
             if length is None:
                 raise BackendError("a streamed request needs its length", capability="r2")  # pragma: no cover
             digest = UNSIGNED_PAYLOAD
-        send_headers = address.signed(method, path, query, dict(headers or {}), digest)
-        send_headers["content-length"] = str(length)
+        send_headers = address.signed(method, path, query, dict(headers or {}), digest).plus(
+            {"content-length": str(length)}
+        )
         raw_path = f"{path}?{query}" if query else path
         url = httpx.URL(
             scheme=address.scheme,
