@@ -205,3 +205,38 @@ def test_any_opendal_service_with_an_http_endpoint_is_checked(monkeypatch: pytes
     build_operator(OperatorConfig(scheme="webdav", options=local, trust_env=True))
     with pytest.raises(Misconfigured, match="trust_env"):  # no credential: the opt-in still counts
         build_operator(OperatorConfig(scheme="webdav", options={"endpoint": "http://127.0.0.1:8"}))
+
+
+def test_an_explicit_proxy_with_credentials_is_refused_without_echoing_them() -> None:
+    """They would sit in the configuration's repr; an authenticating proxy goes in HTTPS_PROXY."""
+    from pydantic import ValidationError
+
+    password = "proxy-password-0123456789"
+    with pytest.raises(ValidationError) as caught:
+        CloudflareKvConfig(
+            account_id=ACCOUNT,
+            namespace_id=ACCOUNT,
+            api_token=TOKEN,
+            proxy=f"http://user:{password}@127.0.0.1:3128",
+        )
+    assert "must not carry credentials" in str(caught.value)
+    assert password not in str(caught.value)
+    with pytest.raises(Misconfigured, match="must not carry credentials") as refused:
+        DurableObjectNamespace.from_gateway(
+            "https://gateway.invalid",
+            binding="COUNTER",
+            token=TOKEN,
+            proxy=f"http://u:{password}@p.invalid:1",
+        )
+    assert password not in str(refused.value)
+
+
+async def test_an_environment_proxy_with_credentials_is_used_and_not_shown(
+    proxy: RecordingProxy, dead_port: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    password = "proxy-password-9876543210"
+    _env_proxy(monkeypatch, proxy.url.replace("http://", f"http://user:{password}@"))
+    with pytest.raises(CapabilityError) as caught:
+        await _kv(f"http://127.0.0.1:{dead_port}", trust_env=True)
+    assert f"127.0.0.1:{dead_port}" in proxy.seen
+    assert password not in str(caught.value)

@@ -66,9 +66,10 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-def check_proxy_url(proxy: str) -> str:
-    """``proxy`` if it is an ``http://``/``https://`` URL with a host; else ``ValueError`` (not echoed:
-    a proxy URL may carry ``user:password``)."""
+def check_proxy_url(proxy: str, *, allow_credentials: bool = False) -> str:
+    """``proxy`` if it is an ``http://``/``https://`` URL with a host (and, unless
+    ``allow_credentials`` — the environment's proxy —, no ``user:password@``); else ``ValueError``,
+    which never echoes the URL."""
     try:
         parts = urlsplit(proxy)
         _ = parts.port
@@ -76,6 +77,13 @@ def check_proxy_url(proxy: str) -> str:
         raise ValueError("is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise ValueError("must be an http:// or https:// proxy URL with a host")
+    if not allow_credentials and (parts.username is not None or parts.password is not None):
+        # it would sit in the configuration's repr; an authenticating proxy is reached with
+        # trust_env=True and the credentials in HTTPS_PROXY, where no repr shows them
+        raise ValueError(
+            "must not carry credentials (user:password@): put an authenticating proxy in "
+            "HTTPS_PROXY/HTTP_PROXY and set trust_env=True"
+        )
     if parts.path not in ("", "/") or parts.query or parts.fragment:
         raise ValueError("must be a proxy origin (scheme://host:port), without a path or query")
     return proxy
@@ -130,7 +138,7 @@ def route(
         )
     if chosen is not None:
         try:
-            check_proxy_url(chosen)
+            check_proxy_url(chosen, allow_credentials=proxy is None)
         except ValueError as exc:
             where = "proxy" if proxy is not None else "the environment's proxy for it"
             raise Misconfigured(f"{where} {exc}", capability=capability) from None
