@@ -7,6 +7,7 @@ passed in the environment, and stops it by closing its stdin.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -15,7 +16,7 @@ import subprocess
 import tempfile
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import pytest
 
@@ -42,13 +43,20 @@ def clock() -> FakeClock:
 
 @pytest.fixture(scope="session")
 def do_gateway() -> Iterator[GatewayServer]:
+    with serve_gateway(secrets.token_urlsafe(32)) as (server, _log):
+        yield server
+
+
+@contextlib.contextmanager
+def serve_gateway(token: str) -> Iterator[tuple[GatewayServer, IO[str]]]:
+    """The gateway in Miniflare with ``token`` as its ``CAPS_GATEWAY_TOKEN`` secret (any string, a
+    stray newline included), and the file its Workers' log (stderr) goes to."""
     node = shutil.which("node")
     if node is None:
         pytest.skip("node is not installed; the gateway test needs Node 20+ and Miniflare")
     missing = [n for n in NODE_PACKAGES if not (HERE / "node_modules" / n / "package.json").is_file()]
     if missing:
         pytest.fail(f"tests/workers/node_modules lacks {', '.join(missing)}: run ./dev test", pytrace=False)
-    token = secrets.token_urlsafe(32)
     # stderr to a file, not a pipe: a chatty workerd cannot block on a full pipe
     with tempfile.TemporaryFile(mode="w+") as errors:
         proc = subprocess.Popen(
@@ -74,7 +82,7 @@ def do_gateway() -> Iterator[GatewayServer]:
                 errors.seek(0)
                 pytest.fail(f"the gateway server did not start:\n{errors.read()[-3000:]}", pytrace=False)
             address = json.loads(line[0])
-            yield GatewayServer(url=address["gateway"], token=token)
+            yield GatewayServer(url=address["gateway"], token=token), errors
         finally:
             if proc.poll() is None:
                 stdin.close()  # harness.mjs --serve disposes Miniflare when its stdin closes

@@ -296,9 +296,11 @@ def test_it_steps_aside_for_what_only_opendal_can_honour(monkeypatch: pytest.Mon
     assert direct_get_for(ambient, plain, MiB) is None
     assert direct_get_for(s3_config(), LayerSettings(concurrency=4), MiB) is None
     monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:3128")
-    assert direct_get_for(s3_config(), plain, MiB) is None
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    # the environment's proxy counts only for a configuration that opted in (issue 13)
     assert direct_get_for(s3_config(), plain, MiB) is not None
+    assert direct_get_for(s3_config(trust_env=True), plain, MiB) is None
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1")
+    assert direct_get_for(s3_config(trust_env=True), plain, MiB) is not None
 
 
 def test_conditional_headers_only_refuse_what_r2_refuses() -> None:

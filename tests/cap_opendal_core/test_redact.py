@@ -306,3 +306,20 @@ def test_from_exception_hides_secrets(token: str, secret_key: str) -> None:
 def test_short_unregistered_token_still_caught_by_patterns() -> None:
     err = from_exception(RuntimeError("Authorization: Bearer tiny"), capability="kv", operation="get")
     assert_hidden(err, "tiny")
+
+
+def test_sealed_headers_show_names_only_and_refuse_pickling() -> None:
+    """Issue 13 §4: a frame holding signed headers renders no credential (repr/str list names)."""
+    import pickle
+
+    from cap_opendal_core.redact import SealedHeaders
+
+    value = "AWS4-HMAC-SHA256 Credential=AKIDSEALED123/x, Signature=0123abcd"
+    sealed = SealedHeaders({"authorization": value}).plus({"host": "example.invalid"})
+    assert dict(sealed) == {"authorization": value, "host": "example.invalid"}
+    for shown in (repr(sealed), str(sealed), repr(sealed.items()), f"{sealed}"):
+        assert "AKIDSEALED123" not in shown
+        assert "Signature" not in shown
+    assert "authorization" in repr(sealed)
+    with pytest.raises(TypeError, match="pickled"):
+        pickle.dumps(sealed)

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator
 
 from cap_opendal_core.plugins import BINDING_NAME
 from cap_opendal_core.redact import MIN_SECRET_LENGTH, register_secret
+from cap_opendal_core.transit import check_proxy_url
 
 __all__ = ["GatewayConfig"]
 
@@ -25,6 +26,13 @@ class GatewayConfig(BaseModel):
     token: SecretStr = Field(description="The gateway's bearer token (its CAPS_GATEWAY_TOKEN secret).")
     read_only: frozenset[str] = Field(default=frozenset(), description="RPC methods that only read.")
     timeout: float = Field(default=30.0, gt=0, description="Seconds per HTTP request.")
+    proxy: str | None = Field(default=None, description="An http(s) proxy to send requests through.")
+    trust_env: bool = Field(default=False, description="Let HTTP(S)_PROXY and SSL_CERT_FILE apply.")
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: str | None) -> str | None:
+        return None if value is None else check_proxy_url(value)
 
     @field_validator("url")
     @classmethod

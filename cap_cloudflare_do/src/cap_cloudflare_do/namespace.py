@@ -171,12 +171,24 @@ class DurableObjectNamespace:
         settings: LayerSettings | None = None,
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        proxy: str | None = None,
+        trust_env: bool = False,
     ) -> DurableObjectNamespace:
         """Objects of ``binding`` behind the gateway Worker at ``url`` (see :mod:`cap_cloudflare_do.gateway`).
-        ``token`` (a str or :class:`~cap_opendal_core.redact.Secret`) is registered for redaction."""
+        ``token`` (a str or :class:`~cap_opendal_core.redact.Secret`) is registered for redaction.
+        Requests go direct unless ``proxy=`` names one or ``trust_env=True`` lets the environment's
+        ``HTTP(S)_PROXY`` apply (:mod:`cap_opendal_core.transit`)."""
         from .backends.gateway import GatewayNamespace
 
-        backend = GatewayNamespace(url, binding=binding, token=token, timeout=timeout, transport=transport)
+        backend = GatewayNamespace(
+            url,
+            binding=binding,
+            token=token,
+            timeout=timeout,
+            transport=transport,
+            proxy=proxy,
+            trust_env=trust_env,
+        )
         return cls(backend, settings=settings, object_class=object_class, read_only=read_only)
 
     @classmethod
@@ -239,6 +251,8 @@ class DurableObjectNamespace:
             read_only=config.read_only,
             settings=settings,
             timeout=config.timeout,
+            proxy=config.proxy,
+            trust_env=config.trust_env,
         )
 
     # -- what it is --------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from cap_opendal_core.errors import Misconfigured
 from cap_opendal_core.operators.config import misconfigured_from
 from cap_opendal_core.redact import MIN_SECRET_LENGTH, register_secret
+from cap_opendal_core.transit import check_proxy_url
 
 __all__ = ["DEFAULT_BASE_URL", "CloudflareKvConfig"]
 
@@ -33,6 +34,9 @@ class CloudflareKvConfig(BaseModel):
     ``account_id`` and ``namespace_id`` are the 32-hex-digit ids from the dashboard (or
     ``wrangler kv namespace list``); ``api_token`` needs the "Workers KV Storage" permission.
     ``base_url`` is the API root (tests point it at a local stand-in); ``timeout`` bounds each request.
+    Requests go direct unless ``proxy`` names an http(s) proxy or ``trust_env=True`` lets the
+    environment's ``HTTP(S)_PROXY``/``SSL_CERT_FILE`` apply; a route that would show the token in
+    clear text to a host other than loopback is refused (:mod:`cap_opendal_core.transit`).
     """
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
@@ -42,6 +46,13 @@ class CloudflareKvConfig(BaseModel):
     api_token: SecretStr
     base_url: str = DEFAULT_BASE_URL
     timeout: float = Field(default=30.0, gt=0, le=600)
+    proxy: str | None = None
+    trust_env: bool = False
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: str | None) -> str | None:
+        return None if value is None else check_proxy_url(value)
 
     @field_validator("account_id", "namespace_id")
     @classmethod

@@ -14,6 +14,7 @@ from typing import Final
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
 from cap_opendal_core.redact import MIN_SECRET_LENGTH, register_secret
+from cap_opendal_core.transit import check_proxy_url
 
 __all__ = ["DEFAULT_API_BASE", "CloudflareQueueConfig"]
 
@@ -25,8 +26,11 @@ _QUEUE_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 class CloudflareQueueConfig(BaseModel):
     """``account_id`` and ``queue_id`` (the queue's id, as ``wrangler queues list`` prints it, not its
     name), an ``api_token`` with Queues read and write permission, and optionally the queue's
-    ``queue_name`` (what ``batch.queue`` reports; the id otherwise). ``base_url`` is for tests and
-    proxies; ``timeout`` bounds each HTTP request (seconds)."""
+    ``queue_name`` (what ``batch.queue`` reports; the id otherwise). ``base_url`` is for tests;
+    ``timeout`` bounds each HTTP request (seconds). Requests go direct unless ``proxy`` names an
+    http(s) proxy or ``trust_env=True`` lets the environment's ``HTTP(S)_PROXY``/``SSL_CERT_FILE``
+    apply; a route that would show the token in clear text to a host other than loopback is refused
+    (:mod:`cap_opendal_core.transit`)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
@@ -36,6 +40,13 @@ class CloudflareQueueConfig(BaseModel):
     queue_name: str | None = None
     base_url: str = DEFAULT_API_BASE
     timeout: float = Field(default=30.0, gt=0, le=600)
+    proxy: str | None = None
+    trust_env: bool = False
+
+    @field_validator("proxy")
+    @classmethod
+    def _proxy(cls, value: str | None) -> str | None:
+        return None if value is None else check_proxy_url(value)
 
     @field_validator("account_id", "queue_id")
     @classmethod

@@ -18,6 +18,9 @@ Text is not the only way out: a traceback rendered *with local variables* (struc
 ``dict_tracebacks`` and its rich console renderer do so by default, as do error trackers) shows what
 each frame held, and inside an HTTP library that includes the request's raw ``Authorization`` header.
 :func:`trim_foreign_frames` cuts those library frames from a cause's traceback when it is translated.
+The SDK's own frames never hold a credential in a plain container: a token is a :class:`Secret`,
+headers that carry a token or a signature are :class:`SealedHeaders` (their ``repr`` shows the
+names only), so a frame that holds them renders nothing secret.
 
 This module is on the Workers path, so it depends on the standard library only (no pydantic).
 """
@@ -26,12 +29,13 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, Final
 
 __all__ = [
     "MIN_SECRET_LENGTH",
     "REDACTED",
+    "SealedHeaders",
     "Secret",
     "is_sensitive_key",
     "redact_mapping",
@@ -320,3 +324,45 @@ class Secret:
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (Secret, (self._value,))
+
+
+# --- SealedHeaders -------------------------------------------------------------------------------
+
+
+class SealedHeaders(Mapping[str, str]):
+    """HTTP request headers that carry a credential (``Authorization`` with a bearer token or a SigV4
+    signature, ``x-amz-security-token`` …), as a read-only mapping for the one client that sends them.
+
+    Why: a traceback rendered with local variables shows the ``repr`` of whatever each frame held; a
+    ``dict`` of signed headers there shows the access key id and a live signature. This ``repr``
+    (and ``str``) lists header *names* only, it refuses to be pickled, and :meth:`plus` returns a new
+    sealed mapping, so headers being assembled are never a plain dict in any frame.
+    """
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, str] | Iterable[tuple[str, str]] = ()) -> None:
+        self._items: dict[str, str] = dict(items)
+
+    def plus(self, items: Mapping[str, str]) -> SealedHeaders:
+        """These headers with ``items`` added (or replaced), sealed too."""
+        merged = SealedHeaders(self._items)
+        merged._items.update(items)
+        return merged
+
+    def __getitem__(self, name: str) -> str:
+        return self._items[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __repr__(self) -> str:
+        return f"SealedHeaders({sorted(self._items)!r})"
+
+    __str__ = __repr__
+
+    def __reduce__(self) -> Any:
+        raise TypeError("SealedHeaders cannot be pickled: they carry a credential")

@@ -19,7 +19,6 @@ form or a new unique id. This module imports httpx; it is loaded only by ``from_
 from __future__ import annotations
 
 import base64
-import ipaddress
 import json
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import urlsplit
@@ -40,6 +39,7 @@ from cap_opendal_core.errors import (
 )
 from cap_opendal_core.plugins import BINDING_NAME
 from cap_opendal_core.redact import Secret, scrub
+from cap_opendal_core.transit import httpx_transport, route
 from cap_opendal_core.translate import from_http, from_httpx
 
 from .. import codec
@@ -52,7 +52,6 @@ if TYPE_CHECKING:
 __all__ = ["ORIGIN_HEADER", "GatewayNamespace", "GatewayStub"]
 
 ORIGIN_HEADER: Final = "x-caps-gateway-origin"
-_LOOPBACK_NAMES: Final = frozenset({"localhost"})
 
 
 def _check_url(url: object) -> str:
@@ -68,22 +67,7 @@ def _check_url(url: object) -> str:
             "the gateway url must not carry credentials, a query or a fragment (the token goes in token=)",
             capability="do",
         )
-    if parts.scheme == "http" and not _is_loopback(parts.hostname):
-        raise Misconfigured(
-            f"the gateway url {url!r} uses plain http to a remote host; the bearer token would travel in "
-            "clear text — use https (plain http is accepted only for loopback addresses)",
-            capability="do",
-        )
     return url.rstrip("/")
-
-
-def _is_loopback(host: str) -> bool:
-    if host.lower() in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 class GatewayNamespace:
@@ -97,8 +81,17 @@ class GatewayNamespace:
         token: str | Secret,
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        proxy: str | None = None,
+        trust_env: bool = False,
     ) -> None:
         base = _check_url(url)
+        if proxy is not None and not isinstance(proxy, str):
+            raise Misconfigured(f"proxy must be a str or None, got {type(proxy).__name__}", capability="do")
+        if not isinstance(trust_env, bool):
+            raise Misconfigured(f"trust_env must be a bool, got {type(trust_env).__name__}", capability="do")
+        self._route = route(
+            base, proxy=proxy, trust_env=trust_env, credential="the gateway's bearer token", capability="do"
+        )
         if not isinstance(binding, str) or BINDING_NAME.match(binding) is None:
             raise Misconfigured(
                 f"binding must be an identifier (the Worker's binding name), got {binding!r}", capability="do"
@@ -128,7 +121,8 @@ class GatewayNamespace:
         if client is None:
             client = self._client = httpx.AsyncClient(
                 timeout=self._timeout,
-                transport=self._transport,
+                transport=self._transport or httpx_transport(self._route),
+                trust_env=False,
                 headers={"authorization": f"Bearer {self._token.reveal()}"},
                 follow_redirects=False,
             )
@@ -223,6 +217,9 @@ def _gateway_error(response: httpx.Response, action: str, key: str | None) -> Ca
     message = scrub(str(error.get("message") or f"HTTP {status}"))
     if status == 401:
         return Unauthorized("the gateway refused the bearer token", **context)
+    if error.get("code") == "gateway_misconfigured":
+        # the gateway's own secret is unusable: no token can succeed, so nothing is retried
+        return Misconfigured(f"the gateway is misconfigured: {message}", **context)
     if status == 403:
         return Forbidden(message, **context)
     if status == 404:

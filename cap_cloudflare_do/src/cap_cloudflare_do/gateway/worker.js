@@ -5,6 +5,11 @@
 // names) and nothing else. Every request must carry `Authorization: Bearer <CAPS_GATEWAY_TOKEN>`
 // (a Worker secret); the token is compared in constant time, and a request without the right token
 // gets the same 401 whatever else it got wrong, so it learns nothing about routes or bindings.
+// A CAPS_GATEWAY_TOKEN secret that no request could ever match — unset, empty, or with whitespace or
+// control characters (a pasted trailing newline; HTTP trims header values, so such a token can never
+// arrive intact) — is a misconfiguration, not a wrong token: every request then gets 503
+// {"error": {"code": "gateway_misconfigured", ...}} and the Worker's log says what is wrong with the
+// secret, never what it holds.
 //
 // Routes (POST, JSON bodies; the path may have any prefix, the last two segments decide):
 //   {prefix}/{BINDING}/rpc    {"target": {"name": s} | {"id": hex}, "method": "m", "args": [...]}
@@ -33,6 +38,12 @@ const UNAUTHORIZED_BODY = JSON.stringify({ error: { code: "unauthorized", messag
 
 export default {
   async fetch(request, env) {
+    const problem = tokenProblem(env.CAPS_GATEWAY_TOKEN);
+    if (problem !== null) {
+      await drain(request);
+      reportMisconfiguration(problem);
+      return fail(503, "gateway_misconfigured", MISCONFIGURED_MESSAGE);
+    }
     if (!(await authorized(request, env))) {
       await drain(request);
       return new Response(UNAUTHORIZED_BODY, {
@@ -110,12 +121,36 @@ function equalInConstantTime(a, b) {
   return difference === 0;
 }
 
+const MISCONFIGURED_MESSAGE =
+  "the gateway's CAPS_GATEWAY_TOKEN secret cannot match any request (see the Worker's log); " +
+  "every request is refused until it is set again";
+
+// What makes the secret unusable, in words that say nothing about its value; null when it is fine.
+function tokenProblem(token) {
+  if (token === undefined || token === null) return "is not set";
+  if (typeof token !== "string") return "is not a string";
+  if (token.length === 0) return "is empty";
+  if (/[\r\n]\s*$/.test(token)) return "ends with a line break (pasted with a trailing newline?)";
+  if (/\s$/.test(token)) return "ends with whitespace";
+  if (/^\s/.test(token)) return "starts with whitespace";
+  if (/[\s\x00-\x1f\x7f]/.test(token)) return "contains whitespace or a control character";
+  return null;
+}
+
+// Logged once per isolate and reason: enough for `wrangler tail`, without flooding it.
+const reported = new Set();
+
+function reportMisconfiguration(problem) {
+  if (reported.has(problem)) return;
+  reported.add(problem);
+  console.error(
+    `cap-cloudflare-do gateway: misconfigured: the CAPS_GATEWAY_TOKEN secret ${problem}; ` +
+      "refusing every request with 503 gateway_misconfigured — set it again without the stray characters",
+  );
+}
+
 async function authorized(request, env) {
   const expected = env.CAPS_GATEWAY_TOKEN;
-  if (typeof expected !== "string" || expected.length === 0) {
-    console.error("cap-cloudflare-do gateway: the CAPS_GATEWAY_TOKEN secret is not set; refusing every request");
-    return false;
-  }
   const header = request.headers.get("authorization") ?? "";
   const match = /^Bearer[ ]+(.+)$/i.exec(header);
   const presented = match ? match[1].trim() : "";

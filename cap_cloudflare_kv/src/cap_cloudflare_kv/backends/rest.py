@@ -29,6 +29,7 @@ import httpx
 
 from cap_opendal_core.errors import BackendError, CapabilityError, InvalidInput, Unavailable
 from cap_opendal_core.redact import Secret
+from cap_opendal_core.transit import httpx_transport, route
 from cap_opendal_core.translate import from_http
 
 from .. import limits
@@ -62,6 +63,13 @@ class RestBackend:
     def __init__(self, config: CloudflareKvConfig) -> None:
         self._config = config
         self._root = config.namespace_url
+        self._route = route(
+            config.base_url,
+            proxy=config.proxy,
+            trust_env=config.trust_env,
+            credential="the API token",
+            capability="kv",
+        )
         self._token = Secret(config.api_token.get_secret_value())
         self._client: httpx.AsyncClient | None = None
         self.descriptor = descriptor_for("rest")
@@ -78,7 +86,12 @@ class RestBackend:
     def _http(self) -> httpx.AsyncClient:
         client = self._client
         if client is None or client.is_closed:
-            client = self._client = httpx.AsyncClient(timeout=self._config.timeout, follow_redirects=False)
+            client = self._client = httpx.AsyncClient(
+                transport=httpx_transport(self._route),
+                trust_env=False,
+                timeout=self._config.timeout,
+                follow_redirects=False,
+            )
         return client
 
     async def aclose(self) -> None:

@@ -50,21 +50,34 @@ class RestClient:
     """The HTTP side: one pooled client, JSON in and out, Cloudflare's envelope unwrapped."""
 
     def __init__(self, config: CloudflareQueueConfig) -> None:
+        from cap_opendal_core.transit import route
+
         self.config = config
+        self._route = route(
+            config.base_url,
+            proxy=config.proxy,
+            trust_env=config.trust_env,
+            credential="the API token",
+            capability="queue",
+        )
         self._client: httpx.AsyncClient | None = None
 
     def _http(self) -> httpx.AsyncClient:
         if self._client is None:
             import httpx
 
+            from cap_opendal_core.transit import httpx_transport
+
+            limits = httpx.Limits(max_connections=32, max_keepalive_connections=16)
             self._client = httpx.AsyncClient(
+                transport=httpx_transport(self._route, limits=limits),
+                trust_env=False,
                 headers={
                     "Authorization": f"Bearer {self.config.api_token.get_secret_value()}",
                     "Content-Type": "application/json",
                     "Accept": "application/json",
                 },
                 timeout=self.config.timeout,
-                limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
             )
         return self._client
 

@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     import ssl
     from collections.abc import Callable
 
+    from cap_opendal_core.redact import SealedHeaders
+
 __all__ = ["Http1Pool", "Http1Response", "ProtocolFailure"]
 
 _READ_SIZE: Final = 256 * 1024
@@ -103,22 +105,25 @@ class Http1Pool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
-    async def request(self, method: str, target: str, headers: list[tuple[str, str]]) -> Http1Response:
+    async def request(self, method: str, target: str, headers: SealedHeaders) -> Http1Response:
         """Send ``method target`` with ``headers`` (``Host`` included by the caller) and no body;
         return once the response's status and headers have arrived.
+
+        ``headers`` are sealed (they carry a signature) and stay so: the request head is encoded by
+        :func:`_head`, whose frame is gone before any I/O, so no frame that an exception can leave
+        holds them in the clear.
 
         Raises ``OSError`` / ``TimeoutError`` when the server cannot be reached or does not answer
         in time, :class:`ProtocolFailure` when its answer is not HTTP/1.1.
         """
-        request = h11.Request(method=method, target=target, headers=headers)
         connection = self._take_idle()
         if connection is not None:
             try:
-                return await self._exchange(connection, request, reused=True)
+                return await self._exchange(connection, method, target, headers, reused=True)
             except _ClosedWhileIdle:
                 pass  # the server dropped it while it waited here: send once more on a new one
         connection = await self._connect()
-        return await self._exchange(connection, request, reused=False)
+        return await self._exchange(connection, method, target, headers, reused=False)
 
     # -- connections ------------------------------------------------------------------------------
 
@@ -184,14 +189,13 @@ class Http1Pool:
     # -- one exchange -----------------------------------------------------------------------------
 
     async def _exchange(
-        self, connection: _Connection, request: h11.Request, *, reused: bool
+        self, connection: _Connection, method: str, target: str, headers: SealedHeaders, *, reused: bool
     ) -> Http1Response:
         parser = connection.parser
         received = False
         try:
             async with asyncio.timeout(self._io_timeout):
-                head, end = parser.send(request), parser.send(h11.EndOfMessage())
-                connection.writer.write((head or b"") + (end or b""))
+                connection.writer.write(_head(parser, method, target, headers))
                 await connection.writer.drain()
                 while True:
                     event = parser.next_event()
@@ -222,6 +226,13 @@ class Http1Pool:
 
 class _ClosedWhileIdle(Exception):
     pass
+
+
+def _head(parser: h11.Connection, method: str, target: str, headers: SealedHeaders) -> bytes:
+    """The encoded request head and its end, held in no named local: the bytes carry the signature."""
+    return (parser.send(h11.Request(method=method, target=target, headers=list(headers.items()))) or b"") + (
+        parser.send(h11.EndOfMessage()) or b""
+    )
 
 
 class Http1Response:

@@ -16,9 +16,13 @@ import datetime as _dt
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from cap_opendal_core.redact import SealedHeaders
+from cap_opendal_core.transit import Route, route, ssl_context
+
 from .sigv4 import Credentials, encode_path, sign
 
 if TYPE_CHECKING:
+    import ssl
     from collections.abc import Mapping
 
     from cap_opendal_core.operators import S3Config
@@ -39,11 +43,19 @@ class S3Address:
         "host_name",
         "port",
         "region",
+        "route",
         "scheme",
         "virtual_host",
     )
 
     def __init__(self, config: S3Config) -> None:
+        self.route: Route = route(
+            config.endpoint,
+            trust_env=config.trust_env,
+            credential=None if config.anonymous else "the S3 signature",
+            capability="r2",
+        )
+        """How requests travel: direct, or through the environment's proxy when ``trust_env=True``."""
         endpoint = urlsplit(config.endpoint)
         self.scheme = endpoint.scheme
         self.bucket = config.bucket
@@ -74,6 +86,10 @@ class S3Address:
         """Whether requests can be sent from here: explicit keys, or a bucket that needs none."""
         return self.credentials is not None or self.anonymous
 
+    def ssl_context(self) -> ssl.SSLContext:
+        """Certificate trust for this endpoint (the environment's only with ``trust_env=True``)."""
+        return ssl_context(self.route.trust_env)
+
     @property
     def connect_port(self) -> int:
         return self.port or (443 if self.scheme == "https" else 80)
@@ -94,25 +110,25 @@ class S3Address:
         payload_sha256: str,
         *,
         now: _dt.datetime | None = None,
-    ) -> dict[str, str]:
+    ) -> SealedHeaders:
         """``headers`` plus what makes S3 accept the request (``x-amz-date``, ``x-amz-content-sha256``,
-        ``authorization`` …); unchanged for an anonymous bucket. Every header in ``headers`` is signed."""
-        out = dict(headers)
-        if self.credentials is not None:
-            out.update(
-                sign(
-                    method=method,
-                    host=self.host,
-                    path=path,
-                    query=query,
-                    headers=headers,
-                    payload_sha256=payload_sha256,
-                    credentials=self.credentials,
-                    region=self.region,
-                    now=now or _dt.datetime.now(_dt.UTC),
-                )
+        ``authorization`` …); unchanged for an anonymous bucket. Every header in ``headers`` is signed.
+        Sealed (:class:`~cap_opendal_core.redact.SealedHeaders`): no frame holding them shows them."""
+        if self.credentials is None:
+            return SealedHeaders(headers)
+        return SealedHeaders(headers).plus(
+            sign(
+                method=method,
+                host=self.host,
+                path=path,
+                query=query,
+                headers=headers,
+                payload_sha256=payload_sha256,
+                credentials=self.credentials,
+                region=self.region,
+                now=now or _dt.datetime.now(_dt.UTC),
             )
-        return out
+        )
 
     def __repr__(self) -> str:
         return f"S3Address(scheme={self.scheme!r}, host={self.host!r}, bucket={self.bucket!r})"

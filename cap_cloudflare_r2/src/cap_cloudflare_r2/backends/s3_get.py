@@ -48,7 +48,6 @@ from .http1 import ProtocolFailure
 from .sigv4 import UNSIGNED_PAYLOAD
 
 if TYPE_CHECKING:
-    import ssl
     from collections.abc import AsyncIterator, Mapping
 
     from cap_opendal_core.layers import LayerSettings, RetryPolicy
@@ -178,29 +177,15 @@ _CONNECT_TIMEOUT: Final = 10.0
 _IO_TIMEOUT: Final = 120.0
 
 
-def _proxied(scheme: str, host: str) -> bool:
-    """Whether the environment routes ``scheme://host`` through a proxy (OpenDAL's client honours
-    ``HTTP(S)_PROXY`` / ``ALL_PROXY`` / ``NO_PROXY``; :mod:`.http1` does not, so it steps aside)."""
-    import urllib.request
-
-    proxies = urllib.request.getproxies()
-    if not (proxies.get(scheme) or proxies.get("all")):
-        return False
-    return not urllib.request.proxy_bypass(host)
-
-
 def direct_get_for(config: S3Config, settings: LayerSettings, read_chunk_size: int) -> S3Get | None:
     """The one-request ``get`` for the bucket ``config`` names, or None where it cannot stand in for
-    OpenDAL exactly: keys only OpenDAL can load (``ambient_credentials``), a proxy in the way, or a
-    ``concurrency`` limit (OpenDAL's layer counts its own requests only). No request is sent here."""
+    OpenDAL exactly: keys only OpenDAL can load (``ambient_credentials``), a proxy in the way (only
+    with ``trust_env=True``: :mod:`.http1` speaks to the origin only, so it steps aside for OpenDAL), or
+    a ``concurrency`` limit (OpenDAL's layer counts its own requests only). No request is sent here."""
     from .s3_address import S3Address
 
     address = S3Address(config)
-    if (
-        not address.can_sign
-        or settings.concurrency is not None
-        or _proxied(address.scheme, address.host_name)
-    ):
+    if not address.can_sign or settings.concurrency is not None or address.route.proxy is not None:
         return None
     from .http1 import Http1Pool
 
@@ -208,18 +193,11 @@ def direct_get_for(config: S3Config, settings: LayerSettings, read_chunk_size: i
     pool = Http1Pool(
         address.host_name,
         address.connect_port,
-        ssl_context=_ssl_context if address.scheme == "https" else None,
+        ssl_context=address.ssl_context if address.scheme == "https" else None,
         connect_timeout=min(_CONNECT_TIMEOUT, deadline) if deadline is not None else _CONNECT_TIMEOUT,
         io_timeout=deadline if deadline is not None else _IO_TIMEOUT,
     )
     return S3Get(address, pool, retry=settings.retry, read_chunk_size=read_chunk_size)
-
-
-def _ssl_context() -> ssl.SSLContext:
-    """The trust httpx gives the multipart calls (certifi's roots, ``SSL_CERT_FILE``/``_DIR``)."""
-    import httpx
-
-    return httpx.create_ssl_context()
 
 
 def _served(response: Http1Response) -> tuple[int, int, int] | None:
@@ -321,9 +299,9 @@ class S3Get:
         attempt = 0
         while True:
             attempt += 1
-            signed = address.signed("GET", path, "", headers, UNSIGNED_PAYLOAD)
+            signed = address.signed("GET", path, "", headers, UNSIGNED_PAYLOAD).plus({"host": address.host})
             try:
-                response = await self._pool.request("GET", path, [("host", address.host), *signed.items()])
+                response = await self._pool.request("GET", path, signed)
                 if response.status < 500 and response.status not in (408, 425, 429):
                     return response
                 body = await self._error_body(response)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 from xml.etree import ElementTree
 
 from cap_opendal_core.errors import BackendError, Unsupported
+from cap_opendal_core.transit import httpx_transport
 from cap_opendal_core.translate import from_http
 
 from .s3_address import S3Address
@@ -73,7 +74,8 @@ class S3Multipart:
 
             timeout = httpx.Timeout(self._timeout if self._timeout is not None else 120.0, connect=10.0)
             self._client = httpx.AsyncClient(
-                transport=httpx.AsyncHTTPTransport(retries=_CONNECT_RETRIES),
+                transport=httpx_transport(self._address.route, retries=_CONNECT_RETRIES),
+                trust_env=False,
                 timeout=timeout,
                 follow_redirects=False,
             )
@@ -104,8 +106,9 @@ class S3Multipart:
             if length is None:
                 raise BackendError("a streamed request needs its length", capability="r2")  # pragma: no cover
             digest = UNSIGNED_PAYLOAD
-        send_headers = address.signed(method, path, query, dict(headers or {}), digest)
-        send_headers["content-length"] = str(length)
+        send_headers = address.signed(method, path, query, dict(headers or {}), digest).plus(
+            {"content-length": str(length)}
+        )
         raw_path = f"{path}?{query}" if query else path
         url = httpx.URL(
             scheme=address.scheme,

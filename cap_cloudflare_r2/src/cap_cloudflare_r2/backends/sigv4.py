@@ -15,8 +15,10 @@ import datetime as _dt
 import hashlib
 import hmac
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
+
+from cap_opendal_core.redact import SealedHeaders
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -30,9 +32,15 @@ _ALGORITHM: Final = "AWS4-HMAC-SHA256"
 
 @dataclass(frozen=True, slots=True)
 class Credentials:
-    access_key_id: str
+    """A key pair (and session token). Its ``repr`` shows none of them, the key id included: it is a
+    credential's public half, but a traceback rendered with locals must not print it either."""
+
+    access_key_id: str = field(repr=False)
     secret_access_key: str = field(repr=False)
     session_token: str | None = field(default=None, repr=False)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("Credentials cannot be pickled")
 
 
 def encode_path(path: str) -> str:
@@ -66,12 +74,14 @@ def sign(
     region: str,
     now: _dt.datetime,
     service: str = "s3",
-) -> dict[str, str]:
+) -> SealedHeaders:
     """The headers to add to a request so S3 accepts it: ``x-amz-date``, ``x-amz-content-sha256``,
     ``x-amz-security-token`` (with a session token) and ``Authorization``.
 
     ``path`` is already encoded (:func:`encode_path`), ``query`` canonical (:func:`canonical_query`);
-    ``host`` includes a non-default port. Every header in ``headers`` is signed.
+    ``host`` includes a non-default port. Every header in ``headers`` is signed. The result is
+    :class:`~cap_opendal_core.redact.SealedHeaders`, and the signing key and signature live only in
+    this frame, which no exception outlives once it has returned.
     """
     moment = now.astimezone(_dt.UTC)
     amz_date = moment.strftime("%Y%m%dT%H%M%SZ")
@@ -105,4 +115,4 @@ def sign(
         f"{_ALGORITHM} Credential={credentials.access_key_id}/{scope}, "
         f"SignedHeaders={';'.join(names)}, Signature={signature}"
     )
-    return added
+    return SealedHeaders(added)

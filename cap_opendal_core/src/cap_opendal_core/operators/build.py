@@ -106,8 +106,9 @@ def build_operator(
     ``layers`` is normally the capability's :class:`~cap_opendal_core.layers.settings.LayerSettings`;
     None applies only the service's capability overrides. Nothing is sent over the network here.
     Raises :class:`~cap_opendal_core.errors.Misconfigured` when OpenDAL refuses the configuration
-    (an unregistered scheme such as ``cloudflare-kv``, a missing option); the message names the
-    configuration with :func:`describe_config`, so it never carries a secret.
+    (an unregistered scheme such as ``cloudflare-kv``, a missing option), or when the route to the
+    service's endpoint is not one the configuration allows (:mod:`cap_opendal_core.transit`);
+    the message names the configuration with :func:`describe_config`, so it never carries a secret.
     """
     if isinstance(config, str):
         from .url import from_url
@@ -121,6 +122,15 @@ def build_operator(
             capability=capability,
         )
 
+    from ..transit import check_opendal_route
+
+    for endpoint, signed in config.http_endpoints():
+        check_opendal_route(
+            endpoint,
+            trust_env=config.honours_environment,
+            credential="its credentials" if signed else None,
+            capability=capability,
+        )
     import opendal
 
     if isinstance(config, FsConfig):

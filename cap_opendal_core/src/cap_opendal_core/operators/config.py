@@ -19,6 +19,11 @@ variable. With none found the model is rejected too, unless ``anonymous=True`` (
 or ``ambient_credentials=True`` (let OpenDAL load profiles, config files and instance metadata,
 which it is otherwise told not to do).
 
+``trust_env`` (default False) is the opt-in for the environment's ``HTTP(S)_PROXY``/``ALL_PROXY``
+and ``SSL_CERT_FILE``: OpenDAL's HTTP client honours those proxies whatever it is told, so without the
+opt-in an endpoint they would capture is refused (:mod:`cap_opendal_core.transit`), as is a plain-http
+endpoint that is not loopback when credentials would travel to it.
+
 This module imports pydantic; it is loaded only when a server-side configuration is built.
 """
 
@@ -53,6 +58,7 @@ __all__ = [
     "S3Config",
     "ServiceConfig",
     "describe_config",
+    "is_secret_option",
     "misconfigured_from",
     "parse_config",
 ]
@@ -71,10 +77,26 @@ _REGION = re.compile(r"[A-Za-z0-9_-]{1,64}")
 _ACCOUNT_ID = re.compile(r"[0-9a-f]{32}")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
 _OPTION = re.compile(r"[a-z][a-z0-9_]*")
-# Option names that hold credentials in OpenDAL services but that redact.is_sensitive_key does not
-# recognise (``account_key``, ``application_key``, ``encryption_key`` …; a connection string may
-# carry a password).
-_EXTRA_SECRET_OPTION = re.compile(r"(^|_)key($|_)|connection_string|dsn")
+# Which OpenDAL option names hold credentials, decided conservatively from the shape of the name
+# (OpenDAL adds services and options between releases; a name we have never seen must still be
+# caught): any name containing one of these fragments (``sas_token``, ``client_secret``,
+# ``credential_path``, webhdfs's ``delegation`` …) …
+_SECRET_OPTION_FRAGMENTS = (
+    "token",
+    "secret",
+    "passw",
+    "passphrase",
+    "credential",
+    "delegation",
+    "signature",
+    "private",
+    "cookie",
+    "apikey",
+    "connection_string",
+)
+# … or one of these words between underscores (``account_key``, ``temp_url_key``, a ``sas``, an
+# ``auth`` header value, a ``dsn`` that may carry a password).
+_SECRET_OPTION_WORDS = frozenset({"key", "sas", "auth", "dsn"})
 
 
 def _register(value: SecretStr | None) -> None:
@@ -118,6 +140,16 @@ class _ServiceConfig(BaseModel):
     def describe(self) -> str:
         """One line, safe to log: what this configuration points at, never its secrets."""
         raise NotImplementedError
+
+    def http_endpoints(self) -> tuple[tuple[str, bool], ...]:
+        """The http(s) URLs the service talks to, each with whether a credential travels to it —
+        what :func:`~cap_opendal_core.transit.check_opendal_route` checks before OpenDAL sends anything."""
+        return ()
+
+    @property
+    def honours_environment(self) -> bool:
+        """Whether the environment's proxies and certificate settings may apply (``trust_env``)."""
+        return False
 
 
 class MemoryConfig(_ServiceConfig):
@@ -185,6 +217,7 @@ class S3Config(_ServiceConfig):
     allow_append: bool = False
     anonymous: bool = False
     ambient_credentials: bool = False
+    trust_env: bool = False
 
     _credential_source: str = PrivateAttr(default="explicit")
 
@@ -328,6 +361,13 @@ class S3Config(_ServiceConfig):
     def capability_overrides(self) -> tuple[str, ...]:
         return () if self.allow_append else ("write_can_append=false",)
 
+    def http_endpoints(self) -> tuple[tuple[str, bool], ...]:
+        return ((self.endpoint, not self.anonymous),)
+
+    @property
+    def honours_environment(self) -> bool:
+        return self.trust_env
+
     def describe(self) -> str:
         style = "virtual-host" if self.virtual_host_style else "path-style"
         return (
@@ -391,20 +431,32 @@ def _resolve_credentials(data: dict[str, Any]) -> tuple[dict[str, Any], str]:
     )
 
 
-def _is_secret_option(name: str) -> bool:
-    return is_sensitive_key(name) or bool(_EXTRA_SECRET_OPTION.search(name))
+def is_secret_option(name: str) -> bool:
+    """Whether an OpenDAL option called ``name`` is held as a secret (see the fragments above).
+
+    Errs on the side of secrecy: hiding a harmless value (``key_field``) costs a less readable
+    ``repr``; showing a credential costs the credential.
+    """
+    normalised = name.lower().replace("-", "_")
+    return (
+        is_sensitive_key(normalised)
+        or any(fragment in normalised for fragment in _SECRET_OPTION_FRAGMENTS)
+        or not _SECRET_OPTION_WORDS.isdisjoint(normalised.split("_"))
+    )
 
 
 class OperatorConfig(_ServiceConfig):
     """Any OpenDAL service by scheme and raw options — the escape hatch for what the typed models lack.
 
-    Options whose names look like credentials (``secret_access_key``, ``api_token``, ``account_key``,
-    ``password``, ``connection_string`` …) are held as :class:`~pydantic.SecretStr`; pass a
-    ``SecretStr`` yourself for a secret under an unusual name.
+    Options whose names look like credentials (:func:`is_secret_option`: ``secret_access_key``,
+    ``api_token``, ``account_key``, ``password``, ``connection_string``, ``delegation`` …) are held as
+    :class:`~pydantic.SecretStr` and registered for scrubbing; pass a ``SecretStr`` yourself for a
+    secret under an unusual name.
     """
 
     scheme: str
     options: Mapping[str, str | SecretStr] = Field(default_factory=dict)
+    trust_env: bool = False
 
     @field_validator("scheme")
     @classmethod
@@ -422,7 +474,7 @@ class OperatorConfig(_ServiceConfig):
         for name, raw in value.items():
             if not _OPTION.fullmatch(name):
                 raise ValueError(f"option name {name!r} is not a lower-case identifier")
-            if isinstance(raw, SecretStr) or _is_secret_option(name):
+            if isinstance(raw, SecretStr) or is_secret_option(name):
                 secret = raw if isinstance(raw, SecretStr) else SecretStr(raw)
                 _register(secret)
                 held[name] = secret
@@ -435,6 +487,18 @@ class OperatorConfig(_ServiceConfig):
             name: value.get_secret_value() if isinstance(value, SecretStr) else value
             for name, value in self.options.items()
         }
+
+    def http_endpoints(self) -> tuple[tuple[str, bool], ...]:
+        signed = any(isinstance(value, SecretStr) for value in self.options.values())
+        return tuple(
+            (value, signed)
+            for value in self.options.values()
+            if isinstance(value, str) and value.lower().startswith(("http://", "https://"))
+        )
+
+    @property
+    def honours_environment(self) -> bool:
+        return self.trust_env
 
     def describe(self) -> str:
         shown = " ".join(
