@@ -65,6 +65,10 @@ async def check_behaviour_bad_input(env: Any) -> None:
     await _scenario(env, "bad_input")
 
 
+async def check_behaviour_bulk_errors_and_odd_keys(env: Any) -> None:
+    await _scenario(env, "bulk_errors_and_odd_keys")
+
+
 async def check_differential_random_ops(env: Any) -> list[Any]:
     """The seeded sequence on the binding; CPython replays it on the local backend and compares."""
     async with _kv(env) as kv:
