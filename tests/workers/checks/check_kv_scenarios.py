@@ -366,6 +366,14 @@ SCENARIOS: dict[str, Callable[[KvNamespace, Ctx], Awaitable[None]]] = {
 # --- the differential sequence ---------------------------------------------------------------------
 
 DIFFERENTIAL_SEED = 20260426
+
+
+def seed_from(value: Any) -> int:
+    """The seed to run: ``CAP_DIFF_SEED`` when set (handed to the harness as ``env``), else the default."""
+    text = None if value is None else str(value).strip()
+    return int(text) if text else DIFFERENTIAL_SEED
+
+
 DIFFERENTIAL_OPS = 300
 _NAMES = ["a", "b", "a/b", "a/c", "é", "😀", "zz", "a b", "%", "ab", "b/a", "~"]
 _EXPIRES_AT = 2_000_000_000  # 2033-05-18: ahead of both clocks, within the 32-bit limit
