@@ -25,12 +25,28 @@ values = st.recursive(
     | st.floats(allow_nan=False)
     | st.text()
     | st.binary()
-    | st.datetimes(timezones=st.just(dt.UTC)),
+    | st.datetimes(timezones=st.just(dt.UTC)).map(
+        lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000)
+    ),
     lambda children: (
         st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=5), children, max_size=4)
     ),
     max_leaves=20,
 )
+
+
+@given(st.datetimes(timezones=st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=-5))])))
+def test_datetimes_keep_whole_milliseconds_as_a_js_date_does(moment: dt.datetime) -> None:
+    """A JS ``Date`` holds milliseconds: every home floors microseconds away, so a value read back
+    locally is the value Workers would have kept (as ``toISOString`` writes it)."""
+    utc = moment.astimezone(dt.UTC)
+    kept = utc.replace(microsecond=utc.microsecond // 1000 * 1000)
+    assert codec.decode(codec.encode(moment)) == kept
+    assert codec.clone({"at": moment}) == {"at": kept}
+    tagged = codec.to_tagged(moment)["$d"]
+    assert (
+        tagged == f"{kept.year:04d}-" + kept.strftime("%m-%dT%H:%M:%S.") + f"{kept.microsecond // 1000:03d}Z"
+    )
 
 
 @given(values)
@@ -44,7 +60,7 @@ def test_every_supported_value_round_trips(value: Any) -> None:
     ("value", "tagged"),
     [
         (b"\x00\x01", {"$b": "AAE="}),
-        (dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC), {"$d": "2024-01-02T03:04:05Z"}),
+        (dt.datetime(2024, 1, 2, 3, 4, 5, tzinfo=dt.UTC), {"$d": "2024-01-02T03:04:05.000Z"}),
         (math.inf, {"$f": "Infinity"}),
         (-math.inf, {"$f": "-Infinity"}),
         (2**53, {"$i": "9007199254740992"}),

@@ -13,6 +13,7 @@ import pytest
 
 from cap_cloudflare_do import Dedupe
 from cap_cloudflare_do.dedupe import MAX_DEDUPE_TTL_SECONDS
+from cap_cloudflare_do.limits import ALARM_MAX_EPOCH_MS
 from cap_opendal_core import InvalidInput, LimitExceeded
 from tests.cap_cloudflare_do.objects import FakeClock
 
@@ -102,8 +103,9 @@ async def test_the_ledger_checks_its_rpc_arguments_before_writing(
 
 
 async def test_an_expiry_the_index_cannot_order_is_refused_in_the_object(tmp_path: Path) -> None:
-    """The object's clock decides the expiry; past the 15-digit index (year ~33658) it refuses."""
-    clock = FakeClock(start=999_999_000_000.0)
+    """The object's clock decides the expiry; past the latest alarm time the runtime takes (year
+    2262, below what the 15-digit index orders) it refuses."""
+    clock = FakeClock(start=ALARM_MAX_EPOCH_MS / 1000 - 1000)
     async with Dedupe.local(tmp_path, clock=clock, shards=1) as dedupe:
         before = await _ledger_state(dedupe)
         with pytest.raises(InvalidInput, match="expire"):

@@ -38,12 +38,18 @@ async def test_values_round_trip(storage: DurableObjectStorage) -> None:
         "bool": False,
         "none": None,
         "bytes": b"\x00\xff",
-        "when": dt.datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=dt.UTC),
+        "when": dt.datetime(2024, 2, 29, 23, 59, 59, 123000, tzinfo=dt.UTC),
         "nested": {"list": [1, {"$b": "looks like a tag"}, [b"x"]], "$o": 1},
     }
     for key, value in values.items():
         await storage.put(key, value)
         assert await storage.get(key) == value, key
+    # a JS Date holds milliseconds: microseconds are floored away here as on Workers
+    await storage.put("micro", dt.datetime(2024, 2, 29, 23, 59, 59, 123999, tzinfo=dt.UTC))
+    assert await storage.get("micro") == dt.datetime(2024, 2, 29, 23, 59, 59, 123000, tzinfo=dt.UTC)
+    async with storage.transaction() as txn:
+        await txn.put("micro-txn", dt.datetime(1969, 12, 31, 23, 59, 59, 999999, tzinfo=dt.UTC))
+        assert await txn.get("micro-txn") == dt.datetime(1969, 12, 31, 23, 59, 59, 999000, tzinfo=dt.UTC)
     await storage.put("nan", math.nan)
     assert math.isnan(await storage.get("nan"))
     await storage.put("naive", dt.datetime(2024, 1, 1, 12))  # naive means UTC
@@ -192,6 +198,16 @@ async def test_alarm_api(storage: DurableObjectStorage) -> None:
     assert await storage.get_alarm() == 1_900_000_000_000
     await storage.delete_alarm()
     assert await storage.get_alarm() is None
+    # the runtime keeps alarm times as int64 nanoseconds: 2262-04-11T23:47:16.854Z is the latest
+    latest = dt.datetime(2262, 4, 11, 23, 47, 16, 854999, tzinfo=dt.UTC)
+    await storage.set_alarm(latest)
+    assert await storage.get_alarm() == 9_223_372_036_854
+    for too_late in (latest + dt.timedelta(milliseconds=1), 9_223_372_036_855, dt.datetime(2300, 1, 1)):
+        with pytest.raises(InvalidInput, match="2262-04-11") as caught:
+            await storage.set_alarm(too_late)
+        assert caught.value.field == "scheduled_time"
+    assert await storage.get_alarm() == 9_223_372_036_854
+    await storage.delete_alarm()
     for bad in ("soon", -1, math.inf, True):
         with pytest.raises(InvalidInput, match="alarm time"):
             await storage.set_alarm(bad)  # type: ignore[arg-type]

@@ -7,12 +7,13 @@ same seed against the local disk backend and compares, step by step.
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from cap_cloudflare_kv import KvNamespace
-from tests.workers.checks.check_kv_scenarios import DIFFERENTIAL_OPS, ManualClock, random_ops
+from tests.workers.checks.check_kv_scenarios import DIFFERENTIAL_OPS, ManualClock, random_ops, seed_from
 
 from .conftest import QUIET
 
@@ -25,9 +26,11 @@ if TYPE_CHECKING:
 @pytest.mark.workers
 @pytest.mark.anyio
 async def test_local_backend_matches_the_miniflare_binding(harness_run: HarnessRun, tmp_path: Path) -> None:
-    workers: list[Any] = harness_run.result("check_kv::check_differential_random_ops")
+    got: dict[str, Any] = harness_run.result("check_kv::check_differential_random_ops")
+    assert got["seed"] == seed_from(os.environ.get("CAP_DIFF_SEED"))  # other seeds: CAP_DIFF_SEED=N
+    workers: list[Any] = got["steps"]
     async with KvNamespace.local(tmp_path / "kv", settings=QUIET, clock=ManualClock()) as kv:
-        local = await random_ops(kv, prefix="diff/")
+        local = await random_ops(kv, prefix="diff/", seed=got["seed"])
     assert len(local) == len(workers) == DIFFERENTIAL_OPS + 1
     kinds = {step[0] for step in local}
     assert kinds == {"put", "get", "text", "delete", "list", "final"}, "the sequence exercises every op"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import sqlite3
 from typing import TYPE_CHECKING, Any
 
@@ -190,3 +191,38 @@ def test_queue_names_follow_cloudflare() -> None:
     for bad in ("", "Jobs", "-jobs", "a" * 64, "jobs/../x"):
         with pytest.raises(InvalidInput, match="queue name"):
             Queue.local(bad)
+
+
+@pytest.mark.parametrize(
+    ("body", "where"),
+    [
+        ({"id": 12345678901234567890}, "body['id']"),
+        ([1, [2, 2**53]], "body[1][1]"),
+        (-(2**53), "body"),
+    ],
+)
+async def test_json_bodies_with_ints_javascript_cannot_hold_are_refused(
+    qdir: Path, clock: FakeClock, quiet: LayerSettings, body: Any, where: str
+) -> None:
+    """The Workers binding cannot serialise them (a BigInt) and a JS consumer would round them: refused
+    before any I/O on every backend, naming where the number sits."""
+    async with Queue.local("jobs", qdir, clock=clock, settings=quiet) as q:
+        with pytest.raises(InvalidInput, match=re.escape(where)) as caught:
+            await q.send(body)
+        assert caught.value.field == "body"
+        with pytest.raises(InvalidInput) as in_batch:
+            await q.send_batch([{"body": 1}, {"body": body}])
+        assert in_batch.value.field == "messages[1].body"
+        await q.send({"id": 2**53 - 1, "f": 1.5e300, "flag": True})  # the largest safe int is fine
+    assert _count(qdir) == 1
+
+
+async def test_a_text_body_holding_nul_is_refused(qdir: Path, clock: FakeClock, quiet: LayerSettings) -> None:
+    """Workers cuts a text body at its first U+0000; refused everywhere rather than truncated there."""
+    async with Queue.local("jobs", qdir, clock=clock, settings=quiet) as q:
+        with pytest.raises(InvalidInput, match="U\\+0000") as caught:
+            await q.send("before\x00after", content_type="text")
+        assert caught.value.field == "body"
+        await q.send({"s": "before\x00after"})  # JSON escapes it: fine
+        await q.send(b"before\x00after", content_type="bytes")
+    assert _count(qdir) == 2

@@ -85,6 +85,7 @@ CODE_TABLE = [
     ("kv", 404, 10009, errors.NotFound, False),  # key not found
     ("kv", 404, 10013, errors.Misconfigured, False),  # namespace not found: not a missing key!
     ("kv", 400, 10011, errors.Misconfigured, False),  # malformed namespace ID
+    ("r2", 400, 10011, errors.InvalidInput, False),  # EntityTooSmall
     ("kv", 400, 10030, errors.LimitExceeded, False),  # key too long
     ("kv", 413, 10024, errors.LimitExceeded, False),  # payload too large
     ("kv", 400, 10033, errors.InvalidInput, False),  # invalid expiration

@@ -176,8 +176,8 @@ def cloned(value: Any) -> Any:
     if isinstance(value, bytearray | memoryview):
         return bytes(value)
     if isinstance(value, dt.datetime):
-        moment = value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)
-        return moment.astimezone(dt.UTC)
+        moment = (value if value.tzinfo is not None else value.replace(tzinfo=dt.UTC)).astimezone(dt.UTC)
+        return moment.replace(microsecond=moment.microsecond // 1000 * 1000)  # a JS Date's milliseconds
     return value
 
 
@@ -400,6 +400,7 @@ async def _txn_list(storage: DurableObjectStorage, args: dict[str, Any]) -> Any:
         datetimes_anywhere(),
         numbers(),
         st.integers(JS_DATE_MAX_MS - 1, JS_DATE_MAX_MS + 1),
+        st.integers(do.ALARM_MAX_EPOCH_MS - 1, do.ALARM_MAX_EPOCH_MS + 1),
         st.integers(min_value=2**63 - 2, max_value=2**70),
         st.integers(min_value=2**1024, max_value=2**1100),
         st.floats(1e15, 1e300),

@@ -136,6 +136,7 @@ async function startMiniflare(Miniflare) {
   env.CAPS_GATEWAY_FETCH = (input, init) => mf.dispatchFetch(input, init);
   // Not a binding: the sizes benchmarks/run_all.py asks of bench/check_bench_workers.py (JSON).
   if (process.env.CAP_BENCH_WORKERS) env.CAP_BENCH_WORKERS = process.env.CAP_BENCH_WORKERS;
+  if (process.env.CAP_DIFF_SEED) env.CAP_DIFF_SEED = process.env.CAP_DIFF_SEED; // differential checks: the seed to run
   return { mf, env, url };
 }
 

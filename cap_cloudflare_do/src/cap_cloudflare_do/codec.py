@@ -9,7 +9,9 @@ where it sits — before any I/O, whatever the backend — rather than being pic
 stringified.
 
 The one encoding, "tagged JSON", is plain JSON plus single-key objects for what JSON lacks:
-``{"$b": base64}`` bytes, ``{"$d": ISO-8601}`` datetimes, ``{"$f": "NaN"|"Infinity"|"-Infinity"}``
+``{"$b": base64}`` bytes, ``{"$d": ISO-8601}`` datetimes (whole milliseconds, as ``toISOString``
+writes them: a JS ``Date`` holds no finer time, so microseconds are floored away on every backend —
+what the local runtime stores is what Workers would have kept), ``{"$f": "NaN"|"Infinity"|"-Infinity"}``
 floats, ``{"$i": "digits"}`` integers beyond ±(2**53 - 1) (JavaScript numbers cannot hold them) and
 ``{"$o": {...}}`` for a dict whose only key happens to be a tag. The local runtime stores it, RPC
 copies through it, and the gateway Worker speaks it (``gateway/worker.js`` has the JS half).
@@ -92,7 +94,8 @@ def _tag(value: Any, path: str, field: str, depth: int) -> Any:
             raise _refuse(
                 value, path, field, "is a datetime whose UTC time falls outside years 1-9999"
             ) from None
-        return {"$d": utc.isoformat().replace("+00:00", "Z")}
+        utc = utc.replace(microsecond=utc.microsecond - utc.microsecond % 1000)
+        return {"$d": utc.isoformat(timespec="milliseconds").replace("+00:00", "Z")}
     for base in (bool, int, float, str):  # subclasses (IntEnum, StrEnum …) travel as their base value
         if isinstance(value, base):
             return _tag(base(value), path, field, depth)

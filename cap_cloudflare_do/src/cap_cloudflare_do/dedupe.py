@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 from cap_opendal_core.errors import InvalidInput, LimitExceeded
 from cap_opendal_core.show import show
 
+from .limits import ALARM_MAX_EPOCH_MS
 from .object import DurableObject
 from .operations import DEDUPE_FORGET, DEDUPE_PUT_IF_ABSENT
 from .validation import check_key
@@ -46,8 +47,9 @@ MAX_DEDUPE_KEY_BYTES: Final = 2048
 """A dedupe key's UTF-8 size; idempotency keys are ids and hashes, far below this."""
 MAX_DEDUPE_TTL_SECONDS: Final = 100 * 366 * 86_400
 """The longest claim with an expiry (about 100 years; ``ttl=None`` claims until :meth:`Dedupe.forget`).
-Why a bound: the expiry must be an alarm time (a JS ``Date``) and fit the 15-digit expiry index."""
-_MAX_EXPIRY_MS: Final = 10**15 - 1  # the largest expiry the x:<15 digits> index orders correctly
+Why a bound: the expiry must be an alarm time (at most ``ALARM_MAX_EPOCH_MS``, the runtime's bound)
+and fit the 15-digit expiry index."""
+_MAX_EXPIRY_MS: Final = min(10**15 - 1, ALARM_MAX_EPOCH_MS)  # an alarm time the x:<15 digits> index orders
 DEFAULT_SHARDS: Final = 64
 _ENTRY: Final = "k:"
 _EXPIRY: Final = "x:"  # x:<expiry ms, 15 digits>:<key> — expiries in order, for the purge

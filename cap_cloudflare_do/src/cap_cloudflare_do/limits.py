@@ -42,9 +42,14 @@ SOFT_REQUESTS_PER_SECOND: Final = 1000
 MAX_ALARM_RETRIES: Final = 6
 """An alarm whose handler fails is retried with exponential backoff, at most this many times."""
 
-ALARM_MAX_EPOCH_MS: Final = 8_640_000_000_000_000
-"""The latest alarm time: ``setAlarm`` takes a JS ``Date`` (or its epoch milliseconds), and a ``Date``
-holds at most 8.64e15 ms (ECMAScript's time value range, about the year 275760)."""
+ALARM_MAX_EPOCH_MS: Final = 9_223_372_036_854
+"""The latest alarm time, in epoch milliseconds: 2262-04-11T23:47:16.854Z.
+
+The Workers runtime keeps an alarm time as signed 64-bit nanoseconds since the epoch, so ``setAlarm``
+refuses anything after ``(2**63 - 1) // 10**6`` ms (its message says "dates after 2189"; the bound
+it enforces was measured against Miniflare's workerd by bisection: this value is accepted, one more
+millisecond is not). Far below a JS ``Date``'s own range (8.64e15 ms).
+"""
 
 LIST_LIMIT_MAX: Final = 2**53 - 1
 """The largest ``list`` limit: the JS API takes a Number, which holds ints exactly only up to

@@ -17,6 +17,8 @@ from . import codec
 from .limits import ALARM_MAX_EPOCH_MS, LIST_LIMIT_MAX, MAX_BATCH_KEYS, MAX_ENTRY_BYTES
 from .models import HeadersInit, Request, normalise_headers
 
+_EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+
 __all__ = [
     "RESERVED_NAMES",
     "Encoded",
@@ -195,10 +197,11 @@ def check_list_options(
 
 def check_alarm_time(when: object) -> int:
     """An alarm time as epoch milliseconds: a ``datetime`` (naive means UTC) or a number of epoch
-    milliseconds, as ``setAlarm`` takes in JS — at most :data:`ALARM_MAX_EPOCH_MS` (a JS ``Date``)."""
+    milliseconds, as ``setAlarm`` takes in JS — at most :data:`ALARM_MAX_EPOCH_MS` (the runtime's
+    bound). A datetime is floored to whole milliseconds, exactly (no float on the way)."""
     if isinstance(when, _dt.datetime):
         moment = when if when.tzinfo is not None else when.replace(tzinfo=_dt.UTC)
-        return int(moment.timestamp() * 1000)
+        when = (moment - _EPOCH) // _dt.timedelta(milliseconds=1)
     if isinstance(when, bool) or not isinstance(when, int | float) or when < 0 or when != when:
         raise InvalidInput(
             f"the alarm time must be a datetime or epoch milliseconds (a number >= 0), got {show(when)}",
@@ -206,7 +209,8 @@ def check_alarm_time(when: object) -> int:
         )
     if when > ALARM_MAX_EPOCH_MS:  # also infinity, and ints too large for a float or for SQLite
         raise InvalidInput(
-            f"the alarm time is past the latest a JS Date holds ({ALARM_MAX_EPOCH_MS} ms after the epoch)",
+            f"the alarm time {show(when)} is past the latest the Workers runtime accepts "
+            f"({ALARM_MAX_EPOCH_MS} ms after the epoch, 2262-04-11T23:47:16.854Z)",
             field="scheduled_time",
         )
     return int(when)

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
 from cap_opendal_core.errors import InvalidInput, LimitExceeded
+from cap_opendal_core.jsnumbers import check_js_safe
 from cap_opendal_core.show import show
 
 from . import limits
@@ -278,6 +279,8 @@ def check_metadata(metadata: object, op: str, key: str | None) -> str | None:
         else:
             reason = str(exc)
         _invalid(f"metadata must be JSON-serialisable: {reason}", "metadata", op, key)
+    # Cloudflare parses metadata in JavaScript: an int past 2**53 would come back rounded
+    check_js_safe(metadata, field="metadata", capability=_CAPABILITY, operation=op, key=key)
     try:
         size = len(encoded.encode("utf-8"))
     except UnicodeEncodeError:  # every backend stores metadata as UTF-8, which cannot hold one

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from cap_opendal_core.errors import InvalidInput, Unsupported
+from cap_opendal_core.jsnumbers import check_js_safe
 
 if TYPE_CHECKING:
     from .limits import ContentType
@@ -43,11 +44,18 @@ def encode_body(body: Any, content_type: ContentType, *, field: str = "body") ->
             raise InvalidInput(
                 f"{field}: not JSON-serialisable for content_type='json' ({exc})", field=field
             ) from None
+        check_js_safe(body, field=field)  # the consumer parses it in JavaScript
         return _utf8(text, field)
     if content_type == "text":
         if not isinstance(body, str):
             raise InvalidInput(
                 f"{field}: content_type='text' needs a str, got {type(body).__name__}", field=field
+            )
+        if "\x00" in body:  # the Workers runtime cuts a text body at its first NUL
+            raise InvalidInput(
+                f"{field}: a text body cannot hold U+0000 (NUL), which Workers would cut it at (offset "
+                f"{body.index(chr(0))}); send it as json or bytes",
+                field=field,
             )
         return _utf8(body, field)
     if content_type == "bytes":

@@ -5,6 +5,9 @@ whether it fits the object can only be known once the object's size is. The rule
 Miniflare reproduces them): a suffix longer than the object means the whole object; a length running
 past the end is cut at the end; an offset past the end, or nothing left to read, is "not
 satisfiable" — ``InvalidInput(field="range")``, which is what the binding's error 10039 becomes too.
+A length that the end of the object cuts to nothing (``offset == size``, or any length on an empty
+object) is such a range as well: the binding fails it (with an unspecified error, which the workers
+backend settles through this function), so no backend serves an empty body for it.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ def resolve_range(requested: R2Range | None, size: int, *, key: str | None = Non
         offset = 0
     if length is None:
         length = size - offset
-    if offset < 0 or offset > size or length <= 0:
+    if offset < 0 or offset > size or min(length, size - offset) <= 0:  # nothing left to read
         raise InvalidInput(
             f"the requested range {_describe(requested)} is not satisfiable for an object of {size} bytes",
             field="range",

@@ -68,6 +68,8 @@ T = TypeVar("T")
 JS_NULL: Final[Any] = _jsnull
 
 _BYTES_LIKE = (bytes, bytearray, memoryview)
+_EPOCH: Final = _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+_ONE_MS: Final = _dt.timedelta(milliseconds=1)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -129,7 +131,9 @@ def _prepare(value: Any, *, keep_none: bool, path: str) -> Any:
         return to_uint8array(value)
     if isinstance(value, _dt.datetime):
         moment = value if value.tzinfo is not None else value.replace(tzinfo=_dt.UTC)
-        return js.Date.new(moment.timestamp() * 1000)
+        # whole milliseconds, floored as every other home floors them (a JS Date holds no more; a
+        # float product would truncate toward zero before 1970 and can round a .999 ms up)
+        return js.Date.new((moment - _EPOCH) // _ONE_MS)
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
         for key, item in value.items():
@@ -243,7 +247,7 @@ def _copy_own_properties(value: Any) -> Any:
 
 
 def _date_to_py(value: Any) -> _dt.datetime:
-    return _dt.datetime.fromtimestamp(float(value.getTime()) / 1000, tz=_dt.UTC)
+    return _EPOCH + int(value.getTime()) * _ONE_MS  # exact: no float division
 
 
 def _js_typeof(value: Any) -> str:

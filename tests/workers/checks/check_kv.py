@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from _support import raises
-from check_kv_scenarios import SCENARIOS, Ctx, random_ops
+from check_kv_scenarios import SCENARIOS, Ctx, random_ops, seed_from
 
 from cap_cloudflare_kv import KvNamespace
 from cap_opendal_core import InvocationScope, Misconfigured
@@ -65,10 +65,15 @@ async def check_behaviour_bad_input(env: Any) -> None:
     await _scenario(env, "bad_input")
 
 
-async def check_differential_random_ops(env: Any) -> list[Any]:
+async def check_behaviour_bulk_errors_and_odd_keys(env: Any) -> None:
+    await _scenario(env, "bulk_errors_and_odd_keys")
+
+
+async def check_differential_random_ops(env: Any) -> dict[str, Any]:
     """The seeded sequence on the binding; CPython replays it on the local backend and compares."""
+    seed = seed_from(getattr(env, "CAP_DIFF_SEED", None))
     async with _kv(env) as kv:
-        return await random_ops(kv, prefix=f"diff/{os.urandom(4).hex()}/")
+        return {"seed": seed, "steps": await random_ops(kv, prefix=f"diff/{os.urandom(4).hex()}/", seed=seed)}
 
 
 async def check_from_env_accepts_raw_and_sdk_wrapped_env(env: Any) -> None:

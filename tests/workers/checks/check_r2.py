@@ -218,6 +218,21 @@ async def scenario_ranges(bucket: R2Bucket, prefix: str) -> None:
     assert (await read({"length": 3}))[0] == data[:3]
     async with expect_error(InvalidInput, field="range"):
         await bucket.get(key, range=R2Range(offset=5000))
+    # nothing left to read: the same refusal on every backend, not an empty body (nor, on the
+    # binding, its "Unspecified error (0)")
+    await bucket.put(prefix + "empty", b"")
+    for where, nothing in (
+        (key, R2Range(offset=len(data), length=3)),
+        (key, R2Range(offset=len(data))),
+        (prefix + "empty", R2Range(length=3)),
+        (prefix + "empty", R2Range(offset=0, length=1)),
+        (prefix + "empty", R2Range(suffix=3)),
+    ):
+        async with expect_error(InvalidInput, field="range"):
+            await bucket.get(where, range=nothing)
+    empty = await bucket.get(prefix + "empty")
+    assert empty is not None
+    assert await empty.read() == b""
     whole = await bucket.get(key)
     assert whole is not None
     assert whole.range == R2Range(offset=0, length=len(data))
@@ -297,6 +312,13 @@ async def scenario_multipart(bucket: R2Bucket, prefix: str) -> None:
     tail = await bucket.get(key, range=R2Range(suffix=len(part2) + 2))
     assert tail is not None
     assert await tail.read() == part1[-2:] + part2, "ranges span parts"
+
+    small = await bucket.create_multipart_upload(prefix + "small")
+    parts = [await small.upload_part(1, b"too small"), await small.upload_part(2, b"tail")]
+    async with expect_error(InvalidInput, field="parts"):  # a non-final part under 5 MiB
+        await small.complete(parts)
+    await small.abort()
+    assert await bucket.head(prefix + "small") is None
 
     aborted = await bucket.create_multipart_upload(prefix + "aborted")
     never = await aborted.upload_part(1, b"never")

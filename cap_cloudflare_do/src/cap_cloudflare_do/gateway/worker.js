@@ -21,7 +21,7 @@
 // Gateway errors are JSON {"error": {"code", "message", ...}} marked `x-caps-gateway-origin: gateway`.
 //
 // Values travel as "tagged JSON" (the same encoding cap_cloudflare_do.codec uses): plain JSON plus
-// {"$b": base64} bytes, {"$d": ISO-8601} dates, {"$f": "NaN"|"Infinity"|"-Infinity"} floats,
+// {"$b": base64} bytes, {"$d": ISO-8601} dates (whole milliseconds, as toISOString writes them), {"$f": "NaN"|"Infinity"|"-Infinity"} floats,
 // {"$i": "digits"} integers beyond 2**53, and {"$o": {...}} for an object whose only key is a tag.
 
 const ORIGIN_HEADER = "x-caps-gateway-origin";

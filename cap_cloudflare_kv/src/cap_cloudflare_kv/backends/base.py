@@ -8,17 +8,22 @@ writes), so it never validates again; it returns plain values or raises — anyt
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+
+import anyio
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Awaitable, Callable
 
     from cap_opendal_core.descriptors import Descriptor
     from cap_opendal_core.layers import LayerSettings
 
     from ..models import KvListResult, KvValueWithMetadata, PreparedWrite, ValueType
 
-__all__ = ["KvBackend", "chunked"]
+__all__ = ["KvBackend", "chunked", "map_bounded"]
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class KvBackend(Protocol):
@@ -67,3 +72,31 @@ class KvBackend(Protocol):
 def chunked(items: list[Any], size: int) -> list[list[Any]]:
     """``items`` in consecutive slices of at most ``size``."""
     return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+async def map_bounded(fn: Callable[[T], Awaitable[R]], items: list[T], limit: int) -> list[R]:
+    """``[await fn(x) for x in items]`` with at most ``limit`` calls in flight.
+
+    If calls fail, every call still runs to its end and the failure of the *first item in input
+    order* is raised, as itself: which error a bulk call reports must not depend on which task lost
+    a race (a task group would raise them all as a group, in completion order).
+    """
+    if len(items) <= 1:
+        return [await fn(item) for item in items]
+    results: list[R | None] = [None] * len(items)
+    failures: dict[int, Exception] = {}
+    limiter = anyio.Semaphore(limit)
+
+    async def run(index: int, item: T) -> None:
+        async with limiter:
+            try:
+                results[index] = await fn(item)
+            except Exception as exc:  # kept, and raised below in input order
+                failures[index] = exc
+
+    async with anyio.create_task_group() as tg:
+        for index, item in enumerate(items):
+            tg.start_soon(run, index, item)
+    if failures:
+        raise failures[min(failures)]
+    return results  # type: ignore[return-value]

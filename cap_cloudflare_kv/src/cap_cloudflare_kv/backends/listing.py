@@ -19,26 +19,23 @@ expiration and reclaims.
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING, Final, Protocol, TypeVar
+from typing import TYPE_CHECKING, Final, Protocol
 
 import anyio
 from opendal import exceptions as odx
 
 from cap_opendal_core.localfs import check_inside, read_prefix
 
+from .base import map_bounded
 from .layout import PREFIX, key_to_path, path_to_key
 from .not_found import raise_unless_missing_key
 from .record import HEAD_MAX
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
-
     import opendal
 
 __all__ = ["DirectoryListing", "Listing", "OperatorListing", "map_bounded"]
 
-T = TypeVar("T")
-R = TypeVar("R")
 
 CONCURRENCY: Final = 8
 """Operator reads in flight at once while reading a page's headers."""
@@ -125,20 +122,3 @@ def _scan_directory(root: str) -> tuple[list[str], dict[str, int]]:
 
 def _read_heads(root: str, names: list[str]) -> list[bytes | None]:
     return [read_prefix(root, key_to_path(name), HEAD_MAX, capability="kv") for name in names]
-
-
-async def map_bounded(fn: Callable[[T], Awaitable[R]], items: list[T], limit: int) -> list[R]:
-    """``[await fn(x) for x in items]`` with at most ``limit`` calls in flight."""
-    if len(items) <= 1:
-        return [await fn(item) for item in items]
-    results: list[R | None] = [None] * len(items)
-    limiter = anyio.Semaphore(limit)
-
-    async def run(index: int, item: T) -> None:
-        async with limiter:
-            results[index] = await fn(item)
-
-    async with anyio.create_task_group() as tg:
-        for index, item in enumerate(items):
-            tg.start_soon(run, index, item)
-    return results  # type: ignore[return-value]

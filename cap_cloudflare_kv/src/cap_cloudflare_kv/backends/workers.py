@@ -16,7 +16,6 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-import anyio
 import js
 
 from cap_opendal_core import ffi
@@ -26,7 +25,7 @@ from ..codec import decode_text, decode_value
 from ..info import descriptor_for
 from ..models import KvKey, KvListResult, KvValueWithMetadata, PreparedWrite, ValueType
 from ..streams import KvStream
-from .base import chunked
+from .base import chunked, map_bounded
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -96,8 +95,15 @@ class WorkersBackend:
         options = ffi.to_js_options({"type": "text"})
         for chunk in chunked(list(dict.fromkeys(keys)), limits.BULK_GET_MAX_KEYS):
             found = ffi.js_to_py(await self._kv.get(ffi.to_js_value(chunk), options))
-            for key in chunk:
-                value = found.get(key) if isinstance(found, dict) else None
+            found = found if isinstance(found, dict) else {}
+            lost = [key for key in chunk if key not in found]
+            # The binding answers every key it was asked (null when absent), but its Map can arrive
+            # without keys such as "0", "10" or "__proto__" (names a JS object treats specially):
+            # those are read again one by one rather than reported missing.
+            for key in lost:
+                found[key] = ffi.js_to_py(await self._kv.get(key, options))
+            for key in chunk:  # decoded in input order: the first bad value is the error raised
+                value = found[key]
                 out[key] = (
                     None if value is None else decode_text(value, value_type, operation="get_many", key=key)
                 )
@@ -147,13 +153,6 @@ def _read_options(value_type: ValueType, cache_ttl: int | None) -> Any:
 
 
 async def _each(fn: Callable[[Any], Any], items: list[Any]) -> None:
-    """Call ``fn`` on every item, at most :data:`_CONCURRENCY` at a time (anyio: no threads needed)."""
-    limiter = anyio.Semaphore(_CONCURRENCY)
-
-    async def run(item: Any) -> None:
-        async with limiter:
-            await fn(item)
-
-    async with anyio.create_task_group() as tg:
-        for item in items:
-            tg.start_soon(run, item)
+    """Call ``fn`` on every item, at most :data:`_CONCURRENCY` at a time; the first failure in input
+    order is raised (:func:`~.base.map_bounded`)."""
+    await map_bounded(fn, items, _CONCURRENCY)

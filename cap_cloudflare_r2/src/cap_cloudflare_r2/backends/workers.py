@@ -41,6 +41,7 @@ from ..models import (
     R2Range,
     R2UploadedPart,
 )
+from ..ranges import resolve_range
 from ..transfer import BytesPayload, Digests, StreamPayload, read_up_to, split_parts, upload_parts
 from .base import descriptor_for, refuse_pickling
 
@@ -152,7 +153,12 @@ class WorkersBackend:
                 options["range"] = {"offset": range.offset, "length": range.length}
         if only_if is not None:
             options["onlyIf"] = _conditional(only_if)
-        result = await self._binding.get(key, ffi.to_js_options(options) if options else None)
+        try:
+            result = await self._binding.get(key, ffi.to_js_options(options) if options else None)
+        except Exception:
+            if range is not None:
+                await self._refuse_unsatisfiable(key, range)
+            raise
         if ffi.is_js_null(result) or _prop(result, "body") is None:
             return None  # missing, or only_if did not hold (the binding returns the object without body)
         obj = _object(result)
@@ -168,6 +174,17 @@ class WorkersBackend:
         return R2ObjectBody(
             obj, ffi.iter_stream(result.body), range=R2Range(offset=int(offset), length=int(length))
         )
+
+    async def _refuse_unsatisfiable(self, key: str, requested: R2Range) -> None:
+        """After a ranged ``get`` failed: ``InvalidInput(field="range")`` if the range leaves nothing
+        to read, as every other backend says. The binding reports ``{offset: size, length: n}`` (or
+        any length on an empty object) as "Unspecified error (0)", not as its range error 10039."""
+        try:
+            obj = await self.head(key)
+        except Exception:
+            return  # the original failure is raised
+        if obj is not None:
+            resolve_range(requested, obj.size, key=key)  # raises for a range R2 cannot serve
 
     async def list(self, options: ListOptions) -> R2Objects:
         include = [

@@ -215,7 +215,7 @@ _R2_CODES: Final[Mapping[int, Spec]] = {
     10007: Spec(NotFound),  # NoSuchKey
     10008: Spec(PreconditionFailed),  # BucketNotEmpty
     10009: Spec(LimitExceeded, limit="r2.buckets"),  # TooManyBuckets
-    10011: Spec(InvalidInput, field="part"),  # EntityTooSmall (multipart part below 5 MiB)
+    10011: Spec(InvalidInput, field="parts"),  # EntityTooSmall: complete()'s parts, one below 5 MiB
     10012: Spec(LimitExceeded, limit="r2.custom_metadata_bytes"),  # MetadataTooLarge
     10013: _UNAVAILABLE,  # IncompleteBody: the body was cut off in transit
     10014: Spec(InvalidInput, field="checksum"),  # InvalidDigest
@@ -298,7 +298,7 @@ S3_CODES: Final[Mapping[str, Spec]] = {
     "EntityTooLarge": Spec(LimitExceeded, limit="{capability}.object_bytes"),
     "MetadataTooLarge": Spec(LimitExceeded, limit="{capability}.metadata_bytes"),
     "KeyTooLongError": Spec(LimitExceeded, limit="{capability}.key_bytes"),
-    "EntityTooSmall": Spec(InvalidInput, field="part"),
+    "EntityTooSmall": Spec(InvalidInput, field="parts"),  # as complete()'s argument is named
     "InvalidArgument": Spec(InvalidInput),
     "InvalidRequest": Spec(InvalidInput),
     "InvalidPart": Spec(InvalidInput, field="parts"),
