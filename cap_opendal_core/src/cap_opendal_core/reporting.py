@@ -25,7 +25,7 @@ __all__ = ["FORMATS", "Format", "render", "to_sarif"]
 Format = Literal["text", "json", "sarif"]
 FORMATS: tuple[Format, ...] = ("text", "json", "sarif")
 
-SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
+SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 _INFO_URI = "https://github.com/cap-sdk/cap/blob/main/docs/hints-and-validation.md"
 
 
