@@ -124,7 +124,7 @@ def check_tree(data: object, what: str, *, base: _Path = ()) -> None:
     stack: list[tuple[object, _Path]] = [(data, base)]
     while stack:
         value, path = stack.pop()
-        if len(path) > MAX_DEPTH:
+        if len(path) >= MAX_DEPTH:  # a container at path length L is at level L + 1
             raise InvalidInput(
                 f"{what}: {json_path(path[:MAX_DEPTH]) or 'the document'} nests deeper than "
                 f"{MAX_DEPTH} levels of arrays and objects",
