@@ -96,11 +96,11 @@ def test_all_three_at_once_on_a_pure_target_and_per_edge() -> None:
     )
     assert found(doc) == [
         ("EXACT001", "consume", 0, "/nodes/2"),
-        ("EXACT002", "consume", 0, "/nodes/2/idempotency"),
-        ("EXACT003", "consume", 0, "/nodes/2/idempotency"),
+        ("EXACT002", "consume", 0, "/nodes/2"),  # no idempotency object in the file: the node
+        ("EXACT003", "consume", 0, "/nodes/2"),
         ("EXACT001", "consume", 1, "/nodes/2"),
-        ("EXACT002", "consume", 1, "/nodes/2/idempotency"),
-        ("EXACT003", "consume", 1, "/nodes/2/idempotency"),
+        ("EXACT002", "consume", 1, "/nodes/2"),
+        ("EXACT003", "consume", 1, "/nodes/2"),
     ]
 
 

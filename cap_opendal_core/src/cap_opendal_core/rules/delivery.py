@@ -58,6 +58,8 @@ def check(ctx: FlowContext) -> list[Diagnostic]:
         i, node = found
         promise = f"edge {edge_name(edge)} asks for exactly_once delivery"
         idem = node.idempotency
+        # point at the idempotency object when the file has one, else at the node
+        idem_at = f"/nodes/{i}/idempotency" if "idempotency" in node.model_fields_set else f"/nodes/{i}"
         if not dedupe_hints(node):
             out.append(
                 Diagnostic(
@@ -79,7 +81,7 @@ def check(ctx: FlowContext) -> list[Diagnostic]:
                     code="EXACT002",
                     node=node.alias,
                     edge=e,
-                    pointer=f"/nodes/{i}/idempotency" + ("/key" if idem.key is not None else ""),
+                    pointer=idem_at + ("/key" if idem.key is not None else ""),
                     required="idempotency.key",
                     message=(
                         f"{promise} but {node.alias!r} has no idempotency.key; name the input field "
@@ -94,7 +96,7 @@ def check(ctx: FlowContext) -> list[Diagnostic]:
                     code="EXACT003",
                     node=node.alias,
                     edge=e,
-                    pointer=f"/nodes/{i}/idempotency" + ("/ttlMs" if idem.ttl_ms is not None else ""),
+                    pointer=idem_at + ("/ttlMs" if idem.ttl_ms is not None else ""),
                     declared=None if idem.ttl_ms is None else str(idem.ttl_ms),
                     required=f">= {MIN_EXACTLY_ONCE_TTL_MS}",
                     message=(
