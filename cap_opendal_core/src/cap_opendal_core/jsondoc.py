@@ -112,7 +112,7 @@ def decode_document(raw: str | bytes, what: str) -> JsonDocument:
         text = raw
     text = text.removeprefix("\ufeff")
     reader = _Reader(text, what)
-    data, end = reader.value(_skip(text, 0), (), 0)
+    data, end = reader.value(_skip(text, 0), (), 0, "")
     end = _skip(text, end)
     if end != len(text):
         reader.fail("Extra data", end)
@@ -187,13 +187,13 @@ class _Reader:
         column = offset - (self.text.rfind("\n", 0, offset) + 1) + 1
         raise InvalidInput(f"{self.what} is not valid JSON: {msg} at line {line} column {column}")
 
-    def value(self, i: int, path: _Path, depth: int) -> tuple[Any, int]:
-        self.offsets[json_pointer(path)] = i
+    def value(self, i: int, path: _Path, depth: int, pointer: str) -> tuple[Any, int]:
+        self.offsets[pointer] = i
         char = self.text[i : i + 1]
         if depth < POSITION_DEPTH and char == "{":
-            return self._object(i + 1, path, depth)
+            return self._object(i + 1, path, depth, pointer)
         if depth < POSITION_DEPTH and char == "[":
-            return self._array(i + 1, path, depth)
+            return self._array(i + 1, path, depth, pointer)
         try:
             value, end = self.decoder.raw_decode(self.text, i)
         except json.JSONDecodeError as exc:
@@ -212,7 +212,7 @@ class _Reader:
             check_tree(value, self.what, base=path)
         return value, end
 
-    def _object(self, i: int, path: _Path, depth: int) -> tuple[dict[str, Any], int]:
+    def _object(self, i: int, path: _Path, depth: int, pointer: str) -> tuple[dict[str, Any], int]:
         out: dict[str, Any] = {}
         text = self.text
         i = _skip(text, i)
@@ -231,7 +231,8 @@ class _Reader:
             if text[i : i + 1] != ":":
                 self.fail("Expecting ':' delimiter", i)
             i = _skip(text, i + 1)
-            out[key], i = self.value(i, (*path, key), depth + 1)
+            child = pointer + "/" + key.replace("~", "~0").replace("/", "~1")
+            out[key], i = self.value(i, (*path, key), depth + 1, child)
             i = _skip(text, i)
             char = text[i : i + 1]
             if char == "}":
@@ -240,14 +241,14 @@ class _Reader:
                 self.fail("Expecting ',' delimiter", i)
             i = _skip(text, i + 1)
 
-    def _array(self, i: int, path: _Path, depth: int) -> tuple[list[Any], int]:
+    def _array(self, i: int, path: _Path, depth: int, pointer: str) -> tuple[list[Any], int]:
         out: list[Any] = []
         text = self.text
         i = _skip(text, i)
         if text[i : i + 1] == "]":
             return out, i + 1
         while True:
-            item, i = self.value(i, (*path, len(out)), depth + 1)
+            item, i = self.value(i, (*path, len(out)), depth + 1, f"{pointer}/{len(out)}")
             out.append(item)
             i = _skip(text, i)
             char = text[i : i + 1]
