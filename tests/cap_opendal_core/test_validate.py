@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 from pathlib import Path
@@ -90,8 +91,13 @@ def test_validate_flow_accepts_every_source_form() -> None:
     path = example("etl_logs")
     expected = validate_flow(path)
     text = path.read_text()
-    for source in (str(path), text, text.encode(), json.loads(text), load_flow(path)):
+    assert all(d.line is not None and d.column is not None for d in expected)
+    for source in (str(path), text, text.encode()):
         assert validate_flow(source) == expected
+    # already-parsed input has no text to point into: the same findings, without line and column
+    unplaced = [dataclasses.replace(d, line=None, column=None) for d in expected]
+    for parsed in (json.loads(text), load_flow(path)):
+        assert validate_flow(parsed) == unplaced
 
 
 def test_validate_flow_rejects_malformed_input() -> None:

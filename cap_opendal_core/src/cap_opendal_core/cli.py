@@ -1,10 +1,10 @@
 """``caps``: the command line of cap-*.
 
 ``caps hints`` lists every registered hint and who registered it; ``caps validate`` checks a Flow IR
-file's declarations against its hints; ``caps preflight`` checks a flow (and optionally a manifest)
-against a file describing the bindings a host has; ``caps wrangler`` renders a manifest as
-``wrangler.toml`` binding sections; ``caps demo`` runs the demo flow (:mod:`cap_opendal_core.demo`) end
-to end on the embedded local backends.
+file (or standard input) against every rule and prints text, JSON or SARIF; ``caps preflight`` checks
+a flow (and optionally a manifest) against a file describing the bindings a host has;
+``caps wrangler`` renders a manifest as ``wrangler.toml`` binding sections; ``caps demo`` runs the
+demo flow (:mod:`cap_opendal_core.demo`) end to end on the embedded local backends.
 
 Exit codes: 0 clean, 1 diagnostics found, 2 bad input (a clear message on stderr). Everything beyond
 ``argparse`` is imported inside the command that needs it, so ``caps --help`` stays fast.
@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
     from .diagnostics import Diagnostic
     from .plugins import PluginSet
+    from .reporting import Format
 
 __all__ = ["main"]
 
@@ -70,10 +71,17 @@ def _parser() -> argparse.ArgumentParser:
     p.set_defaults(run=_cmd_hints)
 
     p = sub.add_parser(
-        "validate", help="check a Flow IR file's declared effects/determinism against its hints"
+        "validate",
+        help="check a Flow IR file against every graph and capability rule",
+        description=(
+            "Report every diagnostic of the Flow IR rules (graph shape, declared effects and "
+            "determinism against hints, exactly-once delivery, edge budgets) for FLOW.json; '-' "
+            "reads standard input. Malformed input (bad JSON, a repeated key, a value of the wrong "
+            "type or out of range, too deep or too large) exits 2 with one line naming the problem."
+        ),
     )
-    p.add_argument("flow", metavar="FLOW.json", help="a Flow IR JSON file")
-    p.add_argument("--json", action="store_true", help="print the diagnostics as a JSON array")
+    p.add_argument("flow", metavar="FLOW.json", help="a Flow IR JSON file, or - for standard input")
+    _add_format(p)
     p.set_defaults(run=_cmd_validate)
 
     p = sub.add_parser(
@@ -94,7 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--manifest", metavar="FILE", help="a binding manifest to check too (when TARGET is a flow)"
     )
-    p.add_argument("--json", action="store_true", help="print the diagnostics as a JSON array")
+    _add_format(p)
     p.set_defaults(run=_cmd_preflight)
 
     p = sub.add_parser("wrangler", help="render a binding manifest as wrangler.toml binding sections")
@@ -151,6 +159,20 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_format(p: argparse.ArgumentParser) -> None:
+    from .reporting import FORMATS
+
+    p.add_argument(
+        "--format",
+        choices=FORMATS,
+        default="text",
+        help="text (one line per diagnostic, the default), json (an array), or sarif (SARIF 2.1.0)",
+    )
+    p.add_argument(
+        "--json", dest="format", action="store_const", const="json", help="the same as --format json"
+    )
+
+
 # --- commands --------------------------------------------------------------------------------------
 
 
@@ -193,10 +215,27 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     from .validate import validate_flow
 
     plugins = discover()  # plugins may register hints the flow uses
-    diags = validate_flow(_existing(args.flow, "flow"))
-    _print_diagnostics(diags, args.json, args.flow)
+    source: str | bytes = _stdin_flow() if args.flow == "-" else _existing(args.flow, "flow")
+    try:
+        diags = validate_flow(source)
+    except (RecursionError, MemoryError) as exc:  # the reader bounds both; never a traceback regardless
+        raise _BadInput(
+            f"{args.flow}: too large or too deeply nested to read ({type(exc).__name__})"
+        ) from None
+    _print_diagnostics(diags, args.format, args.flow)
     _report_problems(plugins)
     return EXIT_DIAGNOSTICS if diags else EXIT_OK
+
+
+def _stdin_flow() -> bytes:
+    from .jsondoc import MAX_DOCUMENT_BYTES
+
+    raw = sys.stdin.buffer.read(MAX_DOCUMENT_BYTES + 1)
+    if len(raw) > MAX_DOCUMENT_BYTES:
+        raise _BadInput(f"standard input is larger than the limit of {MAX_DOCUMENT_BYTES} bytes")
+    if not raw.strip():
+        raise _BadInput("standard input is empty; pipe a Flow IR document into `caps validate -`")
+    return raw
 
 
 def _cmd_preflight(args: argparse.Namespace) -> int:
@@ -212,7 +251,7 @@ def _cmd_preflight(args: argparse.Namespace) -> int:
         diags = preflight(load_manifest(_existing(args.manifest, "manifest")), bag, flow=target)
     else:
         diags = preflight(target, bag)
-    _print_diagnostics(diags, args.json, args.target)
+    _print_diagnostics(diags, args.format, args.target)
     _report_problems(plugins)
     return EXIT_DIAGNOSTICS if diags else EXIT_OK
 
@@ -264,15 +303,15 @@ def _write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def _print_diagnostics(diags: Sequence[Diagnostic], as_json: bool, label: str) -> None:
-    """Diagnostics on stdout (one per line, or a JSON array); the count on stderr."""
-    import json
+def _print_diagnostics(diags: Sequence[Diagnostic], fmt: Format, label: str) -> None:
+    """Diagnostics on stdout in ``fmt`` (see :mod:`cap_opendal_core.reporting`); the count on stderr."""
+    from .reporting import render
 
-    if as_json:
-        print(json.dumps([d.to_dict() for d in diags], indent=2))
-    else:
-        for d in diags:
-            print(str(d))
+    text = render(diags, fmt, artifact=None if label == "-" else label)
+    encoding = getattr(sys.stdout, "encoding", None) or "utf-8"
+    # A flow's strings may hold what the terminal cannot show (a lone surrogate): escape, never fail.
+    sys.stdout.write(text.encode(encoding, "backslashreplace").decode(encoding))
+    sys.stdout.flush()
     summary = f"{label}: {len(diags)} diagnostic(s)" if diags else f"{label}: no diagnostics"
     print(summary, file=sys.stderr)
 

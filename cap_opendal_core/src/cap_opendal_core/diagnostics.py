@@ -1,8 +1,10 @@
 """Diagnostics: what the validator and preflight report, one record per finding.
 
 Codes and their meaning are those of ``docs/reference/hints.md``. A diagnostic carries its code, the
-node alias, the hint, the declared and required levels, and one line of guidance. Sort with
-:func:`sort_diagnostics` (node order in the flow, then code, then hint) so output is deterministic.
+node alias, the edge, the hint, the declared and required levels, one line of guidance, and where in
+the flow file it points (a JSON pointer, and the line and column when the file was read from text).
+Sort with :func:`sort_diagnostics` (node order in the flow, then edge, then code, then hint) so output
+is deterministic.
 """
 
 from __future__ import annotations
@@ -22,6 +24,18 @@ CODES: dict[str, str] = {
     "DET301": "an effect hint's resource is less deterministic than the node declares",
     "DET302": "a determinism hint is violated by the node's declared determinism",
     "DAG004": "an effectful node has no idempotency key",
+    "DAG104": "more than one trigger node without policies.lint.allow_multiple_triggers",
+    "DAG200": "the edges form a cycle",
+    "DAG201": "an edge joins ports whose named schemas differ",
+    "DAG202": "an edge refers to a node alias that does not exist",
+    "DAG205": "two nodes share an alias",
+    "EXACT001": "an exactly-once edge's target binds no dedupe capability that can keep the promise",
+    "EXACT002": "an exactly-once edge's target has no idempotency key",
+    "EXACT003": "an exactly-once edge's target declares no dedupe TTL, or one below 300000 ms",
+    "CTRL101": "an edge's timeout_ms is 0",
+    "CTRL102": "an edge's buffer.max_items is 0",
+    "SPILL001": "an edge spills without bounding buffer.max_items",
+    "SPILL002": "an edge spills but no node declares a resource::blob hint to spill to",
     "CAP101": "a binding, hint provider or secret the flow needs is missing",
     "CAP102": "a binding's descriptor does not meet the flow's requirement",
     "TIME015": "the invocation's deadline passed",
@@ -39,21 +53,36 @@ class Diagnostic:
     declared: str | None = None
     required: str | None = None
     severity: Severity = "error"
+    edge: int | None = None
+    """Index of the edge in the flow's ``edges`` array, for findings about an edge."""
+    pointer: str | None = None
+    """RFC 6901 JSON pointer to the value at fault (``/edges/2/timeout_ms``)."""
+    line: int | None = None
+    """1-based line of ``pointer`` in the source file, when the flow was read from text."""
+    column: int | None = None
+    """1-based column (in characters) of ``pointer`` in the source file."""
 
     def to_dict(self) -> dict[str, Any]:
+        """The stable JSON form (``docs/hints-and-validation.md``, "Output for tools")."""
         return {
             "code": self.code,
+            "severity": self.severity,
             "node": self.node,
+            "edge": self.edge,
             "hint": self.hint,
             "declared": self.declared,
             "required": self.required,
-            "severity": self.severity,
             "message": self.message,
+            "pointer": self.pointer,
+            "line": self.line,
+            "column": self.column,
         }
 
     def __str__(self) -> str:
         where = self.node if self.node is not None else "<flow>"
         parts = [f"{self.code} {where}"]
+        if self.edge is not None:
+            parts.append(f"edge={self.edge}")
         if self.hint:
             parts.append(f"hint={self.hint}")
         if self.declared is not None or self.required is not None:
@@ -62,13 +91,16 @@ class Diagnostic:
 
 
 def sort_diagnostics(diags: Iterable[Diagnostic], node_order: Sequence[str] = ()) -> list[Diagnostic]:
-    """Order by node position in the flow (unknown nodes after, by name), then code, then hint."""
-    pos = {alias: i for i, alias in enumerate(node_order)}
+    """Order by node position in the flow (unknown and flow-wide after, by name), then edge, code, hint."""
+    pos: dict[str, int] = {}
+    for i, alias in enumerate(node_order):
+        pos.setdefault(alias, i)
     return sorted(
         diags,
         key=lambda d: (
             pos.get(d.node or "", len(pos)),
             d.node or "",
+            -1 if d.edge is None else d.edge,
             d.code,
             d.hint or "",
         ),

@@ -35,6 +35,7 @@ from pydantic_core import PydanticCustomError
 
 from .errors import InvalidInput
 from .hints import Determinism, Effects, validate_hint_id
+from .jsondoc import MAX_DOCUMENT_BYTES, JsonDocument, check_tree, decode_document, json_path, json_pointer
 
 __all__ = [
     "ArtifactRef",
@@ -50,6 +51,7 @@ __all__ = [
     "PolicyLintSettings",
     "SchemaRef",
     "load_flow",
+    "read_flow",
 ]
 
 _MAX_REPORTED = 10
@@ -105,7 +107,32 @@ DeterminismLevel = Annotated[
 """A :class:`Determinism` level read from / written as its JSON spelling."""
 
 HintId = Annotated[StrictStr, AfterValidator(_check_hint)]
-NonNegativeInt = Annotated[StrictInt, Field(ge=0)]
+
+UINT32_MAX = 2**32 - 1
+UINT64_MAX = 2**64 - 1
+
+
+def _range_error(value: int, top: int, bits: int) -> PydanticCustomError:
+    shown = str(value) if value.bit_length() <= 128 else f"an integer of {value.bit_length()} bits"
+    return _custom("int_range", f"must be an integer from 0 to {top} (uint{bits}), got {shown}")
+
+
+def _check_uint32(value: int) -> int:
+    if not 0 <= value <= UINT32_MAX:
+        raise _range_error(value, UINT32_MAX, 32)
+    return value
+
+
+def _check_uint64(value: int) -> int:
+    if not 0 <= value <= UINT64_MAX:
+        raise _range_error(value, UINT64_MAX, 64)
+    return value
+
+
+Uint32 = Annotated[StrictInt, AfterValidator(_check_uint32)]
+"""An integer the schema declares ``format: uint32``."""
+Uint64 = Annotated[StrictInt, AfterValidator(_check_uint64)]
+"""An integer the schema declares ``format: uint64``."""
 
 NodeKind = Literal["trigger", "inline", "activity", "subflow"]
 Delivery = Literal["at_least_once", "at_most_once", "exactly_once"]
@@ -141,7 +168,7 @@ class IdempotencySpec(_IRModel):
 
     key: StrictStr | None = None
     scope: IdempotencyScope | None = None
-    ttl_ms: NonNegativeInt | None = Field(default=None, alias="ttlMs")
+    ttl_ms: Uint64 | None = Field(default=None, alias="ttlMs")
 
 
 class NodeIR(_IRModel):
@@ -163,9 +190,9 @@ class NodeIR(_IRModel):
 
 
 class BufferPolicy(_IRModel):
-    max_items: NonNegativeInt | None = None
+    max_items: Uint32 | None = None
     on_drop: StrictStr | None = None
-    spill_threshold_bytes: NonNegativeInt | None = None
+    spill_threshold_bytes: Uint64 | None = None
     spill_tier: StrictStr | None = None
 
 
@@ -178,7 +205,7 @@ class EdgeIR(_IRModel):
     ordering: Ordering
     buffer: BufferPolicy
     partition_key: StrictStr | None = None
-    timeout_ms: NonNegativeInt | None = None
+    timeout_ms: Uint64 | None = None
 
 
 class ControlSurfaceIR(_IRModel):
@@ -213,7 +240,12 @@ class FlowMetadata(_IRModel):
 
 
 class FlowIR(_IRModel):
-    """A whole flow. Node aliases are unique and every edge joins two existing aliases."""
+    """A whole flow, well-formed field by field.
+
+    Graph problems — a duplicate alias, an edge to an unknown alias, a cycle — are not refused here:
+    the validator reports them as diagnostics (``DAG205``, ``DAG202``, ``DAG200``) together with
+    everything else it finds.
+    """
 
     id: StrictStr
     name: StrictStr
@@ -228,35 +260,13 @@ class FlowIR(_IRModel):
     metadata: FlowMetadata = Field(default_factory=FlowMetadata)
     artifacts: tuple[ArtifactRef, ...] = ()
 
-    @model_validator(mode="after")
-    def _check_references(self) -> FlowIR:
-        # Raised from the model root, so the real location travels in ctx["path"] (see _describe).
-        first_use: dict[str, int] = {}
-        for i, node in enumerate(self.nodes):
-            if node.alias in first_use:
-                raise _custom(
-                    "flow_reference",
-                    f"duplicate node alias {node.alias!r} (already used by nodes[{first_use[node.alias]}])",
-                    path=f"nodes[{i}].alias",
-                )
-            first_use[node.alias] = i
-        for i, edge in enumerate(self.edges):
-            for end, alias in (("from", edge.from_), ("to", edge.to)):
-                if alias not in first_use:
-                    raise _custom(
-                        "flow_reference",
-                        f"edge refers to unknown node alias {alias!r}",
-                        path=f"edges[{i}].{end}",
-                    )
-        return self
-
     @property
     def aliases(self) -> tuple[str, ...]:
         """Node aliases in flow order (the order diagnostics are sorted by)."""
         return tuple(n.alias for n in self.nodes)
 
     def node(self, alias: str) -> NodeIR:
-        """The node with ``alias``; ``KeyError`` if there is none."""
+        """The first node with ``alias``; ``KeyError`` if there is none."""
         for n in self.nodes:
             if n.alias == alias:
                 return n
@@ -275,67 +285,75 @@ def load_flow(source: str | bytes | os.PathLike[str] | Mapping[str, Any] | FlowI
 
     ``source`` is a mapping (already-parsed JSON), ``bytes`` (JSON text), a path, or a ``str`` that is
     JSON text when it starts with ``{`` or ``[`` and a path otherwise. Raises :class:`InvalidInput` when the
-    file cannot be read, is not JSON, or does not match the schema; ``field`` is the JSON path of the
-    first problem (``nodes[1].effects``) and the message lists every problem found.
+    file cannot be read, is not JSON (or repeats a key, nests too deeply, is too large), or does not
+    match the schema; ``field`` is the JSON path of the first problem (``nodes[1].effects``) and the
+    message lists every problem found.
     """
+    return read_flow(source)[0]
+
+
+def read_flow(
+    source: str | bytes | os.PathLike[str] | Mapping[str, Any] | FlowIR,
+) -> tuple[FlowIR, JsonDocument | None]:
+    """:func:`load_flow`, also returning the parsed text (for line and column) when there was one."""
     if isinstance(source, FlowIR):
-        return source
-    data = _read_source(source)
+        return source, None
+    document = _read_source(source)
+    data = document.data if isinstance(document, JsonDocument) else document
     if not isinstance(data, Mapping):
         raise InvalidInput(f"a Flow IR document must be a JSON object, got {_json_type(data)}")
     try:
-        return FlowIR.model_validate(dict(data))
+        model = FlowIR.model_validate(dict(data))
     except ValidationError as exc:
         problems = [_describe(err) for err in exc.errors()]
-        lines = [f"{path}: {msg}" if path else msg for path, msg in problems[:_MAX_REPORTED]]
+        lines = []
+        for path, pointer, msg in problems[:_MAX_REPORTED]:
+            where = path
+            position = document.location(pointer) if isinstance(document, JsonDocument) else None
+            if position is not None:
+                where += f" (line {position[0]} column {position[1]})"
+            lines.append(f"{where}: {msg}" if path else msg)
         if len(problems) > _MAX_REPORTED:
             lines.append(f"and {len(problems) - _MAX_REPORTED} more")
         raise InvalidInput("invalid Flow IR: " + "; ".join(lines), field=problems[0][0] or None) from exc
+    return model, document if isinstance(document, JsonDocument) else None
 
 
-def _read_source(source: object) -> object:
+def _read_source(source: object) -> JsonDocument | Mapping[str, Any]:
     if isinstance(source, Mapping):
+        check_tree(source, "Flow IR")
         return source
     if isinstance(source, bytes | bytearray):
-        return _parse_json(bytes(source), "Flow IR text")
+        return decode_document(bytes(source), "Flow IR text")
     if isinstance(source, str) and source.lstrip()[:1] in ("{", "["):
-        return _parse_json(source, "Flow IR text")
+        return decode_document(source, "Flow IR text")
     if isinstance(source, str | os.PathLike):
         path = Path(source)
+        what = f"Flow IR file {str(path)!r}"
         try:
-            raw = path.read_bytes()
+            with path.open("rb") as fh:
+                raw = fh.read(MAX_DOCUMENT_BYTES + 1)
         except OSError as exc:
             raise InvalidInput(f"cannot read Flow IR file {str(path)!r}: {exc.strerror or exc}") from exc
-        return _parse_json(raw, f"Flow IR file {str(path)!r}")
+        if len(raw) > MAX_DOCUMENT_BYTES:
+            raise InvalidInput(f"{what} is larger than the limit of {MAX_DOCUMENT_BYTES} bytes")
+        return decode_document(raw, what)
     raise InvalidInput(
         f"load_flow expects a path, JSON text or a mapping, got {type(source).__name__}", field="source"
     )
 
 
-def _parse_json(text: str | bytes, what: str) -> object:
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise InvalidInput(
-            f"{what} is not valid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}"
-        ) from exc
-    except UnicodeDecodeError as exc:
-        raise InvalidInput(f"{what} cannot be decoded: {exc.reason} at byte {exc.start}") from exc
-
-
-def _describe(err: Any) -> tuple[str, str]:
-    """(JSON path, message) for one pydantic error, in the schema's own spelling."""
+def _describe(err: Any) -> tuple[str, str, str]:
+    """(JSON path, JSON pointer, message) for one pydantic error, in the schema's own spelling."""
     ctx = err.get("ctx") or {}
     loc: tuple[int | str, ...] = tuple(err["loc"])
-    if err["type"] == "flow_reference":
-        return str(ctx["path"]), str(ctx["detail"])
-    path = _format_path(loc)
+    path, pointer = json_path(loc), json_pointer(loc)
     if err["type"] == "missing":
-        return path, "missing required field"
-    if err["type"] in {"effects_level", "determinism_level", "hint_id", "schema_ref"}:
-        return path, str(ctx["detail"])
+        return path, pointer, "missing required field"
+    if err["type"] in {"effects_level", "determinism_level", "hint_id", "schema_ref", "int_range"}:
+        return path, pointer, str(ctx["detail"])
     expected = _EXPECTED.get(err["type"], err["msg"])
-    return path, f"{expected}, got {_json_value(err.get('input'))}"
+    return path, pointer, f"{expected}, got {_json_value(err.get('input'))}"
 
 
 _EXPECTED = {
@@ -350,20 +368,12 @@ _EXPECTED = {
 }
 
 
-def _format_path(loc: tuple[int | str, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += f".{part}" if out else part
-    return out
-
-
 def _json_value(value: object) -> str:
     """A short rendering of a bad value: scalars as written, containers by their JSON type."""
     if isinstance(value, Mapping | list | tuple):
         return _json_type(value)
+    if isinstance(value, int) and value.bit_length() > 128:
+        return f"an integer of {value.bit_length()} bits"
     text = json.dumps(value) if isinstance(value, str | int | float | bool) or value is None else repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
 

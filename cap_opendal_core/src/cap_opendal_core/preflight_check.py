@@ -9,7 +9,11 @@ Two sources of need are checked against a :class:`~cap_opendal_core.bag.Capabili
   mapping a host passes — a Worker's ``env``, a vault's names) is ``CAP101`` too. Only whether a
   secret is set is looked at; its value is never read into a diagnostic, a log or an error;
 - a Flow IR document (the hints each node records): a ``resource::*`` effect hint that no capability
-  in the bag provides is ``CAP101``, and so is a hint no installed package or built-in knows.
+  in the bag provides is ``CAP101``, and so is a hint no installed package or built-in knows. The
+  target of an ``exactly_once`` edge records a ``resource::dedupe`` hint; the binding that provides
+  it must also be able to keep the promise — its descriptor must meet
+  :data:`~cap_opendal_core.rules.delivery.DEDUPE_REQUIREMENTS` (an atomic, durable reservation, as a
+  ``cap_cloudflare_do.Dedupe`` ledger on a durable namespace gives) — else ``EXACT001``.
 
 Flows state hints and manifests state bindings, so a host usually passes both:
 ``preflight(manifest, bag, flow=flow)``. Either one alone is fine. Hosts that must not start on a
@@ -246,6 +250,50 @@ def _check_flow(
                     ),
                 )
             )
+    diags.extend(_check_exactly_once(flow, bag))
+    return diags
+
+
+def _check_exactly_once(flow: FlowIR, bag: CapabilityBag) -> list[Diagnostic]:
+    """EXACT001 when every binding providing an exactly-once target's dedupe hint falls short of
+    :data:`DEDUPE_REQUIREMENTS` (a missing provider is already CAP101)."""
+    from .descriptors import Descriptor, check_requirements
+    from .rules.context import edge_name
+    from .rules.delivery import DEDUPE_REQUIREMENTS, dedupe_hints
+
+    first = {n.alias: n for n in reversed(flow.nodes)}
+    diags: list[Diagnostic] = []
+    for e, edge in enumerate(flow.edges):
+        node = first.get(edge.to) if edge.delivery == "exactly_once" else None
+        if node is None:
+            continue
+        for hint in dedupe_hints(node):
+            unmet = {
+                name: check_requirements(
+                    name, bag.entry(name).descriptor or Descriptor(), DEDUPE_REQUIREMENTS
+                )
+                for name in bag.providers_of(hint)
+            }
+            if not unmet or not all(unmet.values()):
+                continue
+            for name, shortfalls in unmet.items():
+                for gap in shortfalls:
+                    diags.append(
+                        Diagnostic(
+                            code="EXACT001",
+                            node=node.alias,
+                            edge=e,
+                            hint=gap.hint,
+                            declared=gap.declared,
+                            required=gap.required,
+                            message=(
+                                f"edge {edge_name(edge)} asks for exactly_once delivery and {node.alias!r} "
+                                f"dedupes through binding {name!r} ({hint}), which provides {gap.hint} "
+                                f"{gap.declared!r} where a dedupe ledger needs {gap.required}; bind a "
+                                "Dedupe ledger on a durable Durable Object namespace"
+                            ),
+                        )
+                    )
     return diags
 
 

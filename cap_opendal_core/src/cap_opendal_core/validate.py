@@ -1,13 +1,16 @@
-"""The hint validator: does each node's declaration agree with the hints it carries?
+"""The Flow IR validator: the graph and capability rules, and the hint comparison they share.
 
-It returns the ``EFFECT201``, ``DET301``, ``DET302`` and ``DAG004`` diagnostics of
-``docs/reference/hints.md``. Both lattices are IntEnums where a higher value is a weaker claim, so a
+:func:`validate_flow` runs every rule group of :mod:`cap_opendal_core.rules` (graph shape, declared
+effects and determinism against hints, exactly-once delivery, edge budgets) and returns all their
+diagnostics, each pointing into the flow file. The codes are those of ``docs/reference/hints.md``.
+
+:func:`check_node` is the declaration check (``EFFECT201``, ``DET301``, ``DET302``, ``DAG004``). Both
+lattices are IntEnums where a higher value is a weaker claim, so a
 node is in breach when a hint's constraint minimum is *higher* than what the node declares.
 
 :func:`check_node` works on plain values and never imports pydantic, so a host (including one inside a
 Python Worker) can compare what an invocation scope observed with what a node declared.
-:func:`validate_flow` reads a whole Flow IR document (through :mod:`cap_opendal_core.flowir`, loaded
-only when called) and runs :func:`check_node` on every node.
+(:func:`validate_flow` loads :mod:`cap_opendal_core.flowir`, and pydantic, only when called.)
 """
 
 from __future__ import annotations
@@ -33,28 +36,32 @@ def validate_flow(
     *,
     registry: HintRegistry = hints.registry,
 ) -> list[Diagnostic]:
-    """Diagnostics for every node of ``flow``, in flow order, then code, then hint.
+    """Every diagnostic for ``flow``: in flow order of nodes, then edge, code and hint.
 
     ``flow`` is a :class:`~cap_opendal_core.flowir.FlowIR` or anything
-    :func:`~cap_opendal_core.flowir.load_flow` accepts; malformed input raises
-    :class:`~cap_opendal_core.errors.InvalidInput`. An empty list means the flow is consistent.
+    :func:`~cap_opendal_core.flowir.load_flow` accepts; input that is not a well-formed Flow IR
+    document (bad JSON, a repeated key, a wrong type, an integer out of its range, too deep or too
+    large) raises :class:`~cap_opendal_core.errors.InvalidInput`. Each diagnostic carries a JSON
+    pointer, and a line and column when ``flow`` was JSON text or a file. An empty list means the
+    flow passed every rule.
     """
-    from .flowir import load_flow
+    import dataclasses
 
-    model = load_flow(flow)
+    from .flowir import read_flow
+    from .rules import RULE_GROUPS
+    from .rules.context import FlowContext
+
+    model, document = read_flow(flow)
+    ctx = FlowContext(model, registry)
     diags: list[Diagnostic] = []
-    for node in model.nodes:
-        diags.extend(
-            check_node(
-                node.alias,
-                node.effects,
-                node.determinism,
-                node.effect_hints,
-                node.determinism_hints,
-                node.idempotency.key,
-                registry=registry,
-            )
-        )
+    for group in RULE_GROUPS:
+        diags.extend(group(ctx))
+    if document is not None:
+        located = []
+        for d in diags:
+            where = document.location(d.pointer) if d.pointer is not None else None
+            located.append(d if where is None else dataclasses.replace(d, line=where[0], column=where[1]))
+        diags = located
     return sort_diagnostics(diags, model.aliases)
 
 

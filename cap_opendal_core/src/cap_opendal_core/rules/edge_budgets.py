@@ -1,0 +1,90 @@
+"""Edge budgets: ``CTRL101`` (timeout 0), ``CTRL102`` (buffer of 0), ``SPILL001``/``SPILL002`` (spilling).
+
+A budget of zero can never be met, so it is a mistake, not a policy. A spill tier moves buffered
+items out of memory, which only helps when memory is bounded (``max_items``) and when there is
+somewhere to put them: this SDK's answer is the claim-check pattern — store the payload in R2 and
+pass its key — so some node must record a ``resource::blob::…`` hint.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..diagnostics import Diagnostic
+from .context import edge_name
+
+if TYPE_CHECKING:
+    from .context import FlowContext
+
+__all__ = ["check"]
+
+
+def check(ctx: FlowContext) -> list[Diagnostic]:
+    out: list[Diagnostic] = []
+    has_blob = any(h.startswith("resource::blob::") for n in ctx.flow.nodes for h in n.effect_hints)
+    spill_reported = False
+    for e, edge in enumerate(ctx.flow.edges):
+        name, buffer = edge_name(edge), edge.buffer
+        if edge.timeout_ms == 0:
+            out.append(
+                Diagnostic(
+                    code="CTRL101",
+                    node=None,
+                    edge=e,
+                    pointer=f"/edges/{e}/timeout_ms",
+                    declared="0",
+                    required="> 0",
+                    message=(
+                        f"edge {name} has timeout_ms 0, a budget nothing can meet; give a positive "
+                        "timeout or leave it out"
+                    ),
+                )
+            )
+        if buffer.max_items == 0:
+            out.append(
+                Diagnostic(
+                    code="CTRL102",
+                    node=None,
+                    edge=e,
+                    pointer=f"/edges/{e}/buffer/max_items",
+                    declared="0",
+                    required="> 0",
+                    message=(
+                        f"edge {name} has buffer.max_items 0, so it can hold nothing; give a positive "
+                        "bound or leave it out"
+                    ),
+                )
+            )
+        if buffer.spill_tier is None:
+            continue
+        if buffer.max_items is None:
+            out.append(
+                Diagnostic(
+                    code="SPILL001",
+                    node=None,
+                    edge=e,
+                    pointer=f"/edges/{e}/buffer/spill_tier",
+                    required="buffer.max_items",
+                    message=(
+                        f"edge {name} spills to {buffer.spill_tier!r} but its buffer has no max_items, so "
+                        "memory is never the limit that triggers a spill; set buffer.max_items"
+                    ),
+                )
+            )
+        if not has_blob and not spill_reported:
+            spill_reported = True
+            out.append(
+                Diagnostic(
+                    code="SPILL002",
+                    node=None,
+                    edge=e,
+                    pointer=f"/edges/{e}/buffer/spill_tier",
+                    required="resource::blob::",
+                    message=(
+                        f"edge {name} spills to {buffer.spill_tier!r} but no node records a "
+                        "resource::blob::… hint; spill by claim check — store the payload in R2 "
+                        "(cap_cloudflare_r2.R2Bucket.put, resource::blob::write) and pass its key"
+                    ),
+                )
+            )
+    return out
