@@ -232,6 +232,9 @@ class FaultProxy:
         way the real service would); None forwards it. Consulted before any fault."""
         self.enabled = True
         """False: forward everything untouched (faults off)."""
+        self.gate: threading.Event | None = None
+        """If set, a ``delay_request`` is held until the gate opens (instead of ``stall_seconds``), so
+        a test can choose exactly when the late request lands."""
         self.records: list[ProxyRecord] = []
         self._lock = threading.Lock()
         self._seen: Counter[str] = Counter()
@@ -480,7 +483,11 @@ class FaultProxy:
             await asyncio.sleep(plan.stall_seconds)
             raise _Reset
         if kind == "delay_request":  # held up on the way: it arrives after the client gave up
-            await asyncio.sleep(plan.stall_seconds)
+            gate = self.gate
+            if gate is None:
+                await asyncio.sleep(plan.stall_seconds)
+            while gate is not None and not gate.is_set():  # noqa: ASYNC110 - a thread's Event
+                await asyncio.sleep(0.01)
             with contextlib.suppress(TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
                 await self._forward(req, record)
             raise _Reset
