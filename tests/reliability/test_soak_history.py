@@ -20,6 +20,8 @@ from tests.reliability.soak_history import INF, Apply, Counters, Read, Registers
 from tests.support.fault_proxy import FaultPlan, FaultProxy, ProxyRecord, ProxyRequest
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tests.support.moto_server import MotoS3
 
 
@@ -111,7 +113,7 @@ def test_counters_sum_what_may_have_been_applied() -> None:
 # --- the CI failure, reproduced through the real proxy and moto ------------------------------------
 
 
-def _first_put_of(body: bytes) -> object:
+def _first_put_of(body: bytes) -> Callable[[ProxyRequest], bool]:
     def eligible(req: ProxyRequest) -> bool:
         return req.method == "PUT" and req.body == body
 
@@ -130,13 +132,18 @@ async def test_a_put_that_timed_out_lands_after_a_newer_one(moto_s3: MotoS3) -> 
     to moto. moto ends with "old": the ledger before issue 12 (a successful put leaves exactly its
     value) called that a lost write; the history model expects exactly it."""
     name = moto_s3.create_bucket("late")
-    plan = FaultPlan(3, {"delay_request": 1.0}, flavor="s3", eligible=_first_put_of(b"old"))  # type: ignore[arg-type]
-    settings = LayerSettings(logging=False, deadline=0.5, retry=RetryPolicy(attempts=1))
+    plan = FaultPlan(3, {"delay_request": 1.0}, flavor="s3", eligible=_first_put_of(b"old"))
+    gives_up = LayerSettings(logging=False, deadline=0.5, retry=RetryPolicy(attempts=1))
+    patient = LayerSettings(logging=False, deadline=60.0)  # no deadline of its own fires under load
     with FaultProxy(moto_s3.endpoint, plan) as proxy:
-        proxy.gate = threading.Event()
-        async with R2Bucket.from_url(moto_s3.url(name, endpoint=proxy.origin), settings=settings) as bucket:
+        proxy.gate = threading.Event()  # "old" waits in the proxy until the gate opens
+        url = moto_s3.url(name, endpoint=proxy.origin)
+        async with (
+            R2Bucket.from_url(url, settings=gives_up) as hasty,
+            R2Bucket.from_url(url, settings=patient) as bucket,
+        ):
             with pytest.raises(DeadlineExceeded):
-                await bucket.put("k", b"old")
+                await hasty.put("k", b"old")
             await bucket.put("k", b"new")
             got = await bucket.get("k")
             assert got is not None
