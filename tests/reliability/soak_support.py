@@ -113,9 +113,17 @@ class SoakLedger:
             finally:
                 group.cancel_scope.cancel()
 
-    async def run(self, name: str, fn: Callable[[], Awaitable[T]], *, bound: float) -> Outcome:
+    async def run(
+        self,
+        name: str,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        bound: float,
+        judged_by_caller: tuple[type[CapabilityError], ...] = (),
+    ) -> Outcome:
         """Await ``fn()`` as operation ``name``; it must finish within ``bound`` seconds (its deadline)
-        and either succeed or raise a transient ``CapabilityError`` with ``retryable=True``."""
+        and either succeed or raise a transient ``CapabilityError`` with ``retryable=True`` — or one of
+        ``judged_by_caller``, which the caller must then judge itself."""
         self.operations += 1
         started = time.monotonic()
         outcome: Outcome
@@ -126,15 +134,8 @@ class SoakLedger:
         except CapabilityError as err:
             outcome = Outcome(False, error=err)
             self.failures[err.code] += 1
-            judged = err
-            if isinstance(err, BatchPartiallySent):  # the right error for a split batch: judge its cause
-                judged = err.error
-                if err.retryable is not judged.retryable:
-                    self.problem(f"{name}: {err!r} says retryable={err.retryable!r}, its cause {judged!r}")
-            if not isinstance(judged, TRANSIENT):
-                self.problem(f"{name}: a fault surfaced as {err!r}, not as a transient error")
-            elif judged.retryable is not True:
-                self.problem(f"{name}: transient {err!r} says retryable={judged.retryable!r}")
+            if not isinstance(err, judged_by_caller):
+                self._judge(name, err)
         except TimeoutError:
             outcome = Outcome(False)
             lag = self.watch.lag(started, time.monotonic())
@@ -159,6 +160,17 @@ class SoakLedger:
         if outcome.ok:
             self.ok += 1
         return outcome
+
+    def _judge(self, name: str, err: CapabilityError) -> None:
+        judged = err
+        if isinstance(err, BatchPartiallySent):  # the right error for a split batch: judge its cause
+            judged = err.error
+            if err.retryable is not judged.retryable:
+                self.problem(f"{name}: {err!r} says retryable={err.retryable!r}, its cause {judged!r}")
+        if not isinstance(judged, TRANSIENT):
+            self.problem(f"{name}: a fault surfaced as {err!r}, not as a transient error")
+        elif judged.retryable is not True:
+            self.problem(f"{name}: transient {err!r} says retryable={judged.retryable!r}")
 
     def problem(self, text: str) -> None:
         if len(self.problems) < 200:

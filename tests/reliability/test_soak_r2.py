@@ -30,7 +30,7 @@ import anyio
 import pytest
 
 from cap_cloudflare_r2 import R2Bucket, R2HttpMetadata, TransferSettings
-from cap_opendal_core.errors import Unavailable
+from cap_opendal_core.errors import NotFound, Unavailable
 from cap_opendal_core.layers import LayerSettings, RetryPolicy
 from tests.reliability.soak_history import Read, Registers, Write, applies_from, check
 from tests.reliability.soak_support import Outcome, SoakLedger
@@ -193,8 +193,15 @@ class Worker:
             await ledger.run("abort_multipart_upload", upload.abort, bound=DEADLINE)
             return
         done = await ledger.run(
-            "complete_multipart_upload", lambda: upload.complete([part.value]), bound=DEADLINE
+            "complete_multipart_upload",
+            lambda: upload.complete([part.value]),
+            bound=DEADLINE,
+            judged_by_caller=(NotFound,),
         )
+        if isinstance(done.error, NotFound):
+            # complete() reads the object back after completing it; a late delete of this key landing
+            # in between makes it report NotFound — only acceptable if the key may have been absent
+            self._read(key, done, None, "complete_multipart_upload (object reported gone)")
         if done.ok and version is not None and done.value.etag != version[0]:
             # complete() reads the object back (stat, if-match its etag, else plain): when another
             # write replaced it in between (worker 0's streamed puts share its keys), it reports that
