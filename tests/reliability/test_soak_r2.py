@@ -236,7 +236,10 @@ class Worker:
                     custom_metadata=meta,
                 ),
                 bound=STREAM_DEADLINE,
+                judged_by_caller=(NotFound,),
             )
+            if isinstance(out.error, NotFound):  # its stat after the upload met a delete, as complete()'s
+                self._read(key, out, None, "put/stream (object reported gone)")
             self._written(key, version, out, "put/stream")
 
 
