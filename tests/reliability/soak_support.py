@@ -13,6 +13,9 @@ outlived its deadline — is a *problem*, and a soak passes only with none.
 
 from __future__ import annotations
 
+import bisect
+import contextlib
+import itertools
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -24,7 +27,7 @@ from cap_cloudflare_queue import BatchPartiallySent
 from cap_opendal_core.errors import CapabilityError, DeadlineExceeded, RateLimited, Unavailable
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
     import pytest
 
@@ -42,8 +45,9 @@ HANG_GUARD_S = 10.0
 """How far past its bound an operation may run before the soak calls it hung and cancels it."""
 
 GRACE_S = 2.0
-"""Scheduling slack on top of an operation's bound (the event loop, threads and servers share 2 cores).
-Stalls last several times longer than the bound plus this, so a call that ignored its deadline shows."""
+"""Scheduling slack on top of an operation's bound and the event loop's measured lag (the loop, threads
+and servers share 2 cores). Stalls last several times longer than the bound plus this, so a call that
+ignored its deadline shows."""
 
 
 @dataclass
@@ -51,6 +55,37 @@ class Outcome:
     ok: bool
     value: Any = None
     error: CapabilityError | None = None
+    started: float = 0.0
+    """``time.monotonic()`` when the call began: the proxy cannot have sent any of its requests before."""
+    ended: float = 0.0
+    """When the call returned: every answer it used was back before."""
+
+
+TICK_S = 0.05
+
+
+class LagWatch:
+    """How late the event loop ran: a task that wakes every ``TICK_S`` notes when it did.
+
+    On a loaded machine a call whose deadline fired on time may still return late, because the loop
+    (or the GIL) was busy elsewhere; a call that ignores its deadline returns late although the loop
+    was free. The lag measured while a call ran is added to the time it is allowed.
+    """
+
+    def __init__(self) -> None:
+        self.ticks: list[float] = []
+
+    async def run(self) -> None:
+        while True:
+            self.ticks.append(time.monotonic())
+            await anyio.sleep(TICK_S)
+
+    def lag(self, start: float, end: float) -> float:
+        """The loop's total lateness between ``start`` and ``end`` (0 when it kept time)."""
+        first = bisect.bisect_left(self.ticks, start)
+        last = bisect.bisect_right(self.ticks, end)
+        points = [start, *self.ticks[first:last], end]
+        return sum(max(0.0, later - earlier - TICK_S) for earlier, later in itertools.pairwise(points))
 
 
 @dataclass
@@ -65,10 +100,30 @@ class SoakLedger:
     problems: list[str] = field(default_factory=list)
     slowest: float = 0.0
     started: float = field(default_factory=time.monotonic)
+    watch: LagWatch = field(default_factory=LagWatch)
+    """Started by :meth:`watching`; without it no lag is allowed for."""
 
-    async def run(self, name: str, fn: Callable[[], Awaitable[T]], *, bound: float) -> Outcome:
+    @contextlib.asynccontextmanager
+    async def watching(self) -> AsyncIterator[None]:
+        """Measure the event loop's lag while the soak's operations run."""
+        async with anyio.create_task_group() as group:
+            group.start_soon(self.watch.run)
+            try:
+                yield
+            finally:
+                group.cancel_scope.cancel()
+
+    async def run(
+        self,
+        name: str,
+        fn: Callable[[], Awaitable[T]],
+        *,
+        bound: float,
+        judged_by_caller: tuple[type[CapabilityError], ...] = (),
+    ) -> Outcome:
         """Await ``fn()`` as operation ``name``; it must finish within ``bound`` seconds (its deadline)
-        and either succeed or raise a transient ``CapabilityError`` with ``retryable=True``."""
+        and either succeed or raise a transient ``CapabilityError`` with ``retryable=True`` — or one of
+        ``judged_by_caller``, which the caller must then judge itself."""
         self.operations += 1
         started = time.monotonic()
         outcome: Outcome
@@ -79,30 +134,43 @@ class SoakLedger:
         except CapabilityError as err:
             outcome = Outcome(False, error=err)
             self.failures[err.code] += 1
-            judged = err
-            if isinstance(err, BatchPartiallySent):  # the right error for a split batch: judge its cause
-                judged = err.error
-                if err.retryable is not judged.retryable:
-                    self.problem(f"{name}: {err!r} says retryable={err.retryable!r}, its cause {judged!r}")
-            if not isinstance(judged, TRANSIENT):
-                self.problem(f"{name}: a fault surfaced as {err!r}, not as a transient error")
-            elif judged.retryable is not True:
-                self.problem(f"{name}: transient {err!r} says retryable={judged.retryable!r}")
+            if not isinstance(err, judged_by_caller):
+                self._judge(name, err)
         except TimeoutError:
             outcome = Outcome(False)
-            self.failures["hung"] += 1
-            self.problem(f"{name}: hung for {bound + HANG_GUARD_S:.1f} s (its deadline is {bound:.1f} s)")
+            lag = self.watch.lag(started, time.monotonic())
+            if lag > HANG_GUARD_S - GRACE_S:  # the loop itself was starved that long: not the call's fault
+                self.failures["starved"] += 1
+            else:
+                self.failures["hung"] += 1
+                self.problem(f"{name}: hung for {bound + HANG_GUARD_S:.1f} s (its deadline is {bound:.1f} s)")
         except Exception as exc:  # any other exception escaping a capability is a bug
             outcome = Outcome(False)
             self.failures[type(exc).__name__] += 1
             self.problem(f"{name}: raised {type(exc).__module__}.{type(exc).__name__}: {exc}")
-        elapsed = time.monotonic() - started
+        ended = time.monotonic()
+        outcome.started, outcome.ended = started, ended
+        elapsed = ended - started
         self.slowest = max(self.slowest, elapsed)
-        if elapsed > bound + GRACE_S:
-            self.problem(f"{name}: took {elapsed:.2f} s, past its {bound:.2f} s deadline")
+        lag = self.watch.lag(started, ended)
+        if elapsed > bound + GRACE_S + lag:
+            self.problem(
+                f"{name}: took {elapsed:.2f} s, past its {bound:.2f} s deadline (the loop lagged {lag:.2f} s)"
+            )
         if outcome.ok:
             self.ok += 1
         return outcome
+
+    def _judge(self, name: str, err: CapabilityError) -> None:
+        judged = err
+        if isinstance(err, BatchPartiallySent):  # the right error for a split batch: judge its cause
+            judged = err.error
+            if err.retryable is not judged.retryable:
+                self.problem(f"{name}: {err!r} says retryable={err.retryable!r}, its cause {judged!r}")
+        if not isinstance(judged, TRANSIENT):
+            self.problem(f"{name}: a fault surfaced as {err!r}, not as a transient error")
+        elif judged.retryable is not True:
+            self.problem(f"{name}: transient {err!r} says retryable={judged.retryable!r}")
 
     def problem(self, text: str) -> None:
         if len(self.problems) < 200:

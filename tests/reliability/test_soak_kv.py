@@ -2,29 +2,34 @@
 
 Workers each own a small set of keys and run a seeded sequence of puts (with and without metadata),
 gets of every type (text, bytes, json, stream), get_with_metadata (text and bytes), bulk puts, gets
-and deletes, deletes and listings. For every key the test keeps the set of states the namespace may
-be in: a successful write leaves exactly its value; a failed one may or may not have landed (the
-proxy may have lost the answer after the service applied it), so it adds its value to the
-possibilities. Every read through the proxy must return one of them; afterwards every key is read
-back directly (no proxy) and must hold one of them too — a key that does not is a lost write. KV
-writes are last-writer-wins, so every operation is idempotent and the pipeline retries all of them.
+and deletes, deletes and listings. What each key may hold at a moment is worked out afterwards from
+the requests the stand-in got and when (:mod:`tests.reliability.soak_history`): a failed write may
+have landed, or may land later — over a newer value — if its request was held up on the way; a
+retried write may land twice. Every acknowledged write must have reached the stand-in inside its
+call; every read through the proxy must have seen a state the key may have had while it ran; and
+every key, read back directly (no proxy), must hold a state it may end in — otherwise it is a lost
+write. KV writes are last-writer-wins, so every operation is idempotent and the pipeline retries all
+of them.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import random
+import re
 from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote
 
 import anyio
 import pytest
 
 from cap_cloudflare_kv import CloudflareKvConfig, KvNamespace, KvWrite
-from cap_opendal_core.errors import DeadlineExceeded
 from cap_opendal_core.layers import LayerSettings, RetryPolicy
-from tests.reliability.soak_support import SoakLedger, quicken
+from tests.reliability.soak_history import Read, Registers, Write, applies_from, check
+from tests.reliability.soak_support import Outcome, SoakLedger, quicken
 from tests.support.cf_kv_api import ACCOUNT_ID, NAMESPACE_ID, kv_api_server
-from tests.support.fault_proxy import FaultPlan, FaultProxy
+from tests.support.fault_proxy import FaultPlan, FaultProxy, ProxyRecord
 
 if TYPE_CHECKING:
     from tests.support.cf_kv_api import KvApi
@@ -56,46 +61,54 @@ def _config(base_url: str, state: KvApi) -> CloudflareKvConfig:
     )
 
 
-class Worker:
-    """One client's seeded sequence of operations on its own keys, and what each key may hold."""
+MARK = re.compile(r"~w\d\d\.\d{4}~")
+"""The mark every value carries (plain ASCII: the same in a raw body, a form part and bulk JSON)."""
 
-    def __init__(self, number: int, kv: KvNamespace, ledger: SoakLedger, proxy: FaultProxy) -> None:
+
+def _value_only(state: Version) -> str | None:
+    return None if state is None else state[0]
+
+
+def _as_json(state: Version) -> str | None:
+    return None if state is None else json.dumps(json.loads(state[0]))
+
+
+def _exists(state: Version) -> bool:
+    return state is not None
+
+
+class Worker:
+    """One client's seeded sequence of operations on its own keys, and what it saw."""
+
+    def __init__(self, number: int, kv: KvNamespace, ledger: SoakLedger) -> None:
         self.rng = random.Random(SEED * 1000 + number)
         self.kv = kv
         self.ledger = ledger
-        self.proxy = proxy
         self.keys = [f"w{number:02d}/k{j:02d}" for j in range(KEYS_PER_WORKER - 1)] + [
             f"w{number:02d}/ü ß/ key"
         ]
-        self.possible: dict[str, set[Version]] = {key: {None} for key in self.keys}
+        self.versions: dict[str, tuple[str, Version]] = {}
+        """mark → (key, the state a write of it leaves)."""
+        self.reads: list[Read] = []
+        self.writes: list[Write] = []
         self.counter = 0
         self.number = number
 
-    def _version(self, key: str) -> tuple[str, Any]:
+    def _version(self, key: str) -> tuple[str, Any, Version]:
         self.counter += 1
-        value = json.dumps(
-            {"key": key, "n": self.counter, "w": self.number, "pad": "x" * self.rng.randrange(200)}
-        )
+        mark = f"~w{self.number:02d}.{self.counter:04d}~"
+        value = json.dumps({"key": key, "mark": mark, "w": self.number, "pad": "x" * self.rng.randrange(200)})
         metadata = {"n": self.counter, "tag": "ä"} if self.rng.random() < 0.5 else None
-        return value, metadata
+        version: Version = (value, None if metadata is None else json.dumps(metadata, sort_keys=True))
+        self.versions[mark] = (key, version)
+        return value, metadata, version
 
-    def _written(self, key: str, version: Version, ok: bool) -> None:
-        if ok:
-            self.possible[key] = {version}
-        else:
-            self.possible[key].add(version)
+    def _written(self, key: str, version: Version, out: Outcome, what: str) -> None:
+        if out.ok:
+            self.writes.append(Write(key, version, out.started, out.ended, what))
 
-    def _check(self, key: str, seen: Version, what: str) -> None:
-        if seen not in self.possible[key]:
-            self.ledger.problem(
-                f"{what} of {key!r} returned {seen!r}, expected one of {self.possible[key]!r}"
-            )
-
-    async def _after(self, outcome_error: object) -> None:
-        # A call cancelled by its deadline may leave a request the proxy is still forwarding; let it
-        # land before the next operation on the same keys, so the model stays exact.
-        if isinstance(outcome_error, DeadlineExceeded):
-            await self.proxy.wait_idle()
+    def _read(self, key: str, out: Outcome, seen: object, what: str, project: Any = None) -> None:
+        self.reads.append(Read(key, out.started, out.ended, seen, what, project))
 
     async def run(self) -> None:
         for _ in range(OPS_PER_WORKER):
@@ -106,10 +119,9 @@ class Worker:
         key = rng.choice(self.keys)
         roll = rng.random()
         if roll < 0.30:
-            value, metadata = self._version(key)
+            value, metadata, version = self._version(key)
             out = await ledger.run("put", lambda: kv.put(key, value, metadata=metadata), bound=DEADLINE)
-            meta_json = None if metadata is None else json.dumps(metadata, sort_keys=True)
-            self._written(key, (value, meta_json), out.ok)
+            self._written(key, version, out, "put")
         elif roll < 0.48:
             kind = rng.choice(["text", "bytes", "json", "stream"])
 
@@ -129,14 +141,7 @@ class Worker:
             bound = DEADLINE + (HTTP_TIMEOUT if kind == "stream" else 0.0)
             out = await ledger.run(f"get/{kind}", read, bound=bound)
             if out.ok:
-                values = {
-                    None if v is None else (json.dumps(json.loads(v[0])) if kind == "json" else v[0])
-                    for v in self.possible[key]
-                }
-                if out.value not in values:
-                    ledger.problem(
-                        f"get/{kind} of {key!r} returned {out.value!r}, expected one of {values!r}"
-                    )
+                self._read(key, out, out.value, f"get/{kind}", _as_json if kind == "json" else _value_only)
         elif roll < 0.58:
             # text is one bulk/get request; bytes is two (metadata, then the value)
             as_bytes = rng.random() < 0.4
@@ -153,73 +158,107 @@ class Worker:
                     if value is None
                     else (value, None if got.metadata is None else json.dumps(got.metadata, sort_keys=True))
                 )
-                self._check(key, seen, "get_with_metadata")
+                self._read(key, out, seen, "get_with_metadata")
         elif roll < 0.66:
             out = await ledger.run("delete", lambda: kv.delete(key), bound=DEADLINE)
-            self._written(key, None, out.ok)
+            self._written(key, None, out, "delete")
         elif roll < 0.76:
             chosen = rng.sample(self.keys, rng.randint(2, 5))
             writes = []
             versions: dict[str, Version] = {}
             for k in chosen:
-                value, metadata = self._version(k)
+                value, metadata, version = self._version(k)
                 writes.append(KvWrite(k, value, metadata=metadata))
-                versions[k] = (value, None if metadata is None else json.dumps(metadata, sort_keys=True))
+                versions[k] = version
             out = await ledger.run("put_many", lambda: kv.put_many(writes), bound=DEADLINE)
             for k, version in versions.items():
-                self._written(k, version, out.ok)
+                self._written(k, version, out, "put_many")
         elif roll < 0.84:
             chosen = rng.sample(self.keys, rng.randint(1, 6))
             out = await ledger.run("get_many", lambda: kv.get_many(chosen), bound=DEADLINE)
             if out.ok:
                 for k in chosen:
-                    values = {None if v is None else v[0] for v in self.possible[k]}
-                    if out.value.get(k) not in values:
-                        ledger.problem(
-                            f"get_many of {k!r} returned {out.value.get(k)!r}, expected one of {values!r}"
-                        )
+                    self._read(k, out, out.value.get(k), "get_many", _value_only)
         elif roll < 0.89:
             chosen = rng.sample(self.keys, rng.randint(1, 4))
             out = await ledger.run("delete_many", lambda: kv.delete_many(chosen), bound=DEADLINE)
             for k in chosen:
-                self._written(k, None, out.ok)
+                self._written(k, None, out, "delete_many")
         else:
             prefix = f"w{self.number:02d}/"
             out = await ledger.run("list", lambda: kv.list(prefix=prefix), bound=DEADLINE)
             if out.ok:
                 listed = {k.name for k in out.value.keys}
                 for k in self.keys:
-                    if None not in self.possible[k] and k not in listed:
-                        ledger.problem(f"list missed {k!r}, which must exist")
-                    if self.possible[k] == {None} and k in listed:
-                        ledger.problem(f"list showed {k!r}, which must not exist")
-        await self._after(out.error)
+                    self._read(k, out, k in listed, "list (listed?)", _exists)
+
+
+def _classifier(versions: dict[str, tuple[str, Version]], ledger: SoakLedger) -> Any:
+    """What a request the stand-in got would leave in which key (nothing for reads)."""
+
+    def effect(key: str, text: str, record: ProxyRecord) -> tuple[str, Version]:
+        marks = MARK.findall(text)
+        if len(marks) != 1 or marks[0] not in versions or versions[marks[0]][0] != key:
+            ledger.problem(f"the stand-in got a write of {key!r} no call made: {record.target}")
+            return key, ("?", None)
+        return key, versions[marks[0]][1]
+
+    def classify(record: ProxyRecord) -> list[tuple[str, Version]]:
+        path = record.path
+        if "/values/" in path:
+            key = unquote(path.split("/values/", 1)[1])
+            if record.method == "PUT":
+                return [effect(key, record.body.decode("utf-8", "replace"), record)]
+            if record.method == "DELETE":
+                return [(key, None)]
+            return []
+        if path.endswith("/bulk") and record.method == "PUT":
+            out = []
+            for item in json.loads(record.body):
+                value = item["value"]
+                text = base64.b64decode(value).decode() if item.get("base64") else value
+                out.append(effect(item["key"], text, record))
+            return out
+        if path.endswith("/bulk/delete") and record.method == "POST":
+            return [(key, None) for key in json.loads(record.body)]
+        return []
+
+    return classify
 
 
 async def test_kv_rest_soak_through_faults(capsys: pytest.CaptureFixture[str]) -> None:
     with kv_api_server() as state:
         quicken(state.api)
         upstream = state.api.base_url
-        plan = FaultPlan.mixed(SEED, total=0.12, stall_share=0.1, flavor="cloudflare", stall_seconds=5.0)
+        plan = FaultPlan.mixed(
+            SEED, total=0.12, stall_share=0.1, late_share=0.05, flavor="cloudflare", stall_seconds=5.0
+        )
         with FaultProxy(upstream, plan) as proxy:
             ledger = SoakLedger("kv")
             async with KvNamespace.from_config(
                 _config(proxy.rewrite(upstream), state), settings=SETTINGS
             ) as kv:
-                workers = [Worker(n, kv, ledger, proxy) for n in range(WORKERS)]
-                with anyio.fail_after(120):
-                    async with anyio.create_task_group() as group:
-                        for worker in workers:
-                            group.start_soon(worker.run)
-            await proxy.wait_idle()
+                workers = [Worker(n, kv, ledger) for n in range(WORKERS)]
+                async with ledger.watching(), anyio.create_task_group() as group:
+                    for worker in workers:
+                        group.start_soon(worker.run)
+            await proxy.wait_quiet()  # from here on nothing more can reach the stand-in
 
-            # every key, read back directly (no proxy, no faults): one of the states it may be in
+            # what each key may have held when, from what the stand-in got: judge reads and writes
+            records = proxy.snapshot()
+            versions = {mark: v for w in workers for mark, v in w.versions.items()}
+            model: Registers[Version] = Registers(applies_from(records, _classifier(versions, ledger)), None)
+            for worker in workers:
+                check(model, worker.reads, worker.writes, ledger.problem, ledger.lost)
+
+            # every key, read back directly (no proxy, no faults): a state it may end in
             async with KvNamespace.from_config(
                 _config(upstream, state), settings=LayerSettings(logging=False)
             ) as direct:
                 expected_keys = set()
                 for worker in workers:
-                    for key, possible in worker.possible.items():
+                    for key in worker.keys:
+                        possible = model.possible(key)
                         got = await direct.get_with_metadata(key)
                         seen: Version = (
                             None
@@ -236,4 +275,10 @@ async def test_kv_rest_soak_through_faults(capsys: pytest.CaptureFixture[str]) -
                 listed = {k.name async for k in direct.iter_keys()}
                 if listed != expected_keys:
                     ledger.problem(f"the namespace lists {sorted(listed ^ expected_keys)} unexpectedly")
-            ledger.report(proxy, capsys, seed=SEED)
+            late = sum(1 for r in records if r.fault == "delay_request" and r.sent_at is not None)
+            ledger.report(
+                proxy,
+                capsys,
+                seed=SEED,
+                extra=f", late={late}, reads_judged={sum(len(w.reads) for w in workers)}",
+            )

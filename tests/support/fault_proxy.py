@@ -16,11 +16,17 @@ fault               what the client sees                                        
 ``stall_before``    nothing, for ``stall_seconds``; then the connection closes  no
 ``stall_body``      the status line and half the body, then nothing for         yes
                     ``stall_seconds``; then the connection closes
+``delay_request``   nothing, for ``stall_seconds``; then the connection closes  yes, **late**: after
+                                                                                the stall, when the
+                                                                                client has given up
 ==================  ==========================================================  ==================
 
 The "after" faults are the ones that matter for non-idempotent operations: the service did the work
-and the client cannot know. Error bodies follow the upstream's ``flavor`` (a Cloudflare API envelope,
-an S3 XML error, or plain text as a load balancer would send).
+and the client cannot know. ``delay_request`` is a request held up on the way (a congested link, a
+slow middlebox, a retransmission) that reaches the service after its client gave up — possibly after
+that client's later requests: real HTTP, which is why a soak's model of a key cannot assume that a
+failed write is either done or dead once its call returned. Error bodies follow the upstream's
+``flavor`` (a Cloudflare API envelope, an S3 XML error, or plain text as a load balancer would send).
 
 Reproducible: whether a request is faulted, and how, is a pure function of the seed, the request
 (method, path, query, and the body unless it is multipart — whose boundary is random) and how many
@@ -28,8 +34,11 @@ times that same request was seen before, so a run's faults do not depend on timi
 which concurrent clients' requests arrive (except between identical requests racing each other).
 
 Every request is recorded (:attr:`FaultProxy.records`): what it was, which fault it got, whether the
-upstream received it and answered what — which is how a test counts the requests the service saw per
-operation. The proxy runs its own event loop in a thread, so it serves asyncio, threads and OpenDAL's
+upstream received it and answered what, and *when* (``time.monotonic()``: when the proxy started
+sending it upstream and when the answer was back) — which is how a test counts the requests the
+service saw per operation, and places each write the service applied in time.
+:meth:`FaultProxy.wait_quiet` waits, once the clients are closed, until nothing they sent can still
+reach the upstream. The proxy runs its own event loop in a thread, so it serves asyncio, threads and OpenDAL's
 Rust clients alike, and :meth:`FaultProxy.close` (or leaving the ``with`` block) stops it.
 """
 
@@ -39,10 +48,13 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import os
 import random
+import select
 import socket
 import struct
 import threading
+import time
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, Literal, get_args
@@ -71,10 +83,11 @@ FaultKind = Literal[
     "reset_body",
     "stall_before",
     "stall_body",
+    "delay_request",
 ]
 FAULT_KINDS: Final[tuple[FaultKind, ...]] = get_args(FaultKind)
-AFTER_FORWARDING: Final = frozenset({"error_after", "reset_body", "stall_body"})
-"""Faults injected after the upstream received (and answered) the request."""
+AFTER_FORWARDING: Final = frozenset({"error_after", "reset_body", "stall_body", "delay_request"})
+"""Faults that let the upstream receive (and answer) the request: after it, or late."""
 
 Flavor = Literal["cloudflare", "s3", "plain"]
 
@@ -129,6 +142,15 @@ class ProxyRecord:
     upstream_status: int | None = None
     repeat_after_fault: bool = False
     """The same request was seen before and that earlier one was faulted: a retry."""
+    received_at: float = 0.0
+    """``time.monotonic()`` when the proxy had read the whole request."""
+    sent_at: float | None = None
+    """When the proxy started sending it upstream (None: never sent — the upstream cannot have it)."""
+    answered_at: float | None = None
+    """When the upstream's whole answer was back (None after ``sent_at``: the exchange failed, so the
+    upstream may have acted on it at any time since)."""
+    headers: Mapping[str, str] = field(default_factory=dict)
+    """The request's headers (lower-case names)."""
 
     @property
     def path(self) -> str:
@@ -171,14 +193,17 @@ class FaultPlan:
         stall_share: float = 0.1,
         flavor: Flavor = "plain",
         stall_seconds: float = 3.0,
+        late_share: float = 0.0,
         eligible: Callable[[ProxyRequest], bool] | None = None,
     ) -> FaultPlan:
         """Every fault kind, ``total`` of all requests; stalls (slow: they last ``stall_seconds``)
-        take ``stall_share`` of that, the other kinds share the rest equally."""
+        take ``stall_share`` of that, ``delay_request`` (as slow) ``late_share``, the other kinds
+        share the rest equally. With ``late_share=0`` no request arrives late."""
         stalls: tuple[FaultKind, ...] = ("stall_before", "stall_body")
-        others = [k for k in FAULT_KINDS if k not in stalls]
+        others = [k for k in FAULT_KINDS if k not in (*stalls, "delay_request")]
         rates: dict[FaultKind, float] = {k: total * stall_share / len(stalls) for k in stalls}
-        rates.update({k: total * (1 - stall_share) / len(others) for k in others})
+        rates["delay_request"] = total * late_share
+        rates.update({k: total * (1 - stall_share - late_share) / len(others) for k in others})
         return cls(seed, rates, stall_seconds=stall_seconds, flavor=flavor, eligible=eligible)
 
 
@@ -207,11 +232,17 @@ class FaultProxy:
         way the real service would); None forwards it. Consulted before any fault."""
         self.enabled = True
         """False: forward everything untouched (faults off)."""
+        self.gate: threading.Event | None = None
+        """If set, a ``delay_request`` is held until the gate opens (instead of ``stall_seconds``), so
+        a test can choose exactly when the late request lands."""
         self.records: list[ProxyRecord] = []
         self._lock = threading.Lock()
         self._seen: Counter[str] = Counter()
         self._last_faulted: dict[str, bool] = {}
         self._inflight = 0
+        self._connections: dict[asyncio.Task[None], tuple[asyncio.StreamReader, asyncio.StreamWriter]] = {}
+        self._busy: set[asyncio.Task[None]] = set()
+        """Connections between reading a request's head and finishing its answer (or fault)."""
         self._idle: list[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -310,6 +341,43 @@ class FaultProxy:
             while self._inflight:  # noqa: ASYNC110 - the counter lives in the proxy's thread
                 await anyio.sleep(0.01)
 
+    async def wait_quiet(self, limit_s: float = 120.0) -> None:
+        """Once the clients are closed: wait until nothing they sent can still reach the upstream.
+
+        Quiet means no connection waiting to be accepted, none in the middle of a request (being
+        read, stalled, delayed, forwarded or answered), and no unread byte on an idle one — checked
+        on the proxy's own loop, three times in a row, so a connection accepted in between is seen.
+        After it, :meth:`snapshot` holds every request the upstream will ever get. ``limit_s`` only
+        guards against a client left open; it is not a timing assumption (a stall ends on its own).
+        """
+        import anyio
+
+        loop = self._loop
+        assert loop is not None, "the proxy is not running"
+        with anyio.fail_after(limit_s):
+            streak = 0
+            while streak < 3:
+                quiet = await anyio.to_thread.run_sync(
+                    lambda: asyncio.run_coroutine_threadsafe(self._quiet_now(), loop).result()
+                )
+                streak = streak + 1 if quiet else 0
+                await anyio.sleep(0.05)
+
+    async def _quiet_now(self) -> bool:
+        await asyncio.sleep(0.02)  # let connections accepted just now reach _accept
+        if self._busy or self._inflight:
+            return False
+        if self._server is not None:
+            for listening in self._server.sockets:
+                if select.select([listening.fileno()], [], [], 0)[0]:
+                    return False  # a connection waits in the accept queue
+        for reader, writer in list(self._connections.values()):
+            if getattr(reader, "_buffer", b""):
+                return False
+            if _unread(writer):
+                return False
+        return True
+
     # -- deciding -----------------------------------------------------------------------------------
 
     def _identity(self, req: ProxyRequest) -> str:
@@ -348,6 +416,8 @@ class FaultProxy:
                 req.body if len(req.body) <= _KEEP_BODY else b"",
                 kind,
                 repeat_after_fault=repeat,
+                received_at=time.monotonic(),
+                headers=req.headers,
             )
             self.records.append(record)
         return record, rng
@@ -358,18 +428,22 @@ class FaultProxy:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        self._connections[task] = (reader, writer)
         try:
             while True:
-                req = await _read_request(reader, writer)
+                req = await _read_request(reader, writer, lambda: self._busy.add(task))
                 if req is None:
                     break
                 await self._handle(req, writer)
+                self._busy.discard(task)
         except (_Reset, ConnectionError, asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
             _abort(writer)
         except asyncio.CancelledError:  # the proxy is closing; end quietly (a cancelled
             _abort(writer)  # connection task would make asyncio log a spurious error)
         finally:
             self._tasks.discard(task)
+            self._connections.pop(task, None)
+            self._busy.discard(task)
             with contextlib.suppress(Exception):
                 writer.close()
 
@@ -378,7 +452,17 @@ class FaultProxy:
             answer = self.respond(req)
             if answer is not None:
                 with self._lock:
-                    self.records.append(ProxyRecord(len(self.records), req.method, req.target, b"", None))
+                    self.records.append(
+                        ProxyRecord(
+                            len(self.records),
+                            req.method,
+                            req.target,
+                            b"",
+                            None,
+                            received_at=time.monotonic(),
+                            headers=req.headers,
+                        )
+                    )
                 await _send(writer, answer)
                 return
         record, rng = self._decide(req)
@@ -397,6 +481,15 @@ class FaultProxy:
             raise _Reset
         if kind == "stall_before":
             await asyncio.sleep(plan.stall_seconds)
+            raise _Reset
+        if kind == "delay_request":  # held up on the way: it arrives after the client gave up
+            gate = self.gate
+            if gate is None:
+                await asyncio.sleep(plan.stall_seconds)
+            while gate is not None and not gate.is_set():  # noqa: ASYNC110 - a thread's Event
+                await asyncio.sleep(0.01)
+            with contextlib.suppress(TimeoutError, OSError, asyncio.IncompleteReadError, ValueError):
+                await self._forward(req, record)
             raise _Reset
         try:
             head, body = await self._forward(req, record)
@@ -447,6 +540,7 @@ class FaultProxy:
                     lines.append(f"{name}: {value}")
             if req.body or req.method in ("POST", "PUT", "PATCH"):
                 lines.append(f"content-length: {len(req.body)}")
+            record.sent_at = time.monotonic()
             writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + req.body)
             await writer.drain()
             status, reason, headers = _parse_head(await reader.readuntil(b"\r\n\r\n"), response=True)
@@ -466,6 +560,7 @@ class FaultProxy:
             else:
                 with contextlib.suppress(Exception):
                     writer.close()
+        record.answered_at = time.monotonic()
         record.forwarded = True
         record.upstream_status = status
         out = [f"HTTP/1.1 {status} {reason}"]
@@ -527,13 +622,16 @@ async def _read_body(reader: asyncio.StreamReader, headers: list[tuple[str, str]
     return await reader.read()  # close-delimited
 
 
-async def _read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> ProxyRequest | None:
+async def _read_request(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, started: Callable[[], None]
+) -> ProxyRequest | None:
     try:
         raw = await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError as exc:
         if exc.partial.strip():
             raise
         return None  # the client closed a kept-alive connection
+    started()
     _, request_line, header_list = _parse_head(raw, response=False)
     method, target, _version = request_line.split(" ", 2)
     headers = {name.lower(): value for name, value in header_list}
@@ -548,6 +646,20 @@ async def _read_request(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
 async def _send(writer: asyncio.StreamWriter, response: bytes) -> None:
     writer.write(response)
     await writer.drain()
+
+
+def _unread(writer: asyncio.StreamWriter) -> bool:
+    """Whether the kernel holds bytes from the client that the proxy has not read yet."""
+    sock = writer.get_extra_info("socket")
+    if sock is None:
+        return False
+    try:
+        with socket.socket(fileno=os.dup(sock.fileno())) as peek:
+            return bool(peek.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT))
+    except (BlockingIOError, InterruptedError):
+        return False  # nothing waiting
+    except OSError:
+        return False  # reset or closed: nothing more can come from it
 
 
 def _abort(writer: asyncio.StreamWriter) -> None:

@@ -61,7 +61,9 @@ RUNS = int(os.environ.get("CAP_CRASH_RUNS", "24"))
 BUDGET_S = float(os.environ.get("CAP_CRASH_BUDGET_S", "20"))
 MIN_RUNS = min(RUNS, 8)
 SEED = int(os.environ.get("CAP_CRASH_SEED", "9009"))
-READY_TIMEOUT_S = 30.0
+READY_TIMEOUT_S = 120.0
+"""How long a writer may take to start and report ``ready``: a guard against a broken writer, not a
+timing assumption (on a loaded machine importing the packages alone can take seconds)."""
 
 
 @dataclass
