@@ -203,8 +203,23 @@ def metadata_json(metadata: object) -> str | None:
         text = json.dumps(metadata, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
     except (TypeError, ValueError, RecursionError):
         return None
+    if not _js_safe(metadata):
+        return None  # Cloudflare parses metadata in JavaScript: integers past 2**53 would change
     size = utf8_len(text)
     return text if size is not None and size <= limits.METADATA_MAX_BYTES else None
+
+
+def _js_safe(value: object) -> bool:
+    """Every integer inside ``value`` is one a JavaScript number holds exactly (the documented rule)."""
+    if isinstance(value, bool):
+        return True
+    if isinstance(value, int):
+        return abs(value) <= 2**53 - 1
+    if isinstance(value, dict):
+        return all(_js_safe(v) for v in value.values())
+    if isinstance(value, list | tuple):
+        return all(_js_safe(v) for v in value)
+    return True
 
 
 def expires_at(expiration: object, ttl: object) -> tuple[bool, int | None]:
