@@ -194,10 +194,13 @@ async def test_alarm_api(storage: DurableObjectStorage) -> None:
     assert await storage.get_alarm() == int(when.timestamp() * 1000)
     await storage.set_alarm(1_900_000_000_000)
     assert await storage.get_alarm() == 1_900_000_000_000
-    await storage.delete_all()  # like Workers: deleteAll keeps the alarm
-    assert await storage.get_alarm() == 1_900_000_000_000
     await storage.delete_alarm()
     assert await storage.get_alarm() is None
+    await storage.set_alarm(1_900_000_000_000)
+    await storage.put("k", 1)
+    await storage.delete_all()  # like Workers (compatibility date 2026-02-24+): the alarm goes too
+    assert await storage.get_alarm() is None
+    assert await storage.list() == {}
     # the runtime keeps alarm times as int64 nanoseconds: 2262-04-11T23:47:16.854Z is the latest
     latest = dt.datetime(2262, 4, 11, 23, 47, 16, 854999, tzinfo=dt.UTC)
     await storage.set_alarm(latest)

@@ -38,8 +38,53 @@ export const BINDINGS = {
   kv: ["KV", "QUEUE_LOG", "FLOW_KV"], // FLOW_KV: cap_cloudflare_kv's checks only (they list it)
   r2: ["BUCKET"],
   durableObjects: { COUNTER: "Counter", DO_PROBE: "StorageProbe", DEDUPE: "DedupeLedger" },
-  queueProducers: { QUEUE: "cap-queue" },
+  queueProducers: { QUEUE: "cap-queue", DIFF_QUEUE: "cap-diff" },
 };
+
+// The queue consumer differential (checks/check_queue_differential.py): Miniflare's real broker for
+// "cap-diff" (batching, retries, max_retries, the dead-letter queue "cap-diff-dlq"); worker.js hands
+// each batch to QUEUE_DIFF_CONSUMER, a service binding answered here by the Python handler the check
+// registers in env.CAPS_QUEUE_DIFF.handler. The check holds the same settings (it asserts them).
+export const QUEUE_DIFF = {
+  queue: "cap-diff",
+  deadLetterQueue: "cap-diff-dlq",
+  consumer: { maxBatchSize: 4, maxBatchTimeout: 0, maxRetries: 3, deadLetterQueue: "cap-diff-dlq" },
+  deadLetterConsumer: { maxBatchSize: 10, maxBatchTimeout: 0 },
+};
+const queueDiff = { handler: null, settings: QUEUE_DIFF };
+
+// The service behind QUEUE_DIFF_CONSUMER: rebuilds the batch worker.js sent (bodies, ids, attempts,
+// timestamps) as a JS MessageBatch whose ack/retry/ackAll/retryAll calls are recorded, runs the Python
+// handler on it, and answers the calls (worker.js applies them to the real messages, in order) and
+// the class of the error the handler raised, if any (worker.js then throws, as the handler would).
+async function queueDiffService(request) {
+  if (typeof queueDiff.handler !== "function") return new Response("no queue handler registered", { status: 503 });
+  const { queue, messages } = await request.json();
+  const calls = [];
+  const batch = {
+    queue,
+    messages: messages.map(({ id, timestamp, attempts, body }) => ({
+      id,
+      attempts,
+      timestamp: new Date(timestamp),
+      body: body.bytes !== undefined ? new Uint8Array(body.bytes).buffer : body.value,
+      ack() {
+        calls.push(["ack", id]);
+      },
+      retry(options) {
+        calls.push(["retry", id, options?.delaySeconds ?? null]);
+      },
+    })),
+    ackAll() {
+      calls.push(["ackAll"]);
+    },
+    retryAll(options) {
+      calls.push(["retryAll", options?.delaySeconds ?? null]);
+    },
+  };
+  const raised = await queueDiff.handler(batch);
+  return Response.json({ calls, raised: raised ?? null });
+}
 
 // The Durable Object gateway Worker (cap_cloudflare_do's package data), run next to worker.js.
 export const GATEWAY = {
@@ -96,9 +141,12 @@ function harnessWorker() {
       Object.entries(BINDINGS.durableObjects).map(([name, className]) => [name, { className, useSQLite: true }]),
     ),
     queueProducers: BINDINGS.queueProducers,
-    queueConsumers: Object.fromEntries(
-      Object.values(BINDINGS.queueProducers).map((queue) => [queue, { maxBatchSize: 10, maxBatchTimeout: 0 }]),
-    ),
+    queueConsumers: {
+      "cap-queue": { maxBatchSize: 10, maxBatchTimeout: 0 },
+      [QUEUE_DIFF.queue]: QUEUE_DIFF.consumer,
+      [QUEUE_DIFF.deadLetterQueue]: QUEUE_DIFF.deadLetterConsumer,
+    },
+    serviceBindings: { QUEUE_DIFF_CONSUMER: queueDiffService },
   };
 }
 
@@ -134,6 +182,8 @@ async function startMiniflare(Miniflare) {
   env.CAPS_GATEWAY_URL = new URL(`/${GATEWAY.route}`, url).href;
   env.CAPS_GATEWAY_TOKEN = GATEWAY.token;
   env.CAPS_GATEWAY_FETCH = (input, init) => mf.dispatchFetch(input, init);
+  // Not a binding: where checks/check_queue_differential.py registers its Python queue handler.
+  env.CAPS_QUEUE_DIFF = queueDiff;
   // Not a binding: the sizes benchmarks/run_all.py asks of bench/check_bench_workers.py (JSON).
   if (process.env.CAP_BENCH_WORKERS) env.CAP_BENCH_WORKERS = process.env.CAP_BENCH_WORKERS;
   if (process.env.CAP_DIFF_SEED) env.CAP_DIFF_SEED = process.env.CAP_DIFF_SEED; // differential checks: the seed to run

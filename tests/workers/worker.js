@@ -111,12 +111,43 @@ export class DedupeLedger extends DurableObject {
   }
 }
 
+// The queue consumer differential: a Python handler decides (workerd cannot start Python here). The
+// batch goes to the harness's QUEUE_DIFF_CONSUMER service (harness.mjs), which runs the handler on a
+// copy and answers the ack/retry calls it made, in order; they are applied here to the real messages,
+// and if the handler raised, this handler throws — so Miniflare's broker sees what a Python Worker's
+// queue handler would have done.
+async function diffConsumer(batch, env) {
+  const messages = batch.messages.map((m) => ({
+    id: m.id,
+    timestamp: m.timestamp.getTime(),
+    attempts: m.attempts,
+    body: m.body instanceof ArrayBuffer ? { bytes: [...new Uint8Array(m.body)] } : { value: m.body },
+  }));
+  const response = await env.QUEUE_DIFF_CONSUMER.fetch("http://queue-diff/", {
+    method: "POST",
+    body: JSON.stringify({ queue: batch.queue, messages }),
+  });
+  if (!response.ok) throw new Error(`queue diff consumer: ${response.status} ${await response.text()}`);
+  const { calls, raised } = await response.json();
+  const byId = new Map(batch.messages.map((m) => [m.id, m]));
+  const delay = (seconds) => (seconds === null ? undefined : { delaySeconds: seconds });
+  for (const [op, a, b] of calls) {
+    if (op === "ack") byId.get(a).ack();
+    else if (op === "retry") byId.get(a).retry(delay(b));
+    else if (op === "ackAll") batch.ackAll();
+    else if (op === "retryAll") batch.retryAll(delay(a));
+    else throw new Error(`queue diff consumer: unknown call ${op}`);
+  }
+  if (raised) throw new Error(`the Python handler raised ${raised}`);
+}
+
 export default {
   async fetch() {
     return new Response("cap-* workers harness");
   },
 
   async queue(batch, env) {
+    if (batch.queue === "cap-diff" || batch.queue === "cap-diff-dlq") return diffConsumer(batch, env);
     for (const message of batch.messages) {
       await env.QUEUE_LOG.put(
         `${batch.queue}/${message.id}`,

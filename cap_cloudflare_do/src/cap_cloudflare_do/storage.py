@@ -177,7 +177,8 @@ class DurableObjectStorage:
         return count
 
     async def delete_all(self) -> None:
-        """Delete every key of this object (the alarm stays: delete it with :meth:`delete_alarm`)."""
+        """Delete every key of this object and its alarm, as Workers does (compatibility date
+        2026-02-24 and later; older Workers kept the alarm)."""
         await self._pipeline.call(STORAGE_DELETE_ALL, self._backend.delete_all)
 
     async def set_alarm(self, scheduled_time: _dt.datetime | int | float) -> None:

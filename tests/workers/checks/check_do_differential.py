@@ -177,10 +177,10 @@ async def run_sequence(storage: DurableObjectStorage, seed: int) -> list[Any]:
                 else:
                     await storage.put("", "empty keys are refused by Workers")
                 result = "accepted"
-            else:  # whether deleteAll also drops the alarm differs (see docs): drop it explicitly
+            else:  # deleteAll drops the alarm too (compatibility date 2026-02-24+): before and after
+                before = await storage.get_alarm()
                 await storage.delete_all()
-                await storage.delete_alarm()
-                result = "ok"
+                result = ["ok", before, await storage.get_alarm()]
         except CapabilityError as exc:
             result = _error(exc)
         log.append([step, op, detail, result])

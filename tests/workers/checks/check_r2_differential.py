@@ -15,7 +15,7 @@ import hashlib
 import random
 from typing import TYPE_CHECKING, Any
 
-from cap_cloudflare_r2 import R2Bucket, R2Conditional, R2Range, TransferSettings
+from cap_cloudflare_r2 import R2Bucket, R2Conditional, R2Range, R2UploadedPart, TransferSettings
 from cap_opendal_core.errors import CapabilityError
 from cap_opendal_core.layers import LayerSettings
 
@@ -195,7 +195,75 @@ async def run_sequence(bucket: R2Bucket, seed: int, prefix: str) -> list[Any]:
     await aborted.upload_part(1, b"discarded")
     await aborted.abort()
     log.append(["aborted", _object(await bucket.head(prefix + "aborted"), prefix)])
+    log.extend(await _multipart_edges(bucket, prefix, rng))
+    log.extend(await _range_and_list_edges(bucket, prefix))
     log.append(["final", await _list_all(bucket, prefix, "", include=["http_metadata", "custom_metadata"])])
+    return log
+
+
+def _outcome(exc: CapabilityError) -> dict[str, Any]:
+    return {"error": type(exc).__name__, "field": getattr(exc, "field", None)}
+
+
+async def _multipart_edges(bucket: R2Bucket, prefix: str, rng: random.Random) -> list[Any]:
+    """Resume by id, then complete with a wrong etag, no parts, an unknown part, and after abort."""
+    log: list[Any] = []
+    upload = await bucket.create_multipart_upload(prefix + "resumed")
+    part = await upload.upload_part(1, rng.randbytes(100))
+    resumed = await bucket.resume_multipart_upload(prefix + "resumed", upload.upload_id)
+    attempts: list[tuple[str, list[R2UploadedPart]]] = [
+        ("wrong-etag", [R2UploadedPart(1, "0" * 32)]),
+        ("no-parts", []),
+        ("unknown-part", [part, R2UploadedPart(2, part.etag)]),
+        ("resumed", [part]),
+    ]
+    for name, parts in attempts:
+        try:
+            log.append([f"multipart-{name}", _object(await resumed.complete(parts), prefix)])
+        except CapabilityError as exc:
+            log.append([f"multipart-{name}", _outcome(exc)])
+    log.append(["multipart-resumed-body", await _body(bucket, prefix + "resumed", prefix)])
+    gone = await bucket.create_multipart_upload(prefix + "gone")
+    kept = await gone.upload_part(1, b"x")
+    await gone.abort()
+    for name, call in (
+        ("complete", lambda: gone.complete([kept])),
+        ("upload", lambda: gone.upload_part(2, b"y")),
+    ):
+        try:
+            await call()
+            log.append([f"after-abort-{name}", "accepted"])
+        except CapabilityError as exc:
+            log.append([f"after-abort-{name}", _outcome(exc)])
+    return log
+
+
+async def _range_and_list_edges(bucket: R2Bucket, prefix: str) -> list[Any]:
+    """Ranges by offset alone, length alone, past the end and whole-object suffixes; listings that
+    start after a key, with and without a delimiter, paged one entry at a time."""
+    log: list[Any] = []
+    await bucket.put(prefix + "edge/ten", b"0123456789")
+    await bucket.put(prefix + "edge/a/one", b"1")
+    await bucket.put(prefix + "edge/b", b"")
+    ranges = (
+        R2Range(offset=3),
+        R2Range(length=4),
+        R2Range(offset=9, length=50),
+        R2Range(suffix=10),
+        R2Range(suffix=50),
+        R2Range(offset=0, length=10),
+    )
+    for requested in ranges:
+        try:
+            result: Any = await _body(bucket, prefix + "edge/ten", prefix, range=requested)
+        except CapabilityError as exc:
+            result = _outcome(exc)
+        log.append(["range-edge", [requested.offset, requested.length, requested.suffix], result])
+    for start_after, delimiter in (("edge/", None), ("edge/a", "/"), ("edge/a/one", None), ("edge/zz", None)):
+        pages = await _list_all(
+            bucket, prefix, "edge/", start_after=prefix + start_after, delimiter=delimiter, limit=1
+        )
+        log.append(["list-start-after", start_after, delimiter, pages])
     return log
 
 

@@ -411,6 +411,7 @@ class LocalStorage:
 
     async def delete_all(self) -> None:
         self._runtime.store.delete_all(self._object_id)
+        self._runtime.alarm_changed()  # the alarm went with the data
 
     async def list(self, options: ListOptions) -> dict[str, Any]:
         return self._runtime.store.list(self._object_id, options)

@@ -229,7 +229,11 @@ class SqliteStore:
         return found
 
     def delete_all(self, object_id: str) -> None:
-        self._db.execute("DELETE FROM entries WHERE object_id = ?", (object_id,))
+        """Every key and the alarm, in one transaction: Workers' ``deleteAll()`` drops the alarm too
+        (compatibility date 2026-02-24 and later)."""
+        with self._atomic():
+            self._db.execute("DELETE FROM entries WHERE object_id = ?", (object_id,))
+            self._db.execute("DELETE FROM alarms WHERE object_id = ?", (object_id,))
 
     def commit(self, object_id: str, puts: Mapping[str, Encoded], deletes: KeyList) -> None:
         with self._atomic():
