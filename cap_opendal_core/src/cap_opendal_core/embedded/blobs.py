@@ -23,6 +23,7 @@ import contextlib
 import errno
 import os
 import re
+import stat
 import threading
 from typing import TYPE_CHECKING, Final
 
@@ -83,10 +84,22 @@ class BlobDirs:
                 raise _linked(os.path.join(self.root, shown), self.root, self.capability) from None
             raise
 
+    def _verify(self, relative: str) -> None:
+        """A cached descriptor is used only while its path is still that directory, not a link
+        planted since (``lstat``: about a microsecond)."""
+        try:
+            mode = os.lstat(os.path.join(self.root, relative)).st_mode
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(mode):
+            raise _linked(os.path.join(self.root, relative), self.root, self.capability)
+
     def dir_fd(self, directory: str, *, create: bool = False, durable: bool = False) -> int:
         """The descriptor of ``blobs/<directory>`` (created when ``create``)."""
+        self._verify(BLOBS)
         fd = self._dirs.get(directory)
         if fd is not None:
+            self._verify(f"{BLOBS}/{directory}")
             return fd
         with self._lock:
             fd = self._dirs.get(directory)
@@ -227,8 +240,6 @@ def _write_all(fd: int, view: memoryview) -> None:
 
 
 def _is_link(name: str, dir_fd: int) -> bool:
-    import stat
-
     try:
         return stat.S_ISLNK(os.stat(name, dir_fd=dir_fd, follow_symlinks=False).st_mode)
     except OSError:
