@@ -146,7 +146,7 @@ async def test_no_key_escapes_the_root(tmp_path: Path) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     keys = ["../outside/x", "/etc/passwd", "..\\..\\x", "a/../../b", "%2e%2e/x", " ", "CON", "nul"]
-    async with KvNamespace.local(root, settings=QUIET) as kv:
+    async with KvNamespace.from_url(f"fs://{root}", settings=QUIET) as kv:
         for key in keys:
             await kv.put(key, key)
         for key in keys:
@@ -160,7 +160,7 @@ async def test_no_key_escapes_the_root(tmp_path: Path) -> None:
 @pytest.mark.anyio
 async def test_foreign_and_damaged_objects(tmp_path: Path) -> None:
     root = tmp_path / "kv"
-    async with KvNamespace.local(root, settings=QUIET) as kv:
+    async with KvNamespace.from_url(f"fs://{root}", settings=QUIET) as kv:
         await kv.put("real", "v")
         _write(root / "k" / "README.txt", b"not a key")
         _write(root / "k" / "sub" / "note", b"not a key either")
@@ -187,7 +187,7 @@ def _write(path: Path, data: bytes) -> None:
 @pytest.mark.anyio
 async def test_expired_entries_are_reclaimed(tmp_path: Path, clock: ManualClock) -> None:
     root = tmp_path / "kv"
-    async with KvNamespace.local(root, settings=QUIET, clock=clock) as kv:
+    async with KvNamespace.from_url(f"fs://{root}", settings=QUIET, clock=clock) as kv:
         for name in ("read", "listed", "purged1", "purged2"):
             await kv.put(name, "v", expiration_ttl=60)
         await kv.put("stays", "v", expiration_ttl=3600)
@@ -307,7 +307,7 @@ def test_descriptors_per_backend(tmp_path: Path) -> None:
             "per_write",
         )
         assert kv.info.extensions["com.cloudflare.kv.min_ttl_s"] == 60
-        assert kv.backend == "opendal"
+        assert kv.backend == ("local" if kv is local else "opendal")
         assert kv.binding_kind == "kv_namespace"
         assert kv.provided_hints == ("resource::kv::read", "resource::kv::write", "resource::kv")
     assert "atomic_write_dir" in repr(fs), "fs URLs get an atomic write directory too"

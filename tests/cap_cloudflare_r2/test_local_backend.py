@@ -1,5 +1,6 @@
-"""The local backend's own promises: any key fits and stays inside the root, writes are never seen
-half-done, crash leftovers are invisible, conditional writes are atomic, multipart follows R2's rules."""
+"""The local backends' own promises (the embedded engine's, and the fs:// layout's where named):
+any key fits and stays inside the root, writes are never seen half-done, crash leftovers are
+invisible, conditional writes are atomic, multipart follows R2's rules."""
 
 from __future__ import annotations
 
@@ -54,7 +55,7 @@ async def test_keys_that_look_like_paths_stay_distinct_and_inside_the_root(tmp_p
         "nul\x00byte",
         "é" * 512,
     ]
-    async with R2Bucket.local(root, settings=SETTINGS) as bucket:
+    async with R2Bucket.from_url(f"fs://{root}", settings=SETTINGS) as bucket:
         for i, key in enumerate(keys):
             await bucket.put(key, str(i).encode())
         for i, key in enumerate(keys):
@@ -111,7 +112,7 @@ async def test_crash_leftovers_are_invisible(tmp_path: Path) -> None:
 
 async def test_overwrites_and_deletes_drop_the_old_bytes(tmp_path: Path) -> None:
     root = tmp_path / "bucket"
-    async with R2Bucket.local(root, settings=SETTINGS) as bucket:
+    async with R2Bucket.from_url(f"fs://{root}", settings=SETTINGS) as bucket:
         await bucket.put("k", b"one")
         await bucket.put("k", b"two")
         blobs = [f for f in files_under(root) if f.startswith("blobs/")]
@@ -187,7 +188,7 @@ async def test_a_relative_path_is_resolved_from_the_working_directory(
     monkeypatch.chdir(tmp_path)
     async with R2Bucket.local(".caps/r2/assets", settings=SETTINGS) as bucket:
         await bucket.put("k", b"v")
-    assert (tmp_path / ".caps" / "r2" / "assets" / "keys").is_dir()
+    assert (tmp_path / ".caps" / "r2" / "assets" / "index.sqlite3").is_file()
 
 
 async def test_list_with_include_returns_at_most_100(bucket: R2Bucket) -> None:
@@ -314,9 +315,11 @@ async def test_upload_ids_never_name_paths(bucket: R2Bucket) -> None:
         await wrong_key.upload_part(1, b"x")
 
 
-async def test_aborting_never_deletes_bytes_the_object_uses(bucket: R2Bucket, tmp_path: Path) -> None:
-    """A crash between completing and marking the upload completed leaves it 'open'; aborting it
-    then must not take the object's bytes with it."""
+async def test_aborting_never_deletes_bytes_the_object_uses(tmp_path: Path) -> None:
+    """The fs:// layout: a crash between completing and marking the upload completed leaves it
+    'open'; aborting it then must not take the object's bytes with it. (The embedded engine completes
+    in one transaction: tests/reliability/test_embedded_safety.py.)"""
+    bucket = R2Bucket.from_url(f"fs://{tmp_path / 'bucket'}", settings=SETTINGS)
     upload = await bucket.create_multipart_upload("k")
     part = await upload.upload_part(1, b"kept")
     await upload.complete([part])

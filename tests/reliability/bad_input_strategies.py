@@ -193,6 +193,8 @@ def tree(root: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     for dirpath, _, filenames in os.walk(root):
         for name in filenames:
+            if name.endswith(".sqlite3-shm"):
+                continue  # SQLite's shared-memory index changes when a reader connects: not data
             path = os.path.join(dirpath, name)
             with open(path, "rb") as f:
                 out[os.path.relpath(path, root)] = hashlib.sha256(f.read()).hexdigest()

@@ -119,12 +119,12 @@ async def _refused(call: Awaitable[Any], outside: Path) -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("planted", ["k", ".tmp", "key's parent", "record"])
-async def test_kv_never_follows_a_planted_link(tmp_path: Path, planted: str) -> None:
+async def test_kv_on_fs_urls_never_follows_a_planted_link(tmp_path: Path, planted: str) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     root = tmp_path / "kv"
     long_key = "p" * 150  # over 100 bytes: its file sits in a directory of its own
-    kv = KvNamespace.local(root, settings=QUIET)
+    kv = KvNamespace.from_url(f"fs://{root}", settings=QUIET)
     await kv.put("short", "v")
     await kv.put(long_key, "v")
     if planted == "key's parent":
@@ -172,11 +172,11 @@ async def test_kv_never_follows_a_planted_link(tmp_path: Path, planted: str) -> 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("planted", ["keys", "blobs", "tmp", "record"])
-async def test_r2_never_follows_a_planted_link(tmp_path: Path, planted: str) -> None:
+async def test_r2_on_fs_urls_never_follows_a_planted_link(tmp_path: Path, planted: str) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
     root = tmp_path / "r2"
-    bucket = R2Bucket.local(root, settings=QUIET)
+    bucket = R2Bucket.from_url(f"fs://{root}", settings=QUIET)
     await bucket.put("object", b"body")
     if planted == "record":
         (record,) = (root / "keys").iterdir()
@@ -197,6 +197,72 @@ async def test_r2_never_follows_a_planted_link(tmp_path: Path, planted: str) -> 
         more: list[Awaitable[Any]] = [bucket.head("object"), bucket.delete("object"), bucket.list()]
         for call in more:
             await _refused(call, outside)
+
+
+# the embedded engine (KvNamespace.local, R2Bucket.local, file:// URLs): index, blobs/, sessions/
+EMBEDDED = [
+    ("kv", lambda root: KvNamespace.local(root, settings=QUIET)),
+    ("r2", lambda root: R2Bucket.local(root, settings=QUIET)),
+]
+BIG = b"x" * 100_000  # over KV's inline limit: a value file
+
+
+async def _put(store: Any, key: str, value: bytes) -> None:
+    await store.put(key, value)
+
+
+async def _read(store: Any, key: str) -> Any:
+    got = await store.get(key, "bytes") if isinstance(store, KvNamespace) else await store.get(key)
+    return got if isinstance(got, bytes | None) else await got.read()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("planted", ["blobs", "value directory", "value file"])
+@pytest.mark.parametrize(("kind", "build"), EMBEDDED, ids=[e[0] for e in EMBEDDED])
+async def test_the_embedded_engine_never_follows_a_planted_link(
+    tmp_path: Path, kind: str, build: Callable[[Path], Any], planted: str
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / kind
+    store = build(root)
+    await _put(store, "big", BIG)
+    (value_dir,) = (root / "blobs").iterdir()
+    if planted == "blobs":
+        os.rename(root / "blobs", tmp_path / "was")
+        os.symlink(outside, root / "blobs")
+    elif planted == "value directory":
+        os.rename(value_dir, tmp_path / "was")
+        os.symlink(outside, value_dir)
+    else:
+        (value,) = value_dir.iterdir()
+        value.rename(outside / "value")
+        os.symlink(outside / "value", value)
+    with pytest.raises(Misconfigured, match="symbolic link"):
+        await _read(store, "big")
+    if planted != "value file":  # writing a new value goes through the planted directory link
+        with pytest.raises(Misconfigured, match="symbolic link"):
+            await _put(store, "other", BIG)
+        assert _tree(outside) == [], "the store wrote outside its root"
+    else:
+        assert (outside / "value").read_bytes() == BIG, "the linked file was changed"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("member", ["index.sqlite3", "index.sqlite3-wal", "blobs", "sessions"])
+@pytest.mark.parametrize(("kind", "build"), EMBEDDED, ids=[e[0] for e in EMBEDDED])
+async def test_an_embedded_store_never_opens_through_a_linked_member(
+    tmp_path: Path, kind: str, build: Callable[[Path], Any], member: str
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    root = tmp_path / kind
+    store = build(root)  # built while the tree is sound; opened by the first call
+    root.mkdir(exist_ok=True)
+    os.symlink(outside / "x" if member.startswith("index") else outside, root / member)
+    with pytest.raises(Misconfigured, match="symbolic link"):
+        await _put(store, "k", b"v")
+    assert _tree(outside) == []
 
 
 def test_fs_operators_offer_only_checked_calls(tmp_path: Path) -> None:

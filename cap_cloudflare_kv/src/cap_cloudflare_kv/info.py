@@ -26,6 +26,7 @@ BACKEND_EXTENSION: Final = "cap.kv.backend"
 _LEVELS: Final[dict[str, tuple[Consistency, Durability]]] = {
     "workers": ("eventual", "durable"),
     "rest": ("eventual", "durable"),
+    "local": ("strong", "durable"),
     "fs": ("strong", "durable"),
     "memory": ("strong", "ephemeral"),
     "s3": ("strong", "durable"),

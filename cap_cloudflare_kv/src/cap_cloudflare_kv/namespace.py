@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from cap_opendal_core.descriptors import Descriptor
+    from cap_opendal_core.embedded import Durability
     from cap_opendal_core.metrics import Metrics
     from cap_opendal_core.operators.config import ServiceConfig
 
@@ -103,20 +104,24 @@ class KvNamespace:
         *,
         settings: LayerSettings | None = None,
         clock: Callable[[], float] | None = None,
+        durability: Durability = "process",
     ) -> KvNamespace:
-        """The embedded default: a namespace in directory ``path`` (created if missing), durable.
+        """The embedded default: a namespace in directory ``path`` (created when first used).
 
         A relative ``path`` is resolved against the working directory now, once. ``clock`` (epoch
-        seconds) decides expiration; tests pass a controllable one instead of sleeping.
+        seconds) decides expiration; tests pass a controllable one instead of sleeping. An
+        acknowledged write survives the process being killed; ``durability="full"`` also survives
+        power loss (see ``docs/local-storage.md``). ``file:///dir`` URLs name the same store.
         """
+        from cap_opendal_core.embedded import check_durability
         from cap_opendal_core.localfs import local_root
-        from cap_opendal_core.operators.config import FsConfig
 
-        from .backends.opendal import FS_MEMBERS, open_backend
+        from .backends.local import LOCAL_MEMBERS, LocalBackend
 
         settings = _settings(settings)
-        root = local_root(path, capability="kv", members=FS_MEMBERS, create=True)
-        return cls(open_backend(FsConfig(root=root), settings, clock), settings)
+        level = check_durability(durability, capability="kv")
+        root = local_root(path, capability="kv", members=LOCAL_MEMBERS, create=True)
+        return cls(LocalBackend(root, durability=level, clock=clock), settings)
 
     @classmethod
     def from_url(
@@ -128,8 +133,13 @@ class KvNamespace:
     ) -> KvNamespace:
         """KV on the OpenDAL operator ``url`` names: ``memory://``, ``fs:///abs/dir``, ``s3://…``.
 
+        ``file:///abs/dir`` is the embedded engine, the same store as ``local("/abs/dir")``.
         Raises ``Misconfigured`` for a URL core cannot use (the message never repeats the URL).
         """
+        from cap_opendal_core.embedded.url import file_url_path, is_file_url
+
+        if is_file_url(url):
+            return cls.local(file_url_path(url, capability="kv"), settings=settings, clock=clock)
         from cap_opendal_core.operators.url import from_url
 
         _settings(settings)
@@ -336,7 +346,7 @@ class KvNamespace:
 
     @property
     def backend(self) -> str:
-        """``workers``, ``rest`` or ``opendal``."""
+        """``workers``, ``rest``, ``opendal`` or ``local`` (the embedded engine)."""
         return self._backend.name
 
     @property

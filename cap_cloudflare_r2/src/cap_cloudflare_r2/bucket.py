@@ -45,6 +45,7 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from cap_opendal_core.descriptors import Descriptor
+    from cap_opendal_core.embedded import Durability
     from cap_opendal_core.operators import ServiceConfig
 
     from .backends.base import R2Backend
@@ -126,7 +127,12 @@ class R2Bucket:
         transfer: TransferSettings | None = None,
     ) -> R2Bucket:
         """An OpenDAL operator URL: ``s3://bucket?endpoint=…``, ``r2://bucket?account_id=…``,
-        ``memory://``, ``fs:///absolute/path`` (see ``cap_opendal_core.operators.from_url``)."""
+        ``memory://``, ``fs:///absolute/path`` (see ``cap_opendal_core.operators.from_url``);
+        ``file:///absolute/path`` is the embedded engine, the same bucket as ``local(path)``."""
+        from cap_opendal_core.embedded.url import file_url_path, is_file_url
+
+        if is_file_url(url):
+            return cls.local(file_url_path(url, capability="r2"), settings=settings, transfer=transfer)
         from cap_opendal_core.operators import from_url
 
         return cls.from_config(from_url(url, capability="r2"), settings=settings, transfer=transfer)
@@ -156,16 +162,21 @@ class R2Bucket:
         *,
         settings: LayerSettings | None = None,
         transfer: TransferSettings | None = None,
+        durability: Durability = "process",
     ) -> R2Bucket:
         """A bucket kept in directory ``path`` on this machine (relative to the working directory
-        when not absolute): the embedded default for development and tests. It persists."""
+        when not absolute): the embedded default for development and tests. It persists: an
+        acknowledged write survives the process being killed, and with ``durability="full"`` power
+        loss too (see ``docs/local-storage.md``). ``file:///dir`` URLs name the same bucket."""
+        from cap_opendal_core.embedded import check_durability
         from cap_opendal_core.localfs import local_root
-        from cap_opendal_core.operators import FsConfig
 
-        from .backends.local import FS_MEMBERS
+        from .backends.embedded import LOCAL_MEMBERS, EmbeddedBackend
 
-        root = local_root(path, capability="r2", members=FS_MEMBERS)
-        return cls.from_config(FsConfig(root=root), settings=settings, transfer=transfer)
+        level = check_durability(durability, capability="r2")
+        root = local_root(path, capability="r2", members=LOCAL_MEMBERS)
+        backend = EmbeddedBackend(root, transfer or TransferSettings(), durability=level)
+        return cls(backend, settings=settings)
 
     # -- what this capability is ------------------------------------------------------------------
 

@@ -1,0 +1,740 @@
+"""``R2Bucket.local``: R2 on the embedded storage engine (:mod:`cap_opendal_core.embedded`).
+
+The store's SQLite index holds one row per object (size, etag, upload time, version, HTTP and custom
+metadata, checksums, and the list of value files holding its bytes — one for a single upload, one
+per part for a multipart upload), one per multipart upload and one per uploaded part. Bodies live in
+immutable value files.
+
+What follows from the engine, and is R2's behaviour:
+
+* a ``put`` with ``only_if``, an overwrite, a ``delete`` and a multipart ``complete`` are each one
+  transaction: a create-if-absent on one key is won by exactly one writer across tasks, processes
+  and every path or ``file://`` URL naming the directory;
+* a ``get`` opens every value file of the range it serves before returning, so an object overwritten
+  or deleted while its body streams is read to its end, old bytes throughout; a ``get`` racing a
+  ``delete`` returns the old object or None;
+* completing a multipart upload moves its parts' files to the object in the same transaction that
+  marks the upload completed: no crash can leave an upload open whose parts an object uses;
+* replaced and deleted bodies are unlinked right after their transaction, orphans of a crash at the
+  next open: nothing leaks.
+
+Listing is an index range scan: the prefix bounds the scan, a delimiter's group is skipped with one
+``max(key)`` lookup, the cursor (R2's, the last key covered) continues after it.
+
+A directory written by the earlier layout (``keys/`` records, ``blobs/``, ``uploads/``) is converted
+when the store first opens (:class:`FileLayoutMigration`): records and open uploads move into the
+index, their value files stay where they are (referenced by their old names).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import time
+from typing import TYPE_CHECKING, Any, Final
+
+import anyio
+
+from cap_opendal_core.embedded import MEMBERS, acquire
+from cap_opendal_core.embedded.blobs import read_exactly
+from cap_opendal_core.errors import InvalidInput, LimitExceeded, NotFound, Unavailable, Unsupported
+
+from .. import limits
+from ..conditions import condition_holds, from_epoch_ms
+from ..models import R2Checksums, R2HttpMetadata, R2Object, R2ObjectBody, R2Objects, R2Range, R2UploadedPart
+from ..options import encode_cursor
+from ..ranges import resolve_range
+from ..transfer import BytesPayload, Digests, StreamPayload, multipart_etag
+from .base import descriptor_for, refuse_pickling
+
+if TYPE_CHECKING:
+    import builtins
+    import sqlite3
+    from collections.abc import AsyncIterator, Callable
+
+    from cap_opendal_core.descriptors import Descriptor
+    from cap_opendal_core.embedded import Durability, Store, Txn
+    from cap_opendal_core.embedded.blobs import BlobWriter
+    from cap_opendal_core.layers import LayerSettings
+
+    from ..models import PresignedRequest, R2Conditional
+    from ..options import ListOptions, PutOptions
+    from ..transfer import TransferSettings
+
+__all__ = ["LOCAL_MEMBERS", "EmbeddedBackend", "FileLayoutMigration"]
+
+LOCAL_MEMBERS: Final = (*MEMBERS, "keys", "uploads", "tmp")
+"""Entries under the root that must not be symbolic links (the engine's, and the old layout's)."""
+SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS objects (
+    key TEXT PRIMARY KEY,
+    version TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    etag TEXT NOT NULL,
+    uploaded INTEGER NOT NULL,
+    http TEXT NOT NULL,
+    custom TEXT NOT NULL,
+    checksums TEXT NOT NULL,
+    blobs TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uploads (
+    id TEXT PRIMARY KEY,
+    key TEXT NOT NULL,
+    state TEXT NOT NULL,
+    http TEXT NOT NULL,
+    custom TEXT NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS parts (
+    upload TEXT NOT NULL,
+    number INTEGER NOT NULL,
+    size INTEGER NOT NULL,
+    md5 TEXT NOT NULL,
+    blob TEXT NOT NULL,
+    PRIMARY KEY (upload, number)
+) WITHOUT ROWID;
+"""
+_COLUMNS: Final = "key, version, size, etag, uploaded, http, custom, checksums, blobs"
+_ROW: Final = f"SELECT {_COLUMNS} FROM objects WHERE key = ?"
+INLINE_READ: Final = 64 * 1024
+"""A body range up to this size, in one file, is read on the calling thread (measured: cheaper than a hop)."""
+_BUFFER: Final = 1024 * 1024
+_READ_ATTEMPTS: Final = 8
+_UPLOAD_ID_HEX: Final = 32
+
+Row = tuple[str, str, int, str, int, str, str, str, str]
+
+
+def _to_object(row: Row, *, http: bool = True, custom: bool = True) -> R2Object:
+    key, version, size, etag, uploaded, http_json, custom_json, checksums, _ = row
+    return R2Object(
+        key=key,
+        version=version,
+        size=size,
+        etag=etag,
+        uploaded=from_epoch_ms(uploaded),
+        http_metadata=R2HttpMetadata.from_dict(json.loads(http_json)) if http else R2HttpMetadata(),
+        custom_metadata=json.loads(custom_json) if custom else {},
+        checksums=R2Checksums.from_dict(json.loads(checksums)),
+    )
+
+
+def _segments(blobs_json: str, offset: int, length: int) -> list[tuple[str, int, int]]:
+    """(file, offset in file, length) covering ``[offset, offset + length)`` of the object."""
+    out = []
+    position = 0
+    end = offset + length
+    for name, size in json.loads(blobs_json):
+        low, high = max(offset, position), min(end, position + size)
+        if low < high:
+            out.append((str(name), low - position, high - low))
+        position += size
+    return out
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+class EmbeddedBackend:
+    """R2 on one embedded store (see the module docstring)."""
+
+    name: Final = "local"
+
+    def __init__(
+        self,
+        root: str,
+        transfer: TransferSettings,
+        *,
+        durability: Durability = "process",
+        clock: Callable[[], float] | None = None,
+    ) -> None:
+        self._root = root
+        self._transfer = transfer
+        self._durability: Durability = durability
+        self._clock = clock or time.time
+        self._descriptor = descriptor_for(durability="durable", presign=False, backend="local-embedded")
+        self._store: Store | None = None
+
+    # -- protocol basics -------------------------------------------------------------------------
+
+    @property
+    def descriptor(self) -> Descriptor:
+        return self._descriptor
+
+    def pipeline_settings(self, settings: LayerSettings) -> LayerSettings:
+        return settings
+
+    def check_key(self, key: str, operation: str) -> None:
+        """Any R2 key fits: keys are index rows."""
+
+    def check_put(self, options: PutOptions, operation: str) -> None:
+        """Every R2 field is kept in the index."""
+
+    def _held(self) -> Store:
+        store = self._store
+        if store is None:
+            store = acquire(
+                self._root, kind="r2", schema=SCHEMA, capability="r2", migration=FileLayoutMigration()
+            )
+            store.hold()
+            self._store = store
+        return store
+
+    async def _opened(self) -> Store:
+        store = self._held()
+        if not store.is_open:
+            await anyio.to_thread.run_sync(store.open)
+        return store
+
+    def _now_ms(self) -> int:
+        return int(self._clock() * 1000)
+
+    # -- reads -----------------------------------------------------------------------------------
+
+    async def head(self, key: str) -> R2Object | None:
+        store = await self._opened()
+        with store.reading() as conn:
+            row = conn.execute(_ROW, (key,)).fetchone()
+        return None if row is None else _to_object(row)
+
+    async def get(
+        self, key: str, range: R2Range | None, only_if: R2Conditional | None
+    ) -> R2ObjectBody | None:
+        store = await self._opened()
+        for _ in range_(_READ_ATTEMPTS):
+            with store.reading() as conn:
+                row: Row | None = conn.execute(_ROW, (key,)).fetchone()
+            if row is None:
+                return None
+            if only_if is not None and not condition_holds(only_if, row[3], from_epoch_ms(row[4])):
+                return None
+            offset, length = resolve_range(range, row[2], key=key)
+            segments = _segments(row[8], offset, length)
+            served = R2Range(offset=offset, length=length)
+            try:
+                if length <= INLINE_READ and len(segments) <= 1:
+                    data = store.dirs.read(*segments[0]) if segments else b""
+                    return R2ObjectBody(_to_object(row), _one(data), range=served)
+                fds = await anyio.to_thread.run_sync(_open_all, store, segments)
+            except FileNotFoundError:
+                continue  # replaced or deleted after the SELECT: what does the index say now?
+            reader = _Reader(fds, segments, self._transfer.read_chunk_size)
+            return R2ObjectBody(_to_object(row), reader.chunks(), range=served, closer=reader.aclose)
+        raise Unavailable("the object kept changing while it was being read", capability="r2", key=key)
+
+    async def list(self, options: ListOptions) -> R2Objects:
+        try:
+            start_after = options.effective_start_after()
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="cursor", capability="r2", operation="list") from None
+        limit = (
+            min(options.limit, limits.LIST_INCLUDE_PAGE_MAX) if options.includes_metadata else options.limit
+        )
+        store = await self._opened()
+        rows, prefixes, last = await anyio.to_thread.run_sync(
+            _page, store, options.prefix, options.delimiter, start_after, limit
+        )
+        objects = tuple(
+            _to_object(r, http=options.include_http_metadata, custom=options.include_custom_metadata)
+            for r in rows
+        )
+        return R2Objects(
+            objects=objects,
+            truncated=last is not None,
+            cursor=encode_cursor(last) if last is not None else None,
+            delimited_prefixes=tuple(prefixes),
+        )
+
+    # -- writes ----------------------------------------------------------------------------------
+
+    async def _write_body(
+        self, store: Store, payload: BytesPayload | StreamPayload, digests: Digests, *, max_bytes: int | None
+    ) -> BlobWriter:
+        """A finished value file holding the payload (discarded again if anything fails)."""
+        durability = self._durability
+        if isinstance(payload, BytesPayload):
+            data = payload.data
+
+            def write_bytes() -> BlobWriter:
+                digests.update(data)
+                writer = store.new_blob(durability)
+                try:
+                    writer.write(data)
+                    writer.finish()
+                except BaseException:
+                    writer.discard()
+                    raise
+                return writer
+
+            return await anyio.to_thread.run_sync(write_bytes)
+        writer = await anyio.to_thread.run_sync(store.new_blob, durability)
+        try:
+            buffer: list[bytes] = []
+            buffered = 0
+            async for chunk in payload.chunks:
+                digests.update(chunk)
+                if max_bytes is not None and digests.size > max_bytes:
+                    raise LimitExceeded(
+                        f"the stream is over {max_bytes} bytes, the most one part may hold",
+                        limit="r2.part_bytes",
+                        value=digests.size,
+                        maximum=max_bytes,
+                        capability="r2",
+                    )
+                if chunk:
+                    buffer.append(bytes(chunk))
+                    buffered += len(chunk)
+                if buffered >= _BUFFER:
+                    await anyio.to_thread.run_sync(writer.write, b"".join(buffer))
+                    buffer, buffered = [], 0
+
+            def flush() -> None:
+                if buffer:
+                    writer.write(b"".join(buffer))
+                writer.finish()
+
+            await anyio.to_thread.run_sync(flush)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(writer.discard)
+            raise
+        return writer
+
+    async def put(
+        self, key: str, payload: BytesPayload | StreamPayload, options: PutOptions
+    ) -> R2Object | None:
+        store = await self._opened()
+        digests = Digests(options.checksums)
+        writer = await self._write_body(store, payload, digests, max_bytes=None)
+        only_if = options.only_if
+
+        def commit(txn: Txn) -> R2Object | None:
+            current = txn.execute(
+                "SELECT etag, uploaded, blobs FROM objects WHERE key = ?", (key,)
+            ).fetchone()
+            if only_if is not None and not condition_holds(
+                only_if, current[0] if current else None, from_epoch_ms(current[1]) if current else None
+            ):
+                return None
+            uploaded = self._now_ms()
+            if current is not None:
+                uploaded = max(uploaded, current[1] + 1)  # upload times increase per key
+                txn.release(name for name, _ in json.loads(current[2]))
+            txn.adopt(writer.name, writer.size)
+            row: Row = (
+                key,
+                secrets.token_hex(16),
+                writer.size,
+                digests.md5,
+                uploaded,
+                _dumps(options.http_metadata.to_dict()),
+                _dumps(dict(options.custom_metadata)),
+                _dumps(digests.computed()),
+                _dumps([[writer.name, writer.size]]),
+            )
+            txn.execute(
+                f"INSERT OR REPLACE INTO objects ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row
+            )
+            return _to_object(row)
+
+        def verify_and_commit() -> R2Object | None:
+            digests.verify(operation="put")
+            return store.transact(commit, self._durability)
+
+        try:
+            stored = await anyio.to_thread.run_sync(verify_and_commit)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(writer.discard)
+            raise
+        if stored is None:
+            await anyio.to_thread.run_sync(writer.discard)
+        return stored
+
+    async def delete(self, keys: builtins.list[str]) -> None:
+        store = await self._opened()
+        unique = list(dict.fromkeys(keys))
+
+        def commit(txn: Txn) -> None:
+            for key in unique:
+                row = txn.execute("DELETE FROM objects WHERE key = ? RETURNING blobs", (key,)).fetchone()
+                if row is not None:
+                    txn.release(name for name, _ in json.loads(row[0]))
+
+        await anyio.to_thread.run_sync(store.transact, commit, self._durability)
+
+    # -- multipart -------------------------------------------------------------------------------
+
+    async def create_multipart_upload(self, key: str, options: PutOptions) -> str:
+        store = await self._opened()
+        upload_id = secrets.token_hex(_UPLOAD_ID_HEX // 2)
+
+        def commit(txn: Txn) -> None:
+            txn.execute(
+                "INSERT INTO uploads (id, key, state, http, custom) VALUES (?, ?, 'open', ?, ?)",
+                (
+                    upload_id,
+                    key,
+                    _dumps(options.http_metadata.to_dict()),
+                    _dumps(dict(options.custom_metadata)),
+                ),
+            )
+
+        await anyio.to_thread.run_sync(store.transact, commit, self._durability)
+        return upload_id
+
+    async def upload_part(
+        self, key: str, upload_id: str, part_number: int, payload: BytesPayload | StreamPayload
+    ) -> R2UploadedPart:
+        store = await self._opened()
+        with store.reading() as conn:
+            _open_upload(conn, key, upload_id, "upload_part")
+        digests = Digests()
+        writer = await self._write_body(store, payload, digests, max_bytes=limits.PART_MAX_BYTES)
+
+        def commit(txn: Txn) -> None:
+            _open_upload(txn.conn, key, upload_id, "upload_part")  # not completed meanwhile
+            old = txn.execute(
+                "DELETE FROM parts WHERE upload = ? AND number = ? RETURNING blob", (upload_id, part_number)
+            ).fetchone()
+            if old is not None:
+                txn.release([old[0]])
+            txn.adopt(writer.name, writer.size)
+            txn.execute(
+                "INSERT INTO parts (upload, number, size, md5, blob) VALUES (?, ?, ?, ?, ?)",
+                (upload_id, part_number, writer.size, digests.md5, writer.name),
+            )
+
+        try:
+            await anyio.to_thread.run_sync(store.transact, commit, self._durability)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(writer.discard)
+            raise
+        return R2UploadedPart(part_number=part_number, etag=digests.md5)
+
+    async def complete_multipart_upload(
+        self, key: str, upload_id: str, parts: builtins.list[R2UploadedPart]
+    ) -> R2Object:
+        from .local import _check_part_sizes
+
+        store = await self._opened()
+
+        def commit(txn: Txn) -> R2Object:
+            http, custom = _open_upload(txn.conn, key, upload_id, "complete_multipart_upload")
+            stored = {
+                number: (size, md5, blob)
+                for number, size, md5, blob in txn.execute(
+                    "SELECT number, size, md5, blob FROM parts WHERE upload = ?", (upload_id,)
+                )
+            }
+            chosen = []
+            for part in parts:
+                found = stored.get(part.part_number)
+                if found is None or found[1] != part.etag:
+                    raise InvalidInput(
+                        f"part {part.part_number} was not uploaded to this upload, or its etag differs",
+                        field="parts",
+                        capability="r2",
+                        operation="complete_multipart_upload",
+                        key=key,
+                    )
+                chosen.append(found)
+            _check_part_sizes([size for size, _, _ in chosen], key)
+            current = txn.execute("SELECT uploaded, blobs FROM objects WHERE key = ?", (key,)).fetchone()
+            uploaded = self._now_ms()
+            if current is not None:
+                uploaded = max(uploaded, current[0] + 1)
+                txn.release(name for name, _ in json.loads(current[1]))
+            kept = {blob for _, _, blob in chosen}
+            txn.release(blob for _, _, blob in stored.values() if blob not in kept)
+            txn.execute("DELETE FROM parts WHERE upload = ?", (upload_id,))
+            txn.execute("UPDATE uploads SET state = 'completed' WHERE id = ?", (upload_id,))
+            row: Row = (
+                key,
+                secrets.token_hex(16),
+                sum(size for size, _, _ in chosen),
+                multipart_etag(md5 for _, md5, _ in chosen),
+                uploaded,
+                http,
+                custom,
+                "{}",
+                _dumps([[blob, size] for size, _, blob in chosen]),
+            )
+            txn.execute(
+                f"INSERT OR REPLACE INTO objects ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row
+            )
+            return _to_object(row)
+
+        return await anyio.to_thread.run_sync(store.transact, commit, self._durability)
+
+    async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
+        store = await self._opened()
+
+        def commit(txn: Txn) -> None:
+            found = txn.execute("SELECT key, state FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+            if found is None or found[0] != key:
+                raise NotFound(
+                    "the specified multipart upload does not exist",
+                    capability="r2",
+                    operation="abort_multipart_upload",
+                    key=key,
+                )
+            if found[1] != "open":
+                return  # already completed or aborted: nothing to give up (as R2 answers)
+            blobs = txn.execute("DELETE FROM parts WHERE upload = ? RETURNING blob", (upload_id,)).fetchall()
+            txn.release(blob for (blob,) in blobs)
+            txn.execute("UPDATE uploads SET state = 'aborted' WHERE id = ?", (upload_id,))
+
+        await anyio.to_thread.run_sync(store.transact, commit, self._durability)
+
+    # -- the rest --------------------------------------------------------------------------------
+
+    async def presign(
+        self, key: str, method: str, expires_in: int, content_type: str | None
+    ) -> PresignedRequest:
+        raise Unsupported(
+            "presigned URLs need the S3 backend; a local bucket has no URL to sign",
+            capability="r2",
+            operation="presign",
+            key=key,
+        )
+
+    async def aclose(self) -> None:
+        store, self._store = self._store, None
+        if store is not None:
+            await anyio.to_thread.run_sync(store.let_go)
+
+    def __reduce__(self) -> Any:
+        return refuse_pickling(self)
+
+    def __repr__(self) -> str:
+        return f"EmbeddedBackend(root={self._root!r}, durability={self._durability!r})"
+
+
+range_ = range  # ``range`` is a parameter name in get()
+
+
+def _open_upload(conn: sqlite3.Connection, key: str, upload_id: str, operation: str) -> tuple[str, str]:
+    """The open upload's (http, custom) metadata JSON, or ``NotFound``."""
+    found = conn.execute("SELECT key, state, http, custom FROM uploads WHERE id = ?", (upload_id,)).fetchone()
+    if found is None or found[0] != key or found[1] != "open":
+        raise NotFound(
+            "the specified multipart upload does not exist (never created, completed or aborted)",
+            capability="r2",
+            operation=operation,
+            key=key,
+        )
+    return found[2], found[3]
+
+
+def _open_all(store: Store, segments: list[tuple[str, int, int]]) -> list[int]:
+    """A descriptor per segment's file — all open before the body is returned (see the module doc)."""
+    fds: list[int] = []
+    try:
+        for name, _, _ in segments:
+            fds.append(store.dirs.open(name))
+    except BaseException:
+        for fd in fds:
+            os.close(fd)
+        raise
+    return fds
+
+
+class _Reader:
+    """Streams the segments of a body from descriptors opened before the call returned."""
+
+    def __init__(self, fds: list[int], segments: list[tuple[str, int, int]], chunk: int) -> None:
+        self._fds: list[int] | None = fds
+        self._segments = segments
+        self._chunk = chunk
+
+    async def chunks(self) -> AsyncIterator[bytes]:
+        try:
+            fds = self._fds or []
+            for fd, (_, offset, length) in zip(fds, self._segments, strict=True):
+                position = 0
+                while position < length:
+                    size = min(self._chunk, length - position)
+                    data = await anyio.to_thread.run_sync(read_exactly, fd, offset + position, size, "r2")
+                    position += size
+                    yield data
+        finally:
+            self.close()
+
+    def close(self) -> None:
+        fds, self._fds = self._fds, None
+        for fd in fds or ():
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    async def aclose(self) -> None:
+        self.close()
+
+    def __del__(self) -> None:
+        self.close()
+
+
+async def _one(data: bytes) -> AsyncIterator[bytes]:
+    if data:
+        yield data
+
+
+def prefix_end(prefix: str) -> bytes | None:
+    """The smallest UTF-8 byte string above every string starting with ``prefix`` (None: unbounded)."""
+    raw = prefix.encode("utf-8").rstrip(b"\xff")
+    return None if not raw else raw[:-1] + bytes([raw[-1] + 1])
+
+
+def _page(
+    store: Store, prefix: str, delimiter: str | None, start_after: str | None, limit: int
+) -> tuple[builtins.list[Row], builtins.list[str], str | None]:
+    """One page: objects, delimited prefixes, and the last key covered when more follows (else None).
+
+    The same page as :func:`cap_cloudflare_r2.listing.page_of` computes, from index range scans: a
+    group (keys sharing the prefix up to the delimiter) counts once and is skipped to its greatest key.
+    """
+    upper = prefix_end(prefix) if prefix else None
+    bound = "" if upper is None else " AND key < CAST(? AS TEXT)"
+    objects: builtins.list[Row] = []
+    groups: builtins.list[str] = []
+    count = 0
+    position = start_after if start_after is not None and start_after >= prefix else None
+    with store.reading() as conn:
+
+        def next_rows(n: int) -> builtins.list[Row]:
+            if position is None:
+                sql = f"SELECT {_COLUMNS} FROM objects WHERE key >= ?{bound} ORDER BY key LIMIT ?"
+                params: builtins.list[Any] = [prefix]
+            else:
+                sql = f"SELECT {_COLUMNS} FROM objects WHERE key > ?{bound} ORDER BY key LIMIT ?"
+                params = [position]
+            if upper is not None:
+                params.append(upper)
+            return conn.execute(sql, [*params, n]).fetchall()
+
+        while count < limit:
+            rows = next_rows(limit - count)
+            if not rows:
+                return objects, groups, None
+            for row in rows:
+                key = row[0]
+                found = key.find(delimiter, len(prefix)) if delimiter else -1
+                if found >= 0:
+                    group = key[: found + len(delimiter or "")]
+                    groups.append(group)
+                    count += 1
+                    group_end = prefix_end(group)
+                    last = conn.execute(
+                        "SELECT max(key) FROM objects WHERE key >= ?"
+                        + ("" if group_end is None else " AND key < CAST(? AS TEXT)"),
+                        [group] if group_end is None else [group, group_end],
+                    ).fetchone()[0]
+                    position = last
+                    break  # the rows fetched after the group may be inside it: scan again after it
+                objects.append(row)
+                count += 1
+                position = key
+        more = next_rows(1)
+        return objects, groups, position if more else None
+
+
+# --- the earlier layout --------------------------------------------------------------------------
+
+
+class FileLayoutMigration:
+    """Converts a directory of the earlier layout (``keys/``, ``uploads/``, ``tmp/``, ``blobs/xx/``)."""
+
+    name = "r2-files-1"
+
+    def present(self, root: str) -> bool:
+        return any(os.path.lexists(os.path.join(root, name)) for name in ("keys", "uploads", "tmp"))
+
+    def import_into(self, store: Store, txn: Txn) -> None:
+        from cap_opendal_core.localfs import check_inside
+
+        root = store.root
+        for member in ("keys", "uploads"):
+            check_inside(root, member, capability="r2", operation="open")
+        for _, data in _files(os.path.join(root, "keys"), ".json"):
+            doc = json.loads(data)
+            key = str(doc["key"])
+            blobs = [[str(name), int(size)] for name, size in doc["blobs"]]
+            for name, size in blobs:
+                txn.execute("INSERT OR IGNORE INTO blob_refs (name, size) VALUES (?, ?)", (name, size))
+            txn.execute(
+                f"INSERT OR REPLACE INTO objects ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    str(doc["version"]),
+                    int(doc["size"]),
+                    str(doc["etag"]),
+                    int(doc["uploaded"]),
+                    _dumps(doc.get("http", {})),
+                    _dumps(doc.get("custom", {})),
+                    _dumps(doc.get("checksums", {})),
+                    _dumps(blobs),
+                ),
+            )
+        uploads = os.path.join(root, "uploads")
+        for upload_id in sorted(os.listdir(uploads)) if os.path.isdir(uploads) else []:
+            try:
+                with open(os.path.join(uploads, upload_id, "upload.json"), "rb") as file:
+                    doc = json.loads(file.read())
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            if doc.get("state") != "open":
+                continue
+            txn.execute(
+                "INSERT OR IGNORE INTO uploads (id, key, state, http, custom) VALUES (?, ?, 'open', ?, ?)",
+                (upload_id, str(doc["key"]), _dumps(doc.get("http", {})), _dumps(doc.get("custom", {}))),
+            )
+            for _, data in _files(os.path.join(uploads, upload_id, "parts"), ".json"):
+                part = json.loads(data)
+                txn.execute(
+                    "INSERT OR IGNORE INTO blob_refs (name, size) VALUES (?, ?)", (part["blob"], part["size"])
+                )
+                txn.execute(
+                    "INSERT OR REPLACE INTO parts (upload, number, size, md5, blob) VALUES (?, ?, ?, ?, ?)",
+                    (upload_id, int(part["part"]), int(part["size"]), str(part["md5"]), str(part["blob"])),
+                )
+
+    def remove_old(self, store: Store) -> None:
+        root = store.root
+        for name in ("keys", "uploads", "tmp"):
+            path = os.path.join(root, name)
+            if not os.path.islink(path):
+                with contextlib.suppress(FileNotFoundError):
+                    shutil.rmtree(path)
+        with store.reading() as conn:
+            referenced = {
+                name for (name,) in conn.execute("SELECT name FROM blob_refs WHERE length(name) = 41")
+            }  # blobs/xx/<32 hex>: the old layout's names
+        blobs = os.path.join(root, "blobs")
+        for directory in os.listdir(blobs) if os.path.isdir(blobs) else []:
+            path = os.path.join(blobs, directory)
+            if len(directory) != 2 or os.path.islink(path):
+                continue
+            for file in os.listdir(path):
+                if f"blobs/{directory}/{file}" not in referenced:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(os.path.join(path, file))
+            with contextlib.suppress(OSError):
+                os.rmdir(path)
+
+
+def _files(top: str, suffix: str) -> builtins.list[tuple[str, bytes]]:
+    """Every regular file under ``top`` ending in ``suffix`` (links never followed), with its bytes."""
+    out = []
+    for directory, subdirs, files in os.walk(top, followlinks=False):
+        for file in files:
+            path = os.path.join(directory, file)
+            if file.endswith(suffix) and not os.path.islink(path):
+                fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+                with os.fdopen(fd, "rb") as handle:
+                    out.append((path, handle.read()))
+        subdirs[:] = [d for d in subdirs if not os.path.islink(os.path.join(directory, d))]
+    return out
