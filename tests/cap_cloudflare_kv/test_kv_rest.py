@@ -303,7 +303,7 @@ async def test_one_pooled_client_closed_by_async_with(kv_api: KvApi) -> None:
 
 
 def _client_of(kv: KvNamespace) -> Any:
-    return getattr(kv._backend, "_client", None)
+    return kv._backend._api.current_pool()  # type: ignore[attr-defined]
 
 
 async def test_the_token_never_reaches_reprs_logs_or_errors(

@@ -338,7 +338,7 @@ async def test_queues_known_by_another_name_must_say_which_queue_references_are_
     cc = ClaimCheck(bucket, key=KEY)
     with pytest.raises(Misconfigured, match="queue_name"):
         Queue.from_env(object(), "JOBS", claim_check=cc)  # the binding's name is not the queue's
-    config = CloudflareQueueConfig(account_id="a1", queue_id="q1", api_token="t" * 40)
+    config = CloudflareQueueConfig(account_id="a" * 32, queue_id="q1", api_token="t" * 40)
     with pytest.raises(Misconfigured, match="queue_name"):
         Queue.from_config(config, claim_check=cc)
     with pytest.raises(Misconfigured, match="queue_name"):

@@ -169,7 +169,7 @@ class Soak:
 
 async def test_queue_rest_soak_through_faults(capsys: pytest.CaptureFixture[str]) -> None:
     clock = Clock()
-    with CloudflareApi(account_id="acc0123") as api:
+    with CloudflareApi() as api:
         quicken(api)
         state = QueueApi(api, queue_ids=(QUEUE_ID,), max_retries=1000, clock=clock)
         plan = FaultPlan.mixed(

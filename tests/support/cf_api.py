@@ -105,7 +105,10 @@ class CloudflareApi:
     """The server. Use as a context manager; ``base_url`` ends with ``/client/v4``."""
 
     def __init__(
-        self, *, token: str = "test-api-token-0123456789abcdef", account_id: str = "acc0123"
+        self,
+        *,
+        token: str = "test-api-token-0123456789abcdef",
+        account_id: str = "0123456789abcdef0123456789abcdef",
     ) -> None:
         self.token = token
         self.account_id = account_id

@@ -10,6 +10,7 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
+from cap_opendal_core.checks import check_utf8_size
 from cap_opendal_core.errors import InvalidInput, LimitExceeded
 from cap_opendal_core.show import show
 
@@ -91,29 +92,19 @@ class ListOptions(NamedTuple):
         return out
 
 
-def key_bytes(key: str, field: str) -> bytes:
-    try:
-        return key.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidInput(f"{field} {key!r} is not valid Unicode (a lone surrogate)", field=field) from None
-
-
 def check_key(key: object, *, field: str = "key") -> str:
     """A storage key: a str that encodes as UTF-8 (keys order by their UTF-8 bytes)."""
     if type(key) is not str:
         if isinstance(key, str):
             return check_key(str(key), field=field)
         raise InvalidInput(f"{field} must be a str, not {type(key).__name__}", field=field)
-    if len(key) * 4 > MAX_ENTRY_BYTES and len(key_bytes(key, field)) > MAX_ENTRY_BYTES:
-        raise LimitExceeded(
-            f"{field} is {len(key.encode('utf-8'))} bytes; key and value together may be at most "
-            f"{MAX_ENTRY_BYTES} bytes",
-            limit="do.entry_bytes",
-            value=len(key.encode("utf-8")),
-            maximum=MAX_ENTRY_BYTES,
-        )
-    if not key.isascii():
-        key_bytes(key, field)
+    check_utf8_size(
+        key,
+        field=field,
+        high=MAX_ENTRY_BYTES,
+        limit="do.entry_bytes",
+        why=f"key and value together may be at most {MAX_ENTRY_BYTES} bytes",
+    )
     return key
 
 

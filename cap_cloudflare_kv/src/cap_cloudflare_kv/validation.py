@@ -13,6 +13,7 @@ import math
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
+from cap_opendal_core.checks import check_int_range, check_utf8_size, is_number
 from cap_opendal_core.errors import InvalidInput, LimitExceeded
 from cap_opendal_core.jsnumbers import check_js_safe
 from cap_opendal_core.show import show
@@ -50,10 +51,6 @@ def _kind(value: object) -> str:
     return type(value).__name__
 
 
-def _is_number(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool)
-
-
 # --- keys ------------------------------------------------------------------------------------
 
 
@@ -61,22 +58,15 @@ def check_key(key: object, op: str, field: str = "key") -> str:
     """A key Workers KV accepts: a non-empty string of at most 512 UTF-8 bytes, not ``.`` or ``..``."""
     if type(key) is not str and not isinstance(key, str):
         _invalid(f"{field} must be a str, got {_kind(key)}", field, op)
-    if key.isascii():  # the common case: length in characters is length in bytes
-        size = len(key)
-    else:
-        try:
-            size = len(key.encode("utf-8"))
-        except UnicodeEncodeError:
-            _invalid(f"{field} is not valid Unicode text (it holds a lone surrogate)", field, op)
-    if size > _KEY_MAX:
-        raise LimitExceeded(
-            f"{field} is {size} bytes of UTF-8; Workers KV keys are at most {_KEY_MAX} bytes",
-            limit="kv.key_bytes",
-            value=size,
-            maximum=_KEY_MAX,
-            capability=_CAPABILITY,
-            operation=op,
-        )
+    check_utf8_size(
+        key,
+        field=field,
+        high=_KEY_MAX,
+        limit="kv.key_bytes",
+        why=f"Workers KV keys are at most {_KEY_MAX} bytes",
+        capability=_CAPABILITY,
+        operation=op,
+    )
     if key in _FORBIDDEN:
         what = "empty" if not key else repr(key)
         _invalid(f"{field} must not be {what}: Workers KV refuses '', '.' and '..' as keys", field, op)
@@ -99,19 +89,15 @@ def check_prefix(prefix: object, op: str) -> str | None:
         return None
     if not isinstance(prefix, str):
         _invalid(f"prefix must be a str or None, got {_kind(prefix)}", "prefix", op)
-    try:
-        size = len(prefix.encode("utf-8"))
-    except UnicodeEncodeError:
-        _invalid("prefix is not valid Unicode text (it holds a lone surrogate)", "prefix", op)
-    if size > _KEY_MAX:
-        raise LimitExceeded(
-            f"prefix is {size} bytes of UTF-8; no key is longer than {_KEY_MAX} bytes",
-            limit="kv.key_bytes",
-            value=size,
-            maximum=_KEY_MAX,
-            capability=_CAPABILITY,
-            operation=op,
-        )
+    check_utf8_size(
+        prefix,
+        field="prefix",
+        high=_KEY_MAX,
+        limit="kv.key_bytes",
+        why=f"no key is longer than {_KEY_MAX} bytes",
+        capability=_CAPABILITY,
+        operation=op,
+    )
     return prefix
 
 
@@ -126,16 +112,14 @@ def check_cursor(cursor: object, op: str) -> str | None:
 
 def check_list_limit(limit: object, op: str) -> int:
     """``list``'s page size: an int from 1 to 1000."""
-    if not isinstance(limit, int) or isinstance(limit, bool):
-        _invalid(f"limit must be an int from 1 to {limits.LIST_LIMIT_MAX}, got {_kind(limit)}", "limit", op)
-    if not limits.LIST_LIMIT_MIN <= limit <= limits.LIST_LIMIT_MAX:
-        _invalid(
-            f"limit must be from {limits.LIST_LIMIT_MIN} to {limits.LIST_LIMIT_MAX} "
-            f"(Workers KV lists at most {limits.LIST_LIMIT_MAX} keys per page), got {show(limit)}",
-            "limit",
-            op,
-        )
-    return limit
+    return check_int_range(
+        limit,
+        field="limit",
+        low=limits.LIST_LIMIT_MIN,
+        high=limits.LIST_LIMIT_MAX,
+        capability=_CAPABILITY,
+        operation=op,
+    )
 
 
 # --- reads -----------------------------------------------------------------------------------
@@ -171,7 +155,7 @@ def check_cache_ttl(cache_ttl: object, op: str, key: str | None = None) -> int |
 def _seconds(value: object, field: str, op: str, key: str | None) -> int:
     import datetime as _dt  # lazy: most callers pass numbers, and a Worker pays for every import
 
-    if _is_number(value):
+    if is_number(value):
         number = _float(value, field, op, key)
     elif isinstance(value, _dt.timedelta):
         number = value.total_seconds()
@@ -326,7 +310,7 @@ def check_expiration(
                     key,
                 )
             moment = expiration.timestamp()
-        elif _is_number(expiration):
+        elif is_number(expiration):
             moment = _float(expiration, "expiration", op, key)
         else:
             _invalid(

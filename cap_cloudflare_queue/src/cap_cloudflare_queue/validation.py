@@ -7,11 +7,11 @@ and the maximum). Nothing here touches a backend, so a bad call never sends half
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping
-from typing import Any, Final, cast
+from typing import Any, Final
 
+from cap_opendal_core.checks import check_int_range, check_name, check_number_range
 from cap_opendal_core.errors import InvalidInput, LimitExceeded, Unsupported
 from cap_opendal_core.show import show
 
@@ -55,27 +55,14 @@ QUEUE_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _OPERATION_KEYS: Final = frozenset({"body", "content_type", "delay_seconds"})
 
 
-def _is_int(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _is_number(value: object) -> bool:
-    if not isinstance(value, int | float) or isinstance(value, bool):
-        return False
-    try:
-        return math.isfinite(value)
-    except OverflowError:  # an int too large for a float: no number of seconds these checks take
-        return False
-
-
 def check_queue_name(name: object, *, field: str = "name") -> str:
-    if not isinstance(name, str) or not QUEUE_NAME.match(name):
-        raise InvalidInput(
-            f"{field}: queue name {show(name)} must be 1-63 lower-case letters, digits and '-', "
-            "starting with a letter or digit",
-            field=field,
-        )
-    return name
+    return check_name(
+        name,
+        field=field,
+        pattern=QUEUE_NAME,
+        what="queue name",
+        rule="1-63 lower-case letters, digits and '-', starting with a letter or digit",
+    )
 
 
 _UNSUPPORTED_WHY: Final = {
@@ -105,90 +92,68 @@ def check_delay(value: object, *, field: str = "delay_seconds") -> int | None:
     """``None`` or an integer number of seconds, 0 to 43,200 (12 h)."""
     if value is None:
         return None
-    if not _is_int(value):
-        raise InvalidInput(f"{field}: must be an integer number of seconds, got {show(value)}", field=field)
-    seconds = cast("int", value)
-    if seconds < 0:
-        raise InvalidInput(f"{field}: must be >= 0, got {show(seconds)}", field=field)
-    if seconds > MAX_DELAY_S:
-        raise LimitExceeded(
-            f"{field}: {show(seconds)} s is over the {MAX_DELAY_S} s (12 h) a message can be delayed",
-            limit="queue.delay_seconds",
-            value=seconds,
-            maximum=MAX_DELAY_S,
-        )
-    return seconds
+    return check_int_range(
+        value,
+        field=field,
+        low=0,
+        high=MAX_DELAY_S,
+        limit="queue.delay_seconds",
+        unit="s",
+        why="(12 h) a message can be delayed",
+    )
 
 
 def check_batch_size(value: object, *, field: str = "batch_size") -> int:
-    if not _is_int(value) or cast("int", value) < 1:
-        raise InvalidInput(f"{field}: must be an integer >= 1, got {show(value)}", field=field)
-    size = cast("int", value)
-    if size > MAX_CONSUMER_BATCH_MESSAGES:
-        raise LimitExceeded(
-            f"{field}: {show(size)} is over the {MAX_CONSUMER_BATCH_MESSAGES} messages a consumer batch "
-            "holds",
-            limit="queue.consumer_batch_messages",
-            value=size,
-            maximum=MAX_CONSUMER_BATCH_MESSAGES,
-        )
-    return size
+    return check_int_range(
+        value,
+        field=field,
+        low=1,
+        high=MAX_CONSUMER_BATCH_MESSAGES,
+        limit="queue.consumer_batch_messages",
+        why="messages a consumer batch holds",
+    )
 
 
 def check_visibility_timeout(value: object, *, field: str = "visibility_timeout") -> float:
     """Seconds (> 0, at most 12 h); fractions allowed (the pull API counts milliseconds)."""
-    if not _is_number(value) or cast("float", value) <= 0:
-        raise InvalidInput(f"{field}: must be a number of seconds > 0, got {show(value)}", field=field)
-    seconds = float(cast("float", value))
-    if seconds > MAX_VISIBILITY_TIMEOUT_S:
-        raise LimitExceeded(
-            f"{field}: {seconds:g} s is over the {MAX_VISIBILITY_TIMEOUT_S} s (12 h) a lease may last",
-            limit="queue.visibility_timeout",
-            value=seconds,
-            maximum=MAX_VISIBILITY_TIMEOUT_S,
-        )
-    return seconds
+    return check_number_range(
+        value,
+        field=field,
+        low=0,
+        low_inclusive=False,
+        high=MAX_VISIBILITY_TIMEOUT_S,
+        limit="queue.visibility_timeout",
+        unit="s",
+        why="(12 h) a lease may last",
+    )
 
 
 def check_wait_time(value: object, *, field: str = "wait_time") -> float:
     """How long a pull may wait to fill its batch: 0 to 60 s (``max_batch_timeout``)."""
-    if not _is_number(value) or cast("float", value) < 0:
-        raise InvalidInput(f"{field}: must be a number of seconds >= 0, got {show(value)}", field=field)
-    seconds = float(cast("float", value))
-    if seconds > MAX_BATCH_TIMEOUT_S:
-        raise LimitExceeded(
-            f"{field}: {seconds:g} s is over the {MAX_BATCH_TIMEOUT_S} s a batch may wait to fill",
-            limit="queue.batch_timeout",
-            value=seconds,
-            maximum=MAX_BATCH_TIMEOUT_S,
-        )
-    return seconds
+    return check_number_range(
+        value,
+        field=field,
+        low=0,
+        high=MAX_BATCH_TIMEOUT_S,
+        limit="queue.batch_timeout",
+        unit="s",
+        why="a batch may wait to fill",
+    )
 
 
 def check_batch_timeout(value: object, *, field: str = "max_batch_timeout") -> int:
     """``max_batch_timeout`` as wrangler takes it: whole seconds, 0 to 60."""
-    if not _is_int(value) or not 0 <= cast("int", value) <= MAX_BATCH_TIMEOUT_S:
-        raise InvalidInput(
-            f"{field}: must be an integer from 0 to {MAX_BATCH_TIMEOUT_S} seconds, got {show(value)}",
-            field=field,
-        )
-    return cast("int", value)
+    return check_int_range(value, field=field, low=0, high=MAX_BATCH_TIMEOUT_S, unit="s")
 
 
 def check_max_retries(value: object, *, field: str = "max_retries") -> int:
-    if not _is_int(value) or not 0 <= cast("int", value) <= MAX_RETRIES:
-        raise InvalidInput(
-            f"{field}: must be an integer from 0 to {MAX_RETRIES}, got {show(value)}", field=field
-        )
-    return cast("int", value)
+    return check_int_range(value, field=field, low=0, high=MAX_RETRIES)
 
 
 def check_concurrency(
     value: object, *, field: str = "max_concurrency", maximum: int = MAX_CONCURRENCY
 ) -> int:
-    if not _is_int(value) or not 1 <= cast("int", value) <= maximum:
-        raise InvalidInput(f"{field}: must be an integer from 1 to {maximum}, got {show(value)}", field=field)
-    return cast("int", value)
+    return check_int_range(value, field=field, low=1, high=maximum)
 
 
 # --- messages -------------------------------------------------------------------------------------

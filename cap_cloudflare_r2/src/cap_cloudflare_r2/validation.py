@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
+from cap_opendal_core.checks import check_utf8_size, is_int, utf8_size
 from cap_opendal_core.errors import InvalidInput, LimitExceeded
 from cap_opendal_core.show import show
 
@@ -55,12 +56,7 @@ def _invalid(message: str, field: str, operation: str | None, key: str | None = 
 
 
 def _utf8_len(text: str, field: str, operation: str | None) -> int:
-    try:
-        return len(text.encode("utf-8"))
-    except UnicodeEncodeError:
-        raise _invalid(
-            f"{field} is not valid Unicode text (it holds a lone surrogate)", field, operation
-        ) from None
+    return utf8_size(text, field=field, capability=CAPABILITY, operation=operation)
 
 
 def check_key(key: object, *, operation: str | None = None, field: str = "key") -> str:
@@ -69,16 +65,15 @@ def check_key(key: object, *, operation: str | None = None, field: str = "key") 
         raise _invalid(f"{field} must be a str, got {type(key).__name__}", field, operation)
     if not key:
         raise _invalid(f"{field} must not be empty", field, operation)
-    size = _utf8_len(key, field, operation)
-    if size > limits.KEY_MAX_BYTES:
-        raise LimitExceeded(
-            f"{field} is {size} bytes of UTF-8; R2 keys are at most {limits.KEY_MAX_BYTES} bytes",
-            limit="r2.key_bytes",
-            value=size,
-            maximum=limits.KEY_MAX_BYTES,
-            capability=CAPABILITY,
-            operation=operation,
-        )
+    check_utf8_size(
+        key,
+        field=field,
+        high=limits.KEY_MAX_BYTES,
+        limit="r2.key_bytes",
+        why=f"R2 keys are at most {limits.KEY_MAX_BYTES} bytes",
+        capability=CAPABILITY,
+        operation=operation,
+    )
     return key
 
 
@@ -179,7 +174,7 @@ def check_http_metadata(value: object, *, operation: str | None = None) -> R2Htt
 
 
 def _non_negative_int(value: object, name: str, operation: str | None, *, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+    if not is_int(value) or value < minimum:
         raise _invalid(f"range.{name} must be an int >= {minimum}, got {show(value)}", "range", operation)
     return value
 

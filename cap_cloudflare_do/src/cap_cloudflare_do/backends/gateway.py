@@ -37,9 +37,9 @@ from cap_opendal_core.errors import (
     Unavailable,
     Unsupported,
 )
+from cap_opendal_core.http_client import HttpClient
 from cap_opendal_core.plugins import BINDING_NAME
 from cap_opendal_core.redact import Secret, scrub
-from cap_opendal_core.transit import httpx_transport, route
 from cap_opendal_core.translate import from_http, from_httpx
 
 from .. import codec
@@ -89,9 +89,6 @@ class GatewayNamespace:
             raise Misconfigured(f"proxy must be a str or None, got {type(proxy).__name__}", capability="do")
         if not isinstance(trust_env, bool):
             raise Misconfigured(f"trust_env must be a bool, got {type(trust_env).__name__}", capability="do")
-        self._route = route(
-            base, proxy=proxy, trust_env=trust_env, credential="the gateway's bearer token", capability="do"
-        )
         if not isinstance(binding, str) or BINDING_NAME.match(binding) is None:
             raise Misconfigured(
                 f"binding must be an identifier (the Worker's binding name), got {binding!r}", capability="do"
@@ -109,24 +106,19 @@ class GatewayNamespace:
         self.url = base
         self._token = Secret(raw)
         self._base = f"{base}/{binding}"
-        self._timeout = float(timeout)
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._http = HttpClient(
+            base,
+            token=self._token,
+            credential="the gateway's bearer token",
+            capability="do",
+            timeout=float(timeout),
+            proxy=proxy,
+            trust_env=trust_env,
+            transport=transport,
+        )
 
     def __repr__(self) -> str:
         return f"GatewayNamespace(url={self.url!r}, binding={self.binding!r}, token={self._token!r})"
-
-    def _http(self) -> httpx.AsyncClient:
-        client = self._client
-        if client is None:
-            client = self._client = httpx.AsyncClient(
-                timeout=self._timeout,
-                transport=self._transport or httpx_transport(self._route),
-                trust_env=False,
-                headers={"authorization": f"Bearer {self._token.reveal()}"},
-                follow_redirects=False,
-            )
-        return client
 
     # -- ids --------------------------------------------------------------------------------------------
 
@@ -167,18 +159,17 @@ class GatewayNamespace:
     # -- lifecycle ----------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        self._http()
+        """Nothing to open: the running loop's connection pool is made by the first request."""
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        await self._http.aclose()
 
     # -- transport --------------------------------------------------------------------------------------
 
     async def _post(self, action: str, payload: Mapping[str, Any], *, key: str | None) -> httpx.Response:
         try:
-            response = await self._http().post(
+            response = await self._http.request(
+                "POST",
                 f"{self._base}/{action}",
                 content=json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8"),
                 headers={"content-type": "application/json"},

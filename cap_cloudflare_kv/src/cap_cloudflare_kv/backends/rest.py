@@ -12,9 +12,9 @@ becomes ``None``. Every other failure — including the 404 of a namespace that 
 failures (a dropped connection) are left to the pipeline, which translates httpx errors and retries
 what is retryable, honouring ``Retry-After``.
 
-The client is created on first use and closed by ``aclose`` (``async with kv:``). The API token is
-held as a :class:`~cap_opendal_core.redact.Secret` and added to each request's headers only as it is
-sent, so it never sits in a client, a repr or a log.
+HTTP goes through core's :class:`~cap_opendal_core.cloudflare_api.ApiClient` (route checks, a pool
+per event loop, the token added per request, the envelope unwrapped); ``aclose`` (``async with kv:``)
+closes the running loop's pool.
 """
 
 from __future__ import annotations
@@ -25,11 +25,8 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 from urllib.parse import quote
 
-import httpx
-
+from cap_opendal_core.cloudflare_api import ApiClient
 from cap_opendal_core.errors import BackendError, CapabilityError, InvalidInput, Unavailable
-from cap_opendal_core.redact import Secret
-from cap_opendal_core.transit import httpx_transport, route
 from cap_opendal_core.translate import from_http
 
 from .. import limits
@@ -41,6 +38,8 @@ from .base import chunked
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+
+    import httpx
 
     from cap_opendal_core.layers import LayerSettings
 
@@ -60,18 +59,11 @@ class RestBackend:
 
     name = "rest"
 
-    def __init__(self, config: CloudflareKvConfig) -> None:
+    def __init__(
+        self, config: CloudflareKvConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
         self._config = config
-        self._root = config.namespace_url
-        self._route = route(
-            config.base_url,
-            proxy=config.proxy,
-            trust_env=config.trust_env,
-            credential="the API token",
-            capability="kv",
-        )
-        self._token = Secret(config.api_token.get_secret_value())
-        self._client: httpx.AsyncClient | None = None
+        self._api = ApiClient.for_config(config, config.namespace_path, capability="kv", transport=transport)
         self.descriptor = descriptor_for("rest")
         self.clock: Callable[[], float] = time.time
 
@@ -81,72 +73,16 @@ class RestBackend:
     def describe(self) -> str:
         return self._config.describe()
 
-    # -- HTTP plumbing ---------------------------------------------------------------------------
-
-    def _http(self) -> httpx.AsyncClient:
-        client = self._client
-        if client is None or client.is_closed:
-            client = self._client = httpx.AsyncClient(
-                transport=httpx_transport(self._route),
-                trust_env=False,
-                timeout=self._config.timeout,
-                follow_redirects=False,
-            )
-        return client
-
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        await self._api.aclose()
 
-    def _headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        headers = {"Authorization": f"Bearer {self._token.reveal()}"}
-        if extra:
-            headers.update(extra)
-        return headers
-
-    async def _send(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: dict[str, Any] | None = None,
-        content: bytes | None = None,
-        json_body: Any = None,
-        files: Any = None,
-        data: Any = None,
-        headers: dict[str, str] | None = None,
-    ) -> httpx.Response:
-        return await self._http().request(
-            method,
-            self._root + path,
-            params=params,
-            content=content,
-            json=json_body,
-            files=files,
-            data=data,
-            headers=self._headers(headers),
-        )
+    async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        return await self._api.send(method, path, **kwargs)
 
     def _result(self, response: httpx.Response, op: str, key: str | None) -> tuple[Any, dict[str, Any]]:
         """The envelope's ``result`` and ``result_info`` of a successful response, else the error."""
-        if response.status_code >= 300:
-            raise _error(response, op, key)
-        try:
-            body = response.json()
-        except ValueError:
-            raise BackendError(
-                f"HTTP {response.status_code} with a body that is not JSON, where the Cloudflare API "
-                "sends its envelope",
-                capability="kv",
-                operation=op,
-                key=key,
-            ) from None
-        if not isinstance(body, dict) or body.get("success") is not True:
-            raise from_http(response.status_code, body if isinstance(body, dict) else None, response.headers,
-                            capability="kv", operation=op, key=key)  # fmt: skip
-        info = body.get("result_info")
-        return body.get("result"), info if isinstance(info, dict) else {}
+        unwrapped = self._api.unwrap(response, operation=op, key=key)
+        return unwrapped.result, unwrapped.info
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -161,9 +97,7 @@ class RestBackend:
         raise _error(response, "get", key)
 
     async def _stream(self, key: str) -> KvStream | None:
-        client = self._http()
-        request = client.build_request("GET", self._root + _value_path(key), headers=self._headers())
-        response = await client.send(request, stream=True)
+        response = await self._api.send("GET", _value_path(key), stream=True)
         try:
             if response.status_code != 200:
                 await response.aread()

@@ -1,10 +1,11 @@
 """Cloudflare's REST API for Queues: push (``messages``, ``messages/batch``) and pull consumers
 (``messages/pull``, ``messages/ack``) under ``/accounts/{account_id}/queues/{queue_id}/``.
 
-One pooled ``httpx.AsyncClient`` per capability; the API token travels only in its ``Authorization``
-header. Failures become ``CapabilityError`` through core's HTTP translator, which knows the Queues
-error codes (10104 queue not found, 10204 message too large, 10250 overloaded …). Retrying is the
-pipeline's business: this module never repeats a request.
+HTTP goes through core's :class:`~cap_opendal_core.cloudflare_api.ApiClient`: a pool per event
+loop, the API token added to each request's ``Authorization`` header as it is sent. Failures become
+``CapabilityError`` through core's HTTP translator, which knows the Queues error codes (10104 queue
+not found, 10204 message too large, 10250 overloaded …). Retrying is the pipeline's business: this
+module never repeats a request.
 
 Wire formats, from Cloudflare's API reference and the pull-consumer guide:
 
@@ -27,7 +28,6 @@ import json
 from typing import TYPE_CHECKING, Any, Final
 
 from cap_opendal_core.errors import BackendError
-from cap_opendal_core.translate.http import from_http
 
 from ..info import descriptor_for
 from ..limits import CONTENT_TYPES
@@ -44,84 +44,43 @@ if TYPE_CHECKING:
 __all__ = ["RestClient", "RestConsumer", "RestProducer", "decode_pulled_body"]
 
 _CONTENT_TYPE_KEY: Final = "CF-Content-Type"
+_JSON_HEADERS: Final = {"Content-Type": "application/json", "Accept": "application/json"}
 
 
 class RestClient:
-    """The HTTP side: one pooled client, JSON in and out, Cloudflare's envelope unwrapped."""
+    """The HTTP side: core's :class:`~cap_opendal_core.cloudflare_api.ApiClient` on the queue's
+    ``messages`` endpoint, JSON in and out, Cloudflare's envelope unwrapped."""
 
-    def __init__(self, config: CloudflareQueueConfig) -> None:
-        from cap_opendal_core.transit import route
+    def __init__(
+        self, config: CloudflareQueueConfig, *, transport: httpx.AsyncBaseTransport | None = None
+    ) -> None:
+        import httpx
+
+        from cap_opendal_core.cloudflare_api import ApiClient
 
         self.config = config
-        self._route = route(
-            config.base_url,
-            proxy=config.proxy,
-            trust_env=config.trust_env,
-            credential="the API token",
+        self._api = ApiClient.for_config(
+            config,
+            config.messages_path,
             capability="queue",
+            limits=httpx.Limits(max_connections=32, max_keepalive_connections=16),
+            transport=transport,
         )
-        self._client: httpx.AsyncClient | None = None
-
-    def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            import httpx
-
-            from cap_opendal_core.transit import httpx_transport
-
-            limits = httpx.Limits(max_connections=32, max_keepalive_connections=16)
-            self._client = httpx.AsyncClient(
-                transport=httpx_transport(self._route, limits=limits),
-                trust_env=False,
-                headers={
-                    "Authorization": f"Bearer {self.config.api_token.get_secret_value()}",
-                    "Content-Type": "application/json",
-                    "Accept": "application/json",
-                },
-                timeout=self.config.timeout,
-            )
-        return self._client
 
     async def post(self, action: str, payload: bytes, *, operation: str) -> Any:
         """POST ``payload`` to ``…/messages[/action]``; return the envelope's ``result``."""
-        url = self.config.messages_url + (f"/{action}" if action else "")
-        response = await self._http().post(url, content=payload)
-        status = response.status_code
-        content = response.content
-        if status >= 400:
-            raise from_http(
-                status,
-                content,
-                response.headers,
-                capability="queue",
-                operation=operation,
-                key=self.config.display_name,
-            )
-        try:
-            document = json.loads(content) if content else {}
-        except ValueError as exc:
-            raise BackendError(
-                f"HTTP {status}: the response is not JSON ({len(content)} bytes)",
-                capability="queue",
-                operation=operation,
-                key=self.config.display_name,
-                retryable=False,
-                cause=exc,
-            ) from exc
-        if isinstance(document, dict) and document.get("success") is False:
-            raise from_http(
-                400 if status < 400 else status,
-                document,
-                response.headers,
-                capability="queue",
-                operation=operation,
-                key=self.config.display_name,
-            )
-        return document.get("result") if isinstance(document, dict) else None
+        unwrapped = await self._api.call(
+            "POST",
+            f"/{action}" if action else "",
+            operation=operation,
+            key=self.config.display_name,
+            content=payload,
+            headers=_JSON_HEADERS,
+        )
+        return unwrapped.result
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        await self._api.aclose()
 
 
 def _message_json(message: PreparedMessage) -> str:

@@ -6,9 +6,10 @@ upload the remaining parts). Everything else on the S3 backend goes through Open
 
 Requests are addressed and signed by :class:`~.s3_address.S3Address`, built from the same
 ``S3Config`` as the operator (endpoint, bucket, region, root, addressing style, credentials), so
-both see the same objects. The httpx client is created on first use and closed by
-:meth:`S3Multipart.aclose`. Connection failures are retried by httpx's transport (safe for any
-request: nothing was sent); HTTP errors become ``CapabilityError`` through ``from_http``.
+both see the same objects. HTTP goes through core's :class:`~cap_opendal_core.http_client.HttpClient`
+(a pool per event loop, made on first use; :meth:`S3Multipart.aclose` closes the running loop's).
+Connection failures are retried by httpx's transport (safe for any request: nothing was sent);
+HTTP errors become ``CapabilityError`` through ``from_http``.
 Credentials loaded by OpenDAL itself (``ambient_credentials=True``) are not visible here, so
 multipart then needs explicit keys or the ``R2_*``/``AWS_*`` environment variables.
 """
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Any, Final
 from xml.etree import ElementTree
 
 from cap_opendal_core.errors import BackendError, Unsupported
-from cap_opendal_core.transit import httpx_transport
+from cap_opendal_core.http_client import HttpClient
 from cap_opendal_core.translate import from_http
 
 from .s3_address import S3Address
@@ -55,13 +56,22 @@ class S3Multipart:
     """Create / upload part / complete / abort on one bucket of an S3-compatible service."""
 
     def __init__(self, config: S3Config, *, timeout: float | None = None) -> None:
+        import httpx
+
         self._address = S3Address(config)
-        self._timeout = timeout
-        self._client: httpx.AsyncClient | None = None
+        self._http = HttpClient(
+            config.endpoint,
+            token=None,  # every request is signed by S3Address
+            credential=None if config.anonymous else "the S3 signature",
+            capability="r2",
+            timeout=httpx.Timeout(timeout if timeout is not None else 120.0, connect=10.0),
+            trust_env=config.trust_env,
+            transport_retries=_CONNECT_RETRIES,
+        )
 
     # -- plumbing ------------------------------------------------------------------------------
 
-    def _client_for_use(self) -> httpx.AsyncClient:
+    def _check_can_sign(self) -> None:
         if not self._address.can_sign:
             raise Unsupported(
                 "multipart uploads on the S3 backend sign their own requests and need the keys: pass "
@@ -69,17 +79,6 @@ class S3Multipart:
                 "only OpenDAL can load are not visible to them)",
                 capability="r2",
             )
-        if self._client is None:
-            import httpx
-
-            timeout = httpx.Timeout(self._timeout if self._timeout is not None else 120.0, connect=10.0)
-            self._client = httpx.AsyncClient(
-                transport=httpx_transport(self._address.route, retries=_CONNECT_RETRIES),
-                trust_env=False,
-                timeout=timeout,
-                follow_redirects=False,
-            )
-        return self._client
 
     async def _send(
         self,
@@ -95,7 +94,7 @@ class S3Multipart:
     ) -> httpx.Response:
         import httpx
 
-        client = self._client_for_use()
+        self._check_can_sign()
         address = self._address
         path = address.path(key)
         query = canonical_query(params)
@@ -116,7 +115,7 @@ class S3Multipart:
             port=address.port,
             raw_path=raw_path.encode("ascii"),
         )
-        response = await client.request(method, url, headers=send_headers, content=content)
+        response = await self._http.request(method, url, headers=send_headers, content=content)
         body = await response.aread()
         if response.status_code >= 300:
             raise from_http(
@@ -207,9 +206,7 @@ class S3Multipart:
         return root
 
     async def aclose(self) -> None:
-        client, self._client = self._client, None
-        if client is not None:
-            await client.aclose()
+        await self._http.aclose()
 
     def __reduce__(self) -> Any:
         raise TypeError("S3Multipart cannot be pickled: it holds credentials")

@@ -52,6 +52,7 @@ from ..redact import MIN_SECRET_LENGTH, REDACTED, is_sensitive_key, register_sec
 
 __all__ = [
     "R2_ENDPOINT_SUFFIX",
+    "r2_endpoint",
     "FsConfig",
     "MemoryConfig",
     "OperatorConfig",
@@ -299,19 +300,9 @@ class S3Config(_ServiceConfig):
 
         Raises :class:`~cap_opendal_core.errors.Misconfigured` naming what was wrong.
         """
-        if not isinstance(account_id, str) or not _ACCOUNT_ID.fullmatch(account_id):
-            raise Misconfigured(
-                "R2 account_id must be the 32 lower-case hex digits of a Cloudflare account id",
-                capability="r2",
-            )
-        if jurisdiction not in (None, "eu", "fedramp"):
-            raise Misconfigured(
-                f"R2 jurisdiction must be 'eu', 'fedramp' or None, got {jurisdiction!r}", capability="r2"
-            )
-        host = f"{account_id}.{jurisdiction}" if jurisdiction else account_id
         data: dict[str, Any] = {
             "bucket": bucket,
-            "endpoint": f"https://{host}{R2_ENDPOINT_SUFFIX}",
+            "endpoint": r2_endpoint(account_id, jurisdiction),
             "region": "auto",
             "root": root,
         }
@@ -374,6 +365,22 @@ class S3Config(_ServiceConfig):
             f"s3 bucket={self.bucket!r} endpoint={scrub(self.endpoint)!r} region={self.region!r} "
             f"root={self.root!r} {style} credentials={self.credential_source}"
         )
+
+
+def r2_endpoint(account_id: str, jurisdiction: str | None = None) -> str:
+    """R2's S3 endpoint for an account: ``https://<account_id>[.<jurisdiction>].r2.cloudflarestorage.com``
+    (https://developers.cloudflare.com/r2/api/s3/api/). Raises ``Misconfigured`` naming what is wrong."""
+    if not isinstance(account_id, str) or not _ACCOUNT_ID.fullmatch(account_id):
+        raise Misconfigured(
+            "R2 account_id must be the 32 lower-case hex digits of a Cloudflare account id",
+            capability="r2",
+        )
+    if jurisdiction not in (None, "eu", "fedramp"):
+        raise Misconfigured(
+            f"R2 jurisdiction must be 'eu', 'fedramp' or None, got {jurisdiction!r}", capability="r2"
+        )
+    host = f"{account_id}.{jurisdiction}" if jurisdiction else account_id
+    return f"https://{host}{R2_ENDPOINT_SUFFIX}"
 
 
 def _env_pair(names: _EnvNames) -> tuple[str, str, str | None] | None:
