@@ -39,7 +39,8 @@ async def test_fs_r2_is_refused_on_an_engine_directory(tmp_path: Path) -> None:
     with pytest.raises(Misconfigured, match=r"embedded store \(index\.sqlite3"):
         R2Bucket.from_url(f"fs://{tmp_path}", settings=QUIET)
     body = await bucket.get("k")
-    assert body is not None and await body.read() == b"v"
+    assert body is not None
+    assert await body.read() == b"v"
     assert not (tmp_path / "keys").exists()
 
 
