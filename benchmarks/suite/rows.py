@@ -41,6 +41,28 @@ ROWS: dict[int, RowSpec] = {
         RowSpec(7, "Local queue: send in batches of 100 + consume with acks", "row_local", "run_queue", 0.5),
         RowSpec(8, "Local Durable Objects runtime, requests/s", "row_local", "run_durable_objects", 0.5),
         RowSpec(9, "Workers path in the harness: capability vs raw binding", "row_workers", "run", 1.7),
+        RowSpec(
+            10,
+            "Local KV (embedded engine) get/put 1 KiB vs sqlite3 and fsync floors",
+            "row_embedded",
+            "run_kv",
+            0.5,
+        ),
+        RowSpec(
+            11,
+            "Local R2 (embedded engine) get/put 1 KiB and conditional puts vs file floors",
+            "row_embedded",
+            "run_r2",
+            0.7,
+        ),
+        RowSpec(
+            12,
+            "Local KV first page and R2 full listing at 1k / 10k / 100k keys",
+            "row_embedded",
+            "run_listing",
+            2.5,
+        ),
+        RowSpec(13, "First .local() after import, fresh interpreter", "row_embedded", "run_first_local", 0.3),
     )
 }
 

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-import anyio
-
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
@@ -30,9 +28,13 @@ class KvBackend(Protocol):
     """What a KV backend does. ``name`` is ``workers``, ``rest`` or ``opendal`` (for logs)."""
 
     name: str
-    descriptor: Descriptor
     clock: Callable[[], float]
     """Epoch seconds now; expirations are checked against it (injectable on local backends)."""
+
+    @property
+    def descriptor(self) -> Descriptor:
+        """What the backend guarantees (an attribute, or a property built at first use)."""
+        ...
 
     def pipeline_settings(self, settings: LayerSettings) -> LayerSettings:
         """The settings the capability's pipeline should run (OpenDAL backends defer retry to OpenDAL)."""
@@ -85,6 +87,8 @@ async def map_bounded(fn: Callable[[T], Awaitable[R]], items: list[T], limit: in
         return [await fn(item) for item in items]
     results: list[R | None] = [None] * len(items)
     failures: dict[int, Exception] = {}
+    import anyio  # here, not at import: the local backend imports this module, anyio costs ~25 ms
+
     limiter = anyio.Semaphore(limit)
 
     async def run(index: int, item: T) -> None:

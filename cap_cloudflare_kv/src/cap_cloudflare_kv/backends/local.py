@@ -33,13 +33,11 @@ import shutil
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-import anyio
-
 from cap_opendal_core.embedded import MEMBERS, acquire
+from cap_opendal_core.embedded.threads import to_thread
 from cap_opendal_core.errors import InvalidInput
 
 from ..codec import decode_metadata, decode_value
-from ..info import descriptor_for
 from ..limits import BULK_GET_MAX_KEYS
 from ..models import KvKey, KvListResult, KvValueWithMetadata, PreparedWrite, ValueType
 from ..streams import KvStream
@@ -48,6 +46,7 @@ from .base import chunked
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
+    from cap_opendal_core.descriptors import Descriptor
     from cap_opendal_core.embedded import Durability, Store, Txn
     from cap_opendal_core.layers import LayerSettings
 
@@ -86,8 +85,17 @@ class LocalBackend:
         self._root = root
         self._durability: Durability = durability
         self.clock: Callable[[], float] = time.time if clock is None else clock
-        self.descriptor = descriptor_for("local")
         self._store: Store | None = None
+        self._descriptor: Descriptor | None = None
+
+    @property
+    def descriptor(self) -> Descriptor:
+        """Built at first use, not in ``.local()``: building it loads the plugin tables (~10 ms)."""
+        if self._descriptor is None:
+            from ..info import descriptor_for
+
+            self._descriptor = descriptor_for("local")
+        return self._descriptor
 
     # -- capability plumbing ---------------------------------------------------------------------
 
@@ -110,13 +118,13 @@ class LocalBackend:
     async def _opened(self) -> Store:
         store = self._held()
         if not store.is_open:
-            await anyio.to_thread.run_sync(store.open)
+            await to_thread(store.open)
         return store
 
     async def aclose(self) -> None:
         store, self._store = self._store, None
         if store is not None:
-            await anyio.to_thread.run_sync(store.let_go)
+            await to_thread(store.let_go)
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -160,9 +168,9 @@ class LocalBackend:
                 return data, metadata
             try:
                 if stream:
-                    fd = await anyio.to_thread.run_sync(store.dirs.open, blob)
+                    fd = await to_thread(store.dirs.open, blob)
                     return _file_stream(fd, size, key), metadata
-                return await anyio.to_thread.run_sync(store.dirs.read, blob, 0, size), metadata
+                return await to_thread(store.dirs.read, blob, 0, size), metadata
             except FileNotFoundError:
                 continue  # replaced or deleted after the SELECT: read what the index says now
         from cap_opendal_core.errors import Unavailable
@@ -185,13 +193,13 @@ class LocalBackend:
 
     async def put(self, write: PreparedWrite) -> None:
         store = await self._opened()
-        await anyio.to_thread.run_sync(self._put_many_sync, store, [write])
+        await to_thread(self._put_many_sync, store, [write])
 
     async def put_many(self, writes: list[PreparedWrite]) -> None:
         # the last write of a key wins, as it would if the writes were made one after another
         latest = list({write.key: write for write in writes}.values())
         store = await self._opened()
-        await anyio.to_thread.run_sync(self._put_many_sync, store, latest)
+        await to_thread(self._put_many_sync, store, latest)
 
     def _put_many_sync(self, store: Store, writes: list[PreparedWrite]) -> None:
         files: dict[str, tuple[str, int]] = {}
@@ -240,7 +248,7 @@ class LocalBackend:
             for key in unique:
                 _release_current(txn, key)
 
-        await anyio.to_thread.run_sync(store.transact, commit, self._durability)
+        await to_thread(store.transact, commit, self._durability)
 
     async def _reclaim(self, key: str, now: float) -> None:
         """Delete ``key``'s entry if it is (still) expired: a write made meanwhile is never lost."""
@@ -254,7 +262,7 @@ class LocalBackend:
             if row is not None and row[0] is not None:
                 txn.release([row[0]])
 
-        await anyio.to_thread.run_sync(store.transact, commit, self._durability)
+        await to_thread(store.transact, commit, self._durability)
 
     async def purge_expired(self) -> int:
         """Delete every expired entry now; returns how many there were."""
@@ -268,7 +276,7 @@ class LocalBackend:
             txn.release(blob for (blob,) in rows if blob is not None)
             return len(rows)
 
-        return await anyio.to_thread.run_sync(store.transact, commit, self._durability)
+        return await to_thread(store.transact, commit, self._durability)
 
     # -- listing ---------------------------------------------------------------------------------
 
@@ -278,7 +286,7 @@ class LocalBackend:
     async def list(self, prefix: str | None, limit: int, cursor: str | None) -> KvListResult:
         store = await self._opened()
         after = None if cursor is None else _decode_cursor(cursor, "list")
-        rows = await anyio.to_thread.run_sync(_page, store, prefix, after, limit, self.clock())
+        rows = await to_thread(_page, store, prefix, after, limit, self.clock())
         more = len(rows) > limit
         rows = rows[:limit]
         keys = tuple(
@@ -342,7 +350,7 @@ def _file_stream(fd: int, size: int, key: str) -> KvStream:
         nonlocal position
         while position < size:
             length = min(_STREAM_CHUNK, size - position)
-            data = await anyio.to_thread.run_sync(read_exactly, fd, position, length, "kv")
+            data = await to_thread(read_exactly, fd, position, length, "kv")
             position += length
             yield data
         await close()

@@ -412,7 +412,10 @@ def open_backend(
     root: str | None = None
     description = describe_config(config)
     if isinstance(config, FsConfig):
+        from cap_opendal_core.embedded.layouts import refuse_engine_directory
+
         root = local_root(config.root, capability="kv", operation="open", members=FS_MEMBERS)
+        refuse_engine_directory(root, capability="kv")
         config = FsConfig(root=root)
         description = describe_config(FsConfig(root=root, atomic_write_dir=os.path.join(root, ATOMIC_DIR)))
     operator = build_operator(config, settings, capability="kv")

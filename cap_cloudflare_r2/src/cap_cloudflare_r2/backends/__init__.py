@@ -53,11 +53,13 @@ def operator_backend(config: ServiceConfig, settings: LayerSettings, transfer: T
     from cap_opendal_core.operators import FsConfig, build_operator, operator_capabilities
 
     if isinstance(config, FsConfig):  # check the tree before anything is built on it
+        from cap_opendal_core.embedded.layouts import refuse_engine_directory
         from cap_opendal_core.localfs import local_root
 
         from .local import FS_MEMBERS
 
         root = local_root(config.root, capability="r2", operation="open", members=FS_MEMBERS)
+        refuse_engine_directory(root, capability="r2")
         config = config.model_copy(update={"root": root})
     operator = build_operator(config, settings, capability="r2")
     capabilities = operator_capabilities(operator)

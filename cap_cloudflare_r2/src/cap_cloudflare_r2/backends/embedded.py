@@ -36,10 +36,9 @@ import shutil
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-import anyio
-
 from cap_opendal_core.embedded import MEMBERS, acquire
 from cap_opendal_core.embedded.blobs import read_exactly
+from cap_opendal_core.embedded.threads import shielded, to_thread
 from cap_opendal_core.errors import InvalidInput, LimitExceeded, NotFound, Unavailable, Unsupported
 
 from .. import limits
@@ -155,13 +154,16 @@ class EmbeddedBackend:
         self._transfer = transfer
         self._durability: Durability = durability
         self._clock = clock or time.time
-        self._descriptor = descriptor_for(durability="durable", presign=False, backend="local-embedded")
+        self._descriptor: Descriptor | None = None
         self._store: Store | None = None
 
     # -- protocol basics -------------------------------------------------------------------------
 
     @property
     def descriptor(self) -> Descriptor:
+        """Built at first use, not in ``.local()``: building it loads the plugin tables (~10 ms)."""
+        if self._descriptor is None:
+            self._descriptor = descriptor_for(durability="durable", presign=False, backend="local-embedded")
         return self._descriptor
 
     def pipeline_settings(self, settings: LayerSettings) -> LayerSettings:
@@ -186,7 +188,7 @@ class EmbeddedBackend:
     async def _opened(self) -> Store:
         store = self._held()
         if not store.is_open:
-            await anyio.to_thread.run_sync(store.open)
+            await to_thread(store.open)
         return store
 
     def _now_ms(self) -> int:
@@ -218,7 +220,7 @@ class EmbeddedBackend:
                 if length <= INLINE_READ and len(segments) <= 1:
                     data = store.dirs.read(*segments[0]) if segments else b""
                     return R2ObjectBody(_to_object(row), _one(data), range=served)
-                fds = await anyio.to_thread.run_sync(_open_all, store, segments)
+                fds = await to_thread(_open_all, store, segments)
             except FileNotFoundError:
                 continue  # replaced or deleted after the SELECT: what does the index say now?
             reader = _Reader(fds, segments, self._transfer.read_chunk_size)
@@ -234,7 +236,7 @@ class EmbeddedBackend:
             min(options.limit, limits.LIST_INCLUDE_PAGE_MAX) if options.includes_metadata else options.limit
         )
         store = await self._opened()
-        rows, prefixes, last = await anyio.to_thread.run_sync(
+        rows, prefixes, last = await to_thread(
             _page, store, options.prefix, options.delimiter, start_after, limit
         )
         objects = tuple(
@@ -269,8 +271,8 @@ class EmbeddedBackend:
                     raise
                 return writer
 
-            return await anyio.to_thread.run_sync(write_bytes)
-        writer = await anyio.to_thread.run_sync(store.new_blob, durability)
+            return await to_thread(write_bytes)
+        writer = await to_thread(store.new_blob, durability)
         try:
             buffer: list[bytes] = []
             buffered = 0
@@ -288,7 +290,7 @@ class EmbeddedBackend:
                     buffer.append(bytes(chunk))
                     buffered += len(chunk)
                 if buffered >= _BUFFER:
-                    await anyio.to_thread.run_sync(writer.write, b"".join(buffer))
+                    await to_thread(writer.write, b"".join(buffer))
                     buffer, buffered = [], 0
 
             def flush() -> None:
@@ -296,10 +298,10 @@ class EmbeddedBackend:
                     writer.write(b"".join(buffer))
                 writer.finish()
 
-            await anyio.to_thread.run_sync(flush)
+            await to_thread(flush)
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(writer.discard)
+            with shielded():
+                await to_thread(writer.discard)
             raise
         return writer
 
@@ -345,13 +347,13 @@ class EmbeddedBackend:
             return store.transact(commit, self._durability)
 
         try:
-            stored = await anyio.to_thread.run_sync(verify_and_commit)
+            stored = await to_thread(verify_and_commit)
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(writer.discard)
+            with shielded():
+                await to_thread(writer.discard)
             raise
         if stored is None:
-            await anyio.to_thread.run_sync(writer.discard)
+            await to_thread(writer.discard)
         return stored
 
     async def delete(self, keys: builtins.list[str]) -> None:
@@ -364,7 +366,7 @@ class EmbeddedBackend:
                 if row is not None:
                     txn.release(name for name, _ in json.loads(row[0]))
 
-        await anyio.to_thread.run_sync(store.transact, commit, self._durability)
+        await to_thread(store.transact, commit, self._durability)
 
     # -- multipart -------------------------------------------------------------------------------
 
@@ -383,7 +385,7 @@ class EmbeddedBackend:
                 ),
             )
 
-        await anyio.to_thread.run_sync(store.transact, commit, self._durability)
+        await to_thread(store.transact, commit, self._durability)
         return upload_id
 
     async def upload_part(
@@ -409,10 +411,10 @@ class EmbeddedBackend:
             )
 
         try:
-            await anyio.to_thread.run_sync(store.transact, commit, self._durability)
+            await to_thread(store.transact, commit, self._durability)
         except BaseException:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(writer.discard)
+            with shielded():
+                await to_thread(writer.discard)
             raise
         return R2UploadedPart(part_number=part_number, etag=digests.md5)
 
@@ -469,7 +471,7 @@ class EmbeddedBackend:
             )
             return _to_object(row)
 
-        return await anyio.to_thread.run_sync(store.transact, commit, self._durability)
+        return await to_thread(store.transact, commit, self._durability)
 
     async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
         store = await self._opened()
@@ -489,7 +491,7 @@ class EmbeddedBackend:
             txn.release(blob for (blob,) in blobs)
             txn.execute("UPDATE uploads SET state = 'aborted' WHERE id = ?", (upload_id,))
 
-        await anyio.to_thread.run_sync(store.transact, commit, self._durability)
+        await to_thread(store.transact, commit, self._durability)
 
     # -- the rest --------------------------------------------------------------------------------
 
@@ -506,7 +508,7 @@ class EmbeddedBackend:
     async def aclose(self) -> None:
         store, self._store = self._store, None
         if store is not None:
-            await anyio.to_thread.run_sync(store.let_go)
+            await to_thread(store.let_go)
 
     def __reduce__(self) -> Any:
         return refuse_pickling(self)
@@ -559,7 +561,7 @@ class _Reader:
                 position = 0
                 while position < length:
                     size = min(self._chunk, length - position)
-                    data = await anyio.to_thread.run_sync(read_exactly, fd, offset + position, size, "r2")
+                    data = await to_thread(read_exactly, fd, offset + position, size, "r2")
                     position += size
                     yield data
         finally:

@@ -26,8 +26,9 @@ The order is fixed, outermost first; each layer is optional (:class:`LayerSettin
 
 Logging and metrics sit outside retry so that one call is one event and one observation, however many
 attempts it took; the deadline sits outside retry so it bounds all attempts and the waits between
-them. Importing this package is cheap: anyio is imported when a pipeline that needs it is built,
-structlog on the first logged call.
+them. Importing this package is cheap, and so is building a pipeline: anyio is imported by the first
+call that waits on it (a deadline, a retry's back-off; a concurrency limit, off by default, when it is
+built), structlog on the first logged call.
 """
 
 from __future__ import annotations

@@ -18,10 +18,9 @@ __all__ = ["deadline_layer"]
 
 
 def deadline_layer(per_call: float | None, honour_scope: bool) -> Layer:
-    import anyio
-
-    cancel_scope = anyio.CancelScope  # direct: about half the cost of fail_after's generator wrapper
-    loop_time = anyio.current_time
+    # anyio is imported by the first call that has a deadline, not here: building a capability
+    # (``KvNamespace.local`` …) must not pay its ~25 ms import, and most calls carry no deadline
+    anyio_calls: tuple[Any, Any] | None = None
     monotonic = time.monotonic
 
     def expired(call: Call, detail: str, cause: BaseException | None = None) -> DeadlineExceeded:
@@ -47,6 +46,13 @@ def deadline_layer(per_call: float | None, honour_scope: bool) -> Layer:
             if remaining <= 0:
                 raise expired(call, "the deadline passed before the call was made")
             call.deadline = deadline
+            nonlocal anyio_calls
+            if anyio_calls is None:
+                import anyio
+
+                # direct: about half the cost of fail_after's generator wrapper
+                anyio_calls = (anyio.CancelScope, anyio.current_time)
+            cancel_scope, loop_time = anyio_calls
             cs = cancel_scope(deadline=loop_time() + remaining)
             try:
                 with cs:

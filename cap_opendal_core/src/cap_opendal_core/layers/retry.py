@@ -26,9 +26,6 @@ __all__ = ["retry_layer"]
 def retry_layer(policy: RetryPolicy, metrics: Metrics | None, *, charge_budget: bool) -> Layer:
     import random
 
-    import anyio
-
-    sleep = anyio.sleep
     draw = random.random
     monotonic = time.monotonic
     attempts = policy.attempts
@@ -71,7 +68,9 @@ def retry_layer(policy: RetryPolicy, metrics: Metrics | None, *, charge_budget: 
                             raise
                     if metrics is not None:
                         metrics.retry(op.capability, op.name)
-                    await sleep(delay)
+                    import anyio  # only a retry waits: building the pipeline must not pay ~25 ms
+
+                    await anyio.sleep(delay)
                     call.attempts += 1
 
         return retry
