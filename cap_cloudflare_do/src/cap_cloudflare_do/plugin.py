@@ -11,6 +11,7 @@ from __future__ import annotations
 from cap_opendal_core.descriptors import Descriptor
 from cap_opendal_core.plugins import CapabilityPlugin, builtin_constraints_under
 
+from .error_codes import ERRORS
 from .operations import PROVIDED_HINTS
 
 __all__ = ["PLUGIN"]
@@ -35,6 +36,7 @@ PLUGIN = CapabilityPlugin(
             "com.cloudflare.do.max_sql_params": 100,
         },
     ),
+    errors=ERRORS,
     constructors={
         "from_env": "cap_cloudflare_do:DurableObjectNamespace.from_env",
         "from_url": "cap_cloudflare_do:DurableObjectNamespace.from_url",

@@ -10,6 +10,8 @@ from __future__ import annotations
 from cap_opendal_core.descriptors import Descriptor
 from cap_opendal_core.plugins import CapabilityPlugin, builtin_constraints_under
 
+from .error_codes import ERRORS
+
 __all__ = ["PLUGIN"]
 
 PLUGIN = CapabilityPlugin(
@@ -36,6 +38,7 @@ PLUGIN = CapabilityPlugin(
             "com.cloudflare.kv.propagation_s": 60,
         },
     ),
+    errors=ERRORS,
     constructors={
         "from_env": "cap_cloudflare_kv:KvNamespace.from_env",
         "from_url": "cap_cloudflare_kv:KvNamespace.from_url",

@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
     from .descriptors import Descriptor
+    from .translate.services import ServiceErrors
 
 __all__ = [
     "BINDING_KINDS",
@@ -104,6 +105,8 @@ class CapabilityPlugin:
     provided_hints: tuple[str, ...] = ()
     hints: tuple[Constraint, ...] = ()
     constructors: Mapping[str, str] = field(default_factory=dict, hash=False)
+    errors: ServiceErrors | None = field(default=None, hash=False)
+    """The service's error codes and JS rules, registered with core's translators on discovery."""
 
     def __post_init__(self) -> None:
         from .descriptors import Descriptor
@@ -139,6 +142,15 @@ class CapabilityPlugin:
             if not isinstance(c, Constraint):
                 raise InvalidInput(
                     f"{where}: hints must hold Constraint objects, got {type(c).__name__}", field="hints"
+                )
+        if self.errors is not None:
+            from .translate.services import ServiceErrors
+
+            if not isinstance(self.errors, ServiceErrors):
+                raise InvalidInput(
+                    f"{where}: errors must be a cap_opendal_core.translate.services.ServiceErrors, "
+                    f"got {type(self.errors).__name__}",
+                    field="errors",
                 )
         constructors = dict(self.constructors)
         for key, ref in constructors.items():
@@ -269,6 +281,10 @@ def _apply_hints(new: CapabilityPlugin, old: CapabilityPlugin | None) -> None:
                 _withdraw(c, exclude=old.name)
     for c in new.hints:
         registry.register(c)
+    if new.errors is not None:
+        from .translate.services import register_service_errors
+
+        register_service_errors(new.errors)
 
 
 def _withdraw(c: Constraint, *, exclude: str) -> None:
