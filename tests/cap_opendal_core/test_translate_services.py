@@ -48,7 +48,8 @@ def test_a_new_service_registers_codes_and_js_rules_without_core_changes() -> No
     err = from_http(
         400, {"errors": [{"code": 42001, "message": "too big"}]}, capability="counter", operation="add"
     )
-    assert isinstance(err, errors.LimitExceeded) and err.limit == "counter.max_value"
+    assert isinstance(err, errors.LimitExceeded)
+    assert err.limit == "counter.max_value"
     frozen = from_js(JsException("Error", "the counter is frozen"), capability="counter", operation="add")
     assert isinstance(frozen, errors.PreconditionFailed)
     # the rule is the service's own: another capability's identical message is not affected

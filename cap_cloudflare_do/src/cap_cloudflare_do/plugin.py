@@ -11,6 +11,7 @@ from __future__ import annotations
 from cap_opendal_core.descriptors import Descriptor
 from cap_opendal_core.plugins import CapabilityPlugin, builtin_constraints_under
 
+from .binding_kind import BINDING
 from .error_codes import ERRORS
 from .operations import PROVIDED_HINTS
 
@@ -36,6 +37,7 @@ PLUGIN = CapabilityPlugin(
             "com.cloudflare.do.max_sql_params": 100,
         },
     ),
+    binding=BINDING,
     errors=ERRORS,
     constructors={
         "from_env": "cap_cloudflare_do:DurableObjectNamespace.from_env",

@@ -9,6 +9,7 @@ from __future__ import annotations
 from cap_opendal_core.descriptors import Descriptor
 from cap_opendal_core.plugins import CapabilityPlugin, builtin_constraints_under
 
+from .binding_kind import BINDING
 from .error_codes import ERRORS
 
 __all__ = ["PLUGIN"]
@@ -36,6 +37,7 @@ PLUGIN = CapabilityPlugin(
             "com.cloudflare.queues.max_delay_s": 43_200,
         },
     ),
+    binding=BINDING,
     errors=ERRORS,
     constructors={
         "from_env": "cap_cloudflare_queue:Queue.from_env",
