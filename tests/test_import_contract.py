@@ -42,7 +42,7 @@ def test_every_package_has_modules() -> None:
 
 
 def test_core_imports_no_capability_package() -> None:
-    bad = []
+    bad: list[str] = []
     for path in _modules(CORE):
         rel = path.relative_to(REPO / CORE / "src").as_posix()
         if rel.startswith(CORE_EXCEPTIONS):
