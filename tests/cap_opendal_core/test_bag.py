@@ -90,7 +90,7 @@ def test_binding_names_must_be_identifiers(name: Any) -> None:
 
 def test_bad_kind_descriptor_or_hints_are_rejected() -> None:
     with pytest.raises(InvalidInput, match="kind 'd1' is not one of"):
-        CapabilityBag().add("X", object(), kind="d1")  # type: ignore[arg-type]
+        CapabilityBag().add("X", object(), kind="d1")
     with pytest.raises(InvalidInput, match="descriptor must be a Descriptor"):
         CapabilityBag().add("X", object(), descriptor={"consistency": "strong"})  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="not a string"):

@@ -152,7 +152,7 @@ def test_constructor_refs_are_resolved_lazily_with_clear_errors() -> None:
     ("kw", "match"),
     [
         ({"name": "Bad-Name"}, "plugin name"),
-        ({"binding_kind": "d1_database"}, "binding_kind"),
+        ({"binding_kind": "D1 Database"}, "binding_kind"),  # kinds are open, but identifiers
         ({"descriptor": {"consistency": "strong"}}, "Descriptor"),
         ({"provided_hints": ("resource::::x",)}, "malformed hint"),
         ({"constructors": {"from_env": "not a ref"}}, "module:Attr.path"),

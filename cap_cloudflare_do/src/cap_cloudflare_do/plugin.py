@@ -11,6 +11,8 @@ from __future__ import annotations
 from cap_opendal_core.descriptors import Descriptor
 from cap_opendal_core.plugins import CapabilityPlugin, builtin_constraints_under
 
+from .binding_kind import BINDING
+from .error_codes import ERRORS
 from .operations import PROVIDED_HINTS
 
 __all__ = ["PLUGIN"]
@@ -35,6 +37,8 @@ PLUGIN = CapabilityPlugin(
             "com.cloudflare.do.max_sql_params": 100,
         },
     ),
+    binding=BINDING,
+    errors=ERRORS,
     constructors={
         "from_env": "cap_cloudflare_do:DurableObjectNamespace.from_env",
         "from_url": "cap_cloudflare_do:DurableObjectNamespace.from_url",

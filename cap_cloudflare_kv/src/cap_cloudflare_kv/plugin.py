@@ -10,6 +10,9 @@ from __future__ import annotations
 from cap_opendal_core.descriptors import Descriptor
 from cap_opendal_core.plugins import CapabilityPlugin, builtin_constraints_under
 
+from .binding_kind import BINDING
+from .error_codes import ERRORS
+
 __all__ = ["PLUGIN"]
 
 PLUGIN = CapabilityPlugin(
@@ -36,6 +39,8 @@ PLUGIN = CapabilityPlugin(
             "com.cloudflare.kv.propagation_s": 60,
         },
     ),
+    binding=BINDING,
+    errors=ERRORS,
     constructors={
         "from_env": "cap_cloudflare_kv:KvNamespace.from_env",
         "from_url": "cap_cloudflare_kv:KvNamespace.from_url",

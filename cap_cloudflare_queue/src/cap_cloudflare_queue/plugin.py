@@ -9,6 +9,9 @@ from __future__ import annotations
 from cap_opendal_core.descriptors import Descriptor
 from cap_opendal_core.plugins import CapabilityPlugin, builtin_constraints_under
 
+from .binding_kind import BINDING
+from .error_codes import ERRORS
+
 __all__ = ["PLUGIN"]
 
 PLUGIN = CapabilityPlugin(
@@ -34,6 +37,8 @@ PLUGIN = CapabilityPlugin(
             "com.cloudflare.queues.max_delay_s": 43_200,
         },
     ),
+    binding=BINDING,
+    errors=ERRORS,
     constructors={
         "from_env": "cap_cloudflare_queue:Queue.from_env",
         "from_url": "cap_cloudflare_queue:Queue.from_url",

@@ -9,6 +9,9 @@ from __future__ import annotations
 from cap_opendal_core.descriptors import Descriptor
 from cap_opendal_core.plugins import CapabilityPlugin, builtin_constraints_under
 
+from .binding_kind import BINDING
+from .error_codes import ERRORS
+
 __all__ = ["PLUGIN"]
 
 PLUGIN = CapabilityPlugin(
@@ -38,6 +41,8 @@ PLUGIN = CapabilityPlugin(
             "com.cloudflare.r2.delete_batch_max": 1000,
         },
     ),
+    binding=BINDING,
+    errors=ERRORS,
     constructors={
         "from_env": "cap_cloudflare_r2:R2Bucket.from_env",
         "from_url": "cap_cloudflare_r2:R2Bucket.from_url",

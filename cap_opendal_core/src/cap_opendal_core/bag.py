@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from .errors import InvalidInput, Misconfigured
 from .hints import validate_hint_id
-from .plugins import BINDING_KINDS, BINDING_NAME, BindingKind, hint_provided
+from .plugins import BINDING_NAME, BindingKind, binding_kinds, hint_provided
 
 if TYPE_CHECKING:
     import os
@@ -125,9 +125,9 @@ class CapabilityBag:
 
         if kind is None:
             kind = _attr(capability, "binding_kind")
-        if kind is not None and kind not in BINDING_KINDS:
+        if kind is not None and kind not in (known := binding_kinds()):
             raise InvalidInput(
-                f"binding {name!r}: kind {kind!r} is not one of {', '.join(BINDING_KINDS)}", field="kind"
+                f"binding {name!r}: kind {kind!r} is not one of {', '.join(known)}", field="kind"
             )
         if descriptor is None:
             descriptor = _descriptor_attr(capability, Descriptor)
@@ -287,9 +287,9 @@ class CapabilityBag:
                     f"{where}.{extra[0]}: unknown key; expected kind, descriptor, provides", field=name
                 )
             kind = spec.get("kind")
-            if kind not in BINDING_KINDS:
+            if not isinstance(kind, str) or kind not in (known := binding_kinds()):
                 raise InvalidInput(
-                    f"{where}.kind: {kind!r} is not one of {', '.join(BINDING_KINDS)}", field=f"{name}.kind"
+                    f"{where}.kind: {kind!r} is not one of {', '.join(known)}", field=f"{name}.kind"
                 )
             descriptor = None
             if "descriptor" in spec:

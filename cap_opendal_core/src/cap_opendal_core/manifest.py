@@ -55,10 +55,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final
 
+from .binding_kinds import BindingKindSpec, binding_kinds
 from .errors import InvalidInput
-from .plugins import BINDING_KINDS, BINDING_NAME, BindingKind
+from .plugins import BINDING_NAME
 from .redact import is_sensitive_key
 
 if TYPE_CHECKING:
@@ -70,55 +71,20 @@ __all__ = [
     "SECRET_NAME",
     "BindingManifest",
     "BindingSpec",
-    "QueueConsumerSettings",
+    "ManifestReader",
     "WorkerSettings",
     "check_no_secrets",
     "load_manifest",
     "read_document",
 ]
 
-_R2_BUCKET: Final = re.compile(r"^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$")
-_QUEUE_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
-_KV_ID: Final = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-_CLASS_NAME: Final = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$]*$")
-_MIGRATION_TAG: Final = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 SECRET_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")
 """A secret's name: an environment variable name (what ``wrangler secret put NAME`` takes)."""
 
 _COMMON_KEYS: Final = ("kind", "requires")
-_KIND_KEYS: Final[Mapping[str, tuple[str, ...]]] = MappingProxyType(
-    {
-        "kv_namespace": ("id", "preview_id"),
-        "r2_bucket": ("bucket_name", "preview_bucket_name"),
-        "queue": ("queue", "producer", "consumer"),
-        "durable_object": ("class_name", "script_name", "migration_tag"),
-    }
-)
-_CONSUMER_LIMITS: Final[Mapping[str, tuple[int, int | None]]] = MappingProxyType(
-    {
-        # Cloudflare's documented bounds (docs/reference/queues.md): batch ≤ 100, wait ≤ 60 s,
-        # ≤ 100 retries.
-        "max_batch_size": (1, 100),
-        "max_batch_timeout": (0, 60),
-        "max_retries": (0, 100),
-        "max_concurrency": (1, None),
-    }
-)
-DEFAULT_MIGRATION_TAG: Final = "v1"
 
 
 # --- the model -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class QueueConsumerSettings:
-    """A ``[[queues.consumers]]`` entry's settings; None means "wrangler's default"."""
-
-    max_batch_size: int | None = None
-    max_batch_timeout: int | None = None
-    max_retries: int | None = None
-    dead_letter_queue: str | None = None
-    max_concurrency: int | None = None
 
 
 @dataclass(frozen=True)
@@ -133,25 +99,23 @@ class WorkerSettings:
 
 @dataclass(frozen=True)
 class BindingSpec:
-    """One binding a flow needs: its name, kind, requirements and its kind's wrangler details."""
+    """One binding a flow needs: its name, kind, requirements and its kind's wrangler details.
+
+    ``details`` holds the keys the kind's :class:`~cap_opendal_core.plugins.BindingKindSpec` reads
+    (every key it knows, ``None`` when absent); each is also readable as an attribute
+    (``spec.bucket_name``), so callers need not know which package defined the kind.
+    """
 
     name: str
-    kind: BindingKind
+    kind: str
     requires: Mapping[str, Requirement] = field(default_factory=dict, hash=False)
-    # kv_namespace
-    id: str | None = None
-    preview_id: str | None = None
-    # r2_bucket
-    bucket_name: str | None = None
-    preview_bucket_name: str | None = None
-    # queue
-    queue: str | None = None
-    producer: bool = True
-    consumer: QueueConsumerSettings | None = None
-    # durable_object
-    class_name: str | None = None
-    script_name: str | None = None
-    migration_tag: str | None = None
+    details: Mapping[str, Any] = field(default_factory=dict, hash=False)
+
+    def __getattr__(self, key: str) -> Any:
+        details = self.__dict__.get("details")
+        if details is not None and not key.startswith("_") and key in details:
+            return details[key]
+        raise AttributeError(f"binding {self.__dict__.get('name')!r} has no detail {key!r}")
 
     def requirements_dict(self) -> dict[str, dict[str, Any]]:
         return {name: req.to_dict() for name, req in self.requires.items()}
@@ -244,32 +208,12 @@ class BindingManifest:
             entry: dict[str, Any] = {"kind": spec.kind}
             if spec.requires:
                 entry["requires"] = spec.requirements_dict()
-            for key in _KIND_KEYS[spec.kind]:
-                value = getattr(spec, key)
-                if key == "producer":
-                    if not value:
-                        entry[key] = False
-                elif key == "consumer":
-                    if value is not None:
-                        entry[key] = {
-                            k: getattr(value, k) for k in _CONSUMER_KEYS if getattr(value, k) is not None
-                        }
-                elif value is not None:
-                    entry[key] = value
+            entry.update(_kind_spec(spec.kind, self.source).dump(spec.details))
             bindings[spec.name] = entry
         out["bindings"] = bindings
         if self.required_secrets:
             out["secrets"] = {"required": list(self.required_secrets)}
         return out
-
-
-_CONSUMER_KEYS: Final = (
-    "max_batch_size",
-    "max_batch_timeout",
-    "max_retries",
-    "dead_letter_queue",
-    "max_concurrency",
-)
 
 
 # --- reading ---------------------------------------------------------------------------------------
@@ -335,8 +279,11 @@ def check_no_secrets(data: object, source: str, path: str = "") -> None:
         )
 
 
-class _Reader:
-    """Typed access to one mapping, with errors that name the source and the path."""
+class ManifestReader:
+    """Typed access to one mapping, with errors that name the source and the path.
+
+    Capability packages read their binding kind's keys with it (see ``BindingKindSpec.parse``).
+    """
 
     def __init__(self, data: Mapping[str, Any], source: str, path: str) -> None:
         self.data, self.source, self.path = data, source, path
@@ -383,13 +330,13 @@ class _Reader:
             raise self.fail(key, f"must be true or false, got {_type_name(value)}")
         return value
 
-    def table(self, key: str) -> _Reader | None:
+    def table(self, key: str) -> ManifestReader | None:
         value = self.data.get(key)
         if value is None:
             return None
         if not isinstance(value, Mapping):
             raise self.fail(key, f"must be a table/object, got {_type_name(value)}")
-        return _Reader(value, self.source, f"{self.path}.{key}" if self.path else key)
+        return ManifestReader(value, self.source, f"{self.path}.{key}" if self.path else key)
 
 
 def _type_name(value: object) -> str:
@@ -409,7 +356,7 @@ def _parse_manifest(data: Mapping[str, Any], source: str) -> BindingManifest:
         raise InvalidInput(f"{source}: a manifest must be an object/table, got {_type_name(data)}")
     # [secrets] holds names only and is checked on its own; everything else must hold no credential
     check_no_secrets({k: v for k, v in data.items() if k != "secrets"}, source)
-    top = _Reader(data, source, "")
+    top = ManifestReader(data, source, "")
     top.only(("bindings", "worker", "secrets"), "a manifest")
     worker = _parse_worker(top.table("worker"))
     required_secrets = _parse_secrets(top.table("secrets"))
@@ -425,13 +372,13 @@ def _parse_manifest(data: Mapping[str, Any], source: str) -> BindingManifest:
             )
         if not isinstance(entry, Mapping):
             raise bindings_r.fail(name, f"must be a table/object, got {_type_name(entry)}")
-        specs.append(_parse_binding(name, _Reader(entry, source, f"bindings.{name}")))
+        specs.append(_parse_binding(name, ManifestReader(entry, source, f"bindings.{name}")))
     return BindingManifest(
         bindings=tuple(specs), worker=worker, source=source, required_secrets=required_secrets
     )
 
 
-def _parse_secrets(r: _Reader | None) -> tuple[str, ...]:
+def _parse_secrets(r: ManifestReader | None) -> tuple[str, ...]:
     """``[secrets] required = ["NAME", …]``: names only (checked by :class:`BindingManifest`)."""
     if r is None:
         return ()
@@ -442,7 +389,7 @@ def _parse_secrets(r: _Reader | None) -> tuple[str, ...]:
     return tuple(names)
 
 
-def _parse_worker(r: _Reader | None) -> WorkerSettings:
+def _parse_worker(r: ManifestReader | None) -> WorkerSettings:
     if r is None:
         return WorkerSettings()
     r.only(("name", "main", "compatibility_date", "compatibility_flags"), "'worker'")
@@ -459,77 +406,28 @@ def _parse_worker(r: _Reader | None) -> WorkerSettings:
     )
 
 
-def _parse_binding(name: str, r: _Reader) -> BindingSpec:
+def _kind_spec(kind: str, source: str) -> BindingKindSpec:
+    spec = binding_kinds().get(kind)
+    if spec is None:
+        raise InvalidInput(f"{source}: no installed capability package defines binding kind {kind!r}")
+    return spec
+
+
+def _parse_binding(name: str, r: ManifestReader) -> BindingSpec:
+    kinds = binding_kinds()
+    known = ", ".join(kinds) or "none installed"
     kind = r.data.get("kind")
     if kind is None:
-        raise r.fail("kind", f"missing; one of {', '.join(BINDING_KINDS)}")
-    if kind not in BINDING_KINDS:
-        raise r.fail("kind", f"{kind!r} is not a binding kind; expected one of {', '.join(BINDING_KINDS)}")
-    kind = cast("BindingKind", kind)
-    r.only((*_COMMON_KEYS, *_KIND_KEYS[kind]), f"a {kind} binding")
+        raise r.fail("kind", f"missing; one of {known}")
+    if not isinstance(kind, str) or kind not in kinds:
+        raise r.fail("kind", f"{kind!r} is not a binding kind; expected one of {known}")
+    kind_spec = kinds[kind]
+    r.only((*_COMMON_KEYS, *kind_spec.keys), f"a {kind} binding")
     requires = _parse_requires(r.table("requires"))
-    if kind == "kv_namespace":
-        rule = "letters, digits, '-' and '_' (the namespace id wrangler prints)"
-        return BindingSpec(
-            name,
-            kind,
-            requires,
-            id=r.string("id", _KV_ID, rule),
-            preview_id=r.string("preview_id", _KV_ID, rule),
-        )
-    if kind == "r2_bucket":
-        rule = "3-63 lower-case letters, digits and '-', starting and ending with a letter or digit"
-        return BindingSpec(
-            name,
-            kind,
-            requires,
-            bucket_name=r.string("bucket_name", _R2_BUCKET, rule),
-            preview_bucket_name=r.string("preview_bucket_name", _R2_BUCKET, rule),
-        )
-    if kind == "queue":
-        queue = r.string("queue", _QUEUE_NAME, "lower-case letters, digits and '-', at most 63")
-        producer = r.boolean("producer", True)
-        consumer = _parse_consumer(r, queue)
-        if not producer and consumer is None:
-            raise r.fail(None, "a queue binding with producer = false needs a 'consumer' table")
-        return BindingSpec(name, kind, requires, queue=queue, producer=producer, consumer=consumer)
-    script_name = r.string("script_name", re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$"), "a Worker name")
-    tag = r.string("migration_tag", _MIGRATION_TAG, "letters, digits, '.', '-' and '_'")
-    if script_name is not None and tag is not None:
-        raise r.fail("migration_tag", "a class defined in another Worker (script_name) is migrated there")
-    return BindingSpec(
-        name,
-        kind,
-        requires,
-        class_name=r.string("class_name", _CLASS_NAME, "a class name (identifier)"),
-        script_name=script_name,
-        migration_tag=tag,
-    )
+    return BindingSpec(name, kind, requires, kind_spec.read(r))
 
 
-def _parse_consumer(r: _Reader, queue: str | None) -> QueueConsumerSettings | None:
-    raw = r.data.get("consumer")
-    if raw is None or raw is False:
-        return None
-    if raw is True:
-        return QueueConsumerSettings()
-    c = r.table("consumer")
-    assert c is not None
-    c.only(_CONSUMER_KEYS, "a queue consumer")
-    limits = {k: c.integer(k, *bounds) for k, bounds in _CONSUMER_LIMITS.items()}
-    dlq = c.string("dead_letter_queue", _QUEUE_NAME, "a queue name")
-    if dlq is not None and dlq == queue:
-        raise c.fail("dead_letter_queue", "must differ from the queue itself")
-    return QueueConsumerSettings(
-        max_batch_size=limits["max_batch_size"],
-        max_batch_timeout=limits["max_batch_timeout"],
-        max_retries=limits["max_retries"],
-        dead_letter_queue=dlq,
-        max_concurrency=limits["max_concurrency"],
-    )
-
-
-def _parse_requires(r: _Reader | None) -> Mapping[str, Requirement]:
+def _parse_requires(r: ManifestReader | None) -> Mapping[str, Requirement]:
     if r is None:
         return MappingProxyType({})
     from .descriptors import Requirement

@@ -19,8 +19,9 @@ import re
 import threading
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final, Literal, get_args
+from typing import TYPE_CHECKING, Any, Final
 
+from .binding_kinds import BINDING_KIND_NAME, BindingKindSpec, binding_kinds
 from .errors import InvalidInput, Misconfigured
 from .hints import BUILTIN_CONSTRAINTS, Constraint, registry, validate_hint_id
 
@@ -29,15 +30,17 @@ if TYPE_CHECKING:
     from importlib.metadata import EntryPoint
 
     from .descriptors import Descriptor
+    from .translate.services import ServiceErrors
 
 __all__ = [
-    "BINDING_KINDS",
     "BINDING_NAME",
     "ENTRY_POINT_GROUP",
     "BindingKind",
+    "BindingKindSpec",
     "CapabilityPlugin",
     "PluginProblem",
     "PluginSet",
+    "binding_kinds",
     "builtin_constraints_under",
     "discover",
     "hint_covers",
@@ -48,9 +51,9 @@ __all__ = [
 
 ENTRY_POINT_GROUP: Final = "cap_opendal_core.capabilities"
 
-BindingKind = Literal["kv_namespace", "r2_bucket", "queue", "durable_object"]
-BINDING_KINDS: Final[tuple[BindingKind, ...]] = get_args(BindingKind)
-"""The wrangler binding kinds a capability can stand for."""
+BindingKind = str
+"""A wrangler binding kind: an open string, defined by the capability package that stands for it
+(its :class:`~cap_opendal_core.binding_kinds.BindingKindSpec`); see :func:`binding_kinds`."""
 
 BINDING_NAME: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 """A binding is an attribute of ``env`` in JS and Python alike, so its name must be an identifier."""
@@ -104,6 +107,11 @@ class CapabilityPlugin:
     provided_hints: tuple[str, ...] = ()
     hints: tuple[Constraint, ...] = ()
     constructors: Mapping[str, str] = field(default_factory=dict, hash=False)
+    binding: BindingKindSpec | None = field(default=None, hash=False)
+    """How bindings of ``binding_kind`` read in a manifest and render for wrangler, when this
+    package defines that kind."""
+    errors: ServiceErrors | None = field(default=None, hash=False)
+    """The service's error codes and JS rules, registered with core's translators on discovery."""
 
     def __post_init__(self) -> None:
         from .descriptors import Descriptor
@@ -117,10 +125,16 @@ class CapabilityPlugin:
             )
         if not isinstance(self.distribution, str) or not self.distribution.strip():
             raise InvalidInput(f"{where}: distribution must be a non-empty string", field="distribution")
-        if self.binding_kind not in BINDING_KINDS:
+        if not isinstance(self.binding_kind, str) or not BINDING_KIND_NAME.match(self.binding_kind):
             raise InvalidInput(
-                f"{where}: binding_kind {self.binding_kind!r} is not one of {', '.join(BINDING_KINDS)}",
+                f"{where}: binding_kind {self.binding_kind!r} must be lower-case letters, digits and '_'",
                 field="binding_kind",
+            )
+        if self.binding is not None and (
+            not isinstance(self.binding, BindingKindSpec) or self.binding.kind != self.binding_kind
+        ):
+            raise InvalidInput(
+                f"{where}: binding must be a BindingKindSpec for kind {self.binding_kind!r}", field="binding"
             )
         if not isinstance(self.descriptor, Descriptor):
             raise InvalidInput(
@@ -139,6 +153,15 @@ class CapabilityPlugin:
             if not isinstance(c, Constraint):
                 raise InvalidInput(
                     f"{where}: hints must hold Constraint objects, got {type(c).__name__}", field="hints"
+                )
+        if self.errors is not None:
+            from .translate.services import ServiceErrors
+
+            if not isinstance(self.errors, ServiceErrors):
+                raise InvalidInput(
+                    f"{where}: errors must be a cap_opendal_core.translate.services.ServiceErrors, "
+                    f"got {type(self.errors).__name__}",
+                    field="errors",
                 )
         constructors = dict(self.constructors)
         for key, ref in constructors.items():
@@ -269,6 +292,10 @@ def _apply_hints(new: CapabilityPlugin, old: CapabilityPlugin | None) -> None:
                 _withdraw(c, exclude=old.name)
     for c in new.hints:
         registry.register(c)
+    if new.errors is not None:
+        from .translate.services import register_service_errors
+
+        register_service_errors(new.errors)
 
 
 def _withdraw(c: Constraint, *, exclude: str) -> None:

@@ -1,16 +1,16 @@
 """Render a binding manifest as the binding sections of a ``wrangler.toml``.
 
 The same manifest that preflight checks a host against describes what a Worker deployment must bind,
-so the two cannot drift. Output uses wrangler's documented keys: ``[secrets]`` (``required``: the
-secret *names* the manifest lists, which wrangler checks at deploy — values are set with ``wrangler
-secret put``), ``[[kv_namespaces]]`` (binding, id), ``[[r2_buckets]]`` (binding, bucket_name),
-``[[queues.producers]]`` (binding, queue), ``[[queues.consumers]]`` (queue, max_batch_size,
-max_batch_timeout, max_retries, dead_letter_queue, max_concurrency), ``[[durable_objects.bindings]]``
-(name, class_name, script_name) and ``[[migrations]]`` (tag, new_sqlite_classes).
+so the two cannot drift. Output uses wrangler's documented keys
+(developers.cloudflare.com/workers/wrangler/configuration/): the top-level settings, ``[secrets]``
+(``required``: the secret *names* the manifest lists, which wrangler checks at deploy — values are
+set with ``wrangler secret put``), then each binding kind's sections, written by the capability
+package that defines the kind (:class:`~cap_opendal_core.binding_kinds.BindingKindSpec`) with
+:func:`table` and :func:`need`.
 
 TOML is written by hand — it is a few tables of strings and integers, not worth a dependency — with
-basic-string escaping per the TOML spec, in a stable order (sections as above, bindings in manifest
-order), and never holds a secret: manifests reject credential-like keys, and nothing else is read.
+basic-string escaping per the TOML spec, in a stable order (kinds by their ``wrangler_order``, bindings in
+manifest order), and never holds a secret: manifests reject credential-like keys, and nothing else is read.
 """
 
 from __future__ import annotations
@@ -18,13 +18,16 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Final
 
+from .binding_kinds import binding_kinds
 from .errors import InvalidInput
-from .manifest import DEFAULT_MIGRATION_TAG, BindingManifest, BindingSpec
+from .manifest import BindingManifest
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
-__all__ = ["render_wrangler", "toml_string"]
+    from .manifest import BindingSpec
+
+__all__ = ["need", "render_wrangler", "table", "toml_string"]
 
 _WORKER_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _DATE: Final = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -54,7 +57,8 @@ def _value(value: str | int | bool | Iterable[str]) -> str:
     return "[" + ", ".join(toml_string(v) for v in value) + "]"
 
 
-def _table(header: str, pairs: Iterable[tuple[str, str | int | bool | Iterable[str] | None]]) -> list[str]:
+def table(header: str, pairs: Iterable[tuple[str, str | int | bool | Iterable[str] | None]]) -> list[str]:
+    """One ``[[header]]`` array-of-tables entry with the pairs whose value is not ``None``."""
     lines = [f"[[{header}]]"]
     lines.extend(f"{key} = {_value(value)}" for key, value in pairs if value is not None)
     return [*lines, ""]
@@ -114,94 +118,22 @@ def render_wrangler(
     if manifest.required_secrets:  # names only: a manifest cannot hold a value
         lines.extend(["[secrets]", f"required = {_value(manifest.required_secrets)}", ""])
 
-    for spec in manifest.of_kind("kv_namespace"):
-        if spec.id is None:
-            lines.append(f"# {spec.name}: no namespace id yet; `wrangler kv namespace create` prints one")
-        lines.extend(
-            _table(
-                "kv_namespaces", [("binding", spec.name), ("id", spec.id), ("preview_id", spec.preview_id)]
-            )
-        )
-    for spec in manifest.of_kind("r2_bucket"):
-        lines.extend(
-            _table(
-                "r2_buckets",
-                [
-                    ("binding", spec.name),
-                    ("bucket_name", _need(spec, "bucket_name", spec.bucket_name)),
-                    ("preview_bucket_name", spec.preview_bucket_name),
-                ],
-            )
-        )
-    queues = manifest.of_kind("queue")
-    for spec in queues:
-        if spec.producer:
-            lines.extend(
-                _table(
-                    "queues.producers", [("binding", spec.name), ("queue", _need(spec, "queue", spec.queue))]
-                )
-            )
-    consumed: dict[str, str] = {}
-    for spec in queues:
-        c = spec.consumer
-        if c is None:
-            continue
-        queue = _need(spec, "queue", spec.queue)
-        if queue in consumed:
-            raise InvalidInput(
-                f"{manifest.source}: bindings {consumed[queue]!r} and {spec.name!r} both consume queue "
-                f"{queue!r}; a Worker has one consumer per queue",
-                field=f"bindings.{spec.name}.consumer",
-            )
-        consumed[queue] = spec.name
-        lines.extend(
-            _table(
-                "queues.consumers",
-                [
-                    ("queue", queue),
-                    ("max_batch_size", c.max_batch_size),
-                    ("max_batch_timeout", c.max_batch_timeout),
-                    ("max_retries", c.max_retries),
-                    ("dead_letter_queue", c.dead_letter_queue),
-                    ("max_concurrency", c.max_concurrency),
-                ],
-            )
-        )
-    objects = manifest.of_kind("durable_object")
-    migrations: dict[str, list[str]] = {}
-    tag_of: dict[str, str] = {}
-    for spec in objects:
-        class_name = _need(spec, "class_name", spec.class_name)
-        lines.extend(
-            _table(
-                "durable_objects.bindings",
-                [("name", spec.name), ("class_name", class_name), ("script_name", spec.script_name)],
-            )
-        )
-        if spec.script_name is not None:
-            continue  # defined and migrated by the other Worker
-        tag = spec.migration_tag or DEFAULT_MIGRATION_TAG
-        if tag_of.setdefault(class_name, tag) != tag:
-            raise InvalidInput(
-                f"{manifest.source}: class {class_name!r} is given migration tags {tag_of[class_name]!r} "
-                f"and {tag!r}; a class is created by exactly one migration",
-                field=f"bindings.{spec.name}.migration_tag",
-            )
-        classes = migrations.setdefault(tag, [])
-        if class_name not in classes:
-            classes.append(class_name)
-    for tag, classes in migrations.items():
-        lines.extend(_table("migrations", [("tag", tag), ("new_sqlite_classes", classes)]))
+    for kind, kind_spec in binding_kinds().items():
+        specs = manifest.of_kind(kind)
+        if specs and kind_spec.render is not None:
+            lines.extend(kind_spec.render(specs, manifest.source))
 
     while lines and lines[-1] == "":
         lines.pop()
     return "\n".join(lines) + "\n"
 
 
-def _need(spec: BindingSpec, key: str, value: str | None) -> str:
+def need(spec: BindingSpec, key: str) -> str:
+    """``spec``'s detail ``key``, or an :class:`InvalidInput` saying wrangler needs it."""
+    value = spec.details.get(key)
     if value is None:
         raise InvalidInput(
             f"binding {spec.name!r} ({spec.kind}) has no {key}; wrangler needs one — add it to the manifest",
             field=f"bindings.{spec.name}.{key}",
         )
-    return value
+    return str(value)

@@ -9,6 +9,9 @@ exc``); the specialised translators are public for backends that know what they 
 * :func:`from_httpx` — httpx transport and status errors (:mod:`.http_client`);
 * :func:`from_js` — JavaScript errors from Workers bindings under Pyodide (:mod:`.js`).
 
+What one service's codes and JS messages mean lives in its capability package, registered through
+:mod:`.services` (:class:`ServiceErrors`); core keeps the mechanism and the generic tables.
+
 Every result carries ``capability``/``operation``/``key``, the original as ``__cause__``, and a
 message scrubbed of secrets (:func:`cap_opendal_core.redact.scrub`). None of these modules imports
 opendal, httpx or pyodide unless an exception from that library is being translated.
@@ -36,14 +39,19 @@ from .http import from_http, parse_retry_after
 from .http_client import from_httpx, is_httpx_exception
 from .js import from_js, is_js_exception
 from .opendal import from_opendal, is_opendal_exception
+from .services import JsRule, ServiceErrors, register_service_errors
 
 __all__ = [
+    "JsRule",
+    "ServiceErrors",
+    "Spec",
     "from_exception",
     "from_http",
     "from_httpx",
     "from_js",
     "from_opendal",
     "parse_retry_after",
+    "register_service_errors",
 ]
 
 # errno names, not numbers: the numbers differ between Linux, macOS and Windows (and some are absent).

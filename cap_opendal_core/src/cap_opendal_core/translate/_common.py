@@ -26,7 +26,6 @@ __all__ = [
     "describe",
     "limit_numbers",
     "refine_limit",
-    "service_of",
 ]
 
 # A translated message is for a human reading a log line: long enough for the cause, short enough
@@ -137,28 +136,6 @@ def describe(exc: BaseException) -> str:
         text = "<unprintable>"
     name = type(exc).__name__
     return f"{name}: {text}" if text else name
-
-
-_service_prefixes: Final = (
-    ("kv", "kv"),
-    ("r2", "r2"),
-    ("blob", "r2"),
-    ("queue", "queue"),
-    ("durable", "do"),
-    ("do", "do"),
-    ("dedupe", "do"),
-)
-
-
-def service_of(capability: str | None) -> str | None:
-    """The Cloudflare service a capability name belongs to (``"kv"``, ``"r2"``, ``"queue"``, ``"do"``)."""
-    if not capability:
-        return None
-    name = capability.lower()
-    for prefix, service in _service_prefixes:
-        if name.startswith(prefix):
-            return service
-    return None
 
 
 _LIMIT_NUMBERS: Final = LazyPattern(

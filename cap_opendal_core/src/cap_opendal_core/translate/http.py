@@ -26,12 +26,10 @@ anything else             BackendError, not retryable
 ========================  =====================================================
 
 Cloudflare error codes (``errors[].code``, also inside ``error_chain``) are looked up per service,
-because the numbers overlap: ``10009`` is "key not found" for KV but "TooManyBuckets" for R2, and
-``10013`` is "namespace not found" for KV but "IncompleteBody" for R2. Sources: the Cloudflare API
-docs' Workers KV namespace error list (as quoted by wrangler-legacy), the R2 error-code reference
-(developers.cloudflare.com/r2/api/error-codes) and the Queues error-code reference
-(developers.cloudflare.com/queues/reference/error-codes); the account-wide codes (10000, 7000/7003,
-6003/6103/6111, 9109) as seen in real API responses. Only codes confirmed there are listed.
+because the numbers overlap: ``10009`` is "key not found" for KV but "TooManyBuckets" for R2. Each
+service's table lives in its capability package and is registered through
+:mod:`~cap_opendal_core.translate.services`; this module keeps only the account-wide codes (10000,
+7000/7003, 6003/6103/6111, 9109, as seen in Cloudflare API responses).
 Unknown codes leave the status decision alone. S3-style XML bodies (``<Code>NoSuchKey</Code>``)
 are understood too, for R2's S3 API.
 """
@@ -58,10 +56,11 @@ from ..errors import (
     Unavailable,
     Unsupported,
 )
-from ._common import LazyPattern, Spec, build, limit_numbers, refine_limit, service_of
+from ._common import LazyPattern, Spec, build, limit_numbers, refine_limit
+from .services import registered_services, service_of
 
 __all__ = [
-    "CLOUDFLARE_CODES",
+    "COMMON_CODES",
     "S3_CODES",
     "STATUS_SPECS",
     "cloudflare_code_spec",
@@ -168,7 +167,7 @@ def status_spec(status: int) -> Spec:
 
 # --- Cloudflare error codes -------------------------------------------------------------------
 
-_COMMON_CODES: Final[Mapping[int, Spec]] = {
+COMMON_CODES: Final[Mapping[int, Spec]] = {
     7000: Spec(Misconfigured),  # "No route for that URI" (wrong account id / path)
     7003: Spec(Misconfigured),  # "No route for the URI"
     6003: Spec(InvalidInput),  # "Invalid request headers" (its error_chain says which)
@@ -178,99 +177,14 @@ _COMMON_CODES: Final[Mapping[int, Spec]] = {
     10000: Spec(Unauthorized),  # "Authentication error"
 }
 
-_KV_CODES: Final[Mapping[int, Spec]] = {
-    10001: _UNAVAILABLE,  # service temporarily unavailable
-    10009: Spec(NotFound),  # key not found
-    10010: Spec(Misconfigured),  # malformed namespace
-    10011: Spec(Misconfigured),  # malformed namespace ID
-    10012: Spec(InvalidInput, field="value"),  # malformed value
-    10013: Spec(Misconfigured),  # namespace not found: the binding is wrong, not the key absent
-    10014: Spec(AlreadyExists),  # namespace already exists
-    10017: Spec(Forbidden),  # not entitled
-    10018: Spec(LimitExceeded, limit="kv.namespaces"),  # too many namespaces in this account
-    10019: Spec(InvalidInput, field="title"),  # missing title
-    10022: Spec(RateLimited, retryable=True),  # too many requests
-    10024: Spec(LimitExceeded, limit="kv.request_bytes"),  # payload too large
-    10025: Spec(Misconfigured),  # endpoint/path does not exist
-    10026: Spec(Forbidden),  # not entitled / not permitted
-    10028: Spec(InvalidInput, field="limit"),  # invalid limit argument
-    10029: Spec(InvalidInput),  # invalid request
-    10030: Spec(LimitExceeded, limit="kv.key_bytes"),  # key too long
-    10033: Spec(InvalidInput, field="expiration"),  # invalid expiration
-    10034: Spec(InvalidInput, field="expiration_ttl"),  # invalid expiration ttl
-    10037: Spec(Forbidden),  # the user lacks the permissions to perform this operation
-    10041: Spec(InvalidInput, field="cursor"),  # invalid "list keys" cursor
-    10042: Spec(InvalidInput, field="key"),  # illegal key name
-    10046: Spec(RateLimited, retryable=True),  # too many bulk requests
-    10047: Spec(InvalidInput, field="metadata"),  # invalid metadata
-    10048: Spec(LimitExceeded, limit="kv.free_tier"),  # free limit reached
-}
-
-_R2_CODES: Final[Mapping[int, Spec]] = {
-    10001: _UNAVAILABLE,  # InternalError
-    10002: Spec(Unauthorized),  # Unauthorized
-    10003: Spec(Forbidden),  # AccessDenied
-    10005: Spec(Misconfigured),  # InvalidBucketName
-    10006: Spec(Misconfigured),  # NoSuchBucket: the binding is wrong
-    10007: Spec(NotFound),  # NoSuchKey
-    10008: Spec(PreconditionFailed),  # BucketNotEmpty
-    10009: Spec(LimitExceeded, limit="r2.buckets"),  # TooManyBuckets
-    10011: Spec(InvalidInput, field="parts"),  # EntityTooSmall: complete()'s parts, one below 5 MiB
-    10012: Spec(LimitExceeded, limit="r2.custom_metadata_bytes"),  # MetadataTooLarge
-    10013: _UNAVAILABLE,  # IncompleteBody: the body was cut off in transit
-    10014: Spec(InvalidInput, field="checksum"),  # InvalidDigest
-    10018: Spec(Unauthorized),  # ExpiredRequest
-    10020: Spec(InvalidInput, field="key"),  # InvalidObjectName
-    10024: Spec(NotFound),  # NoSuchUpload
-    10025: Spec(InvalidInput, field="parts"),  # InvalidPart
-    10031: Spec(PreconditionFailed),  # PreconditionFailed
-    10033: Spec(InvalidInput),  # MissingContentLength
-    10035: Spec(Unauthorized),  # SignatureDoesNotMatch
-    10037: Spec(InvalidInput, field="checksum"),  # BadDigest
-    10039: Spec(InvalidInput, field="range"),  # InvalidRange
-    10042: Spec(Forbidden),  # NotEntitled
-    10043: _UNAVAILABLE,  # ServiceUnavailable
-    10048: Spec(InvalidInput, field="parts"),  # InvalidPart: non-trailing parts differ in size
-    10054: _UNAVAILABLE,  # ClientDisconnect
-    10058: Spec(RateLimited, retryable=True),  # TooManyRequests (1 write/s per key)
-    10069: Spec(Forbidden),  # ObjectLockedByBucketPolicy
-    10073: Spec(AlreadyExists),  # BucketConflict
-    100100: Spec(LimitExceeded, limit="r2.object_bytes"),  # EntityTooLarge
-}
-
-_QUEUE_CODES: Final[Mapping[int, Spec]] = {
-    10104: Spec(Misconfigured),  # QueueNotFound: the binding/queue id is wrong
-    10106: Spec(Forbidden),  # Unauthorized: no permission to push to that queue
-    10107: Spec(Misconfigured),  # QueueIDMalformed
-    10201: _UNAVAILABLE,  # ClientDisconnected
-    10202: Spec(InvalidInput, field="delay_seconds"),  # BatchDelayInvalid
-    10203: Spec(InvalidInput, field="content_type"),  # MessageMetadataInvalid
-    10204: Spec(LimitExceeded, limit="queue.message_bytes"),  # MessageSizeOutOfBounds
-    10205: Spec(LimitExceeded, limit="queue.batch_bytes"),  # BatchSizeOutOfBounds
-    10206: Spec(LimitExceeded, limit="queue.batch_messages"),  # BatchCountOutOfBounds
-    10207: Spec(InvalidInput),  # JSONRequestBodyInvalid
-    10208: Spec(InvalidInput),  # JSONRequestBodyMalformed
-    10250: Spec(RateLimited, retryable=True),  # QueueOverloaded: back off
-    10251: Spec(LimitExceeded, limit="queue.storage_bytes"),  # QueueStorageLimitExceeded
-    10252: Spec(Unavailable, retryable=False),  # QueueDisabled: paused until someone unpauses it
-    10253: Spec(LimitExceeded, limit="queue.free_tier"),  # FreeTierLimitExceeded
-    15000: _UNAVAILABLE,  # UnknownInternalError
-}
-
-CLOUDFLARE_CODES: Final[Mapping[str | None, Mapping[int, Spec]]] = {
-    None: _COMMON_CODES,
-    "kv": _KV_CODES,
-    "r2": _R2_CODES,
-    "queue": _QUEUE_CODES,
-}
-
 
 def cloudflare_code_spec(service: str | None, code: int) -> Spec | None:
-    """The mapping for a Cloudflare error ``code`` of ``service`` (``"kv"``, ``"r2"``, ``"queue"``)."""
-    table = CLOUDFLARE_CODES.get(service)
-    if table is not None and code in table:
-        return table[code]
-    return _COMMON_CODES.get(code)
+    """The mapping for a Cloudflare error ``code`` of ``service`` (a registered service's table,
+    see :mod:`.services`), else the account-wide codes every service shares."""
+    errors = registered_services().get(service) if service is not None else None
+    if errors is not None and code in errors.codes:
+        return errors.codes[code]
+    return COMMON_CODES.get(code)
 
 
 # --- S3 error codes (R2's S3 API, OpenDAL's s3 service) ------------------------------------------

@@ -11,9 +11,10 @@ in order (first match wins):
    :mod:`~cap_opendal_core.translate.http`, limits named from the text;
 2. a Cloudflare error code at the end of the message, as R2 and Queues report it
    (``"put: Your metadata headers exceed the maximum allowed metadata size. (10012)"``) → the
-   per-service code tables of :mod:`~cap_opendal_core.translate.http`;
-3. :data:`JS_RULES`, one ordered table of JS error names and message patterns (subrequest limit,
-   overloaded Durable Objects, ``TypeError`` → InvalidInput, "Network connection lost" →
+   per-service code tables each capability package registers (:mod:`.services`);
+3. the JS rules of the capability's service (registered by its package, e.g. "Durable Object is
+   overloaded"), then :data:`JS_RULES`, one ordered table of generic JS error names and message
+   patterns (subrequest limit, ``TypeError`` → InvalidInput, "Network connection lost" →
    Unavailable …);
 4. the Durable Object flags, which Cloudflare documents as authoritative: ``overloaded`` → do not
    retry (RateLimited, not retryable); ``retryable`` sets ``retryable``;
@@ -45,32 +46,11 @@ from ..errors import (
     Unavailable,
     Unsupported,
 )
-from ._common import LazyPattern, Spec, build, limit_numbers, refine_limit, service_of
+from ._common import LazyPattern, Spec, build, limit_numbers, refine_limit
 from .http import cloudflare_code_spec, status_spec
+from .services import JsRule, service_errors, service_of
 
 __all__ = ["JS_RULES", "JsRule", "from_js", "is_js_exception"]
-
-
-class JsRule:
-    """Matches when the JS error's name is in ``names`` (if given) and ``pattern`` is in its message."""
-
-    __slots__ = ("names", "pattern", "spec")
-
-    def __init__(
-        self, spec: Spec, *, names: tuple[str, ...] | None = None, pattern: str | None = None
-    ) -> None:
-        self.spec = spec
-        self.names = frozenset(names) if names is not None else None
-        self.pattern = LazyPattern(pattern, re.IGNORECASE) if pattern is not None else None
-
-    def matches(self, name: str | None, message: str) -> bool:
-        if self.names is not None and name not in self.names:
-            return False
-        return self.pattern is None or self.pattern.search(message) is not None
-
-    def __repr__(self) -> str:
-        pattern = self.pattern.compiled.pattern if self.pattern is not None else None
-        return f"JsRule({self.spec!r}, names={self.names!r}, pattern={pattern!r})"
 
 
 _RETRY: Final = Spec(Unavailable, retryable=True)
@@ -81,10 +61,6 @@ JS_RULES: Final[tuple[JsRule, ...]] = (
         Spec(LimitExceeded, limit="workers.subrequests"),
         pattern=r"too many (?:subrequests|api requests by single worker invocation)|subrequests? limit",
     ),
-    # Durable Objects: "overloaded" must not be retried (it makes the overload worse)…
-    JsRule(Spec(RateLimited, retryable=False), pattern=r"durable object is overloaded"),
-    # …while account-wide load asks to back off and try again.
-    JsRule(Spec(RateLimited, retryable=True), pattern=r"too much load|back off and try again"),
     # By JS error class.
     JsRule(Spec(InvalidInput), names=("TypeError", "RangeError", "SyntaxError", "DataCloneError")),
     JsRule(Spec(DeadlineExceeded), names=("TimeoutError",)),
@@ -189,7 +165,8 @@ def _decide(js_name: str | None, message: str, capability: str | None) -> Spec |
         by_code = cloudflare_code_spec(service_of(capability), int(code.group(1) or code.group(2)))
         if by_code is not None:
             return by_code
-    for rule in JS_RULES:
+    errors = service_errors(capability)
+    for rule in (*errors.js_rules, *JS_RULES) if errors is not None else JS_RULES:
         if rule.matches(js_name, message):
             return rule.spec
     return None

@@ -1,0 +1,30 @@
+"""What Durable Objects' errors mean beyond core's generic rules: the JS rules for ``do``.
+
+Registered with core's translator registry (:mod:`cap_opendal_core.translate.services`) when this
+module is imported — the backends import it — and carried by the plugin, so discovery registers it
+too. Source: developers.cloudflare.com/durable-objects/best-practices/error-handling/ and
+developers.cloudflare.com/durable-objects/observability/troubleshooting/.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from cap_opendal_core.errors import RateLimited
+from cap_opendal_core.translate import Spec
+from cap_opendal_core.translate.services import JsRule, ServiceErrors, register_service_errors
+
+__all__ = ["ERRORS"]
+
+ERRORS: Final = ServiceErrors(
+    service="do",
+    capability_prefixes=("durable", "do", "dedupe"),
+    js_rules=(
+        # "overloaded" must not be retried (it makes the overload worse)…
+        JsRule(Spec(RateLimited, retryable=False), pattern=r"durable object is overloaded"),
+        # …while account-wide load asks to back off and try again.
+        JsRule(Spec(RateLimited, retryable=True), pattern=r"too much load|back off and try again"),
+    ),
+)
+
+register_service_errors(ERRORS)

@@ -1,0 +1,50 @@
+"""What Cloudflare Queues' error codes mean: the table core's translators consult for ``queue``.
+
+Registered with core's translator registry (:mod:`cap_opendal_core.translate.services`) when this
+module is imported — the backends import it — and carried by the plugin, so discovery registers it
+too. Source: developers.cloudflare.com/queues/reference/error-codes/.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from cap_opendal_core.errors import (
+    Forbidden,
+    InvalidInput,
+    LimitExceeded,
+    Misconfigured,
+    RateLimited,
+    Unavailable,
+)
+from cap_opendal_core.translate import Spec
+from cap_opendal_core.translate.services import ServiceErrors, register_service_errors
+
+__all__ = ["ERRORS"]
+
+_UNAVAILABLE: Final = Spec(Unavailable, retryable=True)
+
+ERRORS: Final = ServiceErrors(
+    service="queue",
+    capability_prefixes=("queue",),
+    codes={
+        10104: Spec(Misconfigured),  # QueueNotFound: the binding/queue id is wrong
+        10106: Spec(Forbidden),  # Unauthorized: no permission to push to that queue
+        10107: Spec(Misconfigured),  # QueueIDMalformed
+        10201: _UNAVAILABLE,  # ClientDisconnected
+        10202: Spec(InvalidInput, field="delay_seconds"),  # BatchDelayInvalid
+        10203: Spec(InvalidInput, field="content_type"),  # MessageMetadataInvalid
+        10204: Spec(LimitExceeded, limit="queue.message_bytes"),  # MessageSizeOutOfBounds
+        10205: Spec(LimitExceeded, limit="queue.batch_bytes"),  # BatchSizeOutOfBounds
+        10206: Spec(LimitExceeded, limit="queue.batch_messages"),  # BatchCountOutOfBounds
+        10207: Spec(InvalidInput),  # JSONRequestBodyInvalid
+        10208: Spec(InvalidInput),  # JSONRequestBodyMalformed
+        10250: Spec(RateLimited, retryable=True),  # QueueOverloaded: back off
+        10251: Spec(LimitExceeded, limit="queue.storage_bytes"),  # QueueStorageLimitExceeded
+        10252: Spec(Unavailable, retryable=False),  # QueueDisabled: paused until someone unpauses it
+        10253: Spec(LimitExceeded, limit="queue.free_tier"),  # FreeTierLimitExceeded
+        15000: _UNAVAILABLE,  # UnknownInternalError
+    },
+)
+
+register_service_errors(ERRORS)
