@@ -292,3 +292,13 @@ def test_work_grows_linearly_with_the_document(unit: str) -> None:
     work_ratio = _calls(large) / _calls(small)
     assert size_ratio > 7
     assert work_ratio < size_ratio * 1.5, (unit, work_ratio, size_ratio)
+
+
+def test_a_key_that_is_not_a_plain_name_is_quoted_in_the_message() -> None:
+    """Found by the mutation property: ``{"\\n": Infinity}`` under ``version`` printed a raw newline."""
+    doc = json.loads(example_flow("etl_logs").read_text())
+    doc["version"] = {"a\nb": 1}
+    with pytest.raises(InvalidInput) as caught:
+        validate_flow(json.dumps(doc).replace("1}", "Infinity}"))
+    assert "\n" not in caught.value.message
+    assert 'version["a\\nb"]' in caught.value.message

@@ -85,11 +85,22 @@ def json_pointer(path: _Path) -> str:
     return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
+_PLAIN_KEY = re.compile(r"[A-Za-z_$][A-Za-z0-9_$-]*")
+
+
 def json_path(path: _Path) -> str:
-    """The dotted form used in error messages: ``nodes[1].effects``."""
+    """The dotted form used in error messages: ``nodes[1].effects``.
+
+    A key that is not a plain name is written as a quoted JSON string (``nodes[0]["a\\nb"]``), so a
+    message stays on one line and says exactly which key, whatever the document holds."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif _PLAIN_KEY.fullmatch(part):
+            out += f".{part}" if out else part
+        else:
+            out += f"[{json.dumps(part)}]"
     return out
 
 
