@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
-from cap_opendal_core.capability import Capability
+from cap_opendal_core.capability import Capability, check_settings
 from cap_opendal_core.errors import InvalidInput, Misconfigured
 from cap_opendal_core.show import show
 
@@ -117,6 +117,8 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
 
         from .backends.local import DEFAULT_IDLE_TIMEOUT, LocalRuntime
         from .backends.sqlite_store import check_directory
+
+        check_settings(settings, "do")  # the runtime builds its own pipeline with them: refuse now
 
         location: str | os.PathLike[str] | None
         if path is None:
@@ -281,14 +283,17 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
 
     def id_from_name(self, name: str) -> DurableObjectId:
         """The id for ``name``: always the same object for the same name in this namespace."""
+        self._check_open("id_from_name")
         return self._backend.id_from_name(check_name(name))
 
     def new_unique_id(self, *, jurisdiction: str | None = None) -> DurableObjectId:
         """A new random id (the gateway cannot make one synchronously: use :meth:`resolve_id`)."""
+        self._check_open("new_unique_id")
         return self._backend.new_unique_id(_check_jurisdiction(jurisdiction))
 
     def id_from_string(self, hex_id: str) -> DurableObjectId:
         """The id whose string form is ``hex_id`` (64 hex characters, of this namespace)."""
+        self._check_open("id_from_string")
         return self._backend.id_from_string(check_hex_id(hex_id))
 
     async def resolve_id(
@@ -315,10 +320,12 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
                 f"not {type(oid).__name__}",
                 field="id",
             )
+        self._check_open("get")
         return DurableObjectStub(self, oid, self._backend.stub(oid))
 
     def get_by_name(self, name: str) -> DurableObjectStub:
         """A stub for the object named ``name`` (``getByName`` in JS)."""
+        self._check_open("get_by_name")
         oid, backend = self._backend.stub_by_name(check_name(name))
         return DurableObjectStub(self, oid, backend)
 
