@@ -271,7 +271,7 @@ async def test_gateway_config_validates_and_hides_the_token() -> None:
     assert "config-secret-token" not in repr(config)
     assert "config-secret-token" not in config.model_dump_json()
     ns = DurableObjectNamespace.from_config(config)
-    assert ns.backend_kind == "gateway"
+    assert ns.backend == "gateway"
     assert "peek" in ns._read_only
     await ns.aclose()
     for bad in ({"url": "gw.example"}, {"binding": "not-a-name"}, {"token": " "}, {"timeout": 0}):

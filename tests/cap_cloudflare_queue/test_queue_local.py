@@ -424,6 +424,13 @@ async def test_urls_and_descriptors(tmp_path: Path, quiet: LayerSettings) -> Non
         assert on_disk.binding_kind == "queue"
         assert "resource::queue::publish" in on_disk.provided_hints
     assert (tmp_path / "queues.sqlite3").is_file()
-    for bad in ("local://host/x/q", "local:///q", "memory://Bad_Name", "s3://bucket/q", "memory://q?x=1"):
+    for bad in (
+        "local://host/x/q",
+        "local:///q",
+        "file://host/x/q",
+        "memory://Bad_Name",
+        "s3://bucket/q",
+        "memory://q?x=1",
+    ):
         with pytest.raises((Misconfigured, InvalidInput)):
             Queue.from_url(bad)

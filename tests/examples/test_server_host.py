@@ -299,7 +299,7 @@ async def test_cloudflare_mode_builds_every_capability_from_the_environment() ->
     opened = open_capabilities(config, manifest, environ=environ)
     caps = opened.caps
     assert (caps.payloads.backend, caps.index.backend, caps.jobs.backend) == ("opendal", "rest", "rest")
-    assert caps.dedupe.namespace.backend_kind == "gateway"
+    assert caps.dedupe.namespace.backend == "gateway"
     assert opened.consumer.backend == "rest"
     bag = caps.to_bag()
     assert preflight(manifest, bag, flow=config.flow()) == []

@@ -112,7 +112,7 @@ class KvEnv:
         )
         backend = RestBackend(config)
         backend.clock = _clock
-        return KvNamespace(backend, SETTINGS)
+        return KvNamespace(backend, settings=SETTINGS)
 
     async def state(self, kv: KvNamespace) -> Any:
         """Everything stored (and, for REST, how many requests were sent), to compare before/after."""

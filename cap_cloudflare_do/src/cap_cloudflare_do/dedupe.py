@@ -133,7 +133,7 @@ class Dedupe:
         if not isinstance(prefix, str) or not prefix:
             raise InvalidInput(f"prefix must be a non-empty str, got {show(prefix)}", field="prefix")
         self._namespace = namespace
-        self._pipeline: Pipeline = Pipeline("dedupe", namespace.backend_kind, settings)
+        self._pipeline: Pipeline = Pipeline("dedupe", namespace.backend, settings)
         self._stubs: dict[int, StubBackend] = {}
         self.shards = shards
         self.prefix = prefix

@@ -17,8 +17,9 @@ read-only and ``resource::state::write`` + ``resource::state`` for anything else
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
+from cap_opendal_core.capability import Capability, check_settings
 from cap_opendal_core.errors import InvalidInput, Misconfigured
 from cap_opendal_core.show import show
 
@@ -29,12 +30,11 @@ from .validation import check_fetch, check_rpc_args, check_rpc_name
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Iterable
-    from types import TracebackType
 
     import httpx
 
-    from cap_opendal_core.descriptors import Descriptor
-    from cap_opendal_core.layers import LayerSettings, Pipeline
+    from cap_opendal_core.layers import LayerSettings
+    from cap_opendal_core.metrics import Metrics
 
     from .backends import NamespaceBackend, StubBackend
     from .backends.local import LocalRuntime
@@ -58,25 +58,28 @@ def _check_jurisdiction(value: object) -> str | None:
     return str(value)
 
 
-class DurableObjectNamespace:
+class DurableObjectNamespace(Capability["NamespaceBackend"]):
     """A Durable Object namespace (one class's objects). Use the constructors below."""
 
+    capability: ClassVar[str] = "do"
     binding_kind: Final = "durable_object"
     provided_hints: Final = PROVIDED_HINTS
 
-    __slots__ = ("_allowed", "_backend", "_pipeline", "_read_only", "object_class")
+    __slots__ = ("_allowed", "_read_only", "object_class")
 
     def __init__(
         self,
         backend: NamespaceBackend,
         *,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         object_class: type[DurableObject] | None = None,
         read_only: Iterable[str] | None = None,
     ) -> None:
-        from cap_opendal_core.layers import Pipeline
-
         from .object import DurableObject
+
+        super().__init__(backend, settings=settings, metrics=metrics, logger=logger)
 
         if object_class is not None and not (
             isinstance(object_class, type) and issubclass(object_class, DurableObject)
@@ -87,8 +90,6 @@ class DurableObjectNamespace:
             )
         if isinstance(read_only, str):
             raise InvalidInput("read_only must be a collection of method names, not a str", field="read_only")
-        self._backend = backend
-        self._pipeline: Pipeline = Pipeline("do", backend.kind, settings)
         self.object_class = object_class
         self._allowed: frozenset[str] | None = None if object_class is None else object_class.__rpc_methods__
         declared = frozenset(read_only or ())
@@ -116,6 +117,8 @@ class DurableObjectNamespace:
 
         from .backends.local import DEFAULT_IDLE_TIMEOUT, LocalRuntime
         from .backends.sqlite_store import check_directory
+
+        check_settings(settings, "do")  # the runtime builds its own pipeline with them: refuse now
 
         location: str | os.PathLike[str] | None
         if path is None:
@@ -258,22 +261,16 @@ class DurableObjectNamespace:
     # -- what it is --------------------------------------------------------------------------------
 
     @property
-    def info(self) -> Descriptor:
-        """What this namespace guarantees: strong, durable, ordered; an in-memory local one is ephemeral."""
-        from .plugin import PLUGIN  # the plugin machinery loads only when asked
-
-        descriptor = PLUGIN.descriptor
-        runtime = self.runtime
-        if runtime is not None and runtime.path is None:
-            from dataclasses import replace
-
-            descriptor = replace(descriptor, durability="ephemeral")
-        return descriptor
-
-    @property
     def backend_kind(self) -> str:
-        """``local``, ``workers`` or ``gateway``."""
-        return self._backend.kind
+        """Deprecated: ``backend`` (``local``, ``workers`` or ``gateway``), as every capability spells it."""
+        import warnings
+
+        warnings.warn(
+            "DurableObjectNamespace.backend_kind is deprecated: use .backend",
+            DeprecationWarning,
+            stacklevel=2,
+        )
+        return self._backend.name
 
     @property
     def runtime(self) -> LocalRuntime | None:
@@ -286,14 +283,17 @@ class DurableObjectNamespace:
 
     def id_from_name(self, name: str) -> DurableObjectId:
         """The id for ``name``: always the same object for the same name in this namespace."""
+        self._check_open("id_from_name")
         return self._backend.id_from_name(check_name(name))
 
     def new_unique_id(self, *, jurisdiction: str | None = None) -> DurableObjectId:
         """A new random id (the gateway cannot make one synchronously: use :meth:`resolve_id`)."""
+        self._check_open("new_unique_id")
         return self._backend.new_unique_id(_check_jurisdiction(jurisdiction))
 
     def id_from_string(self, hex_id: str) -> DurableObjectId:
         """The id whose string form is ``hex_id`` (64 hex characters, of this namespace)."""
+        self._check_open("id_from_string")
         return self._backend.id_from_string(check_hex_id(hex_id))
 
     async def resolve_id(
@@ -320,31 +320,25 @@ class DurableObjectNamespace:
                 f"not {type(oid).__name__}",
                 field="id",
             )
+        self._check_open("get")
         return DurableObjectStub(self, oid, self._backend.stub(oid))
 
     def get_by_name(self, name: str) -> DurableObjectStub:
         """A stub for the object named ``name`` (``getByName`` in JS)."""
+        self._check_open("get_by_name")
         oid, backend = self._backend.stub_by_name(check_name(name))
         return DurableObjectStub(self, oid, backend)
 
     # -- lifecycle ------------------------------------------------------------------------------
+    # ``aclose()``, ``async with``, ``repr`` (secrets scrubbed) and the refusal to pickle come from
+    # ``Capability``; ``async with`` also starts the backend (the local runtime's alarm scheduler).
 
-    async def __aenter__(self) -> DurableObjectNamespace:
+    async def _open(self) -> None:
         await self._backend.start()
-        return self
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        """Close what the backend opened (the runtime's database and tasks, the gateway's client)."""
-        await self._backend.aclose()
-
-    def __repr__(self) -> str:
+    def _describe(self) -> str:
         cls = self.object_class.__name__ if self.object_class is not None else None
-        return f"DurableObjectNamespace(backend={self._backend.kind!r}, object_class={cls!r})"
+        return f"backend={self._backend.name!r}, object_class={cls!r}"
 
 
 class DurableObjectStub:

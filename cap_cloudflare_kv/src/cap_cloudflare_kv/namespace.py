@@ -10,10 +10,10 @@ only then, so ``import cap_cloudflare_kv`` stays cheap and works under Pyodide.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal, overload
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, overload
 
+from cap_opendal_core.capability import Capability, check_settings
 from cap_opendal_core.errors import InvalidInput, Misconfigured, Unsupported
-from cap_opendal_core.layers import LayerSettings, Pipeline
 
 from . import operations as ops
 from .models import PreparedWrite
@@ -34,10 +34,9 @@ from .validation import (
 if TYPE_CHECKING:
     import datetime as _dt
     import os
-    from types import TracebackType
 
-    from cap_opendal_core.descriptors import Descriptor
     from cap_opendal_core.embedded import Durability
+    from cap_opendal_core.layers import LayerSettings
     from cap_opendal_core.metrics import Metrics
     from cap_opendal_core.operators.config import ServiceConfig
 
@@ -52,38 +51,35 @@ _BYTES_LIKE: Final = (str, bytes, bytearray, memoryview)
 _MANY_TYPES: Final = ("text", "json")
 
 
-class KvNamespace:
+class KvNamespace(Capability["KvBackend"]):
     """A Workers KV namespace. Build one with :meth:`from_env` (inside a Python Worker),
     :meth:`local` (on disk, the embedded default), :meth:`from_url` (any OpenDAL operator URL;
     ``memory://`` for tests) or :meth:`from_config` (the Cloudflare REST API, or an operator config).
 
-    ``async with kv:`` closes what the backend opened (the REST backend's connection pool).
+    ``async with kv:`` closes what the backend opened (the REST backend's connection pool); after
+    ``aclose()`` every call raises ``Closed`` (see :class:`~cap_opendal_core.capability.Capability`).
     """
 
+    capability: ClassVar[str] = ops.CAPABILITY
     binding_kind: Final = "kv_namespace"
     provided_hints: Final = (ops.READ_HINT, ops.WRITE_HINT, ops.DETERMINISM_HINT)
 
-    __slots__ = ("_backend", "_clock", "_pipeline")
+    __slots__ = ("_clock",)
 
     def __init__(
         self,
         backend: KvBackend,
-        settings: LayerSettings | None = None,
         *,
+        settings: LayerSettings | None = None,
         metrics: Metrics | None = None,
         logger: Any = None,
     ) -> None:
         """Wrap a backend; prefer the constructors below, which build the backend for you."""
-        settings = _settings(settings)
-        self._backend = backend
+        super().__init__(backend, settings=settings, metrics=metrics, logger=logger)
         self._clock = backend.clock
-        self._pipeline = Pipeline(
-            ops.CAPABILITY,
-            backend.name,
-            backend.pipeline_settings(settings),
-            metrics=metrics,
-            logger=logger,
-        )
+
+    def _layer_settings(self, backend: KvBackend, settings: LayerSettings) -> LayerSettings:
+        return backend.pipeline_settings(settings)
 
     # -- constructors ----------------------------------------------------------------------------
 
@@ -95,7 +91,7 @@ class KvNamespace:
         """
         from .backends.workers import WorkersBackend
 
-        return cls(WorkersBackend.from_env(env, binding), _settings(settings))
+        return cls(WorkersBackend.from_env(env, binding), settings=_settings(settings))
 
     @classmethod
     def local(
@@ -121,7 +117,7 @@ class KvNamespace:
         settings = _settings(settings)
         level = check_durability(durability, capability="kv")
         root = local_root(path, capability="kv", members=LOCAL_MEMBERS, create=True)
-        return cls(LocalBackend(root, durability=level, clock=clock), settings)
+        return cls(LocalBackend(root, durability=level, clock=clock), settings=settings)
 
     @classmethod
     def from_url(
@@ -168,11 +164,11 @@ class KvNamespace:
                 )
             from .backends.rest import RestBackend
 
-            return cls(RestBackend(config), settings)
+            return cls(RestBackend(config), settings=settings)
         if isinstance(config, _ServiceConfig):
             from .backends.opendal import open_backend
 
-            return cls(open_backend(config, settings, clock), settings)
+            return cls(open_backend(config, settings, clock), settings=settings)
         raise Misconfigured(
             f"from_config() takes a CloudflareKvConfig or an operator config, got {type(config).__name__}",
             capability="kv",
@@ -338,49 +334,13 @@ class KvNamespace:
         return count
 
     # -- what it is ------------------------------------------------------------------------------
+    # ``info``, ``backend`` (``workers``, ``rest``, ``opendal`` or ``local``), ``pipeline``, ``closed``,
+    # ``aclose()``, ``async with`` and the refusal to pickle come from ``Capability``.
 
-    @property
-    def info(self) -> Descriptor:
-        """What this namespace guarantees (consistency, durability, TTL support) for its backend."""
-        return self._backend.descriptor
-
-    @property
-    def backend(self) -> str:
-        """``workers``, ``rest``, ``opendal`` or ``local`` (the embedded engine)."""
-        return self._backend.name
-
-    @property
-    def pipeline(self) -> Pipeline:
-        """The layer pipeline every call goes through (its ``layers`` and ``metrics``)."""
-        return self._pipeline
-
-    # -- lifetime --------------------------------------------------------------------------------
-
-    async def aclose(self) -> None:
-        """Close what the backend opened (safe to call twice; a later call opens it again)."""
-        await self._backend.aclose()
-
-    async def __aenter__(self) -> KvNamespace:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
-
-    def __repr__(self) -> str:
-        return f"KvNamespace({self._backend.name}: {self._backend.describe()})"
+    def _describe(self) -> str:
+        return f"{self._backend.name}: {self._backend.describe()}"
 
 
 def _settings(settings: object) -> LayerSettings:
     """``settings`` checked before any backend is built (None means the default layers)."""
-    if settings is None:
-        return LayerSettings()
-    if not isinstance(settings, LayerSettings):
-        raise Misconfigured(
-            f"settings must be a LayerSettings, got {type(settings).__name__}", capability="kv"
-        )
-    return settings
+    return check_settings(settings, "kv")

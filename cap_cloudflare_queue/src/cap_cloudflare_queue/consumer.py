@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal, Self
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
+from cap_opendal_core.capability import Capability
 from cap_opendal_core.errors import CapabilityError, InvalidInput, Misconfigured
 
 from .info import BINDING_KIND, PROVIDED_HINTS
@@ -41,12 +42,11 @@ from .validation import (
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Iterable, Mapping, Sequence
-    from types import TracebackType
 
     import anyio
 
-    from cap_opendal_core.descriptors import Descriptor
     from cap_opendal_core.layers import LayerSettings
+    from cap_opendal_core.metrics import Metrics
 
     from .claim_check import ClaimCheck
     from .config import CloudflareQueueConfig
@@ -69,7 +69,7 @@ class _RunState:
     inflight: set[anyio.CancelScope] = field(default_factory=set)
 
 
-class QueueConsumer:
+class QueueConsumer(Capability["ConsumerBackend"]):
     """A pull consumer of one queue: :meth:`pull`, :meth:`ack`, :meth:`retry` and :meth:`run`.
 
     Build it with :meth:`local` (the embedded queue, which applies ``max_retries``, the dead-letter
@@ -77,6 +77,7 @@ class QueueConsumer:
     retry settings live on Cloudflare's side). ``claim_check`` resolves claim-checked bodies.
     """
 
+    capability: ClassVar[str] = CAPABILITY
     binding_kind: Final = BINDING_KIND
     provided_hints: Final = PROVIDED_HINTS
 
@@ -85,6 +86,8 @@ class QueueConsumer:
         backend: ConsumerBackend,
         *,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         claim_check: ClaimCheck | None = None,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         max_batch_timeout: float = 0.0,
@@ -92,17 +95,14 @@ class QueueConsumer:
         poll_interval: float = 0.05,
         max_idle_interval: float = 1.0,
     ) -> None:
-        from cap_opendal_core.layers import Pipeline
-
         from .claim_check import ClaimCheck
 
+        super().__init__(backend, settings=settings, metrics=metrics, logger=logger)
         if claim_check is not None and not isinstance(claim_check, ClaimCheck):
             raise InvalidInput(
                 f"claim_check must be a ClaimCheck, got {type(claim_check).__name__}", field="claim_check"
             )
-        self._backend = backend
         self._claim_check = claim_check
-        self._pipeline = Pipeline(CAPABILITY, backend.name, settings)
         self.max_batch_size = check_batch_size(max_batch_size, field="max_batch_size")
         self.max_batch_timeout = check_wait_time(max_batch_timeout, field="max_batch_timeout")
         self.visibility_timeout = check_visibility_timeout(visibility_timeout)
@@ -166,7 +166,8 @@ class QueueConsumer:
         clock: Callable[[], float] | None = None,
         **options: Any,
     ) -> QueueConsumer:
-        """``local:///absolute/dir/NAME`` or ``memory://NAME``, as for ``Queue.from_url``."""
+        """``file:///absolute/dir/NAME`` (``local://`` is an alias) or ``memory://NAME``, as for
+        ``Queue.from_url``."""
         from .backends.local import ConsumerSettings, LocalConsumer, LocalStore
         from .producer import _parse_url
 
@@ -217,27 +218,8 @@ class QueueConsumer:
     def queue(self) -> str:
         return self._backend.queue
 
-    @property
-    def backend(self) -> str:
-        return self._backend.name
-
-    @property
-    def info(self) -> Descriptor:
-        return self._backend.descriptor
-
-    def __repr__(self) -> str:
-        return f"QueueConsumer(queue={self.queue!r}, backend={self._backend.name!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._backend.aclose()
+    def _describe(self) -> str:
+        return f"queue={self.queue!r}, backend={self._backend.name!r}"
 
     # -- pulling -----------------------------------------------------------------------------------
 

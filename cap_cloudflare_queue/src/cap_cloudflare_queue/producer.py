@@ -12,8 +12,9 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeVar
 
+from cap_opendal_core.capability import Capability
 from cap_opendal_core.errors import (
     CapabilityError,
     Forbidden,
@@ -42,10 +43,10 @@ from .validation import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
-    from types import TracebackType
 
     from cap_opendal_core.descriptors import Descriptor
     from cap_opendal_core.layers import LayerSettings
+    from cap_opendal_core.metrics import Metrics
 
     from .claim_check import ClaimCheck
     from .config import CloudflareQueueConfig
@@ -86,7 +87,7 @@ def _note_ambiguous(err: CapabilityError, what: str) -> None:
         )
 
 
-class Queue:
+class Queue(Capability["ProducerBackend"]):
     """A Cloudflare Queue producer: ``send`` and ``send_batch`` (the binding's ``send``/``sendBatch``).
 
     Build it with :meth:`from_env` (inside a Python Worker), :meth:`from_config` (a server, Cloudflare's
@@ -96,6 +97,7 @@ class Queue:
     which defaults to ``name``.
     """
 
+    capability: ClassVar[str] = CAPABILITY
     binding_kind: Final = BINDING_KIND
     provided_hints: Final = PROVIDED_HINTS
 
@@ -105,12 +107,14 @@ class Queue:
         *,
         name: str,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         claim_check: ClaimCheck | None = None,
         queue_name: str | None = None,
     ) -> None:
-        from cap_opendal_core.layers import Pipeline
-
         from .claim_check import ClaimCheck
+
+        super().__init__(backend, settings=settings, metrics=metrics, logger=logger)
 
         if claim_check is not None and not isinstance(claim_check, ClaimCheck):
             raise InvalidInput(
@@ -120,9 +124,7 @@ class Queue:
             )
         self.name = name
         self.queue_name = name if queue_name is None else check_queue_name(queue_name, field="queue_name")
-        self._backend = backend
         self._claim_check = claim_check
-        self._pipeline = Pipeline(CAPABILITY, backend.name, settings)
 
     # -- construction ------------------------------------------------------------------------------
 
@@ -208,7 +210,8 @@ class Queue:
         settings: LayerSettings | None = None,
         clock: Callable[[], float] | None = None,
     ) -> Queue:
-        """``local:///absolute/dir/NAME`` (the local queue NAME under that directory) or ``memory://NAME``
+        """``file:///absolute/dir/NAME`` (the local queue NAME under that directory; ``local://`` is an
+        alias) or ``memory://NAME``
         (a local queue in a per-process temporary directory: shared by every queue object of this
         process, gone when it exits)."""
         from .backends.local import LocalProducer, LocalStore
@@ -225,10 +228,6 @@ class Queue:
     # -- what it is --------------------------------------------------------------------------------
 
     @property
-    def backend(self) -> str:
-        return self._backend.name
-
-    @property
     def info(self) -> Descriptor:
         """What this queue guarantees: at least once, unordered; durable unless ``memory://``."""
         descriptor = self._backend.descriptor
@@ -242,19 +241,8 @@ class Queue:
     def claim_check(self) -> ClaimCheck | None:
         return self._claim_check
 
-    def __repr__(self) -> str:
-        return f"Queue(name={self.name!r}, backend={self._backend.name!r})"
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    async def aclose(self) -> None:
-        await self._backend.aclose()
+    def _describe(self) -> str:
+        return f"name={self.name!r}, backend={self._backend.name!r}"
 
     # -- sending -----------------------------------------------------------------------------------
 
@@ -379,6 +367,7 @@ class Queue:
         cc = self._claim_check
         if cc is None or not claims:
             return
+        self._check_open("send")  # claim storage is I/O before the pipeline's own check
         stored: list[PreparedMessage] = []
         try:
             for message, payload in claims:
@@ -444,7 +433,7 @@ def _directory(path: str | os.PathLike[str]) -> str:
 
 
 def _parse_url(url: object) -> tuple[str, str, bool]:
-    """``(directory, queue name, ephemeral)`` for ``local:///dir/NAME`` and ``memory://NAME``."""
+    """``(directory, queue name, ephemeral)`` for ``file:///dir/NAME`` (or ``local://``) and ``memory://NAME``."""
     from urllib.parse import unquote, urlsplit
 
     if not isinstance(url, str):
@@ -460,10 +449,10 @@ def _parse_url(url: object) -> tuple[str, str, bool]:
         name = unquote(parts.netloc or parts.path.strip("/"))
         check_queue_name(name, field="url")
         return str(memory_directory()), name, True
-    if parts.scheme == "local":
+    if parts.scheme in ("file", "local"):  # file:// is every capability's scheme; local:// an alias
         if parts.netloc:
             raise Misconfigured(
-                "local queue URLs have no host: local:///absolute/dir/NAME",
+                "local queue URLs have no host: file:///absolute/dir/NAME",
                 capability=CAPABILITY,
                 operation="from_url",
             )
@@ -471,14 +460,14 @@ def _parse_url(url: object) -> tuple[str, str, bool]:
         directory, _, name = path.rstrip("/").rpartition("/")
         if not os.path.isabs(path) or not directory:
             raise Misconfigured(
-                "local queue URLs need an absolute directory and a queue name: local:///absolute/dir/NAME",
+                "local queue URLs need an absolute directory and a queue name: file:///absolute/dir/NAME",
                 capability=CAPABILITY,
                 operation="from_url",
             )
         check_queue_name(name, field="url")
         return directory, name, False
     raise Misconfigured(
-        f"unsupported queue URL scheme {parts.scheme!r}; use local:///absolute/dir/NAME or memory://NAME "
+        f"unsupported queue URL scheme {parts.scheme!r}; use file:///absolute/dir/NAME or memory://NAME "
         "(Queue.from_config for Cloudflare's REST API, Queue.from_env inside a Worker)",
         capability=CAPABILITY,
         operation="from_url",

@@ -14,14 +14,13 @@ stays cheap and works under Pyodide.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from cap_opendal_core.capability import Capability, check_settings, refuse_pickling
 from cap_opendal_core.errors import Misconfigured
-from cap_opendal_core.layers import LayerSettings, Pipeline
 
 from . import limits
 from . import operations as ops
-from .backends.base import refuse_pickling
 from .options import PutOptions
 from .transfer import BytesPayload, Digests, TransferSettings, prepare_value
 from .validation import (
@@ -42,10 +41,9 @@ from .validation import (
 if TYPE_CHECKING:
     import os
     from collections.abc import Iterable, Mapping
-    from types import TracebackType
 
-    from cap_opendal_core.descriptors import Descriptor
     from cap_opendal_core.embedded import Durability
+    from cap_opendal_core.layers import LayerSettings
     from cap_opendal_core.operators import ServiceConfig
 
     from .backends.base import R2Backend
@@ -63,17 +61,17 @@ if TYPE_CHECKING:
 
 __all__ = ["R2Bucket", "R2MultipartUpload"]
 
-DEFAULT_LOCAL_PATH: Final = ".caps/r2/default"
 
-
-class R2Bucket:
+class R2Bucket(Capability["R2Backend"]):
     """An R2 bucket (``R2Bucket`` in the Workers API), on Workers, on a server or locally.
 
     Methods mirror the binding's, in Python spelling: :meth:`head`, :meth:`get`, :meth:`put`,
     :meth:`delete`, :meth:`list`, :meth:`create_multipart_upload`, :meth:`resume_multipart_upload`,
-    plus :meth:`presign` on the S3 backend. ``async with bucket:`` closes what the backend opened.
+    plus :meth:`presign` on the S3 backend. ``async with bucket:`` closes what the backend opened; after
+    ``aclose()`` every call raises ``Closed``.
     """
 
+    capability: ClassVar[str] = ops.CAPABILITY
     binding_kind: ClassVar[str] = "r2_bucket"
     provided_hints: ClassVar[tuple[str, ...]] = (
         ops.READ_HINT,
@@ -82,18 +80,10 @@ class R2Bucket:
         ops.PINNED_HINT,
     )
 
-    __slots__ = ("_backend", "_pipeline")
+    __slots__ = ()
 
-    def __init__(self, backend: R2Backend, *, settings: LayerSettings | None = None) -> None:
-        """Wrap a backend (the constructors below build one); ``settings`` tunes the layers."""
-        if settings is not None and not isinstance(settings, LayerSettings):
-            raise Misconfigured(
-                f"settings must be a LayerSettings, got {type(settings).__name__}", capability="r2"
-            )
-        self._backend = backend
-        self._pipeline = Pipeline(
-            ops.CAPABILITY, backend.name, backend.pipeline_settings(settings or LayerSettings())
-        )
+    def _layer_settings(self, backend: R2Backend, settings: LayerSettings) -> LayerSettings:
+        return backend.pipeline_settings(settings)
 
     # -- construction --------------------------------------------------------------------------
 
@@ -101,12 +91,16 @@ class R2Bucket:
     def from_env(
         cls,
         env: Any,
-        name: str,
+        binding: str | None = None,
         *,
         settings: LayerSettings | None = None,
         transfer: TransferSettings | None = None,
+        name: str | None = None,
     ) -> R2Bucket:
-        """The R2 binding ``name`` of a Python Worker's ``env`` (raw or wrapped by the ``workers`` SDK)."""
+        """The R2 binding ``binding`` of a Python Worker's ``env`` (raw or wrapped by the ``workers`` SDK).
+
+        ``name=`` is the deprecated spelling of ``binding`` (a ``DeprecationWarning``)."""
+        binding = _binding_argument(binding, name)
         try:
             from .backends.workers import WorkersBackend
         except ImportError as exc:
@@ -116,7 +110,7 @@ class R2Bucket:
                 capability="r2",
                 operation="from_env",
             ) from exc
-        return cls(WorkersBackend.from_env(env, name, transfer or TransferSettings()), settings=settings)
+        return cls(WorkersBackend.from_env(env, binding, transfer or TransferSettings()), settings=settings)
 
     @classmethod
     def from_url(
@@ -152,13 +146,13 @@ class R2Bucket:
 
         if isinstance(config, R2Config):
             config = config.to_s3_config()
-        settings = settings or LayerSettings()
+        settings = check_settings(settings, ops.CAPABILITY)
         return cls(operator_backend(config, settings, transfer or TransferSettings()), settings=settings)
 
     @classmethod
     def local(
         cls,
-        path: str | os.PathLike[str] = DEFAULT_LOCAL_PATH,
+        path: str | os.PathLike[str],
         *,
         settings: LayerSettings | None = None,
         transfer: TransferSettings | None = None,
@@ -179,16 +173,12 @@ class R2Bucket:
         return cls(backend, settings=settings)
 
     # -- what this capability is ------------------------------------------------------------------
+    # ``info`` (strong and durable; ephemeral for ``memory://``), ``backend`` (``workers``, ``opendal``
+    # or ``local``), ``pipeline``, ``closed``, ``aclose()``, ``async with`` and the refusal to pickle
+    # come from ``Capability``.
 
-    @property
-    def info(self) -> Descriptor:
-        """What this bucket guarantees (strong and durable; ephemeral for ``memory://``)."""
-        return self._backend.descriptor
-
-    @property
-    def backend(self) -> str:
-        """Which backend answers: ``workers``, ``opendal`` or ``local``."""
-        return self._backend.name
+    def _describe(self) -> str:
+        return f"backend={self._backend!r}"
 
     # -- reads ---------------------------------------------------------------------------------
 
@@ -347,26 +337,6 @@ class R2Bucket:
             op, self._backend.presign, key, checked_method, seconds, content_type, key=key
         )
 
-    # -- lifecycle -----------------------------------------------------------------------------
-
-    async def aclose(self) -> None:
-        """Close the backend's clients (safe to call more than once)."""
-        await self._backend.aclose()
-
-    async def __aenter__(self) -> R2Bucket:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
-    def __reduce__(self) -> Any:
-        return refuse_pickling(self)
-
-    def __repr__(self) -> str:
-        return f"R2Bucket(backend={self._backend!r})"
-
     # -- helpers -------------------------------------------------------------------------------
 
     def _key(self, key: object, operation: str) -> str:
@@ -436,3 +406,26 @@ class R2MultipartUpload:
 
     def __repr__(self) -> str:
         return f"R2MultipartUpload(key={self.key!r}, upload_id={self.upload_id!r})"
+
+
+def _binding_argument(binding: str | None, name: str | None) -> str:
+    """``from_env``'s binding, from ``binding`` or the deprecated ``name=`` keyword."""
+    if name is not None:
+        import warnings
+
+        if binding is not None:
+            raise Misconfigured(
+                "from_env() takes binding=, not both binding= and name=",
+                capability="r2",
+                operation="from_env",
+            )
+        warnings.warn(
+            "R2Bucket.from_env(env, name=…) is deprecated: use from_env(env, binding) as the other "
+            "capabilities do",
+            DeprecationWarning,
+            stacklevel=3,
+        )
+        return name
+    if binding is None:
+        raise Misconfigured("from_env() needs the binding's name", capability="r2", operation="from_env")
+    return binding

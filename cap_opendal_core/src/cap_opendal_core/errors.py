@@ -14,6 +14,7 @@ __all__ = [
     "AlreadyExists",
     "BackendError",
     "CapabilityError",
+    "Closed",
     "DeadlineExceeded",
     "Forbidden",
     "InvalidInput",
@@ -220,6 +221,17 @@ class Misconfigured(CapabilityError):
     """The capability was built from configuration that cannot work (missing binding, bad URL)."""
 
     code = "misconfigured"
+
+
+class Closed(Misconfigured):
+    """The capability was used after ``aclose()`` (or after its ``async with`` block ended).
+
+    Raised before any I/O. A closed capability stays closed: build a new one where it is needed.
+    It is a :class:`Misconfigured` (the program, not the service, is wrong), so handlers written for
+    that keep working; ``code`` tells the two apart in logs.
+    """
+
+    code = "closed"
 
 
 class BackendError(CapabilityError):

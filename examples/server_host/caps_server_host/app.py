@@ -162,12 +162,11 @@ def _start(environ: Mapping[str, str] | None) -> Host:
 
 
 def _backend_of(capability: Any) -> str:
-    for attr in ("backend", "backend_kind"):
-        value = getattr(capability, attr, None)
-        if isinstance(value, str):
-            return value
+    value = getattr(capability, "backend", None)
+    if isinstance(value, str):
+        return value
     namespace = getattr(capability, "namespace", None)
-    return str(getattr(namespace, "backend_kind", "?"))
+    return str(getattr(namespace, "backend", "?"))
 
 
 class InvocationScopeMiddleware:

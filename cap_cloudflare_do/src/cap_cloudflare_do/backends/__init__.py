@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from cap_opendal_core.descriptors import Descriptor
+
     from ..ids import DurableObjectId
     from ..models import Request, Response
     from ..validation import Encoded, ListOptions
 
-__all__ = ["KeyList", "NamespaceBackend", "StorageBackend", "StubBackend"]
+__all__ = ["KeyList", "NamespaceBackend", "StorageBackend", "StubBackend", "namespace_descriptor"]
 
 KeyList = list[str]
 """Keys of one call (an alias: ``list`` is also the name of a storage method)."""
@@ -39,6 +41,13 @@ class NamespaceBackend(Protocol):
 
     kind: str
     """``local``, ``workers`` or ``gateway``: for logs and the descriptor."""
+    name: str
+    """The same as ``kind``: the name every capability's backend protocol uses."""
+
+    @property
+    def descriptor(self) -> Descriptor:
+        """What this backend guarantees (:func:`namespace_descriptor`)."""
+        ...
 
     def id_from_name(self, name: str) -> DurableObjectId: ...
 
@@ -91,3 +100,13 @@ class StorageBackend(Protocol):
     async def set_alarm(self, epoch_ms: int) -> None: ...
 
     async def delete_alarm(self) -> None: ...
+
+
+def namespace_descriptor(*, durable: bool = True) -> Descriptor:
+    """Durable Objects' descriptor (strong, durable, ordered; see ``plugin.py``); an in-memory local
+    runtime is ephemeral."""
+    from dataclasses import replace
+
+    from ..plugin import PLUGIN  # the plugin machinery loads only when asked
+
+    return PLUGIN.descriptor if durable else replace(PLUGIN.descriptor, durability="ephemeral")

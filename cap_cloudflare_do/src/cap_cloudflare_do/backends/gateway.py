@@ -49,6 +49,8 @@ from ..models import Request, Response
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from cap_opendal_core.descriptors import Descriptor
+
 __all__ = ["ORIGIN_HEADER", "GatewayNamespace", "GatewayStub"]
 
 ORIGIN_HEADER: Final = "x-caps-gateway-origin"
@@ -72,6 +74,14 @@ def _check_url(url: object) -> str:
 
 class GatewayNamespace:
     kind = "gateway"
+    name = "gateway"
+
+    @property
+    def descriptor(self) -> Descriptor:
+        """Durable Objects' guarantees."""
+        from . import namespace_descriptor
+
+        return namespace_descriptor()
 
     def __init__(
         self,

@@ -45,6 +45,8 @@ if TYPE_CHECKING:
 
     from anyio.abc import TaskGroup
 
+    from cap_opendal_core.descriptors import Descriptor
+
     from ..validation import Encoded, ListOptions
     from . import KeyList
 
@@ -94,6 +96,14 @@ class LocalRuntime:
     """Hosts the objects of one namespace; see the module docstring."""
 
     kind = "local"
+    name = "local"
+
+    @property
+    def descriptor(self) -> Descriptor:
+        """Durable Objects' guarantees (ephemeral when storage is in memory)."""
+        from . import namespace_descriptor
+
+        return namespace_descriptor(durable=self.path is not None)
 
     def __init__(
         self,

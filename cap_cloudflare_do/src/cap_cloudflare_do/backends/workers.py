@@ -21,6 +21,8 @@ from ..models import Request, Response
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+    from cap_opendal_core.descriptors import Descriptor
+
 __all__ = ["WorkersNamespace", "WorkersStub"]
 
 
@@ -40,6 +42,14 @@ def _translate(exc: BaseException, operation: str, key: str | None) -> Capabilit
 
 class WorkersNamespace:
     kind = "workers"
+    name = "workers"
+
+    @property
+    def descriptor(self) -> Descriptor:
+        """Durable Objects' guarantees."""
+        from . import namespace_descriptor
+
+        return namespace_descriptor()
 
     def __init__(self, binding: Any) -> None:
         self._ns = binding

@@ -8,7 +8,9 @@ foreign errors into the ``CapabilityError`` tree. Backends never import each oth
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
+
+from cap_opendal_core.capability import refuse_pickling
 
 if TYPE_CHECKING:
     import builtins
@@ -99,12 +101,3 @@ def descriptor_for(*, durability: str, **extensions: object) -> Descriptor:
     base = PLUGIN.descriptor
     merged = {**base.extensions, **{f"com.cloudflare.r2.{k}": v for k, v in extensions.items()}}
     return dataclasses.replace(base, durability=durability, extensions=merged)  # type: ignore[arg-type]
-
-
-def refuse_pickling(obj: object) -> Any:
-    """``__reduce__`` for objects that hold clients or credentials: pickling them would copy secrets
-    (OpenDAL operators pickle their whole configuration, keys included)."""
-    raise TypeError(
-        f"{type(obj).__name__} cannot be pickled: it holds live clients and credentials. "
-        "Pass its configuration (or operator URL) and build it again where it is needed."
-    )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import CapabilityError
+from ..errors import CapabilityError, Closed
 from ..metrics import metrics as _default_metrics
 from ..scope import _current
 from .backend import invoke_backend, to_capability_error
@@ -41,7 +41,17 @@ class Pipeline:
     off :meth:`call` awaits the backend directly.
     """
 
-    __slots__ = ("_bare", "_scoped", "_unscoped", "backend", "capability", "layers", "metrics", "settings")
+    __slots__ = (
+        "_bare",
+        "_closed",
+        "_scoped",
+        "_unscoped",
+        "backend",
+        "capability",
+        "layers",
+        "metrics",
+        "settings",
+    )
 
     def __init__(
         self,
@@ -86,6 +96,16 @@ class Pipeline:
         self._scoped = _compose([layer for _, layer, _ in layers])
         self._unscoped = _compose([layer for _, layer, outside in layers if outside])
         self._bare = self._scoped is None and self._unscoped is None
+        self._closed = False
+
+    @property
+    def closed(self) -> bool:
+        """True once :meth:`close` ran: every later :meth:`call` raises ``Closed``."""
+        return self._closed
+
+    def close(self) -> None:
+        """Refuse every later call (the capability that owns this pipeline was closed)."""
+        self._closed = True
 
     async def call(
         self,
@@ -97,7 +117,15 @@ class Pipeline:
     ) -> T:
         """Await ``fn(*args)`` through the layers. ``key`` is what the call is about (for logs and
         errors); ``determinism_hint`` overrides ``op.determinism_hint`` for this call (an R2 read
-        pinned to an etag records ``resource::blob::pinned``). Raises only :class:`CapabilityError`."""
+        pinned to an etag records ``resource::blob::pinned``). Raises only :class:`CapabilityError`:
+        ``Closed`` before anything else once the pipeline is closed."""
+        if self._closed:
+            raise Closed(
+                "called after aclose(): this capability is closed; build a new one",
+                capability=op.capability,
+                operation=op.name,
+                key=key,
+            )
         if self._bare:
             try:
                 return await fn(*args)

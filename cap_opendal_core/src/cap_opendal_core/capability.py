@@ -1,0 +1,183 @@
+"""``Capability``: what every public capability class shares, written once.
+
+``KvNamespace``, ``R2Bucket``, ``Queue``, ``QueueConsumer`` and ``DurableObjectNamespace`` differ in
+their methods, not in how they are built, closed, shown or copied. This base owns that part:
+
+* construction — ``Capability(backend, *, settings=None, metrics=None, logger=None)`` checks
+  ``settings`` before anything else and composes the layer :class:`~cap_opendal_core.layers.Pipeline`
+  every call goes through;
+* what it is — ``backend`` (the backend's name), ``info`` (its descriptor), ``pipeline``, ``closed``;
+* the lifecycle — open → closed, once. ``aclose()`` closes the backend and is idempotent; every call
+  after it raises :class:`~cap_opendal_core.errors.Closed` before any I/O (the pipeline refuses it).
+  ``async with cap:`` starts what the backend starts lazily (``_open``) and closes on exit; entering a
+  closed capability raises ``Closed``. Entering an open one again is allowed, but the first exit
+  closes it: nest scopes around one ``async with``, not several;
+* ``repr`` — the class and the subclass's ``_describe()``, scrubbed of registered secrets;
+* pickling — refused with ``TypeError``: a capability holds live clients and credentials.
+
+Core knows no particular service: a subclass sets ``capability`` (``"kv"`` …) and, where its backend
+needs them, overrides ``_layer_settings`` and ``_open``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVar
+
+from .errors import Closed, Misconfigured
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from .descriptors import Descriptor
+    from .layers import LayerSettings, Pipeline
+    from .metrics import Metrics
+
+__all__ = ["Capability", "CapabilityBackend", "check_settings", "refuse_pickling"]
+
+
+class CapabilityBackend(Protocol):
+    """What the base needs of every backend (each package's ``backends/base.py`` extends it)."""
+
+    @property
+    def name(self) -> str:
+        """Which backend answers (``local``, ``workers``, ``rest`` …): for logs, metrics, ``repr``."""
+
+    @property
+    def descriptor(self) -> Descriptor:
+        """What this backend guarantees (preflight compares it with a flow's requirements)."""
+
+    async def aclose(self) -> None:
+        """Release what the backend opened; called once, by :meth:`Capability.aclose`."""
+
+
+def check_settings(settings: object, capability: str) -> LayerSettings:
+    """``settings`` checked before any backend is built (None means the default layers)."""
+    from .layers import LayerSettings
+
+    if settings is None:
+        return LayerSettings()
+    if not isinstance(settings, LayerSettings):
+        raise Misconfigured(
+            f"settings must be a LayerSettings, got {type(settings).__name__}", capability=capability
+        )
+    return settings
+
+
+def refuse_pickling(obj: object) -> Any:
+    """``__reduce__`` for objects that hold clients or credentials: pickling them would copy secrets
+    (OpenDAL operators pickle their whole configuration, keys included)."""
+    raise TypeError(
+        f"{type(obj).__name__} cannot be pickled: it holds live clients and credentials. "
+        "Pass its configuration (or operator URL) and build it again where it is needed."
+    )
+
+
+B = TypeVar("B", bound=CapabilityBackend)
+
+
+class Capability(Generic[B]):
+    """Base of the public capability classes: construction, lifecycle, ``repr``, no pickling.
+
+    ``B`` is the package's backend protocol (``KvBackend`` …), so ``self._backend`` is typed.
+    """
+
+    capability: ClassVar[str]
+    """The capability's name (``"kv"``, ``"r2"`` …): the pipeline's and every error's ``capability``."""
+
+    __slots__ = ("_backend", "_pipeline")
+
+    def __init__(
+        self,
+        backend: B,
+        *,
+        settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
+    ) -> None:
+        """Wrap a backend; prefer the class's constructors, which build the backend for you."""
+        from .layers import Pipeline
+
+        checked = check_settings(settings, self.capability)
+        self._backend: B = backend
+        self._pipeline = Pipeline(
+            self.capability,
+            backend.name,
+            self._layer_settings(backend, checked),
+            metrics=metrics,
+            logger=logger,
+        )
+
+    def _layer_settings(self, backend: B, settings: LayerSettings) -> LayerSettings:
+        """The pipeline's settings for ``backend`` (a backend may do some layers natively)."""
+        return settings
+
+    async def _open(self) -> None:
+        """Start what the backend starts only inside ``async with`` (nothing, by default)."""
+
+    def _describe(self) -> str:
+        """What ``repr`` shows between the parentheses (secrets are scrubbed afterwards)."""
+        return f"backend={self.backend!r}"
+
+    # -- what it is ------------------------------------------------------------------------------
+
+    @property
+    def backend(self) -> str:
+        """The name of the backend that answers (``local``, ``workers``, ``rest``, ``opendal`` …)."""
+        return self._backend.name
+
+    @property
+    def info(self) -> Descriptor:
+        """What this capability guarantees on its backend (consistency, durability, delivery …)."""
+        return self._backend.descriptor
+
+    @property
+    def pipeline(self) -> Pipeline:
+        """The layer pipeline every call goes through (its ``layers`` and ``metrics``)."""
+        return self._pipeline
+
+    @property
+    def closed(self) -> bool:
+        """True after :meth:`aclose`: every call raises ``Closed``."""
+        return self._pipeline.closed
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def _check_open(self, operation: str) -> None:
+        """Raise ``Closed`` when closed: for work that starts before the first pipeline call."""
+        if self._pipeline.closed:
+            raise Closed(
+                "called after aclose(): this capability is closed; build a new one",
+                capability=self.capability,
+                operation=operation,
+            )
+
+    async def aclose(self) -> None:
+        """Close what the backend opened. Idempotent; every later call raises ``Closed``."""
+        if self._pipeline.closed:
+            return
+        self._pipeline.close()  # first, so a call racing the close is refused, not half-served
+        await self._backend.aclose()
+
+    async def __aenter__(self) -> Self:
+        self._check_open("__aenter__")
+        await self._open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- how it shows and copies -----------------------------------------------------------------
+
+    def __repr__(self) -> str:
+        from .redact import scrub
+
+        closed = ", closed" if self._pipeline.closed else ""
+        return scrub(f"{type(self).__name__}({self._describe()}{closed})")
+
+    def __reduce__(self) -> Any:
+        return refuse_pickling(self)

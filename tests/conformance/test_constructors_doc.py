@@ -1,0 +1,63 @@
+"""docs/capabilities.md's constructors table is what the code says (regenerate it from the message)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from cap_cloudflare_do import DurableObjectNamespace
+from cap_cloudflare_kv import KvNamespace
+from cap_cloudflare_queue import Queue, QueueConsumer
+from cap_cloudflare_r2 import R2Bucket
+from cap_opendal_core.constructors import render_constructors_table
+
+DOC = Path(__file__).resolve().parents[2] / "docs" / "capabilities.md"
+CLASSES = (KvNamespace, R2Bucket, Queue, QueueConsumer, DurableObjectNamespace)
+_SECTION = re.compile(
+    r"<!-- constructors-table: generated; do not edit by hand -->\n"
+    r"(?P<table>.*?)<!-- /constructors-table -->",
+    re.DOTALL,
+)
+
+
+def documented_table() -> str:
+    found = _SECTION.search(DOC.read_text(encoding="utf-8"))
+    assert found, f"{DOC} lost its constructors-table markers"
+    return found["table"]
+
+
+def test_the_documented_table_is_the_generated_one() -> None:
+    expected = render_constructors_table(CLASSES)
+    assert documented_table() == expected, (
+        "docs/capabilities.md is out of date; replace the table between the markers with:\n\n" + expected
+    )
+
+
+def test_the_table_reads_the_signatures() -> None:
+    """The generator is not a constant: a changed signature changes its row."""
+
+    class Probe(KvNamespace):
+        @classmethod
+        def local(cls, somewhere: str, *, extra: int = 0) -> KvNamespace:  # type: ignore[override]
+            raise NotImplementedError
+
+    row = render_constructors_table([Probe]).splitlines()[-1]
+    assert "`(somewhere, *, extra=…)`" in row
+    assert "`(env, binding, *, settings=…)`" in row  # inherited from_env
+
+
+def test_every_capability_shares_the_constructor_shape() -> None:
+    """What the table lets a reader compare, asserted: from_env(env, binding), url/config first,
+    settings keyword-only everywhere, the same __init__ keywords."""
+    import inspect
+
+    for cls in CLASSES:
+        init = inspect.signature(cls.__init__).parameters
+        for keyword in ("settings", "metrics", "logger"):
+            assert init[keyword].kind is inspect.Parameter.KEYWORD_ONLY, (cls, keyword)
+        for name, first in (("from_url", "url"), ("from_config", "config")):
+            params = list(inspect.signature(getattr(cls, name)).parameters.values())
+            assert params[0].name == first, (cls, name)
+            assert params[-1].name != "settings" or params[-1].kind is inspect.Parameter.KEYWORD_ONLY
+        if hasattr(cls, "from_env"):
+            assert list(inspect.signature(cls.from_env).parameters)[:2] == ["env", "binding"], cls
