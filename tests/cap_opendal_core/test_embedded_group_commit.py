@@ -10,12 +10,14 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from cap_opendal_core.embedded import Store, Txn, acquire
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS t (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;"
 
