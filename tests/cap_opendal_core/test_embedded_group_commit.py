@@ -147,3 +147,38 @@ def test_callers_queued_on_a_closed_store_are_refused(store: Store) -> None:
     thread.join(30)
     assert len(outcomes) == 1
     assert isinstance(outcomes[0], Misconfigured)
+
+
+# --- one event loop's tasks: one worker-thread hop per group (async_group) -----------------------
+
+
+@pytest.mark.anyio
+async def test_tasks_of_one_loop_commit_in_groups_each_with_its_own_outcome(store: Store) -> None:
+    import anyio
+
+    from cap_opendal_core.embedded.async_group import transact_grouped
+
+    ran_on: list[int] = []
+    outcomes: dict[int, Any] = {}
+
+    def failing(txn: Txn) -> None:
+        txn.execute("INSERT INTO t VALUES ('bad', 'x')")
+        raise ValueError("no")
+
+    async def call(i: int) -> None:
+        fn = failing if i == 5 else _create(f"k{i % 10}", f"v{i}", ran_on)
+        try:
+            outcomes[i] = ("ok", await transact_grouped(store, fn, "full"))
+        except ValueError as exc:
+            outcomes[i] = ("error", exc)
+
+    async with anyio.create_task_group() as tg:
+        for i in range(20):
+            tg.start_soon(call, i)
+    assert outcomes[5][0] == "error"
+    created = [i for i, o in outcomes.items() if o == ("ok", True)]
+    assert sorted(i % 10 for i in created) == list(range(10)), "each key created once (k5 by task 15)"
+    assert all(o == ("ok", False) for i, o in outcomes.items() if i != 5 and i not in created)
+    assert "bad" not in _rows(store)
+    assert len(_rows(store)) == 10
+    assert store.loop_queues == {}, "a drained loop queue is forgotten"

@@ -37,6 +37,7 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 from cap_opendal_core.embedded import MEMBERS, acquire
+from cap_opendal_core.embedded.async_group import transact_grouped
 from cap_opendal_core.embedded.blobs import read_exactly
 from cap_opendal_core.embedded.threads import shielded, to_thread
 from cap_opendal_core.errors import InvalidInput, LimitExceeded, NotFound, Unavailable, Unsupported
@@ -391,34 +392,39 @@ class EmbeddedBackend:
             )
             return _to_object(row)
 
+        if body is None and isinstance(payload, BytesPayload) and len(payload.data) <= INLINE_MAX:
+            small = bytes(payload.data)  # no file to write: the commit is all the work, grouped
+            digests.update(small)
+            digests.verify(operation="put")
+            return await transact_grouped(store, lambda txn: commit(txn, small), durability)
+        if isinstance(body, bytes):
+            streamed = body
+            digests.verify(operation="put")
+            return await transact_grouped(store, lambda txn: commit(txn, streamed), durability)
         ran: list[bool] = []
 
         def write_and_commit() -> R2Object | None:
-            """One worker-thread hop for the whole put: body, checksum check, commit, clean-up."""
+            """One worker-thread hop for the whole put: file, checksum check, commit, clean-up."""
             ran.append(True)
-            written = body
-            if written is None:
+            if body is None:
                 data = payload.data if isinstance(payload, BytesPayload) else b""
-                if len(data) <= INLINE_MAX:
-                    digests.update(data)
-                    written = bytes(data)
-                else:
-                    written = _write_file(store, durability, data, digests)
+                written = _write_file(store, durability, data, digests)
+            else:
+                written = body
             try:
                 digests.verify(operation="put")
                 stored = store.transact(lambda txn: commit(txn, written), durability)
             except BaseException:
-                if not isinstance(written, bytes):
-                    written.discard()
+                written.discard()
                 raise
-            if stored is None and not isinstance(written, bytes):
+            if stored is None:
                 written.discard()
             return stored
 
         try:
             return await to_thread(write_and_commit)
         except BaseException:
-            if not ran and body is not None and not isinstance(body, bytes):
+            if not ran and body is not None:
                 with shielded():  # cancelled before the hop started: the streamed file is ours
                     await to_thread(body.discard)
             raise

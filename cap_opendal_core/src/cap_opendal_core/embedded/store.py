@@ -157,6 +157,8 @@ class Store:
         self._write_lock = threading.Lock()
         self._queue_lock = threading.Lock()
         self._queue: list[Pending] = []
+        self.loop_queues: dict[Any, Any] = {}
+        """Per event loop: the tasks waiting to commit (:mod:`.async_group`)."""
         self._sync: str | None = None
         self._holders = 0
         self._closed = False
@@ -299,6 +301,34 @@ class Store:
             dirs.unlink(entry.released)
         result: T = entry.result
         return result
+
+    def transact_all(self, calls: list[tuple[Callable[[Txn], Any], Durability]]) -> list[Pending]:
+        """Run many transactions, grouped as :meth:`transact` groups queued callers; never raises:
+        each returned entry holds its own result or error (used by :mod:`.async_group`)."""
+        entries = [Pending(fn, durability) for fn, durability in calls]
+        try:
+            if not self.is_open:
+                self.open()
+        except BaseException as exc:
+            for entry in entries:
+                entry.error, entry.done = exc, True
+            return entries
+        with self._queue_lock:
+            self._queue.extend(entries)
+        while not all(entry.done for entry in entries):
+            with self._write_lock:
+                if not all(entry.done for entry in entries):
+                    self._run_queue()
+        dirs = self._res.dirs
+        for entry in entries:
+            if entry.error is None:
+                faults.reached("commit.after")
+                if entry.released and dirs is not None:
+                    try:
+                        dirs.unlink(entry.released)
+                    except BaseException as exc:  # committed: report, as transact() would
+                        entry.error = exc
+        return entries
 
     def _run_queue(self) -> None:
         """With the write lock held: run the queued transactions as one commit (group commit)."""
