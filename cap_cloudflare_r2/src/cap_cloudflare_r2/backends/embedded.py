@@ -441,7 +441,7 @@ class EmbeddedBackend:
                     if _is_inline(row[0]):
                         txn.execute("DELETE FROM bodies WHERE key = ?", (key,))
 
-        await to_thread(store.transact, commit, self._durability)
+        await transact_grouped(store, commit, self._durability)
 
     # -- multipart -------------------------------------------------------------------------------
 
