@@ -29,6 +29,9 @@ __all__ = ["transact_grouped"]
 
 T = TypeVar("T")
 
+_anyio: Any = None
+"""(anyio.Event, anyio.lowlevel.current_token), imported at the first call (see :mod:`.threads`)."""
+
 
 class _Waiter:
     __slots__ = ("durability", "event", "failed", "fn", "lead", "pending")
@@ -54,18 +57,22 @@ class _LoopQueue:
 
 async def transact_grouped(store: Store, fn: Callable[[Txn], T], durability: Durability) -> T:
     """``store.transact(fn, durability)`` in a worker thread, grouped with this loop's other callers."""
-    from anyio import Event
-    from anyio.lowlevel import current_token
+    global _anyio
+    if _anyio is None:
+        from anyio import Event
+        from anyio.lowlevel import current_token
 
+        _anyio = (Event, current_token)
+    make_event, current_token = _anyio
     token = current_token()
     queues: dict[Any, _LoopQueue] = store.loop_queues
     queue = queues.get(token)
     if queue is None:
         queue = queues[token] = _LoopQueue()
-    me = _Waiter(fn, durability, Event())
+    me = _Waiter(fn, durability, make_event() if queue.leading else None)
     queue.waiting.append(me)
     with shielded():  # once queued, the outcome is awaited: a commit in flight is never abandoned
-        if queue.leading:
+        if me.event is not None:
             await me.event.wait()  # woken with an outcome, or to lead the next group
         else:
             queue.leading = me.lead = True
@@ -81,7 +88,7 @@ async def transact_grouped(store: Store, fn: Callable[[Txn], T], durability: Dur
                 raise
             finally:
                 for waiter in batch:
-                    if waiter is not me:
+                    if waiter.event is not None:
                         waiter.event.set()
                 if queue.waiting:
                     queue.waiting[0].lead = True
