@@ -2,7 +2,8 @@
 
 The store's SQLite index holds one row per object (size, etag, upload time, version, HTTP and custom
 metadata, checksums, and the list of value files holding its bytes — one for a single upload, one
-per part for a multipart upload), one per multipart upload and one per uploaded part. Bodies live in
+per part for a multipart upload), one per multipart upload and one per uploaded part. A ``put``
+body up to :data:`INLINE_MAX` lives in the index (table ``bodies``); larger bodies and parts live in
 immutable value files.
 
 What follows from the engine, and is R2's behaviour:
