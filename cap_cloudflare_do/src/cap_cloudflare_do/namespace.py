@@ -17,7 +17,7 @@ read-only and ``resource::state::write`` + ``resource::state`` for anything else
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from cap_opendal_core.errors import InvalidInput, Misconfigured
 from cap_opendal_core.show import show
@@ -108,6 +108,7 @@ class DurableObjectNamespace:
         clock: Callable[[], float] | None = None,
         idle_timeout: float | None = None,
         settings: LayerSettings | None = None,
+        durability: Literal["process", "full"] = "process",
     ) -> DurableObjectNamespace:
         """The embedded runtime hosting ``object_class``, storing in the directory ``path`` (default
         ``.caps/do/<class name>``; ``":memory:"`` keeps storage in memory, for tests). ``env`` is handed
@@ -133,6 +134,7 @@ class DurableObjectNamespace:
             clock=clock,
             idle_timeout=DEFAULT_IDLE_TIMEOUT if idle_timeout is None else idle_timeout,
             settings=settings,
+            durability=durability,
         )
         return cls(runtime, settings=settings, object_class=object_class)
 
