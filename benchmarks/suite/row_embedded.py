@@ -145,13 +145,15 @@ def run_r2(quick: bool) -> RowReport:
         )
     detail = (
         "Lines a-c: call by call, alternating, as row 10. The put goal is judged on "
-        '`durability="full"` (the floor fsyncs the file and its directory; `"full"` fsyncs the value '
-        "file, its directory, then the WAL at commit: three fsyncs to the floor's two).\n\n"
+        '`durability="full"` (the floor fsyncs the file and its directory; a body ≤ 64 KiB lives in '
+        'the index, so `"full"` fsyncs the WAL once at commit; a larger one adds its file and '
+        "directory).\n\n"
         + table
         + "\n\nConditional puts: `put(key, 1 KiB, only_if=R2Conditional(etag_does_not_match='*'))` on "
         f"{conditional:,} distinct keys per measurement, by 1 task or by 8 tasks, alternating per repeat. "
-        'The goal is judged under `"full"`, where a put waits on the disk and concurrency can overlap '
-        'the waits; under `"process"` a put is CPU-bound (two cores, one GIL).\n\n'
+        'The goal is judged under `"full"`, where a put waits on the disk: the puts that wait on a '
+        "commit in flight are committed together by the next one (one transaction, one fsync, one "
+        'worker-thread hop); under `"process"` a put is mostly CPU (two cores, one GIL).\n\n'
         + markdown_table(
             ("durability", "puts/s at 1", "puts/s at 8", "ratio (median)", "spread"),
             rows,

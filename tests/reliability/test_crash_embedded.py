@@ -141,3 +141,27 @@ async def test_r2_killed_at_every_step_boundary(tmp_path: Path, step: str, hit: 
             parse(obj.key, await got.read())
         _no_orphans(root)
     assert list((root / "sessions").iterdir()) == [], "a dead or closed session was left"
+
+
+GROUPED = [("commit.grouped", 3), ("commit.grouped", 40), ("commit.before", 12), ("commit.after", 30)]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("step", "hit"), GROUPED, ids=[f"{s}@{n}" for s, n in GROUPED])
+async def test_grouped_commits_killed_lose_no_acknowledged_write(tmp_path: Path, step: str, hit: int) -> None:
+    """Eight tasks' create-if-absent puts commit in groups; a kill inside a group (between its
+    members, before or after its one COMMIT) loses no acknowledged put and invents none."""
+    root = tmp_path / "r2"
+    lines = _run("r2group", root, f"{step}@{hit}")
+    begun = {line["key"] for line in lines if line["event"] == "begin"}
+    acked = {line["key"] for line in lines if line["event"] == "ack"}
+    assert acked, "the writer was killed before any put was acknowledged: the point is too early"
+    async with R2Bucket.local(root, settings=QUIET) as bucket:
+        present = {obj.key for obj in (await bucket.list(limit=1000)).objects}
+        assert acked <= present, f"acknowledged puts lost: {sorted(acked - present)}"
+        assert present <= begun, f"puts nobody made: {sorted(present - begun)}"
+        for key in present:
+            got = await bucket.get(key)
+            assert got is not None
+            parse(key, await got.read())
+        _no_orphans(root)

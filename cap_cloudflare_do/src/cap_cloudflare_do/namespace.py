@@ -17,7 +17,7 @@ read-only and ``resource::state::write`` + ``resource::state`` for anything else
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 
 from cap_opendal_core.capability import Capability, check_settings
 from cap_opendal_core.errors import InvalidInput, Misconfigured
@@ -109,6 +109,7 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
         clock: Callable[[], float] | None = None,
         idle_timeout: float | None = None,
         settings: LayerSettings | None = None,
+        durability: Literal["process", "full"] = "process",
     ) -> DurableObjectNamespace:
         """The embedded runtime hosting ``object_class``, storing in the directory ``path`` (default
         ``.caps/do/<class name>``; ``":memory:"`` keeps storage in memory, for tests). ``env`` is handed
@@ -136,6 +137,7 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
             clock=clock,
             idle_timeout=DEFAULT_IDLE_TIMEOUT if idle_timeout is None else idle_timeout,
             settings=settings,
+            durability=durability,
         )
         return cls(runtime, settings=settings, object_class=object_class)
 

@@ -127,7 +127,8 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         claim_check: ClaimCheck | None = None,
         settings: LayerSettings | None = None,
         clock: Callable[[], float] | None = None,
-        synchronous: Literal["normal", "full"] = "normal",
+        durability: Literal["process", "full"] | None = None,
+        synchronous: Literal["normal", "full"] | None = None,
         poll_interval: float = 0.05,
     ) -> QueueConsumer:
         """A consumer of the local queue ``name`` in ``path`` (the directory ``Queue.local`` uses).
@@ -139,7 +140,7 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         from .backends.local import ConsumerSettings, LocalConsumer, LocalStore
 
         backend = LocalConsumer(
-            LocalStore(_directory(path), clock=clock, synchronous=synchronous),
+            LocalStore(_directory(path), clock=clock, durability=durability, synchronous=synchronous),
             check_queue_name(name),
             _consumer_settings(ConsumerSettings, name, max_retries, dead_letter_queue, retry_delay),
         )

@@ -192,13 +192,14 @@ class Queue(Capability["ProducerBackend"]):
         claim_check: ClaimCheck | None = None,
         settings: LayerSettings | None = None,
         clock: Callable[[], float] | None = None,
-        synchronous: Literal["normal", "full"] = "normal",
+        durability: Literal["process", "full"] | None = None,
+        synchronous: Literal["normal", "full"] | None = None,
     ) -> Queue:
         """The durable local queue ``name`` in ``path`` (one SQLite file holds every queue under it)."""
         from .backends.local import LocalProducer, LocalStore
 
         check_queue_name(name)
-        store = LocalStore(_directory(path), clock=clock, synchronous=synchronous)
+        store = LocalStore(_directory(path), clock=clock, durability=durability, synchronous=synchronous)
         return cls(LocalProducer(store, name), name=name, settings=settings, claim_check=claim_check)
 
     @classmethod

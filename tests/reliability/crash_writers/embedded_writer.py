@@ -94,6 +94,24 @@ async def r2_ops(root: str) -> None:
     say(event="done")
 
 
+async def r2_group_ops(root: str) -> None:
+    """Eight tasks creating distinct keys (create-if-absent) at once: their commits are grouped."""
+    bucket = R2Bucket.local(root, settings=QUIET, durability="full")
+
+    async def task(me: int) -> None:
+        for n in range(ROUNDS * 4):
+            key = f"g{me}/{n}"
+            say(event="begin", key=key)
+            created = await bucket.put(key, body(key, n, 700), only_if={"etag_does_not_match": "*"})
+            assert created is not None
+            say(event="ack", key=key)
+
+    async with anyio.create_task_group() as tg:
+        for me in range(8):
+            tg.start_soon(task, me)
+    say(event="done")
+
+
 if __name__ == "__main__":
     kind, root = sys.argv[1], sys.argv[2]
-    anyio.run(kv_ops if kind == "kv" else r2_ops, root)
+    anyio.run({"kv": kv_ops, "r2": r2_ops, "r2group": r2_group_ops}[kind], root)

@@ -27,6 +27,7 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from cap_opendal_core.embedded.durability import Durability, check_durability
 from cap_opendal_core.errors import BackendError, CapabilityError, InvalidInput, Misconfigured, Unsupported
 from cap_opendal_core.layers import LayerSettings, Pipeline
 from cap_opendal_core.scope import outside_scope
@@ -114,7 +115,9 @@ class LocalRuntime:
         clock: Callable[[], float] | None = None,
         idle_timeout: float = DEFAULT_IDLE_TIMEOUT,
         settings: LayerSettings | None = None,
+        durability: Durability = "process",
     ) -> None:
+        self.durability: Durability = check_durability(durability, capability="do")
         if not (isinstance(object_class, type) and issubclass(object_class, DurableObject)):
             raise Misconfigured(
                 f"the local runtime hosts DurableObject subclasses, got {object_class!r}",
@@ -149,7 +152,7 @@ class LocalRuntime:
         if store is None:
             if self._closed:
                 raise Misconfigured("this Durable Object namespace is closed", capability="do")
-            store = self._store = SqliteStore(self.path)
+            store = self._store = SqliteStore(self.path, durability=self.durability)
         return store
 
     # -- ids ------------------------------------------------------------------------------------------

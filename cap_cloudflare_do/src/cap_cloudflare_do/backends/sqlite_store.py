@@ -4,9 +4,12 @@ One database (``<path>/objects.sqlite3``) holds every object of a namespace — 
 ``(object_id, key)`` — rather than one file per object as Cloudflare does. Why: a single connection
 serves any number of objects (no file handle per object, nothing to open when an evicted object comes
 back), the alarm scheduler finds the next alarm of the whole namespace with one indexed query (also
-right after a restart), and with WAL and ``synchronous=NORMAL`` each write is an append to the log, not
-an fsync. SQLite serialises writers anyway, and every call here is short and made on the event loop's
-thread, so per-object files would buy no parallelism.
+right after a restart), and with WAL and ``durability="process"`` (``synchronous=NORMAL``, the
+default) each write is an append to the log, not an fsync; ``durability="full"`` (``synchronous=FULL``)
+fsyncs the log at each commit, so an acknowledged write also survives power loss — the embedded
+engine's flag (:mod:`cap_opendal_core.embedded.durability`), the same meaning everywhere. SQLite
+serialises writers anyway, and every call here is short and made on the event loop's thread, so
+per-object files would buy no parallelism.
 
 Keys are stored as UTF-8 BLOBs: SQLite compares BLOBs with ``memcmp``, which is exactly Workers'
 ordering (by UTF-8 encodings). Values are :func:`cap_cloudflare_do.codec.encode`'d blobs. Every
@@ -30,6 +33,7 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+from cap_opendal_core.embedded.durability import Durability, check_durability
 from cap_opendal_core.errors import Misconfigured
 from cap_opendal_core.localfs import local_root
 
@@ -90,7 +94,8 @@ def _collected_unclosed(db: sqlite3.Connection, lock_fd: int | None, where: str)
 class SqliteStore:
     """Storage rows of every object in one namespace. ``path=None``: in memory, for tests."""
 
-    def __init__(self, path: str | os.PathLike[str] | None) -> None:
+    def __init__(self, path: str | os.PathLike[str] | None, *, durability: Durability = "process") -> None:
+        self.durability: Durability = check_durability(durability, capability="do")
         self.path = None if path is None else Path(check_directory(path, create=True))
         self._lock_fd: int | None = None
         if self.path is None:
@@ -108,7 +113,7 @@ class SqliteStore:
             self, _collected_unclosed, db, self._lock_fd, str(self.path or ":memory:")
         )
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute("PRAGMA synchronous=NORMAL")
+        db.execute(f"PRAGMA synchronous={'FULL' if self.durability == 'full' else 'NORMAL'}")
         db.execute("PRAGMA busy_timeout=5000")
         db.executescript(_SCHEMA)
         row = db.execute("SELECT value FROM meta WHERE name = 'salt'").fetchone()

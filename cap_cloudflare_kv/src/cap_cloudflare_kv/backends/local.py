@@ -34,6 +34,7 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 from cap_opendal_core.embedded import MEMBERS, acquire
+from cap_opendal_core.embedded.async_group import transact_grouped
 from cap_opendal_core.embedded.threads import to_thread
 from cap_opendal_core.errors import InvalidInput
 
@@ -192,14 +193,16 @@ class LocalBackend:
     # -- writes ----------------------------------------------------------------------------------
 
     async def put(self, write: PreparedWrite) -> None:
-        store = await self._opened()
-        await to_thread(self._put_many_sync, store, [write])
+        await self.put_many([write])
 
     async def put_many(self, writes: list[PreparedWrite]) -> None:
         # the last write of a key wins, as it would if the writes were made one after another
         latest = list({write.key: write for write in writes}.values())
         store = await self._opened()
-        await to_thread(self._put_many_sync, store, latest)
+        if all(len(write.data) <= INLINE_MAX for write in latest):  # no file: the commit is all the work
+            await transact_grouped(store, _commit_writes(latest, {}), self._durability)
+        else:
+            await to_thread(self._put_many_sync, store, latest)
 
     def _put_many_sync(self, store: Store, writes: list[PreparedWrite]) -> None:
         files: dict[str, tuple[str, int]] = {}
@@ -213,25 +216,7 @@ class LocalBackend:
                     writer.finish()
                     files[write.key] = (writer.name, writer.size)
 
-            def commit(txn: Txn) -> None:
-                for write in writes:
-                    _release_current(txn, write.key)
-                    file = files.get(write.key)
-                    if file is not None:
-                        txn.adopt(*file)
-                    txn.execute(
-                        _INSERT,
-                        (
-                            write.key,
-                            write.expires_at,
-                            write.metadata_json,
-                            len(write.data),
-                            None if file is None else file[0],
-                            None if file is not None else write.data,
-                        ),
-                    )
-
-            store.transact(commit, self._durability)
+            store.transact(_commit_writes(writes, files), self._durability)
         except BaseException:
             for writer in writers:  # a failed write (a full disk) leaves nothing behind
                 writer.discard()
@@ -248,7 +233,7 @@ class LocalBackend:
             for key in unique:
                 _release_current(txn, key)
 
-        await to_thread(store.transact, commit, self._durability)
+        await transact_grouped(store, commit, self._durability)
 
     async def _reclaim(self, key: str, now: float) -> None:
         """Delete ``key``'s entry if it is (still) expired: a write made meanwhile is never lost."""
@@ -296,6 +281,30 @@ class LocalBackend:
         if not more:
             return KvListResult(keys, True, None)
         return KvListResult(keys, False, _encode_cursor(rows[-1][0]))
+
+
+def _commit_writes(writes: list[PreparedWrite], files: dict[str, tuple[str, int]]) -> Callable[[Txn], None]:
+    """The transaction storing ``writes`` (a key in ``files`` references that value file)."""
+
+    def commit(txn: Txn) -> None:
+        for write in writes:
+            _release_current(txn, write.key)
+            file = files.get(write.key)
+            if file is not None:
+                txn.adopt(*file)
+            txn.execute(
+                _INSERT,
+                (
+                    write.key,
+                    write.expires_at,
+                    write.metadata_json,
+                    len(write.data),
+                    None if file is None else file[0],
+                    None if file is not None else write.data,
+                ),
+            )
+
+    return commit
 
 
 def _release_current(txn: Txn, key: str) -> None:

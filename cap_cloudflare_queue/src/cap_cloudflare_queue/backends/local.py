@@ -15,8 +15,11 @@ consumers in several processes on one machine share it safely:
 * **acks** are permissive, as Cloudflare's pull API is: an ack after the lease ran out is still accepted.
   A retry is ignored (with a warning) when the message has meanwhile been leased to another consumer.
 
-WAL mode with ``synchronous=NORMAL`` survives any process crash (a committed send or ack is on disk
-before the call returns); ``synchronous="full"`` also survives power loss, at some cost in speed.
+Durability is the embedded engine's flag (:mod:`cap_opendal_core.embedded.durability`):
+``durability="process"`` (the default; WAL with ``synchronous=NORMAL``) survives any process crash (a
+committed send or ack is in the OS before the call returns); ``"full"`` (``synchronous=FULL``) also
+survives power loss, at some cost in speed. ``synchronous="normal" | "full"``, the earlier name, is
+accepted with a ``DeprecationWarning``.
 The directory is checked by :func:`cap_opendal_core.localfs.local_root` when a queue is built and
 again when the database is opened: a symbolic link in place of the database or its WAL is refused
 (``Misconfigured``), never followed. SQLite calls block, so each runs in a worker thread
@@ -35,11 +38,13 @@ import tempfile
 import threading
 import time
 import uuid
+import warnings
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
+from cap_opendal_core.embedded.durability import Durability, check_durability
 from cap_opendal_core.errors import Misconfigured
 from cap_opendal_core.localfs import local_root
 
@@ -97,6 +102,29 @@ class ConsumerSettings:
     retry_delay: int
 
 
+def resolve_durability(durability: object, synchronous: object, *, stacklevel: int = 4) -> Durability:
+    """The durability asked for, by its name or by the deprecated ``synchronous`` alias."""
+    if synchronous is not None:
+        if synchronous not in ("normal", "full"):
+            raise Misconfigured(
+                f"synchronous must be 'normal' or 'full', got {synchronous!r}"[:300], capability="queue"
+            )
+        alias: Durability = "full" if synchronous == "full" else "process"
+        warnings.warn(
+            f"synchronous={synchronous!r} is deprecated: use durability={alias!r} (the same promise, "
+            "the name every local store uses)",
+            DeprecationWarning,
+            stacklevel=stacklevel,
+        )
+        if durability is not None and durability != alias:
+            raise Misconfigured(
+                f"durability={durability!r} and synchronous={synchronous!r} disagree; give durability only",
+                capability="queue",
+            )
+        return alias
+    return "process" if durability is None else check_durability(durability, capability="queue")
+
+
 class LocalStore:
     """One connection to ``<directory>/queues.sqlite3``, used from one worker thread at a time."""
 
@@ -105,16 +133,13 @@ class LocalStore:
         directory: str | os.PathLike[str],
         *,
         clock: Callable[[], float] | None = None,
-        synchronous: Literal["normal", "full"] = "normal",
+        durability: Durability | None = None,
+        synchronous: Literal["normal", "full"] | None = None,
     ) -> None:
-        if synchronous not in ("normal", "full"):
-            raise Misconfigured(
-                f"synchronous must be 'normal' or 'full', got {synchronous!r}", capability="queue"
-            )
+        self.durability: Durability = resolve_durability(durability, synchronous)
         self.directory = Path(check_directory(directory))
         self.path = self.directory / DB_FILE
         self.clock: Callable[[], float] = clock if clock is not None else time.time
-        self.synchronous = synchronous
         self._conn: sqlite3.Connection | None = None
         self._closed = False
         self._limiter: anyio.CapacityLimiter | None = None
@@ -123,6 +148,11 @@ class LocalStore:
         """Messages this store moved to a dead-letter queue (for tests and diagnostics)."""
         self.dropped = 0
         """Messages this store deleted after ``max_retries`` with no dead-letter queue."""
+
+    @property
+    def synchronous(self) -> Literal["normal", "full"]:
+        """SQLite's name for :attr:`durability` (the earlier keyword)."""
+        return "full" if self.durability == "full" else "normal"
 
     # -- plumbing ----------------------------------------------------------------------------------
 

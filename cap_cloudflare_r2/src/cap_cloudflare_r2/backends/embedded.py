@@ -2,7 +2,8 @@
 
 The store's SQLite index holds one row per object (size, etag, upload time, version, HTTP and custom
 metadata, checksums, and the list of value files holding its bytes — one for a single upload, one
-per part for a multipart upload), one per multipart upload and one per uploaded part. Bodies live in
+per part for a multipart upload), one per multipart upload and one per uploaded part. A ``put``
+body up to :data:`INLINE_MAX` lives in the index (table ``bodies``); larger bodies and parts live in
 immutable value files.
 
 What follows from the engine, and is R2's behaviour:
@@ -37,6 +38,7 @@ import time
 from typing import TYPE_CHECKING, Any, Final
 
 from cap_opendal_core.embedded import MEMBERS, acquire
+from cap_opendal_core.embedded.async_group import transact_grouped
 from cap_opendal_core.embedded.blobs import read_exactly
 from cap_opendal_core.embedded.threads import shielded, to_thread
 from cap_opendal_core.errors import InvalidInput, LimitExceeded, NotFound, Unavailable, Unsupported
@@ -79,6 +81,10 @@ CREATE TABLE IF NOT EXISTS objects (
     checksums TEXT NOT NULL,
     blobs TEXT NOT NULL
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS bodies (
+    key TEXT PRIMARY KEY,
+    data BLOB NOT NULL
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS uploads (
     id TEXT PRIMARY KEY,
     key TEXT NOT NULL,
@@ -97,6 +103,22 @@ CREATE TABLE IF NOT EXISTS parts (
 """
 _COLUMNS: Final = "key, version, size, etag, uploaded, http, custom, checksums, blobs"
 _ROW: Final = f"SELECT {_COLUMNS} FROM objects WHERE key = ?"
+_ROW_AND_BODY: Final = (
+    f"SELECT {_COLUMNS}, (SELECT data FROM bodies WHERE bodies.key = objects.key) FROM objects WHERE key = ?"
+)
+INLINE_MAX: Final = 64 * 1024
+"""A body up to this many bytes (from ``put``) is kept in the index (table ``bodies``), not a file.
+
+Why: it is then written by the commit itself — under ``durability="full"`` one ``fsync`` (the WAL)
+instead of three (value file, its directory, the WAL) — and read back by the ``SELECT`` that finds
+the object. 64 KiB, as KV's values (:data:`cap_cloudflare_kv.backends.local.INLINE_MAX`): SQLite's
+own measurements put the point where a file beats a blob near 100 KB, and above it a body written
+once to its own file costs less than twice (WAL, then checkpoint). Bodies live in their own table so
+a listing never scans them. Multipart parts always go to files (completion moves them to the object).
+"""
+INLINE: Final = "inline"
+"""The name the object's ``blobs`` list gives a body kept in ``bodies`` (never a value file's name:
+an engine that predates inline bodies refuses it loudly instead of serving an empty body)."""
 INLINE_READ: Final = 64 * 1024
 """A body range up to this size, in one file, is read on the calling thread (measured: cheaper than a hop)."""
 _BUFFER: Final = 1024 * 1024
@@ -131,6 +153,15 @@ def _segments(blobs_json: str, offset: int, length: int) -> list[tuple[str, int,
             out.append((str(name), low - position, high - low))
         position += size
     return out
+
+
+def _value_files(blobs_json: str) -> builtins.list[str]:
+    """The value files an object's ``blobs`` list names (its inline body is not one)."""
+    return [str(name) for name, _ in json.loads(blobs_json) if name != INLINE]
+
+
+def _is_inline(blobs_json: str) -> bool:
+    return any(name == INLINE for name, _ in json.loads(blobs_json))
 
 
 def _dumps(value: Any) -> str:
@@ -208,15 +239,22 @@ class EmbeddedBackend:
         store = await self._opened()
         for _ in range_(_READ_ATTEMPTS):
             with store.reading() as conn:
-                row: Row | None = conn.execute(_ROW, (key,)).fetchone()
-            if row is None:
+                found = conn.execute(_ROW_AND_BODY, (key,)).fetchone()
+            if found is None:
                 return None
+            row: Row = found[:9]
+            inline: bytes | None = found[9]
             if only_if is not None and not condition_holds(only_if, row[3], from_epoch_ms(row[4])):
                 return None
             offset, length = resolve_range(range, row[2], key=key)
             segments = _segments(row[8], offset, length)
             served = R2Range(offset=offset, length=length)
             try:
+                if segments and segments[0][0] == INLINE:
+                    if inline is None:
+                        continue  # cannot happen in one SELECT; re-read rather than serve nothing
+                    data = inline[offset : offset + length]
+                    return R2ObjectBody(_to_object(row), _one(data), range=served)
                 if length <= INLINE_READ and len(segments) <= 1:
                     data = store.dirs.read(*segments[0]) if segments else b""
                     return R2ObjectBody(_to_object(row), _one(data), range=served)
@@ -253,26 +291,21 @@ class EmbeddedBackend:
     # -- writes ----------------------------------------------------------------------------------
 
     async def _write_body(
-        self, store: Store, payload: BytesPayload | StreamPayload, digests: Digests, *, max_bytes: int | None
-    ) -> BlobWriter:
-        """A finished value file holding the payload (discarded again if anything fails)."""
+        self,
+        store: Store,
+        payload: BytesPayload | StreamPayload,
+        digests: Digests,
+        *,
+        max_bytes: int | None,
+        inline_max: int = -1,
+    ) -> BlobWriter | bytes:
+        """A finished value file holding the payload (discarded again if anything fails), or the
+        payload's bytes when it is a stream of at most ``inline_max`` bytes."""
         durability = self._durability
         if isinstance(payload, BytesPayload):
             data = payload.data
-
-            def write_bytes() -> BlobWriter:
-                digests.update(data)
-                writer = store.new_blob(durability)
-                try:
-                    writer.write(data)
-                    writer.finish()
-                except BaseException:
-                    writer.discard()
-                    raise
-                return writer
-
-            return await to_thread(write_bytes)
-        writer = await to_thread(store.new_blob, durability)
+            return await to_thread(_write_file, store, durability, data, digests)
+        writer: BlobWriter | None = None
         try:
             buffer: list[bytes] = []
             buffered = 0
@@ -289,19 +322,27 @@ class EmbeddedBackend:
                 if chunk:
                     buffer.append(bytes(chunk))
                     buffered += len(chunk)
-                if buffered >= _BUFFER:
+                if buffered >= _BUFFER or (writer is None and buffered > inline_max):
+                    if writer is None:
+                        writer = await to_thread(store.new_blob, durability)
                     await to_thread(writer.write, b"".join(buffer))
                     buffer, buffered = [], 0
+            if writer is None and buffered <= inline_max:
+                return b"".join(buffer)
+            if writer is None:
+                writer = await to_thread(store.new_blob, durability)
+            last = writer
 
             def flush() -> None:
                 if buffer:
-                    writer.write(b"".join(buffer))
-                writer.finish()
+                    last.write(b"".join(buffer))
+                last.finish()
 
             await to_thread(flush)
         except BaseException:
-            with shielded():
-                await to_thread(writer.discard)
+            if writer is not None:
+                with shielded():
+                    await to_thread(writer.discard)
             raise
         return writer
 
@@ -310,10 +351,13 @@ class EmbeddedBackend:
     ) -> R2Object | None:
         store = await self._opened()
         digests = Digests(options.checksums)
-        writer = await self._write_body(store, payload, digests, max_bytes=None)
+        durability = self._durability
+        body: BlobWriter | bytes | None = None  # None: the bytes payload, written in the one hop
+        if isinstance(payload, StreamPayload):
+            body = await self._write_body(store, payload, digests, max_bytes=None, inline_max=INLINE_MAX)
         only_if = options.only_if
 
-        def commit(txn: Txn) -> R2Object | None:
+        def commit(txn: Txn, body: BlobWriter | bytes) -> R2Object | None:
             current = txn.execute(
                 "SELECT etag, uploaded, blobs FROM objects WHERE key = ?", (key,)
             ).fetchone()
@@ -324,37 +368,67 @@ class EmbeddedBackend:
             uploaded = self._now_ms()
             if current is not None:
                 uploaded = max(uploaded, current[1] + 1)  # upload times increase per key
-                txn.release(name for name, _ in json.loads(current[2]))
-            txn.adopt(writer.name, writer.size)
+                txn.release(_value_files(current[2]))
+            if isinstance(body, bytes):
+                size, blobs = len(body), [[INLINE, len(body)]]
+                txn.execute("INSERT OR REPLACE INTO bodies (key, data) VALUES (?, ?)", (key, body))
+            else:
+                size, blobs = body.size, [[body.name, body.size]]
+                txn.adopt(body.name, body.size)
+                if current is not None and _is_inline(current[2]):
+                    txn.execute("DELETE FROM bodies WHERE key = ?", (key,))
             row: Row = (
                 key,
                 secrets.token_hex(16),
-                writer.size,
+                size,
                 digests.md5,
                 uploaded,
                 _dumps(options.http_metadata.to_dict()),
                 _dumps(dict(options.custom_metadata)),
                 _dumps(digests.computed()),
-                _dumps([[writer.name, writer.size]]),
+                _dumps(blobs),
             )
             txn.execute(
                 f"INSERT OR REPLACE INTO objects ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row
             )
             return _to_object(row)
 
-        def verify_and_commit() -> R2Object | None:
+        if body is None and isinstance(payload, BytesPayload) and len(payload.data) <= INLINE_MAX:
+            small = bytes(payload.data)  # no file to write: the commit is all the work, grouped
+            digests.update(small)
             digests.verify(operation="put")
-            return store.transact(commit, self._durability)
+            return await transact_grouped(store, lambda txn: commit(txn, small), durability)
+        if isinstance(body, bytes):
+            streamed = body
+            digests.verify(operation="put")
+            return await transact_grouped(store, lambda txn: commit(txn, streamed), durability)
+        ran: list[bool] = []
+
+        def write_and_commit() -> R2Object | None:
+            """One worker-thread hop for the whole put: file, checksum check, commit, clean-up."""
+            ran.append(True)
+            if body is None:
+                data = payload.data if isinstance(payload, BytesPayload) else b""
+                written = _write_file(store, durability, data, digests)
+            else:
+                written = body
+            try:
+                digests.verify(operation="put")
+                stored = store.transact(lambda txn: commit(txn, written), durability)
+            except BaseException:
+                written.discard()
+                raise
+            if stored is None:
+                written.discard()
+            return stored
 
         try:
-            stored = await to_thread(verify_and_commit)
+            return await to_thread(write_and_commit)
         except BaseException:
-            with shielded():
-                await to_thread(writer.discard)
+            if not ran and body is not None:
+                with shielded():  # cancelled before the hop started: the streamed file is ours
+                    await to_thread(body.discard)
             raise
-        if stored is None:
-            await to_thread(writer.discard)
-        return stored
 
     async def delete(self, keys: builtins.list[str]) -> None:
         store = await self._opened()
@@ -364,9 +438,11 @@ class EmbeddedBackend:
             for key in unique:
                 row = txn.execute("DELETE FROM objects WHERE key = ? RETURNING blobs", (key,)).fetchone()
                 if row is not None:
-                    txn.release(name for name, _ in json.loads(row[0]))
+                    txn.release(_value_files(row[0]))
+                    if _is_inline(row[0]):
+                        txn.execute("DELETE FROM bodies WHERE key = ?", (key,))
 
-        await to_thread(store.transact, commit, self._durability)
+        await transact_grouped(store, commit, self._durability)
 
     # -- multipart -------------------------------------------------------------------------------
 
@@ -396,6 +472,7 @@ class EmbeddedBackend:
             _open_upload(conn, key, upload_id, "upload_part")
         digests = Digests()
         writer = await self._write_body(store, payload, digests, max_bytes=limits.PART_MAX_BYTES)
+        assert not isinstance(writer, bytes)  # parts are never inline (inline_max=-1)
 
         def commit(txn: Txn) -> None:
             _open_upload(txn.conn, key, upload_id, "upload_part")  # not completed meanwhile
@@ -450,7 +527,9 @@ class EmbeddedBackend:
             uploaded = self._now_ms()
             if current is not None:
                 uploaded = max(uploaded, current[0] + 1)
-                txn.release(name for name, _ in json.loads(current[1]))
+                txn.release(_value_files(current[1]))
+                if _is_inline(current[1]):
+                    txn.execute("DELETE FROM bodies WHERE key = ?", (key,))
             kept = {blob for _, _, blob in chosen}
             txn.release(blob for _, _, blob in stored.values() if blob not in kept)
             txn.execute("DELETE FROM parts WHERE upload = ?", (upload_id,))
@@ -531,6 +610,19 @@ def _open_upload(conn: sqlite3.Connection, key: str, upload_id: str, operation: 
             key=key,
         )
     return found[2], found[3]
+
+
+def _write_file(store: Store, durability: Durability, data: bytes, digests: Digests) -> BlobWriter:
+    """``data`` in a new, finished value file (removed again if writing fails)."""
+    digests.update(data)
+    writer = store.new_blob(durability)
+    try:
+        writer.write(data)
+        writer.finish()
+    except BaseException:
+        writer.discard()
+        raise
+    return writer
 
 
 def _open_all(store: Store, segments: list[tuple[str, int, int]]) -> list[int]:

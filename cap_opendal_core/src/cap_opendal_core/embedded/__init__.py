@@ -5,6 +5,7 @@ immutable value files referenced by it, garbage collected, recovered after a cra
 durability policy. Modules, one concern each:
 
 * :mod:`.store` — the store: layout, the index, transactions, locking, the per-process registry;
+* :mod:`.grouping` — group commit: queued transactions share one commit and one ``fsync``;
 * :mod:`.blobs` — value files: written once, read through descriptors, never through a link;
 * :mod:`.sessions` — which process wrote which file, and whether it is still alive;
 * :mod:`.recovery` — removing what a crash left (and garbage collection);

@@ -7,7 +7,8 @@
   writes (never tear one: SQLite's WAL and the write-then-reference order keep every state whole).
 * ``"full"``: an acknowledged write also survives power loss. Each value file is ``fsync``'d, then
   its directory (so its name is durable too), before the index transaction that references it
-  commits with ``synchronous=FULL`` (the WAL is ``fsync``'d at every commit).
+  commits with ``synchronous=FULL`` (the WAL is ``fsync``'d at every commit — one ``fsync`` for a
+  group of commits, :mod:`.grouping`, each caller acknowledged after it).
 
 Why these two and not more: they are the two promises a caller can reason about, and they are
 SQLite's own (the local queue's ``synchronous="normal"|"full"`` means the same).

@@ -21,6 +21,7 @@ ENV: Final = "CAP_EMBEDDED_FAULT"
 STEPS: Final = (
     "blob.partial",  # half of a value file's bytes written
     "blob.written",  # a value file complete (and synced, under durability="full"), not yet referenced
+    "commit.grouped",  # one member of a group commit ran (savepoint released), before the next one
     "commit.before",  # inside the index transaction, before COMMIT
     "commit.after",  # committed; released value files not yet unlinked
     "release.between",  # some released value files unlinked, not all

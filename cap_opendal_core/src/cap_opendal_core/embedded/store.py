@@ -11,7 +11,9 @@ conditional writes, overwrites, deletes, multipart completion. SQLite's write lo
 atomic against every other task, thread and process using the same file — and the root is resolved
 to its real path before anything else, so every path, alias or URL naming the directory names the
 same index. Within a process, all handles on one directory share one :class:`Store` (one writer
-connection, a small pool of reader connections, one session).
+connection, a small pool of reader connections, one session). Transactions that queue on the writer
+while another commits are committed together, each in its own savepoint, with one ``fsync``
+(:mod:`.grouping`).
 
 **Reads** take a pooled reader connection (WAL: readers never wait for the writer) and may run on
 the calling thread when they are small (a single-row ``SELECT`` costs less than a hop to a worker
@@ -40,6 +42,7 @@ from ..errors import Misconfigured
 from ..localfs import check_inside
 from . import faults
 from .blobs import BLOBS, BlobDirs, BlobWriter
+from .grouping import BATCH_MAX, Pending, run_batch
 from .recovery import sweep
 from .sessions import SESSIONS, Session
 
@@ -60,7 +63,6 @@ BUSY_TIMEOUT_MS: Final = 60_000
 _READERS_KEPT: Final = 4
 _DIR_FLAGS: Final = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_NOFOLLOW", 0)
 _CLOEXEC: Final = getattr(os, "O_CLOEXEC", 0)
-_SYNC: Final = {"process": "NORMAL", "full": "FULL"}
 
 _ENGINE_SCHEMA: Final = """
 CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
@@ -153,6 +155,10 @@ class Store:
         self._res = _Resources()
         self._open_lock = threading.Lock()
         self._write_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue: list[Pending] = []
+        self.loop_queues: dict[Any, Any] = {}
+        """Per event loop: the tasks waiting to commit (:mod:`.async_group`)."""
         self._sync: str | None = None
         self._holders = 0
         self._closed = False
@@ -280,28 +286,74 @@ class Store:
         return self._transact(fn, durability)
 
     def _transact(self, fn: Callable[[Txn], T], durability: Durability) -> T:
-        with self._write_lock:
-            conn = self._res.writer
+        entry = Pending(fn, durability)
+        with self._queue_lock:
+            self._queue.append(entry)
+        while not entry.done:
+            with self._write_lock:
+                if not entry.done:  # no earlier lock holder ran it: run the queue (:mod:`.grouping`)
+                    self._run_queue()
+        if entry.error is not None:
+            raise entry.error
+        faults.reached("commit.after")
+        dirs = self._res.dirs
+        if entry.released and dirs is not None:
+            dirs.unlink(entry.released)
+        result: T = entry.result
+        return result
+
+    def transact_all(self, calls: list[tuple[Callable[[Txn], Any], Durability]]) -> list[Pending]:
+        """Run many transactions, grouped as :meth:`transact` groups queued callers; never raises:
+        each returned entry holds its own result or error (used by :mod:`.async_group`)."""
+        entries = [Pending(fn, durability) for fn, durability in calls]
+        try:
+            if not self.is_open:
+                self.open()
+        except BaseException as exc:
+            for entry in entries:
+                entry.error, entry.done = exc, True
+            return entries
+        with self._queue_lock:
+            self._queue.extend(entries)
+        while not all(entry.done for entry in entries):
+            with self._write_lock:
+                if not all(entry.done for entry in entries):
+                    self._run_queue()
+        dirs = self._res.dirs
+        for entry in entries:
+            if entry.error is None:
+                faults.reached("commit.after")
+                if entry.released and dirs is not None:
+                    try:
+                        dirs.unlink(entry.released)
+                    except BaseException as exc:  # committed: report, as transact() would
+                        entry.error = exc
+        return entries
+
+    def _run_queue(self) -> None:
+        """With the write lock held: run the queued transactions as one commit (group commit)."""
+        with self._queue_lock:
+            batch, self._queue = self._queue[:BATCH_MAX], self._queue[BATCH_MAX:]
+        conn = self._res.writer
+        try:
             if conn is None:
                 raise Misconfigured(f"the local store {self.root!r} is closed", capability=self.capability)
-            sync = _SYNC[durability]
+            sync = "FULL" if any(e.durability == "full" for e in batch) else "NORMAL"
             if sync != self._sync:
                 conn.execute(f"PRAGMA synchronous = {sync}")
                 self._sync = sync
             conn.execute("BEGIN IMMEDIATE")
-            txn = Txn(conn)
-            try:
-                result = fn(txn)
-                faults.reached("commit.before")
-                conn.execute("COMMIT")
-            except BaseException:
+            again = run_batch(conn, batch, lambda: Txn(conn))
+        except BaseException as exc:
+            if conn is not None:
                 _rollback(conn)
-                raise
-        faults.reached("commit.after")
-        dirs = self._res.dirs
-        if txn.released and dirs is not None:
-            dirs.unlink(txn.released)
-        return result
+            for entry in batch:
+                if not entry.done:
+                    entry.result, entry.error, entry.released, entry.done = None, exc, [], True
+            return
+        if again:
+            with self._queue_lock:
+                self._queue[:0] = again
 
     def new_blob(self, durability: Durability) -> BlobWriter:
         """A new value file of this process's session (see :class:`~.blobs.BlobWriter`)."""
