@@ -38,7 +38,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.workspace import PACKAGES
+from tests.support.workspace import MEMBERS
 
 REPO = Path(__file__).resolve().parents[1]
 TIMEOUT_S = 120
@@ -50,7 +50,7 @@ _MARKER = re.compile(r"^<!--\s*(?P<kind>not-run|expect-exit|compare-output)(?::\
 
 
 def documents() -> list[Path]:
-    found = [REPO / "README.md", *(REPO / p / "README.md" for p in PACKAGES)]
+    found = [REPO / "README.md", *(REPO / p / "README.md" for p in MEMBERS)]
     found += sorted((REPO / "docs").glob("*.md"))
     found += sorted((REPO / "examples").glob("*/README.md"))
     return [p for p in found if p.is_file()]
@@ -147,7 +147,7 @@ def _workdir(tmp_path: Path) -> Path:
     ignore = shutil.ignore_patterns(".caps", "__pycache__", "*.pyc", "server.log")
     shutil.copytree(REPO / "docs", work / "docs", ignore=ignore)
     shutil.copytree(REPO / "examples", work / "examples", ignore=ignore)
-    demo = "cap_opendal_core/src/cap_opendal_core/demo"
+    demo = "cap_demo/src/cap_demo"
     (work / demo).mkdir(parents=True)
     for name in ("demo_ingest.flow_ir.json", "demo_ingest.bindings.toml"):
         shutil.copy2(REPO / demo / name, work / demo / name)
@@ -167,7 +167,7 @@ def _environment() -> dict[str, str]:
 
 def test_documents_exist_and_have_blocks() -> None:
     names = {str(p.relative_to(REPO)) for p in documents()}
-    for required in ("README.md", *(f"{p}/README.md" for p in PACKAGES)):
+    for required in ("README.md", *(f"{p}/README.md" for p in MEMBERS)):
         assert required in names
     assert any(name.startswith("docs/") for name in names)
     assert len(ALL_BLOCKS) >= 40

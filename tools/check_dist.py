@@ -21,9 +21,17 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES: tuple[str, ...] = tuple(
-    tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["uv"]["workspace"]["members"]
+    member
+    for member in tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["uv"][
+        "workspace"
+    ]["members"]
+    if "Private :: Do Not Upload"
+    not in tomllib.loads((REPO / member / "pyproject.toml").read_text(encoding="utf-8"))["project"].get(
+        "classifiers", []
+    )
 )
-"""The package folders, from the one place that lists them: the root pyproject's workspace."""
+"""The published package folders, from the root pyproject's workspace: every member but those marked
+"Private :: Do Not Upload" (``cap_demo``), which the package index would refuse anyway."""
 FORBIDDEN = re.compile(
     r"(^|/)(tests?|__pycache__|\.pytest_cache|\.mypy_cache|\.ruff_cache|\.caps)(/|$)|\.py[co]$"
 )

@@ -14,8 +14,8 @@ import httpx
 import opendal.exceptions
 import pytest
 
-from cap_opendal_core import Secret, errors, register_secret, scrub
-from cap_opendal_core.redact import REDACTED, is_sensitive_key, redact_mapping
+from cap_opendal_core import errors
+from cap_opendal_core.redact import REDACTED, Secret, is_sensitive_key, redact_mapping, register_secret, scrub
 from cap_opendal_core.translate import from_exception, from_http, from_httpx, from_js, from_opendal
 
 

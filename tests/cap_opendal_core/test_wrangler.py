@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cap_opendal_core import BindingManifest, render_wrangler
+from cap_opendal_core import BindingManifest
 from cap_opendal_core.errors import InvalidInput
 from cap_opendal_core.manifest import load_manifest
-from cap_opendal_core.wrangler import toml_string
+from cap_opendal_core.wrangler import render_wrangler, toml_string
 
 if TYPE_CHECKING:
     from pathlib import Path

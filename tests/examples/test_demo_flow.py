@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any, cast
 import anyio
 import pytest
 
-from cap_opendal_core.demo.events import check_events, encode_event, make_events
-from cap_opendal_core.demo.flow import (
+from cap_demo.events import check_events, encode_event, make_events
+from cap_demo.flow import (
     SUMMARY_KEY,
     DemoCapabilities,
     handle_jobs,
@@ -22,8 +22,8 @@ from cap_opendal_core.demo.flow import (
     job_id,
     read_summary,
 )
-from cap_opendal_core.demo.local import LocalDemo
-from cap_opendal_core.demo.observe import DeclaredNode, FlowObserver
+from cap_demo.local import LocalDemo
+from cap_demo.observe import DeclaredNode, FlowObserver
 from cap_opendal_core.errors import InvalidInput, LimitExceeded, Unavailable
 
 if TYPE_CHECKING:

@@ -114,7 +114,7 @@ def _refused(cwd: Path, **extra: str) -> tuple[int, str]:
 
 
 def _events(first: int, count: int) -> list[dict[str, object]]:
-    from cap_opendal_core.demo.events import make_events
+    from cap_demo.events import make_events
 
     return make_events(count, start=first)
 
@@ -162,7 +162,7 @@ def test_background_consumer_counts_each_event_once(tmp_path: Path) -> None:
         assert health["bindings"]["PAYLOADS"] == "R2Bucket(local)"
 
         # the payload, streamed back byte for byte as stored
-        from cap_opendal_core.demo.events import encode_event
+        from cap_demo.events import encode_event
 
         with http.stream("GET", "/events/evt-000007") as streamed:
             assert streamed.status_code == 200
@@ -246,7 +246,7 @@ def test_refuses_to_start_on_cap102(tmp_path: Path) -> None:
 
 
 def test_refuses_to_start_on_cap101(tmp_path: Path) -> None:
-    from cap_opendal_core.demo.observe import MANIFEST_FILE, _resource
+    from cap_demo.observe import MANIFEST_FILE, _resource
 
     manifest = tmp_path / "needs-more.toml"
     manifest.write_text(

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from cap_cloudflare_queue import MessageBatch
     from tests.support.workers_harness import HarnessRun
 
-MANIFEST = "cap_opendal_core/src/cap_opendal_core/demo/demo_ingest.bindings.toml"
+MANIFEST = "cap_demo/src/cap_demo/demo_ingest.bindings.toml"
 
 
 def test_checked_in_wrangler_toml_is_what_caps_wrangler_renders(
@@ -43,7 +43,7 @@ def test_checked_in_wrangler_toml_is_what_caps_wrangler_renders(
     assert [p["binding"] for p in config["queues"]["producers"]] == ["JOBS"]
 
 
-def test_pywrangler_project_vendors_the_five_packages() -> None:
+def test_pywrangler_project_vendors_the_five_packages_and_the_demo() -> None:
     project = tomllib.loads((WORKERS_HOST / "pyproject.toml").read_text(encoding="utf-8"))
     names = {dep.split(">")[0].split("<")[0].split("=")[0] for dep in project["project"]["dependencies"]}
     assert names == {
@@ -52,6 +52,7 @@ def test_pywrangler_project_vendors_the_five_packages() -> None:
         "cap-cloudflare-r2",
         "cap-cloudflare-queue",
         "cap-cloudflare-do",
+        "cap-demo",  # the flow code itself
     }
     assert "workers-py" in project["dependency-groups"]["dev"]
 
@@ -71,9 +72,9 @@ def _local_observations(tmp_path: Path) -> list[dict[str, Any]]:
     """The check's steps on the local backends: ingest twice, then consume every delivered job."""
     import anyio
 
-    from cap_opendal_core.demo.flow import handle_jobs, ingest
-    from cap_opendal_core.demo.local import LocalDemo
-    from cap_opendal_core.demo.observe import FlowObserver
+    from cap_demo.flow import handle_jobs, ingest
+    from cap_demo.local import LocalDemo
+    from cap_demo.observe import FlowObserver
     from cap_opendal_core.scope import InvocationScope
 
     events: list[dict[str, Any]] = [

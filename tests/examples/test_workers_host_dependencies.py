@@ -1,9 +1,10 @@
 """examples/workers_host resolves for the Python Workers platform, from this repository.
 
 ``uv pip compile`` resolves the example's ``pyproject.toml`` for Pyodide (the platform pywrangler
-bundles for), with ``[tool.uv.sources]`` pointing at the five package folders. The result must hold
-only pure-Python wheels — Pyodide cannot load a native extension that is not built for it — none of
-the server-side dependencies (opendal, pydantic, httpx), and the cap-* packages from the repository.
+bundles for), with ``[tool.uv.sources]`` pointing at the five package folders and ``cap_demo``. The
+result must hold only pure-Python wheels — Pyodide cannot load a native extension that is not built
+for it — none of the server-side dependencies (opendal, pydantic, httpx), and the cap-* packages from
+the repository.
 Third-party wheels come from ``.venv/wheelhouse`` with ``--no-index``, so this runs offline.
 """
 
@@ -17,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.workspace import PACKAGES
+from tests.support.workspace import MEMBERS
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "workers_host"
@@ -45,7 +46,7 @@ def test_the_worker_example_resolves_to_pure_python_from_the_repository(platform
     lines = resolve(platform, python)
     paths = sorted(line for line in lines if "==" not in line)
     pinned = dict(line.split("==", 1) for line in lines if "==" in line)
-    assert paths == sorted(f"../../{package}" for package in PACKAGES), "cap-* must come from the repository"
+    assert paths == sorted(f"../../{package}" for package in MEMBERS), "cap-* must come from the repository"
     assert {"opendal", "pydantic", "pydantic-core", "httpx", "httpcore"}.isdisjoint(pinned)
     assert {"anyio", "structlog"} <= set(pinned)
     for name, version in pinned.items():

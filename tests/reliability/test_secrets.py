@@ -43,7 +43,7 @@ from cap_cloudflare_do import DurableObjectNamespace
 from cap_cloudflare_kv import CloudflareKvConfig, KvNamespace
 from cap_cloudflare_queue import CloudflareQueueConfig, Queue, QueueConsumer
 from cap_cloudflare_r2 import R2Bucket
-from cap_opendal_core import BindingManifest, preflight, render_wrangler
+from cap_opendal_core import BindingManifest, preflight
 from cap_opendal_core.cli import main as caps
 from cap_opendal_core.diagnostics import DiagnosticError
 from cap_opendal_core.errors import (
@@ -54,6 +54,7 @@ from cap_opendal_core.errors import (
     Unauthorized,
 )
 from cap_opendal_core.layers import LayerSettings, RetryPolicy
+from cap_opendal_core.wrangler import render_wrangler
 from tests.reliability.soak_support import quicken
 from tests.support.cf_api import CloudflareApi
 from tests.support.cf_kv_api import ACCOUNT_ID, NAMESPACE_ID, kv_api_server

@@ -1,4 +1,4 @@
-"""The five package folders, read from the one place that lists them: the root pyproject's workspace."""
+"""The package folders, read from the one place that lists them: the root pyproject's workspace."""
 
 from __future__ import annotations
 
@@ -6,9 +6,21 @@ import tomllib
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-PACKAGES: tuple[str, ...] = tuple(
+PRIVATE = "Private :: Do Not Upload"
+"""The classifier of a workspace member that is not published (the package index refuses it)."""
+
+
+def _classifiers(folder: str) -> list[str]:
+    project = tomllib.loads((REPO / folder / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    classifiers: list[str] = project.get("classifiers", [])
+    return classifiers
+
+
+MEMBERS: tuple[str, ...] = tuple(
     tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["uv"]["workspace"]["members"]
 )
-"""Package folders, core first (``cap_opendal_core``, then the four capabilities)."""
+"""Every workspace member: the five published packages and ``cap_demo`` (the demo flow, never published)."""
+PACKAGES: tuple[str, ...] = tuple(m for m in MEMBERS if PRIVATE not in _classifiers(m))
+"""The five published package folders, core first (``cap_opendal_core``, then the four capabilities)."""
 CORE = PACKAGES[0]
 CAPABILITIES = PACKAGES[1:]

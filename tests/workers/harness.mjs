@@ -28,7 +28,7 @@ import { fileURLToPath } from "node:url";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..", "..");
-const PACKAGES = ["cap_opendal_core", "cap_cloudflare_kv", "cap_cloudflare_r2", "cap_cloudflare_queue", "cap_cloudflare_do"];
+const PACKAGES = ["cap_opendal_core", "cap_cloudflare_kv", "cap_cloudflare_r2", "cap_cloudflare_queue", "cap_cloudflare_do", "cap_demo"];
 const WHEELS_DIR = path.join(HERE, ".wheels");
 const WHEELS_LOCK = path.join(HERE, "pyodide-wheels.lock");
 const TIMEOUT_MS = 180_000;

@@ -3,8 +3,9 @@
 ``caps hints`` lists every registered hint and who registered it; ``caps validate`` checks a Flow IR
 file (or standard input) against every rule and prints text, JSON or SARIF; ``caps preflight`` checks
 a flow (and optionally a manifest) against a file describing the bindings a host has;
-``caps wrangler`` renders a manifest as ``wrangler.toml`` binding sections; ``caps demo`` runs the
-demo flow (:mod:`cap_opendal_core.demo`) end to end on the embedded local backends.
+``caps wrangler`` renders a manifest as ``wrangler.toml`` binding sections. Other distributions add
+commands through the entry point group ``cap_opendal_core.commands`` (:mod:`.commands`): ``caps demo``
+comes from ``cap-demo``.
 
 Exit codes: 0 clean, 1 diagnostics found, 2 bad input (a clear message on stderr). Everything beyond
 ``argparse`` is imported inside the command that needs it, so ``caps --help`` stays fast.
@@ -15,11 +16,12 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, Final, TextIO
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from .commands import CommandProblem
     from .diagnostics import Diagnostic
     from .plugins import PluginSet
     from .reporting import Format
@@ -37,8 +39,10 @@ class _BadInput(Exception):
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run ``caps`` with ``argv`` (default: ``sys.argv[1:]``); returns the exit code."""
-    parser = _parser()
+    parser, problems = _parser()
     args = parser.parse_args(argv)
+    for problem in problems:
+        print(f"caps: warning: broken command {problem}", file=sys.stderr)
     if args.command is None:
         parser.print_help(sys.stderr)
         return EXIT_BAD_INPUT
@@ -55,8 +59,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     return code
 
 
-def _parser() -> argparse.ArgumentParser:
+BUILTIN_COMMANDS: Final = ("hints", "validate", "preflight", "wrangler")
+
+
+def _parser() -> tuple[argparse.ArgumentParser, list[CommandProblem]]:
+    """The parser with the built-in commands and every installed one, and the entry points that failed."""
     from . import __version__
+    from .commands import discover_commands
+
+    commands, problems = discover_commands(reserved=BUILTIN_COMMANDS)
 
     parser = argparse.ArgumentParser(
         prog="caps",
@@ -113,50 +124,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--compatibility-date", metavar="YYYY-MM-DD", help="overrides the manifest's")
     p.set_defaults(run=_cmd_wrangler)
 
-    p = sub.add_parser(
-        "demo",
-        help="run the demo flow end to end on the embedded local backends (no account, no network)",
-        description=(
-            "Runs the demo flow on the embedded local backends (files and SQLite under --data-dir): "
-            "ingest N events (store each payload in R2, index it in KV, enqueue a job per event), "
-            "consume the jobs with exactly-once effects through Dedupe, and keep a summary. Prints the "
-            "installed plugins, the validator's verdict (and one deliberately wrong node it catches), "
-            "preflight, each node's declared effects/determinism against what its invocation scope "
-            "observed, metrics per capability and operation, and where the data lives. Running it "
-            "again is safe: it finds the events already ingested and every job already counted. "
-            "Needs the four capability packages; no account, configuration or network."
-        ),
-        epilog="Exit codes: 0 every node did what it declared, 1 an unexpected diagnostic, 2 bad input.",
-    )
-    p.add_argument(
-        "--data-dir",
-        type=Path,
-        default=Path(".caps") / "demo",
-        metavar="DIR",
-        help="where the local backends keep their data (default: .caps/demo); reused by the next run",
-    )
-    p.add_argument(
-        "--events",
-        type=int,
-        default=100,
-        metavar="N",
-        help="how many events to ingest, 1 to 10000 (default: 100); the same N events every run",
-    )
-    keep = p.add_mutually_exclusive_group()
-    keep.add_argument(
-        "--keep",
-        dest="clean",
-        action="store_false",
-        help="keep the data directory afterwards, so the next run finds this one's data (default)",
-    )
-    keep.add_argument(
-        "--clean", dest="clean", action="store_true", help="delete the data directory afterwards"
-    )
-    p.add_argument(
-        "-v", "--verbose", action="store_true", help="log every capability call (structlog, on stderr)"
-    )
-    p.set_defaults(run=_cmd_demo, clean=False)
-    return parser
+    for name, command in commands.items():
+        p = sub.add_parser(name, help=command.help, description=command.description, epilog=command.epilog)
+        command.add_arguments(p)
+        p.set_defaults(run=command.run)
+    return parser, problems
 
 
 def _add_format(p: argparse.ArgumentParser) -> None:
@@ -270,12 +242,6 @@ def _cmd_wrangler(args: argparse.Namespace) -> int:
     else:
         sys.stdout.write(text)
     return EXIT_OK
-
-
-def _cmd_demo(args: argparse.Namespace) -> int:
-    from .demo.run import run_demo
-
-    return run_demo(data_dir=args.data_dir, events=args.events, clean=args.clean, verbose=args.verbose)
 
 
 # --- helpers ---------------------------------------------------------------------------------------

@@ -11,7 +11,7 @@ from typing import Final
 __all__ = ["WORKER_SUBREQUESTS_PER_INVOCATION", "WORKER_SUBREQUESTS_PER_INVOCATION_FREE"]
 
 WORKER_SUBREQUESTS_PER_INVOCATION: Final = 1000
-"""Sub-requests one Worker invocation may make on the Workers Paid plan (the figure issue 2 targets).
+"""Sub-requests one Worker invocation may make on the Workers Paid plan (the plan this SDK targets).
 
 Source: Cloudflare Workers platform limits, "Subrequests" row of the account plan table
 (https://developers.cloudflare.com/workers/platform/limits/): 1000 per request on Workers Paid

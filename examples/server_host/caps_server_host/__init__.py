@@ -2,7 +2,7 @@
 
 ``python -m caps_server_host`` runs it with uvicorn on 127.0.0.1:8787; ``create_app()`` returns the
 Starlette application for any ASGI server. Configuration comes from the environment (see
-:mod:`caps_server_host.config`); the flow code is ``cap_opendal_core.demo`` — the same modules
+:mod:`caps_server_host.config`); the flow code is ``cap_demo`` — the same modules
 ``caps demo`` and the Workers host run.
 """
 

@@ -8,7 +8,7 @@ finding — is logged, one event per diagnostic, and the application refuses to 
 Nothing effectful has happened by then.
 
 Every request runs inside its own :class:`~cap_opendal_core.scope.InvocationScope` (an ASGI middleware),
-and every node execution inside a nested one (:class:`~cap_opendal_core.demo.observe.FlowObserver`):
+and every node execution inside a nested one (:class:`~cap_demo.observe.FlowObserver`):
 the request's log event says how many capability calls it made and what they did.
 
 Routes:
@@ -46,9 +46,9 @@ if TYPE_CHECKING:
     from starlette.types import ASGIApp, Receive, Scope, Send
 
     from cap_cloudflare_queue import MessageBatch
+    from cap_demo.flow import JobsReport
+    from cap_demo.observe import FlowObserver
     from cap_opendal_core.bag import CapabilityBag
-    from cap_opendal_core.demo.flow import JobsReport
-    from cap_opendal_core.demo.observe import FlowObserver
     from cap_opendal_core.diagnostics import Diagnostic
 
 __all__ = ["Host", "StartupRefused", "create_app"]
@@ -123,8 +123,8 @@ def create_app(environ: Mapping[str, str] | None = None) -> Starlette:
 
 def _start(environ: Mapping[str, str] | None) -> Host:
     """Build everything and preflight it; log and raise on any finding (no effectful work yet)."""
-    from cap_opendal_core.demo.flow import JobsReport
-    from cap_opendal_core.demo.observe import FlowObserver, declared_nodes
+    from cap_demo.flow import JobsReport
+    from cap_demo.observe import FlowObserver, declared_nodes
     from cap_opendal_core.layers import LayerSettings
     from cap_opendal_core.preflight_check import preflight
     from cap_opendal_core.validate import validate_flow
@@ -239,7 +239,7 @@ def _error(err: CapabilityError) -> JSONResponse:
 
 
 async def _post_events(request: Request) -> Response:
-    from cap_opendal_core.demo.flow import ingest
+    from cap_demo.flow import ingest
 
     try:
         payload = json.loads(await request.body())
@@ -254,7 +254,7 @@ async def _post_events(request: Request) -> Response:
 
 
 async def _get_summary(request: Request) -> Response:
-    from cap_opendal_core.demo.flow import read_summary
+    from cap_demo.flow import read_summary
 
     try:
         summary = await read_summary(_host(request).opened.caps)
@@ -267,7 +267,7 @@ async def _get_summary(request: Request) -> Response:
 
 async def _get_event(request: Request) -> Response:
     """The payload, streamed chunk by chunk from the bucket (never read whole into memory here)."""
-    from cap_opendal_core.demo.flow import open_payload
+    from cap_demo.flow import open_payload
 
     try:
         body = await open_payload(_host(request).opened.caps, request.path_params["event_id"])
@@ -289,7 +289,7 @@ async def _get_event(request: Request) -> Response:
 
 
 async def _get_index(request: Request) -> Response:
-    from cap_opendal_core.demo.flow import read_index_entry
+    from cap_demo.flow import read_index_entry
 
     try:
         entry = await read_index_entry(_host(request).opened.caps, request.path_params["event_id"])
@@ -301,7 +301,7 @@ async def _get_index(request: Request) -> Response:
 
 
 async def _post_drain(request: Request) -> Response:
-    from cap_opendal_core.demo.flow import JobsReport
+    from cap_demo.flow import JobsReport
 
     host = _host(request)
     total = JobsReport()
@@ -325,7 +325,7 @@ async def _pull_and_handle(host: Host, *, wait_time: float) -> JobsReport:
     """
     import anyio
 
-    from cap_opendal_core.demo.flow import JobsReport, handle_jobs
+    from cap_demo.flow import JobsReport, handle_jobs
 
     opened = host.opened
     batch = await opened.consumer.pull(batch_size=opened.batch_size, wait_time=wait_time)

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from cap_opendal_core.demo.flow import DemoBindings, DemoCapabilities
+from cap_demo.flow import DemoBindings, DemoCapabilities
 from cap_opendal_core.errors import Misconfigured
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ class HostConfig:
 
     def manifest(self) -> BindingManifest:
         """The binding manifest (``CAPS_MANIFEST``, or the demo flow's)."""
-        from cap_opendal_core.demo.observe import demo_manifest
+        from cap_demo.observe import demo_manifest
         from cap_opendal_core.manifest import load_manifest
 
         return demo_manifest() if self.manifest_path is None else load_manifest(self.manifest_path)
@@ -104,7 +104,7 @@ class HostConfig:
         """The Flow IR document (``CAPS_FLOW``, or the demo flow)."""
         import json
 
-        from cap_opendal_core.demo.observe import demo_flow
+        from cap_demo.observe import demo_flow
 
         if self.flow_path is None:
             return demo_flow()
@@ -170,7 +170,7 @@ def _local(
     from cap_cloudflare_kv import KvNamespace
     from cap_cloudflare_queue import Queue, QueueConsumer
     from cap_cloudflare_r2 import R2Bucket
-    from cap_opendal_core.demo.local import LocalLayout
+    from cap_demo.local import LocalLayout
 
     layout = LocalLayout(config.data_dir)
     urls = config.urls

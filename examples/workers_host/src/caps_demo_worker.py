@@ -15,7 +15,7 @@ import json
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from cap_opendal_core.demo.flow import (
+from cap_demo.flow import (
     DemoBindings,
     DemoCapabilities,
     handle_jobs,
@@ -23,7 +23,7 @@ from cap_opendal_core.demo.flow import (
     open_payload,
     read_summary,
 )
-from cap_opendal_core.demo.observe import FlowObserver
+from cap_demo.observe import FlowObserver
 from cap_opendal_core.errors import CapabilityError, InvalidInput, LimitExceeded, NotFound
 from cap_opendal_core.limits import WORKER_SUBREQUESTS_PER_INVOCATION
 from cap_opendal_core.scope import InvocationScope

@@ -1,4 +1,4 @@
-"""The demo flow (``cap_opendal_core.demo``) and the reference Workers host on Miniflare's bindings.
+"""The demo flow (``cap_demo``) and the reference Workers host on Miniflare's bindings.
 
 The same flow code ``caps demo`` runs on files and SQLite runs here with ``from_env`` capabilities:
 R2 (``BUCKET``), KV (``KV``), the queue producer (``QUEUE``, whose JS consumer in worker.js records what
@@ -21,15 +21,15 @@ import anyio
 from _support import raises
 from pyodide.code import run_js
 
-from cap_opendal_core import ffi
-from cap_opendal_core.demo.flow import (
+from cap_demo.flow import (
     DemoBindings,
     DemoCapabilities,
     handle_jobs,
     ingest,
     read_summary,
 )
-from cap_opendal_core.demo.observe import FlowObserver
+from cap_demo.observe import FlowObserver
+from cap_opendal_core import ffi
 from cap_opendal_core.errors import InvalidInput
 from cap_opendal_core.scope import InvocationScope
 

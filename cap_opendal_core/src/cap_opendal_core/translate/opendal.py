@@ -39,10 +39,9 @@ precedence, so a missing bucket is ``Misconfigured`` rather than a ``NotFound`` 
 would turn into ``None``. "persistent" is judged like "temporary" — the fault was transient, so
 trying again later may still help (as for any other backend once its retries are spent; capabilities
 on OpenDAL turn the pipeline's own retry off, so nothing retries twice) — and the error gets a note
-that OpenDAL's retries are spent. (Until issue 9 it meant "not retryable": a 503 outage then looked
-permanent on R2 but transient on KV's REST backend.) The message keeps OpenDAL's
-first line and context (scrubbed: a presigned URL in ``uri`` loses its signature) and drops the
-backtrace.
+that OpenDAL's retries are spent, so a 503 outage is transient on R2 as on KV's REST backend. The
+message keeps OpenDAL's first line and context (scrubbed: a presigned URL in ``uri`` loses its
+signature) and drops the backtrace.
 """
 
 from __future__ import annotations

@@ -30,9 +30,9 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from cap_cloudflare_queue import MessageBatch, QueueConsumer
+    from cap_opendal_core.bag import CapabilityBag
+    from cap_opendal_core.layers import LayerSettings
 
-    from ..bag import CapabilityBag
-    from ..layers import LayerSettings
     from .observe import FlowObserver
 
 __all__ = ["LocalDemo", "LocalLayout"]

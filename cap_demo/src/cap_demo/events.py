@@ -15,7 +15,7 @@ import json
 import re
 from typing import Any, Final
 
-from ..errors import InvalidInput, LimitExceeded
+from cap_opendal_core.errors import InvalidInput, LimitExceeded
 
 __all__ = [
     "EVENT_ID",

@@ -18,15 +18,15 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
 
-from ..errors import InvalidInput
-from ..hints import Determinism, Effects
-from ..scope import InvocationScope
+from cap_opendal_core.errors import InvalidInput
+from cap_opendal_core.hints import Determinism, Effects
+from cap_opendal_core.scope import InvocationScope
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
-    from ..diagnostics import Diagnostic
-    from ..manifest import BindingManifest
+    from cap_opendal_core.diagnostics import Diagnostic
+    from cap_opendal_core.manifest import BindingManifest
 
 __all__ = [
     "FLOW_FILE",
@@ -59,7 +59,7 @@ def demo_manifest() -> BindingManifest:
     """The demo flow's :class:`~cap_opendal_core.manifest.BindingManifest`."""
     import tomllib
 
-    from ..manifest import BindingManifest
+    from cap_opendal_core.manifest import BindingManifest
 
     return BindingManifest.from_dict(tomllib.loads(_resource(MANIFEST_FILE)), source=MANIFEST_FILE)
 

@@ -4,7 +4,7 @@ Each ``async def`` below is one Flow IR node of ``demo_ingest.flow_ir.json`` and
 capabilities that node declares; the hosts (``caps demo``, ``examples/server_host``,
 ``examples/workers_host``) differ only in how they build :class:`DemoCapabilities` and where batches
 of jobs come from. The orchestration functions (:func:`ingest`, :func:`handle_jobs`) run every node
-execution inside a :class:`~cap_opendal_core.demo.observe.FlowObserver` scope.
+execution inside a :class:`~cap_demo.observe.FlowObserver` scope.
 
 Exactly-once effects, and what that means here: the queue delivers each job *at least* once (and a
 re-run publishes every job again), so ``consume_jobs`` claims the job id in the :class:`Dedupe` ledger
@@ -26,7 +26,8 @@ import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from ..errors import CapabilityError, InvalidInput, PreconditionFailed
+from cap_opendal_core.errors import CapabilityError, InvalidInput, PreconditionFailed
+
 from .events import EVENT_ID, encode_event
 
 if TYPE_CHECKING:
@@ -36,8 +37,8 @@ if TYPE_CHECKING:
     from cap_cloudflare_kv import KvNamespace
     from cap_cloudflare_queue import Message, MessageBatch, Queue
     from cap_cloudflare_r2 import R2Bucket, R2ObjectBody
+    from cap_opendal_core.bag import CapabilityBag
 
-    from ..bag import CapabilityBag
     from .observe import FlowObserver
 
 __all__ = [
@@ -148,7 +149,7 @@ class DemoCapabilities:
 
     def to_bag(self, bindings: DemoBindings | None = None) -> CapabilityBag:
         """A bag holding the four under their binding names, for preflight and ``async with``."""
-        from ..bag import CapabilityBag
+        from cap_opendal_core.bag import CapabilityBag
 
         names = bindings or DemoBindings()
         return CapabilityBag(
@@ -286,7 +287,7 @@ async def ingest(
 ) -> IngestReport:
     """Nodes ``ingest`` → ``store_payload`` + ``index_event`` (per event) → ``enqueue_job``.
 
-    ``events`` is checked first (:func:`~cap_opendal_core.demo.events.check_events`): a bad batch
+    ``events`` is checked first (:func:`~cap_demo.events.check_events`): a bad batch
     raises before anything is stored. An event whose id already holds a different payload is reported
     in ``conflicts`` and neither indexed nor enqueued.
     """

@@ -20,14 +20,16 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
-from ..errors import Misconfigured
+from cap_opendal_core.errors import Misconfigured
+
 from .console import ProgressBar, heading, human_bytes, table
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-    from ..diagnostics import Diagnostic
+    from cap_opendal_core.diagnostics import Diagnostic
+
     from .flow import DemoCapabilities, IngestReport, JobsReport
     from .local import LocalDemo
     from .observe import NodeReport
@@ -93,7 +95,7 @@ def run_demo(
     """
     import anyio
 
-    from ..errors import InvalidInput
+    from cap_opendal_core.errors import InvalidInput
 
     if isinstance(events, bool) or not isinstance(events, int) or not 1 <= events <= MAX_EVENTS:
         raise InvalidInput(f"--events must be from 1 to {MAX_EVENTS}, got {events}", field="events")
@@ -107,7 +109,8 @@ def run_demo(
 async def _main(data_dir: Path, events: int, clean: bool, out: TextIO) -> int:
     import shutil
 
-    from ..metrics import metrics
+    from cap_opendal_core.metrics import metrics
+
     from .flow import IngestReport, ingest
     from .local import LocalDemo
     from .observe import DeclaredNode, FlowObserver, declared_nodes, demo_flow, demo_manifest
@@ -170,7 +173,7 @@ async def _main(data_dir: Path, events: int, clean: bool, out: TextIO) -> int:
 
 
 def _section_plugins(out: TextIO) -> None:
-    from ..plugins import discover
+    from cap_opendal_core.plugins import discover
 
     heading(out, "1. Capability plugins (entry point group cap_opendal_core.capabilities)")
     plugins = discover()
@@ -189,7 +192,7 @@ def _section_plugins(out: TextIO) -> None:
 
 
 def _section_validate(out: TextIO, flow: dict[str, Any], run: _Run) -> None:
-    from ..validate import validate_flow
+    from cap_opendal_core.validate import validate_flow
 
     heading(
         out, f"2. Validate the flow: each node's declaration against its hints ({len(flow['nodes'])} nodes)"
@@ -226,7 +229,7 @@ def _section_validate(out: TextIO, flow: dict[str, Any], run: _Run) -> None:
 
 
 def _section_preflight(out: TextIO, demo: LocalDemo, manifest: Any, flow: dict[str, Any], run: _Run) -> None:
-    from ..preflight_check import preflight
+    from cap_opendal_core.preflight_check import preflight
 
     heading(out, "3. Preflight: the local capabilities against the flow's binding manifest")
     bag = demo.bag()
@@ -331,7 +334,7 @@ def _section_metrics(out: TextIO, snapshot: dict[str, Any]) -> None:
 
 
 def _section_data(out: TextIO, demo: LocalDemo, manifest: Any) -> None:
-    from ..wrangler import render_wrangler
+    from cap_opendal_core.wrangler import render_wrangler
 
     heading(out, "7. Where the data lives")
     rows = [

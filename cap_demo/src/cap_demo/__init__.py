@@ -6,13 +6,13 @@ it on the embedded local backends; ``examples/server_host`` serves it over HTTP;
 ``examples/workers_host`` runs it inside a Python Worker with ``from_env`` capabilities. All three
 import the same modules from here.
 
-Why it lives in cap-opendal-core, and what that costs: the ``caps`` CLI is core's, an installed CLI
-can only import installed packages, and a Python Worker can only import what it vendors — so the flow
-has to be in a distribution, and a sixth one just for a demo is not worth it. Core must not *depend*
-on the capability packages, though, so this subpackage imports them only inside functions (and for
-type checking); nothing else in core imports ``cap_opendal_core.demo``, and ``import cap_opendal_core``
-never loads it. Using it needs the four capability packages installed (``caps demo`` says which one
-is missing). It runs under Pyodide: the flow and observer modules import nothing heavier than anyio.
+Why a distribution of its own (``cap-demo``, never published): the flow uses all four capability
+packages, and core imports none of them (``tests/test_import_contract.py``). It is still a
+distribution, not a folder of scripts, because an installed CLI can only import installed packages
+and a Python Worker can only import what it vendors: ``cap-demo`` depends on the five packages and
+adds ``caps demo`` through the entry point group ``cap_opendal_core.commands``
+(:mod:`cap_opendal_core.commands`). It runs under Pyodide: the flow and observer modules import
+nothing heavier than anyio.
 
 - :mod:`.flow` — the nodes, :class:`DemoCapabilities`, :func:`ingest`, :func:`handle_jobs`.
 - :mod:`.observe` — :class:`FlowObserver`: one invocation scope per node execution, compared with the
@@ -27,6 +27,8 @@ from __future__ import annotations
 from .flow import DemoBindings, DemoCapabilities, IngestReport, JobsReport, handle_jobs, ingest
 from .observe import DeclaredNode, FlowObserver, NodeReport, declared_nodes, demo_flow, demo_manifest
 
+__version__ = "0.1.0"
+
 __all__ = [
     "DeclaredNode",
     "DemoBindings",
@@ -35,6 +37,7 @@ __all__ = [
     "IngestReport",
     "JobsReport",
     "NodeReport",
+    "__version__",
     "declared_nodes",
     "demo_flow",
     "demo_manifest",
