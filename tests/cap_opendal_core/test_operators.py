@@ -472,12 +472,15 @@ def scripted_server() -> Iterator[tuple[str, Recorder]]:
                 recorder.max_in_flight = max(recorder.max_in_flight, recorder.in_flight)
             try:
                 time.sleep(recorder.delay)
-                self.send_response(recorder.status)
-                self.send_header("Content-Length", "0")
-                self.end_headers()
             finally:
+                # Out of flight before the answer leaves: once the client has it, it may send the next
+                # request at once, and that must not overlap this one in the count (a loaded machine
+                # can run the next handler before this thread gets the CPU back).
                 with recorder.lock:
                     recorder.in_flight -= 1
+            self.send_response(recorder.status)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
 
         do_HEAD = do_GET = do_PUT = _answer
 

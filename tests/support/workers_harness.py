@@ -22,7 +22,8 @@ __all__ = ["CHECKS_DIR", "HarnessRun", "discover_checks", "harness_run", "parse_
 HERE = Path(__file__).resolve().parents[1] / "workers"
 CHECKS_DIR = HERE / "checks"
 HARNESS = HERE / "harness.mjs"
-HARNESS_TIMEOUT_S = 240
+HARNESS_TIMEOUT_S = 960
+"""A hang guard past the harness's own (900 s, ``CAP_HARNESS_TIMEOUT_S``): a loaded machine is slow, not hung."""
 NODE_PACKAGES = ("miniflare", "pyodide")
 
 
