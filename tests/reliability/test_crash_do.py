@@ -12,7 +12,6 @@ file lock is gone with it) and checks each object's storage:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import sqlite3
 from typing import TYPE_CHECKING
@@ -22,7 +21,7 @@ from cap_cloudflare_do.backends.sqlite_store import DB_FILE
 from cap_opendal_core.layers import LayerSettings
 
 from .crash_writers.do_writer import ALARM, ALARM_BASE_MS, OBJECTS, CrashLedger, model_key
-from .crash_writers.harness import MIN_RUNS, SEED, CrashStats, Ledger, kill_delay, kills, run_writer
+from .crash_writers.harness import survives_kills
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -63,22 +62,4 @@ async def read_back(directory: Path) -> tuple[dict[str, int], list[str]]:
 
 def test_do_storage_survives_sigkill_at_random_points(tmp_path: Path) -> None:
     directory = tmp_path / "objects"
-    ledger, stats = Ledger(), CrashStats("do")
-    next_seq = 0
-    for round_, rng in kills("do", stats):
-        run = run_writer(
-            WRITER,
-            [str(directory), str(rng.randrange(2**32)), str(next_seq)],
-            kill_after=kill_delay(rng, 0.4),
-        )
-        next_seq = run.ops[-1].seq + 1 if run.ops else next_seq
-        state, problems = asyncio.run(read_back(directory))
-        problems += ledger.judge(run, state, stats)
-        assert not problems, (
-            f"kill {round_} (CAP_CRASH_SEED={SEED}, {run.kill_after:.3f} s after ready, "
-            f"in flight: {[(op.name, op.seq) for op in run.pending]}):\n" + "\n".join(problems)
-        )
-    print(stats.summary())
-    assert stats.runs >= MIN_RUNS
-    assert stats.acked_ops > stats.runs, "the writers got work done before they were killed"
-    assert stats.killed_mid_op > stats.runs // 2, "most kills landed in the middle of an operation"
+    survives_kills("do", WRITER, directory, read_back)

@@ -17,14 +17,13 @@ which rewrites one key; this one adds batches, streams, deletes and the acknowle
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from typing import TYPE_CHECKING
 
 from cap_cloudflare_kv import KvNamespace
 from cap_opendal_core.layers import LayerSettings
 
-from .crash_writers.harness import MIN_RUNS, SEED, CrashStats, Ledger, kill_delay, kills, run_writer
+from .crash_writers.harness import survives_kills
 from .crash_writers.kv_writer import KEYS
 from .crash_writers.protocol import parse_payload
 
@@ -63,20 +62,4 @@ async def read_back(root: Path) -> tuple[dict[str, int], list[str]]:
 
 def test_kv_local_survives_sigkill_at_random_points(tmp_path: Path) -> None:
     root = tmp_path / "kv"
-    ledger, stats = Ledger(), CrashStats("kv")
-    next_seq = 0
-    for round_, rng in kills("kv", stats):
-        run = run_writer(
-            WRITER, [str(root), str(rng.randrange(2**32)), str(next_seq)], kill_after=kill_delay(rng, 0.4)
-        )
-        next_seq = run.ops[-1].seq + 1 if run.ops else next_seq
-        state, problems = asyncio.run(read_back(root))
-        problems += ledger.judge(run, state, stats)
-        assert not problems, (
-            f"kill {round_} (CAP_CRASH_SEED={SEED}, {run.kill_after:.3f} s after ready, "
-            f"in flight: {[(op.name, op.seq) for op in run.pending]}):\n" + "\n".join(problems)
-        )
-    print(stats.summary())
-    assert stats.runs >= MIN_RUNS
-    assert stats.acked_ops > stats.runs, "the writers got work done before they were killed"
-    assert stats.killed_mid_op > stats.runs // 2, "most kills landed in the middle of an operation"
+    survives_kills("kv", WRITER, root, read_back)

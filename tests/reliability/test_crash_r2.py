@@ -15,7 +15,6 @@ moment; the test reopens the bucket and checks every key:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from typing import TYPE_CHECKING
 
@@ -23,7 +22,7 @@ from cap_cloudflare_r2 import R2Bucket
 from cap_cloudflare_r2.transfer import multipart_etag
 from cap_opendal_core.layers import LayerSettings
 
-from .crash_writers.harness import MIN_RUNS, SEED, CrashStats, Ledger, kill_delay, kills, run_writer
+from .crash_writers.harness import survives_kills
 from .crash_writers.protocol import parse_payload
 from .crash_writers.r2_writer import KEYS, PART, content_type
 
@@ -93,20 +92,4 @@ async def read_back(root: Path) -> tuple[dict[str, int], list[str]]:
 
 def test_r2_local_survives_sigkill_at_random_points(tmp_path: Path) -> None:
     root = tmp_path / "bucket"
-    ledger, stats = Ledger(), CrashStats("r2")
-    next_seq = 0
-    for round_, rng in kills("r2", stats):
-        run = run_writer(
-            WRITER, [str(root), str(rng.randrange(2**32)), str(next_seq)], kill_after=kill_delay(rng, 0.4)
-        )
-        next_seq = run.ops[-1].seq + 1 if run.ops else next_seq
-        state, problems = asyncio.run(read_back(root))
-        problems += ledger.judge(run, state, stats)
-        assert not problems, (
-            f"kill {round_} (CAP_CRASH_SEED={SEED}, {run.kill_after:.3f} s after ready, "
-            f"in flight: {[(op.name, op.seq) for op in run.pending]}):\n" + "\n".join(problems)
-        )
-    print(stats.summary())
-    assert stats.runs >= MIN_RUNS
-    assert stats.acked_ops > stats.runs, "the writers got work done before they were killed"
-    assert stats.killed_mid_op > stats.runs // 2, "most kills landed in the middle of an operation"
+    survives_kills("r2", WRITER, root, read_back)

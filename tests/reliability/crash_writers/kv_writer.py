@@ -14,12 +14,9 @@ import asyncio
 import hashlib
 import random
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .protocol import Reporter, payload
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+from .protocol import Reporter, chunks, payload
 
 KEYS = (
     "plain",
@@ -40,15 +37,6 @@ def metadata_for(seq: int, value: bytes) -> dict[str, Any]:
     return {"seq": seq, "sha": hashlib.sha256(value).hexdigest()}
 
 
-async def _chunks(value: bytes, rng: random.Random) -> AsyncIterator[bytes]:
-    at = 0
-    while at < len(value):
-        step = rng.randint(1, 256 * 1024)
-        yield value[at : at + step]
-        at += step
-        await asyncio.sleep(0)
-
-
 async def main(root: str, rng: random.Random, first_seq: int) -> None:
     from cap_cloudflare_kv import KvNamespace, KvWrite
     from cap_opendal_core.layers import LayerSettings
@@ -64,7 +52,7 @@ async def main(root: str, rng: random.Random, first_seq: int) -> None:
             seq = report.begin("put", puts=[key])
             value = payload(key, seq, size, rng)
             ttl = rng.choice((None, None, 86_400))
-            body: Any = _chunks(value, rng) if rng.random() < 0.2 else value
+            body: Any = chunks(value, rng, 256 * 1024) if rng.random() < 0.2 else value
             await kv.put(key, body, metadata=metadata_for(seq, value), expiration_ttl=ttl)
         elif roll < 0.75:
             keys = rng.sample(KEYS, rng.randint(2, 4))

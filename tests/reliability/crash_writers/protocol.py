@@ -19,15 +19,16 @@ A key's state after a ``put`` is the operation's ``SEQ`` (writers store it with 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import random
-    from collections.abc import Iterable
+    from collections.abc import AsyncIterator, Iterable
 
-__all__ = ["Reporter", "parse_payload", "payload"]
+__all__ = ["Reporter", "chunks", "parse_payload", "payload"]
 
 
 class Reporter:
@@ -75,3 +76,14 @@ def parse_payload(data: bytes) -> tuple[str, int] | None:
     if not isinstance(key, str) or not isinstance(seq, int):
         return None
     return key, seq
+
+
+async def chunks(value: bytes, rng: random.Random, largest: int) -> AsyncIterator[bytes]:
+    """``value`` as a stream of seeded random pieces of 1 to ``largest`` bytes, yielding to the loop
+    between pieces (so a kill can land mid-stream)."""
+    at = 0
+    while at < len(value):
+        step = rng.randint(1, largest)
+        yield value[at : at + step]
+        at += step
+        await asyncio.sleep(0)

@@ -15,12 +15,8 @@ import asyncio
 import hashlib
 import random
 import sys
-from typing import TYPE_CHECKING
 
-from .protocol import Reporter, payload
-
-if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+from .protocol import Reporter, chunks, payload
 
 KEYS = (
     "plain",
@@ -48,15 +44,6 @@ def custom(seq: int, body: bytes, *, multipart: bool = False) -> dict[str, str]:
     return meta
 
 
-async def _chunks(value: bytes, rng: random.Random) -> AsyncIterator[bytes]:
-    at = 0
-    while at < len(value):
-        step = rng.randint(1, 512 * 1024)
-        yield value[at : at + step]
-        at += step
-        await asyncio.sleep(0)
-
-
 async def main(root: str, rng: random.Random, first_seq: int) -> None:
     from cap_cloudflare_r2 import R2Bucket
     from cap_opendal_core.layers import LayerSettings
@@ -70,7 +57,7 @@ async def main(root: str, rng: random.Random, first_seq: int) -> None:
             key = rng.choice(KEYS)
             seq = report.begin("put", puts=[key])
             body = payload(key, seq, rng.choices(SIZES, SIZE_WEIGHTS)[0], rng)
-            value: object = _chunks(body, rng) if rng.random() < 0.3 else body
+            value: object = chunks(body, rng, 512 * 1024) if rng.random() < 0.3 else body
             await bucket.put(
                 key,
                 value,
