@@ -192,6 +192,11 @@ class SoakLedger:
         self.lost_writes += 1
         self.problem(f"lost write: {text}")
 
+    def check_listing(self, container: str, listed: set[str], expected: set[str]) -> None:
+        """The final listing names exactly the keys that were read back present."""
+        if listed != expected:
+            self.problem(f"{container} lists {sorted(listed ^ expected)} unexpectedly")
+
     @property
     def typed_failures(self) -> int:
         return sum(self.failures.values())

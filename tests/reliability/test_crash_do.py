@@ -18,16 +18,14 @@ from typing import TYPE_CHECKING
 
 from cap_cloudflare_do import DurableObjectNamespace
 from cap_cloudflare_do.backends.sqlite_store import DB_FILE
-from cap_opendal_core.layers import LayerSettings
 
 from .crash_writers.do_writer import ALARM, ALARM_BASE_MS, OBJECTS, CrashLedger, model_key
-from .crash_writers.harness import survives_kills
+from .crash_writers.harness import QUIET, survives_kills
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 WRITER = "tests.reliability.crash_writers.do_writer"
-QUIET = LayerSettings(logging=False)
 
 
 async def read_back(directory: Path) -> tuple[dict[str, int], list[str]]:

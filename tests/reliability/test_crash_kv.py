@@ -21,9 +21,8 @@ import hashlib
 from typing import TYPE_CHECKING
 
 from cap_cloudflare_kv import KvNamespace
-from cap_opendal_core.layers import LayerSettings
 
-from .crash_writers.harness import survives_kills
+from .crash_writers.harness import QUIET, survives_kills
 from .crash_writers.kv_writer import KEYS
 from .crash_writers.protocol import parse_payload
 
@@ -31,7 +30,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 WRITER = "tests.reliability.crash_writers.kv_writer"
-QUIET = LayerSettings(logging=False)
 
 
 async def read_back(root: Path) -> tuple[dict[str, int], list[str]]:

@@ -20,9 +20,8 @@ from typing import TYPE_CHECKING
 
 from cap_cloudflare_r2 import R2Bucket
 from cap_cloudflare_r2.transfer import multipart_etag
-from cap_opendal_core.layers import LayerSettings
 
-from .crash_writers.harness import survives_kills
+from .crash_writers.harness import QUIET, survives_kills
 from .crash_writers.protocol import parse_payload
 from .crash_writers.r2_writer import KEYS, PART, content_type
 
@@ -32,7 +31,6 @@ if TYPE_CHECKING:
     from cap_cloudflare_r2 import R2Object
 
 WRITER = "tests.reliability.crash_writers.r2_writer"
-QUIET = LayerSettings(logging=False)
 
 
 def _md5(data: bytes) -> str:

@@ -258,12 +258,10 @@ async def test_kv_rest_soak_through_faults(capsys: pytest.CaptureFixture[str]) -
                         if seen is not None:
                             expected_keys.add(key)
                 listed = {k.name async for k in direct.iter_keys()}
-                if listed != expected_keys:
-                    ledger.problem(f"the namespace lists {sorted(listed ^ expected_keys)} unexpectedly")
-            late = late_requests(records)
+                ledger.check_listing("the namespace", listed, expected_keys)
             ledger.report(
                 proxy,
                 capsys,
                 seed=SEED,
-                extra=f", late={late}, reads_judged={sum(len(w.reads) for w in workers)}",
+                extra=f", late={late_requests(records)}, reads_judged={sum(len(w.reads) for w in workers)}",
             )

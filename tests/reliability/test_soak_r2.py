@@ -343,8 +343,7 @@ async def test_r2_s3_soak_through_faults(moto_s3: MotoS3, capsys: pytest.Capture
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=name)
             for o in page.get("Contents", [])
         }
-        if listed != expected:
-            ledger.problem(f"the bucket lists {sorted(listed ^ expected)} unexpectedly")
+        ledger.check_listing("the bucket", listed, expected)
         late = late_requests(records)
         ledger.report(
             proxy,

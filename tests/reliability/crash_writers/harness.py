@@ -38,6 +38,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cap_opendal_core.layers import LayerSettings
+
 if TYPE_CHECKING:
     from collections.abc import Callable, Coroutine, Iterator
 
@@ -47,6 +49,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "MIN_RUNS",
+    "QUIET",
     "REPO",
     "RUNS",
     "SEED",
@@ -70,6 +73,8 @@ RUNS = int(os.environ.get("CAP_CRASH_RUNS", "24"))
 BUDGET_S = float(os.environ.get("CAP_CRASH_BUDGET_S", "20"))
 MIN_RUNS = min(RUNS, 8)
 SEED = int(os.environ.get("CAP_CRASH_SEED", "9009"))
+QUIET = LayerSettings(logging=False)
+"""The layers a reader reopens a store with after a kill: no logging."""
 READY_TIMEOUT_S = 120.0
 """How long a writer may take to start and report ``ready``: a guard against a broken writer, not a
 timing assumption (on a loaded machine importing the packages alone can take seconds)."""

@@ -10,13 +10,13 @@ its SHA-256, so the test can tell a whole value from a torn or mixed one.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import random
-import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .protocol import Reporter, chunks, payload
+from .protocol import Reporter, chunks, delete_keys, payload, run_main
+
+if TYPE_CHECKING:
+    import random
 
 KEYS = (
     "plain",
@@ -63,15 +63,11 @@ async def main(root: str, rng: random.Random, first_seq: int) -> None:
                 writes.append(KvWrite(key, value, metadata=metadata_for(seq, value)))
             await kv.put_many(writes)
         elif roll < 0.9:
-            key = rng.choice(KEYS)
-            seq = report.begin("delete", deletes=[key])
-            await kv.delete(key)
+            seq = await delete_keys(report, rng, KEYS, kv.delete)
         else:
-            keys = rng.sample(KEYS, rng.randint(2, 3))
-            seq = report.begin("delete_many", deletes=keys)
-            await kv.delete_many(keys)
+            seq = await delete_keys(report, rng, KEYS, kv.delete_many, several=True)
         report.ack(seq)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], random.Random(int(sys.argv[2])), int(sys.argv[3])))
+    run_main(main)

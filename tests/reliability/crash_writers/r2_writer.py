@@ -11,12 +11,13 @@ belong together from a torn or mixed one.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import random
-import sys
+from typing import TYPE_CHECKING
 
-from .protocol import Reporter, chunks, payload
+from .protocol import Reporter, chunks, delete_keys, payload, run_main
+
+if TYPE_CHECKING:
+    import random
 
 KEYS = (
     "plain",
@@ -77,15 +78,11 @@ async def main(root: str, rng: random.Random, first_seq: int) -> None:
             first = await upload.upload_part(1, body[:PART])
             await upload.complete([second, first])
         elif roll < 0.88:
-            key = rng.choice(KEYS)
-            seq = report.begin("delete", deletes=[key])
-            await bucket.delete(key)
+            seq = await delete_keys(report, rng, KEYS, bucket.delete)
         else:
-            keys = rng.sample(KEYS, rng.randint(2, 3))
-            seq = report.begin("delete_many", deletes=keys)
-            await bucket.delete(keys)
+            seq = await delete_keys(report, rng, KEYS, bucket.delete, several=True)
         report.ack(seq)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], random.Random(int(sys.argv[2])), int(sys.argv[3])))
+    run_main(main)
