@@ -15,7 +15,7 @@ import math
 import os
 from collections import Counter
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from hypothesis import HealthCheck, settings
 
@@ -33,6 +33,7 @@ __all__ = [
     "REFUSALS",
     "TALLY",
     "Outcome",
+    "PropertyEnv",
     "answer_at_once",
     "attempt",
     "confined_tree",
@@ -200,3 +201,19 @@ async def memory_store(capability: object) -> dict[str, bytes]:
         if not entry.path.endswith("/"):
             found[entry.path] = bytes(await op.read(entry.path))
     return found
+
+
+@dataclass
+class PropertyEnv:
+    """One backend of a bad-input property, for the length of the property: its ``kind`` (``memory``,
+    ``local``, ``rest`` …) and ``parent``, a directory that holds only the store's own :attr:`root`
+    (named by the subclass's ``DIRECTORY``), so :func:`confined_tree` can prove nothing escaped it."""
+
+    DIRECTORY: ClassVar[str]
+
+    kind: str
+    parent: Path
+
+    @property
+    def root(self) -> Path:
+        return self.parent / self.DIRECTORY

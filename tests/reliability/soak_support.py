@@ -273,9 +273,26 @@ class RegisterWorker:
     def _read(self, key: str, out: Outcome, seen: object, what: str, project: Any = None) -> None:
         self.reads.append(Read(key, out.started, out.ended, seen, what, project))
 
+    @property
+    def prefix(self) -> str:
+        """What every key of this worker starts with (``w07/``)."""
+        return f"w{self.number:02d}/"
+
+    def _listed(self, out: Outcome, names: Callable[[Any], Iterable[str]]) -> None:
+        """A listing of :attr:`prefix` (its result in ``out``, the names in it from ``names``) read,
+        for each of the worker's keys, whether the key exists."""
+        if out.ok:
+            listed = set(names(out.value))
+            for k in self.keys:
+                self._read(k, out, k in listed, "list (listed?)", _exists)
+
     async def run(self) -> None:
         for _ in range(self.ops):
             await self.step()
 
     async def step(self) -> None:
         raise NotImplementedError
+
+
+def _exists(state: object) -> bool:
+    return state is not None

@@ -34,7 +34,7 @@ from cap_cloudflare_do.validation import RESERVED_NAMES
 from cap_opendal_core.layers import LayerSettings, RetryPolicy
 
 from . import bad_input_strategies as inputs
-from .bad_input_judging import PROPERTY, Outcome, attempt, confined_tree, encodable, utf8_len
+from .bad_input_judging import PROPERTY, Outcome, PropertyEnv, attempt, confined_tree, encodable, utf8_len
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -69,14 +69,10 @@ class Echo(DurableObject):
 
 
 @dataclass
-class DoEnv:
-    kind: str
-    parent: Path
-    namespace: DurableObjectNamespace
+class DoEnv(PropertyEnv):
+    DIRECTORY = "objects"
 
-    @property
-    def root(self) -> Path:
-        return self.parent / "objects"
+    namespace: DurableObjectNamespace
 
     def state(self) -> Any:
         """Every stored row and alarm of the namespace; on disk, nothing outside its directory."""

@@ -35,6 +35,7 @@ from . import bad_input_strategies as inputs
 from .bad_input_judging import (
     PROPERTY,
     Outcome,
+    PropertyEnv,
     answer_at_once,
     attempt,
     confined_tree,
@@ -64,18 +65,14 @@ def _clock() -> float:
 
 
 @dataclass
-class KvEnv:
+class KvEnv(PropertyEnv):
     """One backend for the length of a property: a namespace per example, one store throughout."""
 
-    kind: str
-    parent: Path
+    DIRECTORY = "kv"
+
     api: KvApi | None
     shared: KvNamespace | None = None
     seen_requests: int = 0
-
-    @property
-    def root(self) -> Path:
-        return self.parent / "kv"
 
     @asynccontextmanager
     async def namespace(self) -> AsyncIterator[KvNamespace]:

@@ -41,7 +41,16 @@ from tests.support.cf_api import CloudflareApi
 from tests.support.cf_queue_api import QueueApi
 
 from . import bad_input_strategies as inputs
-from .bad_input_judging import PROPERTY, REFUSALS, Outcome, answer_at_once, attempt, confined_tree, encodable
+from .bad_input_judging import (
+    PROPERTY,
+    REFUSALS,
+    Outcome,
+    PropertyEnv,
+    answer_at_once,
+    attempt,
+    confined_tree,
+    encodable,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -70,20 +79,16 @@ class ShiftedClock:
 
 
 @dataclass
-class QueueEnv:
+class QueueEnv(PropertyEnv):
     """One queue for the length of a property, and a way to see everything stored in it."""
 
-    kind: str
-    parent: Path
+    DIRECTORY = "queues"
+
     name: str
     api: QueueApi | None = field(default=None, repr=False)
     clock: ShiftedClock | None = field(default=None, repr=False)
     shared_producer: Queue | None = field(default=None, repr=False)
     shared_consumer: QueueConsumer | None = field(default=None, repr=False)
-
-    @property
-    def root(self) -> Path:
-        return self.parent / "queues"
 
     @property
     def database(self) -> Path:

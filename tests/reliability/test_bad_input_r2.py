@@ -37,7 +37,16 @@ from cap_opendal_core.errors import NotFound, Unsupported
 from cap_opendal_core.layers import LayerSettings, RetryPolicy
 
 from . import bad_input_strategies as inputs
-from .bad_input_judging import PROPERTY, Outcome, attempt, confined_tree, encodable, memory_store, utf8_len
+from .bad_input_judging import (
+    PROPERTY,
+    Outcome,
+    PropertyEnv,
+    attempt,
+    confined_tree,
+    encodable,
+    memory_store,
+    utf8_len,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -54,16 +63,12 @@ _HEADER_UNSAFE = {chr(c) for c in (*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F)
 
 
 @dataclass
-class R2Env:
+class R2Env(PropertyEnv):
     """One bucket for the length of a property (state is compared before and after each call)."""
 
-    kind: str
-    parent: Path
-    bucket: R2Bucket
+    DIRECTORY = "bucket"
 
-    @property
-    def root(self) -> Path:
-        return self.parent / "bucket"
+    bucket: R2Bucket
 
     async def state(self) -> Any:
         if self.kind == "local":

@@ -76,10 +76,6 @@ def _as_json(state: Version) -> str | None:
     return None if state is None else json.dumps(json.loads(state[0]))
 
 
-def _exists(state: Version) -> bool:
-    return state is not None
-
-
 class Worker(RegisterWorker):
     """One client's seeded sequence of operations on its own keys, and what it saw."""
 
@@ -170,12 +166,8 @@ class Worker(RegisterWorker):
             for k in chosen:
                 self._written(k, None, out, "delete_many")
         else:
-            prefix = f"w{self.number:02d}/"
-            out = await ledger.run("list", lambda: kv.list(prefix=prefix), bound=DEADLINE)
-            if out.ok:
-                listed = {k.name for k in out.value.keys}
-                for k in self.keys:
-                    self._read(k, out, k in listed, "list (listed?)", _exists)
+            out = await ledger.run("list", lambda: kv.list(prefix=self.prefix), bound=DEADLINE)
+            self._listed(out, lambda page: (k.name for k in page.keys))
 
 
 def _classifier(versions: dict[str, tuple[str, Version]], ledger: SoakLedger) -> Any:

@@ -147,12 +147,8 @@ class Worker(RegisterWorker):
             out = await ledger.run("delete", lambda: bucket.delete(key), bound=DEADLINE)
             self._written(key, None, out, "delete")
         elif roll < 0.80:
-            prefix = f"w{self.number:02d}/"
-            out = await ledger.run("list", lambda: bucket.list(prefix=prefix), bound=DEADLINE)
-            if out.ok:
-                listed = {o.key for o in out.value.objects}
-                for k in self.keys:
-                    self._read(k, out, k in listed, "list (listed?)", _exists)
+            out = await ledger.run("list", lambda: bucket.list(prefix=self.prefix), bound=DEADLINE)
+            self._listed(out, lambda page: (o.key for o in page.objects))
         else:
             await self.multipart(key)
 
@@ -232,10 +228,6 @@ def _seen(obj: Any) -> Version:
 
 def _etag(state: Version) -> str | None:
     return None if state is None else state[0]
-
-
-def _exists(state: Version) -> bool:
-    return state is not None
 
 
 _ETAG = re.compile(rb"<ETag>\s*(?:&quot;|\")?([0-9a-fA-F]{32})")
