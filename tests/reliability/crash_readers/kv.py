@@ -1,6 +1,8 @@
-"""KV's local backend survives SIGKILL of the writing process at random points.
+"""The crash-safety oracle for KV (run by ``tests/conformance/test_crash_safety.py``).
 
-One directory, many lives: a writer process (:mod:`.crash_writers.kv_writer`) puts, streams, batches
+KV's local backend survives SIGKILL of the writing process at random points.
+
+One directory, many lives: a writer process (:mod:`..crash_writers.kv_writer`) puts, streams, batches
 and deletes values of 0 B to 4 MiB under awkward keys until it is killed at a seeded random moment;
 the test then reopens the namespace — a restart — and checks every key:
 
@@ -11,7 +13,7 @@ the test then reopens the namespace — a restart — and checks every key:
 * a listing shows exactly the keys that are present, with the metadata a read returns.
 
 Then the next writer starts on the same directory. ``CAP_CRASH_RUNS`` kills per run (see
-:mod:`.crash_writers.harness`). Supersedes the single-key torn-value test in the KV package's tests,
+:mod:`..crash_writers.harness`). Supersedes the single-key torn-value test in the KV package's tests,
 which rewrites one key; this one adds batches, streams, deletes and the acknowledged-write ledger.
 """
 
@@ -22,14 +24,12 @@ from typing import TYPE_CHECKING
 
 from cap_cloudflare_kv import KvNamespace
 
-from .crash_writers.harness import QUIET, survives_kills
-from .crash_writers.kv_writer import KEYS
-from .crash_writers.protocol import parse_payload
+from ..crash_writers.harness import QUIET
+from ..crash_writers.kv_writer import KEYS
+from ..crash_writers.protocol import parse_payload
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-WRITER = "tests.reliability.crash_writers.kv_writer"
 
 
 async def read_back(root: Path) -> tuple[dict[str, int], list[str]]:
@@ -56,8 +56,3 @@ async def read_back(root: Path) -> tuple[dict[str, int], list[str]]:
                 problems.append(f"key {key!r}: listed with metadata {listed.get(key)!r}, read with {meta!r}")
             state[key] = meta["seq"]
     return state, problems
-
-
-def test_kv_local_survives_sigkill_at_random_points(tmp_path: Path) -> None:
-    root = tmp_path / "kv"
-    survives_kills("kv", WRITER, root, read_back)

@@ -1,6 +1,8 @@
-"""Durable Object storage (the local runtime's SQLite, WAL mode) survives SIGKILL at random points.
+"""The crash-safety oracle for Durable Object storage (run by ``tests/conformance/test_crash_safety.py``).
 
-A writer process (:mod:`.crash_writers.do_writer`) hosts three objects and calls them without end —
+Durable Object storage (the local runtime's SQLite, WAL mode) survives SIGKILL at random points.
+
+A writer process (:mod:`..crash_writers.do_writer`) hosts three objects and calls them without end —
 single puts, batch puts, transactions of puts and deletes, batch deletes, alarms set and deleted — until
 it is killed at a seeded random moment. The test then opens the namespace again (the dead process's
 file lock is gone with it) and checks each object's storage:
@@ -19,13 +21,11 @@ from typing import TYPE_CHECKING
 from cap_cloudflare_do import DurableObjectNamespace
 from cap_cloudflare_do.backends.sqlite_store import DB_FILE
 
-from .crash_writers.do_writer import ALARM, ALARM_BASE_MS, OBJECTS, CrashLedger, model_key
-from .crash_writers.harness import QUIET, survives_kills
+from ..crash_writers.do_writer import ALARM, ALARM_BASE_MS, OBJECTS, CrashLedger, model_key
+from ..crash_writers.harness import QUIET
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-WRITER = "tests.reliability.crash_writers.do_writer"
 
 
 async def read_back(directory: Path) -> tuple[dict[str, int], list[str]]:
@@ -56,8 +56,3 @@ async def read_back(directory: Path) -> tuple[dict[str, int], list[str]]:
     finally:
         await namespace.aclose()
     return state, problems
-
-
-def test_do_storage_survives_sigkill_at_random_points(tmp_path: Path) -> None:
-    directory = tmp_path / "objects"
-    survives_kills("do", WRITER, directory, read_back)

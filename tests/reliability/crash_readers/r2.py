@@ -1,8 +1,10 @@
-"""R2's local backend survives SIGKILL of the writing process at random points.
+"""The crash-safety oracle for R2 (run by ``tests/conformance/test_crash_safety.py``).
+
+R2's local backend survives SIGKILL of the writing process at random points.
 
 The local backend writes an object's bytes to a fresh blob and then atomically replaces the object's
 record (write to ``tmp/``, rename), so a crash can only leave invisible garbage. This drives that
-claim with real kills: a writer (:mod:`.crash_writers.r2_writer`) puts bytes and streams (up to
+claim with real kills: a writer (:mod:`..crash_writers.r2_writer`) puts bytes and streams (up to
 6 MiB), completes two-part multipart uploads and deletes, until it is killed at a seeded random
 moment; the test reopens the bucket and checks every key:
 
@@ -21,16 +23,14 @@ from typing import TYPE_CHECKING
 from cap_cloudflare_r2 import R2Bucket
 from cap_cloudflare_r2.transfer import multipart_etag
 
-from .crash_writers.harness import QUIET, survives_kills
-from .crash_writers.protocol import parse_payload
-from .crash_writers.r2_writer import KEYS, PART, content_type
+from ..crash_writers.harness import QUIET
+from ..crash_writers.protocol import parse_payload
+from ..crash_writers.r2_writer import KEYS, PART, content_type
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from cap_cloudflare_r2 import R2Object
-
-WRITER = "tests.reliability.crash_writers.r2_writer"
 
 
 def _md5(data: bytes) -> str:
@@ -86,8 +86,3 @@ async def read_back(root: Path) -> tuple[dict[str, int], list[str]]:
             if "seq" in custom:
                 state[key] = int(custom["seq"])
     return state, problems
-
-
-def test_r2_local_survives_sigkill_at_random_points(tmp_path: Path) -> None:
-    root = tmp_path / "bucket"
-    survives_kills("r2", WRITER, root, read_back)
