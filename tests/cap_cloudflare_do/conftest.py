@@ -20,7 +20,7 @@ from typing import IO, TYPE_CHECKING
 
 import pytest
 
-from tests.cap_cloudflare_do.objects import FakeClock
+from tests.support.clock import FakeClock
 from tests.support.workers_harness import HARNESS, HERE, NODE_PACKAGES
 
 if TYPE_CHECKING:

@@ -9,10 +9,12 @@ import pytest
 
 from cap_cloudflare_do import Dedupe, DedupeLedger, DurableObjectNamespace
 from cap_opendal_core import InvalidInput, LimitExceeded
-from tests.cap_cloudflare_do.objects import Counter, FakeClock
+from tests.cap_cloudflare_do.objects import Counter
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from tests.support.clock import FakeClock
 
 pytestmark = pytest.mark.anyio
 

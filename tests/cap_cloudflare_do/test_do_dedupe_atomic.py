@@ -15,7 +15,7 @@ from cap_cloudflare_do import Dedupe
 from cap_cloudflare_do.dedupe import MAX_DEDUPE_TTL_SECONDS
 from cap_cloudflare_do.limits import ALARM_MAX_EPOCH_MS
 from cap_opendal_core import InvalidInput, LimitExceeded
-from tests.cap_cloudflare_do.objects import FakeClock
+from tests.support.clock import FakeClock
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -10,10 +10,12 @@ import pytest
 
 from cap_cloudflare_do import DurableObject, DurableObjectNamespace, Response
 from cap_opendal_core import BackendError, InvalidInput, Misconfigured, Unsupported
-from tests.cap_cloudflare_do.objects import Alarmed, Counter, FakeClock, Plain
+from tests.cap_cloudflare_do.objects import Alarmed, Counter, Plain
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+    from tests.support.clock import FakeClock
 
 pytestmark = pytest.mark.anyio
 

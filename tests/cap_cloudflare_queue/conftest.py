@@ -7,22 +7,10 @@ from typing import TYPE_CHECKING
 import pytest
 
 from cap_opendal_core.layers import LayerSettings
+from tests.support.clock import FakeClock
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-
-class FakeClock:
-    """Epoch seconds that only move when a test says so: leases and delays without sleeping."""
-
-    def __init__(self, start: float = 1_700_000_000.0) -> None:
-        self.now = start
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
 
 @pytest.fixture

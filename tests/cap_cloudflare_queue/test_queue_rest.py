@@ -31,7 +31,7 @@ from tests.support.cf_queue_api import QueueApi
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from tests.cap_cloudflare_queue.conftest import FakeClock
+    from tests.support.clock import FakeClock
 
 pytestmark = pytest.mark.anyio
 

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from cap_opendal_core.layers import LayerSettings
-    from tests.cap_cloudflare_queue.conftest import FakeClock
+    from tests.support.clock import FakeClock
 
 pytestmark = pytest.mark.anyio
 

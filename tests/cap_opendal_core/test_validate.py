@@ -16,6 +16,7 @@ from cap_opendal_core.hints import BUILTIN_CONSTRAINTS, Constraint, Determinism,
 from cap_opendal_core.hints import registry as global_registry
 from cap_opendal_core.validate import check_node, validate_flow
 from tests.support.fixtures import example_flow
+from tests.support.flows import node
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -38,21 +39,6 @@ def reg() -> HintRegistry:
 
 def summary(diags: list[Diagnostic]) -> list[tuple[Any, ...]]:
     return [(d.code, d.node, d.hint, d.declared, d.required) for d in diags]
-
-
-def node(alias: str, effects: str, determinism: str, **extra: Any) -> dict[str, Any]:
-    return {
-        "id": f"f::{alias}",
-        "alias": alias,
-        "identifier": f"example::{alias}",
-        "name": alias.title(),
-        "kind": "inline",
-        "in_schema": {"kind": "opaque"},
-        "out_schema": {"kind": "opaque"},
-        "effects": effects,
-        "determinism": determinism,
-        **extra,
-    }
 
 
 def flow(*nodes: dict[str, Any]) -> dict[str, Any]:

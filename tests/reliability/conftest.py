@@ -16,7 +16,7 @@ __all__ = ["do_gateway"]
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """The bad-input properties' figures: how many calls they made, by how each ended."""
-    from .bad_input_strategies import TALLY
+    from .bad_input_judging import TALLY
 
     if TALLY:
         counts = ", ".join(f"{name} {count}" for name, count in TALLY.most_common())

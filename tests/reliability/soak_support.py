@@ -16,6 +16,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import itertools
+import random
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -25,16 +26,27 @@ import anyio
 
 from cap_cloudflare_queue import BatchPartiallySent
 from cap_opendal_core.errors import CapabilityError, DeadlineExceeded, RateLimited, Unavailable
+from cap_opendal_core.layers import LayerSettings, RetryPolicy
+from tests.reliability.soak_history import Read, Write
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
 
     import pytest
 
     from tests.support.cf_api import CloudflareApi
-    from tests.support.fault_proxy import FaultProxy
+    from tests.support.fault_proxy import FaultProxy, ProxyRecord
 
-__all__ = ["HANG_GUARD_S", "TRANSIENT", "Outcome", "SoakLedger", "quicken"]
+__all__ = [
+    "HANG_GUARD_S",
+    "TRANSIENT",
+    "Outcome",
+    "RegisterWorker",
+    "SoakLedger",
+    "late_requests",
+    "quicken",
+    "soak_settings",
+]
 
 T = TypeVar("T")
 
@@ -180,6 +192,11 @@ class SoakLedger:
         self.lost_writes += 1
         self.problem(f"lost write: {text}")
 
+    def check_listing(self, container: str, listed: set[str], expected: set[str]) -> None:
+        """The final listing names exactly the keys that were read back present."""
+        if listed != expected:
+            self.problem(f"{container} lists {sorted(listed ^ expected)} unexpectedly")
+
     @property
     def typed_failures(self) -> int:
         return sum(self.failures.values())
@@ -220,3 +237,62 @@ def quicken(api: CloudflareApi) -> None:
     assert server is not None
     server.RequestHandlerClass.disable_nagle_algorithm = True  # type: ignore[attr-defined]
     server.socket.listen(128)  # a second listen() only raises the backlog (Linux)
+
+
+def soak_settings(deadline: float, *, attempts: int = 4, base: float = 0.005) -> LayerSettings:
+    """The layers a soak runs its capability with: no logging, ``deadline`` per call, quick retries."""
+    return LayerSettings(
+        logging=False, deadline=deadline, retry=RetryPolicy(attempts=attempts, base=base, cap=0.05)
+    )
+
+
+def late_requests(records: Iterable[ProxyRecord]) -> int:
+    """How many requests the proxy held back and then delivered (after the client may have given up)."""
+    return sum(1 for r in records if r.fault == "delay_request" and r.sent_at is not None)
+
+
+class RegisterWorker:
+    """One client of a key-value soak (KV, R2): a seeded sequence of ``ops`` operations on its own keys,
+    and the reads and writes it saw, for :func:`tests.reliability.soak_history.check`. A subclass says
+    what one operation (:meth:`step`) is."""
+
+    def __init__(self, number: int, ledger: SoakLedger, *, seed: int, ops: int, keys: list[str]) -> None:
+        self.rng = random.Random(seed * 1000 + number)
+        self.number = number
+        self.ledger = ledger
+        self.ops = ops
+        self.keys = keys
+        self.reads: list[Read] = []
+        self.writes: list[Write] = []
+        self.counter = 0
+
+    def _written(self, key: str, version: Hashable, out: Outcome, what: str) -> None:
+        if out.ok:
+            self.writes.append(Write(key, version, out.started, out.ended, what))
+
+    def _read(self, key: str, out: Outcome, seen: object, what: str, project: Any = None) -> None:
+        self.reads.append(Read(key, out.started, out.ended, seen, what, project))
+
+    @property
+    def prefix(self) -> str:
+        """What every key of this worker starts with (``w07/``)."""
+        return f"w{self.number:02d}/"
+
+    def _listed(self, out: Outcome, names: Callable[[Any], Iterable[str]]) -> None:
+        """A listing of :attr:`prefix` (its result in ``out``, the names in it from ``names``) read,
+        for each of the worker's keys, whether the key exists."""
+        if out.ok:
+            listed = set(names(out.value))
+            for k in self.keys:
+                self._read(k, out, k in listed, "list (listed?)", _exists)
+
+    async def run(self) -> None:
+        for _ in range(self.ops):
+            await self.step()
+
+    async def step(self) -> None:
+        raise NotImplementedError
+
+
+def _exists(state: object) -> bool:
+    return state is not None

@@ -33,24 +33,8 @@ from cap_cloudflare_do import limits as do
 from cap_cloudflare_do.validation import RESERVED_NAMES
 from cap_opendal_core.layers import LayerSettings, RetryPolicy
 
-from .bad_input_strategies import (
-    PROPERTY,
-    Outcome,
-    attempt,
-    confined_tree,
-    datetimes_anywhere,
-    encodable,
-    json_valid,
-    keys,
-    long_text,
-    mixed,
-    not_str,
-    numbers,
-    odd_values,
-    texts,
-    utf8_len,
-    valid_text,
-)
+from . import bad_input_strategies as inputs
+from .bad_input_judging import PROPERTY, Outcome, PropertyEnv, attempt, confined_tree, encodable, utf8_len
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -85,14 +69,10 @@ class Echo(DurableObject):
 
 
 @dataclass
-class DoEnv:
-    kind: str
-    parent: Path
-    namespace: DurableObjectNamespace
+class DoEnv(PropertyEnv):
+    DIRECTORY = "objects"
 
-    @property
-    def root(self) -> Path:
-        return self.parent / "objects"
+    namespace: DurableObjectNamespace
 
     def state(self) -> Any:
         """Every stored row and alarm of the namespace; on disk, nothing outside its directory."""
@@ -199,13 +179,13 @@ def entry_size(key: str, value: Any) -> int:
 # --- strategies ------------------------------------------------------------------------------
 
 STORE_KEYS = st.one_of(
-    keys(200),
-    not_str(),
+    inputs.keys(200),
+    inputs.not_str(),
     st.builds(lambda n: "k" * n, st.sampled_from([do.MAX_ENTRY_BYTES, do.MAX_ENTRY_BYTES + 1])),
 )
-GOOD_STORE_KEYS = st.one_of(valid_text(), long_text(300)).filter(key_ok)
+GOOD_STORE_KEYS = st.one_of(inputs.valid_text(), inputs.long_text(300)).filter(key_ok)
 GOOD_VALUES = st.one_of(
-    json_valid(),
+    inputs.json_valid(),
     st.binary(max_size=40),
     st.datetimes(timezones=st.just(dt.UTC)),
     st.floats(),
@@ -215,14 +195,20 @@ GOOD_VALUES = st.one_of(
 VALUES = st.one_of(
     st.recursive(
         st.one_of(
-            st.none(), st.integers(), st.floats(), texts(), st.binary(max_size=8), datetimes_anywhere()
+            st.none(),
+            st.integers(),
+            st.floats(),
+            inputs.texts(),
+            st.binary(max_size=8),
+            inputs.datetimes_anywhere(),
         ),
         lambda inner: st.one_of(
-            st.lists(inner, max_size=3), st.dictionaries(st.one_of(texts(), st.integers()), inner, max_size=3)
+            st.lists(inner, max_size=3),
+            st.dictionaries(st.one_of(inputs.texts(), st.integers()), inner, max_size=3),
         ),
         max_leaves=6,
     ),
-    odd_values(),
+    inputs.odd_values(),
     st.sampled_from([do.MAX_ENTRY_BYTES - 20, do.MAX_ENTRY_BYTES]).map(bytes),
 )
 
@@ -232,7 +218,8 @@ VALUES = st.one_of(
 
 @PROPERTY
 @given(
-    args=mixed(key=(GOOD_STORE_KEYS, STORE_KEYS), value=(GOOD_VALUES, VALUES)), in_transaction=st.booleans()
+    args=inputs.mixed(key=(GOOD_STORE_KEYS, STORE_KEYS), value=(GOOD_VALUES, VALUES)),
+    in_transaction=st.booleans(),
 )
 async def test_put_and_get(env: DoEnv, args: dict[str, Any], in_transaction: bool) -> None:
     key, value = args["key"], args["value"]
@@ -261,7 +248,7 @@ BATCH_KEYS = st.one_of(
     st.lists(st.one_of(GOOD_STORE_KEYS, STORE_KEYS), max_size=5),
     st.integers(do.MAX_BATCH_KEYS - 1, do.MAX_BATCH_KEYS + 1).map(lambda n: [f"k{i}" for i in range(n)]),
     st.sets(st.text(max_size=2), max_size=2),
-    not_str(),
+    inputs.not_str(),
 )
 
 
@@ -278,7 +265,7 @@ BATCH_KEYS = st.one_of(
             lambda n: {f"k{i}": i for i in range(n)}
         ),
         st.lists(st.tuples(GOOD_STORE_KEYS, GOOD_VALUES), max_size=2),
-        not_str(),
+        inputs.not_str(),
     ),
     via=st.sampled_from(["put", "transaction"]),
 )
@@ -349,13 +336,13 @@ async def _txn_get_or_delete(storage: DurableObjectStorage, target: Any, read: b
 
 @PROPERTY
 @given(
-    args=mixed(
-        prefix=(st.one_of(st.none(), valid_text()), st.one_of(texts(), not_str())),
-        start=(st.one_of(st.none(), valid_text()), st.one_of(texts(), not_str())),
-        start_after=(st.none(), st.one_of(texts(), not_str())),
-        end=(st.one_of(st.none(), valid_text()), st.one_of(texts(), not_str())),
-        limit=(st.one_of(st.none(), st.integers(1, 10)), st.one_of(numbers(), st.integers(-1, 0))),
-        reverse=(st.booleans(), st.one_of(numbers(), st.just("true"))),
+    args=inputs.mixed(
+        prefix=(st.one_of(st.none(), inputs.valid_text()), st.one_of(inputs.texts(), inputs.not_str())),
+        start=(st.one_of(st.none(), inputs.valid_text()), st.one_of(inputs.texts(), inputs.not_str())),
+        start_after=(st.none(), st.one_of(inputs.texts(), inputs.not_str())),
+        end=(st.one_of(st.none(), inputs.valid_text()), st.one_of(inputs.texts(), inputs.not_str())),
+        limit=(st.one_of(st.none(), st.integers(1, 10)), st.one_of(inputs.numbers(), st.integers(-1, 0))),
+        reverse=(st.booleans(), st.one_of(inputs.numbers(), st.just("true"))),
     ),
     in_transaction=st.booleans(),
 )
@@ -397,8 +384,8 @@ async def _txn_list(storage: DurableObjectStorage, args: dict[str, Any]) -> Any:
     when=st.one_of(
         st.integers(0, JS_DATE_MAX_MS),
         st.floats(0, 1e15),
-        datetimes_anywhere(),
-        numbers(),
+        inputs.datetimes_anywhere(),
+        inputs.numbers(),
         st.integers(JS_DATE_MAX_MS - 1, JS_DATE_MAX_MS + 1),
         st.integers(do.ALARM_MAX_EPOCH_MS - 1, do.ALARM_MAX_EPOCH_MS + 1),
         st.integers(min_value=2**63 - 2, max_value=2**70),
@@ -429,11 +416,11 @@ async def test_alarms(env: DoEnv, when: Any, then_delete: bool) -> None:
 
 # --- namespaces, ids, stubs --------------------------------------------------------------------
 
-NAMES = st.one_of(texts(), not_str(), st.just(""))
+NAMES = st.one_of(inputs.texts(), inputs.not_str(), st.just(""))
 HEXISH = st.one_of(
     st.text("0123456789abcdefABCDEF", min_size=63, max_size=65),
-    texts(),
-    not_str(),
+    inputs.texts(),
+    inputs.not_str(),
     st.just("0" * do.ID_HEX_LENGTH),
 )
 
@@ -442,7 +429,7 @@ HEXISH = st.one_of(
 @given(
     name=NAMES,
     hex_id=HEXISH,
-    jurisdiction=st.one_of(st.none(), st.sampled_from(["eu", "fedramp", "EU", "us", ""]), not_str()),
+    jurisdiction=st.one_of(st.none(), st.sampled_from(["eu", "fedramp", "EU", "us", ""]), inputs.not_str()),
 )
 async def test_ids(env: DoEnv, name: Any, hex_id: Any, jurisdiction: Any) -> None:
     namespace = env.namespace
@@ -475,15 +462,15 @@ METHOD_NAMES = st.one_of(
     st.sampled_from(["echo", "record"]),
     st.sampled_from(sorted(RESERVED_NAMES)),
     st.sampled_from(["_private", "__init__", "storage", "now", "ctx", "nope", "echo ", "1echo"]),
-    texts(),
-    not_str(),
+    inputs.texts(),
+    inputs.not_str(),
 )
 RPC_ARGS = st.lists(st.one_of(GOOD_VALUES, VALUES), max_size=3)
 
 
 @PROPERTY
 @given(
-    args=mixed(
+    args=inputs.mixed(
         method=(st.sampled_from(["echo", "record"]), METHOD_NAMES),
         values=(st.lists(GOOD_VALUES, max_size=3), RPC_ARGS),
     ),
@@ -510,14 +497,18 @@ async def test_rpc(env: DoEnv, args: dict[str, Any], by_name: bool) -> None:
 
 @PROPERTY
 @given(
-    args=mixed(
+    args=inputs.mixed(
         url=(
             st.sampled_from(["https://do/x", "http://h/p?q=1"]),
-            st.one_of(texts(), not_str(), st.sampled_from(["ftp://h/", "https://", "/relative", "https:/x"])),
+            st.one_of(
+                inputs.texts(),
+                inputs.not_str(),
+                st.sampled_from(["ftp://h/", "https://", "/relative", "https:/x"]),
+            ),
         ),
         method=(
             st.sampled_from(["GET", "POST", "PUT", "PATCH", "DELETE"]),
-            st.one_of(texts(), not_str(), st.sampled_from(["GET /x", "PO ST", ""])),
+            st.one_of(inputs.texts(), inputs.not_str(), st.sampled_from(["GET /x", "PO ST", ""])),
         ),
         headers=(
             st.one_of(
@@ -529,18 +520,20 @@ async def test_rpc(env: DoEnv, args: dict[str, Any], by_name: bool) -> None:
                 ),
             ),
             st.one_of(
-                st.dictionaries(texts(), st.one_of(texts(), numbers()), max_size=2),
+                st.dictionaries(inputs.texts(), st.one_of(inputs.texts(), inputs.numbers()), max_size=2),
                 st.lists(
                     st.tuples(st.sampled_from(["a", "A"]), st.one_of(st.integers(), st.text(max_size=3))),
                     max_size=3,
                 ),
-                st.lists(texts(), max_size=2),
-                not_str(),
+                st.lists(inputs.texts(), max_size=2),
+                inputs.not_str(),
             ),
         ),
         body=(
             st.one_of(st.none(), st.binary(max_size=20), st.text(max_size=10)),
-            st.one_of(texts(), not_str(), odd_values(), st.binary(min_size=1, max_size=4)),
+            st.one_of(
+                inputs.texts(), inputs.not_str(), inputs.odd_values(), st.binary(min_size=1, max_size=4)
+            ),
         ),
     )
 )

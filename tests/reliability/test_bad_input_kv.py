@@ -31,26 +31,18 @@ from cap_cloudflare_kv.models import VALUE_TYPES
 from cap_opendal_core.layers import LayerSettings, RetryPolicy
 from tests.support.cf_kv_api import ACCOUNT_ID, NAMESPACE_ID, KvApi, kv_api_server
 
-from .bad_input_strategies import (
+from . import bad_input_strategies as inputs
+from .bad_input_judging import (
     PROPERTY,
     Outcome,
+    PropertyEnv,
     answer_at_once,
     attempt,
     confined_tree,
-    datetimes_anywhere,
     encodable,
     finite_or_none,
-    json_like,
-    json_valid,
-    keys,
-    long_text,
-    mixed,
-    not_str,
-    numbers,
-    odd_values,
-    texts,
+    memory_store,
     utf8_len,
-    valid_text,
 )
 
 if TYPE_CHECKING:
@@ -73,18 +65,14 @@ def _clock() -> float:
 
 
 @dataclass
-class KvEnv:
+class KvEnv(PropertyEnv):
     """One backend for the length of a property: a namespace per example, one store throughout."""
 
-    kind: str
-    parent: Path
+    DIRECTORY = "kv"
+
     api: KvApi | None
     shared: KvNamespace | None = None
     seen_requests: int = 0
-
-    @property
-    def root(self) -> Path:
-        return self.parent / "kv"
 
     @asynccontextmanager
     async def namespace(self) -> AsyncIterator[KvNamespace]:
@@ -119,12 +107,7 @@ class KvEnv:
         if self.kind == "local":
             return confined_tree(self.parent, self.root)
         if self.kind == "memory":
-            op = kv._backend._op  # type: ignore[attr-defined]
-            found = {}
-            async for entry in await op.list("", recursive=True):
-                if not entry.path.endswith("/"):
-                    found[entry.path] = bytes(await op.read(entry.path))
-            return found
+            return await memory_store(kv)
         assert self.api is not None
         self.check_requests_stay_in_namespace()  # what came before this snapshot is checked now
         with self.api.lock:
@@ -210,15 +193,21 @@ def metadata_json(metadata: object) -> str | None:
 
 
 def _js_safe(value: object) -> bool:
-    """Every integer inside ``value`` is one a JavaScript number holds exactly (the documented rule)."""
-    if isinstance(value, bool):
-        return True
-    if isinstance(value, int):
-        return abs(value) <= 2**53 - 1
-    if isinstance(value, dict):
-        return all(_js_safe(v) for v in value.values())
-    if isinstance(value, list | tuple):
-        return all(_js_safe(v) for v in value)
+    """Every integer inside ``value`` is one a JavaScript number holds exactly (the documented rule).
+    Walked with a stack, not recursion: metadata nested as deep as JSON allows must not make the
+    oracle itself depend on how much of the interpreter's stack is left."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, bool):
+            continue
+        if isinstance(item, int):
+            if abs(item) > 2**53 - 1:
+                return False
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
     return True
 
 
@@ -249,45 +238,45 @@ def expires_at(expiration: object, ttl: object) -> tuple[bool, int | None]:
 
 # --- strategies ------------------------------------------------------------------------------
 
-KV_KEYS = st.one_of(keys(limits.KEY_MAX_BYTES), not_str())
+KV_KEYS = st.one_of(inputs.keys(limits.KEY_MAX_BYTES), inputs.not_str())
 VALUES = st.one_of(
     st.text(max_size=40),
-    texts(),
+    inputs.texts(),
     st.binary(max_size=64),
     st.binary(max_size=8).map(bytearray),
     st.builds(bytes, st.just(limits.VALUE_MAX_BYTES + 1)),
     st.integers(),
     st.none(),
-    odd_values(),
+    inputs.odd_values(),
 )
-METADATA = st.one_of(st.none(), json_like(), st.just({"big": "é" * 600}), odd_values())
+METADATA = st.one_of(st.none(), inputs.json_like(), st.just({"big": "é" * 600}), inputs.odd_values())
 EXPIRATIONS = st.one_of(
     st.none(),
     st.none(),
     st.integers(-120, 400).map(lambda d: NOW + d),
     st.floats(NOW - 10, NOW + 1000),
-    numbers(),
+    inputs.numbers(),
     st.integers(min_value=2**1024, max_value=2**1100),
     st.just(limits.EXPIRATION_MAX_EPOCH + 1),
-    datetimes_anywhere(),
+    inputs.datetimes_anywhere(),
 )
 TTLS = st.one_of(
     st.none(),
     st.none(),
     st.integers(55, 65),
     st.floats(59.0, 61.0),
-    numbers(),
+    inputs.numbers(),
     st.integers(min_value=2**1024, max_value=2**1100),
     st.timedeltas(),
     st.just(limits.EXPIRATION_MAX_EPOCH),
 )
 TYPES = st.one_of(
-    st.sampled_from(VALUE_TYPES), st.sampled_from(["TEXT", "", "arrayBuffer", "str"]), not_str()
+    st.sampled_from(VALUE_TYPES), st.sampled_from(["TEXT", "", "arrayBuffer", "str"]), inputs.not_str()
 )
 
-GOOD_KEYS = st.one_of(valid_text(min_size=1), long_text(limits.KEY_MAX_BYTES)).filter(key_ok)
+GOOD_KEYS = st.one_of(inputs.valid_text(min_size=1), inputs.long_text(limits.KEY_MAX_BYTES)).filter(key_ok)
 GOOD_VALUES = st.one_of(st.text(max_size=40), st.binary(max_size=64), st.binary(max_size=8).map(bytearray))
-GOOD_METADATA = st.one_of(st.none(), json_valid().filter(lambda m: metadata_json(m) is not None))
+GOOD_METADATA = st.one_of(st.none(), inputs.json_valid().filter(lambda m: metadata_json(m) is not None))
 LATEST = limits.EXPIRATION_MAX_EPOCH
 GOOD_EXPIRATIONS = st.one_of(
     st.none(),
@@ -316,7 +305,7 @@ PUT_ARGUMENTS = {
 
 
 @PROPERTY
-@given(args=mixed(**PUT_ARGUMENTS))
+@given(args=inputs.mixed(**PUT_ARGUMENTS))
 async def test_put(env: KvEnv, args: dict[str, Any]) -> None:
     key, value, metadata, expiration, ttl = (
         args[n] for n in ("key", "value", "metadata", "expiration", "ttl")
@@ -381,7 +370,7 @@ async def test_put_stream(env: KvEnv, key: Any, parts: list[Any], oversized: boo
 @given(
     key=st.one_of(KV_KEYS, st.sampled_from(sorted(SEEDED))),
     value_type=TYPES,
-    cache_ttl=st.one_of(st.none(), numbers(), st.integers(25, 35), st.timedeltas()),
+    cache_ttl=st.one_of(st.none(), inputs.numbers(), st.integers(25, 35), st.timedeltas()),
     with_metadata=st.booleans(),
 )
 async def test_get(env: KvEnv, key: Any, value_type: Any, cache_ttl: Any, with_metadata: bool) -> None:
@@ -422,7 +411,7 @@ async def test_get(env: KvEnv, key: Any, value_type: Any, cache_ttl: Any, with_m
             lambda n: [f"k{i}" for i in range(n)]
         ),
         st.text(max_size=3),
-        not_str(),
+        inputs.not_str(),
     ),
     value_type=TYPES,
 )
@@ -451,9 +440,11 @@ async def test_get_many(env: KvEnv, many: Any, value_type: Any) -> None:
 @given(
     prefix=st.one_of(st.none(), KV_KEYS, st.just("seed")),
     limit=st.one_of(
-        st.integers(-2, 12), st.integers(limits.LIST_LIMIT_MAX - 1, limits.LIST_LIMIT_MAX + 1), numbers()
+        st.integers(-2, 12),
+        st.integers(limits.LIST_LIMIT_MAX - 1, limits.LIST_LIMIT_MAX + 1),
+        inputs.numbers(),
     ),
-    cursor=st.one_of(st.none(), st.none(), st.just(""), texts(), st.just("cap~5~"), not_str()),
+    cursor=st.one_of(st.none(), st.none(), st.just(""), inputs.texts(), st.just("cap~5~"), inputs.not_str()),
     iterate=st.booleans(),
 )
 async def test_list(env: KvEnv, prefix: Any, limit: Any, cursor: Any, iterate: bool) -> None:
@@ -502,10 +493,10 @@ def _write(args: dict[str, Any]) -> KvWrite:
 ITEM = st.one_of(
     st.tuples(GOOD_KEYS, GOOD_VALUES),
     st.tuples(KV_KEYS, VALUES),
-    mixed(**PUT_ARGUMENTS).map(_write),
-    mixed(**PUT_ARGUMENTS).map(_write),
+    inputs.mixed(**PUT_ARGUMENTS).map(_write),
+    inputs.mixed(**PUT_ARGUMENTS).map(_write),
     st.tuples(st.text(max_size=3)),
-    not_str(),
+    inputs.not_str(),
 )
 
 
@@ -514,9 +505,9 @@ ITEM = st.one_of(
     items=st.one_of(
         st.lists(ITEM, max_size=5),
         st.lists(ITEM, max_size=5),
-        st.dictionaries(keys(limits.KEY_MAX_BYTES), VALUES, max_size=4),
+        st.dictionaries(inputs.keys(limits.KEY_MAX_BYTES), VALUES, max_size=4),
         st.text(max_size=3),
-        not_str(),
+        inputs.not_str(),
     )
 )
 async def test_put_many(env: KvEnv, items: Any) -> None:

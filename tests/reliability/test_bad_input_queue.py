@@ -40,21 +40,16 @@ from cap_opendal_core.layers import LayerSettings, RetryPolicy
 from tests.support.cf_api import CloudflareApi
 from tests.support.cf_queue_api import QueueApi
 
-from .bad_input_strategies import (
+from . import bad_input_strategies as inputs
+from .bad_input_judging import (
     PROPERTY,
     REFUSALS,
     Outcome,
+    PropertyEnv,
     answer_at_once,
     attempt,
     confined_tree,
     encodable,
-    json_like,
-    json_valid,
-    mixed,
-    not_str,
-    numbers,
-    odd_values,
-    texts,
 )
 
 if TYPE_CHECKING:
@@ -84,20 +79,16 @@ class ShiftedClock:
 
 
 @dataclass
-class QueueEnv:
+class QueueEnv(PropertyEnv):
     """One queue for the length of a property, and a way to see everything stored in it."""
 
-    kind: str
-    parent: Path
+    DIRECTORY = "queues"
+
     name: str
     api: QueueApi | None = field(default=None, repr=False)
     clock: ShiftedClock | None = field(default=None, repr=False)
     shared_producer: Queue | None = field(default=None, repr=False)
     shared_consumer: QueueConsumer | None = field(default=None, repr=False)
-
-    @property
-    def root(self) -> Path:
-        return self.parent / "queues"
 
     @property
     def database(self) -> Path:
@@ -255,22 +246,22 @@ def content_types(kind: str) -> tuple[str, ...]:
 
 # --- strategies ------------------------------------------------------------------------------
 
-GOOD_BODIES = st.one_of(json_valid(), st.text(max_size=30), st.binary(max_size=30))
+GOOD_BODIES = st.one_of(inputs.json_valid(), st.text(max_size=30), st.binary(max_size=30))
 BODIES = st.one_of(
-    json_like(),
-    texts(),
+    inputs.json_like(),
+    inputs.texts(),
     st.binary(max_size=30),
-    odd_values(),
+    inputs.odd_values(),
     st.integers(q.MAX_BODY_BYTES - 4, q.MAX_BODY_BYTES + 2).map(lambda n: "x" * n),
     st.integers(q.MAX_BODY_BYTES - 4, q.MAX_BODY_BYTES + 2).map(bytes),
 )
 GOOD_TYPES = st.one_of(st.none(), st.sampled_from(["json", "text", "bytes"]))
 TYPES = st.one_of(
-    st.sampled_from(q.CONTENT_TYPES), st.sampled_from(["JSON", "application/json", ""]), not_str()
+    st.sampled_from(q.CONTENT_TYPES), st.sampled_from(["JSON", "application/json", ""]), inputs.not_str()
 )
 GOOD_DELAYS = st.one_of(st.none(), st.integers(0, q.MAX_DELAY_S))
 DELAYS = st.one_of(
-    numbers(),
+    inputs.numbers(),
     st.integers(q.MAX_DELAY_S - 1, q.MAX_DELAY_S + 1),
     st.integers(min_value=2**1024, max_value=2**1100),
     st.floats(0, 100),
@@ -295,7 +286,7 @@ def _matching(body: Any, content_type: Any) -> Any:
     return body
 
 
-SEND = mixed(body=(GOOD_BODIES, BODIES), content_type=(GOOD_TYPES, TYPES), delay=(GOOD_DELAYS, DELAYS))
+SEND = inputs.mixed(body=(GOOD_BODIES, BODIES), content_type=(GOOD_TYPES, TYPES), delay=(GOOD_DELAYS, DELAYS))
 
 
 @st.composite
@@ -370,16 +361,16 @@ async def test_send(env: QueueEnv, args: dict[str, Any]) -> None:
                     GOOD_BODIES,
                     max_size=2,
                 ),
-                not_str(),
+                inputs.not_str(),
             ),
             max_size=2,
         ),
         st.just([]),
-        not_str(),
+        inputs.not_str(),
         st.text(max_size=3),
     ),
     delay=st.one_of(GOOD_DELAYS, DELAYS),
-    split=st.one_of(st.booleans(), st.booleans(), not_str()),
+    split=st.one_of(st.booleans(), st.booleans(), inputs.not_str()),
 )
 async def test_send_batch(env: QueueEnv, messages: Any, delay: Any, split: Any) -> None:
     async with env.producer() as producer:
@@ -422,11 +413,12 @@ WAITS = st.one_of(
 
 @PROPERTY
 @given(
-    args=mixed(
+    args=inputs.mixed(
         batch_size=(
             st.one_of(st.none(), st.integers(1, q.MAX_CONSUMER_BATCH_MESSAGES)),
             st.one_of(
-                numbers(), st.integers(q.MAX_CONSUMER_BATCH_MESSAGES, q.MAX_CONSUMER_BATCH_MESSAGES + 1)
+                inputs.numbers(),
+                st.integers(q.MAX_CONSUMER_BATCH_MESSAGES, q.MAX_CONSUMER_BATCH_MESSAGES + 1),
             ),
         ),
         visibility_timeout=(
@@ -436,7 +428,7 @@ WAITS = st.one_of(
                 st.integers(1, q.MAX_VISIBILITY_TIMEOUT_S),
             ),
             st.one_of(
-                numbers(),
+                inputs.numbers(),
                 st.integers(min_value=2**1024, max_value=2**1100),
                 st.floats(q.MAX_VISIBILITY_TIMEOUT_S, 1e6),
             ),
@@ -500,7 +492,9 @@ async def _ack_some(batch: Any) -> None:
 @PROPERTY
 @given(
     junk=st.one_of(
-        not_str(), st.lists(st.one_of(not_str(), st.text(max_size=2)), min_size=1, max_size=2), odd_values()
+        inputs.not_str(),
+        st.lists(st.one_of(inputs.not_str(), st.text(max_size=2)), min_size=1, max_size=2),
+        inputs.odd_values(),
     ),
     retry=st.booleans(),
 )
@@ -516,11 +510,11 @@ async def test_settling_what_is_not_a_message(env: QueueEnv, junk: Any, retry: b
 
 @PROPERTY
 @given(
-    args=mixed(
-        handler=(st.just(_ack_some), st.one_of(not_str(), st.just("handler"))),
-        concurrency=(st.integers(1, 4), st.one_of(numbers(), st.integers(256, 258))),
-        batch_size=(st.one_of(st.none(), st.integers(1, 100)), st.one_of(numbers(), st.just(101))),
-        visibility_timeout=(st.none(), st.one_of(numbers(), st.just(2**1100))),
+    args=inputs.mixed(
+        handler=(st.just(_ack_some), st.one_of(inputs.not_str(), st.just("handler"))),
+        concurrency=(st.integers(1, 4), st.one_of(inputs.numbers(), st.integers(256, 258))),
+        batch_size=(st.one_of(st.none(), st.integers(1, 100)), st.one_of(inputs.numbers(), st.just(101))),
+        visibility_timeout=(st.none(), st.one_of(inputs.numbers(), st.just(2**1100))),
         max_batch_timeout=(st.one_of(st.none(), st.floats(0, 0.01)), WAITS),
         shutdown_grace=(
             st.floats(0, 1),
@@ -541,24 +535,24 @@ async def test_run(env: QueueEnv, args: dict[str, Any]) -> None:
 
 @PROPERTY
 @given(
-    args=mixed(
+    args=inputs.mixed(
         name=(
             st.from_regex(r"[a-z0-9][a-z0-9-]{0,20}", fullmatch=True),
-            st.one_of(texts(), not_str(), st.just("A"), st.just("x" * 64)),
+            st.one_of(inputs.texts(), inputs.not_str(), st.just("A"), st.just("x" * 64)),
         ),
-        max_batch_size=(st.integers(1, 100), st.one_of(numbers(), st.just(101))),
+        max_batch_size=(st.integers(1, 100), st.one_of(inputs.numbers(), st.just(101))),
         max_batch_timeout=(st.floats(0, 60), WAITS),
-        max_retries=(st.integers(0, q.MAX_RETRIES), st.one_of(numbers(), st.just(q.MAX_RETRIES + 1))),
+        max_retries=(st.integers(0, q.MAX_RETRIES), st.one_of(inputs.numbers(), st.just(q.MAX_RETRIES + 1))),
         dead_letter_queue=(
             st.one_of(st.none(), st.just("dlq")),
-            st.one_of(texts(), not_str(), st.just("SAME")),
+            st.one_of(inputs.texts(), inputs.not_str(), st.just("SAME")),
         ),
         retry_delay=(st.integers(0, q.MAX_DELAY_S), DELAYS),
         visibility_timeout=(
             st.floats(0.001, q.MAX_VISIBILITY_TIMEOUT_S),
-            st.one_of(numbers(), st.just(2**1100)),
+            st.one_of(inputs.numbers(), st.just(2**1100)),
         ),
-        poll_interval=(st.floats(0.001, 10), st.one_of(numbers(), st.just(2**1100))),
+        poll_interval=(st.floats(0.001, 10), st.one_of(inputs.numbers(), st.just(2**1100))),
     ),
     producer=st.booleans(),
 )

@@ -36,22 +36,16 @@ from cap_cloudflare_r2.models import CHECKSUM_ALGORITHMS, HTTP_METADATA_FIELDS
 from cap_opendal_core.errors import NotFound, Unsupported
 from cap_opendal_core.layers import LayerSettings, RetryPolicy
 
-from .bad_input_strategies import (
+from . import bad_input_strategies as inputs
+from .bad_input_judging import (
     PROPERTY,
     Outcome,
+    PropertyEnv,
     attempt,
     confined_tree,
-    datetimes_anywhere,
     encodable,
-    keys,
-    long_text,
-    mixed,
-    not_str,
-    numbers,
-    odd_values,
-    texts,
+    memory_store,
     utf8_len,
-    valid_text,
 )
 
 if TYPE_CHECKING:
@@ -69,26 +63,17 @@ _HEADER_UNSAFE = {chr(c) for c in (*range(0x00, 0x09), *range(0x0A, 0x20), 0x7F)
 
 
 @dataclass
-class R2Env:
+class R2Env(PropertyEnv):
     """One bucket for the length of a property (state is compared before and after each call)."""
 
-    kind: str
-    parent: Path
-    bucket: R2Bucket
+    DIRECTORY = "bucket"
 
-    @property
-    def root(self) -> Path:
-        return self.parent / "bucket"
+    bucket: R2Bucket
 
     async def state(self) -> Any:
         if self.kind == "local":
             return confined_tree(self.parent, self.root)
-        op = self.bucket._backend._op  # type: ignore[attr-defined]
-        found = {}
-        async for entry in await op.list("", recursive=True):
-            if not entry.path.endswith("/"):
-                found[entry.path] = bytes(await op.read(entry.path))
-        return found
+        return await memory_store(self.bucket)
 
     async def refused_quietly(self, before: Any, outcome: Outcome, *late_fields: str) -> None:
         outcome.assert_refused_before_io(late_fields=late_fields)
@@ -172,8 +157,8 @@ def body_of(value: object) -> bytes | None:
 
 # --- strategies ------------------------------------------------------------------------------
 
-R2_KEYS = st.one_of(keys(limits.KEY_MAX_BYTES), not_str())
-GOOD_KEYS = st.one_of(valid_text(min_size=1), long_text(limits.KEY_MAX_BYTES)).filter(key_ok)
+R2_KEYS = st.one_of(inputs.keys(limits.KEY_MAX_BYTES), inputs.not_str())
+GOOD_KEYS = st.one_of(inputs.valid_text(min_size=1), inputs.long_text(limits.KEY_MAX_BYTES)).filter(key_ok)
 
 
 async def _stream(parts: list[Any]) -> AsyncIterator[Any]:
@@ -189,13 +174,13 @@ GOOD_BODIES = st.one_of(
 )
 BODIES = st.one_of(
     GOOD_BODIES,
-    texts(),
+    inputs.texts(),
     CHUNKS.map(_stream),
     CHUNKS,
     st.binary(max_size=32).map(io.BytesIO),
     st.text(max_size=8).map(io.StringIO),
     st.integers(),
-    odd_values(),
+    inputs.odd_values(),
 )
 HEADER_TEXT = st.text(
     st.characters(exclude_characters=sorted(_HEADER_UNSAFE), exclude_categories=["Cs"]), max_size=20
@@ -218,31 +203,33 @@ GOOD_HTTP = st.one_of(
 HTTP = st.one_of(
     st.dictionaries(
         st.sampled_from(sorted(_HTTP_NAMES | {"etag", "Content-Type"})),
-        st.one_of(texts(), numbers(), datetimes_anywhere()),
+        st.one_of(inputs.texts(), inputs.numbers(), inputs.datetimes_anywhere()),
         max_size=3,
     ),
     st.builds(
         R2HttpMetadata,
-        content_type=st.one_of(texts(), numbers()),
-        cache_expiry=st.one_of(st.none(), datetimes_anywhere(), numbers()),
+        content_type=st.one_of(inputs.texts(), inputs.numbers()),
+        cache_expiry=st.one_of(st.none(), inputs.datetimes_anywhere(), inputs.numbers()),
     ),
     st.just({"content_type": "a", "contentType": "b"}),
-    not_str(),
-    odd_values(),
+    inputs.not_str(),
+    inputs.odd_values(),
 )
 GOOD_CUSTOM = st.one_of(
     st.none(), st.dictionaries(st.text(min_size=1, max_size=8), st.text(max_size=16), max_size=4)
 )
 CUSTOM = st.one_of(
     st.dictionaries(
-        st.one_of(texts(), st.integers()), st.one_of(texts(), st.integers(), st.none()), max_size=3
+        st.one_of(inputs.texts(), st.integers()),
+        st.one_of(inputs.texts(), st.integers(), st.none()),
+        max_size=3,
     ),
     st.builds(
         lambda n: {"big": "é" * n},
         st.integers(limits.CUSTOM_METADATA_MAX_BYTES // 2 - 3, limits.CUSTOM_METADATA_MAX_BYTES // 2 + 1),
     ),
-    not_str(),
-    odd_values(),
+    inputs.not_str(),
+    inputs.odd_values(),
 )
 DIGEST_HEX = {"md5": 32, "sha1": 40, "sha256": 64, "sha384": 96, "sha512": 128}
 
@@ -305,15 +292,15 @@ CONDITIONS = st.one_of(
         R2Conditional,
         etag_matches=st.one_of(st.none(), ETAGS),
         etag_does_not_match=st.one_of(st.none(), ETAGS),
-        uploaded_before=st.one_of(st.none(), datetimes_anywhere(), numbers()),
-        seconds_granularity=st.one_of(st.booleans(), numbers()),
+        uploaded_before=st.one_of(st.none(), inputs.datetimes_anywhere(), inputs.numbers()),
+        seconds_granularity=st.one_of(st.booleans(), inputs.numbers()),
     ),
     st.dictionaries(
         st.sampled_from(["etag_matches", "etagMatches", "ifMatch", "uploaded_after", "seconds_granularity"]),
-        st.one_of(ETAGS, datetimes_anywhere(), numbers()),
+        st.one_of(ETAGS, inputs.datetimes_anywhere(), inputs.numbers()),
         max_size=3,
     ),
-    not_str(),
+    inputs.not_str(),
 )
 
 
@@ -322,7 +309,7 @@ CONDITIONS = st.one_of(
 
 @PROPERTY
 @given(
-    args=mixed(
+    args=inputs.mixed(
         key=(GOOD_KEYS, R2_KEYS),
         value=(GOOD_BODIES, BODIES),
         http=(GOOD_HTTP, HTTP),
@@ -410,17 +397,17 @@ RANGES = st.one_of(
     ),
     st.dictionaries(
         st.sampled_from(["offset", "length", "suffix", "start", "end"]),
-        st.one_of(st.integers(-2, 2000), numbers()),
+        st.one_of(st.integers(-2, 2000), inputs.numbers()),
         max_size=2,
     ),
-    st.builds(R2Range, offset=numbers()),
-    not_str(),
+    st.builds(R2Range, offset=inputs.numbers()),
+    inputs.not_str(),
 )
 
 
 @PROPERTY
 @given(
-    args=mixed(
+    args=inputs.mixed(
         key=(st.one_of(st.just(SEED_KEY), GOOD_KEYS), R2_KEYS),
         range=(
             st.one_of(
@@ -466,20 +453,22 @@ async def test_get_and_head(env: R2Env, args: dict[str, Any], head: bool) -> Non
 
 @PROPERTY
 @given(
-    args=mixed(
-        prefix=(st.one_of(st.none(), valid_text()), st.one_of(texts(), not_str())),
-        delimiter=(st.one_of(st.none(), st.just("/")), st.one_of(texts(), not_str())),
-        cursor=(st.none(), st.one_of(texts(), st.just("c2VlZA=="), st.just("!!"), not_str())),
+    args=inputs.mixed(
+        prefix=(st.one_of(st.none(), inputs.valid_text()), st.one_of(inputs.texts(), inputs.not_str())),
+        delimiter=(st.one_of(st.none(), st.just("/")), st.one_of(inputs.texts(), inputs.not_str())),
+        cursor=(st.none(), st.one_of(inputs.texts(), st.just("c2VlZA=="), st.just("!!"), inputs.not_str())),
         limit=(
             st.integers(limits.LIST_LIMIT_MIN, limits.LIST_LIMIT_MAX),
             st.one_of(
-                st.integers(-1, 2), st.integers(limits.LIST_LIMIT_MAX, limits.LIST_LIMIT_MAX + 2), numbers()
+                st.integers(-1, 2),
+                st.integers(limits.LIST_LIMIT_MAX, limits.LIST_LIMIT_MAX + 2),
+                inputs.numbers(),
             ),
         ),
-        start_after=(st.one_of(st.none(), valid_text()), st.one_of(texts(), not_str())),
+        start_after=(st.one_of(st.none(), inputs.valid_text()), st.one_of(inputs.texts(), inputs.not_str())),
         include=(
             st.lists(st.sampled_from(["http_metadata", "custom_metadata"]), max_size=2),
-            st.one_of(st.text(max_size=15), st.lists(texts(), max_size=2), not_str()),
+            st.one_of(st.text(max_size=15), st.lists(inputs.texts(), max_size=2), inputs.not_str()),
         ),
     )
 )
@@ -538,19 +527,19 @@ async def test_delete(env: R2Env, target: Any, with_seed: bool) -> None:
 
 
 PART_VALUES = st.one_of(
-    st.binary(max_size=32), st.text(max_size=8), CHUNKS.map(_stream), st.integers(), odd_values()
+    st.binary(max_size=32), st.text(max_size=8), CHUNKS.map(_stream), st.integers(), inputs.odd_values()
 )
 PART_NUMBERS = st.one_of(
     st.integers(limits.PART_NUMBER_MIN, 3),
     st.integers(-1, 1),
     st.integers(limits.PART_NUMBER_MAX, limits.PART_NUMBER_MAX + 1),
-    numbers(),
+    inputs.numbers(),
 )
 
 
 @PROPERTY
 @given(
-    args=mixed(
+    args=inputs.mixed(
         key=(GOOD_KEYS, R2_KEYS),
         http=(GOOD_HTTP, HTTP),
         custom=(GOOD_CUSTOM, CUSTOM),
@@ -561,14 +550,16 @@ PART_NUMBERS = st.one_of(
         st.lists(
             st.one_of(
                 st.builds(
-                    R2UploadedPart, part_number=PART_NUMBERS, etag=st.one_of(st.text(max_size=4), numbers())
+                    R2UploadedPart,
+                    part_number=PART_NUMBERS,
+                    etag=st.one_of(st.text(max_size=4), inputs.numbers()),
                 ),
                 st.dictionaries(
                     st.sampled_from(["part_number", "partNumber", "etag"]),
                     st.one_of(PART_NUMBERS, st.text(max_size=4)),
                     max_size=2,
                 ),
-                not_str(),
+                inputs.not_str(),
             ),
             max_size=3,
         ),
@@ -630,7 +621,7 @@ async def test_multipart(
 @PROPERTY
 @given(
     key=R2_KEYS,
-    upload_id=st.one_of(texts(), st.just("0" * 32), not_str()),
+    upload_id=st.one_of(inputs.texts(), st.just("0" * 32), inputs.not_str()),
     action=st.sampled_from(["abort", "upload_part", "complete"]),
 )
 async def test_resume_multipart_upload(env: R2Env, key: Any, upload_id: Any, action: str) -> None:
@@ -656,14 +647,14 @@ async def test_resume_multipart_upload(env: R2Env, key: Any, upload_id: Any, act
 @given(
     key=R2_KEYS,
     method=st.one_of(
-        st.sampled_from(["GET", "PUT"]), st.sampled_from(["get", "POST", "DELETE", ""]), not_str()
+        st.sampled_from(["GET", "PUT"]), st.sampled_from(["get", "POST", "DELETE", ""]), inputs.not_str()
     ),
     expires_in=st.one_of(
         st.integers(limits.PRESIGN_MIN_SECONDS - 1, limits.PRESIGN_MIN_SECONDS + 1),
         st.integers(limits.PRESIGN_MAX_SECONDS - 1, limits.PRESIGN_MAX_SECONDS + 1),
-        numbers(),
+        inputs.numbers(),
     ),
-    content_type=st.one_of(st.none(), HEADER_TEXT, texts(), numbers()),
+    content_type=st.one_of(st.none(), HEADER_TEXT, inputs.texts(), inputs.numbers()),
 )
 async def test_presign(env: R2Env, key: Any, method: Any, expires_in: Any, content_type: Any) -> None:
     before = await env.state()

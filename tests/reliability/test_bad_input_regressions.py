@@ -28,7 +28,8 @@ from tests.support.cf_kv_api import NAMESPACE_ID as KV_NAMESPACE
 from tests.support.cf_kv_api import kv_api_server
 from tests.support.cf_queue_api import QueueApi
 
-from .bad_input_strategies import Outcome, answer_at_once, attempt, nested
+from . import bad_input_strategies as inputs
+from .bad_input_judging import Outcome, answer_at_once, attempt
 from .test_bad_input_do import Echo
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ KV_CASES: list[tuple[str, Callable[[KvNamespace], Awaitable[Any]], str]] = [
     ("metadata with a lone surrogate", lambda kv: kv.put("k", "v", metadata={"a": "\ud800"}), "metadata"),
     (
         "metadata nested past the recursion limit",
-        lambda kv: kv.put("k", "v", metadata=nested(5000)),
+        lambda kv: kv.put("k", "v", metadata=inputs.nested(5000)),
         "metadata",
     ),
 ]

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING
 from cap_cloudflare_queue import QueueConsumer
 from cap_opendal_core.layers import LayerSettings
 
-from .crash_writers.harness import MIN_RUNS, SEED, CrashStats, kill_delay, kills, run_writer
+from .crash_writers.harness import CrashStats, assert_kills_did_work, failure_report, kill_writer_once, kills
 from .crash_writers.queue_writer import MAX_RETRIES, QUEUE, id_of
 
 if TYPE_CHECKING:
@@ -113,21 +113,13 @@ def test_local_queue_survives_sigkill_at_random_points(tmp_path: Path) -> None:
     next_seq = 0
     leased_at_kill = 0
     for round_, rng in kills("queue", stats):
-        run = run_writer(
-            WRITER,
-            [str(directory), str(rng.randrange(2**32)), str(next_seq)],
-            kill_after=kill_delay(rng, 0.4),
-        )
+        run = kill_writer_once(WRITER, directory, rng, next_seq)
         next_seq = run.ops[-1].seq + 1 if run.ops else next_seq + 1
         drained = asyncio.run(drain(directory))
         pulled = {m for note in run.notes for m in note.get("pulled", ())}
         leased_at_kill += len({m for m, _ in drained} & pulled)
         problems = judge(run, drained, stats)
-        assert not problems, (
-            f"kill {round_} (CAP_CRASH_SEED={SEED}, {run.kill_after:.3f} s after ready, "
-            f"in flight: {[(op.name, op.seq) for op in run.pending]}):\n" + "\n".join(problems)
-        )
-    print(stats.summary(), f"{leased_at_kill} messages held by a killed consumer came back")
-    assert stats.runs >= MIN_RUNS
-    assert stats.acked_ops > stats.runs, "the writers got work done before they were killed"
+        assert not problems, failure_report(round_, run, problems)
+    assert_kills_did_work(stats, mostly_mid_op=False)
+    print(f"{leased_at_kill} messages held by a killed consumer came back")
     assert leased_at_kill > 0, "some kills left messages leased to the dead consumer"

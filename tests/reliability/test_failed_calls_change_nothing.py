@@ -21,7 +21,7 @@ from cap_cloudflare_r2 import R2Bucket, R2MultipartUpload
 from cap_opendal_core.errors import InvalidInput
 from cap_opendal_core.layers import LayerSettings
 
-from .bad_input_strategies import attempt, tree
+from .bad_input_judging import attempt, tree
 from .test_bad_input_do import Echo
 
 if TYPE_CHECKING:

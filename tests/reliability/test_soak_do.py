@@ -23,9 +23,9 @@ import anyio
 import pytest
 
 from cap_cloudflare_do import DurableObjectNamespace
-from cap_opendal_core.layers import LayerSettings, RetryPolicy
+from cap_opendal_core.layers import LayerSettings
 from tests.reliability.soak_history import Counters, applies_from
-from tests.reliability.soak_support import SoakLedger
+from tests.reliability.soak_support import SoakLedger, late_requests, soak_settings
 from tests.support.fault_proxy import FaultPlan, FaultProxy, ProxyRecord
 
 if TYPE_CHECKING:
@@ -37,9 +37,7 @@ SEED = 31337
 WORKERS = 12
 OPS_PER_WORKER = 160
 DEADLINE = 1.0
-SETTINGS = LayerSettings(
-    logging=False, deadline=DEADLINE, retry=RetryPolicy(attempts=4, base=0.005, cap=0.05)
-)
+SETTINGS = soak_settings(DEADLINE)
 
 
 class Worker:
@@ -174,7 +172,7 @@ async def test_do_gateway_soak_through_faults(
                             f"{sorted(possible or ())[:8]}"
                         )
         increments = sum(len(w.increments) for w in workers)
-        late = sum(1 for r in records if r.fault == "delay_request" and r.sent_at is not None)
+        late = late_requests(records)
         ledger.report(
             proxy,
             capsys,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import random
 import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
@@ -25,9 +24,15 @@ import anyio
 import pytest
 
 from cap_cloudflare_kv import CloudflareKvConfig, KvNamespace, KvWrite
-from cap_opendal_core.layers import LayerSettings, RetryPolicy
-from tests.reliability.soak_history import Read, Registers, Write, applies_from, check
-from tests.reliability.soak_support import Outcome, SoakLedger, quicken
+from cap_opendal_core.layers import LayerSettings
+from tests.reliability.soak_history import Registers, applies_from, check
+from tests.reliability.soak_support import (
+    RegisterWorker,
+    SoakLedger,
+    late_requests,
+    quicken,
+    soak_settings,
+)
 from tests.support.cf_kv_api import ACCOUNT_ID, NAMESPACE_ID, kv_api_server
 from tests.support.fault_proxy import FaultPlan, FaultProxy, ProxyRecord
 
@@ -43,9 +48,7 @@ KEYS_PER_WORKER = 12
 DEADLINE = 0.5
 HTTP_TIMEOUT = 1.5
 """httpx's per-request timeout: what bounds a stalled *stream* read, which happens after get() returned."""
-SETTINGS = LayerSettings(
-    logging=False, deadline=DEADLINE, retry=RetryPolicy(attempts=4, base=0.005, cap=0.05)
-)
+SETTINGS = soak_settings(DEADLINE)
 
 Version = tuple[str, str | None] | None
 """A key's state: (value text, metadata as JSON) or None for absent."""
@@ -73,26 +76,15 @@ def _as_json(state: Version) -> str | None:
     return None if state is None else json.dumps(json.loads(state[0]))
 
 
-def _exists(state: Version) -> bool:
-    return state is not None
-
-
-class Worker:
+class Worker(RegisterWorker):
     """One client's seeded sequence of operations on its own keys, and what it saw."""
 
     def __init__(self, number: int, kv: KvNamespace, ledger: SoakLedger) -> None:
-        self.rng = random.Random(SEED * 1000 + number)
+        keys = [f"w{number:02d}/k{j:02d}" for j in range(KEYS_PER_WORKER - 1)] + [f"w{number:02d}/ü ß/ key"]
+        super().__init__(number, ledger, seed=SEED, ops=OPS_PER_WORKER, keys=keys)
         self.kv = kv
-        self.ledger = ledger
-        self.keys = [f"w{number:02d}/k{j:02d}" for j in range(KEYS_PER_WORKER - 1)] + [
-            f"w{number:02d}/ü ß/ key"
-        ]
         self.versions: dict[str, tuple[str, Version]] = {}
         """mark → (key, the state a write of it leaves)."""
-        self.reads: list[Read] = []
-        self.writes: list[Write] = []
-        self.counter = 0
-        self.number = number
 
     def _version(self, key: str) -> tuple[str, Any, Version]:
         self.counter += 1
@@ -102,17 +94,6 @@ class Worker:
         version: Version = (value, None if metadata is None else json.dumps(metadata, sort_keys=True))
         self.versions[mark] = (key, version)
         return value, metadata, version
-
-    def _written(self, key: str, version: Version, out: Outcome, what: str) -> None:
-        if out.ok:
-            self.writes.append(Write(key, version, out.started, out.ended, what))
-
-    def _read(self, key: str, out: Outcome, seen: object, what: str, project: Any = None) -> None:
-        self.reads.append(Read(key, out.started, out.ended, seen, what, project))
-
-    async def run(self) -> None:
-        for _ in range(OPS_PER_WORKER):
-            await self.step()
 
     async def step(self) -> None:
         rng, kv, ledger = self.rng, self.kv, self.ledger
@@ -185,12 +166,8 @@ class Worker:
             for k in chosen:
                 self._written(k, None, out, "delete_many")
         else:
-            prefix = f"w{self.number:02d}/"
-            out = await ledger.run("list", lambda: kv.list(prefix=prefix), bound=DEADLINE)
-            if out.ok:
-                listed = {k.name for k in out.value.keys}
-                for k in self.keys:
-                    self._read(k, out, k in listed, "list (listed?)", _exists)
+            out = await ledger.run("list", lambda: kv.list(prefix=self.prefix), bound=DEADLINE)
+            self._listed(out, lambda page: (k.name for k in page.keys))
 
 
 def _classifier(versions: dict[str, tuple[str, Version]], ledger: SoakLedger) -> Any:
@@ -273,12 +250,10 @@ async def test_kv_rest_soak_through_faults(capsys: pytest.CaptureFixture[str]) -
                         if seen is not None:
                             expected_keys.add(key)
                 listed = {k.name async for k in direct.iter_keys()}
-                if listed != expected_keys:
-                    ledger.problem(f"the namespace lists {sorted(listed ^ expected_keys)} unexpectedly")
-            late = sum(1 for r in records if r.fault == "delay_request" and r.sent_at is not None)
+                ledger.check_listing("the namespace", listed, expected_keys)
             ledger.report(
                 proxy,
                 capsys,
                 seed=SEED,
-                extra=f", late={late}, reads_judged={sum(len(w.reads) for w in workers)}",
+                extra=f", late={late_requests(records)}, reads_judged={sum(len(w.reads) for w in workers)}",
             )

@@ -37,8 +37,8 @@ from cap_cloudflare_queue import (
     QueueConsumer,
 )
 from cap_opendal_core.errors import DeadlineExceeded, Unavailable
-from cap_opendal_core.layers import LayerSettings, RetryPolicy
-from tests.reliability.soak_support import SoakLedger, quicken
+from cap_opendal_core.layers import LayerSettings
+from tests.reliability.soak_support import SoakLedger, late_requests, quicken, soak_settings
 from tests.support.cf_api import CloudflareApi
 from tests.support.cf_queue_api import QueueApi
 from tests.support.fault_proxy import FaultPlan, FaultProxy
@@ -55,9 +55,7 @@ SENDS_PER_PRODUCER = 130
 CONSUMERS = 4
 PULLS_PER_CONSUMER = 130
 DEADLINE = 0.5
-SETTINGS = LayerSettings(
-    logging=False, deadline=DEADLINE, retry=RetryPolicy(attempts=4, base=0.005, cap=0.05)
-)
+SETTINGS = soak_settings(DEADLINE)
 ID = re.compile(rb"<p\d{2}-\d{4}>")
 Kind = Literal["json", "text"]
 
@@ -232,5 +230,5 @@ async def test_queue_rest_soak_through_faults(capsys: pytest.CaptureFixture[str]
                 seed=SEED,
                 extra=f", messages_sent_ok={len(soak.sent_ok)}, accepted={len(accepted)}, "
                 f"redelivered={redelivered}, dropped={len(state.dropped)}, partially_sent={soak.partial}, "
-                f"late={sum(1 for r in records if r.fault == 'delay_request' and r.sent_at is not None)}",
+                f"late={late_requests(records)}",
             )

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import random
 import re
 from collections import Counter
 from typing import TYPE_CHECKING, Any
@@ -31,9 +30,9 @@ import pytest
 
 from cap_cloudflare_r2 import R2Bucket, R2HttpMetadata, TransferSettings
 from cap_opendal_core.errors import NotFound, Unavailable
-from cap_opendal_core.layers import LayerSettings, RetryPolicy
-from tests.reliability.soak_history import Read, Registers, Write, applies_from, check
-from tests.reliability.soak_support import Outcome, SoakLedger
+from cap_opendal_core.layers import LayerSettings
+from tests.reliability.soak_history import Registers, applies_from, check
+from tests.reliability.soak_support import RegisterWorker, SoakLedger, late_requests, soak_settings
 from tests.support.fault_proxy import FaultPlan, FaultProxy, ProxyRecord, ProxyRequest
 
 if TYPE_CHECKING:
@@ -51,7 +50,7 @@ DEADLINE = 1.0
 STREAM_DEADLINE = 20.0
 STREAMED_PUTS = 3
 MiB = 1024 * 1024
-SETTINGS = LayerSettings(logging=False, deadline=DEADLINE, retry=RetryPolicy(attempts=3, base=0.01, cap=0.05))
+SETTINGS = soak_settings(DEADLINE, attempts=3, base=0.01)
 TRANSFER = TransferSettings(part_size=5 * MiB, concurrency=2, read_chunk_size=256 * 1024)
 CONTENT_TYPES = ("application/octet-stream", "text/plain; charset=utf-8", "application/json", "image/png")
 
@@ -74,19 +73,14 @@ def _multipart_etag(parts: list[bytes]) -> str:
     return f"{hashlib.md5(joined).hexdigest()}-{len(parts)}"
 
 
-class Worker:
+class Worker(RegisterWorker):
     def __init__(self, number: int, bucket: R2Bucket, ledger: SoakLedger) -> None:
-        self.rng = random.Random(SEED * 1000 + number)
-        self.number = number
+        keys = [f"w{number:02d}/o{j}" for j in range(KEYS_PER_WORKER - 1)] + [f"w{number:02d}/ü ß/obj"]
+        super().__init__(number, ledger, seed=SEED, ops=OPS_PER_WORKER, keys=keys)
         self.bucket = bucket
-        self.ledger = ledger
-        self.keys = [f"w{number:02d}/o{j}" for j in range(KEYS_PER_WORKER - 1)] + [f"w{number:02d}/ü ß/obj"]
         self.data: dict[str, bytes] = {}
         self.versions: dict[str, Version] = {}
         """etag → the state a write of it leaves (etags are unique: every body carries its write)."""
-        self.reads: list[Read] = []
-        self.writes: list[Write] = []
-        self.counter = 0
         self.create_calls = 0
 
     def _new(self, key: str, size: int) -> tuple[bytes, str, dict[str, str]]:
@@ -101,17 +95,6 @@ class Worker:
         self.data[etag] = data
         self.versions[etag] = version
         return version
-
-    def _written(self, key: str, version: Version, out: Outcome, what: str) -> None:
-        if out.ok:
-            self.writes.append(Write(key, version, out.started, out.ended, what))
-
-    def _read(self, key: str, out: Outcome, seen: object, what: str, project: Any = None) -> None:
-        self.reads.append(Read(key, out.started, out.ended, seen, what, project))
-
-    async def run(self) -> None:
-        for _ in range(OPS_PER_WORKER):
-            await self.step()
 
     async def step(self) -> None:
         rng, bucket, ledger = self.rng, self.bucket, self.ledger
@@ -164,12 +147,8 @@ class Worker:
             out = await ledger.run("delete", lambda: bucket.delete(key), bound=DEADLINE)
             self._written(key, None, out, "delete")
         elif roll < 0.80:
-            prefix = f"w{self.number:02d}/"
-            out = await ledger.run("list", lambda: bucket.list(prefix=prefix), bound=DEADLINE)
-            if out.ok:
-                listed = {o.key for o in out.value.objects}
-                for k in self.keys:
-                    self._read(k, out, k in listed, "list (listed?)", _exists)
+            out = await ledger.run("list", lambda: bucket.list(prefix=self.prefix), bound=DEADLINE)
+            self._listed(out, lambda page: (o.key for o in page.objects))
         else:
             await self.multipart(key)
 
@@ -249,10 +228,6 @@ def _seen(obj: Any) -> Version:
 
 def _etag(state: Version) -> str | None:
     return None if state is None else state[0]
-
-
-def _exists(state: Version) -> bool:
-    return state is not None
 
 
 _ETAG = re.compile(rb"<ETag>\s*(?:&quot;|\")?([0-9a-fA-F]{32})")
@@ -360,9 +335,8 @@ async def test_r2_s3_soak_through_faults(moto_s3: MotoS3, capsys: pytest.Capture
             for page in client.get_paginator("list_objects_v2").paginate(Bucket=name)
             for o in page.get("Contents", [])
         }
-        if listed != expected:
-            ledger.problem(f"the bucket lists {sorted(listed ^ expected)} unexpectedly")
-        late = sum(1 for r in records if r.fault == "delay_request" and r.sent_at is not None)
+        ledger.check_listing("the bucket", listed, expected)
+        late = late_requests(records)
         ledger.report(
             proxy,
             capsys,

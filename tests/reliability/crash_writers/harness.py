@@ -24,6 +24,7 @@ and a failure names its seed and kill number, which replay it exactly.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -37,11 +38,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from cap_opendal_core.layers import LayerSettings
+
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Coroutine, Iterator
+
+    ReadBack = Callable[[Path], Coroutine[Any, Any, tuple[dict[str, int], list[str]]]]
+    """A scenario's reader: reopen the store at a directory and return each present key's write
+    (its ``seq``) and what is wrong with any value (torn, mixed, listed but unreadable)."""
 
 __all__ = [
     "MIN_RUNS",
+    "QUIET",
     "REPO",
     "RUNS",
     "SEED",
@@ -49,11 +57,15 @@ __all__ = [
     "Ledger",
     "Op",
     "WriterRun",
+    "assert_kills_did_work",
+    "failure_report",
     "kill_delay",
+    "kill_writer_once",
     "kills",
     "round_rng",
     "run_writer",
     "short",
+    "survives_kills",
 ]
 
 REPO = Path(__file__).resolve().parents[3]
@@ -61,6 +73,8 @@ RUNS = int(os.environ.get("CAP_CRASH_RUNS", "24"))
 BUDGET_S = float(os.environ.get("CAP_CRASH_BUDGET_S", "20"))
 MIN_RUNS = min(RUNS, 8)
 SEED = int(os.environ.get("CAP_CRASH_SEED", "9009"))
+QUIET = LayerSettings(logging=False)
+"""The layers a reader reopens a store with after a kill: no logging."""
 READY_TIMEOUT_S = 120.0
 """How long a writer may take to start and report ``ready``: a guard against a broken writer, not a
 timing assumption (on a loaded machine importing the packages alone can take seconds)."""
@@ -276,3 +290,46 @@ def short(key: str) -> str:
 def round_rng(scenario: str, round_: int) -> random.Random:
     """The seeded generator of one kill (its delay and the writer's own seed)."""
     return random.Random(f"{SEED}:{scenario}:{round_}")
+
+
+def kill_writer_once(module: str, directory: Path, rng: random.Random, first_seq: int) -> WriterRun:
+    """One life of a writer on ``directory``: started with its own seed from ``rng``, numbering its
+    operations from ``first_seq``, killed at a seeded moment within 0.4 s of ``ready``."""
+    return run_writer(
+        module, [str(directory), str(rng.randrange(2**32)), str(first_seq)], kill_after=kill_delay(rng, 0.4)
+    )
+
+
+def failure_report(round_: int, run: WriterRun, problems: list[str]) -> str:
+    """What an assertion says when a kill left a bad store: the seed and kill that replay it."""
+    return (
+        f"kill {round_} (CAP_CRASH_SEED={SEED}, {run.kill_after:.3f} s after ready, "
+        f"in flight: {[(op.name, op.seq) for op in run.pending]}):\n" + "\n".join(problems)
+    )
+
+
+def assert_kills_did_work(stats: CrashStats, *, mostly_mid_op: bool = True) -> None:
+    """The sweep proved something: enough kills, work acknowledged before them and (unless the
+    scenario says its kills may land between operations) most of them in the middle of one."""
+    print(stats.summary())
+    assert stats.runs >= MIN_RUNS
+    assert stats.acked_ops > stats.runs, "the writers got work done before they were killed"
+    if mostly_mid_op:
+        assert stats.killed_mid_op > stats.runs // 2, "most kills landed in the middle of an operation"
+
+
+def survives_kills(scenario: str, writer: str, directory: Path, read_back: ReadBack) -> CrashStats:
+    """The key-value crash sweep shared by KV, R2 and Durable Object storage: kill ``writer`` (a
+    module name) on ``directory`` again and again, after each kill reopen the store with
+    ``read_back`` and judge it with a :class:`Ledger` carried across lives; fail on the first bad
+    store, naming the seed and kill, and check the sweep did its work."""
+    ledger, stats = Ledger(), CrashStats(scenario)
+    next_seq = 0
+    for round_, rng in kills(scenario, stats):
+        run = kill_writer_once(writer, directory, rng, next_seq)
+        next_seq = run.ops[-1].seq + 1 if run.ops else next_seq
+        state, problems = asyncio.run(read_back(directory))
+        problems += ledger.judge(run, state, stats)
+        assert not problems, failure_report(round_, run, problems)
+    assert_kills_did_work(stats)
+    return stats

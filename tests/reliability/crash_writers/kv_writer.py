@@ -10,16 +10,13 @@ its SHA-256, so the test can tell a whole value from a torn or mixed one.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import random
-import sys
 from typing import TYPE_CHECKING, Any
 
-from .protocol import Reporter, payload
+from .protocol import Reporter, chunks, delete_keys, payload, run_main
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    import random
 
 KEYS = (
     "plain",
@@ -40,15 +37,6 @@ def metadata_for(seq: int, value: bytes) -> dict[str, Any]:
     return {"seq": seq, "sha": hashlib.sha256(value).hexdigest()}
 
 
-async def _chunks(value: bytes, rng: random.Random) -> AsyncIterator[bytes]:
-    at = 0
-    while at < len(value):
-        step = rng.randint(1, 256 * 1024)
-        yield value[at : at + step]
-        at += step
-        await asyncio.sleep(0)
-
-
 async def main(root: str, rng: random.Random, first_seq: int) -> None:
     from cap_cloudflare_kv import KvNamespace, KvWrite
     from cap_opendal_core.layers import LayerSettings
@@ -64,7 +52,7 @@ async def main(root: str, rng: random.Random, first_seq: int) -> None:
             seq = report.begin("put", puts=[key])
             value = payload(key, seq, size, rng)
             ttl = rng.choice((None, None, 86_400))
-            body: Any = _chunks(value, rng) if rng.random() < 0.2 else value
+            body: Any = chunks(value, rng, 256 * 1024) if rng.random() < 0.2 else value
             await kv.put(key, body, metadata=metadata_for(seq, value), expiration_ttl=ttl)
         elif roll < 0.75:
             keys = rng.sample(KEYS, rng.randint(2, 4))
@@ -75,15 +63,11 @@ async def main(root: str, rng: random.Random, first_seq: int) -> None:
                 writes.append(KvWrite(key, value, metadata=metadata_for(seq, value)))
             await kv.put_many(writes)
         elif roll < 0.9:
-            key = rng.choice(KEYS)
-            seq = report.begin("delete", deletes=[key])
-            await kv.delete(key)
+            seq = await delete_keys(report, rng, KEYS, kv.delete)
         else:
-            keys = rng.sample(KEYS, rng.randint(2, 3))
-            seq = report.begin("delete_many", deletes=keys)
-            await kv.delete_many(keys)
+            seq = await delete_keys(report, rng, KEYS, kv.delete_many, several=True)
         report.ack(seq)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], random.Random(int(sys.argv[2])), int(sys.argv[3])))
+    run_main(main)

@@ -19,15 +19,16 @@ A key's state after a ``put`` is the operation's ``SEQ`` (writers store it with 
 
 from __future__ import annotations
 
+import asyncio
 import json
+import random
 import sys
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    import random
-    from collections.abc import Iterable
+    from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable, Sequence
 
-__all__ = ["Reporter", "parse_payload", "payload"]
+__all__ = ["Reporter", "chunks", "delete_keys", "parse_payload", "payload", "run_main"]
 
 
 class Reporter:
@@ -75,3 +76,40 @@ def parse_payload(data: bytes) -> tuple[str, int] | None:
     if not isinstance(key, str) or not isinstance(seq, int):
         return None
     return key, seq
+
+
+async def chunks(value: bytes, rng: random.Random, largest: int) -> AsyncIterator[bytes]:
+    """``value`` as a stream of seeded random pieces of 1 to ``largest`` bytes, yielding to the loop
+    between pieces (so a kill can land mid-stream)."""
+    at = 0
+    while at < len(value):
+        step = rng.randint(1, largest)
+        yield value[at : at + step]
+        at += step
+        await asyncio.sleep(0)
+
+
+async def delete_keys(
+    report: Reporter,
+    rng: random.Random,
+    keys: Sequence[str],
+    delete: Callable[[Any], Awaitable[object]],
+    *,
+    several: bool = False,
+) -> int:
+    """Delete one of ``keys`` (``delete``) or, with ``several``, two or three of them in one call
+    (``delete_many``: not atomic, each key on its own), reported as it begins; the operation's seq."""
+    if several:
+        chosen = rng.sample(keys, rng.randint(2, 3))
+        seq = report.begin("delete_many", deletes=chosen)
+        await delete(chosen)
+    else:
+        key = rng.choice(keys)
+        seq = report.begin("delete", deletes=[key])
+        await delete(key)
+    return seq
+
+
+def run_main(main: Callable[[str, random.Random, int], Coroutine[Any, Any, None]]) -> None:
+    """Run a writer's ``main(ROOT, seeded generator, FIRST_SEQ)`` from its command line."""
+    asyncio.run(main(sys.argv[1], random.Random(int(sys.argv[2])), int(sys.argv[3])))

@@ -11,16 +11,13 @@ belong together from a torn or mixed one.
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import random
-import sys
 from typing import TYPE_CHECKING
 
-from .protocol import Reporter, payload
+from .protocol import Reporter, chunks, delete_keys, payload, run_main
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    import random
 
 KEYS = (
     "plain",
@@ -48,15 +45,6 @@ def custom(seq: int, body: bytes, *, multipart: bool = False) -> dict[str, str]:
     return meta
 
 
-async def _chunks(value: bytes, rng: random.Random) -> AsyncIterator[bytes]:
-    at = 0
-    while at < len(value):
-        step = rng.randint(1, 512 * 1024)
-        yield value[at : at + step]
-        at += step
-        await asyncio.sleep(0)
-
-
 async def main(root: str, rng: random.Random, first_seq: int) -> None:
     from cap_cloudflare_r2 import R2Bucket
     from cap_opendal_core.layers import LayerSettings
@@ -70,7 +58,7 @@ async def main(root: str, rng: random.Random, first_seq: int) -> None:
             key = rng.choice(KEYS)
             seq = report.begin("put", puts=[key])
             body = payload(key, seq, rng.choices(SIZES, SIZE_WEIGHTS)[0], rng)
-            value: object = _chunks(body, rng) if rng.random() < 0.3 else body
+            value: object = chunks(body, rng, 512 * 1024) if rng.random() < 0.3 else body
             await bucket.put(
                 key,
                 value,
@@ -90,15 +78,11 @@ async def main(root: str, rng: random.Random, first_seq: int) -> None:
             first = await upload.upload_part(1, body[:PART])
             await upload.complete([second, first])
         elif roll < 0.88:
-            key = rng.choice(KEYS)
-            seq = report.begin("delete", deletes=[key])
-            await bucket.delete(key)
+            seq = await delete_keys(report, rng, KEYS, bucket.delete)
         else:
-            keys = rng.sample(KEYS, rng.randint(2, 3))
-            seq = report.begin("delete_many", deletes=keys)
-            await bucket.delete(keys)
+            seq = await delete_keys(report, rng, KEYS, bucket.delete, several=True)
         report.ack(seq)
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1], random.Random(int(sys.argv[2])), int(sys.argv[3])))
+    run_main(main)

@@ -1,7 +1,7 @@
 """The behaviour every KvNamespace backend must show, written once and run everywhere.
 
 CPython runs these scenarios against the memory and local (disk) backends
-(``tests/cap_cloudflare_kv/test_behaviour.py``); the Workers harness runs the very same functions
+(``tests/cap_cloudflare_kv/test_kv_namespace.py``); the Workers harness runs the very same functions
 against Miniflare's real KV binding (``check_kv.py``). So this module imports nothing but the
 standard library and the packages themselves, and has no ``check_*`` functions of its own.
 

@@ -2,7 +2,7 @@
 
 Each ``scenario_*`` takes a bucket and a fresh key prefix and asserts what R2 does. Under Pyodide the
 harness runs them against Miniflare's real R2 binding (the ``check_*`` functions below);
-``tests/cap_cloudflare_r2/test_behaviour.py`` runs the very same functions on CPython against the
+``tests/cap_cloudflare_r2/test_r2_bucket.py`` runs the very same functions on CPython against the
 memory, local-fs and moto S3 backends. Where a backend cannot do something R2 does, the difference is
 named in :data:`FEATURES` (and documented in the package README), never hidden in an ``if``.
 

@@ -4,7 +4,7 @@
 conditional), heads, batch deletes, paged listings (prefix, delimiter, include) and a multipart
 upload, and records every result without what legitimately differs between runs (versions, upload
 times, part etags, cursors). The harness runs it against Miniflare's R2 binding
-(:func:`check_random_sequence` returns the record); ``tests/cap_cloudflare_r2/test_differential.py``
+(:func:`check_random_sequence` returns the record); ``tests/cap_cloudflare_r2/test_r2_differential.py``
 runs it against the local backend and requires the same record.
 """
 

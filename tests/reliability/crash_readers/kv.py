@@ -1,6 +1,8 @@
-"""KV's local backend survives SIGKILL of the writing process at random points.
+"""The crash-safety oracle for KV (run by ``tests/conformance/test_crash_safety.py``).
 
-One directory, many lives: a writer process (:mod:`.crash_writers.kv_writer`) puts, streams, batches
+KV's local backend survives SIGKILL of the writing process at random points.
+
+One directory, many lives: a writer process (:mod:`..crash_writers.kv_writer`) puts, streams, batches
 and deletes values of 0 B to 4 MiB under awkward keys until it is killed at a seeded random moment;
 the test then reopens the namespace — a restart — and checks every key:
 
@@ -11,28 +13,23 @@ the test then reopens the namespace — a restart — and checks every key:
 * a listing shows exactly the keys that are present, with the metadata a read returns.
 
 Then the next writer starts on the same directory. ``CAP_CRASH_RUNS`` kills per run (see
-:mod:`.crash_writers.harness`). Supersedes the single-key torn-value test in the KV package's tests,
+:mod:`..crash_writers.harness`). Supersedes the single-key torn-value test in the KV package's tests,
 which rewrites one key; this one adds batches, streams, deletes and the acknowledged-write ledger.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from typing import TYPE_CHECKING
 
 from cap_cloudflare_kv import KvNamespace
-from cap_opendal_core.layers import LayerSettings
 
-from .crash_writers.harness import MIN_RUNS, SEED, CrashStats, Ledger, kill_delay, kills, run_writer
-from .crash_writers.kv_writer import KEYS
-from .crash_writers.protocol import parse_payload
+from ..crash_writers.harness import QUIET
+from ..crash_writers.kv_writer import KEYS
+from ..crash_writers.protocol import parse_payload
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-WRITER = "tests.reliability.crash_writers.kv_writer"
-QUIET = LayerSettings(logging=False)
 
 
 async def read_back(root: Path) -> tuple[dict[str, int], list[str]]:
@@ -59,24 +56,3 @@ async def read_back(root: Path) -> tuple[dict[str, int], list[str]]:
                 problems.append(f"key {key!r}: listed with metadata {listed.get(key)!r}, read with {meta!r}")
             state[key] = meta["seq"]
     return state, problems
-
-
-def test_kv_local_survives_sigkill_at_random_points(tmp_path: Path) -> None:
-    root = tmp_path / "kv"
-    ledger, stats = Ledger(), CrashStats("kv")
-    next_seq = 0
-    for round_, rng in kills("kv", stats):
-        run = run_writer(
-            WRITER, [str(root), str(rng.randrange(2**32)), str(next_seq)], kill_after=kill_delay(rng, 0.4)
-        )
-        next_seq = run.ops[-1].seq + 1 if run.ops else next_seq
-        state, problems = asyncio.run(read_back(root))
-        problems += ledger.judge(run, state, stats)
-        assert not problems, (
-            f"kill {round_} (CAP_CRASH_SEED={SEED}, {run.kill_after:.3f} s after ready, "
-            f"in flight: {[(op.name, op.seq) for op in run.pending]}):\n" + "\n".join(problems)
-        )
-    print(stats.summary())
-    assert stats.runs >= MIN_RUNS
-    assert stats.acked_ops > stats.runs, "the writers got work done before they were killed"
-    assert stats.killed_mid_op > stats.runs // 2, "most kills landed in the middle of an operation"

@@ -1,6 +1,8 @@
-"""Durable Object storage (the local runtime's SQLite, WAL mode) survives SIGKILL at random points.
+"""The crash-safety oracle for Durable Object storage (run by ``tests/conformance/test_crash_safety.py``).
 
-A writer process (:mod:`.crash_writers.do_writer`) hosts three objects and calls them without end —
+Durable Object storage (the local runtime's SQLite, WAL mode) survives SIGKILL at random points.
+
+A writer process (:mod:`..crash_writers.do_writer`) hosts three objects and calls them without end —
 single puts, batch puts, transactions of puts and deletes, batch deletes, alarms set and deleted — until
 it is killed at a seeded random moment. The test then opens the namespace again (the dead process's
 file lock is gone with it) and checks each object's storage:
@@ -12,23 +14,18 @@ file lock is gone with it) and checks each object's storage:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import sqlite3
 from typing import TYPE_CHECKING
 
 from cap_cloudflare_do import DurableObjectNamespace
 from cap_cloudflare_do.backends.sqlite_store import DB_FILE
-from cap_opendal_core.layers import LayerSettings
 
-from .crash_writers.do_writer import ALARM, ALARM_BASE_MS, OBJECTS, CrashLedger, model_key
-from .crash_writers.harness import MIN_RUNS, SEED, CrashStats, Ledger, kill_delay, kills, run_writer
+from ..crash_writers.do_writer import ALARM, ALARM_BASE_MS, OBJECTS, CrashLedger, model_key
+from ..crash_writers.harness import QUIET
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-WRITER = "tests.reliability.crash_writers.do_writer"
-QUIET = LayerSettings(logging=False)
 
 
 async def read_back(directory: Path) -> tuple[dict[str, int], list[str]]:
@@ -59,26 +56,3 @@ async def read_back(directory: Path) -> tuple[dict[str, int], list[str]]:
     finally:
         await namespace.aclose()
     return state, problems
-
-
-def test_do_storage_survives_sigkill_at_random_points(tmp_path: Path) -> None:
-    directory = tmp_path / "objects"
-    ledger, stats = Ledger(), CrashStats("do")
-    next_seq = 0
-    for round_, rng in kills("do", stats):
-        run = run_writer(
-            WRITER,
-            [str(directory), str(rng.randrange(2**32)), str(next_seq)],
-            kill_after=kill_delay(rng, 0.4),
-        )
-        next_seq = run.ops[-1].seq + 1 if run.ops else next_seq
-        state, problems = asyncio.run(read_back(directory))
-        problems += ledger.judge(run, state, stats)
-        assert not problems, (
-            f"kill {round_} (CAP_CRASH_SEED={SEED}, {run.kill_after:.3f} s after ready, "
-            f"in flight: {[(op.name, op.seq) for op in run.pending]}):\n" + "\n".join(problems)
-        )
-    print(stats.summary())
-    assert stats.runs >= MIN_RUNS
-    assert stats.acked_ops > stats.runs, "the writers got work done before they were killed"
-    assert stats.killed_mid_op > stats.runs // 2, "most kills landed in the middle of an operation"

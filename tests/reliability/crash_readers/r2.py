@@ -1,8 +1,10 @@
-"""R2's local backend survives SIGKILL of the writing process at random points.
+"""The crash-safety oracle for R2 (run by ``tests/conformance/test_crash_safety.py``).
+
+R2's local backend survives SIGKILL of the writing process at random points.
 
 The local backend writes an object's bytes to a fresh blob and then atomically replaces the object's
 record (write to ``tmp/``, rename), so a crash can only leave invisible garbage. This drives that
-claim with real kills: a writer (:mod:`.crash_writers.r2_writer`) puts bytes and streams (up to
+claim with real kills: a writer (:mod:`..crash_writers.r2_writer`) puts bytes and streams (up to
 6 MiB), completes two-part multipart uploads and deletes, until it is killed at a seeded random
 moment; the test reopens the bucket and checks every key:
 
@@ -15,25 +17,20 @@ moment; the test reopens the bucket and checks every key:
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 from typing import TYPE_CHECKING
 
 from cap_cloudflare_r2 import R2Bucket
 from cap_cloudflare_r2.transfer import multipart_etag
-from cap_opendal_core.layers import LayerSettings
 
-from .crash_writers.harness import MIN_RUNS, SEED, CrashStats, Ledger, kill_delay, kills, run_writer
-from .crash_writers.protocol import parse_payload
-from .crash_writers.r2_writer import KEYS, PART, content_type
+from ..crash_writers.harness import QUIET
+from ..crash_writers.protocol import parse_payload
+from ..crash_writers.r2_writer import KEYS, PART, content_type
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from cap_cloudflare_r2 import R2Object
-
-WRITER = "tests.reliability.crash_writers.r2_writer"
-QUIET = LayerSettings(logging=False)
 
 
 def _md5(data: bytes) -> str:
@@ -89,24 +86,3 @@ async def read_back(root: Path) -> tuple[dict[str, int], list[str]]:
             if "seq" in custom:
                 state[key] = int(custom["seq"])
     return state, problems
-
-
-def test_r2_local_survives_sigkill_at_random_points(tmp_path: Path) -> None:
-    root = tmp_path / "bucket"
-    ledger, stats = Ledger(), CrashStats("r2")
-    next_seq = 0
-    for round_, rng in kills("r2", stats):
-        run = run_writer(
-            WRITER, [str(root), str(rng.randrange(2**32)), str(next_seq)], kill_after=kill_delay(rng, 0.4)
-        )
-        next_seq = run.ops[-1].seq + 1 if run.ops else next_seq
-        state, problems = asyncio.run(read_back(root))
-        problems += ledger.judge(run, state, stats)
-        assert not problems, (
-            f"kill {round_} (CAP_CRASH_SEED={SEED}, {run.kill_after:.3f} s after ready, "
-            f"in flight: {[(op.name, op.seq) for op in run.pending]}):\n" + "\n".join(problems)
-        )
-    print(stats.summary())
-    assert stats.runs >= MIN_RUNS
-    assert stats.acked_ops > stats.runs, "the writers got work done before they were killed"
-    assert stats.killed_mid_op > stats.runs // 2, "most kills landed in the middle of an operation"
