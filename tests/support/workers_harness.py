@@ -23,7 +23,7 @@ HERE = Path(__file__).resolve().parents[1] / "workers"
 CHECKS_DIR = HERE / "checks"
 HARNESS = HERE / "harness.mjs"
 HARNESS_TIMEOUT_S = 960
-"""A hang guard past the harness's own (900 s, ``CAP_HARNESS_TIMEOUT_S``): a loaded machine is slow, not hung."""
+"""A hang guard past the harness's own (900 s, ``CAP_HARNESS_TIMEOUT_S``): loaded is slow, not hung."""
 NODE_PACKAGES = ("miniflare", "pyodide")
 
 

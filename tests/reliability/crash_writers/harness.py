@@ -2,9 +2,9 @@
 
 :func:`run_writer` starts ``python -m <writer module>`` (a real process), reads its events
 (:mod:`.protocol`) from a pipe on a thread — so the writer never blocks on a full pipe, which would
-bias where the kill lands — waits until it says ``ready``, sleeps a seeded random delay and sends
-``SIGKILL``. :class:`Ledger` carries what each key must hold from one restart to the next and, from a
-run's events, what it may hold now:
+bias where the kill lands — waits until it says ``ready`` and has acknowledged a seeded number of
+operations, sleeps a seeded random delay and sends ``SIGKILL``. :class:`Ledger` carries what each
+key must hold from one restart to the next and, from a run's events, what it may hold now:
 
 * the state the last *acknowledged* operation on the key left (an acked write that is missing, or
   older than it, is a **lost write**);
@@ -118,16 +118,25 @@ class WriterRun:
 
 
 def kill_delay(rng: random.Random, longest: float) -> float:
-    """Seconds between ``ready`` and the kill: a quarter of the kills come almost at once (in the first
-    operations), the rest anywhere up to ``longest``."""
+    """Seconds between the kill's trigger (see :func:`kill_point`) and the kill: a quarter come almost
+    at once, the rest anywhere up to ``longest``."""
     if rng.random() < 0.25:
         return rng.uniform(0.0, 0.02)
     return rng.uniform(0.02, longest)
 
 
-def run_writer(module: str, args: list[str], *, kill_after: float) -> WriterRun:
+def kill_point(rng: random.Random, most: int = 8) -> int:
+    """How many acknowledged operations to wait for after ``ready`` before the kill's delay starts.
+
+    Counting the writer's own progress, not wall time, is what keeps the kills spread over its work on
+    a loaded machine: with a timer alone, a starved writer was killed before it acknowledged anything
+    and the scenario checked nothing. A quarter of the kills still come right after ``ready``."""
+    return 0 if rng.random() < 0.25 else rng.randint(1, most)
+
+
+def run_writer(module: str, args: list[str], *, kill_after: float, after_acks: int = 0) -> WriterRun:
     """Run ``python -m module *args`` from the repository root and SIGKILL it ``kill_after`` seconds
-    after it reports ``ready``; its events up to the kill."""
+    after it reports ``ready`` and then ``after_acks`` acknowledged operations; its events up to the kill."""
     with tempfile.TemporaryFile() as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", module, *args],
@@ -141,11 +150,20 @@ def run_writer(module: str, args: list[str], *, kill_after: float) -> WriterRun:
         assert proc.stdout is not None
         stdout = proc.stdout
 
+        progressed = threading.Event()
+        acks = 0
+
         def read() -> None:
+            nonlocal acks
             for raw in stdout:
                 lines.append(raw)
                 if raw.startswith(b'{"ready"'):
                     ready.set()
+                elif ready.is_set() and raw.startswith(b'{"a"'):
+                    acks += 1
+                if ready.is_set() and acks >= after_acks:
+                    progressed.set()
+            progressed.set()  # the writer's output ended: nothing more to wait for
 
         reader = threading.Thread(target=read, daemon=True)
         reader.start()
@@ -155,6 +173,7 @@ def run_writer(module: str, args: list[str], *, kill_after: float) -> WriterRun:
                 if proc.poll() is not None or time.monotonic() > deadline:
                     break
             if ready.is_set():
+                progressed.wait(READY_TIMEOUT_S)
                 time.sleep(kill_after)
         finally:
             exited_early = proc.poll() is not None
@@ -294,9 +313,13 @@ def round_rng(scenario: str, round_: int) -> random.Random:
 
 def kill_writer_once(module: str, directory: Path, rng: random.Random, first_seq: int) -> WriterRun:
     """One life of a writer on ``directory``: started with its own seed from ``rng``, numbering its
-    operations from ``first_seq``, killed at a seeded moment within 0.4 s of ``ready``."""
+    operations from ``first_seq``, killed a seeded 0-0.4 s after a seeded number of acknowledgements."""
+    seed = str(rng.randrange(2**32))
     return run_writer(
-        module, [str(directory), str(rng.randrange(2**32)), str(first_seq)], kill_after=kill_delay(rng, 0.4)
+        module,
+        [str(directory), seed, str(first_seq)],
+        kill_after=kill_delay(rng, 0.4),
+        after_acks=kill_point(rng),
     )
 
 
