@@ -24,7 +24,8 @@ from cap_opendal_core.errors import InvalidInput, Misconfigured
 from cap_opendal_core.show import show
 
 from .ids import DurableObjectId, check_hex_id, check_name
-from .operations import FETCH, FETCH_READ, PROVIDED_HINTS, RESOLVE_ID, RPC, RPC_READ
+from .operations import FETCH, FETCH_READ, RESOLVE_ID, RPC, RPC_READ
+from .spec import SPEC
 from .validation import check_fetch, check_rpc_args, check_rpc_name
 
 if TYPE_CHECKING:
@@ -62,8 +63,8 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
     """A Durable Object namespace (one class's objects). Use the constructors below."""
 
     capability: ClassVar[str] = "do"
-    binding_kind: Final = "durable_object"
-    provided_hints: Final = PROVIDED_HINTS
+    binding_kind: Final = SPEC.binding_kind
+    provided_hints: Final = SPEC.provided_hints
 
     __slots__ = ("_allowed", "_read_only", "object_class")
 

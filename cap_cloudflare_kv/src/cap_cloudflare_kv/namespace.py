@@ -17,6 +17,7 @@ from cap_opendal_core.errors import InvalidInput, Misconfigured, Unsupported
 
 from . import operations as ops
 from .models import PreparedWrite
+from .spec import SPEC
 from .validation import (
     check_cache_ttl,
     check_cursor,
@@ -61,8 +62,8 @@ class KvNamespace(Capability["KvBackend"]):
     """
 
     capability: ClassVar[str] = ops.CAPABILITY
-    binding_kind: Final = "kv_namespace"
-    provided_hints: Final = (ops.READ_HINT, ops.WRITE_HINT, ops.DETERMINISM_HINT)
+    binding_kind: Final = SPEC.binding_kind
+    provided_hints: Final = SPEC.provided_hints
 
     __slots__ = ("_clock",)
 

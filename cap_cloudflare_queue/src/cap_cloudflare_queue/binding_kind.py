@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Final
 from cap_opendal_core.binding_kinds import BindingKindSpec
 from cap_opendal_core.errors import InvalidInput
 
+from .limits import MAX_BATCH_TIMEOUT_S, MAX_CONSUMER_BATCH_MESSAGES, MAX_RETRIES
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
@@ -26,9 +28,9 @@ __all__ = ["BINDING", "QueueConsumerSettings"]
 _QUEUE_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _CONSUMER_LIMITS: Final[Mapping[str, tuple[int, int | None]]] = MappingProxyType(
     {
-        "max_batch_size": (1, 100),
-        "max_batch_timeout": (0, 60),
-        "max_retries": (0, 100),
+        "max_batch_size": (1, MAX_CONSUMER_BATCH_MESSAGES),
+        "max_batch_timeout": (0, MAX_BATCH_TIMEOUT_S),
+        "max_retries": (0, MAX_RETRIES),
         "max_concurrency": (1, None),
     }
 )

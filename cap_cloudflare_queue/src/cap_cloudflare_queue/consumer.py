@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
 from cap_opendal_core.capability import Capability
 from cap_opendal_core.errors import CapabilityError, InvalidInput, Misconfigured
 
-from .info import BINDING_KIND, PROVIDED_HINTS
 from .limits import (
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_MAX_RETRIES,
@@ -29,6 +28,7 @@ from .limits import (
 from .message import SETTLE_GRACE_S, Message, MessageBatch, delete_claimed, verified_claim
 from .models import Lease, RetryRequest, SettleResult
 from .operations import ACK, CAPABILITY, PULL, RETRY, SETTLE
+from .spec import SPEC
 from .validation import (
     check_batch_size,
     check_concurrency,
@@ -78,8 +78,8 @@ class QueueConsumer(Capability["ConsumerBackend"]):
     """
 
     capability: ClassVar[str] = CAPABILITY
-    binding_kind: Final = BINDING_KIND
-    provided_hints: Final = PROVIDED_HINTS
+    binding_kind: Final = SPEC.binding_kind
+    provided_hints: Final = SPEC.provided_hints
 
     def __init__(
         self,

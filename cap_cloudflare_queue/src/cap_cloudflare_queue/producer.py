@@ -28,9 +28,9 @@ from cap_opendal_core.errors import (
 )
 
 from .errors import BatchPartiallySent
-from .info import BINDING_KIND, PROVIDED_HINTS
 from .limits import DEFAULT_CONTENT_TYPE, MAX_BODY_BYTES, ContentType
 from .operations import CAPABILITY, SEND, SEND_BATCH
+from .spec import SPEC
 from .validation import (
     check_content_type,
     check_delay,
@@ -98,8 +98,8 @@ class Queue(Capability["ProducerBackend"]):
     """
 
     capability: ClassVar[str] = CAPABILITY
-    binding_kind: Final = BINDING_KIND
-    provided_hints: Final = PROVIDED_HINTS
+    binding_kind: Final = SPEC.binding_kind
+    provided_hints: Final = SPEC.provided_hints
 
     def __init__(
         self,

@@ -22,6 +22,7 @@ from cap_opendal_core.errors import Misconfigured
 from . import limits
 from . import operations as ops
 from .options import PutOptions
+from .spec import SPEC
 from .transfer import BytesPayload, Digests, TransferSettings, prepare_value
 from .validation import (
     check_checksums,
@@ -72,13 +73,8 @@ class R2Bucket(Capability["R2Backend"]):
     """
 
     capability: ClassVar[str] = ops.CAPABILITY
-    binding_kind: ClassVar[str] = "r2_bucket"
-    provided_hints: ClassVar[tuple[str, ...]] = (
-        ops.READ_HINT,
-        ops.WRITE_HINT,
-        ops.DETERMINISM_HINT,
-        ops.PINNED_HINT,
-    )
+    binding_kind: ClassVar[str] = SPEC.binding_kind
+    provided_hints: ClassVar[tuple[str, ...]] = SPEC.provided_hints
 
     __slots__ = ()
 

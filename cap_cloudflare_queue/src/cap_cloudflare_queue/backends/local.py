@@ -44,8 +44,8 @@ from cap_opendal_core.errors import Misconfigured
 from cap_opendal_core.localfs import local_root
 
 from ..encoding import decode_body
-from ..info import descriptor_for
 from ..models import Lease, PreparedMessage, ReceivedMessage, RetryRequest, SettleResult
+from ..spec import SPEC
 
 if TYPE_CHECKING:
     import os
@@ -328,7 +328,7 @@ class LocalProducer:
     def __init__(self, store: LocalStore, queue: str, *, ephemeral: bool = False) -> None:
         self.store = store
         self.queue = queue
-        self.descriptor = descriptor_for("local", durability="ephemeral" if ephemeral else "durable")
+        self.descriptor = SPEC.descriptor_for("local", durability="ephemeral" if ephemeral else "durable")
 
     async def send(self, message: PreparedMessage) -> None:
         await self.store.run(self.store.enqueue, self.queue, (message,))
@@ -351,7 +351,7 @@ class LocalConsumer:
         self.store = store
         self.queue = queue
         self.settings = settings
-        self.descriptor = descriptor_for("local", durability="ephemeral" if ephemeral else "durable")
+        self.descriptor = SPEC.descriptor_for("local", durability="ephemeral" if ephemeral else "durable")
 
     async def pull(self, batch_size: int, visibility_timeout: float) -> list[ReceivedMessage]:
         return await self.store.run(

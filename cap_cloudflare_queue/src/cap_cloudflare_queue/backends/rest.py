@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from cap_opendal_core.errors import BackendError
 
-from ..info import descriptor_for
 from ..limits import CONTENT_TYPES
 from ..models import Lease, PreparedMessage, ReceivedMessage, RetryRequest, SettleResult
+from ..spec import SPEC
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -102,7 +102,7 @@ class RestProducer:
 
     def __init__(self, client: RestClient) -> None:
         self.client = client
-        self.descriptor = descriptor_for("rest")
+        self.descriptor = SPEC.descriptor_for("rest")
 
     async def send(self, message: PreparedMessage) -> None:
         await self.client.post("", _message_json(message).encode(), operation="send")
@@ -143,7 +143,7 @@ class RestConsumer:
     def __init__(self, client: RestClient) -> None:
         self.client = client
         self.queue = client.config.display_name
-        self.descriptor = descriptor_for("rest")
+        self.descriptor = SPEC.descriptor_for("rest")
 
     async def pull(self, batch_size: int, visibility_timeout: float) -> list[ReceivedMessage]:
         payload = {

@@ -8,12 +8,14 @@ foreign errors into the ``CapabilityError`` tree. Backends never import each oth
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Final, Protocol
 
 from cap_opendal_core.capability import refuse_pickling
 
 if TYPE_CHECKING:
     import builtins
+    from collections.abc import Mapping
 
     from cap_opendal_core.descriptors import Descriptor
     from cap_opendal_core.layers import LayerSettings
@@ -30,7 +32,12 @@ if TYPE_CHECKING:
     from ..options import ListOptions, PutOptions
     from ..transfer import BytesPayload, StreamPayload
 
-__all__ = ["R2Backend", "descriptor_for", "refuse_pickling"]
+__all__ = ["NO_PRESIGN", "PRESIGN_EXTENSION", "R2Backend", "refuse_pickling"]
+
+PRESIGN_EXTENSION: Final = "com.cloudflare.r2.presign"
+"""Descriptor extension: True when the backend can presign URLs (``SPEC.descriptor_for(…, extensions=…)``)."""
+
+NO_PRESIGN: Final[Mapping[str, bool]] = MappingProxyType({PRESIGN_EXTENSION: False})
 
 
 class R2Backend(Protocol):
@@ -89,15 +96,3 @@ class R2Backend(Protocol):
     ) -> PresignedRequest: ...
 
     async def aclose(self) -> None: ...
-
-
-def descriptor_for(*, durability: str, **extensions: object) -> Descriptor:
-    """R2's descriptor (strong, no per-object expiry; see ``plugin.py``) with this backend's durability
-    and extra facts under ``com.cloudflare.r2.*``."""
-    import dataclasses
-
-    from ..plugin import PLUGIN
-
-    base = PLUGIN.descriptor
-    merged = {**base.extensions, **{f"com.cloudflare.r2.{k}": v for k, v in extensions.items()}}
-    return dataclasses.replace(base, durability=durability, extensions=merged)  # type: ignore[arg-type]

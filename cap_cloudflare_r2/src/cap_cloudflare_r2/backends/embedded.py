@@ -46,8 +46,10 @@ from ..conditions import condition_holds, from_epoch_ms
 from ..models import R2Checksums, R2HttpMetadata, R2Object, R2ObjectBody, R2Objects, R2Range, R2UploadedPart
 from ..options import encode_cursor
 from ..ranges import resolve_range
+from ..spec import SPEC
 from ..transfer import BytesPayload, Digests, StreamPayload, multipart_etag
-from .base import descriptor_for, refuse_pickling
+from .base import NO_PRESIGN as _NO_PRESIGN
+from .base import refuse_pickling
 
 if TYPE_CHECKING:
     import builtins
@@ -163,7 +165,9 @@ class EmbeddedBackend:
     def descriptor(self) -> Descriptor:
         """Built at first use, not in ``.local()``: building it loads the plugin tables (~10 ms)."""
         if self._descriptor is None:
-            self._descriptor = descriptor_for(durability="durable", presign=False, backend="local-embedded")
+            self._descriptor = SPEC.descriptor_for(
+                "local-embedded", durability="durable", extensions=_NO_PRESIGN
+            )
         return self._descriptor
 
     def pipeline_settings(self, settings: LayerSettings) -> LayerSettings:

@@ -64,8 +64,10 @@ from ..listing import page_of
 from ..models import R2Checksums, R2HttpMetadata, R2Object, R2ObjectBody, R2Objects, R2Range, R2UploadedPart
 from ..options import encode_cursor
 from ..ranges import resolve_range
+from ..spec import SPEC
 from ..transfer import BytesPayload, Digests, StreamPayload, multipart_etag
-from .base import descriptor_for, refuse_pickling
+from .base import NO_PRESIGN as _NO_PRESIGN
+from .base import refuse_pickling
 
 if TYPE_CHECKING:
     import builtins
@@ -214,7 +216,9 @@ class LocalBackend:
         root = getattr(config, "root", "/")
         self._lock_name = f"fs:{root}" if config.scheme == "fs" else f"{config.scheme}:{id(self)}"
         durable = "ephemeral" if config.scheme == "memory" else "durable"
-        self._descriptor = descriptor_for(durability=durable, presign=False, backend=f"local-{config.scheme}")
+        self._descriptor = SPEC.descriptor_for(
+            f"local-{config.scheme}", durability=durable, extensions=_NO_PRESIGN
+        )
         self._scheme = config.scheme
 
     # -- protocol basics -------------------------------------------------------------------------

@@ -65,8 +65,9 @@ from ..models import (
 )
 from ..options import encode_cursor
 from ..ranges import resolve_range
+from ..spec import SPEC
 from ..transfer import BytesPayload, Digests, StreamPayload, read_up_to
-from .base import descriptor_for, refuse_pickling
+from .base import PRESIGN_EXTENSION, refuse_pickling
 from .s3_get import FALLBACK
 
 if TYPE_CHECKING:
@@ -168,10 +169,10 @@ class OpenDalBackend:
             self._direct = direct_get_for(self._s3_config, settings, transfer.read_chunk_size)
         self._timeout = settings.deadline
         self._scheme = config.scheme
-        self._descriptor = descriptor_for(
+        self._descriptor = SPEC.descriptor_for(
+            f"opendal-{config.scheme}",
             durability="durable",
-            presign=capabilities.presign_read and capabilities.presign_write,
-            backend=f"opendal-{config.scheme}",
+            extensions={PRESIGN_EXTENSION: capabilities.presign_read and capabilities.presign_write},
         )
 
     # -- protocol basics -------------------------------------------------------------------------

@@ -42,8 +42,10 @@ from ..models import (
     R2UploadedPart,
 )
 from ..ranges import resolve_range
+from ..spec import SPEC
 from ..transfer import BytesPayload, Digests, StreamPayload, read_up_to, split_parts, upload_parts
-from .base import descriptor_for, refuse_pickling
+from .base import NO_PRESIGN as _NO_PRESIGN
+from .base import refuse_pickling
 
 if TYPE_CHECKING:
     import builtins
@@ -58,7 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = ["WorkersBackend"]
 
-_DESCRIPTOR: Final = descriptor_for(durability="durable", presign=False, backend="workers")
+_DESCRIPTOR: Final = SPEC.descriptor_for("workers", durability="durable", extensions=_NO_PRESIGN)
 
 
 def _prop(obj: Any, name: str) -> Any:
