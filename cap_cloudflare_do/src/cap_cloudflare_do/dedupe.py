@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from cap_opendal_core.descriptors import Descriptor
     from cap_opendal_core.layers import LayerSettings, Pipeline
 
-    from .backends import StubBackend
+    from .backends.base import StubBackend
     from .namespace import DurableObjectNamespace
 
 __all__ = ["MAX_DEDUPE_KEY_BYTES", "MAX_DEDUPE_TTL_SECONDS", "Dedupe", "DedupeLedger"]

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
     from cap_opendal_core.layers import LayerSettings
     from cap_opendal_core.metrics import Metrics
 
-    from .backends import NamespaceBackend, StubBackend
+    from .backends.base import NamespaceBackend, StubBackend
     from .backends.local import LocalRuntime
     from .config import GatewayConfig
     from .models import HeadersInit, Response

@@ -48,11 +48,11 @@ if TYPE_CHECKING:
     from cap_opendal_core.layers import LayerSettings
     from cap_opendal_core.metrics import Metrics
 
+    from .backends.base import ConsumerBackend
     from .claim_check import ClaimCheck
     from .config import CloudflareQueueConfig
     from .message import Handler
     from .models import ReceivedMessage
-    from .protocols import ConsumerBackend
 
 __all__ = ["QueueConsumer"]
 

@@ -48,10 +48,10 @@ if TYPE_CHECKING:
     from cap_opendal_core.layers import LayerSettings
     from cap_opendal_core.metrics import Metrics
 
+    from .backends.base import ProducerBackend
     from .claim_check import ClaimCheck
     from .config import CloudflareQueueConfig
     from .models import MessageSendRequest, PreparedMessage
-    from .protocols import ProducerBackend
 
 __all__ = ["Queue"]
 

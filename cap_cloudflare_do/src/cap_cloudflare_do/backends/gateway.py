@@ -79,9 +79,9 @@ class GatewayNamespace:
     @property
     def descriptor(self) -> Descriptor:
         """Durable Objects' guarantees."""
-        from . import namespace_descriptor
+        from .base import namespace_descriptor
 
-        return namespace_descriptor()
+        return namespace_descriptor("gateway")
 
     def __init__(
         self,

@@ -47,9 +47,9 @@ class WorkersNamespace:
     @property
     def descriptor(self) -> Descriptor:
         """Durable Objects' guarantees."""
-        from . import namespace_descriptor
+        from .base import namespace_descriptor
 
-        return namespace_descriptor()
+        return namespace_descriptor("workers")
 
     def __init__(self, binding: Any) -> None:
         self._ns = binding

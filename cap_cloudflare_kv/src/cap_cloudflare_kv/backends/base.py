@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from cap_opendal_core.capability import CapabilityBackend
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
@@ -24,7 +26,7 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
-class KvBackend(Protocol):
+class KvBackend(CapabilityBackend, Protocol):
     """What a KV backend does. ``name`` is ``workers``, ``rest`` or ``opendal`` (for logs)."""
 
     name: str

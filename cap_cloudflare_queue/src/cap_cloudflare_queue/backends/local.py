@@ -320,7 +320,7 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 
 class LocalProducer:
-    """:class:`~cap_cloudflare_queue.protocols.ProducerBackend` over a :class:`LocalStore`."""
+    """:class:`~cap_cloudflare_queue.backends.base.ProducerBackend` over a :class:`LocalStore`."""
 
     name = "local"
     content_types: tuple[ContentType, ...] = ("json", "text", "bytes")
@@ -341,7 +341,7 @@ class LocalProducer:
 
 
 class LocalConsumer:
-    """:class:`~cap_cloudflare_queue.protocols.ConsumerBackend` over a :class:`LocalStore`."""
+    """:class:`~cap_cloudflare_queue.backends.base.ConsumerBackend` over a :class:`LocalStore`."""
 
     name = "local"
 

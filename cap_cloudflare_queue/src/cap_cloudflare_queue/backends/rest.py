@@ -95,7 +95,7 @@ def _message_json(message: PreparedMessage) -> str:
 
 
 class RestProducer:
-    """:class:`~cap_cloudflare_queue.protocols.ProducerBackend` over the push endpoints."""
+    """:class:`~cap_cloudflare_queue.backends.base.ProducerBackend` over the push endpoints."""
 
     name = "rest"
     content_types: tuple[ContentType, ...] = ("json", "text")
@@ -132,7 +132,7 @@ def decode_pulled_body(body: Any, content_type: str) -> Any:
 
 
 class RestConsumer:
-    """:class:`~cap_cloudflare_queue.protocols.ConsumerBackend` over the pull and ack endpoints.
+    """:class:`~cap_cloudflare_queue.backends.base.ConsumerBackend` over the pull and ack endpoints.
 
     ``max_retries``, the dead-letter queue and the default retry delay are the HTTP consumer's settings
     on Cloudflare's side (``wrangler queues consumer http add …``), not this client's.

@@ -45,7 +45,7 @@ def _options(message: PreparedMessage) -> dict[str, Any]:
 
 
 class WorkersProducer:
-    """:class:`~cap_cloudflare_queue.protocols.ProducerBackend` over a Workers ``Queue`` binding."""
+    """:class:`~cap_cloudflare_queue.backends.base.ProducerBackend` over a Workers ``Queue`` binding."""
 
     name = "workers"
     content_types: tuple[ContentType, ...] = ("json", "text", "bytes", "v8")

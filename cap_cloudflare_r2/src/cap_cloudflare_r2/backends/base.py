@@ -11,7 +11,7 @@ from __future__ import annotations
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, Protocol
 
-from cap_opendal_core.capability import refuse_pickling
+from cap_opendal_core.capability import CapabilityBackend, refuse_pickling
 
 if TYPE_CHECKING:
     import builtins
@@ -40,7 +40,7 @@ PRESIGN_EXTENSION: Final = "com.cloudflare.r2.presign"
 NO_PRESIGN: Final[Mapping[str, bool]] = MappingProxyType({PRESIGN_EXTENSION: False})
 
 
-class R2Backend(Protocol):
+class R2Backend(CapabilityBackend, Protocol):
     """What :class:`~cap_cloudflare_r2.R2Bucket` needs from a backend."""
 
     @property
