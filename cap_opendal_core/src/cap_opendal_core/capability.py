@@ -23,11 +23,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVar
 
+from .closing import ClosesOnExit
 from .errors import Closed, Misconfigured
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from .descriptors import Descriptor
     from .layers import LayerSettings, Pipeline
     from .metrics import Metrics
@@ -75,7 +74,7 @@ def refuse_pickling(obj: object) -> Any:
 B = TypeVar("B", bound=CapabilityBackend)
 
 
-class Capability(Generic[B]):
+class Capability(ClosesOnExit, Generic[B]):
     """Base of the public capability classes: construction, lifecycle, ``repr``, no pickling.
 
     ``B`` is the package's backend protocol (``KvBackend`` …), so ``self._backend`` is typed.
@@ -162,14 +161,6 @@ class Capability(Generic[B]):
         self._check_open("__aenter__")
         await self._open()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- how it shows and copies -----------------------------------------------------------------
 

@@ -33,7 +33,8 @@ import shutil
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from cap_opendal_core.embedded import MEMBERS, acquire
+from cap_opendal_core.embedded import MEMBERS
+from cap_opendal_core.embedded.handle import StoreHandle
 from cap_opendal_core.embedded.threads import to_thread
 from cap_opendal_core.errors import InvalidInput
 
@@ -85,7 +86,9 @@ class LocalBackend:
         self._root = root
         self._durability: Durability = durability
         self.clock: Callable[[], float] = time.time if clock is None else clock
-        self._store: Store | None = None
+        self._handle = StoreHandle(
+            root, kind="kv", schema=SCHEMA, capability="kv", migration=FileLayoutMigration()
+        )
         self._descriptor: Descriptor | None = None
 
     @property
@@ -106,25 +109,13 @@ class LocalBackend:
         return f"local directory {self._root!r} (embedded engine, durability={self._durability!r})"
 
     def _held(self) -> Store:
-        store = self._store
-        if store is None:
-            store = acquire(
-                self._root, kind="kv", schema=SCHEMA, capability="kv", migration=FileLayoutMigration()
-            )
-            store.hold()
-            self._store = store
-        return store
+        return self._handle.held()
 
     async def _opened(self) -> Store:
-        store = self._held()
-        if not store.is_open:
-            await to_thread(store.open)
-        return store
+        return await self._handle.opened()
 
     async def aclose(self) -> None:
-        store, self._store = self._store, None
-        if store is not None:
-            await to_thread(store.let_go)
+        await self._handle.aclose()
 
     # -- reads -----------------------------------------------------------------------------------
 

@@ -36,8 +36,9 @@ import shutil
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from cap_opendal_core.embedded import MEMBERS, acquire
+from cap_opendal_core.embedded import MEMBERS
 from cap_opendal_core.embedded.blobs import read_exactly
+from cap_opendal_core.embedded.handle import StoreHandle
 from cap_opendal_core.embedded.threads import shielded, to_thread
 from cap_opendal_core.errors import InvalidInput, LimitExceeded, NotFound, Unavailable, Unsupported
 
@@ -157,7 +158,9 @@ class EmbeddedBackend:
         self._durability: Durability = durability
         self._clock = clock or time.time
         self._descriptor: Descriptor | None = None
-        self._store: Store | None = None
+        self._handle = StoreHandle(
+            root, kind="r2", schema=SCHEMA, capability="r2", migration=FileLayoutMigration()
+        )
 
     # -- protocol basics -------------------------------------------------------------------------
 
@@ -180,20 +183,10 @@ class EmbeddedBackend:
         """Every R2 field is kept in the index."""
 
     def _held(self) -> Store:
-        store = self._store
-        if store is None:
-            store = acquire(
-                self._root, kind="r2", schema=SCHEMA, capability="r2", migration=FileLayoutMigration()
-            )
-            store.hold()
-            self._store = store
-        return store
+        return self._handle.held()
 
     async def _opened(self) -> Store:
-        store = self._held()
-        if not store.is_open:
-            await to_thread(store.open)
-        return store
+        return await self._handle.opened()
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -510,9 +503,7 @@ class EmbeddedBackend:
         )
 
     async def aclose(self) -> None:
-        store, self._store = self._store, None
-        if store is not None:
-            await to_thread(store.let_go)
+        await self._handle.aclose()
 
     def __reduce__(self) -> Any:
         return refuse_pickling(self)
