@@ -17,7 +17,7 @@ read-only and ``resource::state::write`` + ``resource::state`` for anything else
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from cap_opendal_core.capability import Capability, check_settings
 from cap_opendal_core.errors import InvalidInput, Misconfigured
@@ -62,9 +62,7 @@ def _check_jurisdiction(value: object) -> str | None:
 class DurableObjectNamespace(Capability["NamespaceBackend"]):
     """A Durable Object namespace (one class's objects). Use the constructors below."""
 
-    capability: ClassVar[str] = "do"
-    binding_kind: Final = SPEC.binding_kind
-    provided_hints: Final = SPEC.provided_hints
+    spec = SPEC
 
     __slots__ = ("_allowed", "_read_only", "object_class")
 

@@ -10,7 +10,7 @@ only then, so ``import cap_cloudflare_kv`` stays cheap and works under Pyodide.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 from cap_opendal_core.capability import Capability, check_settings
 from cap_opendal_core.errors import InvalidInput, Misconfigured, Unsupported
@@ -61,9 +61,7 @@ class KvNamespace(Capability["KvBackend"]):
     ``aclose()`` every call raises ``Closed`` (see :class:`~cap_opendal_core.capability.Capability`).
     """
 
-    capability: ClassVar[str] = ops.CAPABILITY
-    binding_kind: Final = SPEC.binding_kind
-    provided_hints: Final = SPEC.provided_hints
+    spec = SPEC
 
     __slots__ = ("_clock",)
 

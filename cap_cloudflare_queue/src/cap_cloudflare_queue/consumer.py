@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from cap_opendal_core.capability import Capability
 from cap_opendal_core.errors import CapabilityError, InvalidInput, Misconfigured
@@ -27,7 +27,7 @@ from .limits import (
 )
 from .message import SETTLE_GRACE_S, Message, MessageBatch, delete_claimed, verified_claim
 from .models import Lease, RetryRequest, SettleResult
-from .operations import ACK, CAPABILITY, PULL, RETRY, SETTLE
+from .operations import ACK, PULL, RETRY, SETTLE
 from .spec import SPEC
 from .validation import (
     check_batch_size,
@@ -77,9 +77,7 @@ class QueueConsumer(Capability["ConsumerBackend"]):
     retry settings live on Cloudflare's side). ``claim_check`` resolves claim-checked bodies.
     """
 
-    capability: ClassVar[str] = CAPABILITY
-    binding_kind: Final = SPEC.binding_kind
-    provided_hints: Final = SPEC.provided_hints
+    spec = SPEC
 
     def __init__(
         self,

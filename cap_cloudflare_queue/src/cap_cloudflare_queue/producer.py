@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from cap_opendal_core.capability import Capability
 from cap_opendal_core.errors import (
@@ -97,9 +97,7 @@ class Queue(Capability["ProducerBackend"]):
     which defaults to ``name``.
     """
 
-    capability: ClassVar[str] = CAPABILITY
-    binding_kind: Final = SPEC.binding_kind
-    provided_hints: Final = SPEC.provided_hints
+    spec = SPEC
 
     def __init__(
         self,

@@ -14,7 +14,7 @@ stays cheap and works under Pyodide.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from cap_opendal_core.capability import Capability, check_settings, refuse_pickling
 from cap_opendal_core.errors import Misconfigured
@@ -72,9 +72,7 @@ class R2Bucket(Capability["R2Backend"]):
     ``aclose()`` every call raises ``Closed``.
     """
 
-    capability: ClassVar[str] = ops.CAPABILITY
-    binding_kind: ClassVar[str] = SPEC.binding_kind
-    provided_hints: ClassVar[tuple[str, ...]] = SPEC.provided_hints
+    spec = SPEC
 
     __slots__ = ()
 

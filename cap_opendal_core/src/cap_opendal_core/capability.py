@@ -15,8 +15,8 @@ their methods, not in how they are built, closed, shown or copied. This base own
 * ``repr`` — the class and the subclass's ``_describe()``, scrubbed of registered secrets;
 * pickling — refused with ``TypeError``: a capability holds live clients and credentials.
 
-Core knows no particular service: a subclass sets ``capability`` (``"kv"`` …) and, where its backend
-needs them, overrides ``_layer_settings`` and ``_open``.
+Core knows no particular service: a subclass sets ``spec`` (its package's ``SPEC``) or ``capability``
+and, where its backend needs them, overrides ``_layer_settings`` and ``_open``.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from .descriptors import Descriptor
     from .layers import LayerSettings, Pipeline
     from .metrics import Metrics
+    from .spec import CapabilitySpec
 
 __all__ = ["Capability", "CapabilityBackend", "check_settings", "refuse_pickling"]
 
@@ -80,8 +81,23 @@ class Capability(ClosesOnExit, Generic[B]):
     ``B`` is the package's backend protocol (``KvBackend`` …), so ``self._backend`` is typed.
     """
 
+    spec: ClassVar[CapabilitySpec]
+    """The package's :class:`~cap_opendal_core.spec.CapabilitySpec`; a subclass that sets it gets
+    ``capability``, ``binding_kind`` and ``provided_hints`` from it."""
     capability: ClassVar[str]
     """The capability's name (``"kv"``, ``"r2"`` …): the pipeline's and every error's ``capability``."""
+    binding_kind: ClassVar[str]
+    """The wrangler binding kind it stands for (the bag and preflight read it)."""
+    provided_hints: ClassVar[tuple[str, ...]]
+    """Every hint its calls record (preflight checks a flow's hints have a provider)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if spec is not None:
+            cls.capability = spec.name
+            cls.binding_kind = spec.binding_kind
+            cls.provided_hints = spec.provided_hints
 
     __slots__ = ("_backend", "_pipeline")
 

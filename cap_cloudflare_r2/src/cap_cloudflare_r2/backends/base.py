@@ -12,6 +12,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Final, Protocol
 
 from cap_opendal_core.capability import CapabilityBackend, refuse_pickling
+from cap_opendal_core.errors import Unsupported
 
 if TYPE_CHECKING:
     import builtins
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from ..options import ListOptions, PutOptions
     from ..transfer import BytesPayload, StreamPayload
 
-__all__ = ["NO_PRESIGN", "PRESIGN_EXTENSION", "R2Backend", "refuse_pickling"]
+__all__ = ["NO_PRESIGN", "PRESIGN_EXTENSION", "R2Backend", "no_presign", "refuse_pickling"]
 
 PRESIGN_EXTENSION: Final = "com.cloudflare.r2.presign"
 """Descriptor extension: True when the backend can presign URLs (``SPEC.descriptor_for(…, extensions=…)``)."""
@@ -96,3 +97,8 @@ class R2Backend(CapabilityBackend, Protocol):
     ) -> PresignedRequest: ...
 
     async def aclose(self) -> None: ...
+
+
+def no_presign(key: str, why: str) -> Unsupported:
+    """The error of a backend that has no URL to sign (``why`` says where to presign instead)."""
+    return Unsupported(why, capability="r2", operation="presign", key=key)

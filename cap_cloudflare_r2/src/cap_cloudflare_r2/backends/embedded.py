@@ -40,7 +40,7 @@ from cap_opendal_core.embedded import MEMBERS
 from cap_opendal_core.embedded.blobs import read_exactly
 from cap_opendal_core.embedded.handle import StoreHandle
 from cap_opendal_core.embedded.threads import shielded, to_thread
-from cap_opendal_core.errors import InvalidInput, LimitExceeded, NotFound, Unavailable, Unsupported
+from cap_opendal_core.errors import InvalidInput, LimitExceeded, NotFound, Unavailable
 
 from .. import limits
 from ..conditions import condition_holds, from_epoch_ms
@@ -50,7 +50,7 @@ from ..ranges import resolve_range
 from ..spec import SPEC
 from ..transfer import BytesPayload, Digests, StreamPayload, multipart_etag
 from .base import NO_PRESIGN as _NO_PRESIGN
-from .base import refuse_pickling
+from .base import no_presign, refuse_pickling
 
 if TYPE_CHECKING:
     import builtins
@@ -225,13 +225,7 @@ class EmbeddedBackend:
         raise Unavailable("the object kept changing while it was being read", capability="r2", key=key)
 
     async def list(self, options: ListOptions) -> R2Objects:
-        try:
-            start_after = options.effective_start_after()
-        except ValueError as exc:
-            raise InvalidInput(str(exc), field="cursor", capability="r2", operation="list") from None
-        limit = (
-            min(options.limit, limits.LIST_INCLUDE_PAGE_MAX) if options.includes_metadata else options.limit
-        )
+        start_after, limit = options.emulated_page()
         store = await self._opened()
         rows, prefixes, last = await to_thread(
             _page, store, options.prefix, options.delimiter, start_after, limit
@@ -495,11 +489,9 @@ class EmbeddedBackend:
     async def presign(
         self, key: str, method: str, expires_in: int, content_type: str | None
     ) -> PresignedRequest:
-        raise Unsupported(
+        raise no_presign(
+            key,
             "presigned URLs need the S3 backend; a local bucket has no URL to sign",
-            capability="r2",
-            operation="presign",
-            key=key,
         )
 
     async def aclose(self) -> None:

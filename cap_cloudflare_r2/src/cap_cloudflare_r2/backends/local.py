@@ -55,7 +55,6 @@ from cap_opendal_core.errors import (
     LimitExceeded,
     NotFound,
     Unavailable,
-    Unsupported,
 )
 
 from .. import limits
@@ -67,7 +66,7 @@ from ..ranges import resolve_range
 from ..spec import SPEC
 from ..transfer import BytesPayload, Digests, StreamPayload, multipart_etag
 from .base import NO_PRESIGN as _NO_PRESIGN
-from .base import refuse_pickling
+from .base import no_presign, refuse_pickling
 
 if TYPE_CHECKING:
     import builtins
@@ -385,13 +384,7 @@ class LocalBackend:
         raise Unavailable("the object kept changing while it was being read", capability="r2", key=key)
 
     async def list(self, options: ListOptions) -> R2Objects:
-        try:
-            start_after = options.effective_start_after()
-        except ValueError as exc:
-            raise InvalidInput(str(exc), field="cursor", capability="r2", operation="list") from None
-        limit = (
-            min(options.limit, limits.LIST_INCLUDE_PAGE_MAX) if options.includes_metadata else options.limit
-        )
+        start_after, limit = options.emulated_page()
         keys = await self._all_keys()
         page = await page_of(
             _aiter(keys),
@@ -662,12 +655,10 @@ class LocalBackend:
     async def presign(
         self, key: str, method: str, expires_in: int, content_type: str | None
     ) -> PresignedRequest:
-        raise Unsupported(
+        raise no_presign(
+            key,
             f"presigned URLs need the S3 backend; this bucket is kept by OpenDAL's {self._scheme} service, "
             "which has no URL to sign",
-            capability="r2",
-            operation="presign",
-            key=key,
         )
 
     async def aclose(self) -> None:

@@ -291,13 +291,7 @@ class OpenDalBackend:
             await reader.close()
 
     async def list(self, options: ListOptions) -> R2Objects:
-        try:
-            start_after = options.effective_start_after()
-        except ValueError as exc:
-            raise InvalidInput(str(exc), field="cursor", capability="r2", operation="list") from None
-        limit = (
-            min(options.limit, limits.LIST_INCLUDE_PAGE_MAX) if options.includes_metadata else options.limit
-        )
+        start_after, limit = options.emulated_page()
         native = options.delimiter == "/" and (not options.prefix or options.prefix.endswith("/"))
         if native:
             # S3 rolls up '/' itself; one request of limit + 1 entries holds the page, but OpenDAL

@@ -45,7 +45,7 @@ from ..ranges import resolve_range
 from ..spec import SPEC
 from ..transfer import BytesPayload, Digests, StreamPayload, read_up_to, split_parts, upload_parts
 from .base import NO_PRESIGN as _NO_PRESIGN
-from .base import refuse_pickling
+from .base import no_presign, refuse_pickling
 
 if TYPE_CHECKING:
     import builtins
@@ -342,12 +342,10 @@ class WorkersBackend:
     async def presign(
         self, key: str, method: str, expires_in: int, content_type: str | None
     ) -> PresignedRequest:
-        raise Unsupported(
+        raise no_presign(
+            key,
             "the Workers binding cannot presign URLs; presign on a server with the S3 backend "
             "(R2Bucket.from_config(R2Config(...)))",
-            capability="r2",
-            operation="presign",
-            key=key,
         )
 
     async def aclose(self) -> None:
