@@ -19,7 +19,14 @@ if TYPE_CHECKING:
     from ..models import Request, Response
     from ..validation import Encoded, ListOptions
 
-__all__ = ["KeyList", "NamespaceBackend", "StorageBackend", "StubBackend", "namespace_descriptor"]
+__all__ = [
+    "KeyList",
+    "NamespaceBackend",
+    "RemoteNamespace",
+    "StorageBackend",
+    "StubBackend",
+    "namespace_descriptor",
+]
 
 KeyList = list[str]
 """Keys of one call (an alias: ``list`` is also the name of a storage method)."""
@@ -39,9 +46,7 @@ class NamespaceBackend(CapabilityBackend, Protocol):
     """A namespace of objects of one class."""
 
     kind: str
-    """``local``, ``workers`` or ``gateway``: for logs and the descriptor."""
-    name: str
-    """The same as ``kind``: the name every capability's backend protocol uses."""
+    """``local``, ``workers`` or ``gateway``: for logs and the descriptor (``name`` is the same)."""
 
     @property
     def descriptor(self) -> Descriptor:
@@ -107,3 +112,19 @@ def namespace_descriptor(kind: str, *, durable: bool = True) -> Descriptor:
     from ..spec import SPEC
 
     return SPEC.descriptor_for(kind, durability="durable" if durable else "ephemeral")
+
+
+class RemoteNamespace:
+    """What a namespace reached remotely (the binding, the gateway) states about itself: its ``kind``
+    is its ``name``, and it is as durable as Durable Objects are."""
+
+    kind: str
+
+    @property
+    def name(self) -> str:
+        return self.kind
+
+    @property
+    def descriptor(self) -> Descriptor:
+        """Durable Objects' guarantees."""
+        return namespace_descriptor(self.kind)

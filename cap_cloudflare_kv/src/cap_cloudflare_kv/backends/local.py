@@ -36,13 +36,12 @@ from typing import TYPE_CHECKING, Any, Final
 from cap_opendal_core.embedded import MEMBERS
 from cap_opendal_core.embedded.handle import StoreHandle
 from cap_opendal_core.embedded.threads import to_thread
-from cap_opendal_core.errors import InvalidInput
 
 from ..codec import decode_metadata, decode_value
 from ..limits import BULK_GET_MAX_KEYS
 from ..models import KvKey, KvListResult, KvValueWithMetadata, PreparedWrite, ValueType
 from ..streams import KvStream
-from .base import chunked
+from .base import chunked, foreign_cursor
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -370,13 +369,7 @@ def _decode_cursor(cursor: str, operation: str) -> str:
             return raw[5:].decode("utf-8")
         raise ValueError("not a cursor")
     except (binascii.Error, ValueError):
-        raise InvalidInput(
-            "cursor is not one this namespace's list() returned; pass the cursor of the previous page "
-            "unchanged, or None to start over",
-            field="cursor",
-            capability="kv",
-            operation=operation,
-        ) from None
+        raise foreign_cursor(operation) from None
 
 
 # --- the earlier layout --------------------------------------------------------------------------
