@@ -33,7 +33,14 @@ if TYPE_CHECKING:
     from ..options import ListOptions, PutOptions
     from ..transfer import BytesPayload, StreamPayload
 
-__all__ = ["NO_PRESIGN", "PRESIGN_EXTENSION", "R2Backend", "no_presign", "refuse_pickling"]
+__all__ = [
+    "NO_PRESIGN",
+    "PRESIGN_EXTENSION",
+    "OperatorBacked",
+    "R2Backend",
+    "no_presign",
+    "refuse_pickling",
+]
 
 PRESIGN_EXTENSION: Final = "com.cloudflare.r2.presign"
 """Descriptor extension: True when the backend can presign URLs (``SPEC.descriptor_for(…, extensions=…)``)."""
@@ -102,3 +109,19 @@ class R2Backend(CapabilityBackend, Protocol):
 def no_presign(key: str, why: str) -> Unsupported:
     """The error of a backend that has no URL to sign (``why`` says where to presign instead)."""
     return Unsupported(why, capability="r2", operation="presign", key=key)
+
+
+class OperatorBacked:
+    """What the backends over an OpenDAL operator share: a descriptor fixed when they are built, and
+    the layers the operator does natively (retries, timeouts) left to it."""
+
+    _descriptor: Descriptor
+
+    @property
+    def descriptor(self) -> Descriptor:
+        return self._descriptor
+
+    def pipeline_settings(self, settings: LayerSettings) -> LayerSettings:
+        from cap_opendal_core.operators import defer_to_native_layers
+
+        return defer_to_native_layers(settings)

@@ -40,7 +40,7 @@ from cap_opendal_core.embedded import MEMBERS
 from cap_opendal_core.embedded.blobs import read_exactly
 from cap_opendal_core.embedded.handle import StoreHandle
 from cap_opendal_core.embedded.threads import shielded, to_thread
-from cap_opendal_core.errors import InvalidInput, LimitExceeded, NotFound, Unavailable
+from cap_opendal_core.errors import InvalidInput, NotFound, Unavailable
 
 from .. import limits
 from ..conditions import condition_holds, from_epoch_ms
@@ -268,15 +268,7 @@ class EmbeddedBackend:
             buffer: list[bytes] = []
             buffered = 0
             async for chunk in payload.chunks:
-                digests.update(chunk)
-                if max_bytes is not None and digests.size > max_bytes:
-                    raise LimitExceeded(
-                        f"the stream is over {max_bytes} bytes, the most one part may hold",
-                        limit="r2.part_bytes",
-                        value=digests.size,
-                        maximum=max_bytes,
-                        capability="r2",
-                    )
+                digests.update_part(chunk, max_bytes)
                 if chunk:
                     buffer.append(bytes(chunk))
                     buffered += len(chunk)

@@ -52,7 +52,6 @@ from typing import TYPE_CHECKING, Any, Final
 from cap_opendal_core.errors import (
     BackendError,
     InvalidInput,
-    LimitExceeded,
     NotFound,
     Unavailable,
 )
@@ -66,7 +65,7 @@ from ..ranges import resolve_range
 from ..spec import SPEC
 from ..transfer import BytesPayload, Digests, StreamPayload, multipart_etag
 from .base import NO_PRESIGN as _NO_PRESIGN
-from .base import no_presign, refuse_pickling
+from .base import OperatorBacked, no_presign, refuse_pickling
 
 if TYPE_CHECKING:
     import builtins
@@ -74,8 +73,6 @@ if TYPE_CHECKING:
 
     import opendal
 
-    from cap_opendal_core.descriptors import Descriptor
-    from cap_opendal_core.layers import LayerSettings
     from cap_opendal_core.operators import OperatorCapabilities, ServiceConfig
 
     from ..models import PresignedRequest, R2Conditional
@@ -194,7 +191,7 @@ class _Record:
         )
 
 
-class LocalBackend:
+class LocalBackend(OperatorBacked):
     """R2 on an OpenDAL operator without native object metadata (see the module docstring)."""
 
     name: Final = "local"
@@ -221,15 +218,6 @@ class LocalBackend:
         self._scheme = config.scheme
 
     # -- protocol basics -------------------------------------------------------------------------
-
-    @property
-    def descriptor(self) -> Descriptor:
-        return self._descriptor
-
-    def pipeline_settings(self, settings: LayerSettings) -> LayerSettings:
-        from cap_opendal_core.operators import defer_to_native_layers
-
-        return defer_to_native_layers(settings)
 
     def check_key(self, key: str, operation: str) -> None:
         """Any R2 key fits: keys are hex-encoded into paths."""
@@ -298,15 +286,7 @@ class LocalBackend:
         writer = await self._op.open(path, "wb")
         try:
             async for chunk in payload.chunks:
-                digests.update(chunk)
-                if max_bytes is not None and digests.size > max_bytes:
-                    raise LimitExceeded(
-                        f"the stream is over {max_bytes} bytes, the most one part may hold",
-                        limit="r2.part_bytes",
-                        value=digests.size,
-                        maximum=max_bytes,
-                        capability="r2",
-                    )
+                digests.update_part(chunk, max_bytes)
                 if chunk:
                     await writer.write(chunk)
         except BaseException:

@@ -67,7 +67,7 @@ from ..options import encode_cursor
 from ..ranges import resolve_range
 from ..spec import SPEC
 from ..transfer import BytesPayload, Digests, StreamPayload, read_up_to
-from .base import PRESIGN_EXTENSION, refuse_pickling
+from .base import PRESIGN_EXTENSION, OperatorBacked, refuse_pickling
 from .s3_get import FALLBACK
 
 if TYPE_CHECKING:
@@ -76,7 +76,6 @@ if TYPE_CHECKING:
 
     import opendal
 
-    from cap_opendal_core.descriptors import Descriptor
     from cap_opendal_core.layers import LayerSettings
     from cap_opendal_core.operators import OperatorCapabilities, ServiceConfig
 
@@ -140,7 +139,7 @@ def _object(
     )
 
 
-class OpenDalBackend:
+class OpenDalBackend(OperatorBacked):
     """R2 on an OpenDAL operator that stores objects natively (see the module docstring)."""
 
     name: Final = "opendal"
@@ -176,15 +175,6 @@ class OpenDalBackend:
         )
 
     # -- protocol basics -------------------------------------------------------------------------
-
-    @property
-    def descriptor(self) -> Descriptor:
-        return self._descriptor
-
-    def pipeline_settings(self, settings: LayerSettings) -> LayerSettings:
-        from cap_opendal_core.operators import defer_to_native_layers
-
-        return defer_to_native_layers(settings)
 
     def check_key(self, key: str, operation: str) -> None:
         problem = opendal_path_problem(key)
