@@ -9,10 +9,10 @@ foreign errors into the ``CapabilityError`` tree. Backends never import each oth
 from __future__ import annotations
 
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from cap_opendal_core.capability import CapabilityBackend, refuse_pickling
-from cap_opendal_core.errors import Unsupported
+from cap_opendal_core.errors import InvalidInput, Unsupported
 
 if TYPE_CHECKING:
     import builtins
@@ -38,7 +38,9 @@ __all__ = [
     "PRESIGN_EXTENSION",
     "OperatorBacked",
     "R2Backend",
+    "gather_bounded",
     "no_presign",
+    "unknown_part",
     "refuse_pickling",
 ]
 
@@ -125,3 +127,27 @@ class OperatorBacked:
         from cap_opendal_core.operators import defer_to_native_layers
 
         return defer_to_native_layers(settings)
+
+
+def unknown_part(part_number: int, key: str) -> InvalidInput:
+    """The error of ``complete()`` naming a part this upload does not hold (or holds another etag of)."""
+    return InvalidInput(
+        f"part {part_number} was not uploaded to this upload, or its etag differs",
+        field="parts",
+        capability="r2",
+        operation="complete_multipart_upload",
+        key=key,
+    )
+
+
+async def gather_bounded(calls: list[Any], limit: int) -> list[Any]:
+    """Await coroutines with at most ``limit`` running; results in order."""
+    import asyncio
+
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(call: Any) -> Any:
+        async with semaphore:
+            return await call
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))

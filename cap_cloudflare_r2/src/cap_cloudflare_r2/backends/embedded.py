@@ -40,7 +40,7 @@ from cap_opendal_core.embedded import MEMBERS
 from cap_opendal_core.embedded.blobs import read_exactly
 from cap_opendal_core.embedded.handle import StoreHandle
 from cap_opendal_core.embedded.threads import shielded, to_thread
-from cap_opendal_core.errors import InvalidInput, NotFound, Unavailable
+from cap_opendal_core.errors import NotFound, Unavailable
 
 from .. import limits
 from ..conditions import condition_holds, from_epoch_ms
@@ -50,7 +50,7 @@ from ..ranges import resolve_range
 from ..spec import SPEC
 from ..transfer import BytesPayload, Digests, StreamPayload, multipart_etag
 from .base import NO_PRESIGN as _NO_PRESIGN
-from .base import no_presign, refuse_pickling
+from .base import no_presign, refuse_pickling, unknown_part
 
 if TYPE_CHECKING:
     import builtins
@@ -420,13 +420,7 @@ class EmbeddedBackend:
             for part in parts:
                 found = stored.get(part.part_number)
                 if found is None or found[1] != part.etag:
-                    raise InvalidInput(
-                        f"part {part.part_number} was not uploaded to this upload, or its etag differs",
-                        field="parts",
-                        capability="r2",
-                        operation="complete_multipart_upload",
-                        key=key,
-                    )
+                    raise unknown_part(part.part_number, key)
                 chosen.append(found)
             _check_part_sizes([size for size, _, _ in chosen], key)
             current = txn.execute("SELECT uploaded, blobs FROM objects WHERE key = ?", (key,)).fetchone()

@@ -65,7 +65,7 @@ from ..ranges import resolve_range
 from ..spec import SPEC
 from ..transfer import BytesPayload, Digests, StreamPayload, multipart_etag
 from .base import NO_PRESIGN as _NO_PRESIGN
-from .base import OperatorBacked, no_presign, refuse_pickling
+from .base import OperatorBacked, gather_bounded, no_presign, refuse_pickling, unknown_part
 
 if TYPE_CHECKING:
     import builtins
@@ -374,7 +374,7 @@ class LocalBackend(OperatorBacked):
             start_after=start_after,
             limit=limit,
         )
-        records = await _gather_bounded([self._read_record(k) for k in page.objects], _PAGE_READS)
+        records = await gather_bounded([self._read_record(k) for k in page.objects], _PAGE_READS)
         objects = tuple(
             r.to_object(http=options.include_http_metadata, custom=options.include_custom_metadata)
             for r in records
@@ -567,13 +567,7 @@ class LocalBackend(OperatorBacked):
             for part in parts:
                 found = stored.get(part.part_number)
                 if found is None or found[1]["md5"] != part.etag:
-                    raise InvalidInput(
-                        f"part {part.part_number} was not uploaded to this upload, or its etag differs",
-                        field="parts",
-                        capability="r2",
-                        operation="complete_multipart_upload",
-                        key=key,
-                    )
+                    raise unknown_part(part.part_number, key)
                 chosen.append(found[1])
             _check_part_sizes([int(doc["size"]) for doc in chosen], key)
             current = await self._read_record(key)
@@ -689,14 +683,3 @@ async def _prepend(first: bytes, rest: AsyncGenerator[bytes]) -> AsyncIterator[b
             yield chunk
     finally:
         await rest.aclose()
-
-
-async def _gather_bounded(calls: list[Any], limit: int) -> list[Any]:
-    """Await coroutines with at most ``limit`` running; results in order."""
-    semaphore = asyncio.Semaphore(limit)
-
-    async def one(call: Any) -> Any:
-        async with semaphore:
-            return await call
-
-    return list(await asyncio.gather(*(one(c) for c in calls)))

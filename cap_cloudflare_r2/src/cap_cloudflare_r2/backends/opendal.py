@@ -39,7 +39,6 @@ names and values are refused rather than changed; OpenDAL's s3 service has no op
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as _dt
 import re
@@ -67,7 +66,7 @@ from ..options import encode_cursor
 from ..ranges import resolve_range
 from ..spec import SPEC
 from ..transfer import BytesPayload, Digests, StreamPayload, read_up_to
-from .base import PRESIGN_EXTENSION, OperatorBacked, refuse_pickling
+from .base import PRESIGN_EXTENSION, OperatorBacked, gather_bounded, refuse_pickling
 from .s3_get import FALLBACK
 
 if TYPE_CHECKING:
@@ -313,7 +312,7 @@ class OpenDalBackend(OperatorBacked):
         if options.includes_metadata:
             # a key OpenDAL cannot address (another client wrote "a//b" …) is listed without metadata
             addressable = [e for e in page.objects if opendal_path_problem(e.path) is None]
-            metas = await _gather_bounded([self._stat(e.path) for e in addressable], _PARALLEL_REQUESTS)
+            metas = await gather_bounded([self._stat(e.path) for e in addressable], _PARALLEL_REQUESTS)
             found = {e.path: m for e, m in zip(addressable, metas, strict=True)}
             objects = tuple(
                 _object(e.path, e.metadata, http=False, custom=False)
@@ -460,7 +459,7 @@ class OpenDalBackend(OperatorBacked):
         )
 
     async def delete(self, keys: builtins.list[str]) -> None:
-        await _gather_bounded([self._op.delete(key) for key in dict.fromkeys(keys)], _PARALLEL_REQUESTS)
+        await gather_bounded([self._op.delete(key) for key in dict.fromkeys(keys)], _PARALLEL_REQUESTS)
 
     # -- multipart -------------------------------------------------------------------------------
 
@@ -588,13 +587,3 @@ async def _empty() -> AsyncIterator[bytes]:
 async def _aiter(items: list[Any]) -> AsyncIterator[Any]:
     for item in items:
         yield item
-
-
-async def _gather_bounded(calls: list[Any], limit: int) -> list[Any]:
-    semaphore = asyncio.Semaphore(limit)
-
-    async def one(call: Any) -> Any:
-        async with semaphore:
-            return await call
-
-    return list(await asyncio.gather(*(one(c) for c in calls)))
