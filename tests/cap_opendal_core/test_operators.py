@@ -160,8 +160,15 @@ def test_build_operator_rejects_what_is_not_a_config() -> None:
 # --- R2 defaults ------------------------------------------------------------------------------------
 
 
+def for_r2(account_id: str, bucket: str, **fields: Any) -> S3Config:
+    """R2's S3 defaults now come from the R2 package (``S3Config.for_r2`` left core)."""
+    from cap_cloudflare_r2.config import R2Config
+
+    return R2Config(account_id=account_id, bucket=bucket, **fields).to_s3_config()
+
+
 def test_for_r2_builds_the_account_endpoint_with_r2_defaults() -> None:
-    config = S3Config.for_r2(ACCOUNT, "media", access_key_id=KEY_ID, secret_access_key=SECRET)
+    config = for_r2(ACCOUNT, "media", access_key_id=KEY_ID, secret_access_key=SECRET)
     assert config.endpoint == R2_ENDPOINT
     assert config.is_r2
     options = config.opendal_options()
@@ -171,7 +178,7 @@ def test_for_r2_builds_the_account_endpoint_with_r2_defaults() -> None:
     assert options["disable_ec2_metadata"] == "true"
     assert "skip_signature" not in options
     assert config.capability_overrides() == ("write_can_append=false",)
-    eu = S3Config.for_r2(ACCOUNT, "media", jurisdiction="eu", access_key_id=KEY_ID, secret_access_key=SECRET)
+    eu = for_r2(ACCOUNT, "media", jurisdiction="eu", access_key_id=KEY_ID, secret_access_key=SECRET)
     assert eu.endpoint == f"https://{ACCOUNT}.eu.r2.cloudflarestorage.com"
 
 
@@ -180,14 +187,14 @@ def test_for_r2_builds_the_account_endpoint_with_r2_defaults() -> None:
     [
         ({"account_id": "not-an-account"}, "32 lower-case hex digits"),
         ({"account_id": ACCOUNT.upper()}, "32 lower-case hex digits"),
-        ({"account_id": ACCOUNT, "jurisdiction": "mars"}, "jurisdiction must be"),
+        ({"account_id": ACCOUNT, "jurisdiction": "mars"}, "jurisdiction: Input should be 'eu' or 'fedramp'"),
         ({"account_id": ACCOUNT, "bucket": "No_Such"}, "bucket: 'No_Such' is not a valid bucket name"),
     ],
 )
 def test_for_r2_rejects_bad_input_naming_it(kwargs: dict[str, Any], message: str) -> None:
     args = {"bucket": "media", "access_key_id": KEY_ID, "secret_access_key": SECRET, **kwargs}
     with pytest.raises(Misconfigured, match=message) as caught:
-        S3Config.for_r2(**args)
+        for_r2(**args)
     assert caught.value.capability == "r2"
     assert_no_secret(caught.value)
 
@@ -327,7 +334,7 @@ def test_r2_names_win_for_r2_endpoints_only(monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("AWS_SESSION_TOKEN", "aws-session-token")
     monkeypatch.setenv("R2_ACCESS_KEY_ID", KEY_ID)
     monkeypatch.setenv("R2_SECRET_ACCESS_KEY", SECRET)
-    r2 = S3Config.for_r2(ACCOUNT, "media")
+    r2 = for_r2(ACCOUNT, "media")
     assert r2.credential_source == "env:R2_*"
     assert r2.opendal_options()["secret_access_key"] == SECRET
     assert r2.session_token is None  # an AWS session token never rides along with R2 keys
@@ -339,7 +346,7 @@ def test_r2_names_win_for_r2_endpoints_only(monkeypatch: pytest.MonkeyPatch) -> 
 def test_explicit_credentials_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("R2_ACCESS_KEY_ID", "env-key-id")
     monkeypatch.setenv("R2_SECRET_ACCESS_KEY", "env-secret-value")
-    config = S3Config.for_r2(ACCOUNT, "media", access_key_id=KEY_ID, secret_access_key=SECRET)
+    config = for_r2(ACCOUNT, "media", access_key_id=KEY_ID, secret_access_key=SECRET)
     assert config.credential_source == "explicit"
     assert config.opendal_options()["access_key_id"] == KEY_ID
 
@@ -351,7 +358,7 @@ def test_half_an_environment_pair_is_an_error_naming_the_missing_variable(
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "aws-key-id")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "aws-secret-value")
     with pytest.raises(Misconfigured, match="R2_ACCESS_KEY_ID is set but R2_SECRET_ACCESS_KEY is not"):
-        S3Config.for_r2(ACCOUNT, "media")
+        for_r2(ACCOUNT, "media")
 
 
 def test_missing_credentials_are_an_error_unless_anonymous_or_ambient() -> None:

@@ -14,6 +14,7 @@ from cap_opendal_core.errors import InvalidInput
 from cap_opendal_core.flowir import load_flow
 from cap_opendal_core.hints import BUILTIN_CONSTRAINTS, Constraint, Determinism, Effects, HintRegistry
 from cap_opendal_core.hints import registry as global_registry
+from cap_opendal_core.plugins import discover
 from cap_opendal_core.validate import check_node, validate_flow
 from tests.support.fixtures import example_flow
 from tests.support.flows import node
@@ -33,8 +34,9 @@ def example(name: str) -> Path:
 
 @pytest.fixture
 def reg() -> HintRegistry:
-    """A private registry with the built-ins, so tests never touch the process-wide one."""
-    return HintRegistry(BUILTIN_CONSTRAINTS)
+    """A private registry with the built-ins and the installed capabilities' families, so tests never
+    touch the process-wide one."""
+    return HintRegistry([*BUILTIN_CONSTRAINTS, *(c for plugin in discover() for c in plugin.hints)])
 
 
 def summary(diags: list[Diagnostic]) -> list[tuple[Any, ...]]:

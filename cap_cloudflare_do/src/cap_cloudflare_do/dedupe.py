@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from cap_opendal_core.errors import InvalidInput, LimitExceeded
 from cap_opendal_core.show import show
+from cap_opendal_core.spec import hints_of
 
+from .binding_kind import BINDING
 from .limits import ALARM_MAX_EPOCH_MS
 from .object import DurableObject
 from .operations import DEDUPE_FORGET, DEDUPE_PUT_IF_ABSENT
@@ -38,7 +40,7 @@ if TYPE_CHECKING:
     from cap_opendal_core.descriptors import Descriptor
     from cap_opendal_core.layers import LayerSettings, Pipeline
 
-    from .backends import StubBackend
+    from .backends.base import StubBackend
     from .namespace import DurableObjectNamespace
 
 __all__ = ["MAX_DEDUPE_KEY_BYTES", "MAX_DEDUPE_TTL_SECONDS", "Dedupe", "DedupeLedger"]
@@ -100,8 +102,8 @@ class DedupeLedger(DurableObject):
 class Dedupe:
     """The idempotency ledger, over a namespace whose objects speak :class:`DedupeLedger`'s protocol."""
 
-    binding_kind: Final = "durable_object"
-    provided_hints: Final = ("resource::dedupe::write", "resource::dedupe")
+    binding_kind: Final = BINDING.kind
+    provided_hints: Final = hints_of((DEDUPE_PUT_IF_ABSENT, DEDUPE_FORGET))
 
     __slots__ = ("_namespace", "_pipeline", "_stubs", "prefix", "shards")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from cap_opendal_core.errors import RateLimited
+from cap_opendal_core import errors
 from cap_opendal_core.translate import Spec
 from cap_opendal_core.translate.services import JsRule, ServiceErrors, register_service_errors
 
@@ -21,9 +21,9 @@ ERRORS: Final = ServiceErrors(
     capability_prefixes=("durable", "do", "dedupe"),
     js_rules=(
         # "overloaded" must not be retried (it makes the overload worse)…
-        JsRule(Spec(RateLimited, retryable=False), pattern=r"durable object is overloaded"),
+        JsRule(Spec(errors.RateLimited, retryable=False), pattern=r"durable object is overloaded"),
         # …while account-wide load asks to back off and try again.
-        JsRule(Spec(RateLimited, retryable=True), pattern=r"too much load|back off and try again"),
+        JsRule(Spec(errors.RateLimited, retryable=True), pattern=r"too much load|back off and try again"),
     ),
 )
 

@@ -18,6 +18,9 @@ __all__ = [
     "MAX_BATCH_KEYS",
     "MAX_ENTRY_BYTES",
     "MAX_NESTING",
+    "MAX_OBJECT_BYTES",
+    "MAX_SQL_PARAMS",
+    "MAX_SQL_STATEMENT_BYTES",
     "SOFT_REQUESTS_PER_SECOND",
 ]
 
@@ -29,6 +32,15 @@ bytes: the stricter reading, so a write this package lets through is never rejec
 The key counts as its UTF-8 bytes, the value as its encoded size (:func:`cap_cloudflare_do.codec.encode`),
 which stands in for the V8 serialisation Workers measures.
 """
+
+MAX_OBJECT_BYTES: Final = 10 * 1000**3
+"""Storage per object of a SQLite-backed class: 10 GB (decimal, as Cloudflare measures)."""
+
+MAX_SQL_STATEMENT_BYTES: Final = 100_000
+"""The longest SQL statement, 100 KB."""
+
+MAX_SQL_PARAMS: Final = 100
+"""Bound parameters per SQL query: at most 100."""
 
 MAX_BATCH_KEYS: Final = 128
 """Keys per batched ``get``/``put``/``delete`` call ("Supports up to 128 keys at a time")."""

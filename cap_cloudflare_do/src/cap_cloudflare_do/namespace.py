@@ -17,14 +17,15 @@ read-only and ``resource::state::write`` + ``resource::state`` for anything else
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from cap_opendal_core.capability import Capability, check_settings
 from cap_opendal_core.errors import InvalidInput, Misconfigured
 from cap_opendal_core.show import show
 
 from .ids import DurableObjectId, check_hex_id, check_name
-from .operations import FETCH, FETCH_READ, PROVIDED_HINTS, RESOLVE_ID, RPC, RPC_READ
+from .operations import FETCH, FETCH_READ, RESOLVE_ID, RPC, RPC_READ
+from .spec import SPEC
 from .validation import check_fetch, check_rpc_args, check_rpc_name
 
 if TYPE_CHECKING:
@@ -36,7 +37,7 @@ if TYPE_CHECKING:
     from cap_opendal_core.layers import LayerSettings
     from cap_opendal_core.metrics import Metrics
 
-    from .backends import NamespaceBackend, StubBackend
+    from .backends.base import NamespaceBackend, StubBackend
     from .backends.local import LocalRuntime
     from .config import GatewayConfig
     from .models import HeadersInit, Response
@@ -61,9 +62,7 @@ def _check_jurisdiction(value: object) -> str | None:
 class DurableObjectNamespace(Capability["NamespaceBackend"]):
     """A Durable Object namespace (one class's objects). Use the constructors below."""
 
-    capability: ClassVar[str] = "do"
-    binding_kind: Final = "durable_object"
-    provided_hints: Final = PROVIDED_HINTS
+    spec = SPEC
 
     __slots__ = ("_allowed", "_read_only", "object_class")
 

@@ -18,11 +18,11 @@ from typing import Final
 from cap_opendal_core.layers import Operation
 
 __all__ = [
+    "OPERATIONS",
     "DEDUPE_FORGET",
     "DEDUPE_PUT_IF_ABSENT",
     "FETCH",
     "FETCH_READ",
-    "PROVIDED_HINTS",
     "RESOLVE_ID",
     "RPC",
     "RPC_READ",
@@ -40,10 +40,6 @@ __all__ = [
 _READ: Final = "resource::state::read"
 _WRITE: Final = "resource::state::write"
 _STATE: Final = "resource::state"
-
-PROVIDED_HINTS: Final = (_READ, _WRITE, _STATE, "resource::dedupe::write", "resource::dedupe")
-"""Every hint this package's operations record (the plugin declares these; the namespace exposes them
-without importing the plugin machinery, which a Worker's cold start would pay for)."""
 
 RPC: Final = Operation("do", "rpc", _WRITE, _STATE, idempotent=False)
 RPC_READ: Final = Operation("do", "rpc", _READ, _READ, idempotent=True)
@@ -75,3 +71,23 @@ DEDUPE_PUT_IF_ABSENT: Final = Operation(
 DEDUPE_FORGET: Final = Operation(
     "dedupe", "forget", "resource::dedupe::write", "resource::dedupe", idempotent=True
 )
+
+OPERATIONS: Final = (
+    RPC_READ,
+    RPC,
+    FETCH_READ,
+    FETCH,
+    RESOLVE_ID,
+    STORAGE_GET,
+    STORAGE_LIST,
+    STORAGE_GET_ALARM,
+    STORAGE_PUT,
+    STORAGE_DELETE,
+    STORAGE_DELETE_ALL,
+    STORAGE_TRANSACTION,
+    STORAGE_SET_ALARM,
+    STORAGE_DELETE_ALARM,
+    DEDUPE_PUT_IF_ABSENT,
+    DEDUPE_FORGET,
+)
+"""Every operation, for the package's spec (which derives the provided hints from them)."""

@@ -48,7 +48,7 @@ if TYPE_CHECKING:
 
     from cap_opendal_core.layers import LayerSettings, Pipeline
 
-    from .backends import StorageBackend
+    from .backends.base import StorageBackend
 
 __all__ = ["DurableObjectStorage", "KeyBatch", "Transaction", "in_range", "utf8_order"]
 

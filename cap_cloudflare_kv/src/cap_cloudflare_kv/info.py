@@ -10,20 +10,20 @@ so the extensions (the limits) are the same everywhere.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import TYPE_CHECKING, Final
 
-from .plugin import PLUGIN
+from .spec import SPEC
 
 if TYPE_CHECKING:
-    from cap_opendal_core.descriptors import Consistency, Descriptor, Durability
+    from cap_opendal_core.descriptors import Descriptor
 
 __all__ = ["BACKEND_EXTENSION", "descriptor_for"]
 
-BACKEND_EXTENSION: Final = "cap.kv.backend"
+BACKEND_EXTENSION: Final = SPEC.backend_extension
 """Extension key naming the backend kind behind a descriptor (``workers``, ``rest``, ``fs`` …)."""
 
-_LEVELS: Final[dict[str, tuple[Consistency, Durability]]] = {
+_REMOTE: Final = ("workers", "rest")
+_LEVELS: Final[dict[str, tuple[str, str]]] = {
     "workers": ("eventual", "durable"),
     "rest": ("eventual", "durable"),
     "local": ("strong", "durable"),
@@ -36,14 +36,6 @@ _LEVELS: Final[dict[str, tuple[Consistency, Durability]]] = {
 def descriptor_for(kind: str) -> Descriptor:
     """The descriptor of a backend of ``kind``: ``workers``, ``rest``, or an OpenDAL scheme."""
     consistency, durability = _LEVELS.get(kind, ("unknown", "unknown"))
-    extensions = dict(PLUGIN.descriptor.extensions)
-    if kind not in ("workers", "rest"):
-        extensions.pop("com.cloudflare.kv.propagation_s", None)  # one copy: nothing to propagate
-    extensions[BACKEND_EXTENSION] = kind
-    return dataclasses.replace(
-        PLUGIN.descriptor,
-        consistency=consistency,
-        durability=durability,
-        ttl="per_write",
-        extensions=extensions,
-    )
+    # one copy (anything but Workers KV itself): nothing to propagate
+    drop = () if kind in _REMOTE else ("com.cloudflare.kv.propagation_s",)
+    return SPEC.descriptor_for(kind, consistency=consistency, durability=durability, drop=drop)

@@ -23,6 +23,7 @@ __all__ = [
     "LIST_LIMIT_MAX",
     "LIST_LIMIT_MIN",
     "METADATA_MAX_BYTES",
+    "PROPAGATION_SECONDS",
     "REST_LIST_LIMIT_MIN",
     "VALUE_MAX_BYTES",
 ]
@@ -68,3 +69,6 @@ BULK_BODY_MAX_BYTES: Final = 100 * 1000 * 1000
 
 REST_LIST_LIMIT_MIN: Final = 10
 """The REST ``keys`` endpoint documents ``limit`` between 10 and 1000 (the binding takes 1 to 1000)."""
+
+PROPAGATION_SECONDS: Final = 60
+"""A write may take up to about 60 seconds to be seen in other locations (eventual consistency)."""

@@ -10,13 +10,14 @@ only then, so ``import cap_cloudflare_kv`` stays cheap and works under Pyodide.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
 from cap_opendal_core.capability import Capability, check_settings
 from cap_opendal_core.errors import InvalidInput, Misconfigured, Unsupported
 
 from . import operations as ops
 from .models import PreparedWrite
+from .spec import SPEC
 from .validation import (
     check_cache_ttl,
     check_cursor,
@@ -60,9 +61,7 @@ class KvNamespace(Capability["KvBackend"]):
     ``aclose()`` every call raises ``Closed`` (see :class:`~cap_opendal_core.capability.Capability`).
     """
 
-    capability: ClassVar[str] = ops.CAPABILITY
-    binding_kind: Final = "kv_namespace"
-    provided_hints: Final = (ops.READ_HINT, ops.WRITE_HINT, ops.DETERMINISM_HINT)
+    spec = SPEC
 
     __slots__ = ("_clock",)
 

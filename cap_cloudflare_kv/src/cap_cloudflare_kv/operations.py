@@ -13,6 +13,7 @@ from typing import Final
 from cap_opendal_core.layers import Operation
 
 __all__ = [
+    "OPERATIONS",
     "CAPABILITY",
     "DELETE",
     "DELETE_MANY",
@@ -52,3 +53,16 @@ DELETE: Final = _write("delete")
 DELETE_MANY: Final = _write("delete_many")
 PURGE_EXPIRED: Final = Operation(CAPABILITY, "purge_expired", WRITE_HINT, DETERMINISM_HINT, idempotent=True)
 """Local backends only: deletes what has expired, so it is a write."""
+
+OPERATIONS: Final = (
+    GET,
+    GET_WITH_METADATA,
+    GET_MANY,
+    LIST,
+    PUT,
+    PUT_MANY,
+    DELETE,
+    DELETE_MANY,
+    PURGE_EXPIRED,
+)
+"""Every operation, for the package's spec (which derives the provided hints from them)."""

@@ -11,16 +11,16 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
+from cap_opendal_core.closing import ClosesOnExit
 from cap_opendal_core.errors import CapabilityError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
-    from types import TracebackType
 
 __all__ = ["KvStream"]
 
 
-class KvStream:
+class KvStream(ClosesOnExit):
     """An async iterator of ``bytes`` chunks of one value; closes what the backend opened."""
 
     __slots__ = ("_chunks", "_closed", "_on_close", "key")
@@ -78,17 +78,6 @@ class KvStream:
     async def _close_quietly(self) -> None:
         with contextlib.suppress(Exception):  # the read error is the one worth reporting
             await self.aclose()
-
-    async def __aenter__(self) -> KvStream:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"

@@ -16,29 +16,32 @@ from typing import TYPE_CHECKING, Any, Final
 from cap_opendal_core.binding_kinds import BindingKindSpec
 from cap_opendal_core.errors import InvalidInput
 
+from .limits import MAX_BATCH_TIMEOUT_S, MAX_CONSUMER_BATCH_MESSAGES, MAX_RETRIES
+
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from cap_opendal_core.manifest import BindingSpec, ManifestReader
 
-__all__ = ["BINDING", "QueueConsumerSettings"]
+__all__ = ["BINDING", "CONSUMER_KEYS", "QueueConsumerSettings"]
 
 _QUEUE_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _CONSUMER_LIMITS: Final[Mapping[str, tuple[int, int | None]]] = MappingProxyType(
     {
-        "max_batch_size": (1, 100),
-        "max_batch_timeout": (0, 60),
-        "max_retries": (0, 100),
+        "max_batch_size": (1, MAX_CONSUMER_BATCH_MESSAGES),
+        "max_batch_timeout": (0, MAX_BATCH_TIMEOUT_S),
+        "max_retries": (0, MAX_RETRIES),
         "max_concurrency": (1, None),
     }
 )
-_CONSUMER_KEYS: Final = (
+CONSUMER_KEYS: Final = (
     "max_batch_size",
     "max_batch_timeout",
     "max_retries",
     "dead_letter_queue",
     "max_concurrency",
 )
+"""The settings of a ``[[queues.consumers]]`` entry (manifest and :class:`~.trigger.QueueTrigger`)."""
 
 
 @dataclass(frozen=True)
@@ -69,7 +72,7 @@ def _parse_consumer(r: ManifestReader, queue: str | None) -> QueueConsumerSettin
         return QueueConsumerSettings()
     c = r.table("consumer")
     assert c is not None
-    c.only(_CONSUMER_KEYS, "a queue consumer")
+    c.only(CONSUMER_KEYS, "a queue consumer")
     limits = {k: c.integer(k, *bounds) for k, bounds in _CONSUMER_LIMITS.items()}
     dlq = c.string("dead_letter_queue", _QUEUE_NAME, "a queue name")
     if dlq is not None and dlq == queue:
@@ -91,9 +94,7 @@ def _dump(details: Mapping[str, Any]) -> Mapping[str, Any]:
         out["producer"] = False
     consumer = details.get("consumer")
     if consumer is not None:
-        out["consumer"] = {
-            k: getattr(consumer, k) for k in _CONSUMER_KEYS if getattr(consumer, k) is not None
-        }
+        out["consumer"] = {k: getattr(consumer, k) for k in CONSUMER_KEYS if getattr(consumer, k) is not None}
     return out
 
 

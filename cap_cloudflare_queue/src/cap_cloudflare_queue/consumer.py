@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from cap_opendal_core.capability import Capability
 from cap_opendal_core.errors import CapabilityError, InvalidInput, Misconfigured
 
-from .info import BINDING_KIND, PROVIDED_HINTS
 from .limits import (
     DEFAULT_MAX_BATCH_SIZE,
     DEFAULT_MAX_RETRIES,
@@ -28,7 +27,8 @@ from .limits import (
 )
 from .message import SETTLE_GRACE_S, Message, MessageBatch, delete_claimed, verified_claim
 from .models import Lease, RetryRequest, SettleResult
-from .operations import ACK, CAPABILITY, PULL, RETRY, SETTLE
+from .operations import ACK, PULL, RETRY, SETTLE
+from .spec import SPEC
 from .validation import (
     check_batch_size,
     check_concurrency,
@@ -48,11 +48,11 @@ if TYPE_CHECKING:
     from cap_opendal_core.layers import LayerSettings
     from cap_opendal_core.metrics import Metrics
 
+    from .backends.base import ConsumerBackend
     from .claim_check import ClaimCheck
     from .config import CloudflareQueueConfig
     from .message import Handler
     from .models import ReceivedMessage
-    from .protocols import ConsumerBackend
 
 __all__ = ["QueueConsumer"]
 
@@ -77,9 +77,7 @@ class QueueConsumer(Capability["ConsumerBackend"]):
     retry settings live on Cloudflare's side). ``claim_check`` resolves claim-checked bodies.
     """
 
-    capability: ClassVar[str] = CAPABILITY
-    binding_kind: Final = BINDING_KIND
-    provided_hints: Final = PROVIDED_HINTS
+    spec = SPEC
 
     def __init__(
         self,

@@ -12,7 +12,7 @@ from typing import Final
 
 from cap_opendal_core.layers.operation import Operation
 
-__all__ = ["ACK", "CAPABILITY", "HANDLE", "PULL", "RETRY", "SEND", "SEND_BATCH", "SETTLE"]
+__all__ = ["ACK", "OPERATIONS", "CAPABILITY", "HANDLE", "PULL", "RETRY", "SEND", "SEND_BATCH", "SETTLE"]
 
 CAPABILITY: Final = "queue"
 _PUBLISH: Final = "resource::queue::publish"
@@ -32,3 +32,6 @@ SETTLE: Final = Operation(CAPABILITY, "settle", _CONSUME, _QUEUE, idempotent=Tru
 HANDLE: Final = Operation(CAPABILITY, "handle", _CONSUME, _QUEUE, idempotent=True, subrequests=0)
 """Handling a batch the Workers runtime pushed: its acks and retries are bookkeeping inside the
 invocation (the runtime commits them when the handler returns), so it costs no sub-request."""
+
+OPERATIONS: Final = (SEND, SEND_BATCH, PULL, ACK, RETRY, SETTLE, HANDLE)
+"""Every operation, for the package's spec (which derives the provided hints from them)."""

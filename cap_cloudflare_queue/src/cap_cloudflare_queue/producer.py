@@ -12,7 +12,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from cap_opendal_core.capability import Capability
 from cap_opendal_core.errors import (
@@ -28,9 +28,9 @@ from cap_opendal_core.errors import (
 )
 
 from .errors import BatchPartiallySent
-from .info import BINDING_KIND, PROVIDED_HINTS
 from .limits import DEFAULT_CONTENT_TYPE, MAX_BODY_BYTES, ContentType
 from .operations import CAPABILITY, SEND, SEND_BATCH
+from .spec import SPEC
 from .validation import (
     check_content_type,
     check_delay,
@@ -48,10 +48,10 @@ if TYPE_CHECKING:
     from cap_opendal_core.layers import LayerSettings
     from cap_opendal_core.metrics import Metrics
 
+    from .backends.base import ProducerBackend
     from .claim_check import ClaimCheck
     from .config import CloudflareQueueConfig
     from .models import MessageSendRequest, PreparedMessage
-    from .protocols import ProducerBackend
 
 __all__ = ["Queue"]
 
@@ -97,9 +97,7 @@ class Queue(Capability["ProducerBackend"]):
     which defaults to ``name``.
     """
 
-    capability: ClassVar[str] = CAPABILITY
-    binding_kind: Final = BINDING_KIND
-    provided_hints: Final = PROVIDED_HINTS
+    spec = SPEC
 
     def __init__(
         self,

@@ -15,7 +15,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from cap_opendal_core.errors import InvalidInput
 
+from .binding_kind import CONSUMER_KEYS
 from .limits import MAX_CONCURRENCY
+from .operations import HANDLE
 from .validation import (
     check_batch_size,
     check_batch_timeout,
@@ -32,14 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["QueueTrigger"]
 
 _BINDING: Final = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_CONSUMER_KEYS: Final = (
-    "max_batch_size",
-    "max_batch_timeout",
-    "max_retries",
-    "dead_letter_queue",
-    "max_concurrency",
-)
-EFFECT_HINT: Final = "resource::queue::consume"
+EFFECT_HINT: Final = HANDLE.effect_hint
 
 
 @dataclass(frozen=True)
@@ -89,7 +84,7 @@ class QueueTrigger:
 
     def consumer_settings(self) -> dict[str, Any]:
         """The settings that are set, under wrangler's names."""
-        return {key: getattr(self, key) for key in _CONSUMER_KEYS if getattr(self, key) is not None}
+        return {key: getattr(self, key) for key in CONSUMER_KEYS if getattr(self, key) is not None}
 
     # -- the manifest and wrangler.toml --------------------------------------------------------------
 

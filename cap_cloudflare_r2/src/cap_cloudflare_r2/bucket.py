@@ -14,7 +14,7 @@ stays cheap and works under Pyodide.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
 from cap_opendal_core.capability import Capability, check_settings, refuse_pickling
 from cap_opendal_core.errors import Misconfigured
@@ -22,6 +22,7 @@ from cap_opendal_core.errors import Misconfigured
 from . import limits
 from . import operations as ops
 from .options import PutOptions
+from .spec import SPEC
 from .transfer import BytesPayload, Digests, TransferSettings, prepare_value
 from .validation import (
     check_checksums,
@@ -71,14 +72,7 @@ class R2Bucket(Capability["R2Backend"]):
     ``aclose()`` every call raises ``Closed``.
     """
 
-    capability: ClassVar[str] = ops.CAPABILITY
-    binding_kind: ClassVar[str] = "r2_bucket"
-    provided_hints: ClassVar[tuple[str, ...]] = (
-        ops.READ_HINT,
-        ops.WRITE_HINT,
-        ops.DETERMINISM_HINT,
-        ops.PINNED_HINT,
-    )
+    spec = SPEC
 
     __slots__ = ()
 

@@ -11,9 +11,10 @@ import datetime as _dt
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal
 
+from cap_opendal_core.closing import ClosesOnExit
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-    from types import TracebackType
 
 __all__ = [
     "CHECKSUM_ALGORITHMS",
@@ -217,7 +218,7 @@ class PresignedRequest:
         )
 
 
-class R2ObjectBody:
+class R2ObjectBody(ClosesOnExit):
     """An object with its body (``R2ObjectBody``), streamed: the body is read once, chunk by chunk.
 
     ``async for chunk in body`` streams it; :meth:`read`, :meth:`text` and :meth:`json` collect it
@@ -341,14 +342,6 @@ class R2ObjectBody:
         finally:
             if closer is not None:
                 await closer()
-
-    async def __aenter__(self) -> R2ObjectBody:
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
 
     def __repr__(self) -> str:
         return (

@@ -18,6 +18,7 @@ from typing import Final
 from cap_opendal_core.layers import Operation
 
 __all__ = [
+    "OPERATIONS",
     "ABORT_MULTIPART_UPLOAD",
     "CAPABILITY",
     "COMPLETE_MULTIPART_UPLOAD",
@@ -72,3 +73,21 @@ PRESIGN_GET: Final = _read("presign", subrequests=0)
 """A presigned GET lets its holder read the object: a read, made without any request."""
 PRESIGN_PUT: Final = _write("presign", idempotent=True, subrequests=0)
 """A presigned PUT lets its holder write the object: a write, made without any request."""
+
+OPERATIONS: Final = (
+    HEAD,
+    GET,
+    LIST,
+    PUT,
+    PUT_ONCE,
+    DELETE,
+    CREATE_MULTIPART_UPLOAD,
+    RESUME_MULTIPART_UPLOAD,
+    UPLOAD_PART,
+    UPLOAD_PART_ONCE,
+    COMPLETE_MULTIPART_UPLOAD,
+    ABORT_MULTIPART_UPLOAD,
+    PRESIGN_GET,
+    PRESIGN_PUT,
+)
+"""Every operation, for the package's spec (which derives the provided hints from them)."""

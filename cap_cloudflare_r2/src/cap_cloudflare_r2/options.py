@@ -11,6 +11,9 @@ import binascii
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from cap_opendal_core.errors import InvalidInput
+
+from .limits import LIST_INCLUDE_PAGE_MAX
 from .models import R2Conditional, R2HttpMetadata
 
 if TYPE_CHECKING:
@@ -57,6 +60,17 @@ class ListOptions:
             if after is None or position > after:
                 after = position
         return after
+
+    def emulated_page(self) -> tuple[str | None, int]:
+        """``(start_after, limit)`` of one page for a backend that emulates R2's listing: the cursor
+        folded into ``start_after`` (``InvalidInput`` when it is not one of ours), and at most
+        :data:`~cap_cloudflare_r2.limits.LIST_INCLUDE_PAGE_MAX` entries when metadata is included."""
+        try:
+            start_after = self.effective_start_after()
+        except ValueError as exc:
+            raise InvalidInput(str(exc), field="cursor", capability="r2", operation="list") from None
+        limit = min(self.limit, LIST_INCLUDE_PAGE_MAX) if self.includes_metadata else self.limit
+        return start_after, limit
 
 
 def encode_cursor(last_key: str) -> str:

@@ -214,6 +214,18 @@ class Digests:
         for h in self._hashes.values():
             h.update(chunk)
 
+    def update_part(self, chunk: bytes, max_bytes: int | None) -> None:
+        """:meth:`update`, refusing a streamed part that grows past ``max_bytes`` (None: no bound)."""
+        self.update(chunk)
+        if max_bytes is not None and self.size > max_bytes:
+            raise LimitExceeded(
+                f"the stream is over {max_bytes} bytes, the most one part may hold",
+                limit="r2.part_bytes",
+                value=self.size,
+                maximum=max_bytes,
+                capability="r2",
+            )
+
     @property
     def md5(self) -> str:
         return self._hashes["md5"].hexdigest()

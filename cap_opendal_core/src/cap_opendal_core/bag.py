@@ -18,13 +18,13 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
+from .closing import ClosesOnExit
 from .errors import InvalidInput, Misconfigured
 from .hints import validate_hint_id
 from .plugins import BINDING_NAME, BindingKind, binding_kinds, hint_provided
 
 if TYPE_CHECKING:
     import os
-    from types import TracebackType
 
     from .descriptors import Descriptor
     from .plugins import CapabilityPlugin
@@ -68,7 +68,7 @@ class DeclaredBinding:
     provided_hints: tuple[str, ...] | None = None
 
 
-class CapabilityBag:
+class CapabilityBag(ClosesOnExit):
     """Named capabilities, in the order they were added."""
 
     def __init__(self, capabilities: Mapping[str, Any] | None = None) -> None:
@@ -222,14 +222,6 @@ class CapabilityBag:
             raise
         self._entered = entered
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     async def aclose(self) -> None:
         """Close every capability, newest first: ``__aexit__`` for those the bag entered, else

@@ -15,22 +15,22 @@ their methods, not in how they are built, closed, shown or copied. This base own
 * ``repr`` — the class and the subclass's ``_describe()``, scrubbed of registered secrets;
 * pickling — refused with ``TypeError``: a capability holds live clients and credentials.
 
-Core knows no particular service: a subclass sets ``capability`` (``"kv"`` …) and, where its backend
-needs them, overrides ``_layer_settings`` and ``_open``.
+Core knows no particular service: a subclass sets ``spec`` (its package's ``SPEC``) or ``capability``
+and, where its backend needs them, overrides ``_layer_settings`` and ``_open``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVar
 
+from .closing import ClosesOnExit
 from .errors import Closed, Misconfigured
 
 if TYPE_CHECKING:
-    from types import TracebackType
-
     from .descriptors import Descriptor
     from .layers import LayerSettings, Pipeline
     from .metrics import Metrics
+    from .spec import CapabilitySpec
 
 __all__ = ["Capability", "CapabilityBackend", "check_settings", "refuse_pickling"]
 
@@ -75,14 +75,29 @@ def refuse_pickling(obj: object) -> Any:
 B = TypeVar("B", bound=CapabilityBackend)
 
 
-class Capability(Generic[B]):
+class Capability(ClosesOnExit, Generic[B]):
     """Base of the public capability classes: construction, lifecycle, ``repr``, no pickling.
 
     ``B`` is the package's backend protocol (``KvBackend`` …), so ``self._backend`` is typed.
     """
 
+    spec: ClassVar[CapabilitySpec]
+    """The package's :class:`~cap_opendal_core.spec.CapabilitySpec`; a subclass that sets it gets
+    ``capability``, ``binding_kind`` and ``provided_hints`` from it."""
     capability: ClassVar[str]
     """The capability's name (``"kv"``, ``"r2"`` …): the pipeline's and every error's ``capability``."""
+    binding_kind: ClassVar[str]
+    """The wrangler binding kind it stands for (the bag and preflight read it)."""
+    provided_hints: ClassVar[tuple[str, ...]]
+    """Every hint its calls record (preflight checks a flow's hints have a provider)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        spec = cls.__dict__.get("spec")
+        if spec is not None:
+            cls.capability = spec.name
+            cls.binding_kind = spec.binding_kind
+            cls.provided_hints = spec.provided_hints
 
     __slots__ = ("_backend", "_pipeline")
 
@@ -162,14 +177,6 @@ class Capability(Generic[B]):
         self._check_open("__aenter__")
         await self._open()
         return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- how it shows and copies -----------------------------------------------------------------
 

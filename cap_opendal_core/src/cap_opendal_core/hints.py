@@ -6,7 +6,11 @@ implies: for the ``effect`` kind, the weakest effects level a node using it may 
 segment, most specific first, so ``resource::blob`` covers ``resource::blob::read`` but not
 ``resource::blobs`` (see ``docs/reference/hints.md``).
 
-The built-in table is registered at import; capability plugins register more. Registering the same
+The built-in table — core's own families only: ``http``, ``db``, ``clock``, ``rng`` — is registered
+at import; each capability package registers the meanings of its own family (``kv``, ``blob``,
+``queue`` …) through its plugin. The process-wide :data:`registry` runs plugin discovery (once, cheaply
+cached) before its first lookup, so a scope check or ``validate_flow`` sees every installed family
+without the host calling :func:`~cap_opendal_core.plugins.discover` first. Registering the same
 (hint, kind) again replaces the earlier entry — the newest registration wins.
 """
 
@@ -18,7 +22,7 @@ from enum import IntEnum
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Callable, Iterable, Iterator
 
 __all__ = [
     "BUILTIN_CONSTRAINTS",
@@ -132,26 +136,6 @@ BUILTIN_CONSTRAINTS: tuple[Constraint, ...] = (
     Constraint("resource::db::read", "effect", _E.READ_ONLY),
     Constraint("resource::db::write", "effect", _E.EFFECTFUL),
     Constraint("resource::db", "determinism", _D.BEST_EFFORT),
-    Constraint("resource::kv::read", "effect", _E.READ_ONLY),
-    Constraint("resource::kv::write", "effect", _E.EFFECTFUL),
-    Constraint(
-        "resource::kv", "determinism", _D.BEST_EFFORT, "values change; Workers KV is eventually consistent"
-    ),
-    Constraint("resource::blob::read", "effect", _E.READ_ONLY),
-    Constraint("resource::blob::write", "effect", _E.EFFECTFUL),
-    Constraint("resource::blob", "determinism", _D.BEST_EFFORT, "objects change"),
-    Constraint("resource::blob::pinned", "determinism", _D.STABLE, "a read pinned to an etag cannot drift"),
-    Constraint("resource::queue::publish", "effect", _E.EFFECTFUL),
-    Constraint(
-        "resource::queue::consume", "effect", _E.READ_ONLY, "acknowledging is the consumer's own bookkeeping"
-    ),
-    Constraint("resource::queue", "determinism", _D.BEST_EFFORT, "delivery order and timing vary"),
-    Constraint("resource::dedupe::write", "effect", _E.EFFECTFUL),
-    Constraint("resource::dedupe", "determinism", _D.BEST_EFFORT),
-    Constraint("resource::state::read", "effect", _E.READ_ONLY, "Durable Object state read"),
-    Constraint("resource::state::write", "effect", _E.EFFECTFUL, "Durable Object state write"),
-    Constraint("resource::state::read", "determinism", _D.STABLE, "single-writer, strongly consistent"),
-    Constraint("resource::state", "determinism", _D.BEST_EFFORT, "any write to the object"),
 )
 
 
@@ -161,12 +145,26 @@ class HintRegistry:
     Lookups are cached; a registration clears the cache. Thread-safe for registration.
     """
 
-    def __init__(self, constraints: Iterable[Constraint] = ()) -> None:
+    def __init__(
+        self, constraints: Iterable[Constraint] = (), *, before_first_lookup: Callable[[], None] | None = None
+    ) -> None:
         self._table: dict[tuple[str, HintKind], Constraint] = {}
         self._cache: dict[tuple[str, HintKind], Constraint | None] = {}
         self._lock = threading.Lock()
+        self._pending = before_first_lookup
         for c in constraints:
             self.register(c)
+
+    def _ready(self) -> None:
+        """Run the one-off hook (plugin discovery, for the process-wide registry) before reading.
+
+        Cleared before it runs, so the hook's own registrations and lookups do not run it again."""
+        hook = self._pending
+        if hook is not None:
+            with self._lock:
+                hook, self._pending = self._pending, None
+            if hook is not None:
+                hook()
 
     def register(self, constraint: Constraint) -> None:
         """Add or replace the constraint for ``(constraint.hint, constraint.kind)``."""
@@ -186,6 +184,7 @@ class HintRegistry:
 
     def lookup(self, hint: str, kind: HintKind) -> Constraint | None:
         """The most specific constraint of ``kind`` covering ``hint`` (whole segments), or None."""
+        self._ready()
         cache_key = (hint, kind)
         try:
             return self._cache[cache_key]
@@ -237,11 +236,20 @@ class HintRegistry:
         return self.lookup(hint, "effect") is not None or self.lookup(hint, "determinism") is not None
 
     def __iter__(self) -> Iterator[Constraint]:
+        self._ready()
         return iter(sorted(self._table.values(), key=lambda c: (c.hint, c.kind)))
 
     def __len__(self) -> int:
+        self._ready()
         return len(self._table)
 
 
-registry = HintRegistry(BUILTIN_CONSTRAINTS)
-"""The process-wide registry: built-ins now, plugins' hints once discovered."""
+def _discover_plugins() -> None:
+    from .plugins import discover
+
+    discover()
+
+
+registry = HintRegistry(BUILTIN_CONSTRAINTS, before_first_lookup=_discover_plugins)
+"""The process-wide registry: core's built-ins, and every installed plugin's family, discovered before
+the first lookup."""

@@ -1,4 +1,4 @@
-"""The toy counter's plugin: everything core learns about it comes from here."""
+"""The toy counter's spec and plugin: everything core learns about it comes from here."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from cap_opendal_core.binding_kinds import BindingKindSpec
 from cap_opendal_core.descriptors import Descriptor
 from cap_opendal_core.errors import LimitExceeded
 from cap_opendal_core.hints import Constraint, Determinism, Effects
-from cap_opendal_core.plugins import CapabilityPlugin
+from cap_opendal_core.layers.operation import Operation
+from cap_opendal_core.spec import CapabilitySpec
 from cap_opendal_core.translate import ServiceErrors, Spec
 
 if TYPE_CHECKING:
@@ -16,7 +17,7 @@ if TYPE_CHECKING:
 
     from cap_opendal_core.manifest import BindingSpec, ManifestReader
 
-__all__ = ["PLUGIN"]
+__all__ = ["PLUGIN", "SPEC"]
 
 
 def _parse(r: ManifestReader) -> Mapping[str, Any]:
@@ -37,10 +38,12 @@ def _render(specs: Sequence[BindingSpec], source: str) -> list[str]:
     return lines
 
 
-PLUGIN = CapabilityPlugin(
+_READ = Operation("counter", "get", "resource::counter::read", "resource::counter", idempotent=True)
+_ADD = Operation("counter", "add", "resource::counter::add", "resource::counter", idempotent=False)
+
+SPEC = CapabilitySpec(
     name="counter",
     distribution="toy-counter",
-    binding_kind="counter_namespace",
     binding=BindingKindSpec(
         kind="counter_namespace", keys=("namespace", "start"), parse=_parse, render=_render
     ),
@@ -49,15 +52,8 @@ PLUGIN = CapabilityPlugin(
         Constraint("resource::counter::add", "effect", Effects.EFFECTFUL, "increments a counter"),
         Constraint("resource::counter", "determinism", Determinism.BEST_EFFORT, "other writers count too"),
     ),
-    provided_hints=("resource::counter",),
-    descriptor=Descriptor(
-        consistency="strong",
-        durability="ephemeral",
-        ttl="none",
-        delivery="unknown",
-        ordering="unknown",
-        reservation="unknown",
-    ),
+    operations=(_READ, _ADD),
+    descriptor=Descriptor(consistency="strong", durability="ephemeral", ttl="none"),
     errors=ServiceErrors(
         service="counter",
         capability_prefixes=("counter",),
@@ -65,3 +61,5 @@ PLUGIN = CapabilityPlugin(
     ),
     constructors={"local": "toy_counter:Counter.local"},
 )
+
+PLUGIN = SPEC.plugin()

@@ -72,3 +72,14 @@ async def check_every_package_imports_and_has_metadata(env: Any) -> None:
         assert not pulled, f"import {package} pulled in {pulled}"
         distribution = package.replace("_", "-")
         assert importlib.metadata.version(distribution), distribution
+
+
+async def check_hint_meanings_come_from_the_installed_packages(env: Any) -> None:
+    # core keeps only its own families; a lookup runs plugin discovery (entry points) on Workers too
+    from cap_opendal_core.hints import BUILTIN_CONSTRAINTS, Effects, registry
+
+    assert not any(c.hint.startswith("resource::kv") for c in BUILTIN_CONSTRAINTS)
+    found = registry.lookup("resource::kv::write", "effect")
+    assert found is not None, "the kv package's hint family was not discovered under Pyodide"
+    assert (found.minimum, found.source) == (Effects.EFFECTFUL, "cap-cloudflare-kv")
+    assert registry.lookup("resource::state::read", "determinism") is not None

@@ -45,11 +45,11 @@ from cap_opendal_core.translate import from_http, from_httpx
 from .. import codec
 from ..ids import DurableObjectId
 from ..models import Request, Response
+from .base import RemoteNamespace
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-    from cap_opendal_core.descriptors import Descriptor
 
 __all__ = ["ORIGIN_HEADER", "GatewayNamespace", "GatewayStub"]
 
@@ -72,16 +72,8 @@ def _check_url(url: object) -> str:
     return url.rstrip("/")
 
 
-class GatewayNamespace:
+class GatewayNamespace(RemoteNamespace):
     kind = "gateway"
-    name = "gateway"
-
-    @property
-    def descriptor(self) -> Descriptor:
-        """Durable Objects' guarantees."""
-        from . import namespace_descriptor
-
-        return namespace_descriptor()
 
     def __init__(
         self,

@@ -49,7 +49,7 @@ if TYPE_CHECKING:
     from cap_opendal_core.descriptors import Descriptor
 
     from ..validation import Encoded, ListOptions
-    from . import KeyList
+    from .base import KeyList
 
 __all__ = ["LocalRuntime", "LocalStorage", "LocalStub", "ObjectContext"]
 
@@ -102,9 +102,9 @@ class LocalRuntime:
     @property
     def descriptor(self) -> Descriptor:
         """Durable Objects' guarantees (ephemeral when storage is in memory)."""
-        from . import namespace_descriptor
+        from .base import namespace_descriptor
 
-        return namespace_descriptor(durable=self.path is not None)
+        return namespace_descriptor("local", durable=self.path is not None)
 
     def __init__(
         self,

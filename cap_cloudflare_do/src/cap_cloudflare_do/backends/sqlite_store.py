@@ -43,7 +43,7 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
     from ..validation import Encoded, ListOptions
-    from . import KeyList
+    from .base import KeyList
 
 __all__ = ["DB_FILE", "AlarmList", "SqliteStore"]
 

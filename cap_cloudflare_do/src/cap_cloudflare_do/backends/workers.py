@@ -17,11 +17,11 @@ from cap_opendal_core.errors import CapabilityError, InvalidInput, Misconfigured
 from .. import codec
 from ..ids import DurableObjectId
 from ..models import Request, Response
+from .base import RemoteNamespace
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from cap_opendal_core.descriptors import Descriptor
 
 __all__ = ["WorkersNamespace", "WorkersStub"]
 
@@ -40,16 +40,8 @@ def _translate(exc: BaseException, operation: str, key: str | None) -> Capabilit
     return from_js(exc, capability="do", operation=operation, key=key)
 
 
-class WorkersNamespace:
+class WorkersNamespace(RemoteNamespace):
     kind = "workers"
-    name = "workers"
-
-    @property
-    def descriptor(self) -> Descriptor:
-        """Durable Objects' guarantees."""
-        from . import namespace_descriptor
-
-        return namespace_descriptor()
 
     def __init__(self, binding: Any) -> None:
         self._ns = binding

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping
 
     from ..validation import Encoded, ListOptions
-    from . import KeyList
+    from .base import KeyList
 
 __all__ = ["WorkersStorage"]
 

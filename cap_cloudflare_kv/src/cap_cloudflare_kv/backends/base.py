@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from cap_opendal_core.capability import CapabilityBackend
+from cap_opendal_core.errors import InvalidInput
+
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
@@ -18,13 +21,13 @@ if TYPE_CHECKING:
 
     from ..models import KvListResult, KvValueWithMetadata, PreparedWrite, ValueType
 
-__all__ = ["KvBackend", "chunked", "map_bounded"]
+__all__ = ["KvBackend", "chunked", "foreign_cursor", "map_bounded"]
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-class KvBackend(Protocol):
+class KvBackend(CapabilityBackend, Protocol):
     """What a KV backend does. ``name`` is ``workers``, ``rest`` or ``opendal`` (for logs)."""
 
     name: str
@@ -104,3 +107,14 @@ async def map_bounded(fn: Callable[[T], Awaitable[R]], items: list[T], limit: in
     if failures:
         raise failures[min(failures)]
     return results  # type: ignore[return-value]
+
+
+def foreign_cursor(operation: str) -> InvalidInput:
+    """The error for a cursor this namespace's ``list()`` did not return (the emulating backends')."""
+    return InvalidInput(
+        "cursor is not one this namespace's list() returned; pass the cursor of the previous page "
+        "unchanged, or None to start over",
+        field="cursor",
+        capability="kv",
+        operation=operation,
+    )

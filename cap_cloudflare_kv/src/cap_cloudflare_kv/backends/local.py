@@ -33,16 +33,16 @@ import shutil
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from cap_opendal_core.embedded import MEMBERS, acquire
+from cap_opendal_core.embedded import MEMBERS
 from cap_opendal_core.embedded.async_group import transact_grouped
+from cap_opendal_core.embedded.handle import StoreHandle
 from cap_opendal_core.embedded.threads import to_thread
-from cap_opendal_core.errors import InvalidInput
 
 from ..codec import decode_metadata, decode_value
 from ..limits import BULK_GET_MAX_KEYS
 from ..models import KvKey, KvListResult, KvValueWithMetadata, PreparedWrite, ValueType
 from ..streams import KvStream
-from .base import chunked
+from .base import chunked, foreign_cursor
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -86,7 +86,9 @@ class LocalBackend:
         self._root = root
         self._durability: Durability = durability
         self.clock: Callable[[], float] = time.time if clock is None else clock
-        self._store: Store | None = None
+        self._handle = StoreHandle(
+            root, kind="kv", schema=SCHEMA, capability="kv", migration=FileLayoutMigration()
+        )
         self._descriptor: Descriptor | None = None
 
     @property
@@ -107,25 +109,13 @@ class LocalBackend:
         return f"local directory {self._root!r} (embedded engine, durability={self._durability!r})"
 
     def _held(self) -> Store:
-        store = self._store
-        if store is None:
-            store = acquire(
-                self._root, kind="kv", schema=SCHEMA, capability="kv", migration=FileLayoutMigration()
-            )
-            store.hold()
-            self._store = store
-        return store
+        return self._handle.held()
 
     async def _opened(self) -> Store:
-        store = self._held()
-        if not store.is_open:
-            await to_thread(store.open)
-        return store
+        return await self._handle.opened()
 
     async def aclose(self) -> None:
-        store, self._store = self._store, None
-        if store is not None:
-            await to_thread(store.let_go)
+        await self._handle.aclose()
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -388,13 +378,7 @@ def _decode_cursor(cursor: str, operation: str) -> str:
             return raw[5:].decode("utf-8")
         raise ValueError("not a cursor")
     except (binascii.Error, ValueError):
-        raise InvalidInput(
-            "cursor is not one this namespace's list() returned; pass the cursor of the previous page "
-            "unchanged, or None to start over",
-            field="cursor",
-            capability="kv",
-            operation=operation,
-        ) from None
+        raise foreign_cursor(operation) from None
 
 
 # --- the earlier layout --------------------------------------------------------------------------

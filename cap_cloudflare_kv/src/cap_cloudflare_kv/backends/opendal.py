@@ -41,7 +41,6 @@ from typing import TYPE_CHECKING, Any, Final
 import anyio
 from opendal import exceptions as odx
 
-from cap_opendal_core.errors import InvalidInput
 from cap_opendal_core.localfs import local_root, write_replacing
 from cap_opendal_core.operators.build import defer_to_native_layers
 
@@ -49,7 +48,7 @@ from ..codec import decode_metadata, decode_value
 from ..limits import BULK_GET_MAX_KEYS
 from ..models import KvKey, KvListResult, KvValueWithMetadata, PreparedWrite, ValueType
 from ..streams import KvStream
-from .base import chunked
+from .base import chunked, foreign_cursor
 from .layout import PREFIX, key_to_path
 from .listing import DirectoryListing, Listing, OperatorListing, map_bounded
 from .not_found import raise_unless_missing_key
@@ -481,10 +480,4 @@ def _decode_cursor(cursor: str, operation: str) -> tuple[bytes, str]:
             raise ValueError("not a cursor")
         return raw[1 : 1 + _TOKEN_BYTES], raw[1 + _TOKEN_BYTES :].decode("utf-8")
     except (binascii.Error, ValueError):
-        raise InvalidInput(
-            "cursor is not one this namespace's list() returned; pass the cursor of the previous page "
-            "unchanged, or None to start over",
-            field="cursor",
-            capability="kv",
-            operation=operation,
-        ) from None
+        raise foreign_cursor(operation) from None

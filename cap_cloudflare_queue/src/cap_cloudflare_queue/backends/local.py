@@ -49,8 +49,8 @@ from cap_opendal_core.errors import Misconfigured
 from cap_opendal_core.localfs import local_root
 
 from ..encoding import decode_body
-from ..info import descriptor_for
 from ..models import Lease, PreparedMessage, ReceivedMessage, RetryRequest, SettleResult
+from ..spec import SPEC
 
 if TYPE_CHECKING:
     import os
@@ -350,7 +350,7 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 
 class LocalProducer:
-    """:class:`~cap_cloudflare_queue.protocols.ProducerBackend` over a :class:`LocalStore`."""
+    """:class:`~cap_cloudflare_queue.backends.base.ProducerBackend` over a :class:`LocalStore`."""
 
     name = "local"
     content_types: tuple[ContentType, ...] = ("json", "text", "bytes")
@@ -358,7 +358,7 @@ class LocalProducer:
     def __init__(self, store: LocalStore, queue: str, *, ephemeral: bool = False) -> None:
         self.store = store
         self.queue = queue
-        self.descriptor = descriptor_for("local", durability="ephemeral" if ephemeral else "durable")
+        self.descriptor = SPEC.descriptor_for("local", durability="ephemeral" if ephemeral else "durable")
 
     async def send(self, message: PreparedMessage) -> None:
         await self.store.run(self.store.enqueue, self.queue, (message,))
@@ -371,7 +371,7 @@ class LocalProducer:
 
 
 class LocalConsumer:
-    """:class:`~cap_cloudflare_queue.protocols.ConsumerBackend` over a :class:`LocalStore`."""
+    """:class:`~cap_cloudflare_queue.backends.base.ConsumerBackend` over a :class:`LocalStore`."""
 
     name = "local"
 
@@ -381,7 +381,7 @@ class LocalConsumer:
         self.store = store
         self.queue = queue
         self.settings = settings
-        self.descriptor = descriptor_for("local", durability="ephemeral" if ephemeral else "durable")
+        self.descriptor = SPEC.descriptor_for("local", durability="ephemeral" if ephemeral else "durable")
 
     async def pull(self, batch_size: int, visibility_timeout: float) -> list[ReceivedMessage]:
         return await self.store.run(

@@ -29,9 +29,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 from cap_opendal_core.errors import BackendError
 
-from ..info import descriptor_for
 from ..limits import CONTENT_TYPES
 from ..models import Lease, PreparedMessage, ReceivedMessage, RetryRequest, SettleResult
+from ..spec import SPEC
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -95,14 +95,14 @@ def _message_json(message: PreparedMessage) -> str:
 
 
 class RestProducer:
-    """:class:`~cap_cloudflare_queue.protocols.ProducerBackend` over the push endpoints."""
+    """:class:`~cap_cloudflare_queue.backends.base.ProducerBackend` over the push endpoints."""
 
     name = "rest"
     content_types: tuple[ContentType, ...] = ("json", "text")
 
     def __init__(self, client: RestClient) -> None:
         self.client = client
-        self.descriptor = descriptor_for("rest")
+        self.descriptor = SPEC.descriptor_for("rest")
 
     async def send(self, message: PreparedMessage) -> None:
         await self.client.post("", _message_json(message).encode(), operation="send")
@@ -132,7 +132,7 @@ def decode_pulled_body(body: Any, content_type: str) -> Any:
 
 
 class RestConsumer:
-    """:class:`~cap_cloudflare_queue.protocols.ConsumerBackend` over the pull and ack endpoints.
+    """:class:`~cap_cloudflare_queue.backends.base.ConsumerBackend` over the pull and ack endpoints.
 
     ``max_retries``, the dead-letter queue and the default retry delay are the HTTP consumer's settings
     on Cloudflare's side (``wrangler queues consumer http add …``), not this client's.
@@ -143,7 +143,7 @@ class RestConsumer:
     def __init__(self, client: RestClient) -> None:
         self.client = client
         self.queue = client.config.display_name
-        self.descriptor = descriptor_for("rest")
+        self.descriptor = SPEC.descriptor_for("rest")
 
     async def pull(self, batch_size: int, visibility_timeout: float) -> list[ReceivedMessage]:
         payload = {

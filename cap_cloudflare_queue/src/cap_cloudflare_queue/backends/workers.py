@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from cap_opendal_core import ffi
 
-from ..info import descriptor_for
+from ..spec import SPEC
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -45,7 +45,7 @@ def _options(message: PreparedMessage) -> dict[str, Any]:
 
 
 class WorkersProducer:
-    """:class:`~cap_cloudflare_queue.protocols.ProducerBackend` over a Workers ``Queue`` binding."""
+    """:class:`~cap_cloudflare_queue.backends.base.ProducerBackend` over a Workers ``Queue`` binding."""
 
     name = "workers"
     content_types: tuple[ContentType, ...] = ("json", "text", "bytes", "v8")
@@ -53,7 +53,7 @@ class WorkersProducer:
     def __init__(self, binding: Any, binding_name: str) -> None:
         self.binding = binding
         self.binding_name = binding_name
-        self.descriptor = descriptor_for("workers")
+        self.descriptor = SPEC.descriptor_for("workers")
 
     @classmethod
     def from_env(cls, env: Any, name: str) -> WorkersProducer:

@@ -8,12 +8,15 @@ foreign errors into the ``CapabilityError`` tree. Backends never import each oth
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
-from cap_opendal_core.capability import refuse_pickling
+from cap_opendal_core.capability import CapabilityBackend, refuse_pickling
+from cap_opendal_core.errors import InvalidInput, Unsupported
 
 if TYPE_CHECKING:
     import builtins
+    from collections.abc import Mapping
 
     from cap_opendal_core.descriptors import Descriptor
     from cap_opendal_core.layers import LayerSettings
@@ -30,10 +33,24 @@ if TYPE_CHECKING:
     from ..options import ListOptions, PutOptions
     from ..transfer import BytesPayload, StreamPayload
 
-__all__ = ["R2Backend", "descriptor_for", "refuse_pickling"]
+__all__ = [
+    "NO_PRESIGN",
+    "PRESIGN_EXTENSION",
+    "OperatorBacked",
+    "R2Backend",
+    "gather_bounded",
+    "no_presign",
+    "unknown_part",
+    "refuse_pickling",
+]
+
+PRESIGN_EXTENSION: Final = "com.cloudflare.r2.presign"
+"""Descriptor extension: True when the backend can presign URLs (``SPEC.descriptor_for(…, extensions=…)``)."""
+
+NO_PRESIGN: Final[Mapping[str, bool]] = MappingProxyType({PRESIGN_EXTENSION: False})
 
 
-class R2Backend(Protocol):
+class R2Backend(CapabilityBackend, Protocol):
     """What :class:`~cap_cloudflare_r2.R2Bucket` needs from a backend."""
 
     @property
@@ -91,13 +108,46 @@ class R2Backend(Protocol):
     async def aclose(self) -> None: ...
 
 
-def descriptor_for(*, durability: str, **extensions: object) -> Descriptor:
-    """R2's descriptor (strong, no per-object expiry; see ``plugin.py``) with this backend's durability
-    and extra facts under ``com.cloudflare.r2.*``."""
-    import dataclasses
+def no_presign(key: str, why: str) -> Unsupported:
+    """The error of a backend that has no URL to sign (``why`` says where to presign instead)."""
+    return Unsupported(why, capability="r2", operation="presign", key=key)
 
-    from ..plugin import PLUGIN
 
-    base = PLUGIN.descriptor
-    merged = {**base.extensions, **{f"com.cloudflare.r2.{k}": v for k, v in extensions.items()}}
-    return dataclasses.replace(base, durability=durability, extensions=merged)  # type: ignore[arg-type]
+class OperatorBacked:
+    """What the backends over an OpenDAL operator share: a descriptor fixed when they are built, and
+    the layers the operator does natively (retries, timeouts) left to it."""
+
+    _descriptor: Descriptor
+
+    @property
+    def descriptor(self) -> Descriptor:
+        return self._descriptor
+
+    def pipeline_settings(self, settings: LayerSettings) -> LayerSettings:
+        from cap_opendal_core.operators import defer_to_native_layers
+
+        return defer_to_native_layers(settings)
+
+
+def unknown_part(part_number: int, key: str) -> InvalidInput:
+    """The error of ``complete()`` naming a part this upload does not hold (or holds another etag of)."""
+    return InvalidInput(
+        f"part {part_number} was not uploaded to this upload, or its etag differs",
+        field="parts",
+        capability="r2",
+        operation="complete_multipart_upload",
+        key=key,
+    )
+
+
+async def gather_bounded(calls: list[Any], limit: int) -> list[Any]:
+    """Await coroutines with at most ``limit`` running; results in order."""
+    import asyncio
+
+    semaphore = asyncio.Semaphore(limit)
+
+    async def one(call: Any) -> Any:
+        async with semaphore:
+            return await call
+
+    return list(await asyncio.gather(*(one(c) for c in calls)))

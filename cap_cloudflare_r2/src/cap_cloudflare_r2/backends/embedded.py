@@ -37,19 +37,22 @@ import shutil
 import time
 from typing import TYPE_CHECKING, Any, Final
 
-from cap_opendal_core.embedded import MEMBERS, acquire
+from cap_opendal_core.embedded import MEMBERS
 from cap_opendal_core.embedded.async_group import transact_grouped
 from cap_opendal_core.embedded.blobs import read_exactly
+from cap_opendal_core.embedded.handle import StoreHandle
 from cap_opendal_core.embedded.threads import shielded, to_thread
-from cap_opendal_core.errors import InvalidInput, LimitExceeded, NotFound, Unavailable, Unsupported
+from cap_opendal_core.errors import NotFound, Unavailable
 
 from .. import limits
 from ..conditions import condition_holds, from_epoch_ms
 from ..models import R2Checksums, R2HttpMetadata, R2Object, R2ObjectBody, R2Objects, R2Range, R2UploadedPart
 from ..options import encode_cursor
 from ..ranges import resolve_range
+from ..spec import SPEC
 from ..transfer import BytesPayload, Digests, StreamPayload, multipart_etag
-from .base import descriptor_for, refuse_pickling
+from .base import NO_PRESIGN as _NO_PRESIGN
+from .base import no_presign, refuse_pickling, unknown_part
 
 if TYPE_CHECKING:
     import builtins
@@ -186,7 +189,9 @@ class EmbeddedBackend:
         self._durability: Durability = durability
         self._clock = clock or time.time
         self._descriptor: Descriptor | None = None
-        self._store: Store | None = None
+        self._handle = StoreHandle(
+            root, kind="r2", schema=SCHEMA, capability="r2", migration=FileLayoutMigration()
+        )
 
     # -- protocol basics -------------------------------------------------------------------------
 
@@ -194,7 +199,9 @@ class EmbeddedBackend:
     def descriptor(self) -> Descriptor:
         """Built at first use, not in ``.local()``: building it loads the plugin tables (~10 ms)."""
         if self._descriptor is None:
-            self._descriptor = descriptor_for(durability="durable", presign=False, backend="local-embedded")
+            self._descriptor = SPEC.descriptor_for(
+                "local-embedded", durability="durable", extensions=_NO_PRESIGN
+            )
         return self._descriptor
 
     def pipeline_settings(self, settings: LayerSettings) -> LayerSettings:
@@ -207,20 +214,10 @@ class EmbeddedBackend:
         """Every R2 field is kept in the index."""
 
     def _held(self) -> Store:
-        store = self._store
-        if store is None:
-            store = acquire(
-                self._root, kind="r2", schema=SCHEMA, capability="r2", migration=FileLayoutMigration()
-            )
-            store.hold()
-            self._store = store
-        return store
+        return self._handle.held()
 
     async def _opened(self) -> Store:
-        store = self._held()
-        if not store.is_open:
-            await to_thread(store.open)
-        return store
+        return await self._handle.opened()
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
@@ -266,13 +263,7 @@ class EmbeddedBackend:
         raise Unavailable("the object kept changing while it was being read", capability="r2", key=key)
 
     async def list(self, options: ListOptions) -> R2Objects:
-        try:
-            start_after = options.effective_start_after()
-        except ValueError as exc:
-            raise InvalidInput(str(exc), field="cursor", capability="r2", operation="list") from None
-        limit = (
-            min(options.limit, limits.LIST_INCLUDE_PAGE_MAX) if options.includes_metadata else options.limit
-        )
+        start_after, limit = options.emulated_page()
         store = await self._opened()
         rows, prefixes, last = await to_thread(
             _page, store, options.prefix, options.delimiter, start_after, limit
@@ -310,15 +301,7 @@ class EmbeddedBackend:
             buffer: list[bytes] = []
             buffered = 0
             async for chunk in payload.chunks:
-                digests.update(chunk)
-                if max_bytes is not None and digests.size > max_bytes:
-                    raise LimitExceeded(
-                        f"the stream is over {max_bytes} bytes, the most one part may hold",
-                        limit="r2.part_bytes",
-                        value=digests.size,
-                        maximum=max_bytes,
-                        capability="r2",
-                    )
+                digests.update_part(chunk, max_bytes)
                 if chunk:
                     buffer.append(bytes(chunk))
                     buffered += len(chunk)
@@ -514,13 +497,7 @@ class EmbeddedBackend:
             for part in parts:
                 found = stored.get(part.part_number)
                 if found is None or found[1] != part.etag:
-                    raise InvalidInput(
-                        f"part {part.part_number} was not uploaded to this upload, or its etag differs",
-                        field="parts",
-                        capability="r2",
-                        operation="complete_multipart_upload",
-                        key=key,
-                    )
+                    raise unknown_part(part.part_number, key)
                 chosen.append(found)
             _check_part_sizes([size for size, _, _ in chosen], key)
             current = txn.execute("SELECT uploaded, blobs FROM objects WHERE key = ?", (key,)).fetchone()
@@ -577,17 +554,13 @@ class EmbeddedBackend:
     async def presign(
         self, key: str, method: str, expires_in: int, content_type: str | None
     ) -> PresignedRequest:
-        raise Unsupported(
+        raise no_presign(
+            key,
             "presigned URLs need the S3 backend; a local bucket has no URL to sign",
-            capability="r2",
-            operation="presign",
-            key=key,
         )
 
     async def aclose(self) -> None:
-        store, self._store = self._store, None
-        if store is not None:
-            await to_thread(store.let_go)
+        await self._handle.aclose()
 
     def __reduce__(self) -> Any:
         return refuse_pickling(self)

@@ -52,10 +52,8 @@ from typing import TYPE_CHECKING, Any, Final
 from cap_opendal_core.errors import (
     BackendError,
     InvalidInput,
-    LimitExceeded,
     NotFound,
     Unavailable,
-    Unsupported,
 )
 
 from .. import limits
@@ -64,8 +62,10 @@ from ..listing import page_of
 from ..models import R2Checksums, R2HttpMetadata, R2Object, R2ObjectBody, R2Objects, R2Range, R2UploadedPart
 from ..options import encode_cursor
 from ..ranges import resolve_range
+from ..spec import SPEC
 from ..transfer import BytesPayload, Digests, StreamPayload, multipart_etag
-from .base import descriptor_for, refuse_pickling
+from .base import NO_PRESIGN as _NO_PRESIGN
+from .base import OperatorBacked, gather_bounded, no_presign, refuse_pickling, unknown_part
 
 if TYPE_CHECKING:
     import builtins
@@ -73,8 +73,6 @@ if TYPE_CHECKING:
 
     import opendal
 
-    from cap_opendal_core.descriptors import Descriptor
-    from cap_opendal_core.layers import LayerSettings
     from cap_opendal_core.operators import OperatorCapabilities, ServiceConfig
 
     from ..models import PresignedRequest, R2Conditional
@@ -193,7 +191,7 @@ class _Record:
         )
 
 
-class LocalBackend:
+class LocalBackend(OperatorBacked):
     """R2 on an OpenDAL operator without native object metadata (see the module docstring)."""
 
     name: Final = "local"
@@ -214,19 +212,12 @@ class LocalBackend:
         root = getattr(config, "root", "/")
         self._lock_name = f"fs:{root}" if config.scheme == "fs" else f"{config.scheme}:{id(self)}"
         durable = "ephemeral" if config.scheme == "memory" else "durable"
-        self._descriptor = descriptor_for(durability=durable, presign=False, backend=f"local-{config.scheme}")
+        self._descriptor = SPEC.descriptor_for(
+            f"local-{config.scheme}", durability=durable, extensions=_NO_PRESIGN
+        )
         self._scheme = config.scheme
 
     # -- protocol basics -------------------------------------------------------------------------
-
-    @property
-    def descriptor(self) -> Descriptor:
-        return self._descriptor
-
-    def pipeline_settings(self, settings: LayerSettings) -> LayerSettings:
-        from cap_opendal_core.operators import defer_to_native_layers
-
-        return defer_to_native_layers(settings)
 
     def check_key(self, key: str, operation: str) -> None:
         """Any R2 key fits: keys are hex-encoded into paths."""
@@ -295,15 +286,7 @@ class LocalBackend:
         writer = await self._op.open(path, "wb")
         try:
             async for chunk in payload.chunks:
-                digests.update(chunk)
-                if max_bytes is not None and digests.size > max_bytes:
-                    raise LimitExceeded(
-                        f"the stream is over {max_bytes} bytes, the most one part may hold",
-                        limit="r2.part_bytes",
-                        value=digests.size,
-                        maximum=max_bytes,
-                        capability="r2",
-                    )
+                digests.update_part(chunk, max_bytes)
                 if chunk:
                     await writer.write(chunk)
         except BaseException:
@@ -381,13 +364,7 @@ class LocalBackend:
         raise Unavailable("the object kept changing while it was being read", capability="r2", key=key)
 
     async def list(self, options: ListOptions) -> R2Objects:
-        try:
-            start_after = options.effective_start_after()
-        except ValueError as exc:
-            raise InvalidInput(str(exc), field="cursor", capability="r2", operation="list") from None
-        limit = (
-            min(options.limit, limits.LIST_INCLUDE_PAGE_MAX) if options.includes_metadata else options.limit
-        )
+        start_after, limit = options.emulated_page()
         keys = await self._all_keys()
         page = await page_of(
             _aiter(keys),
@@ -397,7 +374,7 @@ class LocalBackend:
             start_after=start_after,
             limit=limit,
         )
-        records = await _gather_bounded([self._read_record(k) for k in page.objects], _PAGE_READS)
+        records = await gather_bounded([self._read_record(k) for k in page.objects], _PAGE_READS)
         objects = tuple(
             r.to_object(http=options.include_http_metadata, custom=options.include_custom_metadata)
             for r in records
@@ -590,13 +567,7 @@ class LocalBackend:
             for part in parts:
                 found = stored.get(part.part_number)
                 if found is None or found[1]["md5"] != part.etag:
-                    raise InvalidInput(
-                        f"part {part.part_number} was not uploaded to this upload, or its etag differs",
-                        field="parts",
-                        capability="r2",
-                        operation="complete_multipart_upload",
-                        key=key,
-                    )
+                    raise unknown_part(part.part_number, key)
                 chosen.append(found[1])
             _check_part_sizes([int(doc["size"]) for doc in chosen], key)
             current = await self._read_record(key)
@@ -658,12 +629,10 @@ class LocalBackend:
     async def presign(
         self, key: str, method: str, expires_in: int, content_type: str | None
     ) -> PresignedRequest:
-        raise Unsupported(
+        raise no_presign(
+            key,
             f"presigned URLs need the S3 backend; this bucket is kept by OpenDAL's {self._scheme} service, "
             "which has no URL to sign",
-            capability="r2",
-            operation="presign",
-            key=key,
         )
 
     async def aclose(self) -> None:
@@ -714,14 +683,3 @@ async def _prepend(first: bytes, rest: AsyncGenerator[bytes]) -> AsyncIterator[b
             yield chunk
     finally:
         await rest.aclose()
-
-
-async def _gather_bounded(calls: list[Any], limit: int) -> list[Any]:
-    """Await coroutines with at most ``limit`` running; results in order."""
-    semaphore = asyncio.Semaphore(limit)
-
-    async def one(call: Any) -> Any:
-        async with semaphore:
-            return await call
-
-    return list(await asyncio.gather(*(one(c) for c in calls)))

@@ -39,7 +39,6 @@ names and values are refused rather than changed; OpenDAL's s3 service has no op
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as _dt
 import re
@@ -65,8 +64,9 @@ from ..models import (
 )
 from ..options import encode_cursor
 from ..ranges import resolve_range
+from ..spec import SPEC
 from ..transfer import BytesPayload, Digests, StreamPayload, read_up_to
-from .base import descriptor_for, refuse_pickling
+from .base import PRESIGN_EXTENSION, OperatorBacked, gather_bounded, refuse_pickling
 from .s3_get import FALLBACK
 
 if TYPE_CHECKING:
@@ -75,7 +75,6 @@ if TYPE_CHECKING:
 
     import opendal
 
-    from cap_opendal_core.descriptors import Descriptor
     from cap_opendal_core.layers import LayerSettings
     from cap_opendal_core.operators import OperatorCapabilities, ServiceConfig
 
@@ -139,7 +138,7 @@ def _object(
     )
 
 
-class OpenDalBackend:
+class OpenDalBackend(OperatorBacked):
     """R2 on an OpenDAL operator that stores objects natively (see the module docstring)."""
 
     name: Final = "opendal"
@@ -168,22 +167,13 @@ class OpenDalBackend:
             self._direct = direct_get_for(self._s3_config, settings, transfer.read_chunk_size)
         self._timeout = settings.deadline
         self._scheme = config.scheme
-        self._descriptor = descriptor_for(
+        self._descriptor = SPEC.descriptor_for(
+            f"opendal-{config.scheme}",
             durability="durable",
-            presign=capabilities.presign_read and capabilities.presign_write,
-            backend=f"opendal-{config.scheme}",
+            extensions={PRESIGN_EXTENSION: capabilities.presign_read and capabilities.presign_write},
         )
 
     # -- protocol basics -------------------------------------------------------------------------
-
-    @property
-    def descriptor(self) -> Descriptor:
-        return self._descriptor
-
-    def pipeline_settings(self, settings: LayerSettings) -> LayerSettings:
-        from cap_opendal_core.operators import defer_to_native_layers
-
-        return defer_to_native_layers(settings)
 
     def check_key(self, key: str, operation: str) -> None:
         problem = opendal_path_problem(key)
@@ -290,13 +280,7 @@ class OpenDalBackend:
             await reader.close()
 
     async def list(self, options: ListOptions) -> R2Objects:
-        try:
-            start_after = options.effective_start_after()
-        except ValueError as exc:
-            raise InvalidInput(str(exc), field="cursor", capability="r2", operation="list") from None
-        limit = (
-            min(options.limit, limits.LIST_INCLUDE_PAGE_MAX) if options.includes_metadata else options.limit
-        )
+        start_after, limit = options.emulated_page()
         native = options.delimiter == "/" and (not options.prefix or options.prefix.endswith("/"))
         if native:
             # S3 rolls up '/' itself; one request of limit + 1 entries holds the page, but OpenDAL
@@ -328,7 +312,7 @@ class OpenDalBackend:
         if options.includes_metadata:
             # a key OpenDAL cannot address (another client wrote "a//b" …) is listed without metadata
             addressable = [e for e in page.objects if opendal_path_problem(e.path) is None]
-            metas = await _gather_bounded([self._stat(e.path) for e in addressable], _PARALLEL_REQUESTS)
+            metas = await gather_bounded([self._stat(e.path) for e in addressable], _PARALLEL_REQUESTS)
             found = {e.path: m for e, m in zip(addressable, metas, strict=True)}
             objects = tuple(
                 _object(e.path, e.metadata, http=False, custom=False)
@@ -475,7 +459,7 @@ class OpenDalBackend:
         )
 
     async def delete(self, keys: builtins.list[str]) -> None:
-        await _gather_bounded([self._op.delete(key) for key in dict.fromkeys(keys)], _PARALLEL_REQUESTS)
+        await gather_bounded([self._op.delete(key) for key in dict.fromkeys(keys)], _PARALLEL_REQUESTS)
 
     # -- multipart -------------------------------------------------------------------------------
 
@@ -603,13 +587,3 @@ async def _empty() -> AsyncIterator[bytes]:
 async def _aiter(items: list[Any]) -> AsyncIterator[Any]:
     for item in items:
         yield item
-
-
-async def _gather_bounded(calls: list[Any], limit: int) -> list[Any]:
-    semaphore = asyncio.Semaphore(limit)
-
-    async def one(call: Any) -> Any:
-        async with semaphore:
-            return await call
-
-    return list(await asyncio.gather(*(one(c) for c in calls)))

@@ -42,8 +42,10 @@ from ..models import (
     R2UploadedPart,
 )
 from ..ranges import resolve_range
+from ..spec import SPEC
 from ..transfer import BytesPayload, Digests, StreamPayload, read_up_to, split_parts, upload_parts
-from .base import descriptor_for, refuse_pickling
+from .base import NO_PRESIGN as _NO_PRESIGN
+from .base import no_presign, refuse_pickling
 
 if TYPE_CHECKING:
     import builtins
@@ -58,7 +60,7 @@ if TYPE_CHECKING:
 
 __all__ = ["WorkersBackend"]
 
-_DESCRIPTOR: Final = descriptor_for(durability="durable", presign=False, backend="workers")
+_DESCRIPTOR: Final = SPEC.descriptor_for("workers", durability="durable", extensions=_NO_PRESIGN)
 
 
 def _prop(obj: Any, name: str) -> Any:
@@ -340,12 +342,10 @@ class WorkersBackend:
     async def presign(
         self, key: str, method: str, expires_in: int, content_type: str | None
     ) -> PresignedRequest:
-        raise Unsupported(
+        raise no_presign(
+            key,
             "the Workers binding cannot presign URLs; presign on a server with the S3 backend "
             "(R2Bucket.from_config(R2Config(...)))",
-            capability="r2",
-            operation="presign",
-            key=key,
         )
 
     async def aclose(self) -> None:

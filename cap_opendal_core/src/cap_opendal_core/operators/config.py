@@ -201,9 +201,10 @@ class FsConfig(_ServiceConfig):
 class S3Config(_ServiceConfig):
     """OpenDAL's ``s3`` service with R2's defaults: region ``auto``, path-style addressing, no append.
 
-    ``endpoint`` is required (R2's is per account; see :meth:`for_r2`). ``allow_append=False`` (R2
-    has no append) makes the operator report ``write_can_append=False``, so a capability falls back
-    instead of sending an append R2 would reject. Credentials: see the module docstring.
+    ``endpoint`` is required (R2's is per account; ``cap_cloudflare_r2.R2Config`` derives it).
+    ``allow_append=False`` (R2 has no append) makes the operator report ``write_can_append=False``,
+    so a capability falls back instead of sending an append R2 would reject. Credentials: see the
+    module docstring.
     """
 
     scheme: Literal["s3"] = "s3"
@@ -284,36 +285,6 @@ class S3Config(_ServiceConfig):
         for secret in (config.access_key_id, config.secret_access_key, config.session_token):
             _register(secret)
         return config
-
-    @classmethod
-    def for_r2(
-        cls,
-        account_id: str,
-        bucket: str,
-        *,
-        jurisdiction: Literal["eu", "fedramp"] | None = None,
-        root: str = "/",
-        access_key_id: str | SecretStr | None = None,
-        secret_access_key: str | SecretStr | None = None,
-    ) -> S3Config:
-        """R2's S3 endpoint for ``account_id``: ``https://<account_id>[.<jurisdiction>].r2.cloudflarestorage.com``.
-
-        Raises :class:`~cap_opendal_core.errors.Misconfigured` naming what was wrong.
-        """
-        data: dict[str, Any] = {
-            "bucket": bucket,
-            "endpoint": r2_endpoint(account_id, jurisdiction),
-            "region": "auto",
-            "root": root,
-        }
-        if access_key_id is not None:
-            data["access_key_id"] = access_key_id
-        if secret_access_key is not None:
-            data["secret_access_key"] = secret_access_key
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise misconfigured_from(exc, "R2 configuration", capability="r2") from None
 
     @property
     def credential_source(self) -> str:

@@ -18,13 +18,21 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, Literal, TypeVar, cast
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from pydantic import ValidationError
 
 from ..errors import InvalidInput, Misconfigured
-from .config import FsConfig, MemoryConfig, OperatorConfig, S3Config, ServiceConfig, misconfigured_from
+from .config import (
+    FsConfig,
+    MemoryConfig,
+    OperatorConfig,
+    S3Config,
+    ServiceConfig,
+    misconfigured_from,
+    r2_endpoint,
+)
 
 __all__ = ["from_url"]
 
@@ -123,17 +131,15 @@ def from_url(url: str, *, capability: str | None = None) -> ServiceConfig:
         if jurisdiction not in (None, "eu", "fedramp"):
             raise fail(f"r2 jurisdiction must be 'eu' or 'fedramp', got {jurisdiction!r}")
         try:
-            return S3Config.for_r2(
-                query["account_id"],
-                parts.netloc,
-                jurisdiction=cast("Literal['eu', 'fedramp'] | None", jurisdiction),
-                root=root,
-                access_key_id=query.get("access_key_id"),
-                secret_access_key=query.get("secret_access_key"),
-            )
+            endpoint = r2_endpoint(query["account_id"], jurisdiction)
         except Misconfigured as exc:
             exc.capability = exc.capability if capability is None else capability
             raise
+        # R2's S3 API: the account's endpoint, region "auto" (cap_cloudflare_r2.R2Config does the same)
+        keys = {k: v for k, v in query.items() if k in ("access_key_id", "secret_access_key")}
+        return build(
+            S3Config, {"bucket": parts.netloc, "endpoint": endpoint, "region": "auto", "root": root, **keys}
+        )
 
     if parts.netloc:
         raise fail(

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Protocol
 
+from cap_opendal_core.capability import CapabilityBackend
+
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from cap_opendal_core.descriptors import Descriptor
 
-    from .limits import ContentType
-    from .models import Lease, PreparedMessage, ReceivedMessage, RetryRequest, SettleResult
+    from ..limits import ContentType
+    from ..models import Lease, PreparedMessage, ReceivedMessage, RetryRequest, SettleResult
 
 __all__ = ["ConsumerBackend", "ProducerBackend"]
 
 
-class ProducerBackend(Protocol):
+class ProducerBackend(CapabilityBackend, Protocol):
     name: str
     """``"local"``, ``"rest"`` or ``"workers"``: for logs, errors and ``info``."""
     content_types: tuple[ContentType, ...]
@@ -36,7 +38,7 @@ class ProducerBackend(Protocol):
     async def aclose(self) -> None: ...
 
 
-class ConsumerBackend(Protocol):
+class ConsumerBackend(CapabilityBackend, Protocol):
     name: str
     queue: str
     """The queue's name as batches report it (``batch.queue``)."""

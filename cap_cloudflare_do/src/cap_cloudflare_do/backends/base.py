@@ -1,0 +1,130 @@
+"""The small protocols every Durable Objects backend implements, and the descriptor they share.
+
+``local``, ``workers`` and ``gateway`` implement :class:`NamespaceBackend`; ``local`` and ``workers``
+also implement :class:`StorageBackend` for an object's own storage.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from cap_opendal_core.capability import CapabilityBackend
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from cap_opendal_core.descriptors import Descriptor
+
+    from ..ids import DurableObjectId
+    from ..models import Request, Response
+    from ..validation import Encoded, ListOptions
+
+__all__ = [
+    "KeyList",
+    "NamespaceBackend",
+    "RemoteNamespace",
+    "StorageBackend",
+    "StubBackend",
+    "namespace_descriptor",
+]
+
+KeyList = list[str]
+"""Keys of one call (an alias: ``list`` is also the name of a storage method)."""
+
+
+class StubBackend(Protocol):
+    """One object, as a caller reaches it."""
+
+    async def call(self, method: str, args: list[Any]) -> Any:
+        """RPC: ``args`` are in tagged form (already validated); returns the plain Python result."""
+        ...
+
+    async def fetch(self, request: Request) -> Response: ...
+
+
+class NamespaceBackend(CapabilityBackend, Protocol):
+    """A namespace of objects of one class."""
+
+    kind: str
+    """``local``, ``workers`` or ``gateway``: for logs and the descriptor (``name`` is the same)."""
+
+    @property
+    def descriptor(self) -> Descriptor:
+        """What this backend guarantees (:func:`namespace_descriptor`)."""
+        ...
+
+    def id_from_name(self, name: str) -> DurableObjectId: ...
+
+    def new_unique_id(self, jurisdiction: str | None) -> DurableObjectId: ...
+
+    def id_from_string(self, hex_id: str) -> DurableObjectId: ...
+
+    async def resolve_id(self, oid: DurableObjectId | None, jurisdiction: str | None) -> DurableObjectId:
+        """An id whose hex form is known (``None``: a new unique id)."""
+        ...
+
+    def stub(self, oid: DurableObjectId) -> StubBackend: ...
+
+    def stub_by_name(self, name: str) -> tuple[DurableObjectId, StubBackend]: ...
+
+    async def start(self) -> None:
+        """Start background work (the local runtime's alarm scheduler); called by ``async with``."""
+        ...
+
+    async def aclose(self) -> None: ...
+
+
+class StorageBackend(Protocol):
+    """One object's storage. Keys and values arrive validated; results are plain Python values."""
+
+    kind: str
+
+    async def get(self, key: str) -> Any: ...
+
+    async def get_many(self, keys: list[str]) -> dict[str, Any]:
+        """Only the keys that exist, in UTF-8 byte order of the keys."""
+        ...
+
+    async def put_many(self, entries: Mapping[str, Encoded]) -> None: ...
+
+    async def delete(self, key: str) -> bool: ...
+
+    async def delete_many(self, keys: KeyList) -> int: ...
+
+    async def delete_all(self) -> None: ...
+
+    async def list(self, options: ListOptions) -> dict[str, Any]: ...
+
+    async def commit(self, puts: Mapping[str, Encoded], deletes: KeyList) -> None:
+        """Apply a transaction's writes all together or not at all."""
+        ...
+
+    async def get_alarm(self) -> int | None: ...
+
+    async def set_alarm(self, epoch_ms: int) -> None: ...
+
+    async def delete_alarm(self) -> None: ...
+
+
+def namespace_descriptor(kind: str, *, durable: bool = True) -> Descriptor:
+    """Durable Objects' descriptor (strong, durable, ordered; see ``spec.py``); an in-memory local
+    runtime is ephemeral."""
+    from ..spec import SPEC
+
+    return SPEC.descriptor_for(kind, durability="durable" if durable else "ephemeral")
+
+
+class RemoteNamespace:
+    """What a namespace reached remotely (the binding, the gateway) states about itself: its ``kind``
+    is its ``name``, and it is as durable as Durable Objects are."""
+
+    kind: str
+
+    @property
+    def name(self) -> str:
+        return self.kind
+
+    @property
+    def descriptor(self) -> Descriptor:
+        """Durable Objects' guarantees."""
+        return namespace_descriptor(self.kind)
