@@ -1,4 +1,4 @@
-"""The repository stands on its own: nothing it tracks points at a ``shared/`` folder outside it.
+"""The repository stands on its own: nothing it tracks points at a ``shared`` folder beside the clone.
 
 Users, contributors and their CI have only the repository, so code, tests and docs must read their
 fixtures from inside it (tests/fixtures/) and cite docs/reference/ rather than material beside a clone.
@@ -13,7 +13,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 THIS = Path(__file__).resolve().relative_to(REPO).as_posix()
 
-# ``shared/reference…``, ``../shared``, ``parent / "shared"``, ``"shared"`` as a path segment.
+# The folder name as a path segment: followed by a slash, after ``../``, or quoted after a ``/`` join.
+FOLDER = "shared"
 OUTSIDE_SHARED = re.compile(r"""(?:\.\./|\b)shared/|/\s*["']shared["']|\bSHARED\s*=""")
 
 
@@ -43,10 +44,11 @@ def test_no_tracked_file_refers_to_a_shared_folder_outside_the_repository() -> N
 
 
 def test_the_pattern_catches_what_it_must() -> None:
+    # Built from FOLDER so that this file itself holds no such reference.
     for line in (
-        "Source: ``shared/reference/cloudflare.md``",
-        'SHARED = Path(__file__).parents[2].parent / "shared"',
-        "see ../shared/DESIGN.md",
+        f"Source: ``{FOLDER}/reference/cloudflare.md``",
+        f'SHARED = Path(__file__).parents[2].parent / "{FOLDER}"',
+        f"see ../{FOLDER}/DESIGN.md",
     ):
         assert OUTSIDE_SHARED.search(line), line
     for line in ("a shared machine", "one lock per bucket root, shared", "shared_secret = 1"):
