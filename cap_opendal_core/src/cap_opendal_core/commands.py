@@ -19,6 +19,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
+from .plugins import PluginProblem
+
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Collection
@@ -44,15 +46,8 @@ class Command:
     epilog: str | None = None
 
 
-@dataclass(frozen=True)
-class CommandProblem:
-    """An entry point that could not become a command, and why (one line)."""
-
-    entry_point: str
-    error: str
-
-    def __str__(self) -> str:
-        return f"{self.entry_point}: {self.error}"
+CommandProblem = PluginProblem
+"""An entry point that could not become a command, and why: the same record plugin discovery reports."""
 
 
 def discover_commands(reserved: Collection[str] = ()) -> tuple[dict[str, Command], list[CommandProblem]]:
