@@ -157,4 +157,4 @@ async def test_capabilities_describe_themselves_to_the_bag(tmp_path: Path) -> No
     async with bag:
         assert await ns.get_by_name("x").increment(1) == 1
     with pytest.raises(InvalidInput):
-        DurableObjectNamespace.local(Counter, ":memory:").get("not an id")  # type: ignore[arg-type]
+        DurableObjectNamespace.local(Counter, ":memory:").get("not an id")  # type: ignore[call-overload]

@@ -188,7 +188,12 @@ CASES: list[Call] = [
         InvalidInput,
         {"field": "only_if"},
     ),
-    ("value of an unsupported type", lambda b: b.put("k", 42), InvalidInput, {"field": "value"}),
+    (
+        "value of an unsupported type",
+        lambda b: b.put("k", 42),  # type: ignore[arg-type]
+        InvalidInput,
+        {"field": "value"},
+    ),
     ("presign for 0 seconds", lambda b: b.presign("k", expires_in=0), InvalidInput, {"field": "expires_in"}),
     (
         "presign for 8 days",

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
     from cap_cloudflare_queue import MessageBatch
-    from cap_cloudflare_r2 import R2Bucket
+    from cap_cloudflare_r2 import R2Bucket, R2PutValue
 
 pytestmark = pytest.mark.anyio
 
@@ -56,7 +56,7 @@ class _FlakySummaryBucket:
         self._bucket = bucket
         self.failures = failures
 
-    async def put(self, key: str, value: object, **options: Any) -> Any:
+    async def put(self, key: str, value: R2PutValue, **options: Any) -> Any:
         if key == SUMMARY_KEY and self.failures > 0:
             self.failures -= 1
             raise Unavailable("injected: R2 is unavailable", capability="r2", operation="put", key=key)

@@ -37,6 +37,7 @@ from tests.support.cf_kv_api import ACCOUNT_ID, NAMESPACE_ID, kv_api_server
 from tests.support.fault_proxy import FaultPlan, FaultProxy, ProxyRecord
 
 if TYPE_CHECKING:
+    from cap_cloudflare_kv import ValueType
     from tests.support.cf_kv_api import KvApi
 
 pytestmark = pytest.mark.anyio
@@ -104,7 +105,7 @@ class Worker(RegisterWorker):
             out = await ledger.run("put", lambda: kv.put(key, value, metadata=metadata), bound=DEADLINE)
             self._written(key, version, out, "put")
         elif roll < 0.48:
-            kind = rng.choice(["text", "bytes", "json", "stream"])
+            kind: ValueType = rng.choice(["text", "bytes", "json", "stream"])
 
             async def read() -> str | None:
                 got: Any = await kv.get(key, kind)

@@ -17,7 +17,7 @@ read-only and ``resource::state::write`` + ``resource::state`` for anything else
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
 
 from cap_opendal_core.capability import Capability, check_settings
 from cap_opendal_core.errors import InvalidInput, Misconfigured
@@ -44,6 +44,10 @@ if TYPE_CHECKING:
     from .object import DurableObject
 
 __all__ = ["DurableObjectNamespace", "DurableObjectStub"]
+
+Interface = TypeVar("Interface")
+"""A user's ``Protocol`` of the object's RPC methods, each ``async def`` (see
+:meth:`DurableObjectNamespace.get`)."""
 
 _JURISDICTIONS: Final = frozenset({"eu", "fedramp", "fedramp-high"})
 
@@ -313,8 +317,20 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
 
     # -- stubs -----------------------------------------------------------------------------------
 
-    def get(self, oid: DurableObjectId) -> DurableObjectStub:
-        """A stub for the object ``oid``."""
+    @overload
+    def get(self, oid: DurableObjectId) -> DurableObjectStub: ...
+    @overload
+    def get(self, oid: DurableObjectId, interface: Callable[..., Interface]) -> Interface: ...
+    def get(self, oid: DurableObjectId, interface: Callable[..., Any] | None = None) -> Any:
+        """A stub for the object ``oid``.
+
+        With ``interface`` — a ``Protocol`` listing the object's RPC methods as ``async def`` — the
+        stub is typed as that protocol, so mypy checks each call's arguments and result
+        (``await ns.get(oid, CounterApi).increment(1)``), and calling a method the protocol does not
+        list raises ``AttributeError``. A stub always awaits, so the protocol's methods must be
+        ``async def`` even where the object's own are not.
+        """
+        names = _interface_methods(interface)
         if not isinstance(oid, DurableObjectId):
             raise InvalidInput(
                 f"get() takes a DurableObjectId (from id_from_name, new_unique_id or id_from_string), "
@@ -322,13 +338,18 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
                 field="id",
             )
         self._check_open("get")
-        return DurableObjectStub(self, oid, self._backend.stub(oid))
+        return DurableObjectStub(self, oid, self._backend.stub(oid), interface=names)
 
-    def get_by_name(self, name: str) -> DurableObjectStub:
-        """A stub for the object named ``name`` (``getByName`` in JS)."""
+    @overload
+    def get_by_name(self, name: str) -> DurableObjectStub: ...
+    @overload
+    def get_by_name(self, name: str, interface: Callable[..., Interface]) -> Interface: ...
+    def get_by_name(self, name: str, interface: Callable[..., Any] | None = None) -> Any:
+        """A stub for the object named ``name`` (``getByName`` in JS); ``interface`` as in :meth:`get`."""
+        names = _interface_methods(interface)
         self._check_open("get_by_name")
         oid, backend = self._backend.stub_by_name(check_name(name))
-        return DurableObjectStub(self, oid, backend)
+        return DurableObjectStub(self, oid, backend, interface=names)
 
     # -- lifecycle ------------------------------------------------------------------------------
     # ``aclose()``, ``async with``, ``repr`` (secrets scrubbed) and the refusal to pickle come from
@@ -345,11 +366,19 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
 class DurableObjectStub:
     """One object, as a caller reaches it: ``fetch``, ``call`` and RPC by attribute."""
 
-    __slots__ = ("_backend", "_namespace", "id")
+    __slots__ = ("_backend", "_interface", "_namespace", "id")
 
-    def __init__(self, namespace: DurableObjectNamespace, oid: DurableObjectId, backend: StubBackend) -> None:
+    def __init__(
+        self,
+        namespace: DurableObjectNamespace,
+        oid: DurableObjectId,
+        backend: StubBackend,
+        *,
+        interface: tuple[str, frozenset[str]] | None = None,
+    ) -> None:
         self._namespace = namespace
         self._backend = backend
+        self._interface = interface
         self.id = oid
 
     @property
@@ -368,6 +397,11 @@ class DurableObjectStub:
     def __getattr__(self, name: str) -> Callable[..., Any]:
         if (name.startswith("__") and name.endswith("__")) or name in DurableObjectStub.__slots__:
             raise AttributeError(name)
+        if self._interface is not None and name not in self._interface[1]:
+            raise AttributeError(
+                f"{name!r} is not an RPC method of {self._interface[0]} "
+                "(the interface this stub was made with)"
+            )
 
         async def rpc(*args: Any) -> Any:
             return await self.call(name, *args)
@@ -392,3 +426,33 @@ class DurableObjectStub:
 
     def __repr__(self) -> str:
         return f"DurableObjectStub({self.id!r})"
+
+
+def _interface_methods(interface: Callable[..., Any] | None) -> tuple[str, frozenset[str]] | None:
+    """``interface``'s name and RPC method names, refused before any I/O when it is not a class or
+    a method is not ``async def`` (its calls would be typed as returning a value, not an awaitable)."""
+    if interface is None:
+        return None
+    if not isinstance(interface, type):
+        raise InvalidInput(
+            f"interface must be a class (a Protocol of the object's async RPC methods), "
+            f"got {type(interface).__name__}",
+            field="interface",
+        )
+    import inspect
+
+    names: set[str] = set()
+    for klass in interface.__mro__:
+        if klass is object or klass.__module__ == "typing":
+            continue
+        for attr, value in vars(klass).items():
+            if attr.startswith("_") or not callable(value):
+                continue
+            if not inspect.iscoroutinefunction(value):
+                raise InvalidInput(
+                    f"interface {interface.__qualname__}.{attr} must be 'async def': a stub's RPC calls "
+                    "are awaited",
+                    field="interface",
+                )
+            names.add(attr)
+    return interface.__qualname__, frozenset(names)

@@ -190,8 +190,8 @@ class KvNamespace(Capability["KvBackend"]):
         self, key: str, type: Literal["stream"], *, cache_ttl: float | None = None
     ) -> KvStream | None: ...
     @overload
-    async def get(self, key: str, type: str, *, cache_ttl: float | None = None) -> Any: ...
-    async def get(self, key: str, type: str = "text", *, cache_ttl: float | None = None) -> Any:
+    async def get(self, key: str, type: ValueType, *, cache_ttl: float | None = None) -> Any: ...
+    async def get(self, key: str, type: ValueType = "text", *, cache_ttl: float | None = None) -> Any:
         """The value of ``key`` as ``type`` (``text``, ``bytes``, ``json`` or ``stream``); None if missing.
 
         ``cache_ttl`` (seconds, at least 30) is how long Workers may cache the read at the edge;
@@ -203,7 +203,7 @@ class KvNamespace(Capability["KvBackend"]):
         return await self._pipeline.call(ops.GET, self._backend.get, key, value_type, ttl, key=key)
 
     async def get_with_metadata(
-        self, key: str, type: ValueType | str = "text", *, cache_ttl: float | None = None
+        self, key: str, type: ValueType = "text", *, cache_ttl: float | None = None
     ) -> KvValueWithMetadata:
         """The value and its metadata; both None when ``key`` is missing."""
         check_key(key, "get_with_metadata")

@@ -13,6 +13,7 @@ from cap_opendal_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .claim_check import BlobStore, ClaimCheck, OpendalBlobStore
+    from .codec import BodyCodec, JsonCodec, TextCodec
     from .config import CloudflareQueueConfig
     from .consumer import QueueConsumer
     from .errors import BatchPartiallySent
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from .models import MessageSendRequest, SettleResult
     from .producer import Queue
     from .trigger import QueueTrigger
+    from .typed import TypedConsumer, TypedQueue
 
 __version__ = "0.1.0"
 
@@ -37,14 +39,21 @@ _LAZY: dict[str, str] = {
     "OpendalBlobStore": "claim_check",
     "BatchPartiallySent": "errors",
     "CloudflareQueueConfig": "config",
+    "BodyCodec": "codec",
+    "JsonCodec": "codec",
+    "TextCodec": "codec",
+    "TypedQueue": "typed",
+    "TypedConsumer": "typed",
 }
 
 __all__ = [
     "BatchPartiallySent",
     "BlobStore",
+    "BodyCodec",
     "ClaimCheck",
     "CloudflareQueueConfig",
     "Handler",
+    "JsonCodec",
     "Message",
     "MessageBatch",
     "MessageSendRequest",
@@ -53,6 +62,9 @@ __all__ = [
     "QueueConsumer",
     "QueueTrigger",
     "SettleResult",
+    "TextCodec",
+    "TypedConsumer",
+    "TypedQueue",
     "__version__",
 ]
 

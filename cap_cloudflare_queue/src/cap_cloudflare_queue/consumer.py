@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
 from cap_opendal_core.capability import Capability
 from cap_opendal_core.errors import CapabilityError, InvalidInput, Misconfigured
@@ -50,14 +50,19 @@ if TYPE_CHECKING:
 
     from .backends.base import ConsumerBackend
     from .claim_check import ClaimCheck
+    from .codec import BodyCodec
     from .config import CloudflareQueueConfig
     from .message import Handler
     from .models import ReceivedMessage
+    from .typed import TypedConsumer
 
 __all__ = ["QueueConsumer"]
 
 DEFAULT_LOCAL_PATH: Final = ".caps/queues"
 MAX_RUN_CONCURRENCY: Final = 256
+
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -219,6 +224,14 @@ class QueueConsumer(Capability["ConsumerBackend"]):
 
     def _describe(self) -> str:
         return f"queue={self.queue!r}, backend={self._backend.name!r}"
+
+    def typed(self, codec: BodyCodec[T]) -> TypedConsumer[T]:
+        """A view of this consumer whose batches hold ``Message[T]``: each ``body`` decoded by ``codec``
+        when read (a body the codec refuses raises ``InvalidInput`` there, so that message's handler
+        fails and it is retried, as any failing handler's messages are)."""
+        from .typed import TypedConsumer
+
+        return TypedConsumer(self, codec)
 
     # -- pulling -----------------------------------------------------------------------------------
 

@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, cast
 
-from cap_opendal_core.errors import CapabilityError, Misconfigured
+from cap_opendal_core.errors import CapabilityError, InvalidInput, Misconfigured
 
 from .encoding import decode_body
 from .models import SettleResult
@@ -25,13 +25,27 @@ if TYPE_CHECKING:
     from cap_opendal_core.layers import LayerSettings, Pipeline
 
     from .claim_check import ClaimCheck, ClaimReference
+    from .codec import BodyCodec
     from .limits import ContentType
+
+if TYPE_CHECKING:
+    # the body type defaults to Any, so code written before bodies were typed (``Message``,
+    # ``MessageBatch``) still passes ``mypy --strict``; at run time the default is not needed
+    from typing_extensions import TypeVar
+
+    BodyT = TypeVar("BodyT", default=Any)
+    DecodedT = TypeVar("DecodedT")
+else:
+    from typing import TypeVar
+
+    BodyT = TypeVar("BodyT")
+    DecodedT = TypeVar("DecodedT")
 
 __all__ = ["Handler", "Message", "MessageBatch", "Outcome"]
 
 Outcome = Literal["pending", "ack", "retry"]
-Handler = Callable[["MessageBatch"], Awaitable[object]]
-"""A batch handler: ``async def handle(batch: MessageBatch) -> None``."""
+Handler = Callable[["MessageBatch[BodyT]"], Awaitable[object]]
+"""A batch handler: ``async def handle(batch: MessageBatch[Job]) -> None`` (``Handler[Job]``)."""
 
 SETTLE_GRACE_S = 30.0
 """How long settling a batch may take once its handler raised or was cancelled (it runs shielded)."""
@@ -43,9 +57,10 @@ class _Settler(Protocol):
     async def settle(self, messages: Sequence[Message]) -> SettleResult: ...
 
 
-class Message:
+class Message(Generic[BodyT]):
     """One delivered message: ``id``, ``timestamp`` (aware UTC datetime), ``body``, ``attempts`` (1 on the
-    first delivery), and ``ack()`` / ``retry(delay_seconds=…)``.
+    first delivery), and ``ack()`` / ``retry(delay_seconds=…)``. ``Message[Job]`` is a message whose
+    body a :class:`~cap_cloudflare_queue.codec.BodyCodec` decodes to a ``Job``.
 
     ``content_type`` is known for pulled messages (local, REST) and ``None`` for pushed ones (the
     Workers runtime hands over the decoded body only); ``lease_id`` is set for pulled messages.
@@ -57,6 +72,8 @@ class Message:
         "_body",
         "_body_error",
         "_claim",
+        "_codec",
+        "_decoded",
         "_js",
         "_outcome",
         "_retry_delay",
@@ -92,14 +109,38 @@ class Message:
         self._body_error: CapabilityError | None = None
         self._claim = claim
         self._body = _UNSET if claim is not None else body
+        self._codec: BodyCodec[Any] | None = None
+        self._decoded: Any = _UNSET
 
     @property
-    def body(self) -> Any:
-        """The message body; a claim-checked body once it has been fetched.
+    def body(self) -> BodyT:
+        """The message body; a claim-checked body once it has been fetched; decoded by the batch's
+        codec when it has one (once: the value is kept).
 
         Raises the storage error when a claim-checked body could not be fetched (so the handler fails
-        and the message is retried), and ``Misconfigured`` when the batch was never loaded.
+        and the message is retried), ``Misconfigured`` when the batch was never loaded, and
+        ``InvalidInput`` naming the message when the codec refuses the body.
         """
+        raw = self._raw_body()
+        codec = self._codec
+        if codec is None:
+            return cast("BodyT", raw)
+        if self._decoded is _UNSET:
+            try:
+                self._decoded = codec.decode(raw)
+            except CapabilityError:
+                raise
+            except Exception as exc:
+                raise InvalidInput(
+                    f"message {self.id}: its body does not decode with {codec!r}: {exc}",
+                    field="body",
+                    capability="queue",
+                    operation="handle",
+                    key=self.id,
+                ) from exc
+        return cast("BodyT", self._decoded)
+
+    def _raw_body(self) -> Any:
         if self._body_error is not None:
             raise self._body_error
         if self._body is _UNSET:
@@ -169,8 +210,9 @@ class Message:
         )
 
 
-class MessageBatch:
+class MessageBatch(Generic[BodyT]):
     """A batch of messages from one queue: ``queue``, ``messages``, ``ack_all()``, ``retry_all()``.
+    ``MessageBatch[Job]`` holds ``Message[Job]`` (see :meth:`decode_with`).
 
     Batches come from :meth:`QueueConsumer.pull <cap_cloudflare_queue.QueueConsumer.pull>` or, inside a
     Python Worker's ``queue`` handler, from :meth:`from_js`.
@@ -181,14 +223,14 @@ class MessageBatch:
     def __init__(
         self,
         queue: str,
-        messages: Sequence[Message],
+        messages: Sequence[Message[BodyT]],
         *,
         settler: _Settler,
         claim_check: ClaimCheck | None = None,
         js: Any = None,
     ) -> None:
         self.queue = queue
-        self.messages: tuple[Message, ...] = tuple(messages)
+        self.messages: tuple[Message[BodyT], ...] = tuple(messages)
         self._settler = settler
         self._claim_check = claim_check
         self._js = js
@@ -196,14 +238,14 @@ class MessageBatch:
     def __len__(self) -> int:
         return len(self.messages)
 
-    def __iter__(self) -> Iterator[Message]:
+    def __iter__(self) -> Iterator[Message[BodyT]]:
         return iter(self.messages)
 
     def __repr__(self) -> str:
         return f"MessageBatch(queue={self.queue!r}, messages={len(self.messages)})"
 
     @property
-    def pending(self) -> tuple[Message, ...]:
+    def pending(self) -> tuple[Message[BodyT], ...]:
         """Messages neither acked nor retried yet."""
         return tuple(m for m in self.messages if m.outcome == "pending")
 
@@ -266,7 +308,18 @@ class MessageBatch:
             return SettleResult()
         return await self._settler.settle(decided)
 
-    async def process(self, handler: Handler) -> SettleResult:
+    def decode_with(self, codec: BodyCodec[DecodedT]) -> MessageBatch[DecodedT]:
+        """This batch, its bodies decoded by ``codec`` (lazily, when each ``body`` is read): the same
+        messages, so marks made through either view are the same marks."""
+        from .codec import check_codec
+
+        check_codec(codec)
+        for m in self.messages:
+            if m._codec is not codec:
+                m._codec, m._decoded = codec, _UNSET
+        return cast("MessageBatch[DecodedT]", self)
+
+    async def process(self, handler: Handler[BodyT]) -> SettleResult:
         """Run ``handler(batch)`` under Cloudflare's rule and settle: returning acks every message the
         handler neither acked nor retried; raising (or being cancelled) retries them, then re-raises."""
         import anyio

@@ -50,10 +50,14 @@ if TYPE_CHECKING:
 
     from .backends.base import ProducerBackend
     from .claim_check import ClaimCheck
+    from .codec import BodyCodec
     from .config import CloudflareQueueConfig
     from .models import MessageSendRequest, PreparedMessage
+    from .typed import TypedQueue
 
 __all__ = ["Queue"]
+
+T = TypeVar("T")
 
 if TYPE_CHECKING:
     from pydantic import BaseModel
@@ -235,6 +239,14 @@ class Queue(Capability["ProducerBackend"]):
         return dataclasses.replace(
             descriptor, extensions={**descriptor.extensions, "dev.cap.queue.claim_check": True}
         )
+
+    def typed(self, codec: BodyCodec[T]) -> TypedQueue[T]:
+        """A view of this queue that sends values of one type, encoded by ``codec`` (a
+        :class:`~cap_cloudflare_queue.codec.BodyCodec`, e.g. ``JsonCodec(Job.from_dict, Job.to_dict)``):
+        ``await queue.typed(JOBS).send(job)`` — mypy checks ``job`` is a ``Job``."""
+        from .typed import TypedQueue
+
+        return TypedQueue(self, codec)
 
     @property
     def claim_check(self) -> ClaimCheck | None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # real types for checkers; at run time __getattr__ imports on
         R2Object,
         R2ObjectBody,
         R2Objects,
+        R2PutValue,
         R2Range,
         R2UploadedPart,
     )
@@ -41,6 +42,7 @@ _LAZY: dict[str, str] = {
     "R2Object": "models",
     "R2ObjectBody": "models",
     "R2Objects": "models",
+    "R2PutValue": "models",
     "R2Range": "models",
     "R2UploadedPart": "models",
     "TransferSettings": "transfer",
@@ -57,6 +59,7 @@ __all__ = [
     "R2Object",
     "R2ObjectBody",
     "R2Objects",
+    "R2PutValue",
     "R2Range",
     "R2UploadedPart",
     "TransferSettings",

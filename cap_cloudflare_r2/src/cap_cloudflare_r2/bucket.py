@@ -56,6 +56,7 @@ if TYPE_CHECKING:
         R2Object,
         R2ObjectBody,
         R2Objects,
+        R2PutValue,
         R2Range,
         R2UploadedPart,
     )
@@ -233,7 +234,7 @@ class R2Bucket(Capability["R2Backend"]):
     async def put(
         self,
         key: str,
-        value: object,
+        value: R2PutValue,
         *,
         http_metadata: R2HttpMetadata | Mapping[str, Any] | None = None,
         custom_metadata: Mapping[str, str] | None = None,
@@ -355,7 +356,7 @@ class R2MultipartUpload:
         self.key = key
         self.upload_id = upload_id
 
-    async def upload_part(self, part_number: int, value: object) -> R2UploadedPart:
+    async def upload_part(self, part_number: int, value: R2PutValue) -> R2UploadedPart:
         """Upload part ``part_number`` (1-10,000); uploading a number again replaces that part."""
         number = check_part_number(part_number)
         payload = prepare_value(value, operation="upload_part", max_bytes=limits.PART_MAX_BYTES)

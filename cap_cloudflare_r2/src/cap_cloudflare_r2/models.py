@@ -8,8 +8,9 @@ stateful type: it holds the object's body as a stream that is read once.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias
 
 from cap_opendal_core.closing import ClosesOnExit
 
@@ -26,9 +27,26 @@ __all__ = [
     "R2Object",
     "R2ObjectBody",
     "R2Objects",
+    "R2PutValue",
     "R2Range",
     "R2UploadedPart",
+    "SupportsRead",
 ]
+
+
+class SupportsRead(Protocol):
+    """A binary file (``open(path, "rb")``, ``io.BytesIO``): what ``put`` streams from ``read``."""
+
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+R2PutValue: TypeAlias = (
+    bytes | bytearray | memoryview | str | AsyncIterable[bytes] | Iterable[bytes] | SupportsRead | None
+)
+"""What ``put`` and ``upload_part`` store: bytes-like, ``str`` (as UTF-8), None (an empty object), an
+async or sync iterable of bytes, or a binary file — R2's ``ReadableStream | ArrayBuffer |
+ArrayBufferView | string | null`` in Python. Anything else is refused by mypy, and at run time with
+``InvalidInput``."""
 
 CHECKSUM_ALGORITHMS: Final = ("md5", "sha1", "sha256", "sha384", "sha512")
 """The digests R2 verifies on ``put`` and reports in ``R2Object.checksums``, in R2's order."""

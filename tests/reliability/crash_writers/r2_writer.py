@@ -46,7 +46,7 @@ def custom(seq: int, body: bytes, *, multipart: bool = False) -> dict[str, str]:
 
 
 async def main(root: str, rng: random.Random, first_seq: int) -> None:
-    from cap_cloudflare_r2 import R2Bucket
+    from cap_cloudflare_r2 import R2Bucket, R2PutValue
     from cap_opendal_core.layers import LayerSettings
 
     report = Reporter(first_seq)
@@ -58,7 +58,7 @@ async def main(root: str, rng: random.Random, first_seq: int) -> None:
             key = rng.choice(KEYS)
             seq = report.begin("put", puts=[key])
             body = payload(key, seq, rng.choices(SIZES, SIZE_WEIGHTS)[0], rng)
-            value: object = chunks(body, rng, 512 * 1024) if rng.random() < 0.3 else body
+            value: R2PutValue = chunks(body, rng, 512 * 1024) if rng.random() < 0.3 else body
             await bucket.put(
                 key,
                 value,

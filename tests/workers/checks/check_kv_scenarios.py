@@ -323,7 +323,7 @@ async def scenario_bad_input(kv: KvNamespace, ctx: Ctx) -> None:
         with raises(InvalidInput, field="limit"):
             await kv.list(limit=limit)
     with raises(InvalidInput, field="type"):
-        await kv.get(key, "arrayBuffer")
+        await kv.get(key, "arrayBuffer")  # type: ignore[call-overload]
     with raises(InvalidInput, field="type"):
         await kv.get_many([key], "bytes")  # type: ignore[arg-type]
     with raises(InvalidInput, field="keys"):
