@@ -69,7 +69,7 @@ async def test_unsupported_values_are_refused_naming_the_type(storage: DurableOb
         ({1: "x"}, "int"),
     ):
         with pytest.raises(InvalidInput, match=name):
-            await storage.put("k", value)
+            await storage.put("k", value)  # type: ignore[call-overload]
     cyclic: list[Any] = []
     cyclic.append(cyclic)
     with pytest.raises(InvalidInput, match="deeper"):

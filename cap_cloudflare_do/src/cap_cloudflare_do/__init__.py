@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from cap_opendal_core.lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from .codec import StorableValue
     from .config import GatewayConfig
     from .dedupe import Dedupe, DedupeLedger
     from .ids import DurableObjectId
@@ -34,6 +35,7 @@ _LAZY: dict[str, str] = {
     "DurableObjectStub": "namespace",
     "DurableObject": "object",
     "DurableObjectStorage": "storage",
+    "StorableValue": "codec",
     "Transaction": "storage",
     "DurableObjectId": "ids",
     "Request": "models",
@@ -52,6 +54,7 @@ __all__ = [
     "DurableObjectId",
     "DurableObjectNamespace",
     "DurableObjectStorage",
+    "StorableValue",
     "DurableObjectStub",
     "GatewayConfig",
     "Request",

@@ -23,13 +23,31 @@ import base64
 import datetime as _dt
 import json
 import math
-from typing import Any, Final
+from collections.abc import Mapping, Sequence
+from typing import Any, Final, TypeAlias
 
 from cap_opendal_core.errors import InvalidInput
 
 from .limits import MAX_NESTING
 
-__all__ = ["TAGS", "clone", "decode", "encode", "encoded_size", "from_tagged", "to_tagged"]
+__all__ = ["TAGS", "StorableValue", "clone", "decode", "encode", "encoded_size", "from_tagged", "to_tagged"]
+
+StorableValue: TypeAlias = (
+    bool
+    | int
+    | float
+    | str
+    | bytes
+    | bytearray
+    | memoryview
+    | _dt.datetime
+    | Sequence["StorableValue"]
+    | Mapping[str, "StorableValue"]
+    | None
+)
+"""What storage ``put`` and RPC arguments take, for mypy: the values above (``Sequence`` and
+``Mapping`` so a ``list[int]`` or ``dict[str, str]`` fits). Run-time checks stay the authority —
+e.g. a ``set`` or a dict with ``int`` keys is refused by both."""
 
 TAGS: Final = frozenset({"$b", "$d", "$f", "$i", "$o"})
 MAX_SAFE_INTEGER: Final = 2**53 - 1

@@ -49,6 +49,7 @@ if TYPE_CHECKING:
     from cap_opendal_core.layers import LayerSettings, Pipeline
 
     from .backends.base import StorageBackend
+    from .codec import StorableValue
 
 __all__ = ["DurableObjectStorage", "KeyBatch", "Transaction", "in_range", "utf8_order"]
 
@@ -137,10 +138,10 @@ class DurableObjectStorage:
     # -- writes -----------------------------------------------------------------------------------
 
     @overload
-    async def put(self, key: str, value: Any) -> None: ...
+    async def put(self, key: str, value: StorableValue) -> None: ...
 
     @overload
-    async def put(self, key: Mapping[str, Any]) -> None: ...
+    async def put(self, key: Mapping[str, StorableValue]) -> None: ...
 
     async def put(self, key: str | Mapping[str, Any], value: Any = _MISSING) -> None:
         """Store ``value`` under ``key``, or every entry of a mapping (≤ 128) atomically."""
@@ -299,10 +300,10 @@ class Transaction:
     # -- buffered writes ---------------------------------------------------------------------------
 
     @overload
-    async def put(self, key: str, value: Any) -> None: ...
+    async def put(self, key: str, value: StorableValue) -> None: ...
 
     @overload
-    async def put(self, key: Mapping[str, Any]) -> None: ...
+    async def put(self, key: Mapping[str, StorableValue]) -> None: ...
 
     async def put(self, key: str | Mapping[str, Any], value: Any = _MISSING) -> None:
         self._check_open()

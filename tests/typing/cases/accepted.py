@@ -9,7 +9,7 @@ import io
 from dataclasses import dataclass
 from typing import Any, Protocol, assert_type
 
-from cap_cloudflare_do import DurableObjectNamespace, DurableObjectStub
+from cap_cloudflare_do import DurableObjectNamespace, DurableObjectStorage, DurableObjectStub
 from cap_cloudflare_kv import KvNamespace, KvStream, ValueType
 from cap_cloudflare_queue import (
     JsonCodec,
@@ -104,3 +104,11 @@ async def r2_values(bucket: R2Bucket) -> None:
     await bucket.put("k", io.BytesIO(b"file"))
     with open(__file__, "rb") as f:
         await bucket.put("k", f)
+
+
+async def do_values(ns: DurableObjectNamespace, storage: DurableObjectStorage) -> None:
+    counts: dict[str, int] = {"a": 1}
+    await storage.put("k", counts)
+    await storage.put("k", [1, 2, 3])
+    await storage.put("k", {"nested": [None, "x", b"b", 1.5, True]})
+    await storage.put({"a": 1, "b": "two"})

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cap_cloudflare_do import DurableObjectNamespace
+from cap_cloudflare_do import DurableObjectNamespace, DurableObjectStorage
 from cap_cloudflare_kv import KvNamespace
 from cap_cloudflare_queue import JsonCodec, MessageBatch, Queue, QueueConsumer
 from cap_cloudflare_r2 import R2Bucket
@@ -45,3 +45,9 @@ async def refused(
     await bucket.put("k", {"a": 1})  # E: dict-item
     await bucket.put("k", object())  # E: arg-type
     _: Any = name, total
+
+
+async def refused_do_values(storage: DurableObjectStorage) -> None:
+    await storage.put("k", {1, 2})  # E: call-overload
+    await storage.put("k", object())  # E: call-overload
+    await storage.put({"k": {1: "int key"}})  # E: dict-item

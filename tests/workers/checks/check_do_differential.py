@@ -171,7 +171,7 @@ async def run_sequence(storage: DurableObjectStorage, seed: int) -> list[Any]:
                 kind = rng.randrange(3)
                 detail = kind
                 if kind == 0:
-                    await storage.put("bad", {1, 2})
+                    await storage.put("bad", {1, 2})  # type: ignore[call-overload]
                 elif kind == 1:
                     await storage.get([f"k{i}" for i in range(129)])
                 else:
