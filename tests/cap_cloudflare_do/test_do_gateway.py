@@ -27,7 +27,7 @@ from cap_opendal_core.redact import scrub
 from cap_opendal_core.scope import InvocationScope
 
 if TYPE_CHECKING:
-    from tests.cap_cloudflare_do.conftest import GatewayServer
+    from tests.support.do_gateway import GatewayServer
 
 pytestmark = [pytest.mark.anyio, pytest.mark.workers]
 

@@ -19,7 +19,7 @@ import pytest
 from cap_cloudflare_do import DurableObjectNamespace
 from cap_opendal_core.errors import Misconfigured
 from cap_opendal_core.layers import LayerSettings
-from tests.cap_cloudflare_do.conftest import serve_gateway
+from tests.support.do_gateway import serve_gateway
 
 pytestmark = pytest.mark.anyio
 

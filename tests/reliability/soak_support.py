@@ -13,12 +13,14 @@ outlived its deadline — is a *problem*, and a soak passes only with none.
 
 from __future__ import annotations
 
+import abc
 import bisect
 import contextlib
 import itertools
 import random
 import time
 from collections import Counter
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -30,12 +32,12 @@ from cap_opendal_core.layers import LayerSettings, RetryPolicy
 from tests.reliability.soak_history import Read, Write
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Iterable
+    from collections.abc import AsyncIterator, Awaitable, Hashable, Iterable
 
     import pytest
 
     from tests.support.cf_api import CloudflareApi
-    from tests.support.fault_proxy import FaultProxy, ProxyRecord
+    from tests.support.fault_proxy import FaultProxy, Flavor, ProxyRecord
 
 __all__ = [
     "HANG_GUARD_S",
@@ -43,9 +45,12 @@ __all__ = [
     "Outcome",
     "RegisterWorker",
     "SoakLedger",
+    "SoakScenario",
+    "SoakTask",
     "late_requests",
     "quicken",
     "soak_settings",
+    "soak_through_faults",
 ]
 
 T = TypeVar("T")
@@ -296,3 +301,67 @@ class RegisterWorker:
 
 def _exists(state: object) -> bool:
     return state is not None
+
+
+SoakTask = Callable[[], Coroutine[Any, Any, object]]
+"""One task of a soak's load: a worker's whole run."""
+
+
+class SoakScenario(abc.ABC):
+    """One capability's soak, as :func:`soak_through_faults` runs it: a service stand-in, the
+    capability opened through the fault proxy with its workers, and the judgement afterwards.
+
+    The shared part — the fault plan, the proxy, the ledger and its lag watch, waiting until nothing
+    more can reach the stand-in, the report — is written once, in :func:`soak_through_faults`; a
+    scenario holds only what differs: its operation mix and its oracle.
+    """
+
+    capability: str
+    seed: int
+    flavor: Flavor
+    fault_share: float = 0.12
+    stall_seconds: float = 5.0
+
+    @abc.abstractmethod
+    def upstream(self) -> contextlib.AbstractContextManager[str]:
+        """The service stand-in for this soak, as its base URL (the proxy forwards to it)."""
+
+    @abc.abstractmethod
+    def load(
+        self, proxy: FaultProxy, ledger: SoakLedger
+    ) -> contextlib.AbstractAsyncContextManager[list[SoakTask]]:
+        """The capability opened through ``proxy``, as the tasks that load it (each runs to its
+        end); leaving the context closes what it opened."""
+
+    @abc.abstractmethod
+    async def judge(self, records: list[ProxyRecord], upstream: str, ledger: SoakLedger) -> str:
+        """Judge what the stand-in received (``records``) and what it holds (read ``upstream``
+        directly, no faults), into ``ledger``; returns the report's extra figures."""
+
+
+async def soak_through_faults(scenario: SoakScenario, capsys: pytest.CaptureFixture[str]) -> None:
+    """Run ``scenario``'s load through a seeded mix of faults, then judge it: the one soak every
+    capability goes through (``tests/conformance/test_soak.py``)."""
+    from tests.support.fault_proxy import FaultPlan, FaultProxy
+
+    with scenario.upstream() as upstream:
+        plan = FaultPlan.mixed(
+            scenario.seed,
+            total=scenario.fault_share,
+            stall_share=0.1,
+            late_share=0.05,
+            flavor=scenario.flavor,
+            stall_seconds=scenario.stall_seconds,
+        )
+        with FaultProxy(upstream, plan) as proxy:
+            ledger = SoakLedger(scenario.capability)
+            async with (
+                scenario.load(proxy, ledger) as tasks,
+                ledger.watching(),
+                anyio.create_task_group() as group,
+            ):
+                for task in tasks:
+                    group.start_soon(task)
+            await proxy.wait_quiet()  # from here on nothing more can reach the stand-in
+            extra = await scenario.judge(proxy.snapshot(), upstream, ledger)
+            ledger.report(proxy, capsys, seed=scenario.seed, extra=extra)

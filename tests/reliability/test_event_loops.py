@@ -23,7 +23,7 @@ from tests.support.cf_kv_api import ACCOUNT_ID, NAMESPACE_ID, kv_api_server
 from tests.support.cf_queue_api import QueueApi
 
 if TYPE_CHECKING:
-    from tests.cap_cloudflare_do.conftest import GatewayServer
+    from tests.support.do_gateway import GatewayServer
     from tests.support.moto_server import MotoS3
 
 RUNS = 4

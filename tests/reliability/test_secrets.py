@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
     from pathlib import Path
 
-    from tests.cap_cloudflare_do.conftest import GatewayServer
+    from tests.support.do_gateway import GatewayServer
     from tests.support.moto_server import MotoS3
 
 DEBUG = LayerSettings(log_level="debug", deadline=1.0, retry=RetryPolicy(attempts=2, base=0.001, cap=0.005))

@@ -1,4 +1,5 @@
-"""Soak: Cloudflare Queues' REST backend (push and pull consumer) through the fault proxy.
+"""Soak scenario: Cloudflare Queues' REST backend (push and pull consumer) through the fault proxy
+(run by ``tests/conformance/test_soak.py``).
 
 Producer workers send single messages and batches (JSON and text bodies, each carrying a unique id;
 now and then a batch over 100 messages, which the SDK splits); consumer workers pull batches and
@@ -18,6 +19,7 @@ closed and the proxy is quiet (:meth:`FaultProxy.wait_quiet`): nothing can arriv
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import re
@@ -27,7 +29,6 @@ from functools import partial
 from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
-import pytest
 
 from cap_cloudflare_queue import (
     BatchPartiallySent,
@@ -38,15 +39,22 @@ from cap_cloudflare_queue import (
 )
 from cap_opendal_core.errors import DeadlineExceeded, Unavailable
 from cap_opendal_core.layers import LayerSettings
-from tests.reliability.soak_support import SoakLedger, late_requests, quicken, soak_settings
+from tests.reliability.soak_support import (
+    SoakLedger,
+    SoakScenario,
+    SoakTask,
+    late_requests,
+    quicken,
+    soak_settings,
+)
 from tests.support.cf_api import CloudflareApi
 from tests.support.cf_queue_api import QueueApi
-from tests.support.fault_proxy import FaultPlan, FaultProxy
 
 if TYPE_CHECKING:
-    from cap_cloudflare_queue import MessageBatch
+    from collections.abc import AsyncIterator, Iterator
 
-pytestmark = pytest.mark.anyio
+    from cap_cloudflare_queue import MessageBatch
+    from tests.support.fault_proxy import FaultProxy, ProxyRecord
 
 SEED = 777
 QUEUE_ID = "0123456789abcdef0123456789abcdef"
@@ -165,70 +173,82 @@ class Soak:
             await self.ledger.run("ack", batch.settle, bound=DEADLINE)
 
 
-async def test_queue_rest_soak_through_faults(capsys: pytest.CaptureFixture[str]) -> None:
-    clock = Clock()
-    with CloudflareApi() as api:
-        quicken(api)
-        state = QueueApi(api, queue_ids=(QUEUE_ID,), max_retries=1000, clock=clock)
-        plan = FaultPlan.mixed(
-            SEED, total=0.12, stall_share=0.1, late_share=0.05, flavor="cloudflare", stall_seconds=4.0
+class QueueSoak(SoakScenario):
+    """Queues' REST producer and pull consumer against the Cloudflare API stand-in."""
+
+    capability = "queue"
+    seed = SEED
+    flavor = "cloudflare"
+    stall_seconds = 4.0
+
+    def __init__(self) -> None:
+        self.clock = Clock()
+        self.api: CloudflareApi | None = None
+        self.state: QueueApi | None = None
+        self.soak: Soak | None = None
+
+    @contextlib.contextmanager
+    def upstream(self) -> Iterator[str]:
+        with CloudflareApi() as api:
+            quicken(api)
+            self.api = api
+            self.state = QueueApi(api, queue_ids=(QUEUE_ID,), max_retries=1000, clock=self.clock)
+            yield api.base_url
+
+    @contextlib.asynccontextmanager
+    async def load(self, proxy: FaultProxy, ledger: SoakLedger) -> AsyncIterator[list[SoakTask]]:
+        assert self.api is not None
+        soak = self.soak = Soak(ledger)
+        via_proxy = _config(proxy.rewrite(self.api.base_url), self.api)
+        async with (
+            Queue.from_config(via_proxy, settings=SETTINGS) as queue,
+            QueueConsumer.from_config(via_proxy, settings=SETTINGS) as consumer,
+        ):
+            tasks: list[SoakTask] = [partial(soak.produce, queue, p) for p in range(PRODUCERS)]
+            tasks += [partial(soak.consume, consumer) for _ in range(CONSUMERS)]
+            yield tasks
+
+    async def judge(self, records: list[ProxyRecord], upstream: str, ledger: SoakLedger) -> str:
+        assert self.api is not None
+        assert self.state is not None
+        assert self.soak is not None
+        soak, api = self.soak, self.api
+        # sends are never repeated: each call reached the proxy once, each message was accepted once
+        pushes = [r for r in records if r.path.endswith(("/messages", "/messages/batch"))]
+        carried = Counter(m.decode() for r in pushes for m in set(ID.findall(r.body)))
+        for ids in soak.send_calls:  # at most once: a call cancelled before it was sent never arrives
+            if any(carried[i] > 1 for i in ids):
+                times = sorted({carried[i] for i in ids})
+                ledger.problem(f"the send of {ids[:3]}… reached the service {times} times")
+        accepted = Counter(
+            m.decode()
+            for r in pushes
+            if r.forwarded and r.upstream_status is not None and r.upstream_status < 300
+            for m in set(ID.findall(r.body))
         )
-        with FaultProxy(api.base_url, plan) as proxy:
-            ledger = SoakLedger("queue")
-            soak = Soak(ledger)
-            via_proxy = _config(proxy.rewrite(api.base_url), api)
-            async with (
-                Queue.from_config(via_proxy, settings=SETTINGS) as queue,
-                QueueConsumer.from_config(via_proxy, settings=SETTINGS) as consumer,
-                ledger.watching(),
-                anyio.create_task_group() as group,
-            ):
-                for p in range(PRODUCERS):
-                    group.start_soon(soak.produce, queue, p)
-                for _ in range(CONSUMERS):
-                    group.start_soon(soak.consume, consumer)
-            await proxy.wait_quiet()  # from here on nothing more can reach the stand-in
+        twice = {mid: n for mid, n in accepted.items() if n > 1}
+        if twice:
+            ledger.problem(f"the service accepted {len(twice)} message(s) more than once: {twice}")
 
-            # sends are never repeated: each call reached the proxy once, each message was accepted once
-            records = proxy.snapshot()
-            pushes = [r for r in records if r.path.endswith(("/messages", "/messages/batch"))]
-            carried = Counter(m.decode() for r in pushes for m in set(ID.findall(r.body)))
-            for ids in soak.send_calls:  # at most once: a call cancelled before it was sent never arrives
-                if any(carried[i] > 1 for i in ids):
-                    times = sorted({carried[i] for i in ids})
-                    ledger.problem(f"the send of {ids[:3]}… reached the service {times} times")
-            accepted = Counter(
-                m.decode()
-                for r in pushes
-                if r.forwarded and r.upstream_status is not None and r.upstream_status < 300
-                for m in set(ID.findall(r.body))
-            )
-            twice = {mid: n for mid, n in accepted.items() if n > 1}
-            if twice:
-                ledger.problem(f"the service accepted {len(twice)} message(s) more than once: {twice}")
-
-            # drain directly (no proxy) once every lease has run out
-            clock.offset = 86_400.0
-            async with QueueConsumer.from_config(
-                _config(api.base_url, api), settings=LayerSettings(logging=False)
-            ) as direct:
-                while True:
-                    batch = await direct.pull(batch_size=100, visibility_timeout=60)
-                    if not len(batch):
-                        break
-                    soak._receive(batch, "drain")
-                    batch.ack_all()
-                    await batch.settle()
-            for mid in sorted(soak.sent_ok - set(soak.received)):
-                ledger.lost(f"{mid} was sent (the SDK said so) but never delivered")
-            for mid in sorted(set(soak.received) - set(accepted)):
-                ledger.problem(f"{mid} was delivered but the service never accepted it")
-            redelivered = sum(n - 1 for n in soak.received.values())
-            ledger.report(
-                proxy,
-                capsys,
-                seed=SEED,
-                extra=f", messages_sent_ok={len(soak.sent_ok)}, accepted={len(accepted)}, "
-                f"redelivered={redelivered}, dropped={len(state.dropped)}, partially_sent={soak.partial}, "
-                f"late={late_requests(records)}",
-            )
+        # drain directly (no proxy) once every lease has run out
+        self.clock.offset = 86_400.0
+        async with QueueConsumer.from_config(
+            _config(upstream, api), settings=LayerSettings(logging=False)
+        ) as direct:
+            while True:
+                batch = await direct.pull(batch_size=100, visibility_timeout=60)
+                if not len(batch):
+                    break
+                soak._receive(batch, "drain")
+                batch.ack_all()
+                await batch.settle()
+        for mid in sorted(soak.sent_ok - set(soak.received)):
+            ledger.lost(f"{mid} was sent (the SDK said so) but never delivered")
+        for mid in sorted(set(soak.received) - set(accepted)):
+            ledger.problem(f"{mid} was delivered but the service never accepted it")
+        redelivered = sum(n - 1 for n in soak.received.values())
+        return (
+            f", messages_sent_ok={len(soak.sent_ok)}, accepted={len(accepted)}, "
+            f"redelivered={redelivered}, dropped={len(self.state.dropped)}, partially_sent={soak.partial}, "
+            f"late={late_requests(records)}"
+        )

@@ -1,4 +1,5 @@
-"""Soak: R2 on OpenDAL's s3 service (moto's S3 server) through the fault proxy.
+"""Soak scenario: R2 on OpenDAL's s3 service (moto's S3 server) through the fault proxy (run by
+``tests/conformance/test_soak.py``).
 
 Workers each own a few keys and run a seeded mix of puts (with content type and custom metadata),
 gets (whole and ranged), heads, deletes, listings and multipart uploads (create, one part, complete);
@@ -13,34 +14,38 @@ metadata — otherwise it is a lost write.
 Multipart completion is not idempotent: every CompleteMultipartUpload the proxy saw is counted per
 upload id, and a second one for the same upload (a blind repeat) fails the soak. That is how the soak
 found OpenDAL's writer repeating it (now fixed: streamed puts use an operator without OpenDAL's retry),
-and :func:`test_a_lost_complete_answer_is_not_repeated` pins the regression down.
+and ``tests/reliability/test_r2_soak_regressions.py`` pins the regression down.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import html
 import re
 from collections import Counter
+from functools import partial
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-import anyio
-import pytest
-
 from cap_cloudflare_r2 import R2Bucket, R2HttpMetadata, TransferSettings
-from cap_opendal_core.errors import NotFound, Unavailable
+from cap_opendal_core.errors import NotFound
 from cap_opendal_core.layers import LayerSettings
 from tests.reliability.soak_history import Registers, applies_from, check
-from tests.reliability.soak_support import RegisterWorker, SoakLedger, late_requests, soak_settings
-from tests.support.fault_proxy import FaultPlan, FaultProxy, ProxyRecord, ProxyRequest
+from tests.reliability.soak_support import (
+    RegisterWorker,
+    SoakLedger,
+    SoakScenario,
+    SoakTask,
+    late_requests,
+    soak_settings,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Iterator
 
+    from tests.support.fault_proxy import FaultProxy, ProxyRecord, ProxyRequest
     from tests.support.moto_server import MotoS3
-
-pytestmark = pytest.mark.anyio
 
 SEED = 4242
 WORKERS = 12
@@ -58,7 +63,7 @@ Version = tuple[str, str, tuple[tuple[str, str], ...]] | None
 """An object's state: (etag, content type, sorted custom metadata), or None for absent."""
 
 
-def _is_complete(req: ProxyRequest | Any) -> bool:
+def is_complete(req: ProxyRequest | Any) -> bool:
     query = req.query if isinstance(req.query, str) else "&".join(f"{k}={v}" for k, v in req.query.items())
     return req.method == "POST" and "uploadId=" in query and "uploads" not in query
 
@@ -278,28 +283,41 @@ def _direct_state(client: Any, bucket: str, key: str) -> Version:
     )
 
 
-async def test_r2_s3_soak_through_faults(moto_s3: MotoS3, capsys: pytest.CaptureFixture[str]) -> None:
-    name = moto_s3.create_bucket("soak")
-    plan = FaultPlan.mixed(SEED, total=0.10, stall_share=0.1, late_share=0.05, flavor="s3", stall_seconds=5.0)
-    with FaultProxy(moto_s3.endpoint, plan) as proxy:
-        ledger = SoakLedger("r2")
-        url = moto_s3.url(name, endpoint=proxy.origin)
+class R2Soak(SoakScenario):
+    """R2 on OpenDAL's s3 service against moto's S3 server."""
+
+    capability = "r2"
+    seed = SEED
+    flavor = "s3"
+    fault_share = 0.10
+
+    def __init__(self, moto: MotoS3) -> None:
+        self.moto = moto
+        self.name = moto.create_bucket("soak")
+        self.workers: list[Worker] = []
+
+    @contextlib.contextmanager
+    def upstream(self) -> Iterator[str]:
+        yield self.moto.endpoint
+
+    @contextlib.asynccontextmanager
+    async def load(self, proxy: FaultProxy, ledger: SoakLedger) -> AsyncIterator[list[SoakTask]]:
+        url = self.moto.url(self.name, endpoint=proxy.origin)
         big_settings = LayerSettings(logging=False, deadline=STREAM_DEADLINE, retry=SETTINGS.retry)
         async with (
             R2Bucket.from_url(url, settings=SETTINGS, transfer=TRANSFER) as bucket,
             R2Bucket.from_url(url, settings=big_settings, transfer=TRANSFER) as big,
         ):
-            workers = [Worker(n, bucket, ledger) for n in range(WORKERS)]
-            async with ledger.watching(), anyio.create_task_group() as group:
-                for worker in workers:
-                    group.start_soon(worker.run)
-                group.start_soon(workers[0].streamed_puts, big)
-        await proxy.wait_quiet()  # from here on nothing more can reach moto
+            self.workers = [Worker(n, bucket, ledger) for n in range(WORKERS)]
+            tasks: list[SoakTask] = [worker.run for worker in self.workers]
+            tasks.append(partial(self.workers[0].streamed_puts, big))
+            yield tasks
 
+    async def judge(self, records: list[ProxyRecord], upstream: str, ledger: SoakLedger) -> str:
+        name, workers = self.name, self.workers
         # non-idempotent requests: at most one CompleteMultipartUpload per upload id, and no more
         # CreateMultipartUpload requests than create calls (none repeated)
-        records = proxy.snapshot()
-        completes = Counter(r.query.get("uploadId") for r in records if _is_complete(r))
+        completes = Counter(r.query.get("uploadId") for r in records if is_complete(r))
         repeated = {upload: n for upload, n in completes.items() if n > 1}
         if repeated:
             ledger.problem(f"CompleteMultipartUpload repeated for {len(repeated)} upload(s): {repeated}")
@@ -317,7 +335,7 @@ async def test_r2_s3_soak_through_faults(moto_s3: MotoS3, capsys: pytest.Capture
             check(model, worker.reads, worker.writes, ledger.problem, ledger.lost)
 
         # every object, read back directly from moto (boto3, no proxy)
-        client = moto_s3.client()
+        client = self.moto.client()
         expected = set()
         for worker in workers:
             for key in worker.keys:
@@ -336,62 +354,7 @@ async def test_r2_s3_soak_through_faults(moto_s3: MotoS3, capsys: pytest.Capture
             for o in page.get("Contents", [])
         }
         ledger.check_listing("the bucket", listed, expected)
-        late = late_requests(records)
-        ledger.report(
-            proxy,
-            capsys,
-            seed=SEED,
-            extra=f", completes={sum(completes.values())}, creates={creates}, late={late}, "
-            f"reads_judged={sum(len(w.reads) for w in workers)}",
+        return (
+            f", completes={sum(completes.values())}, creates={creates}, late={late_requests(records)}, "
+            f"reads_judged={sum(len(w.reads) for w in workers)}"
         )
-
-
-# --- regressions found by the soak ----------------------------------------------------------------
-
-
-async def test_a_lost_complete_answer_is_not_repeated(moto_s3: MotoS3) -> None:
-    """CompleteMultipartUpload whose answer is lost (the service did complete the upload) is sent once,
-    on the public multipart API and in a streamed put, and the error says the fault was transient."""
-    name = moto_s3.create_bucket("complete")
-    for kind in ("error_after", "reset_body"):
-        with FaultProxy(
-            moto_s3.endpoint, FaultPlan(1, {kind: 1.0}, flavor="s3", eligible=_is_complete)
-        ) as proxy:
-            url = moto_s3.url(name, endpoint=proxy.origin)
-            settings = LayerSettings(logging=False, deadline=STREAM_DEADLINE, retry=SETTINGS.retry)
-            async with R2Bucket.from_url(url, settings=settings, transfer=TRANSFER) as bucket:
-                upload = await bucket.create_multipart_upload(f"{kind}/api")
-                part = await upload.upload_part(1, b"one part")
-                with pytest.raises(Unavailable) as caught:
-                    await upload.complete([part])
-                assert caught.value.retryable is True
-
-                async def chunks() -> AsyncIterator[bytes]:
-                    yield b"a" * (5 * MiB)
-                    yield b"b" * 10
-
-                with pytest.raises(Unavailable) as caught:
-                    await bucket.put(f"{kind}/stream", chunks())
-                assert caught.value.retryable is True  # a 503 or a reset is transient, whoever retried it
-            completes = Counter(r.path for r in proxy.snapshot() if _is_complete(r))
-            assert completes == {f"/{name}/{kind}/api": 1, f"/{name}/{kind}/stream": 1}
-            assert all(r.forwarded and r.upstream_status == 200 for r in proxy.snapshot() if _is_complete(r))
-        # the service did complete both: the data is there, although the caller was told it failed
-        client = moto_s3.client()
-        assert client.get_object(Bucket=name, Key=f"{kind}/api")["Body"].read() == b"one part"
-        assert client.head_object(Bucket=name, Key=f"{kind}/stream")["ContentLength"] == 5 * MiB + 10
-
-
-async def test_a_transient_fault_stays_retryable_after_opendal_gave_up(moto_s3: MotoS3) -> None:
-    """OpenDAL marks an error it retried in vain "persistent"; it is still a transient fault, and reads
-    as one (``retryable=True``), as the same fault does on the REST backends once their retries are spent."""
-    name = moto_s3.create_bucket("persistent")
-    with FaultProxy(moto_s3.endpoint, FaultPlan(2, {"error_before": 1.0}, flavor="s3")) as proxy:
-        # a deadline that cannot fire first on a loaded machine: the faults are immediate 5xx
-        patient = LayerSettings(logging=False, deadline=30.0, retry=SETTINGS.retry)
-        async with R2Bucket.from_url(moto_s3.url(name, endpoint=proxy.origin), settings=patient) as bucket:
-            with pytest.raises(Unavailable) as caught:
-                await bucket.head("k")
-            assert caught.value.retryable is True
-            assert any("retry" in note for note in getattr(caught.value, "__notes__", ()))
-        assert len(proxy.snapshot()) == SETTINGS.retry.attempts  # type: ignore[union-attr]

@@ -1,4 +1,5 @@
-"""Soak: Workers KV's REST backend through the fault proxy, a few thousand mixed operations.
+"""Soak scenario: Workers KV's REST backend through the fault proxy, a few thousand mixed operations
+(run by ``tests/conformance/test_soak.py``).
 
 Workers each own a small set of keys and run a seeded sequence of puts (with and without metadata),
 gets of every type (text, bytes, json, stream), get_with_metadata (text and bytes), bulk puts, gets
@@ -15,13 +16,11 @@ of them.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import re
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
-
-import anyio
-import pytest
 
 from cap_cloudflare_kv import CloudflareKvConfig, KvNamespace, KvWrite
 from cap_opendal_core.layers import LayerSettings
@@ -29,18 +28,20 @@ from tests.reliability.soak_history import Registers, applies_from, check
 from tests.reliability.soak_support import (
     RegisterWorker,
     SoakLedger,
+    SoakScenario,
+    SoakTask,
     late_requests,
     quicken,
     soak_settings,
 )
 from tests.support.cf_kv_api import ACCOUNT_ID, NAMESPACE_ID, kv_api_server
-from tests.support.fault_proxy import FaultPlan, FaultProxy, ProxyRecord
 
 if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterator
+
     from cap_cloudflare_kv import ValueType
     from tests.support.cf_kv_api import KvApi
-
-pytestmark = pytest.mark.anyio
+    from tests.support.fault_proxy import FaultProxy, ProxyRecord
 
 SEED = 9001
 WORKERS = 8
@@ -204,57 +205,62 @@ def _classifier(versions: dict[str, tuple[str, Version]], ledger: SoakLedger) ->
     return classify
 
 
-async def test_kv_rest_soak_through_faults(capsys: pytest.CaptureFixture[str]) -> None:
-    with kv_api_server() as state:
-        quicken(state.api)
-        upstream = state.api.base_url
-        plan = FaultPlan.mixed(
-            SEED, total=0.12, stall_share=0.1, late_share=0.05, flavor="cloudflare", stall_seconds=5.0
-        )
-        with FaultProxy(upstream, plan) as proxy:
-            ledger = SoakLedger("kv")
-            async with KvNamespace.from_config(
-                _config(proxy.rewrite(upstream), state), settings=SETTINGS
-            ) as kv:
-                workers = [Worker(n, kv, ledger) for n in range(WORKERS)]
-                async with ledger.watching(), anyio.create_task_group() as group:
-                    for worker in workers:
-                        group.start_soon(worker.run)
-            await proxy.wait_quiet()  # from here on nothing more can reach the stand-in
+class KvSoak(SoakScenario):
+    """KV's REST backend against the Cloudflare API stand-in."""
 
-            # what each key may have held when, from what the stand-in got: judge reads and writes
-            records = proxy.snapshot()
-            versions = {mark: v for w in workers for mark, v in w.versions.items()}
-            model: Registers[Version] = Registers(applies_from(records, _classifier(versions, ledger)), None)
+    capability = "kv"
+    seed = SEED
+    flavor = "cloudflare"
+
+    def __init__(self) -> None:
+        self.workers: list[Worker] = []
+        self.state: KvApi | None = None
+
+    @contextlib.contextmanager
+    def upstream(self) -> Iterator[str]:
+        with kv_api_server() as state:
+            quicken(state.api)
+            self.state = state
+            yield state.api.base_url
+
+    @contextlib.asynccontextmanager
+    async def load(self, proxy: FaultProxy, ledger: SoakLedger) -> AsyncIterator[list[SoakTask]]:
+        assert self.state is not None
+        config = _config(proxy.rewrite(self.state.api.base_url), self.state)
+        async with KvNamespace.from_config(config, settings=SETTINGS) as kv:
+            self.workers = [Worker(n, kv, ledger) for n in range(WORKERS)]
+            yield [worker.run for worker in self.workers]
+
+    async def judge(self, records: list[ProxyRecord], upstream: str, ledger: SoakLedger) -> str:
+        assert self.state is not None
+        workers = self.workers
+        # what each key may have held when, from what the stand-in got: judge reads and writes
+        versions = {mark: v for w in workers for mark, v in w.versions.items()}
+        model: Registers[Version] = Registers(applies_from(records, _classifier(versions, ledger)), None)
+        for worker in workers:
+            check(model, worker.reads, worker.writes, ledger.problem, ledger.lost)
+
+        # every key, read back directly (no proxy, no faults): a state it may end in
+        async with KvNamespace.from_config(
+            _config(upstream, self.state), settings=LayerSettings(logging=False)
+        ) as direct:
+            expected_keys = set()
             for worker in workers:
-                check(model, worker.reads, worker.writes, ledger.problem, ledger.lost)
-
-            # every key, read back directly (no proxy, no faults): a state it may end in
-            async with KvNamespace.from_config(
-                _config(upstream, state), settings=LayerSettings(logging=False)
-            ) as direct:
-                expected_keys = set()
-                for worker in workers:
-                    for key in worker.keys:
-                        possible = model.possible(key)
-                        got = await direct.get_with_metadata(key)
-                        seen: Version = (
-                            None
-                            if got.value is None
-                            else (
-                                got.value,
-                                None if got.metadata is None else json.dumps(got.metadata, sort_keys=True),
-                            )
+                for key in worker.keys:
+                    possible = model.possible(key)
+                    got = await direct.get_with_metadata(key)
+                    seen: Version = (
+                        None
+                        if got.value is None
+                        else (
+                            got.value,
+                            None if got.metadata is None else json.dumps(got.metadata, sort_keys=True),
                         )
-                        if seen not in possible:
-                            ledger.lost(f"{key!r} holds {seen!r}, expected one of {possible!r}")
-                        if seen is not None:
-                            expected_keys.add(key)
-                listed = {k.name async for k in direct.iter_keys()}
-                ledger.check_listing("the namespace", listed, expected_keys)
-            ledger.report(
-                proxy,
-                capsys,
-                seed=SEED,
-                extra=f", late={late_requests(records)}, reads_judged={sum(len(w.reads) for w in workers)}",
-            )
+                    )
+                    if seen not in possible:
+                        ledger.lost(f"{key!r} holds {seen!r}, expected one of {possible!r}")
+                    if seen is not None:
+                        expected_keys.add(key)
+            listed = {k.name async for k in direct.iter_keys()}
+            ledger.check_listing("the namespace", listed, expected_keys)
+        return f", late={late_requests(records)}, reads_judged={sum(len(w.reads) for w in workers)}"

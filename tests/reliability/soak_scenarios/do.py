@@ -1,4 +1,5 @@
-"""Soak: Durable Objects through the gateway Worker (Miniflare), the httpx gateway client and the proxy.
+"""Soak scenario: Durable Objects through the gateway Worker (Miniflare), the httpx gateway client and
+the proxy (run by ``tests/conformance/test_soak.py``).
 
 Workers each drive two ``Counter`` objects: ``increment(n)`` (an RPC that writes: not idempotent, never
 retried), ``describe`` (declared read-only: retried), ``fetch`` (not idempotent) and ``resolve_id``.
@@ -13,25 +14,23 @@ been applied, or may be applied later, if its request was held up on the way.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import random
 import secrets
 from collections import Counter
 from typing import TYPE_CHECKING, Any
 
-import anyio
-import pytest
-
 from cap_cloudflare_do import DurableObjectNamespace
 from cap_opendal_core.layers import LayerSettings
 from tests.reliability.soak_history import Counters, applies_from
-from tests.reliability.soak_support import SoakLedger, late_requests, soak_settings
-from tests.support.fault_proxy import FaultPlan, FaultProxy, ProxyRecord
+from tests.reliability.soak_support import SoakLedger, SoakScenario, SoakTask, late_requests, soak_settings
 
 if TYPE_CHECKING:
-    from tests.cap_cloudflare_do.conftest import GatewayServer
+    from collections.abc import AsyncIterator, Iterator
 
-pytestmark = [pytest.mark.anyio, pytest.mark.workers]
+    from tests.support.do_gateway import GatewayServer
+    from tests.support.fault_proxy import FaultProxy, ProxyRecord
 
 SEED = 31337
 WORKERS = 12
@@ -103,31 +102,38 @@ def _increment(record: ProxyRecord) -> list[tuple[str, int]]:
     return [(payload["target"]["name"], payload["args"][0])]
 
 
-async def test_do_gateway_soak_through_faults(
-    do_gateway: GatewayServer, capsys: pytest.CaptureFixture[str]
-) -> None:
-    run = secrets.token_hex(4)
-    plan = FaultPlan.mixed(
-        SEED, total=0.12, stall_share=0.1, late_share=0.05, flavor="plain", stall_seconds=5.0
-    )
-    with FaultProxy(do_gateway.url, plan) as proxy:
-        ledger = SoakLedger("do")
+class DoSoak(SoakScenario):
+    """The DO gateway Worker under Miniflare, through its httpx client."""
+
+    capability = "do"
+    seed = SEED
+    flavor = "plain"
+
+    def __init__(self, gateway: GatewayServer) -> None:
+        self.gateway = gateway
+        self.run = secrets.token_hex(4)
+        self.workers: list[Worker] = []
+
+    @contextlib.contextmanager
+    def upstream(self) -> Iterator[str]:
+        yield self.gateway.url
+
+    @contextlib.asynccontextmanager
+    async def load(self, proxy: FaultProxy, ledger: SoakLedger) -> AsyncIterator[list[SoakTask]]:
         async with DurableObjectNamespace.from_gateway(
-            proxy.rewrite(do_gateway.url),
+            proxy.rewrite(self.gateway.url),
             binding="COUNTER",
-            token=do_gateway.token,
+            token=self.gateway.token,
             read_only={"describe"},
             settings=SETTINGS,
             timeout=3.0,
         ) as ns:
-            workers = [Worker(n, ns, ledger, run) for n in range(WORKERS)]
-            async with ledger.watching(), anyio.create_task_group() as group:
-                for worker in workers:
-                    group.start_soon(worker.run)
-        await proxy.wait_quiet()  # from here on nothing more can reach the gateway
+            self.workers = [Worker(n, ns, ledger, self.run) for n in range(WORKERS)]
+            yield [worker.run for worker in self.workers]
 
+    async def judge(self, records: list[ProxyRecord], upstream: str, ledger: SoakLedger) -> str:
+        workers = self.workers
         # what the gateway received, per call: increments and fetches are never repeated
-        records = proxy.snapshot()
         reached: Counter[tuple[str, int]] = Counter()
         received: Counter[tuple[str, int]] = Counter()
         fetched: Counter[str] = Counter()
@@ -158,7 +164,7 @@ async def test_do_gateway_soak_through_faults(
 
         # each object's count, read directly: exactly the increments the gateway received, once each
         async with DurableObjectNamespace.from_gateway(
-            do_gateway.url, binding="COUNTER", token=do_gateway.token, settings=LayerSettings(logging=False)
+            upstream, binding="COUNTER", token=self.gateway.token, settings=LayerSettings(logging=False)
         ) as direct:
             for worker in workers:
                 for name in worker.names:
@@ -172,10 +178,4 @@ async def test_do_gateway_soak_through_faults(
                             f"{sorted(possible or ())[:8]}"
                         )
         increments = sum(len(w.increments) for w in workers)
-        late = late_requests(records)
-        ledger.report(
-            proxy,
-            capsys,
-            seed=SEED,
-            extra=f", increments={increments}, applied={sum(received.values())}, late={late}",
-        )
+        return f", increments={increments}, applied={sum(received.values())}, late={late_requests(records)}"
