@@ -28,12 +28,14 @@ class PutOptions:
 
     ``checksums`` maps an algorithm (``md5``, ``sha256`` …) to the lower-case hex digest the caller
     expects; the backend must refuse to make the object visible when the body does not match.
+    ``storage_class`` is ``Standard``, ``InfrequentAccess`` or None (the bucket's default).
     """
 
     http_metadata: R2HttpMetadata = field(default_factory=R2HttpMetadata)
     custom_metadata: Mapping[str, str] = field(default_factory=dict)
     checksums: Mapping[str, str] = field(default_factory=dict)
     only_if: R2Conditional | None = None
+    storage_class: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
