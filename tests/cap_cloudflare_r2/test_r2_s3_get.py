@@ -10,9 +10,8 @@ a chunked body, a body cut off mid-stream, and that the secret key never travels
 
 from __future__ import annotations
 
-import dataclasses
-
 import asyncio
+import dataclasses
 import datetime as dt
 import os
 import socket

@@ -120,6 +120,8 @@ def checksum_headers(checksums: Mapping[str, str]) -> dict[str, str]:
             out["content-md5"] = raw
         elif name in ("sha1", "sha256"):
             out[f"x-amz-checksum-{name}"] = raw
+            # what AWS's SDKs send beside it; some servers (moto) keep the checksum only then
+            out["x-amz-sdk-checksum-algorithm"] = name.upper()
     return out
 
 
