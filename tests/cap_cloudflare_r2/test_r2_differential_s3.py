@@ -96,7 +96,8 @@ async def _run(bucket: R2Bucket) -> list[Any]:
     )
     for algorithm in ("md5", "sha1", "sha256", "sha384", "sha512"):
         digest = hashlib.new(algorithm, small).hexdigest()
-        await step(f"put-{algorithm}", bucket.put(f"d/{algorithm}", small, **{algorithm: digest})  # type: ignore[arg-type], put=True)
+        given: dict[str, Any] = {algorithm: digest}
+        await step(f"put-{algorithm}", bucket.put(f"d/{algorithm}", small, **given), put=True)
         await step(f"head-{algorithm}", bucket.head(f"d/{algorithm}"))
     await step("put-bad-sha256", bucket.put("d/bad", small, sha256="0" * 64), put=True)
     await step("head-bad", bucket.head("d/bad"))
