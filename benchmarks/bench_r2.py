@@ -40,7 +40,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
@@ -185,6 +185,95 @@ async def run_aiobotocore(
         )
 
 
+async def run_opendal_bare(
+    moto: MotoS3, bucket_name: str, payload: bytes, ops: int, concurrency: int
+) -> Timings:
+    """Peer: OpenDAL's own ``AsyncOperator("s3")``, write then read, no capability around it."""
+    import opendal
+
+    op = opendal.AsyncOperator(
+        "s3",
+        bucket=bucket_name,
+        endpoint=moto.endpoint,
+        region=moto.region,
+        access_key_id=moto.access_key_id,
+        secret_access_key=moto.secret_access_key,
+    )
+    await op.write("warm-up", payload)
+    await op.read("warm-up")
+
+    async def put(i: int) -> None:
+        await op.write(f"obj/{i:05d}", payload)
+
+    async def get(i: int) -> None:
+        assert len(await op.read(f"obj/{i:05d}")) == len(payload)
+
+    return (
+        await timed(lambda: bounded(concurrency, ops, put)),
+        await timed(lambda: bounded(concurrency, ops, get)),
+    )
+
+
+async def run_obstore(moto: MotoS3, bucket_name: str, payload: bytes, ops: int, concurrency: int) -> Timings:
+    """Peer: obstore's ``S3Store`` (Rust ``object_store``), put then get."""
+    import obstore  # type: ignore[import-not-found, unused-ignore]
+    from obstore.store import S3Store  # type: ignore[import-not-found, unused-ignore]
+
+    store = S3Store(
+        bucket_name,
+        endpoint=moto.endpoint,
+        region=moto.region,
+        access_key_id=moto.access_key_id,
+        secret_access_key=moto.secret_access_key,
+        virtual_hosted_style_request=False,
+        client_options={"allow_http": True},
+    )
+    await obstore.put_async(store, "warm-up", payload)
+    await (await obstore.get_async(store, "warm-up")).bytes_async()
+
+    async def put(i: int) -> None:
+        await obstore.put_async(store, f"obj/{i:05d}", payload)
+
+    async def get(i: int) -> None:
+        got = await obstore.get_async(store, f"obj/{i:05d}")
+        assert len(await got.bytes_async()) == len(payload)
+
+    return (
+        await timed(lambda: bounded(concurrency, ops, put)),
+        await timed(lambda: bounded(concurrency, ops, get)),
+    )
+
+
+PEERS: Final = ("OpenDAL AsyncOperator (bare)", "obstore S3Store")
+PEER_CPU_GOALS: Final = {PEERS[0]: 1.1, PEERS[1]: 1.0}
+"""Issue 18's goals: R2Bucket's client CPU at most 1.1x bare OpenDAL's and 1.0x obstore's."""
+
+
+def peer_table(results: list[ClientResult], ops: int) -> str:
+    """R2Bucket beside each bare peer: CPU and wall ratios, and the absolute µs of client CPU the
+    capability adds per PUT + GET pair over the bare call."""
+    by_name = {r.name: r for r in results}
+    ours = results[0]
+    rows = [
+        "| peer | peer CPU, s | R2Bucket CPU, s | CPU ratio (goal) | added CPU per PUT+GET, µs "
+        "| peer wall, s | wall ratio |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    our_cpu = statistics.median(ours.total_cpu())
+    our_wall = statistics.median([p + g for p, g in zip(ours.put.wall, ours.get.wall, strict=True)])
+    for name in PEERS:
+        peer = by_name.get(name)
+        if peer is None:
+            continue
+        cpu = statistics.median(peer.total_cpu())
+        wall = statistics.median([p + g for p, g in zip(peer.put.wall, peer.get.wall, strict=True)])
+        rows.append(
+            f"| {name} | {cpu:.2f} | {our_cpu:.2f} | {our_cpu / cpu:.2f} (≤ {PEER_CPU_GOALS[name]:g}) "
+            f"| {(our_cpu - cpu) / ops * 1e6:+.0f} | {wall:.2f} | {our_wall / wall:.2f} |"
+        )
+    return "\n".join(rows)
+
+
 async def run_boto3_threads(
     moto: MotoS3, bucket_name: str, payload: bytes, ops: int, concurrency: int
 ) -> Timings:
@@ -223,7 +312,13 @@ async def run_boto3_threads(
 
 
 def throughput(
-    ops: int, size: int, concurrency: int, repeats: int, *, two_request_get: bool = False
+    ops: int,
+    size: int,
+    concurrency: int,
+    repeats: int,
+    *,
+    two_request_get: bool = False,
+    peers: bool = False,
 ) -> list[ClientResult]:
     from tests.support.moto_server import start_moto_server
 
@@ -231,6 +326,8 @@ def throughput(
         ("R2Bucket (OpenDAL s3)", run_r2bucket),
         ("aiobotocore", run_aiobotocore),
     ]
+    if peers:
+        clients += [(PEERS[0], run_opendal_bare), (PEERS[1], run_obstore)]
     if two_request_get:
         clients.append(("R2Bucket, two-request get", run_r2bucket_two_request_get))
     try:
@@ -413,6 +510,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-large", action="store_true")
     parser.add_argument("--strict", action="store_true")
     parser.add_argument(
+        "--peers", action="store_true", help="also run bare OpenDAL and obstore (issue 18's R2 peers)"
+    )
+    parser.add_argument(
         "--two-request-get",
         action="store_true",
         help="also run R2Bucket with the OpenDAL stat + pinned read get, for comparison",
@@ -435,7 +535,12 @@ def main(argv: list[str] | None = None) -> int:
     missed = 0
     if not args.skip_throughput:
         results = throughput(
-            args.ops, args.size, args.concurrency, args.repeats, two_request_get=args.two_request_get
+            args.ops,
+            args.size,
+            args.concurrency,
+            args.repeats,
+            two_request_get=args.two_request_get,
+            peers=args.peers,
         )
         ratio, verdict = cpu_verdict(results)
         missed += verdict == "MISS"
@@ -448,6 +553,8 @@ def main(argv: list[str] | None = None) -> int:
             f"\nclient CPU (PUT + GET, medians): R2Bucket / aiobotocore = {ratio:.2f} "
             f"(goal ≤ {CPU_GOAL}): **{verdict}**\n"
         )
+        if args.peers:
+            print(peer_table(results, args.ops) + "\n")
     if not args.skip_large:
         results_large = large(args.gib)
         missed += sum(

@@ -3,6 +3,7 @@ httpx, native multipart, what OpenDAL cannot represent, and conditional writes u
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import os
 from typing import TYPE_CHECKING, Any
@@ -241,3 +242,41 @@ async def test_keys_other_clients_wrote_that_opendal_cannot_address_are_still_li
         ("odd//key", {}),
         ("plain", {"m": "1"}),
     ]
+
+
+async def test_checksums_and_storage_class_interoperate_with_boto3(s3: tuple[R2Bucket, Any, str]) -> None:
+    bucket, client, name = s3
+    body = b"integrity matters"
+    digest = hashlib.sha256(body).hexdigest()
+    await bucket.put("ours", body, sha256=digest, storage_class="InfrequentAccess")
+    head = client.head_object(Bucket=name, Key="ours", ChecksumMode="ENABLED")
+    assert head["StorageClass"] == "STANDARD_IA"
+    assert base64.b64decode(head["ChecksumSHA256"]).hex() == digest
+    client.put_object(Bucket=name, Key="theirs", Body=body, ChecksumAlgorithm="SHA1")
+    theirs = await bucket.head("theirs")
+    assert theirs is not None
+    assert theirs.checksums.sha1 == hashlib.sha1(body).hexdigest()
+    assert theirs.storage_class == "Standard"
+
+
+async def test_complete_reports_a_write_that_replaced_the_object(
+    s3: tuple[R2Bucket, Any, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another writer lands between CompleteMultipartUpload and the read-back: ``complete`` must
+    not return that writer's object as this upload's."""
+    from cap_cloudflare_r2.backends.s3_multipart import S3Multipart
+    from cap_opendal_core.errors import PreconditionFailed
+
+    bucket, client, name = s3
+    real_complete = S3Multipart.complete
+
+    async def complete_then_overwrite(self: S3Multipart, key: str, upload_id: str, parts: Any) -> str:
+        etag = await real_complete(self, key, upload_id, parts)
+        client.put_object(Bucket=name, Key=key, Body=b"someone else")
+        return etag
+
+    monkeypatch.setattr(S3Multipart, "complete", complete_then_overwrite)
+    upload = await bucket.create_multipart_upload("raced")
+    part = await upload.upload_part(1, b"mine")
+    with pytest.raises(PreconditionFailed):
+        await upload.complete([part])

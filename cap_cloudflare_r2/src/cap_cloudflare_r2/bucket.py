@@ -23,7 +23,14 @@ from . import limits
 from . import operations as ops
 from .options import PutOptions
 from .spec import SPEC
-from .transfer import BytesPayload, Digests, TransferSettings, prepare_value
+from .transfer import (
+    BytesPayload,
+    StreamPayload,
+    TransferSettings,
+    prepare_value,
+    verify_off_loop,
+    with_progress,
+)
 from .validation import (
     check_checksums,
     check_conditional,
@@ -35,13 +42,15 @@ from .validation import (
     check_part_number,
     check_parts,
     check_presign,
+    check_progress,
     check_range,
+    check_storage_class,
     check_upload_id,
 )
 
 if TYPE_CHECKING:
     import os
-    from collections.abc import Iterable, Mapping
+    from collections.abc import AsyncIterator, Iterable, Mapping
 
     from cap_opendal_core.embedded import Durability
     from cap_opendal_core.layers import LayerSettings
@@ -60,6 +69,7 @@ if TYPE_CHECKING:
         R2Range,
         R2UploadedPart,
     )
+    from .transfer import Progress
 
 __all__ = ["R2Bucket", "R2MultipartUpload"]
 
@@ -188,15 +198,17 @@ class R2Bucket(Capability["R2Backend"]):
         *,
         range: R2Range | Mapping[str, int] | None = None,
         only_if: R2Conditional | Mapping[str, Any] | None = None,
+        on_progress: Progress | None = None,
     ) -> R2ObjectBody | None:
         """The object with its body (streamed: ``async for chunk in body``), or None when there is no
         such object or ``only_if`` does not hold. ``range``: ``R2Range(offset=, length=)`` or
-        ``R2Range(suffix=)``."""
+        ``R2Range(suffix=)``. ``on_progress(bytes so far, total)`` is called as the body is read."""
         key = self._key(key, "get")
         checked_range = check_range(range, operation="get")
         condition = check_conditional(only_if, operation="get")
+        progress = check_progress(on_progress, operation="get")
         pinned = condition is not None and condition.etag_matches is not None
-        return await self._pipeline.call(
+        got: R2ObjectBody | None = await self._pipeline.call(
             ops.GET,
             self._backend.get,
             key,
@@ -205,6 +217,9 @@ class R2Bucket(Capability["R2Backend"]):
             key=key,
             determinism_hint=ops.PINNED_HINT if pinned else None,
         )
+        if got is not None and progress is not None:
+            got._chunks = with_progress(got._chunks, got.range.length, progress)
+        return got
 
     async def list(
         self,
@@ -229,6 +244,46 @@ class R2Bucket(Capability["R2Backend"]):
         )
         return await self._pipeline.call(ops.LIST, self._backend.list, options, key=options.prefix or None)
 
+    async def iter_objects(
+        self,
+        *,
+        prefix: str | None = None,
+        delimiter: str | None = None,
+        start_after: str | None = None,
+        include: Iterable[str] = (),
+        page_size: int = limits.LIST_LIMIT_MAX,
+    ) -> AsyncIterator[R2Object]:
+        """Every object under ``prefix`` in key order, page after page (as KV's ``iter_keys``): one
+        :meth:`list` call per page of ``page_size``, the next asked for only when this one is used
+        up. With ``delimiter``, objects below a delimited prefix are rolled up and not yielded
+        (:meth:`list` returns the prefixes)."""
+        checked = check_list_options(
+            prefix=prefix, delimiter=delimiter, limit=page_size, start_after=start_after, include=include
+        )  # bad arguments fail on the first ``__anext__``, before any I/O
+        include = [
+            name
+            for name, wanted in (
+                ("http_metadata", checked.include_http_metadata),
+                ("custom_metadata", checked.include_custom_metadata),
+            )
+            if wanted
+        ]
+        cursor: str | None = None
+        while True:
+            page = await self.list(
+                prefix=prefix,
+                delimiter=delimiter,
+                cursor=cursor,
+                limit=page_size,
+                start_after=start_after,
+                include=include,
+            )
+            for obj in page.objects:
+                yield obj
+            if not page.truncated or page.cursor is None:
+                return
+            cursor = page.cursor
+
     # -- writes --------------------------------------------------------------------------------
 
     async def put(
@@ -244,12 +299,16 @@ class R2Bucket(Capability["R2Backend"]):
         sha384: str | bytes | None = None,
         sha512: str | bytes | None = None,
         only_if: R2Conditional | Mapping[str, Any] | None = None,
+        storage_class: str | None = None,
+        on_progress: Progress | None = None,
     ) -> R2Object | None:
         """Store ``value`` (bytes, str, an async iterable of bytes or a binary file) under ``key``.
 
         Returns the stored object, or None when ``only_if`` does not hold. A checksum (at most one
         of ``md5`` … ``sha512``, hex or digest bytes) that does not match the body stores nothing.
-        A stream or file larger than ``TransferSettings.part_size`` is uploaded in parts.
+        ``storage_class``: ``Standard`` or ``InfrequentAccess`` (default: the bucket's).
+        A stream or file larger than ``TransferSettings.part_size`` is uploaded in parts;
+        ``on_progress(bytes so far, total or None)`` is called as a stream is read and sent.
         """
         key = self._key(key, "put")
         options = PutOptions(
@@ -260,15 +319,22 @@ class R2Bucket(Capability["R2Backend"]):
                 operation="put",
             ),
             only_if=check_conditional(only_if, operation="put"),
+            storage_class=check_storage_class(storage_class, operation="put"),
         )
+        progress = check_progress(on_progress, operation="put")
         self._backend.check_put(options, "put")
         payload = prepare_value(value, operation="put", max_bytes=limits.SINGLE_UPLOAD_MAX_BYTES)
-        if isinstance(payload, BytesPayload) and options.checksums:
-            Digests.of(payload.data, options.checksums).verify(operation="put")
+        if isinstance(payload, BytesPayload):
+            await verify_off_loop(payload.data, options.checksums, operation="put")
+        elif progress is not None:
+            payload = StreamPayload(with_progress(payload.chunks, payload.size, progress), payload.size)
         retry_safe = isinstance(payload, BytesPayload) and options.only_if is None
-        return await self._pipeline.call(
+        stored: R2Object | None = await self._pipeline.call(
             ops.PUT if retry_safe else ops.PUT_ONCE, self._backend.put, key, payload, options, key=key
         )
+        if progress is not None and isinstance(payload, BytesPayload):
+            progress(len(payload.data), len(payload.data))
+        return stored
 
     async def delete(self, keys: str | Iterable[str]) -> None:
         """Delete one key or up to 1000; keys that do not exist are fine."""
@@ -289,12 +355,15 @@ class R2Bucket(Capability["R2Backend"]):
         *,
         http_metadata: R2HttpMetadata | Mapping[str, Any] | None = None,
         custom_metadata: Mapping[str, str] | None = None,
+        storage_class: str | None = None,
     ) -> R2MultipartUpload:
-        """Start a multipart upload of ``key``; the metadata is stored when it completes."""
+        """Start a multipart upload of ``key``; the metadata (and ``storage_class``: ``Standard`` or
+        ``InfrequentAccess``) is stored when it completes."""
         key = self._key(key, "create_multipart_upload")
         options = PutOptions(
             http_metadata=check_http_metadata(http_metadata, operation="create_multipart_upload"),
             custom_metadata=check_custom_metadata(custom_metadata, operation="create_multipart_upload"),
+            storage_class=check_storage_class(storage_class, operation="create_multipart_upload"),
         )
         self._backend.check_put(options, "create_multipart_upload")
         upload_id = await self._pipeline.call(
@@ -373,7 +442,9 @@ class R2MultipartUpload:
 
     async def complete(self, parts: Iterable[R2UploadedPart | Mapping[str, Any]]) -> R2Object:
         """Assemble the object from ``parts`` (what :meth:`upload_part` returned); its etag is
-        ``<md5 of the parts' md5s>-<part count>``, as S3's and R2's are."""
+        ``<md5 of the parts' md5s>-<part count>``, as S3's and R2's are. Where the object is read
+        back after completing (S3), a write by someone else in between is ``PreconditionFailed``,
+        never that other object returned as this upload's."""
         checked = check_parts(parts)
         b = self._bucket
         return await b._pipeline.call(

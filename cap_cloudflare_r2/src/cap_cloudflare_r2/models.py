@@ -30,6 +30,7 @@ __all__ = [
     "R2PutValue",
     "R2Range",
     "R2UploadedPart",
+    "STORAGE_CLASSES",
     "SupportsRead",
 ]
 
@@ -50,6 +51,10 @@ ArrayBufferView | string | null`` in Python. Anything else is refused by mypy, a
 
 CHECKSUM_ALGORITHMS: Final = ("md5", "sha1", "sha256", "sha384", "sha512")
 """The digests R2 verifies on ``put`` and reports in ``R2Object.checksums``, in R2's order."""
+
+STORAGE_CLASSES: Final = ("Standard", "InfrequentAccess")
+"""R2's storage classes (``storageClass``), as the binding names them. R2's S3 API calls them
+``STANDARD`` and ``STANDARD_IA``; an object stored without one gets the bucket's default."""
 
 HTTP_METADATA_FIELDS: Final = (
     ("content_type", "contentType"),
@@ -177,7 +182,9 @@ class R2Conditional:
 class R2Object:
     """An object's metadata (``R2Object``): what ``head``, ``put`` and ``list`` return.
 
-    ``version`` is None where the backend cannot know it (the S3 API does not expose R2's).
+    ``version`` is None where the backend cannot know it (the S3 API does not expose R2's), and so
+    is ``storage_class`` (``Standard`` or ``InfrequentAccess``) where the answer does not carry it:
+    an S3 listing read through OpenDAL.
     """
 
     key: str
@@ -188,6 +195,7 @@ class R2Object:
     http_metadata: R2HttpMetadata = field(default_factory=R2HttpMetadata)
     custom_metadata: Mapping[str, str] = field(default_factory=dict)
     checksums: R2Checksums = field(default_factory=R2Checksums)
+    storage_class: str | None = "Standard"
 
     @property
     def http_etag(self) -> str:
@@ -302,6 +310,10 @@ class R2ObjectBody(ClosesOnExit):
     @property
     def checksums(self) -> R2Checksums:
         return self._object.checksums
+
+    @property
+    def storage_class(self) -> str | None:
+        return self._object.storage_class
 
     @property
     def range(self) -> R2Range:

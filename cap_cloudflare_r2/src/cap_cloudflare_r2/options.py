@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
 from cap_opendal_core.errors import InvalidInput
 
@@ -19,7 +19,7 @@ from .models import R2Conditional, R2HttpMetadata
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
-__all__ = ["ListOptions", "PutOptions", "decode_cursor", "encode_cursor"]
+__all__ = ["ListOptions", "PutOptions", "decode_cursor", "encode_cursor", "stored_storage_class"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,12 +28,32 @@ class PutOptions:
 
     ``checksums`` maps an algorithm (``md5``, ``sha256`` …) to the lower-case hex digest the caller
     expects; the backend must refuse to make the object visible when the body does not match.
+    ``storage_class`` is ``Standard``, ``InfrequentAccess`` or None (the bucket's default).
     """
 
     http_metadata: R2HttpMetadata = field(default_factory=R2HttpMetadata)
     custom_metadata: Mapping[str, str] = field(default_factory=dict)
     checksums: Mapping[str, str] = field(default_factory=dict)
     only_if: R2Conditional | None = None
+    storage_class: str | None = None
+
+    def stored_http(self) -> dict[str, Any]:
+        """The ``http`` document the local backends keep: the HTTP metadata, plus ``storage_class``
+        when it is not ``Standard`` (kept there, not in a column or field of its own, so stores and
+        records written before storage classes read as ``Standard`` with no migration)."""
+        doc: dict[str, Any] = dict(self.http_metadata.to_dict())
+        if self.storage_class is not None and self.storage_class != "Standard":
+            doc[STORED_CLASS] = self.storage_class
+        return doc
+
+
+STORED_CLASS: Final = "storage_class"
+
+
+def stored_storage_class(http_doc: Mapping[str, Any]) -> str:
+    """The storage class an ``http`` document from :meth:`PutOptions.stored_http` holds."""
+    value = http_doc.get(STORED_CLASS)
+    return value if isinstance(value, str) else "Standard"
 
 
 @dataclass(frozen=True, slots=True)

@@ -194,16 +194,17 @@ async def _read_file(file: object, read: Callable[[int], Any], operation: str) -
 
 
 class Digests:
-    """Digests of a body as it passes: MD5 always (it is the etag), plus the algorithm the caller
-    gave a checksum for. :meth:`verify` raises ``InvalidInput`` when the body does not match."""
+    """Digests of a body as it passes: MD5 (the etag, for backends that make their own; ``md5=False``
+    where the server's etag stands for it), plus the algorithm the caller gave a checksum for.
+    :meth:`verify` raises ``InvalidInput`` when the body does not match."""
 
     __slots__ = ("_expected", "_hashes", "size")
 
-    def __init__(self, expected: Mapping[str, str] | None = None) -> None:
+    def __init__(self, expected: Mapping[str, str] | None = None, *, md5: bool = True) -> None:
         import hashlib  # on first use: importing it at import time would cost every cold start ~1 ms
 
         self._expected = dict(expected or {})
-        self._hashes = {"md5": hashlib.md5(usedforsecurity=False)}
+        self._hashes = {"md5": hashlib.md5(usedforsecurity=False)} if md5 else {}
         for name in self._expected:
             if name not in self._hashes:
                 self._hashes[name] = hashlib.new(name)
@@ -245,10 +246,57 @@ class Digests:
                 )
 
     @classmethod
-    def of(cls, data: bytes, expected: Mapping[str, str] | None = None) -> Digests:
-        digests = cls(expected)
+    def of(cls, data: bytes, expected: Mapping[str, str] | None = None, *, md5: bool = True) -> Digests:
+        digests = cls(expected, md5=md5)
         digests.update(data)
         return digests
+
+
+OFF_LOOP_BYTES: Final = 256 * 1024
+"""A body at least this large is hashed in a worker thread (on CPython), not on the event loop:
+hashing 8 MiB takes ~10-20 ms, during which no other task would run."""
+
+
+async def verify_off_loop(data: bytes, expected: Mapping[str, str], *, operation: str = "put") -> None:
+    """Check ``data`` against the caller's checksum (``InvalidInput`` when it does not match), in a
+    worker thread when the body is large (hashlib releases the GIL for large buffers)."""
+    if not expected:
+        return
+    if len(data) < OFF_LOOP_BYTES or _PYODIDE:
+        Digests.of(data, expected, md5=False).verify(operation=operation)
+        return
+    import anyio.to_thread
+
+    digests = await anyio.to_thread.run_sync(lambda: Digests.of(data, expected, md5=False))
+    digests.verify(operation=operation)
+
+
+async def hash_off_loop(digests: Digests, data: bytes) -> None:
+    """``digests.update(data)``, in a worker thread when ``data`` is large (see :data:`OFF_LOOP_BYTES`).
+    Awaited in order, so the digests see the stream's bytes in order."""
+    if len(data) < OFF_LOOP_BYTES or _PYODIDE:
+        digests.update(data)
+        return
+    import anyio.to_thread
+
+    await anyio.to_thread.run_sync(digests.update, data)
+
+
+Progress = Callable[[int, int | None], object]
+"""``on_progress(bytes so far, total or None)``: called as a body moves (a large transfer's progress)."""
+
+
+async def with_progress(
+    chunks: AsyncIterator[bytes], total: int | None, on_progress: Progress
+) -> AsyncIterator[bytes]:
+    """``chunks`` unchanged, reporting the running byte count after each one is handed on (so the
+    count is what the backend has taken, which it sends before asking for more)."""
+    done = 0
+    on_progress(0, total)
+    async for chunk in chunks:
+        yield chunk
+        done += len(chunk)
+        on_progress(done, total)
 
 
 def multipart_etag(part_md5s: Iterable[str]) -> str:

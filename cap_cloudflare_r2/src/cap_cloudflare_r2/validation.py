@@ -298,6 +298,30 @@ def check_checksums(given: Mapping[str, object], *, operation: str | None = "put
     return out
 
 
+def check_storage_class(value: object, *, operation: str | None = "put") -> str | None:
+    """``Standard`` or ``InfrequentAccess`` (R2's names; None: the bucket's default)."""
+    from .models import STORAGE_CLASSES
+
+    if value is None or (isinstance(value, str) and value in STORAGE_CLASSES):
+        return value
+    raise _invalid(
+        f"storage_class must be one of {', '.join(STORAGE_CLASSES)} (R2's names), got {show(value)}",
+        "storage_class",
+        operation,
+    )
+
+
+def check_progress(value: object, *, operation: str | None = "put") -> Any:
+    """A callable taking (bytes so far, total or None), or None."""
+    if value is None or callable(value):
+        return value
+    raise _invalid(
+        f"on_progress must be a callable taking (bytes so far, total or None), got {type(value).__name__}",
+        "on_progress",
+        operation,
+    )
+
+
 def check_delete_keys(keys: object) -> list[str]:
     """One key, or a list/tuple of at most 1000 keys (an empty list is a no-op)."""
     if isinstance(keys, str):

@@ -47,7 +47,7 @@ from cap_opendal_core.errors import NotFound, Unavailable
 from .. import limits
 from ..conditions import condition_holds, from_epoch_ms
 from ..models import R2Checksums, R2HttpMetadata, R2Object, R2ObjectBody, R2Objects, R2Range, R2UploadedPart
-from ..options import encode_cursor
+from ..options import STORED_CLASS, encode_cursor, stored_storage_class
 from ..ranges import resolve_range
 from ..spec import SPEC
 from ..transfer import BytesPayload, Digests, StreamPayload, multipart_etag
@@ -142,6 +142,10 @@ def _to_object(row: Row, *, http: bool = True, custom: bool = True) -> R2Object:
         http_metadata=R2HttpMetadata.from_dict(json.loads(http_json)) if http else R2HttpMetadata(),
         custom_metadata=json.loads(custom_json) if custom else {},
         checksums=R2Checksums.from_dict(json.loads(checksums)),
+        # only a non-Standard class is kept in the http document: skip parsing it for the rest
+        storage_class=stored_storage_class(json.loads(http_json))
+        if STORED_CLASS in http_json
+        else "Standard",
     )
 
 
@@ -366,7 +370,7 @@ class EmbeddedBackend:
                 size,
                 digests.md5,
                 uploaded,
-                _dumps(options.http_metadata.to_dict()),
+                _dumps(options.stored_http()),
                 _dumps(dict(options.custom_metadata)),
                 _dumps(digests.computed()),
                 _dumps(blobs),
@@ -439,7 +443,7 @@ class EmbeddedBackend:
                 (
                     upload_id,
                     key,
-                    _dumps(options.http_metadata.to_dict()),
+                    _dumps(options.stored_http()),
                     _dumps(dict(options.custom_metadata)),
                 ),
             )

@@ -64,7 +64,7 @@ class _Connection:
 
 
 class Http1Pool:
-    """Connections to one origin, and :meth:`request` to send a bodiless request on one."""
+    """Connections to one origin, and :meth:`request` to send a request (a GET, HEAD or PUT) on one."""
 
     __slots__ = (
         "_closed",
@@ -105,9 +105,12 @@ class Http1Pool:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
-    async def request(self, method: str, target: str, headers: SealedHeaders) -> Http1Response:
-        """Send ``method target`` with ``headers`` (``Host`` included by the caller) and no body;
-        return once the response's status and headers have arrived.
+    async def request(
+        self, method: str, target: str, headers: SealedHeaders, body: bytes | None = None
+    ) -> Http1Response:
+        """Send ``method target`` with ``headers`` (``Host`` included by the caller) and ``body``
+        (framed by ``Content-Length``, written as it is: no copy); return once the response's status
+        and headers have arrived.
 
         ``headers`` are sealed (they carry a signature) and stay so: the request head is encoded by
         :func:`_head`, whose frame is gone before any I/O, so no frame that an exception can leave
@@ -119,11 +122,11 @@ class Http1Pool:
         connection = self._take_idle()
         if connection is not None:
             try:
-                return await self._exchange(connection, method, target, headers, reused=True)
+                return await self._exchange(connection, method, target, headers, body, reused=True)
             except _ClosedWhileIdle:
                 pass  # the server dropped it while it waited here: send once more on a new one
         connection = await self._connect()
-        return await self._exchange(connection, method, target, headers, reused=False)
+        return await self._exchange(connection, method, target, headers, body, reused=False)
 
     # -- connections ------------------------------------------------------------------------------
 
@@ -189,13 +192,26 @@ class Http1Pool:
     # -- one exchange -----------------------------------------------------------------------------
 
     async def _exchange(
-        self, connection: _Connection, method: str, target: str, headers: SealedHeaders, *, reused: bool
+        self,
+        connection: _Connection,
+        method: str,
+        target: str,
+        headers: SealedHeaders,
+        body: bytes | None,
+        *,
+        reused: bool,
     ) -> Http1Response:
         parser = connection.parser
         received = False
         try:
             async with asyncio.timeout(self._io_timeout):
-                connection.writer.write(_head(parser, method, target, headers))
+                if body is None:
+                    connection.writer.write(_head(parser, method, target, headers))
+                else:
+                    connection.writer.write(_head(parser, method, target, headers, len(body)))
+                    for piece in parser.send_with_data_passthrough(h11.Data(data=body)) or ():
+                        connection.writer.write(piece)
+                    connection.writer.write(parser.send(h11.EndOfMessage()) or b"")
                 await connection.writer.drain()
                 while True:
                     event = parser.next_event()
@@ -228,10 +244,24 @@ class _ClosedWhileIdle(Exception):
     pass
 
 
-def _head(parser: h11.Connection, method: str, target: str, headers: SealedHeaders) -> bytes:
-    """The encoded request head and its end, held in no named local: the bytes carry the signature."""
-    return (parser.send(h11.Request(method=method, target=target, headers=list(headers.items()))) or b"") + (
-        parser.send(h11.EndOfMessage()) or b""
+def _head(
+    parser: h11.Connection, method: str, target: str, headers: SealedHeaders, length: int | None = None
+) -> bytes:
+    """The encoded request head (and its end, for a request without a body: ``length`` None), held in
+    no named local: the bytes carry the signature."""
+    if length is None:
+        return (
+            parser.send(h11.Request(method=method, target=target, headers=list(headers.items()))) or b""
+        ) + (parser.send(h11.EndOfMessage()) or b"")
+    return (
+        parser.send(
+            h11.Request(
+                method=method,
+                target=target,
+                headers=[*headers.items(), ("content-length", str(length))],
+            )
+        )
+        or b""
     )
 
 

@@ -60,7 +60,7 @@ from .. import limits
 from ..conditions import condition_holds, from_epoch_ms
 from ..listing import page_of
 from ..models import R2Checksums, R2HttpMetadata, R2Object, R2ObjectBody, R2Objects, R2Range, R2UploadedPart
-from ..options import encode_cursor
+from ..options import encode_cursor, stored_storage_class
 from ..ranges import resolve_range
 from ..spec import SPEC
 from ..transfer import BytesPayload, Digests, StreamPayload, multipart_etag
@@ -188,6 +188,7 @@ class _Record:
             http_metadata=R2HttpMetadata.from_dict(self.http) if http else R2HttpMetadata(),
             custom_metadata=dict(self.custom) if custom else {},
             checksums=R2Checksums.from_dict(self.checksums),
+            storage_class=stored_storage_class(self.http),
         )
 
 
@@ -421,7 +422,7 @@ class LocalBackend(OperatorBacked):
                     size=size,
                     etag=digests.md5,
                     uploaded_ms=uploaded_ms,
-                    http=options.http_metadata.to_dict(),
+                    http=options.stored_http(),
                     custom=dict(options.custom_metadata),
                     checksums=digests.computed(),
                     blobs=((blob, size),),
@@ -507,7 +508,7 @@ class LocalBackend(OperatorBacked):
             "v": LAYOUT_VERSION,
             "key": key,
             "state": "open",
-            "http": options.http_metadata.to_dict(),
+            "http": options.stored_http(),
             "custom": dict(options.custom_metadata),
         }
         await self._write_atomically(

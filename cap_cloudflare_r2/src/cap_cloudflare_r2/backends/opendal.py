@@ -39,11 +39,13 @@ names and values are refused rather than changed; OpenDAL's s3 service has no op
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as _dt
 import re
 from typing import TYPE_CHECKING, Any, Final
 
+import anyio
 from opendal.exceptions import ConditionNotMatch
 from opendal.exceptions import NotFound as OpenDalNotFound
 
@@ -65,13 +67,21 @@ from ..models import (
 from ..options import encode_cursor
 from ..ranges import resolve_range
 from ..spec import SPEC
-from ..transfer import BytesPayload, Digests, StreamPayload, read_up_to
+from ..transfer import (
+    BytesPayload,
+    Digests,
+    StreamPayload,
+    hash_off_loop,
+    read_up_to,
+    upload_parts,
+    verify_off_loop,
+)
 from .base import PRESIGN_EXTENSION, OperatorBacked, gather_bounded, refuse_pickling
 from .s3_get import FALLBACK
 
 if TYPE_CHECKING:
     import builtins
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Mapping
 
     import opendal
 
@@ -135,6 +145,7 @@ def _object(
         else R2HttpMetadata(),
         custom_metadata=dict(meta.user_metadata or {}) if custom else {},
         checksums=R2Checksums(md5=etag if _MD5_HEX.fullmatch(etag) else None),
+        storage_class=None,  # neither OpenDAL's stat nor its listing reports it
     )
 
 
@@ -188,6 +199,12 @@ class OpenDalBackend(OperatorBacked):
             )
 
     def check_put(self, options: PutOptions, operation: str) -> None:
+        if options.storage_class is not None and self._direct is None and self._s3_config is None:
+            raise Unsupported(
+                f"storage_class cannot be stored through OpenDAL's {self._scheme} service",
+                capability="r2",
+                operation=operation,
+            )
         unsupported = [name for name in _UNSUPPORTED_HTTP if getattr(options.http_metadata, name) is not None]
         if unsupported:
             raise Unsupported(
@@ -223,6 +240,8 @@ class OpenDalBackend(OperatorBacked):
             return None
 
     async def head(self, key: str) -> R2Object | None:
+        if self._direct is not None:  # HeadObject itself: OpenDAL's stat drops checksums and class
+            return await self._direct.head(key)
         meta = await self._stat(key)
         return None if meta is None else _object(key, meta)
 
@@ -234,10 +253,9 @@ class OpenDalBackend(OperatorBacked):
             if got is not FALLBACK:
                 return got
         for _ in _attempts():
-            meta = await self._stat(key)
-            if meta is None:
+            obj = await self.head(key)
+            if obj is None:
                 return None
-            obj = _object(key, meta)
             if only_if is not None and not condition_holds(only_if, obj.etag, obj.uploaded):
                 return None
             offset, length = resolve_range(range, obj.size, key=key)
@@ -245,11 +263,11 @@ class OpenDalBackend(OperatorBacked):
                 return R2ObjectBody(obj, _empty(), range=R2Range(offset=offset, length=0))
             if length <= self._transfer.read_chunk_size:  # one chunk: one read, no reader to manage
                 try:
-                    data = bytes(await self._op.read(key, offset=offset, size=length, if_match=meta.etag))
+                    data = bytes(await self._op.read(key, offset=offset, size=length, if_match=obj.http_etag))
                 except (ConditionNotMatch, OpenDalNotFound):
                     continue  # replaced or deleted since the stat: look again
                 return R2ObjectBody(obj, _one(data), range=R2Range(offset=offset, length=length))
-            reader = await self._op.open(key, "rb", offset=offset, size=length, if_match=meta.etag)
+            reader = await self._op.open(key, "rb", offset=offset, size=length, if_match=obj.http_etag)
             try:
                 first = bytes(await reader.read(min(self._transfer.read_chunk_size, length)))
             except (ConditionNotMatch, OpenDalNotFound):
@@ -358,6 +376,19 @@ class OpenDalBackend(OperatorBacked):
     async def put(
         self, key: str, payload: BytesPayload | StreamPayload, options: PutOptions
     ) -> R2Object | None:
+        if self._direct is not None:
+            if isinstance(payload, BytesPayload):
+                return await self._put_direct(key, payload.data, options)
+            if options.only_if is None:
+                return await self._put_stream_direct(key, payload, options)
+        elif options.storage_class is not None or options.checksums.keys() & {"sha1", "sha256"}:
+            raise Unsupported(
+                "storage_class and sha1/sha256 checksums are sent by this package's own signed "
+                "requests, which need explicit keys, no proxy and no concurrency limit",
+                capability="r2",
+                operation="put",
+                key=key,
+            )
         write_options = self._write_options(options)
         if isinstance(payload, BytesPayload):
             if options.only_if is None:
@@ -379,6 +410,143 @@ class OpenDalBackend(OperatorBacked):
                 key=key,
             )
         return await self._put_stream(key, payload, options, write_options)
+
+    def _put_headers(self, options: PutOptions) -> dict[str, str]:
+        """PutObject / CreateMultipartUpload headers: content headers, ``x-amz-meta-*``, class."""
+        from .s3_get import s3_storage_class
+
+        headers = {
+            name.replace("_", "-"): value
+            for name, value in self._write_options(options).items()
+            if name != "user_metadata"
+        }
+        for name, value in options.custom_metadata.items():
+            headers[f"x-amz-meta-{name}"] = value
+        if options.storage_class is not None:
+            headers["x-amz-storage-class"] = s3_storage_class(options.storage_class)
+        return headers
+
+    async def _put_direct(self, key: str, data: bytes, options: PutOptions) -> R2Object | None:
+        """One signed PutObject carrying the checksum (verified by the server too) and the storage
+        class; the stored object is made from the answer, with no HEAD (see :meth:`_sent`)."""
+        from .s3_get import checksum_headers
+
+        assert self._direct is not None
+        headers = self._put_headers(options) | checksum_headers(options.checksums)
+        if options.only_if is None:
+            answer = await self._direct.put(key, data, headers, retry=True)
+            assert answer is not None  # no condition was sent
+            return self._sent(key, len(data), answer, options)
+        for _ in range(_CONDITION_ATTEMPTS):
+            pin = await self._pin_headers(key, options.only_if)
+            if pin is None:
+                return None
+            answer = await self._direct.put(key, data, headers | pin, retry=False)
+            if answer is None:
+                continue  # changed between the head and the write: evaluate again
+            return self._sent(key, len(data), answer, options)
+        raise PreconditionFailed(
+            "the object kept changing while the conditional put was evaluated; try again",
+            retryable=True,
+            capability="r2",
+            key=key,
+        )
+
+    async def _pin_headers(self, key: str, only_if: R2Conditional) -> dict[str, str] | None:
+        """:meth:`_pin` as PutObject's condition headers."""
+        assert self._direct is not None
+        current = await self._direct.head(key)
+        if current is None:
+            return {"if-none-match": "*"} if condition_holds(only_if, None, None) else None
+        if not condition_holds(only_if, current.etag, current.uploaded):
+            return None
+        return {"if-match": current.http_etag}
+
+    @staticmethod
+    def _sent(key: str, size: int, answer: Mapping[str, str], options: PutOptions) -> R2Object:
+        """The object a write stored, from what was sent and the server's answer — no HEAD.
+
+        The answer carries the etag (a single PUT's is the body's MD5, S3's and R2's alike: the
+        server's proof of what it received, so nothing is hashed here) and, where the server sends
+        them, the checksums and storage class. Two fields would need a HEAD, and are not worth one:
+        ``uploaded`` is this machine's clock when the write was answered (S3's ``Last-Modified`` is
+        second-truncated anyway), and ``storage_class`` is None when it was not given and the
+        answer does not name it (the bucket's default applies; ``head`` reports it)."""
+        from .s3_get import checksums_from_headers, r2_storage_class
+
+        etag = _etag(answer.get("etag"))
+        checksums = checksums_from_headers(answer, etag)
+        given = {**options.checksums, **checksums.to_dict()}
+        named = answer.get("x-amz-storage-class")
+        return R2Object(
+            key=key,
+            size=size,
+            etag=etag,
+            uploaded=_dt.datetime.now(_dt.UTC),
+            http_metadata=options.http_metadata,
+            custom_metadata=dict(options.custom_metadata),
+            checksums=R2Checksums.from_dict(given),
+            storage_class=r2_storage_class(named) if named else options.storage_class,
+        )
+
+    async def _put_stream_direct(self, key: str, payload: StreamPayload, options: PutOptions) -> R2Object:
+        """A stream: one PutObject when it fits a part (no multipart, no HEAD), else S3's multipart
+        calls with ``concurrency`` parts in flight. A checksum is computed part by part as the
+        stream is sent, in a worker thread (each part in order), and checked before the upload
+        completes, so a wrong one stores nothing."""
+        from .s3_get import checksum_headers
+
+        part_size = self._transfer.part_size
+        carry = bytearray()
+        first = await read_up_to(payload.chunks, part_size + 1, carry)
+        if len(first) <= part_size:
+            await verify_off_loop(first, options.checksums, operation="put")
+            assert self._direct is not None
+            headers = self._put_headers(options) | checksum_headers(options.checksums)
+            answer = await self._direct.put(key, first, headers, retry=False)
+            assert answer is not None
+            return self._sent(key, len(first), answer, options)
+        carry[:0] = first[part_size:]
+        client = self._s3("put")
+        digests = Digests(options.checksums, md5=False) if options.checksums else None
+
+        async def parts() -> AsyncIterator[bytes]:
+            part = first[:part_size]
+            while part:
+                if digests is not None:
+                    await hash_off_loop(digests, part)
+                yield part
+                if len(part) < part_size:
+                    return
+                part = await read_up_to(payload.chunks, part_size, carry)
+
+        upload_id = await client.create(key, self._put_headers(options))
+        try:
+            sizes: list[int] = []
+
+            async def upload(number: int, data: bytes) -> tuple[int, str]:
+                sizes.append(len(data))
+                return number, await client.upload_part(key, upload_id, number, data, len(data))
+
+            uploaded = await upload_parts(parts(), upload, concurrency=self._transfer.concurrency)
+            if digests is not None:
+                digests.verify(operation="put")  # before completing: a wrong checksum stores nothing
+            etag = await client.complete(key, upload_id, uploaded)
+        except BaseException:
+            with anyio.CancelScope(shield=True):
+                with contextlib.suppress(Exception):
+                    await client.abort(key, upload_id)
+            raise
+        return R2Object(
+            key=key,
+            size=sum(sizes),
+            etag=etag,
+            uploaded=_dt.datetime.now(_dt.UTC),
+            http_metadata=options.http_metadata,
+            custom_metadata=dict(options.custom_metadata),
+            checksums=R2Checksums.from_dict(options.checksums),
+            storage_class=options.storage_class,
+        )
 
     async def _pin(self, key: str, only_if: R2Conditional) -> dict[str, Any] | None:
         """Evaluate ``only_if`` on the object as it is; the write options that keep the write to
@@ -478,14 +646,7 @@ class OpenDalBackend(OperatorBacked):
 
     async def create_multipart_upload(self, key: str, options: PutOptions) -> str:
         client = self._s3("create_multipart_upload")
-        headers = {
-            name.replace("_", "-"): value
-            for name, value in self._write_options(options).items()
-            if name != "user_metadata"
-        }
-        for name, value in options.custom_metadata.items():
-            headers[f"x-amz-meta-{name}"] = value
-        return await client.create(key, headers)
+        return await client.create(key, self._put_headers(options))
 
     async def upload_part(
         self, key: str, upload_id: str, part_number: int, payload: BytesPayload | StreamPayload
@@ -515,10 +676,23 @@ class OpenDalBackend(OperatorBacked):
     ) -> R2Object:
         client = self._s3("complete_multipart_upload")
         etag = await client.complete(key, upload_id, [(p.part_number, p.etag) for p in parts])
+        # S3's answer names only the etag: size and metadata (set by whoever created the upload)
+        # need a HEAD, pinned to that etag so another writer's object is never returned as this one
+        replaced = PreconditionFailed(
+            "the upload completed, but another write replaced the object before it could be read back",
+            capability="r2",
+            operation="complete_multipart_upload",
+            key=key,
+        )
+        if self._direct is not None:
+            obj = await self._direct.head(key, if_match=etag or None)
+            if obj is None:
+                raise replaced
+            return obj
         try:
             meta = await self._op.stat(key, if_match=f'"{etag}"') if etag else await self._op.stat(key)
-        except ConditionNotMatch:
-            meta = await self._op.stat(key)
+        except (ConditionNotMatch, OpenDalNotFound):
+            raise replaced from None
         return _object(key, meta)
 
     async def abort_multipart_upload(self, key: str, upload_id: str) -> None:

@@ -26,12 +26,20 @@ How R2's arguments map onto it:
   ``max_retry_after``; every wait on the network is bounded by ``io_timeout``.
 
 Metadata is read as OpenDAL's ``stat`` reads it (content type, disposition and encoding; not
-``cache_control``), so ``get`` and ``head`` describe an object the same way.
+``cache_control``), so ``get`` and ``head`` describe an object the same way, plus what ``stat`` does
+not report: the storage class (``x-amz-storage-class``; absent means ``STANDARD``) and the checksums
+(``x-amz-checksum-mode: ENABLED`` asks for ``x-amz-checksum-sha1`` / ``-sha256``).
+
+The same signed requests serve ``head`` (HeadObject) and a single-request ``put`` (PutObject, body
+``UNSIGNED-PAYLOAD``: never hashed for the signature), which OpenDAL's Python API cannot send with a
+checksum or a storage class, and whose answer (the etag) makes the stored object without a HEAD.
 """
 
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import datetime as _dt
 import enum
 import random
@@ -57,7 +65,16 @@ if TYPE_CHECKING:
     from .http1 import Http1Pool, Http1Response
     from .s3_address import S3Address
 
-__all__ = ["FALLBACK", "Fallback", "S3Get", "condition_headers", "direct_get_for", "range_header"]
+__all__ = [
+    "FALLBACK",
+    "Fallback",
+    "S3Get",
+    "checksum_headers",
+    "condition_headers",
+    "direct_get_for",
+    "range_header",
+    "s3_storage_class",
+]
 
 
 class Fallback(enum.Enum):
@@ -73,6 +90,53 @@ _MD5_HEX: Final = re.compile(r"[0-9a-f]{32}")
 _CONTENT_RANGE: Final = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _ERROR_BODY_LIMIT: Final = 64 * 1024
 _CONNECTION_ERRORS: Final = (OSError, TimeoutError, ProtocolFailure)
+_CHECKSUM_MODE: Final = {"x-amz-checksum-mode": "ENABLED"}
+_S3_CHECKSUMS: Final = (("sha1", "x-amz-checksum-sha1"), ("sha256", "x-amz-checksum-sha256"))
+"""The R2 checksums S3's API carries as ``x-amz-checksum-*`` (R2's S3 API takes SHA-1 and SHA-256;
+MD5 travels as ``Content-MD5`` and is the etag; S3 has no header for SHA-384 or SHA-512)."""
+_TO_S3_CLASS: Final = {"Standard": "STANDARD", "InfrequentAccess": "STANDARD_IA"}
+_FROM_S3_CLASS: Final = {v: k for k, v in _TO_S3_CLASS.items()}
+
+
+def s3_storage_class(storage_class: str) -> str:
+    """R2's storage class as R2's S3 API names it (``InfrequentAccess`` → ``STANDARD_IA``)."""
+    return _TO_S3_CLASS.get(storage_class, storage_class)
+
+
+def r2_storage_class(header: str | None) -> str:
+    """An ``x-amz-storage-class`` answer as R2 names it (absent: ``Standard``, as S3 omits it then);
+    another store's class (``GLACIER`` …) is kept as it is."""
+    if not header:
+        return "Standard"
+    return _FROM_S3_CLASS.get(header.strip(), header.strip())
+
+
+def checksum_headers(checksums: Mapping[str, str]) -> dict[str, str]:
+    """The headers that make the server verify and keep the caller's checksum (hex → base64)."""
+    out: dict[str, str] = {}
+    for name, hex_digest in checksums.items():
+        raw = base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
+        if name == "md5":
+            out["content-md5"] = raw
+        elif name in ("sha1", "sha256"):
+            out[f"x-amz-checksum-{name}"] = raw
+            # what AWS's SDKs send beside it; some servers (moto) keep the checksum only then
+            out["x-amz-sdk-checksum-algorithm"] = name.upper()
+    return out
+
+
+def checksums_from_headers(headers: Mapping[str, str], etag: str) -> R2Checksums:
+    """``md5`` from a plain etag, SHA-1 / SHA-256 from full-object ``x-amz-checksum-*`` headers (a
+    multipart object's composite ``…-N`` value is not a digest of the body, so it is left out)."""
+    found: dict[str, str] = {}
+    for name, header in _S3_CHECKSUMS:
+        value = headers.get(header)
+        if value and "-" not in value:
+            try:
+                found[name] = base64.b64decode(value, validate=True).hex()
+            except (binascii.Error, ValueError):
+                continue
+    return R2Checksums(md5=etag if _MD5_HEX.fullmatch(etag) else None, **found)
 
 
 def range_header(requested: R2Range | None) -> str | None:
@@ -169,7 +233,8 @@ def object_from_headers(key: str, headers: Mapping[str, str], size: int) -> R2Ob
             for name, value in headers.items()
             if name.startswith(_META_PREFIX)
         },
-        checksums=R2Checksums(md5=etag if _MD5_HEX.fullmatch(etag) else None),
+        checksums=checksums_from_headers(headers, etag),
+        storage_class=r2_storage_class(headers.get("x-amz-storage-class")),
     )
 
 
@@ -232,11 +297,11 @@ class S3Get:
     ) -> R2ObjectBody | Literal[Fallback.FALLBACK] | None:
         """The object with its body, None (missing, or ``only_if`` does not hold), or
         :data:`FALLBACK` when the answer needs the two-request path."""
-        headers = condition_headers(only_if)
+        headers = condition_headers(only_if) | _CHECKSUM_MODE
         wanted = range_header(range)
         if wanted is not None:
             headers["range"] = wanted
-        response = await self._send(key, headers)
+        response = await self._send("GET", key, headers)
         status = response.status
         if status in (304, 412):
             await self._discard(response)
@@ -282,6 +347,44 @@ class S3Get:
             range=R2Range(offset=offset, length=length),
         )
 
+    async def head(self, key: str, if_match: str | None = None) -> R2Object | None:
+        """HeadObject: the object's metadata, or None when it is missing or (``if_match`` given:
+        a bare etag) it is not that version any more."""
+        headers = dict(_CHECKSUM_MODE)
+        if if_match is not None:
+            headers["if-match"] = f'"{if_match}"'
+        response = await self._send("HEAD", key, headers, operation="head")
+        status = response.status
+        await self._discard(response)
+        if status in (404, 412):
+            if status == 404:
+                error = from_http(status, b"", response.headers, capability="r2", operation="head", key=key)
+                if not isinstance(error, NotFound):
+                    raise error
+            return None
+        if status != 200:
+            raise from_http(status, b"", response.headers, capability="r2", operation="head", key=key)
+        length = response.headers.get("content-length", "").strip()
+        if not length.isdigit():
+            raise Unavailable("HeadObject's answer has no Content-Length", capability="r2", key=key)
+        return object_from_headers(key, response.headers, int(length))
+
+    async def put(
+        self, key: str, data: bytes, headers: dict[str, str], *, retry: bool
+    ) -> Mapping[str, str] | None:
+        """PutObject of ``data`` with ``headers`` (metadata, checksums, conditions); the answer's
+        headers (etag, checksums …), or None when a condition header did not hold (412). ``retry``:
+        whether a failed attempt may be sent again (not for a conditional write, whose first
+        attempt may have landed)."""
+        response = await self._send("PUT", key, headers, operation="put", body=data, retry=retry)
+        status = response.status
+        body = await self._error_body(response)
+        if status == 412:
+            return None
+        if status >= 300:
+            raise from_http(status, body, response.headers, capability="r2", operation="put", key=key)
+        return response.headers
+
     async def aclose(self) -> None:
         await self._pool.aclose()
 
@@ -291,27 +394,36 @@ class S3Get:
     def __repr__(self) -> str:
         return f"S3Get({self._address!r})"
 
-    async def _send(self, key: str, headers: dict[str, str]) -> Http1Response:
-        """Send the GET, again after a connection failure or a retryable status (per the policy)."""
+    async def _send(
+        self,
+        method: str,
+        key: str,
+        headers: dict[str, str],
+        *,
+        operation: str = "get",
+        body: bytes | None = None,
+        retry: bool = True,
+    ) -> Http1Response:
+        """Send the request, again after a connection failure or a retryable status (per the policy)."""
         address = self._address
         path = address.path(key)
-        attempts = self._retry.attempts if self._retry is not None else 1
+        attempts = self._retry.attempts if self._retry is not None and retry else 1
         attempt = 0
         while True:
             attempt += 1
-            signed = address.signed("GET", path, "", headers, UNSIGNED_PAYLOAD).plus({"host": address.host})
+            signed = address.signed(method, path, "", headers, UNSIGNED_PAYLOAD).plus({"host": address.host})
             try:
-                response = await self._pool.request("GET", path, signed)
+                response = await self._pool.request(method, path, signed, body)
                 if response.status < 500 and response.status not in (408, 425, 429):
                     return response
-                body = await self._error_body(response)
+                answer = await self._error_body(response)
             except _CONNECTION_ERRORS as exc:
                 if attempt >= attempts:
-                    raise _broken(exc, key) from exc
+                    raise _broken(exc, key, operation) from exc
                 await asyncio.sleep(self._backoff(attempt, None))
                 continue
             error = from_http(
-                response.status, body, response.headers, capability="r2", operation="get", key=key
+                response.status, answer, response.headers, capability="r2", operation=operation, key=key
             )
             if not error.retryable or attempt >= attempts:
                 raise error
@@ -341,14 +453,14 @@ class S3Get:
         await cls._error_body(response)
 
 
-def _broken(exc: BaseException, key: str) -> CapabilityError:
+def _broken(exc: BaseException, key: str, operation: str = "get") -> CapabilityError:
     if isinstance(exc, TimeoutError):
         reason = "timed out waiting for the S3 endpoint"
     elif isinstance(exc, OSError):
         reason = f"could not reach the S3 endpoint ({type(exc).__name__}: {exc.strerror or 'no detail'})"
     else:
         reason = str(exc)
-    return Unavailable(reason, capability="r2", operation="get", key=key)
+    return Unavailable(reason, capability="r2", operation=operation, key=key)
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:

@@ -79,6 +79,7 @@ def _object(obj: Any) -> R2Object:
         raw = ffi.js_to_py(to_json()) if callable(to_json) else ffi.js_to_py(checksums_js)
         checksums = raw if isinstance(raw, dict) else {}
     version = _prop(obj, "version")
+    storage_class = _prop(obj, "storageClass")
     return R2Object(
         key=str(obj.key),
         version=None if version is None else str(version),
@@ -88,6 +89,7 @@ def _object(obj: Any) -> R2Object:
         http_metadata=R2HttpMetadata.from_dict(http) if isinstance(http, dict) else R2HttpMetadata(),
         custom_metadata={str(k): str(v) for k, v in custom.items()} if isinstance(custom, dict) else {},
         checksums=R2Checksums.from_dict(checksums),
+        storage_class="Standard" if storage_class is None else str(storage_class),
     )
 
 
@@ -219,14 +221,16 @@ class WorkersBackend:
     # -- writes ----------------------------------------------------------------------------------
 
     def _put_options(self, options: PutOptions, *, put: bool = True) -> dict[str, Any]:
-        """Options for ``put`` (metadata, checksum, condition) or, with ``put=False``, for
-        ``createMultipartUpload`` (metadata only)."""
+        """Options for ``put`` (metadata, storage class, checksum, condition) or, with ``put=False``,
+        for ``createMultipartUpload`` (metadata and storage class)."""
         js: dict[str, Any] = {}
         http = _http_options(options.http_metadata)
         if http:
             js["httpMetadata"] = http
         if options.custom_metadata:
             js["customMetadata"] = dict(options.custom_metadata)
+        if options.storage_class is not None:
+            js["storageClass"] = options.storage_class
         if put:
             js.update(options.checksums)
         if put and options.only_if is not None:
