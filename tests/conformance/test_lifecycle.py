@@ -88,7 +88,7 @@ CASES = [
     Case(
         "Queue",
         "queue",
-        lambda p, s=QUIET: Queue.local("jobs", p, settings=s),
+        lambda p, s=QUIET: Queue.local(p, "jobs", settings=s),
         lambda url: Queue.from_url(url + "/jobs", settings=QUIET),
         _queue_call,
         "send",
@@ -96,7 +96,7 @@ CASES = [
     Case(
         "QueueConsumer",
         "queue",
-        lambda p, s=QUIET: QueueConsumer.local("jobs", p, settings=s),
+        lambda p, s=QUIET: QueueConsumer.local(p, "jobs", settings=s),
         lambda url: QueueConsumer.from_url(url + "/jobs", settings=QUIET),
         _consumer_call,
         "pull",
@@ -104,7 +104,7 @@ CASES = [
     Case(
         "DurableObjectNamespace",
         "do",
-        lambda p, s=QUIET: DurableObjectNamespace.local(Echo, p, settings=s),
+        lambda p, s=QUIET: DurableObjectNamespace.local(p, Echo, settings=s),
         lambda url: DurableObjectNamespace.from_url(url, object_class=Echo, settings=QUIET),
         _do_call,
         "rpc",

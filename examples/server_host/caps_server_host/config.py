@@ -192,10 +192,10 @@ def _local(
             url, max_retries=retries, dead_letter_queue=dlq, settings=settings, max_batch_size=batch_size
         )
     else:
-        jobs = Queue.local(queue_name, _mkdir(layout.queues), settings=settings)
+        jobs = Queue.local(_mkdir(layout.queues), queue_name, settings=settings)
         consumer = QueueConsumer.local(
-            queue_name,
             layout.queues,
+            queue_name,
             max_batch_size=batch_size,
             max_retries=retries,
             dead_letter_queue=dlq,
