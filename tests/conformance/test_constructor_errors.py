@@ -89,7 +89,7 @@ def test_a_local_path_that_cannot_be_a_store(case: Case, tmp_path: Path, bad: ob
         (QueueConsumer, lambda p: QueueConsumer.local("jobs", p), r"QueueConsumer\.local\(path, name"),
         (
             DurableObjectNamespace,
-            lambda p: DurableObjectNamespace.local(Echo, p),
+            lambda p: DurableObjectNamespace.local(Echo, p),  # type: ignore[arg-type]
             r"DurableObjectNamespace\.local\(path, object_class",
         ),
     ],

@@ -61,7 +61,7 @@ def test_every_capability_shares_the_constructor_shape() -> None:
             assert params[-1].name != "settings" or params[-1].kind is inspect.Parameter.KEYWORD_ONLY
         if hasattr(cls, "from_env"):
             assert list(inspect.signature(cls.from_env).parameters)[:2] == ["env", "binding"], cls
-        assert list(inspect.signature(cls.local).parameters)[0] == "path", cls
+        assert next(iter(inspect.signature(cls.local).parameters)) == "path", cls
 
 
 def test_every_constructor_takes_settings_metrics_and_logger_keyword_only() -> None:
