@@ -284,7 +284,7 @@ async def test_constructor_and_class_errors() -> None:
 
     with pytest.raises(InvalidInput, match="object_class"):
         DurableObjectNamespace.from_url("memory://")
-    with pytest.raises(InvalidInput, match="scheme"):
+    with pytest.raises(Misconfigured, match="scheme 'ftp'"):
         DurableObjectNamespace.from_url("ftp://x", object_class=Counter)
 
     class Broken(DurableObject):
