@@ -409,6 +409,7 @@ async def test_hints_are_recorded_in_the_invocation_scope(
         assert {(r.operation, r.count) for r in consuming.records} == {("pull", 1), ("ack", 1)}
 
 
+@pytest.mark.filterwarnings("ignore:.*queue URLs are deprecated:DeprecationWarning")
 async def test_urls_and_descriptors(tmp_path: Path, quiet: LayerSettings) -> None:
     q = Queue.from_url("memory://shared-q", settings=quiet)
     c = QueueConsumer.from_url("memory://shared-q", settings=quiet)
@@ -417,7 +418,7 @@ async def test_urls_and_descriptors(tmp_path: Path, quiet: LayerSettings) -> Non
         assert [m.body for m in await c.pull()] == ["in memory"]
         assert q.info.durability == "ephemeral"
         assert (q.info.delivery, q.info.ordering) == ("at_least_once", "unordered")
-    on_disk = Queue.from_url(f"local://{tmp_path}/disk-q", settings=quiet)
+    on_disk = Queue.from_url(f"file://{tmp_path}/disk-q", settings=quiet)
     async with on_disk:
         await on_disk.send(1)
         assert on_disk.info.durability == "durable"

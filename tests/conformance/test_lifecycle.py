@@ -208,8 +208,12 @@ async def test_file_url_names_the_same_store_as_local(case: Case, tmp_path: Path
         await case.call(second)
 
 
-async def test_local_queue_urls_keep_the_local_scheme_as_an_alias(tmp_path: Path) -> None:
+async def test_local_queue_urls_keep_the_local_scheme_as_a_deprecated_alias(tmp_path: Path) -> None:
     async with Queue.from_url(f"file://{tmp_path}/jobs", settings=QUIET) as q:
         await q.send("via file")
-    async with QueueConsumer.from_url(f"local://{tmp_path}/jobs", settings=QUIET) as c:
+    with pytest.warns(DeprecationWarning, match="use file:///dir/NAME") as caught:
+        consumer = QueueConsumer.from_url(f"local://{tmp_path}/jobs", settings=QUIET)
+    deprecations = [w for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert [w.filename for w in deprecations] == [__file__]  # the warning points at the caller
+    async with consumer as c:
         assert [m.body for m in await c.pull()] == ["via file"]

@@ -55,7 +55,7 @@ CONSTRUCTORS: list[tuple[str, Callable[[str], object], str]] = [
     ("R2Bucket.local", lambda p: R2Bucket.local(p, settings=QUIET), "keys"),
     ("R2Bucket.from_url", lambda p: R2Bucket.from_url(f"fs://{p}", settings=QUIET), "keys"),
     ("Queue.local", lambda p: Queue.local(p, "jobs", settings=QUIET), "queues.sqlite3"),
-    ("Queue.from_url", lambda p: Queue.from_url(f"local://{p}/jobs", settings=QUIET), "queues.sqlite3"),
+    ("Queue.from_url", lambda p: Queue.from_url(f"file://{p}/jobs", settings=QUIET), "queues.sqlite3"),
     ("QueueConsumer.local", lambda p: QueueConsumer.local(p, "jobs", settings=QUIET), "queues.sqlite3"),
     ("DurableObjectNamespace.local", lambda p: DurableObjectNamespace.local(p, Box), "objects.sqlite3"),
     (

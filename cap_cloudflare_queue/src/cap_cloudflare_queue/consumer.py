@@ -173,7 +173,7 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         clock: Callable[[], float] | None = None,
         **options: Any,
     ) -> QueueConsumer:
-        """``file:///absolute/dir/NAME`` (``local://`` is an alias) or ``memory://NAME``, as for
+        """``file:///absolute/dir/NAME`` (``local://``: deprecated) or ``memory://NAME``, as for
         ``Queue.from_url``."""
         from .backends.local import ConsumerSettings, LocalConsumer, LocalStore
         from .producer import _parse_url

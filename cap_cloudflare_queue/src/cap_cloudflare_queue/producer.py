@@ -236,8 +236,8 @@ class Queue(Capability["ProducerBackend"]):
         logger: Any = None,
         clock: Callable[[], float] | None = None,
     ) -> Queue:
-        """``file:///absolute/dir/NAME`` (the local queue NAME under that directory; ``local://`` is an
-        alias) or ``memory://NAME``
+        """``file:///absolute/dir/NAME`` (the local queue NAME under that directory; ``local://``, a
+        deprecated alias, warns) or ``memory://NAME``
         (a local queue in a per-process temporary directory: shared by every queue object of this
         process, gone when it exits). Any other scheme raises ``Misconfigured`` naming it."""
         from .backends.local import LocalProducer, LocalStore
@@ -490,6 +490,15 @@ def _parse_url(url: object) -> tuple[str, str, bool]:
         name = unquote(parts.netloc or parts.path.strip("/"))
         check_queue_name(name, field="url")
         return str(memory_directory()), name, True
+    if parts.scheme == "local":
+        import warnings
+
+        warnings.warn(
+            "local:///dir/NAME queue URLs are deprecated: use file:///dir/NAME, the local scheme of every "
+            "capability",
+            DeprecationWarning,
+            stacklevel=3,
+        )
     if parts.scheme in ("file", "local"):  # file:// is every capability's scheme; local:// an alias
         if parts.netloc:
             raise Misconfigured(
@@ -509,7 +518,7 @@ def _parse_url(url: object) -> tuple[str, str, bool]:
         return directory, name, False
     raise Misconfigured(
         f"unsupported queue URL scheme {parts.scheme!r}; accepted: file:///absolute/dir/NAME, memory://NAME "
-        "(local:// is an alias of file://; Queue.from_config for Cloudflare's REST API, Queue.from_env "
+        "(Queue.from_config for Cloudflare's REST API, Queue.from_env "
         "inside a Worker)",
         capability=CAPABILITY,
         operation="from_url",

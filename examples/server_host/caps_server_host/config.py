@@ -7,7 +7,7 @@ Two modes, chosen by ``CAPS_BACKEND``:
 
 - ``CAPS_PAYLOADS_URL`` — ``memory://``, ``fs:///abs/dir``, ``s3://bucket?endpoint=…`` (R2's S3 API);
 - ``CAPS_INDEX_URL`` — ``memory://``, ``fs:///abs/dir``, ``s3://…``;
-- ``CAPS_JOBS_URL`` — ``local:///abs/dir/QUEUE`` or ``memory://QUEUE``;
+- ``CAPS_JOBS_URL`` — ``file:///abs/dir/QUEUE`` or ``memory://QUEUE``;
 - ``CAPS_DEDUPE_URL`` — ``memory://``, ``file:///abs/dir``, or ``https://…`` (the Durable Object
   gateway Worker; its token in ``CAPS_GATEWAY_TOKEN``).
 
