@@ -64,7 +64,7 @@ CASES = (
 
 
 async def run_runtime(case: Case, requests: int, directory: Path) -> float:
-    async with DurableObjectNamespace.local(Counter, directory) as ns:
+    async with DurableObjectNamespace.local(directory, Counter) as ns:
         stubs = [ns.get_by_name(f"object-{i}") for i in range(case.objects)]
         for stub in stubs:  # construct the instances outside the timing
             await stub.increment(0)

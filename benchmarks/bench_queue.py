@@ -61,7 +61,7 @@ async def capability(n: int, directory: Path) -> float:
         if consumed >= n:
             done.set()
 
-    async with Queue.local("bench", directory) as q, QueueConsumer.local("bench", directory) as c:
+    async with Queue.local(directory, "bench") as q, QueueConsumer.local(directory, "bench") as c:
         started = time.perf_counter()
         async with anyio.create_task_group() as tg:
             tg.start_soon(lambda: c.run(handler, concurrency=2, batch_size=BATCH))

@@ -47,7 +47,7 @@ ROUND_TRIPS = {
         from cap_cloudflare_queue import Queue, QueueConsumer
 
         async def main(root):
-            async with Queue.local("jobs", root) as queue, QueueConsumer.local("jobs", root) as consumer:
+            async with Queue.local(root, "jobs") as queue, QueueConsumer.local(root, "jobs") as consumer:
                 await queue.send({"n": 1})
                 batch = await consumer.pull()
                 assert [m.body for m in batch.messages] == [{"n": 1}]

@@ -104,7 +104,7 @@ async def test_bad_input_is_refused_before_any_io(tmp_path: Path) -> None:
         with pytest.raises(InvalidInput, match="ttl"):
             await dedupe.put_if_absent("k", ttl=ttl)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="shards"):
-        Dedupe(DurableObjectNamespace.local(DedupeLedger, ":memory:"), shards=0)
+        Dedupe(DurableObjectNamespace.local(":memory:", DedupeLedger), shards=0)
     with pytest.raises(InvalidInput, match="DurableObjectNamespace"):
         Dedupe(object())  # type: ignore[arg-type]
     assert dedupe.namespace.runtime is not None
@@ -113,6 +113,6 @@ async def test_bad_input_is_refused_before_any_io(tmp_path: Path) -> None:
 
 
 async def test_a_namespace_of_another_class_is_refused() -> None:
-    async with DurableObjectNamespace.local(Counter, ":memory:") as ns:
+    async with DurableObjectNamespace.local(":memory:", Counter) as ns:
         with pytest.raises(InvalidInput, match="ledger protocol"):
             Dedupe(ns)

@@ -28,7 +28,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def _local(tmp_path: Path, seed: int) -> list[Any]:
-    async with DurableObjectNamespace.local(Alarmed, tmp_path) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Alarmed) as ns:
         assert ns.runtime is not None
         storage = ns.runtime.storage(ns.id_from_name(f"diff-{seed}"))
         record: list[Any] = json.loads(json.dumps(await run_sequence(storage, seed)))

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.anyio
 @pytest.mark.parametrize(("durability", "level"), [(None, 1), ("process", 1), ("full", 2)])
 async def test_durability_sets_sqlite_synchronous(tmp_path: Path, durability: Any, level: int) -> None:
     kwargs = {} if durability is None else {"durability": durability}
-    async with DurableObjectNamespace.local(Counter, tmp_path / "do", **kwargs) as ns:
+    async with DurableObjectNamespace.local(tmp_path / "do", Counter, **kwargs) as ns:
         runtime = ns.runtime
         assert runtime is not None
         db = runtime.store._db
@@ -28,4 +28,4 @@ async def test_durability_sets_sqlite_synchronous(tmp_path: Path, durability: An
 
 def test_an_unknown_durability_is_refused(tmp_path: Path) -> None:
     with pytest.raises(Misconfigured, match="durability must be"):
-        DurableObjectNamespace.local(Counter, tmp_path / "do", durability="disk")  # type: ignore[arg-type]
+        DurableObjectNamespace.local(tmp_path / "do", Counter, durability="disk")  # type: ignore[arg-type]

@@ -21,7 +21,7 @@ WRITE = "resource::state::write"
 
 
 async def test_storage_reads_are_stable_until_the_first_write(tmp_path: Path) -> None:
-    async with DurableObjectNamespace.local(Counter, tmp_path) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Counter) as ns:
         assert ns.runtime is not None
         storage = ns.runtime.storage(ns.id_from_name("hints"))
         with InvocationScope("node") as scope:
@@ -56,7 +56,7 @@ async def test_every_storage_write_downgrades(write: Any, expected: str) -> None
     class WithAlarm(DurableObject):
         async def alarm(self) -> None: ...
 
-    async with DurableObjectNamespace.local(WithAlarm, ":memory:") as ns:
+    async with DurableObjectNamespace.local(":memory:", WithAlarm) as ns:
         assert ns.runtime is not None
         storage = ns.runtime.storage(ns.id_from_name("w"))
         with InvocationScope() as scope:
@@ -65,7 +65,7 @@ async def test_every_storage_write_downgrades(write: Any, expected: str) -> None
 
 
 async def test_transactions_record_a_write_only_when_they_write(tmp_path: Path) -> None:
-    async with DurableObjectNamespace.local(Counter, tmp_path) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Counter) as ns:
         assert ns.runtime is not None
         storage = ns.runtime.storage(ns.id_from_name("txn"))
         with InvocationScope() as scope:
@@ -78,7 +78,7 @@ async def test_transactions_record_a_write_only_when_they_write(tmp_path: Path) 
 
 
 async def test_read_only_rpc_records_a_read_and_other_rpc_a_write(tmp_path: Path) -> None:
-    async with DurableObjectNamespace.local(Counter, tmp_path) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Counter) as ns:
         stub = ns.get_by_name("rpc")
         with InvocationScope("caller", subrequest_budget=10) as scope:
             await stub.get_count()
@@ -111,7 +111,7 @@ async def test_an_object_run_does_not_record_into_its_callers_scope(tmp_path: Pa
                 await self.storage.put("x", 1)
             return [first, inner.observed_determinism.json]
 
-    async with DurableObjectNamespace.local(Liar, tmp_path) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Liar) as ns:
         with InvocationScope("caller") as scope:
             await ns.get_by_name("l").peek()
             assert scope.observed_determinism.json == "stable"
@@ -121,7 +121,7 @@ async def test_an_object_run_does_not_record_into_its_callers_scope(tmp_path: Pa
 async def test_the_budget_refuses_a_call_before_it_is_made(tmp_path: Path) -> None:
     from cap_opendal_core import LimitExceeded
 
-    async with DurableObjectNamespace.local(Counter, tmp_path) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Counter) as ns:
         stub = ns.get_by_name("budget")
         with InvocationScope(subrequest_budget=1):
             await stub.increment(1)
@@ -141,7 +141,7 @@ async def test_dedupe_records_dedupe_hints(tmp_path: Path) -> None:
 
 
 async def test_capabilities_describe_themselves_to_the_bag(tmp_path: Path) -> None:
-    ns = DurableObjectNamespace.local(Counter, tmp_path / "ns")
+    ns = DurableObjectNamespace.local(tmp_path / "ns", Counter)
     dedupe = Dedupe.local(tmp_path / "dd")
     bag = CapabilityBag({"FLOW_DO": ns, "DEDUPE": dedupe})
     for name in ("FLOW_DO", "DEDUPE"):
@@ -157,4 +157,4 @@ async def test_capabilities_describe_themselves_to_the_bag(tmp_path: Path) -> No
     async with bag:
         assert await ns.get_by_name("x").increment(1) == 1
     with pytest.raises(InvalidInput):
-        DurableObjectNamespace.local(Counter, ":memory:").get("not an id")  # type: ignore[call-overload]
+        DurableObjectNamespace.local(":memory:", Counter).get("not an id")  # type: ignore[call-overload]

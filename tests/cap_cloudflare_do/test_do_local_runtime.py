@@ -21,7 +21,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_200_concurrent_increments_to_one_object_end_at_200(tmp_path: Path) -> None:
-    async with DurableObjectNamespace.local(Counter, tmp_path) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Counter) as ns:
         stub = ns.get_by_name("order-42")
         results: list[int] = []
 
@@ -38,7 +38,7 @@ async def test_200_concurrent_increments_to_one_object_end_at_200(tmp_path: Path
 
 async def test_one_instance_per_id_and_objects_are_independent(tmp_path: Path) -> None:
     before = Counter.constructed
-    async with DurableObjectNamespace.local(Counter, tmp_path) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Counter) as ns:
         a1, a2, b = ns.get_by_name("a"), ns.get(ns.id_from_name("a")), ns.get_by_name("b")
         async with anyio.create_task_group() as group:
             for stub in (a1, a2, b) * 10:
@@ -58,7 +58,7 @@ async def test_different_objects_run_concurrently(tmp_path: Path) -> None:
 
     started = {"b": anyio.Event()}
 
-    async with DurableObjectNamespace.local(Slow, tmp_path) as ns, anyio.create_task_group() as group:
+    async with DurableObjectNamespace.local(tmp_path, Slow) as ns, anyio.create_task_group() as group:
         group.start_soon(ns.get_by_name("b").hold, "b")  # blocks object b until the event is set
         with anyio.fail_after(5):
             assert await ns.get_by_name("a").hold("a") == "a"  # object a is not held up by b
@@ -66,12 +66,12 @@ async def test_different_objects_run_concurrently(tmp_path: Path) -> None:
 
 
 async def test_storage_survives_a_restart_and_ids_stay_stable(tmp_path: Path) -> None:
-    async with DurableObjectNamespace.local(Counter, tmp_path) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Counter) as ns:
         await ns.get_by_name("x").increment(7)
         named = ns.id_from_name("x")
         unique = ns.new_unique_id()
         await ns.get(unique).increment(2)
-    async with DurableObjectNamespace.local(Counter, tmp_path) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Counter) as ns:
         assert ns.id_from_name("x") == named
         assert await ns.get_by_name("x").get_count() == 7
         assert await ns.get(ns.id_from_string(unique.to_string())).get_count() == 2
@@ -80,8 +80,8 @@ async def test_storage_survives_a_restart_and_ids_stay_stable(tmp_path: Path) ->
 
 async def test_ids_are_namespace_specific_and_validated(tmp_path: Path) -> None:
     async with (
-        DurableObjectNamespace.local(Counter, tmp_path / "one") as one,
-        DurableObjectNamespace.local(Counter, tmp_path / "two") as two,
+        DurableObjectNamespace.local(tmp_path / "one", Counter) as one,
+        DurableObjectNamespace.local(tmp_path / "two", Counter) as two,
     ):
         a = one.id_from_name("same")
         assert a.hex is not None
@@ -101,7 +101,7 @@ async def test_ids_are_namespace_specific_and_validated(tmp_path: Path) -> None:
 
 
 async def test_rpc_copies_arguments_and_results(tmp_path: Path) -> None:
-    async with DurableObjectNamespace.local(Counter, tmp_path) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Counter) as ns:
         stub = ns.get_by_name("copy")
         mine = ["mine"]
         back = await stub.mutate(mine)
@@ -119,7 +119,7 @@ async def test_rpc_copies_arguments_and_results(tmp_path: Path) -> None:
 
 async def test_bad_rpc_calls_fail_before_any_io(tmp_path: Path) -> None:
     before = Counter.constructed
-    ns = DurableObjectNamespace.local(Counter, tmp_path)
+    ns = DurableObjectNamespace.local(tmp_path, Counter)
     stub = ns.get_by_name("bad")
     with pytest.raises(InvalidInput, match="private"):
         await stub.call("_private")
@@ -142,7 +142,7 @@ async def test_bad_rpc_calls_fail_before_any_io(tmp_path: Path) -> None:
 
 
 async def test_errors_raised_inside_the_object(tmp_path: Path) -> None:
-    async with DurableObjectNamespace.local(Counter, tmp_path) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Counter) as ns:
         stub = ns.get_by_name("errors")
         with pytest.raises(BackendError, match=r"ValueError: kaput.*inside the Durable Object") as caught:
             await stub.boom("kaput")
@@ -154,7 +154,7 @@ async def test_errors_raised_inside_the_object(tmp_path: Path) -> None:
 
 
 async def test_fetch_reaches_the_fetch_handler(tmp_path: Path) -> None:
-    async with DurableObjectNamespace.local(Counter, tmp_path) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Counter) as ns:
         response = await ns.get_by_name("f").fetch(
             "https://do/path?q=1", method="post", headers={"X-Test": "1"}, body="payload"
         )
@@ -173,13 +173,13 @@ async def test_fetch_reaches_the_fetch_handler(tmp_path: Path) -> None:
             await ns.get_by_name("f").fetch("https://do/", body=b"x")
         with pytest.raises(InvalidInput, match="header"):
             await ns.get_by_name("f").fetch("https://do/", headers={"X-Bad": "a\r\nb"})
-    async with DurableObjectNamespace.local(Plain, tmp_path / "plain") as plain:
+    async with DurableObjectNamespace.local(tmp_path / "plain", Plain) as plain:
         with pytest.raises(Unsupported, match="no fetch"):
             await plain.get_by_name("p").fetch("https://do/")
 
 
 async def test_idle_objects_are_evicted_and_rebuilt_from_storage(tmp_path: Path, clock: FakeClock) -> None:
-    async with DurableObjectNamespace.local(Counter, tmp_path, clock=clock, idle_timeout=60) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Counter, clock=clock, idle_timeout=60) as ns:
         runtime = ns.runtime
         assert runtime is not None
         stub = ns.get_by_name("idle")
@@ -196,7 +196,7 @@ async def test_idle_objects_are_evicted_and_rebuilt_from_storage(tmp_path: Path,
 
 async def test_alarms_fire_by_the_clock_and_after_a_restart(tmp_path: Path, clock: FakeClock) -> None:
     due = int(clock() * 1000) + 60_000
-    async with DurableObjectNamespace.local(Alarmed, tmp_path, clock=clock) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Alarmed, clock=clock) as ns:
         stub = ns.get_by_name("alarm")
         await stub.schedule(due)
         assert await stub.alarm_at() == due
@@ -204,7 +204,7 @@ async def test_alarms_fire_by_the_clock_and_after_a_restart(tmp_path: Path, cloc
         assert await ns.runtime.run_due_alarms() == 0
     # the process "restarts" before the alarm is due
     clock.advance(61)
-    async with DurableObjectNamespace.local(Alarmed, tmp_path, clock=clock) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Alarmed, clock=clock) as ns:
         assert ns.runtime is not None
         assert await ns.runtime.run_due_alarms() == 1
         stub = ns.get_by_name("alarm")
@@ -215,10 +215,10 @@ async def test_alarms_fire_by_the_clock_and_after_a_restart(tmp_path: Path, cloc
 
 async def test_the_scheduler_fires_a_due_alarm_after_a_restart(tmp_path: Path) -> None:
     now_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
-    ns = DurableObjectNamespace.local(Alarmed, tmp_path)  # not entered: no scheduler runs
+    ns = DurableObjectNamespace.local(tmp_path, Alarmed)  # not entered: no scheduler runs
     await ns.get_by_name("sched").schedule(now_ms + 50)
     await ns.aclose()
-    async with DurableObjectNamespace.local(Alarmed, tmp_path) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Alarmed) as ns:
         stub = ns.get_by_name("sched")
         with anyio.fail_after(10):
             while not await stub.runs():  # noqa: ASYNC110  polling the object: nothing to wait on
@@ -227,7 +227,7 @@ async def test_the_scheduler_fires_a_due_alarm_after_a_restart(tmp_path: Path) -
 
 
 async def test_a_failing_alarm_is_retried_with_backoff(tmp_path: Path, clock: FakeClock) -> None:
-    async with DurableObjectNamespace.local(Alarmed, tmp_path, clock=clock) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Alarmed, clock=clock) as ns:
         runtime = ns.runtime
         assert runtime is not None
         stub = ns.get_by_name("flaky")
@@ -246,23 +246,23 @@ async def test_a_failing_alarm_is_retried_with_backoff(tmp_path: Path, clock: Fa
 
 
 async def test_set_alarm_needs_an_alarm_handler(tmp_path: Path) -> None:
-    async with DurableObjectNamespace.local(Plain, tmp_path) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Plain) as ns:
         with pytest.raises(Unsupported, match="no alarm"):
             await ns.get_by_name("p").try_alarm()
 
 
 async def test_a_namespace_is_hosted_by_one_runtime_at_a_time(tmp_path: Path) -> None:
-    async with DurableObjectNamespace.local(Counter, tmp_path) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Counter) as ns:
         await ns.get_by_name("x").increment(1)
         with pytest.raises(Misconfigured, match="another runtime"):
-            async with DurableObjectNamespace.local(Counter, tmp_path):
+            async with DurableObjectNamespace.local(tmp_path, Counter):
                 pass
-    async with DurableObjectNamespace.local(Counter, tmp_path) as again:  # released on close
+    async with DurableObjectNamespace.local(tmp_path, Counter) as again:  # released on close
         assert await again.get_by_name("x").get_count() == 1
 
 
 async def test_in_memory_namespace_is_ephemeral(tmp_path: Path) -> None:
-    async with DurableObjectNamespace.local(Counter, ":memory:") as ns:
+    async with DurableObjectNamespace.local(":memory:", Counter) as ns:
         assert await ns.get_by_name("m").increment(2) == 2
         assert ns.info.durability == "ephemeral"
     async with DurableObjectNamespace.from_url("memory://", object_class=Counter) as ns:
@@ -274,7 +274,7 @@ async def test_in_memory_namespace_is_ephemeral(tmp_path: Path) -> None:
 
 async def test_constructor_and_class_errors() -> None:
     with pytest.raises(Misconfigured, match="DurableObject subclasses"):
-        DurableObjectNamespace.local(dict, ":memory:")  # type: ignore[arg-type]
+        DurableObjectNamespace.local(":memory:", dict)  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="read_only names nope"):
 
         class Wrong(DurableObject):
@@ -284,7 +284,7 @@ async def test_constructor_and_class_errors() -> None:
 
     with pytest.raises(InvalidInput, match="object_class"):
         DurableObjectNamespace.from_url("memory://")
-    with pytest.raises(InvalidInput, match="scheme"):
+    with pytest.raises(Misconfigured, match="scheme 'ftp'"):
         DurableObjectNamespace.from_url("ftp://x", object_class=Counter)
 
     class Broken(DurableObject):
@@ -293,7 +293,7 @@ async def test_constructor_and_class_errors() -> None:
 
         async def ping(self) -> None: ...
 
-    async with DurableObjectNamespace.local(Broken, ":memory:") as ns:
+    async with DurableObjectNamespace.local(":memory:", Broken) as ns:
         with pytest.raises(BackendError, match="constructing the object"):
             await ns.get_by_name("b").ping()
 
@@ -303,5 +303,5 @@ async def test_env_reaches_the_objects() -> None:
         async def greeting(self) -> str:
             return str(self.env["GREETING"])
 
-    async with DurableObjectNamespace.local(UsesEnv, ":memory:", env={"GREETING": "hi"}) as ns:
+    async with DurableObjectNamespace.local(":memory:", UsesEnv, env={"GREETING": "hi"}) as ns:
         assert await ns.get_by_name("e").greeting() == "hi"

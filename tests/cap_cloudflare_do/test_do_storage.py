@@ -24,7 +24,7 @@ pytestmark = pytest.mark.anyio
 
 @pytest.fixture
 async def storage(tmp_path: Path) -> AsyncIterator[DurableObjectStorage]:
-    async with DurableObjectNamespace.local(Alarmed, tmp_path) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Alarmed) as ns:
         assert ns.runtime is not None
         yield ns.runtime.storage(ns.id_from_name("storage"))
 
@@ -217,7 +217,7 @@ async def test_alarm_api(storage: DurableObjectStorage) -> None:
 
 
 async def test_storage_is_private_to_each_object(tmp_path: Path) -> None:
-    async with DurableObjectNamespace.local(Counter, tmp_path) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Counter) as ns:
         await ns.get_by_name("one").increment(1)
         assert ns.runtime is not None
         assert await ns.runtime.storage(ns.id_from_name("two")).list() == {}
@@ -229,7 +229,7 @@ async def test_list_matches_workers_storage_in_miniflare(harness_run: HarnessRun
     """Differential: every list case Miniflare's SQLite-backed storage answered, replayed locally."""
     cases = harness_run.result("check_do::check_list_ordering_cases")
     assert len(cases) >= 15
-    async with DurableObjectNamespace.local(Counter, tmp_path) as ns:
+    async with DurableObjectNamespace.local(tmp_path, Counter) as ns:
         assert ns.runtime is not None
         storage = ns.runtime.storage(ns.id_from_name("differential"))
         await storage.put(dict.fromkeys(cases[0]["keys"], 1))

@@ -28,7 +28,7 @@ class ReadOnlyCounter(Protocol):
 
 
 async def test_a_typed_stub_calls_the_object(tmp_path: Path) -> None:
-    async with DurableObjectNamespace.local(path=tmp_path / "do", object_class=Counter) as ns:
+    async with DurableObjectNamespace.local(tmp_path / "do", Counter) as ns:
         counter = ns.get(ns.id_from_name("a"), CounterApi)
         assert await counter.increment(2) == 2
         assert await counter.get_count() == 2
@@ -46,7 +46,7 @@ class SyncApi:
 
 
 async def test_an_interface_a_stub_cannot_honour_is_refused(tmp_path: Path) -> None:
-    async with DurableObjectNamespace.local(path=tmp_path / "do", object_class=Counter) as ns:
+    async with DurableObjectNamespace.local(tmp_path / "do", Counter) as ns:
         oid = ns.id_from_name("a")
         with pytest.raises(InvalidInput, match=r"SyncApi.increment must be 'async def'") as err:
             ns.get(oid, SyncApi)

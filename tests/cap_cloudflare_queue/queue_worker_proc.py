@@ -49,7 +49,7 @@ def log_line(path: str, line: str) -> None:
 
 
 async def crash(queue_dir: str, clock_file: str, log_file: str, ready_file: str) -> None:
-    consumer = QueueConsumer.local("work", queue_dir, clock=FileClock(clock_file), settings=QUIET)
+    consumer = QueueConsumer.local(queue_dir, "work", clock=FileClock(clock_file), settings=QUIET)
     batch = await consumer.pull(batch_size=20, visibility_timeout=30)
     for message in batch.messages[:10]:
         await consumer.ack(message)
@@ -59,7 +59,7 @@ async def crash(queue_dir: str, clock_file: str, log_file: str, ready_file: str)
 
 
 async def consume(queue_dir: str, clock_file: str, log_file: str, ready_file: str, go_file: str) -> None:
-    consumer = QueueConsumer.local("work", queue_dir, clock=FileClock(clock_file), settings=QUIET)
+    consumer = QueueConsumer.local(queue_dir, "work", clock=FileClock(clock_file), settings=QUIET)
     pid = os.getpid()
 
     async def handler(batch: MessageBatch) -> None:

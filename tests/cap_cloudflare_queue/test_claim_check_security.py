@@ -103,11 +103,11 @@ async def _deliver(
     """Enqueue ``bodies`` with a plain producer (no key: anyone who can send JSON), then pull them with
     a consumer holding ``claim_check``, ack them all and settle — what a handler that acks messages it
     cannot use does."""
-    async with Queue.local(queue, path, settings=quiet, clock=clock) as attacker:
+    async with Queue.local(path, queue, settings=quiet, clock=clock) as attacker:
         for body in bodies:
             await attacker.send(body)
     async with QueueConsumer.local(
-        queue, path, settings=quiet, clock=clock, claim_check=claim_check, max_batch_size=100
+        path, queue, settings=quiet, clock=clock, claim_check=claim_check, max_batch_size=100
     ) as consumer:
         batch = await consumer.pull()
         assert len(batch) == len(bodies)
@@ -141,7 +141,7 @@ async def test_a_forged_reference_inside_the_prefix_touches_nothing(
     tmp_path: Path, bucket: Recording, quiet: LayerSettings, clock: FakeClock
 ) -> None:
     cc = ClaimCheck(bucket, key=KEY)
-    async with Queue.local("jobs", tmp_path / "q", settings=quiet, clock=clock, claim_check=cc) as producer:
+    async with Queue.local(tmp_path / "q", "jobs", settings=quiet, clock=clock, claim_check=cc) as producer:
         await producer.send(BIG, content_type="bytes")  # a genuine claim-checked body, still in flight
     ((genuine, _),) = [(k, v) for k, v in (await _objects(bucket)).items() if k != VICTIM]
     bucket.calls.clear()
@@ -161,9 +161,9 @@ async def test_a_forged_reference_inside_the_prefix_touches_nothing(
 
 async def _genuine_reference(tmp_path: Path, cc: ClaimCheck, quiet: LayerSettings, clock: FakeClock) -> Any:
     """A reference the SDK's producer made for queue ``jobs``, as someone reading the queue sees it."""
-    async with Queue.local("jobs", tmp_path / "q", settings=quiet, clock=clock, claim_check=cc) as producer:
+    async with Queue.local(tmp_path / "q", "jobs", settings=quiet, clock=clock, claim_check=cc) as producer:
         await producer.send(BIG, content_type="bytes")
-    async with QueueConsumer.local("jobs", tmp_path / "q", settings=quiet, clock=clock) as reader:
+    async with QueueConsumer.local(tmp_path / "q", "jobs", settings=quiet, clock=clock) as reader:
         batch = await reader.pull()
         (message,) = batch.messages
         batch.retry_all()
@@ -197,7 +197,7 @@ async def test_a_tampered_reference_is_an_ordinary_body_and_the_genuine_one_stil
     assert bucket.calls == []
     assert (await _objects(bucket))[genuine["key"]] == BIG
 
-    async with QueueConsumer.local("jobs", tmp_path / "q", settings=quiet, clock=clock, claim_check=cc) as c:
+    async with QueueConsumer.local(tmp_path / "q", "jobs", settings=quiet, clock=clock, claim_check=cc) as c:
         clock.advance(60)
         batch = await c.pull()
         assert batch.messages[0].body == BIG, "the untampered reference still resolves"
@@ -224,22 +224,22 @@ async def test_a_dead_letter_consumer_accepts_the_queues_it_names_and_no_other(
     cc = ClaimCheck(bucket, key=KEY)
     path = tmp_path / "q"
     async with (
-        Queue.local("jobs", path, settings=quiet, clock=clock, claim_check=cc) as producer,
+        Queue.local(path, "jobs", settings=quiet, clock=clock, claim_check=cc) as producer,
         QueueConsumer.local(
-            "jobs", path, settings=quiet, clock=clock, claim_check=cc, max_retries=0, dead_letter_queue="dlq"
+            path, "jobs", settings=quiet, clock=clock, claim_check=cc, max_retries=0, dead_letter_queue="dlq"
         ) as consumer,
     ):
         await producer.send(BIG, content_type="bytes")
         batch = await consumer.pull()
         batch.retry_all()
         await batch.settle()  # no retries left: moved to "dlq", body and all
-    async with QueueConsumer.local("dlq", path, settings=quiet, clock=clock, claim_check=cc) as other:
+    async with QueueConsumer.local(path, "dlq", settings=quiet, clock=clock, claim_check=cc) as other:
         batch = await other.pull()
         assert batch.messages[0].claim_key is None, "a reference made for 'jobs' is not trusted on 'dlq'"
         batch.retry_all()
         await batch.settle()
     dead_letters = ClaimCheck(bucket, key=KEY, dead_letters_of=["jobs"])
-    async with QueueConsumer.local("dlq", path, settings=quiet, clock=clock, claim_check=dead_letters) as dlq:
+    async with QueueConsumer.local(path, "dlq", settings=quiet, clock=clock, claim_check=dead_letters) as dlq:
         batch = await dlq.pull()
         assert batch.messages[0].body == BIG
         await batch.process(lambda _: _noop())
@@ -269,7 +269,7 @@ async def test_an_altered_stored_object_is_neither_described_nor_deleted(
     genuine = await _genuine_reference(tmp_path, cc, quiet, clock)
     replaced = b"someone else's data" * 777
     await bucket.operator.write(genuine["key"], replaced)
-    async with QueueConsumer.local("jobs", tmp_path / "q", settings=quiet, clock=clock, claim_check=cc) as c:
+    async with QueueConsumer.local(tmp_path / "q", "jobs", settings=quiet, clock=clock, claim_check=cc) as c:
         clock.advance(60)
         batch = await c.pull()
         with pytest.raises(BackendError, match="does not match its reference") as caught:
@@ -322,8 +322,8 @@ async def test_from_env_reads_the_key_from_a_worker_env_or_the_environment(
     server = ClaimCheck.from_env(bucket)  # a server: os.environ
     worker = ClaimCheck.from_env(bucket, WorkerEnv())
     async with (
-        Queue.local("jobs", tmp_path, settings=quiet, clock=clock, claim_check=server) as producer,
-        QueueConsumer.local("jobs", tmp_path, settings=quiet, clock=clock, claim_check=worker) as consumer,
+        Queue.local(tmp_path, "jobs", settings=quiet, clock=clock, claim_check=server) as producer,
+        QueueConsumer.local(tmp_path, "jobs", settings=quiet, clock=clock, claim_check=worker) as consumer,
     ):
         await producer.send(BIG, content_type="bytes")
         batch = await consumer.pull()
@@ -354,10 +354,10 @@ async def test_a_rotated_key_still_verifies_what_the_old_one_signed_and_only_tha
     old, new = KEY, secrets.token_hex(32)
     genuine = await _genuine_reference(tmp_path, ClaimCheck(bucket, key=old), quiet, clock)
     rotated = ClaimCheck(bucket, key=new, previous_keys=[old])
-    async with Queue.local("jobs", tmp_path / "q", settings=quiet, clock=clock, claim_check=rotated) as q:
+    async with Queue.local(tmp_path / "q", "jobs", settings=quiet, clock=clock, claim_check=rotated) as q:
         await q.send(BIG + b"new", content_type="bytes")
     async with QueueConsumer.local(
-        "jobs", tmp_path / "q", settings=quiet, clock=clock, claim_check=rotated
+        tmp_path / "q", "jobs", settings=quiet, clock=clock, claim_check=rotated
     ) as c:
         clock.advance(60)
         batch = await c.pull()

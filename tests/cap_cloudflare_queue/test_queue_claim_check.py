@@ -50,10 +50,10 @@ async def test_a_5_mb_body_round_trips_through_the_local_queue_and_an_opendal_fs
     store = opendal.AsyncOperator("fs", root=str(blobs))
     body = os.urandom(FIVE_MB)
     q = Queue.local(
-        "big", tmp_path / "q", clock=clock, settings=quiet, claim_check=ClaimCheck(store, key=KEY)
+        tmp_path / "q", "big", clock=clock, settings=quiet, claim_check=ClaimCheck(store, key=KEY)
     )
     c = QueueConsumer.local(
-        "big", tmp_path / "q", clock=clock, settings=quiet, claim_check=ClaimCheck(store, key=KEY)
+        tmp_path / "q", "big", clock=clock, settings=quiet, claim_check=ClaimCheck(store, key=KEY)
     )
     async with q, c:
         await q.send(body, content_type="bytes")
@@ -76,8 +76,8 @@ async def test_retried_messages_keep_their_body_until_acked(
 ) -> None:
     store = opendal.AsyncOperator("memory")
     cc = ClaimCheck(store, key=KEY, threshold=1_000)
-    q = Queue.local("jobs", tmp_path, clock=clock, settings=quiet, claim_check=cc)
-    c = QueueConsumer.local("jobs", tmp_path, clock=clock, settings=quiet, claim_check=cc)
+    q = Queue.local(tmp_path, "jobs", clock=clock, settings=quiet, claim_check=cc)
+    c = QueueConsumer.local(tmp_path, "jobs", clock=clock, settings=quiet, claim_check=cc)
     doc = {"rows": [{"i": i, "text": "x" * 50} for i in range(100)]}
     async with q, c:
         await q.send_batch([MessageSendRequest(doc), MessageSendRequest("small")])
@@ -129,8 +129,8 @@ async def test_an_r2_bucket_shaped_store_satisfies_the_protocol(tmp_path: Path, 
     assert isinstance(store, BlobStore)
     cc = ClaimCheck(store, key=KEY)
     async with (
-        Queue.local("r2", tmp_path, settings=quiet, claim_check=cc) as q,
-        QueueConsumer.local("r2", tmp_path, settings=quiet, claim_check=cc) as c,
+        Queue.local(tmp_path, "r2", settings=quiet, claim_check=cc) as q,
+        QueueConsumer.local(tmp_path, "r2", settings=quiet, claim_check=cc) as c,
     ):
         text = "é" * 200_000
         await q.send(text, content_type="text")
@@ -146,16 +146,16 @@ async def test_consumers_without_the_store_or_with_a_bad_blob_fail_the_message_n
 ) -> None:
     store = R2ShapedStore()
     cc = ClaimCheck(store, key=KEY, threshold=100)
-    async with Queue.local("jobs", tmp_path, clock=clock, settings=quiet, claim_check=cc) as q:
+    async with Queue.local(tmp_path, "jobs", clock=clock, settings=quiet, claim_check=cc) as q:
         await q.send("x" * 500, content_type="text")
-        async with QueueConsumer.local("jobs", tmp_path, clock=clock, settings=quiet) as blind:
+        async with QueueConsumer.local(tmp_path, "jobs", clock=clock, settings=quiet) as blind:
             batch = await blind.pull()
             reference = batch.messages[0].body  # unverifiable without the key: an ordinary body
             assert reference["cap.claim_check"] == 2
             assert batch.messages[0].claim_key is None
             batch.retry_all()
             await batch.settle()
-        async with QueueConsumer.local("jobs", tmp_path, clock=clock, settings=quiet, claim_check=cc) as c:
+        async with QueueConsumer.local(tmp_path, "jobs", clock=clock, settings=quiet, claim_check=cc) as c:
             (key,) = store.objects
             store.objects[key] = b"tampered" + store.objects[key][8:]
             batch = await c.pull()
@@ -173,7 +173,7 @@ async def test_consumers_without_the_store_or_with_a_bad_blob_fail_the_message_n
 async def test_without_a_claim_check_oversized_bodies_are_refused(
     tmp_path: Path, quiet: LayerSettings
 ) -> None:
-    async with Queue.local("jobs", tmp_path, settings=quiet) as q:
+    async with Queue.local(tmp_path, "jobs", settings=quiet) as q:
         with pytest.raises(LimitExceeded, match="claim_check"):
             await q.send(b"x" * 200_000, content_type="bytes")
 
@@ -216,7 +216,7 @@ async def test_claim_check_arguments(tmp_path: Path) -> None:
     with pytest.raises(InvalidInput, match="threshold"):
         ClaimCheck(R2ShapedStore(), key=KEY, threshold=0)
     with pytest.raises(InvalidInput, match="claim_check"):
-        Queue.local("jobs", tmp_path, claim_check=R2ShapedStore())  # type: ignore[arg-type]
+        Queue.local(tmp_path, "jobs", claim_check=R2ShapedStore())  # type: ignore[arg-type]
     cc = ClaimCheck(R2ShapedStore(), key=KEY, prefix="p/")
     reference = cc.reference("jobs", b"abc", "bytes")
     assert reference.key.startswith("p/jobs/")
@@ -225,6 +225,6 @@ async def test_claim_check_arguments(tmp_path: Path) -> None:
 
 async def test_bodies_under_the_threshold_stay_in_the_message(tmp_path: Path, quiet: LayerSettings) -> None:
     store = R2ShapedStore()
-    async with Queue.local("jobs", tmp_path, settings=quiet, claim_check=ClaimCheck(store, key=KEY)) as q:
+    async with Queue.local(tmp_path, "jobs", settings=quiet, claim_check=ClaimCheck(store, key=KEY)) as q:
         await q.send({"small": True})
     assert store.objects == {}

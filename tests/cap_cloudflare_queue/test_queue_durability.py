@@ -32,9 +32,9 @@ async def test_durability_sets_sqlite_synchronous(tmp_path: Path, durability: An
 @pytest.mark.parametrize(("synchronous", "durability"), [("normal", "process"), ("full", "full")])
 async def test_synchronous_is_a_deprecated_alias(tmp_path: Path, synchronous: Any, durability: str) -> None:
     with pytest.warns(DeprecationWarning, match="durability="):
-        queue = Queue.local("jobs", tmp_path, synchronous=synchronous)
+        queue = Queue.local(tmp_path, "jobs", synchronous=synchronous)
     with pytest.warns(DeprecationWarning, match="deprecated"):
-        consumer = QueueConsumer.local("jobs", tmp_path, synchronous=synchronous)
+        consumer = QueueConsumer.local(tmp_path, "jobs", synchronous=synchronous)
     backends: list[Any] = [queue._backend, consumer._backend]
     for backend in backends:
         assert backend.store.durability == durability
@@ -52,8 +52,8 @@ def test_bad_or_conflicting_values_are_refused(tmp_path: Path) -> None:
 
 
 async def test_queue_local_takes_durability(tmp_path: Path) -> None:
-    async with Queue.local("jobs", tmp_path, durability="full") as queue:
+    async with Queue.local(tmp_path, "jobs", durability="full") as queue:
         await queue.send({"n": 1})
-    async with QueueConsumer.local("jobs", tmp_path, durability="full") as consumer:
+    async with QueueConsumer.local(tmp_path, "jobs", durability="full") as consumer:
         batch = await consumer.pull()
         assert [m.body for m in batch.messages] == [{"n": 1}]

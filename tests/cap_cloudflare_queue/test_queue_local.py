@@ -33,8 +33,8 @@ def _rows(qdir: Path, queue: str) -> list[tuple[str, int, str | None]]:
 def _pair(
     qdir: Path, clock: FakeClock, quiet: LayerSettings, **consumer: object
 ) -> tuple[Queue, QueueConsumer]:
-    q = Queue.local("jobs", qdir, clock=clock, settings=quiet)
-    c = QueueConsumer.local("jobs", qdir, clock=clock, settings=quiet, **consumer)  # type: ignore[arg-type]
+    q = Queue.local(qdir, "jobs", clock=clock, settings=quiet)
+    c = QueueConsumer.local(qdir, "jobs", clock=clock, settings=quiet, **consumer)  # type: ignore[arg-type]
     return q, c
 
 
@@ -143,7 +143,7 @@ async def test_dead_letter_after_max_retries_by_retry_and_by_expired_lease(
     qdir: Path, clock: FakeClock, quiet: LayerSettings
 ) -> None:
     q, c = _pair(qdir, clock, quiet, max_retries=2, dead_letter_queue="jobs-dlq")
-    dlq = QueueConsumer.local("jobs-dlq", qdir, clock=clock, settings=quiet)
+    dlq = QueueConsumer.local(qdir, "jobs-dlq", clock=clock, settings=quiet)
     async with q, c, dlq:
         await q.send("by-retry", content_type="text")
         for attempt in (1, 2, 3):  # 1 + max_retries deliveries
@@ -266,7 +266,7 @@ async def test_stale_leases_ack_permissively_but_retry_only_when_nobody_else_hol
     qdir: Path, clock: FakeClock, quiet: LayerSettings
 ) -> None:
     q, a = _pair(qdir, clock, quiet)
-    b = QueueConsumer.local("jobs", qdir, clock=clock, settings=quiet)
+    b = QueueConsumer.local(qdir, "jobs", clock=clock, settings=quiet)
     async with q, a, b:
         await q.send("contended", content_type="text")
         first = await a.pull(visibility_timeout=10)
@@ -409,6 +409,7 @@ async def test_hints_are_recorded_in_the_invocation_scope(
         assert {(r.operation, r.count) for r in consuming.records} == {("pull", 1), ("ack", 1)}
 
 
+@pytest.mark.filterwarnings("ignore:.*queue URLs are deprecated:DeprecationWarning")
 async def test_urls_and_descriptors(tmp_path: Path, quiet: LayerSettings) -> None:
     q = Queue.from_url("memory://shared-q", settings=quiet)
     c = QueueConsumer.from_url("memory://shared-q", settings=quiet)
@@ -417,7 +418,7 @@ async def test_urls_and_descriptors(tmp_path: Path, quiet: LayerSettings) -> Non
         assert [m.body for m in await c.pull()] == ["in memory"]
         assert q.info.durability == "ephemeral"
         assert (q.info.delivery, q.info.ordering) == ("at_least_once", "unordered")
-    on_disk = Queue.from_url(f"local://{tmp_path}/disk-q", settings=quiet)
+    on_disk = Queue.from_url(f"file://{tmp_path}/disk-q", settings=quiet)
     async with on_disk:
         await on_disk.send(1)
         assert on_disk.info.durability == "durable"

@@ -69,7 +69,7 @@ def _log(path: Path) -> list[list[str]]:
 async def test_consumers_killed_mid_batch_lose_nothing(tmp_path: Path) -> None:
     clock = FileClock(tmp_path / "clock")
     qdir = tmp_path / "q"
-    async with Queue.local("work", qdir, clock=clock, settings=QUIET) as q:
+    async with Queue.local(qdir, "work", clock=clock, settings=QUIET) as q:
         await q.send_batch([MessageSendRequest(i) for i in range(60)])
 
     acked_by_killed: list[list[str]] = []
@@ -88,7 +88,7 @@ async def test_consumers_killed_mid_batch_lose_nothing(tmp_path: Path) -> None:
 
     clock.advance(30)  # the killed consumers' leases run out
     drained: list[tuple[int, int]] = []
-    async with QueueConsumer.local("work", qdir, clock=clock, settings=QUIET) as c:
+    async with QueueConsumer.local(qdir, "work", clock=clock, settings=QUIET) as c:
         while batch := await c.pull(batch_size=100):
             drained.extend((m.body, m.attempts) for m in batch)
             await c.ack(batch.messages)
@@ -101,7 +101,7 @@ async def test_consumers_killed_mid_batch_lose_nothing(tmp_path: Path) -> None:
 async def test_two_consumer_processes_never_handle_one_message_concurrently(tmp_path: Path) -> None:
     clock = FileClock(tmp_path / "clock")
     qdir = tmp_path / "q"
-    async with Queue.local("work", qdir, clock=clock, settings=QUIET) as q:
+    async with Queue.local(qdir, "work", clock=clock, settings=QUIET) as q:
         await q.send_batch([MessageSendRequest(i) for i in range(300)])
 
     go = tmp_path / "go"

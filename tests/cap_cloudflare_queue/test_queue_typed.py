@@ -37,8 +37,8 @@ JOBS = JsonCodec(load_job, lambda job: {"id": job.id, "name": job.name})
 
 
 def _pair(qdir: Path, clock: FakeClock, quiet: LayerSettings) -> tuple[Queue, QueueConsumer]:
-    queue = Queue.local(path=qdir, name="jobs", clock=clock, settings=quiet)
-    consumer = QueueConsumer.local(path=qdir, name="jobs", clock=clock, settings=quiet)
+    queue = Queue.local(qdir, "jobs", clock=clock, settings=quiet)
+    consumer = QueueConsumer.local(qdir, "jobs", clock=clock, settings=quiet)
     return queue, consumer
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from cap_cloudflare_queue import MessageSendRequest, Queue, QueueConsumer
 from cap_cloudflare_queue.limits import MAX_BATCH_BYTES, MAX_BODY_BYTES, MAX_DELAY_S
-from cap_opendal_core.errors import InvalidInput, LimitExceeded, Unsupported
+from cap_opendal_core.errors import InvalidInput, LimitExceeded, Misconfigured, Unsupported
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -32,7 +32,7 @@ def _count(qdir: Path) -> int:
 async def test_an_oversized_body_is_refused_with_the_numbers(
     qdir: Path, clock: FakeClock, quiet: LayerSettings
 ) -> None:
-    async with Queue.local("jobs", qdir, clock=clock, settings=quiet) as q:
+    async with Queue.local(qdir, "jobs", clock=clock, settings=quiet) as q:
         await q.send(b"x" * MAX_BODY_BYTES, content_type="bytes")  # exactly at the limit: fine
         with pytest.raises(LimitExceeded) as caught:
             await q.send(b"x" * (MAX_BODY_BYTES + 1), content_type="bytes")
@@ -64,7 +64,7 @@ async def test_an_oversized_body_is_refused_with_the_numbers(
 async def test_bodies_the_content_type_cannot_carry(
     qdir: Path, quiet: LayerSettings, body: Any, content_type: str, error: type[Exception], needle: str
 ) -> None:
-    async with Queue.local("jobs", qdir, settings=quiet) as q:
+    async with Queue.local(qdir, "jobs", settings=quiet) as q:
         with pytest.raises(error, match=needle):
             await q.send(body, content_type=content_type)  # type: ignore[arg-type]
     assert _count(qdir) == 0
@@ -83,7 +83,7 @@ async def test_bodies_the_content_type_cannot_carry(
 async def test_delay_out_of_range(
     qdir: Path, quiet: LayerSettings, delay: Any, error: type[Exception]
 ) -> None:
-    async with Queue.local("jobs", qdir, settings=quiet) as q:
+    async with Queue.local(qdir, "jobs", settings=quiet) as q:
         with pytest.raises(error, match="delay_seconds"):
             await q.send(1, delay_seconds=delay)
         with pytest.raises(error, match=r"messages\[0\]\.delay_seconds"):
@@ -95,7 +95,7 @@ async def test_delay_out_of_range(
 
 
 async def test_one_bad_message_sends_nothing_of_its_batch(qdir: Path, quiet: LayerSettings) -> None:
-    async with Queue.local("jobs", qdir, settings=quiet) as q:
+    async with Queue.local(qdir, "jobs", settings=quiet) as q:
         good = [MessageSendRequest(i) for i in range(150)]
         with pytest.raises(InvalidInput, match=r"messages\[120\]\.body") as caught:
             await q.send_batch([*good[:120], MessageSendRequest(b"bytes as json"), *good[120:]])
@@ -115,13 +115,13 @@ async def test_one_bad_message_sends_nothing_of_its_batch(qdir: Path, quiet: Lay
     ],
 )
 async def test_malformed_batches(qdir: Path, quiet: LayerSettings, messages: Any, needle: str) -> None:
-    async with Queue.local("jobs", qdir, settings=quiet) as q:
+    async with Queue.local(qdir, "jobs", settings=quiet) as q:
         with pytest.raises(InvalidInput, match=needle):
             await q.send_batch(messages)
 
 
 async def test_batches_over_the_limits_are_split_or_refused(qdir: Path, quiet: LayerSettings) -> None:
-    async with Queue.local("jobs", qdir, settings=quiet) as q:
+    async with Queue.local(qdir, "jobs", settings=quiet) as q:
         many = [MessageSendRequest(i) for i in range(101)]
         with pytest.raises(LimitExceeded, match="split=True") as caught:
             await q.send_batch(many, split=False)
@@ -167,7 +167,7 @@ def test_batch_planning_respects_both_limits() -> None:
 async def test_pull_arguments(
     qdir: Path, quiet: LayerSettings, kwargs: dict[str, Any], error: type[Exception], needle: str
 ) -> None:
-    async with QueueConsumer.local("jobs", qdir, settings=quiet) as c:
+    async with QueueConsumer.local(qdir, "jobs", settings=quiet) as c:
         with pytest.raises(error, match=needle):
             await c.pull(**kwargs)
 
@@ -184,13 +184,24 @@ async def test_pull_arguments(
 )
 def test_consumer_settings(qdir: Path, kwargs: dict[str, Any], needle: str) -> None:
     with pytest.raises((InvalidInput, LimitExceeded), match=needle):
-        QueueConsumer.local("jobs", qdir, **kwargs)
+        QueueConsumer.local(qdir, "jobs", **kwargs)
 
 
-def test_queue_names_follow_cloudflare() -> None:
-    for bad in ("", "Jobs", "-jobs", "a" * 64, "jobs/../x"):
+def test_queue_names_follow_cloudflare(qdir: Path) -> None:
+    for bad in ("", "Jobs", "-jobs", "a" * 64):
         with pytest.raises(InvalidInput, match="queue name"):
-            Queue.local(bad)
+            Queue.local(qdir, bad)
+
+
+@pytest.mark.parametrize("cls", [Queue, QueueConsumer])
+def test_local_in_the_old_order_names_the_new_one(tmp_path: Path, cls: type[Queue | QueueConsumer]) -> None:
+    """``local`` takes the directory first; a directory where the name goes says so, before any I/O."""
+    for name in (tmp_path, str(tmp_path), "jobs/../x"):
+        with pytest.raises(Misconfigured, match=rf"{cls.__name__}\.local\(path, name"):
+            cls.local(str(tmp_path / "jobs"), name)  # type: ignore[arg-type]
+    assert list(tmp_path.iterdir()) == []
+    with pytest.raises(TypeError, match="name"):
+        cls.local("jobs")  # type: ignore[call-arg]
 
 
 @pytest.mark.parametrize(
@@ -206,7 +217,7 @@ async def test_json_bodies_with_ints_javascript_cannot_hold_are_refused(
 ) -> None:
     """The Workers binding cannot serialise them (a BigInt) and a JS consumer would round them: refused
     before any I/O on every backend, naming where the number sits."""
-    async with Queue.local("jobs", qdir, clock=clock, settings=quiet) as q:
+    async with Queue.local(qdir, "jobs", clock=clock, settings=quiet) as q:
         with pytest.raises(InvalidInput, match=re.escape(where)) as caught:
             await q.send(body)
         assert caught.value.field == "body"
@@ -219,7 +230,7 @@ async def test_json_bodies_with_ints_javascript_cannot_hold_are_refused(
 
 async def test_a_text_body_holding_nul_is_refused(qdir: Path, clock: FakeClock, quiet: LayerSettings) -> None:
     """Workers cuts a text body at its first U+0000; refused everywhere rather than truncated there."""
-    async with Queue.local("jobs", qdir, clock=clock, settings=quiet) as q:
+    async with Queue.local(qdir, "jobs", clock=clock, settings=quiet) as q:
         with pytest.raises(InvalidInput, match="U\\+0000") as caught:
             await q.send("before\x00after", content_type="text")
         assert caught.value.field == "body"

@@ -35,8 +35,8 @@ async def test_local_queue_matches_what_the_workers_consumer_received(
     for case in cases:
         assert case["received"] == case["body"], f"Workers changed a {case['content_type']} body"
     async with (
-        Queue.local("diff", tmp_path, settings=quiet) as q,
-        QueueConsumer.local("diff", tmp_path, settings=quiet) as c,
+        Queue.local(tmp_path, "diff", settings=quiet) as q,
+        QueueConsumer.local(tmp_path, "diff", settings=quiet) as c,
     ):
         for case in cases:
             await q.send(_as_sent(case), content_type=case["content_type"])

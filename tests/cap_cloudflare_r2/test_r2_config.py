@@ -64,3 +64,50 @@ def test_from_env_derives_r2s_endpoint_from_wranglers_account_id(env: pytest.Mon
     s3 = R2Config.from_env("assets", **KEYS).to_s3_config()
     assert s3.endpoint == f"https://{ACCOUNT}.r2.cloudflarestorage.com"
     assert s3.is_r2
+
+
+# --- r2:// URLs (R2's own scheme; core's URL parser knows only generic OpenDAL ones) -----------------
+
+URL_KEYS = "access_key_id=r2-url-key-id-0123&secret_access_key=r2-url-secret-0123456789"
+
+
+def test_from_url_uses_the_account_endpoint() -> None:
+    s3 = R2Config.from_url(f"r2://media/pre?account_id={ACCOUNT}&{URL_KEYS}").to_s3_config()
+    assert (s3.endpoint, s3.bucket, s3.root, s3.region) == (
+        f"https://{ACCOUNT}.r2.cloudflarestorage.com",
+        "media",
+        "/pre",
+        "auto",
+    )
+    assert s3.credential_source == "explicit"
+    eu = R2Config.from_url(f"r2://media?account_id={ACCOUNT}&jurisdiction=eu&{URL_KEYS}").to_s3_config()
+    assert eu.endpoint == f"https://{ACCOUNT}.eu.r2.cloudflarestorage.com"
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        (f"r2://media?{URL_KEYS}", "needs account_id"),
+        (f"r2://media?account_id={ACCOUNT}&jurisdiction=mars", "jurisdiction must be"),
+        (f"r2://media?account_id={ACCOUNT.upper()}", "32 lower-case hex digits"),
+        (f"r2://media?account_id={ACCOUNT}&endpoint=http://x", r"unknown option\(s\) endpoint"),
+        (f"r2://?account_id={ACCOUNT}", "names the bucket as its host"),
+        (f"r2://media:9000?account_id={ACCOUNT}", "not a host:port"),
+        (f"s3://media?account_id={ACCOUNT}", "reads r2:// URLs"),
+        (f"r2://media?account_id={ACCOUNT}#frag", "#fragment"),
+    ],
+)
+def test_from_url_refuses_bad_urls_naming_the_problem(url: str, message: str) -> None:
+    with pytest.raises(Misconfigured, match=message) as caught:
+        R2Config.from_url(url)
+    assert caught.value.capability == "r2"
+    assert "r2-url-secret" not in str(caught.value)
+
+
+def test_the_bucket_reads_r2_urls() -> None:
+    from cap_cloudflare_r2 import R2Bucket
+
+    with pytest.raises(Misconfigured, match="needs account_id"):
+        R2Bucket.from_url("r2://media")
+    with pytest.raises(Misconfigured, match="needs account_id"):
+        R2Bucket.from_url("R2://media")

@@ -134,6 +134,8 @@ async def test_buckets_and_uploads_refuse_to_be_pickled(tmp_path: object) -> Non
 
 def test_from_env_outside_a_worker_is_misconfigured() -> None:
     with pytest.raises(Misconfigured, match="only inside a Python Worker"):
+        R2Bucket.from_env({"BUCKET": object()}, "BUCKET")
+    with pytest.raises(Misconfigured, match="'BUCKET' is missing from env"):
         R2Bucket.from_env(object(), "BUCKET")
 
 

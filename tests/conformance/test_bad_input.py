@@ -77,7 +77,7 @@ class Subject:
 
 
 def _consumer(path: Path) -> QueueConsumer:
-    return QueueConsumer.local(path=path / "q", name="jobs", settings=SETTINGS, visibility_timeout=1)
+    return QueueConsumer.local(path / "q", "jobs", settings=SETTINGS, visibility_timeout=1)
 
 
 SUBJECTS = {
@@ -142,7 +142,7 @@ SUBJECTS = {
         ),
         Subject(
             "Queue",
-            lambda p: Queue.local(path=p / "q", name="jobs", settings=SETTINGS),
+            lambda p: Queue.local(p / "q", "jobs", settings=SETTINGS),
             {
                 "send": {"body": {"n": 1}, "content_type": None, "delay_seconds": None},
                 "send_batch": {"messages": [{"body": 1}], "delay_seconds": None, "split": True},
@@ -171,7 +171,7 @@ SUBJECTS = {
         ),
         Subject(
             "DurableObjectNamespace",
-            lambda p: DurableObjectNamespace.local(path=p / "do", object_class=Counter, settings=SETTINGS),
+            lambda p: DurableObjectNamespace.local(p / "do", Counter, settings=SETTINGS),
             {
                 "get": lambda ns: {"oid": ns.id_from_name("a"), "interface": None},
                 "get_by_name": {"name": "a", "interface": None},

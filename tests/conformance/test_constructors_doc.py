@@ -43,7 +43,7 @@ def test_the_table_reads_the_signatures() -> None:
 
     row = render_constructors_table([Probe]).splitlines()[-1]
     assert "`(somewhere, *, extra=…)`" in row
-    assert "`(env, binding, *, settings=…)`" in row  # inherited from_env
+    assert "`(env, binding, *, settings=…, metrics=…, logger=…)`" in row  # inherited from_env
 
 
 def test_every_capability_shares_the_constructor_shape() -> None:
@@ -61,3 +61,20 @@ def test_every_capability_shares_the_constructor_shape() -> None:
             assert params[-1].name != "settings" or params[-1].kind is inspect.Parameter.KEYWORD_ONLY
         if hasattr(cls, "from_env"):
             assert list(inspect.signature(cls.from_env).parameters)[:2] == ["env", "binding"], cls
+        assert next(iter(inspect.signature(cls.local).parameters)) == "path", cls
+
+
+def test_every_constructor_takes_settings_metrics_and_logger_keyword_only() -> None:
+    """The pipeline's three keywords reach every classmethod constructor, not only ``__init__``."""
+    import inspect
+
+    for cls in CLASSES:
+        for name in ("from_env", "local", "from_url", "from_config", "from_gateway"):
+            fn = getattr(cls, name, None)
+            if fn is None:
+                continue
+            params = inspect.signature(fn).parameters
+            for keyword in ("settings", "metrics", "logger"):
+                assert keyword in params, (cls, name, keyword)
+                assert params[keyword].kind is inspect.Parameter.KEYWORD_ONLY, (cls, name, keyword)
+                assert params[keyword].default is None, (cls, name, keyword)

@@ -88,7 +88,7 @@ CASES = [
     Case(
         "Queue",
         "queue",
-        lambda p, s=QUIET: Queue.local("jobs", p, settings=s),
+        lambda p, s=QUIET: Queue.local(p, "jobs", settings=s),
         lambda url: Queue.from_url(url + "/jobs", settings=QUIET),
         _queue_call,
         "send",
@@ -96,7 +96,7 @@ CASES = [
     Case(
         "QueueConsumer",
         "queue",
-        lambda p, s=QUIET: QueueConsumer.local("jobs", p, settings=s),
+        lambda p, s=QUIET: QueueConsumer.local(p, "jobs", settings=s),
         lambda url: QueueConsumer.from_url(url + "/jobs", settings=QUIET),
         _consumer_call,
         "pull",
@@ -104,7 +104,7 @@ CASES = [
     Case(
         "DurableObjectNamespace",
         "do",
-        lambda p, s=QUIET: DurableObjectNamespace.local(Echo, p, settings=s),
+        lambda p, s=QUIET: DurableObjectNamespace.local(p, Echo, settings=s),
         lambda url: DurableObjectNamespace.from_url(url, object_class=Echo, settings=QUIET),
         _do_call,
         "rpc",
@@ -208,8 +208,12 @@ async def test_file_url_names_the_same_store_as_local(case: Case, tmp_path: Path
         await case.call(second)
 
 
-async def test_local_queue_urls_keep_the_local_scheme_as_an_alias(tmp_path: Path) -> None:
+async def test_local_queue_urls_keep_the_local_scheme_as_a_deprecated_alias(tmp_path: Path) -> None:
     async with Queue.from_url(f"file://{tmp_path}/jobs", settings=QUIET) as q:
         await q.send("via file")
-    async with QueueConsumer.from_url(f"local://{tmp_path}/jobs", settings=QUIET) as c:
+    with pytest.warns(DeprecationWarning, match="use file:///dir/NAME") as caught:
+        consumer = QueueConsumer.from_url(f"local://{tmp_path}/jobs", settings=QUIET)
+    deprecations = [w for w in caught if issubclass(w.category, DeprecationWarning)]
+    assert [w.filename for w in deprecations] == [__file__]  # the warning points at the caller
+    async with consumer as c:
         assert [m.body for m in await c.pull()] == ["via file"]

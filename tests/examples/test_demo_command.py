@@ -106,7 +106,7 @@ def test_demo_data_is_real_and_readable_with_the_capability_packages(tmp_path: P
             entry = await kv.get("event:evt-000003", "json")
             assert entry["key"] == "events/evt-000003.json"
             assert len(entry["sha256"]) == 64
-        async with QueueConsumer.local("caps-demo-jobs", data / "queues") as consumer:
+        async with QueueConsumer.local(data / "queues", "caps-demo-jobs") as consumer:
             assert (await consumer.pull()).messages == (), "every job was acknowledged"
 
     anyio.run(read_back)

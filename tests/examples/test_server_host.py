@@ -338,7 +338,7 @@ def test_local_overrides_reach_the_capabilities(tmp_path: Path) -> None:
     environ = {
         "CAPS_DATA_DIR": str(tmp_path),
         "CAPS_INDEX_URL": "memory://",
-        "CAPS_JOBS_URL": f"local://{tmp_path}/q/caps-demo-jobs",
+        "CAPS_JOBS_URL": f"file://{tmp_path}/q/caps-demo-jobs",
         "CAPS_DEDUPE_URL": "memory://",
     }
     config = HostConfig.from_environ(environ)

@@ -94,9 +94,9 @@ async def main(base: Path) -> None:
         "r2.put(stream)", base / "r2", lambda: r2.put("streamed", chunks()), lambda: _r2_size(r2, "streamed")
     )
 
-    queue = Queue.local("jobs", base / "queue", settings=QUIET)
+    queue = Queue.local(base / "queue", "jobs", settings=QUIET)
     await queue.send("small")
-    consumer = QueueConsumer.local("jobs", base / "queue", settings=QUIET)
+    consumer = QueueConsumer.local(base / "queue", "jobs", settings=QUIET)
     await scenario(
         "queue.send_batch",
         base / "queue",
@@ -104,7 +104,7 @@ async def main(base: Path) -> None:
         lambda: _queued(consumer),
     )
 
-    namespace = DurableObjectNamespace.local(Box, base / "do", settings=QUIET)
+    namespace = DurableObjectNamespace.local(base / "do", Box, settings=QUIET)
     async with namespace:
         stub = namespace.get(namespace.id_from_name("box"))
         await stub.call("put", "small", "x")

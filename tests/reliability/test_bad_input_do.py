@@ -100,7 +100,7 @@ async def env(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[D
     parent = tmp_path / "parent"
     parent.mkdir()
     where = ":memory:" if request.param == "memory" else parent / "objects"
-    namespace = DurableObjectNamespace.local(Echo, where, settings=SETTINGS)
+    namespace = DurableObjectNamespace.local(where, Echo, settings=SETTINGS)
     try:
         yield DoEnv(request.param, parent, namespace)
     finally:

@@ -105,7 +105,7 @@ class QueueEnv(PropertyEnv):
             yield self.shared_producer
             return
         queue = (
-            Queue.local(self.name, self.root, settings=SETTINGS)
+            Queue.local(self.root, self.name, settings=SETTINGS)
             if self.kind == "local"
             else Queue.from_url(f"memory://{self.name}", settings=SETTINGS)
         )
@@ -127,7 +127,7 @@ class QueueEnv(PropertyEnv):
         else:
             directory, name, _ = _parse_url(f"memory://{self.name}")
         async with QueueConsumer.local(
-            name, directory, settings=SETTINGS, clock=clock, max_retries=100
+            directory, name, settings=SETTINGS, clock=clock, max_retries=100
         ) as consumer:
             yield consumer
 
@@ -563,7 +563,7 @@ async def test_local_constructors(local_env: QueueEnv, args: dict[str, Any], pro
     before = env.state()
     try:
         if producer:
-            built: Any = Queue.local(args["name"], env.root, settings=SETTINGS)
+            built: Any = Queue.local(env.root, args["name"], settings=SETTINGS)
         else:
             built = QueueConsumer.local(path=env.root, settings=SETTINGS, **args)
     except REFUSALS:

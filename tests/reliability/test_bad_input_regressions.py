@@ -118,7 +118,7 @@ async def test_kv_rest_next_page_after_a_short_one_never_asks_for_over_1000_keys
 async def test_queue_pull_options_too_big_for_a_float(
     option: dict[str, Any], field: str, tmp_path: Path
 ) -> None:
-    async with QueueConsumer.local("q", tmp_path, settings=QUIET) as consumer:
+    async with QueueConsumer.local(tmp_path, "q", settings=QUIET) as consumer:
         refused(await attempt(consumer.pull(**option)), field)
 
 
@@ -126,13 +126,13 @@ async def test_queue_pull_options_too_big_for_a_float(
 def test_queue_consumer_settings_too_big_for_a_float(option: str, tmp_path: Path) -> None:
     options: dict[str, Any] = {option: TOO_BIG_FOR_A_FLOAT}
     with pytest.raises(InvalidInput) as caught:
-        QueueConsumer.local("q", tmp_path, settings=QUIET, **options)
+        QueueConsumer.local(tmp_path, "q", settings=QUIET, **options)
     assert caught.value.field == option
 
 
 @pytest.mark.parametrize("junk", [None, 42, 1.5])
 async def test_queue_settling_something_that_is_not_a_list_of_messages(junk: Any, tmp_path: Path) -> None:
-    async with QueueConsumer.local("q", tmp_path, settings=QUIET) as consumer:
+    async with QueueConsumer.local(tmp_path, "q", settings=QUIET) as consumer:
         refused(await attempt(consumer.ack(junk)), "messages")
         refused(await attempt(consumer.retry(junk)), "messages")
 
@@ -152,10 +152,10 @@ class SteppingClock:
 async def test_a_pull_never_holds_one_message_twice(tmp_path: Path) -> None:
     """A pull that waits to fill its batch claims again; a message whose first lease ran out meanwhile
     came back a second time in the same batch (with two leases). It now appears once, newest lease."""
-    async with Queue.local("q", tmp_path, settings=QUIET) as producer:
+    async with Queue.local(tmp_path, "q", settings=QUIET) as producer:
         await producer.send_batch([MessageSendRequest(i) for i in range(3)])
     async with QueueConsumer.local(
-        "q", tmp_path, settings=QUIET, clock=SteppingClock(), poll_interval=0.005
+        tmp_path, "q", settings=QUIET, clock=SteppingClock(), poll_interval=0.005
     ) as c:
         batch = await c.pull(batch_size=10, visibility_timeout=0.001, wait_time=0.05)
     ids = [m.id for m in batch]
@@ -196,7 +196,7 @@ async def test_a_waiting_pull_never_asks_for_a_lease_over_12_hours(
 
 @pytest.mark.parametrize("when", [ALARM_MAX_EPOCH_MS + 1, 2**63, TOO_BIG_FOR_A_FLOAT, 1e300])
 async def test_do_alarm_past_any_js_date(when: Any) -> None:
-    async with DurableObjectNamespace.local(Echo, ":memory:", settings=QUIET) as ns:
+    async with DurableObjectNamespace.local(":memory:", Echo, settings=QUIET) as ns:
         runtime = ns.runtime
         assert runtime is not None
         storage = runtime.storage(ns.id_from_name("a"))
@@ -210,7 +210,7 @@ async def test_do_alarm_past_any_js_date(when: Any) -> None:
     ids=["utc-before-year-1", "utc-after-9999", "int-of-5001-digits", "nested"],
 )
 async def test_do_values_with_no_wire_form(value: Any) -> None:
-    async with DurableObjectNamespace.local(Echo, ":memory:", settings=QUIET) as ns:
+    async with DurableObjectNamespace.local(":memory:", Echo, settings=QUIET) as ns:
         runtime = ns.runtime
         assert runtime is not None
         storage = runtime.storage(ns.id_from_name("a"))
@@ -221,7 +221,7 @@ async def test_do_values_with_no_wire_form(value: Any) -> None:
 
 @pytest.mark.parametrize("jurisdiction", [["eu"], {"eu": 1}])
 async def test_do_unhashable_jurisdiction(jurisdiction: Any) -> None:
-    async with DurableObjectNamespace.local(Echo, ":memory:", settings=QUIET) as ns:
+    async with DurableObjectNamespace.local(":memory:", Echo, settings=QUIET) as ns:
         with pytest.raises(InvalidInput):
             ns.new_unique_id(jurisdiction=jurisdiction)
         refused(await attempt(ns.resolve_id(jurisdiction=jurisdiction)), "jurisdiction")
@@ -229,13 +229,13 @@ async def test_do_unhashable_jurisdiction(jurisdiction: Any) -> None:
 
 async def test_do_fetch_body_with_a_lone_surrogate() -> None:
     """A str body is sent as UTF-8; one that cannot be raised UnicodeEncodeError."""
-    async with DurableObjectNamespace.local(Echo, ":memory:", settings=QUIET) as ns:
+    async with DurableObjectNamespace.local(":memory:", Echo, settings=QUIET) as ns:
         refused(await attempt(ns.get_by_name("a").fetch("https://do/", method="POST", body="\ud800")), "body")
 
 
 async def test_do_fetch_header_values_must_be_str_even_when_repeated() -> None:
     """Repeating a header name joined its values into one string, so non-str values passed."""
-    async with DurableObjectNamespace.local(Echo, ":memory:", settings=QUIET) as ns:
+    async with DurableObjectNamespace.local(":memory:", Echo, settings=QUIET) as ns:
         headers: Any = [("a", 0), ("A", 1)]
         outcome = await attempt(ns.get_by_name("a").fetch("https://do/", headers=headers))
         refused(outcome, "headers")

@@ -48,7 +48,7 @@ async def drain(directory: Path) -> list[tuple[str, int]]:
 
     out: list[tuple[str, int]] = []
     async with QueueConsumer.local(
-        QUEUE, directory, max_retries=MAX_RETRIES, clock=two_days_later, settings=QUIET
+        directory, QUEUE, max_retries=MAX_RETRIES, clock=two_days_later, settings=QUIET
     ) as consumer:
         while batch := await consumer.pull(batch_size=100):
             out.extend((id_of(m.body), m.attempts) for m in batch)

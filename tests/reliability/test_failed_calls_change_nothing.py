@@ -127,8 +127,8 @@ async def _retry(batch: MessageBatch, delay: Any) -> None:
 @pytest.mark.parametrize("case", sorted(QUEUE_CASES))
 async def test_queue(case: str, extreme: tuple[str, Any], tmp_path: Path) -> None:
     async with (
-        Queue.local("jobs", tmp_path / "q", settings=QUIET) as queue,
-        QueueConsumer.local("jobs", tmp_path / "q", settings=QUIET) as consumer,
+        Queue.local(tmp_path / "q", "jobs", settings=QUIET) as queue,
+        QueueConsumer.local(tmp_path / "q", "jobs", settings=QUIET) as consumer,
     ):
         await queue.send("old")
         await queue.send("older")
@@ -170,7 +170,7 @@ def _storage(ns: DurableObjectNamespace) -> Any:
 @pytest.mark.parametrize("case", sorted(DO_CASES))
 async def test_do(case: str, extreme: tuple[str, Any], tmp_path: Path) -> None:
     async with (
-        DurableObjectNamespace.local(Echo, tmp_path / "do", settings=QUIET) as ns,
+        DurableObjectNamespace.local(tmp_path / "do", Echo, settings=QUIET) as ns,
         Dedupe.local(tmp_path / "dedupe", settings=QUIET, shards=1) as dedupe,
     ):
         await _storage(ns).put("old", 1)
@@ -211,7 +211,7 @@ async def _refused(
 
 
 async def test_a_jurisdiction_too_large_to_print_is_refused(tmp_path: Path) -> None:
-    async with DurableObjectNamespace.local(Echo, tmp_path / "do", settings=QUIET) as ns:
+    async with DurableObjectNamespace.local(tmp_path / "do", Echo, settings=QUIET) as ns:
         with pytest.raises(InvalidInput, match="jurisdiction") as raised:
             ns.new_unique_id(jurisdiction=10**5000)  # type: ignore[arg-type]
         assert raised.value.field == "jurisdiction"

@@ -54,10 +54,10 @@ CONSTRUCTORS: list[tuple[str, Callable[[str], object], str]] = [
     ("KvNamespace.from_url", lambda p: KvNamespace.from_url(f"fs://{p}", settings=QUIET), "k"),
     ("R2Bucket.local", lambda p: R2Bucket.local(p, settings=QUIET), "keys"),
     ("R2Bucket.from_url", lambda p: R2Bucket.from_url(f"fs://{p}", settings=QUIET), "keys"),
-    ("Queue.local", lambda p: Queue.local("jobs", p, settings=QUIET), "queues.sqlite3"),
-    ("Queue.from_url", lambda p: Queue.from_url(f"local://{p}/jobs", settings=QUIET), "queues.sqlite3"),
-    ("QueueConsumer.local", lambda p: QueueConsumer.local("jobs", p, settings=QUIET), "queues.sqlite3"),
-    ("DurableObjectNamespace.local", lambda p: DurableObjectNamespace.local(Box, p), "objects.sqlite3"),
+    ("Queue.local", lambda p: Queue.local(p, "jobs", settings=QUIET), "queues.sqlite3"),
+    ("Queue.from_url", lambda p: Queue.from_url(f"file://{p}/jobs", settings=QUIET), "queues.sqlite3"),
+    ("QueueConsumer.local", lambda p: QueueConsumer.local(p, "jobs", settings=QUIET), "queues.sqlite3"),
+    ("DurableObjectNamespace.local", lambda p: DurableObjectNamespace.local(p, Box), "objects.sqlite3"),
     (
         "DurableObjectNamespace.from_url",
         lambda p: DurableObjectNamespace.from_url(f"file://{p}", object_class=Box),
@@ -280,7 +280,7 @@ async def test_the_local_queue_never_opens_a_linked_database(tmp_path: Path, pla
     outside = tmp_path / "outside"
     outside.mkdir()
     root = tmp_path / "queue"
-    queue = Queue.local("jobs", root, settings=QUIET)  # built while the tree is sound
+    queue = Queue.local(root, "jobs", settings=QUIET)  # built while the tree is sound
     root.mkdir()
     os.symlink(outside / "db", root / planted)
     with pytest.raises(Misconfigured, match="symbolic link"):
@@ -294,7 +294,7 @@ async def test_a_do_namespace_never_opens_a_linked_file(tmp_path: Path, planted:
     outside = tmp_path / "outside"
     outside.mkdir()
     root = tmp_path / "do"
-    namespace = DurableObjectNamespace.local(Box, root)
+    namespace = DurableObjectNamespace.local(root, Box)
     root.mkdir()
     os.symlink(outside / "file", root / planted)
     with pytest.raises(Misconfigured, match="symbolic link"):
@@ -335,7 +335,7 @@ def test_a_write_that_fails_for_space_leaves_nothing_and_works_once_space_is_bac
 
 @pytest.mark.anyio
 async def test_a_collected_do_namespace_releases_its_lock_with_a_resource_warning(tmp_path: Path) -> None:
-    namespace = DurableObjectNamespace.local(Box, tmp_path / "do")
+    namespace = DurableObjectNamespace.local(tmp_path / "do", Box)
     await namespace.get(namespace.id_from_name("a")).call("put", "k", "v")
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
@@ -344,7 +344,7 @@ async def test_a_collected_do_namespace_releases_its_lock_with_a_resource_warnin
     assert any(
         issubclass(w.category, ResourceWarning) and "unclosed Durable Objects" in str(w.message) for w in seen
     ), [str(w.message) for w in seen]
-    async with DurableObjectNamespace.local(Box, tmp_path / "do") as again:
+    async with DurableObjectNamespace.local(tmp_path / "do", Box) as again:
         assert await again.get(again.id_from_name("a")).call("get", "k") == "v"
 
 
@@ -352,7 +352,7 @@ async def test_a_collected_do_namespace_releases_its_lock_with_a_resource_warnin
 async def test_a_closed_do_namespace_warns_nothing(tmp_path: Path) -> None:
     with warnings.catch_warnings(record=True) as seen:
         warnings.simplefilter("always")
-        async with DurableObjectNamespace.local(Box, tmp_path / "do") as namespace:
+        async with DurableObjectNamespace.local(tmp_path / "do", Box) as namespace:
             await namespace.get(namespace.id_from_name("a")).call("put", "k", "v")
         del namespace
         gc.collect()

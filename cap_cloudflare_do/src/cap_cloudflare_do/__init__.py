@@ -4,7 +4,7 @@
 
     from cap_cloudflare_do import DurableObjectNamespace, DurableObject, Dedupe
 
-    ns = DurableObjectNamespace.local(Counter, path=".caps/do/counter")   # embedded runtime
+    ns = DurableObjectNamespace.local(".caps/do/counter", Counter)   # embedded runtime
     ns = DurableObjectNamespace.from_env(env, "COUNTER")                  # inside a Python Worker
     ns = DurableObjectNamespace.from_gateway(url, binding="COUNTER", token=token)  # server
 

@@ -143,16 +143,16 @@ class Dedupe:
     @classmethod
     def local(
         cls,
-        path: str | os.PathLike[str] | None = None,
+        path: str | os.PathLike[str],
         *,
         clock: Callable[[], float] | None = None,
         shards: int = DEFAULT_SHARDS,
         settings: LayerSettings | None = None,
     ) -> Dedupe:
-        """A ledger in the embedded runtime (default path ``.caps/do/DedupeLedger``)."""
+        """A ledger in the embedded runtime, in the directory ``path`` (``":memory:"`` for tests)."""
         from .namespace import DurableObjectNamespace
 
-        namespace = DurableObjectNamespace.local(DedupeLedger, path, clock=clock, settings=settings)
+        namespace = DurableObjectNamespace.local(path, DedupeLedger, clock=clock, settings=settings)
         return cls(namespace, shards=shards, settings=settings)
 
     @property

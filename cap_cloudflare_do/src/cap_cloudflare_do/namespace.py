@@ -19,7 +19,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
 
-from cap_opendal_core.capability import Capability, check_settings
+from cap_opendal_core.capability import (
+    Capability,
+    check_binding,
+    check_settings,
+    local_order_hint,
+    workers_only,
+)
 from cap_opendal_core.errors import InvalidInput, Misconfigured
 from cap_opendal_core.show import show
 
@@ -105,34 +111,37 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
     @classmethod
     def local(
         cls,
+        path: str | os.PathLike[str],
         object_class: type[DurableObject],
-        path: str | os.PathLike[str] | None = None,
         *,
         env: Any = None,
         clock: Callable[[], float] | None = None,
         idle_timeout: float | None = None,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         durability: Literal["process", "full"] = "process",
     ) -> DurableObjectNamespace:
-        """The embedded runtime hosting ``object_class``, storing in the directory ``path`` (default
-        ``.caps/do/<class name>``; ``":memory:"`` keeps storage in memory, for tests). ``env`` is handed
-        to every object; ``clock`` (epoch seconds) drives alarms, ``ctx.now()`` and idle eviction."""
-        from pathlib import Path, PurePath
+        """The embedded runtime hosting ``object_class``, storing in the directory ``path``
+        (``":memory:"`` keeps storage in memory, for tests). The directory comes first, as for every
+        capability's ``local``. ``env`` is handed to every object; ``clock`` (epoch seconds) drives
+        alarms, ``ctx.now()`` and idle eviction."""
+        from pathlib import PurePath
 
         from .backends.local import DEFAULT_IDLE_TIMEOUT, LocalRuntime
         from .backends.sqlite_store import check_directory
 
         check_settings(settings, "do")  # the runtime builds its own pipeline with them: refuse now
+        if isinstance(path, type):  # the old order, local(object_class, path)
+            raise Misconfigured(
+                f"the class {path.__name__} was given as the directory: "
+                + local_order_hint("DurableObjectNamespace", "object_class"),
+                capability="do",
+                operation="local",
+            )
 
-        location: str | os.PathLike[str] | None
-        if path is None:
-            location = Path(".caps") / "do" / getattr(object_class, "__name__", "objects")
-        elif isinstance(path, str | PurePath) and str(path) == ":memory:":
-            location = None
-        else:
-            location = path
-        if location is not None:  # refuse a bad path now, before anything is written
-            location = check_directory(location)
+        memory = isinstance(path, str | PurePath) and str(path) == ":memory:"
+        location = None if memory else check_directory(path)  # a bad path refused before any write
         runtime = LocalRuntime(
             object_class,
             location,
@@ -142,7 +151,7 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
             settings=settings,
             durability=durability,
         )
-        return cls(runtime, settings=settings, object_class=object_class)
+        return cls(runtime, settings=settings, metrics=metrics, logger=logger, object_class=object_class)
 
     @classmethod
     def from_env(
@@ -153,16 +162,23 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
         object_class: type[DurableObject] | None = None,
         read_only: Iterable[str] | None = None,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
     ) -> DurableObjectNamespace:
         """The namespace bound as ``binding`` in a Python Worker's ``env`` (raw or ``workers``-wrapped).
 
         Give ``object_class`` (when the class is Python) or ``read_only`` so RPC names are checked
         and read-only methods record reads; without them every RPC records a write."""
-        from .backends.workers import WorkersNamespace
+        check_settings(settings, "do")
+        check_binding(env, binding, capability="do")
+        with workers_only("DurableObjectNamespace", "do"):
+            from .backends.workers import WorkersNamespace
 
         return cls(
             WorkersNamespace.from_env(env, binding),
             settings=settings,
+            metrics=metrics,
+            logger=logger,
             object_class=object_class,
             read_only=read_only,
         )
@@ -177,6 +193,8 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
         object_class: type[DurableObject] | None = None,
         read_only: Iterable[str] | None = None,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
         proxy: str | None = None,
@@ -197,7 +215,14 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
             proxy=proxy,
             trust_env=trust_env,
         )
-        return cls(backend, settings=settings, object_class=object_class, read_only=read_only)
+        return cls(
+            backend,
+            settings=settings,
+            metrics=metrics,
+            logger=logger,
+            object_class=object_class,
+            read_only=read_only,
+        )
 
     @classmethod
     def from_url(
@@ -208,22 +233,25 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
         binding: str | None = None,
         token: str | Any = None,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
     ) -> DurableObjectNamespace:
         """By URL: ``memory://`` (the embedded runtime, in memory), ``file:///dir`` (the embedded runtime
         storing in ``dir``) — both need ``object_class`` — or ``https://…`` (the gateway; needs
-        ``binding`` and ``token``)."""
+        ``binding`` and ``token``). Any other scheme raises ``Misconfigured`` naming it."""
         from urllib.parse import unquote, urlsplit
 
         if not isinstance(url, str):
             raise InvalidInput(f"url must be a str, got {type(url).__name__}", field="url")
         parts = urlsplit(url)
+        common: dict[str, Any] = {"settings": settings, "metrics": metrics, "logger": logger}
         if parts.scheme in ("memory", "file"):
             if object_class is None:
                 raise InvalidInput(
                     f"{parts.scheme}:// hosts objects locally: pass object_class=", field="object_class"
                 )
             if parts.scheme == "memory":
-                return cls.local(object_class, ":memory:", settings=settings)
+                return cls.local(":memory:", object_class, **common)
             path = unquote(parts.netloc + parts.path)
             if not path:
                 raise Misconfigured(
@@ -231,15 +259,16 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
                     capability="do",
                     operation="from_url",
                 )
-            return cls.local(object_class, path, settings=settings)
+            return cls.local(path, object_class, **common)
         if parts.scheme in ("https", "http"):
             if binding is None or token is None:
                 raise InvalidInput("a gateway URL needs binding= and token=", field="binding")
-            return cls.from_gateway(
-                url, binding=binding, token=token, object_class=object_class, settings=settings
-            )
-        raise InvalidInput(
-            f"unsupported URL scheme {parts.scheme!r} for Durable Objects (memory, file, https)", field="url"
+            return cls.from_gateway(url, binding=binding, token=token, object_class=object_class, **common)
+        raise Misconfigured(
+            f"unsupported Durable Objects URL scheme {parts.scheme!r}; accepted: memory://, "
+            "file:///absolute/dir, https://gateway-host (the gateway Worker)",
+            capability="do",
+            operation="from_url",
         )
 
     @classmethod
@@ -249,8 +278,18 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
         *,
         object_class: type[DurableObject] | None = None,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
     ) -> DurableObjectNamespace:
         """From a validated :class:`~cap_cloudflare_do.config.GatewayConfig` (pydantic)."""
+        from .config import GatewayConfig
+
+        if not isinstance(config, GatewayConfig):
+            raise Misconfigured(
+                f"from_config() takes a GatewayConfig, got {type(config).__name__}",
+                capability="do",
+                operation="from_config",
+            )
         return cls.from_gateway(
             str(config.url),
             binding=config.binding,
@@ -258,6 +297,8 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
             object_class=object_class,
             read_only=config.read_only,
             settings=settings,
+            metrics=metrics,
+            logger=logger,
             timeout=config.timeout,
             proxy=config.proxy,
             trust_env=config.trust_env,

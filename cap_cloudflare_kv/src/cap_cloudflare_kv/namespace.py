@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, overload
 
-from cap_opendal_core.capability import Capability, check_settings
+from cap_opendal_core.capability import Capability, check_binding, check_settings, workers_only
 from cap_opendal_core.errors import InvalidInput, Misconfigured, Unsupported
 
 from . import operations as ops
@@ -83,14 +83,25 @@ class KvNamespace(Capability["KvBackend"]):
     # -- constructors ----------------------------------------------------------------------------
 
     @classmethod
-    def from_env(cls, env: Any, binding: str, *, settings: LayerSettings | None = None) -> KvNamespace:
+    def from_env(
+        cls,
+        env: Any,
+        binding: str,
+        *,
+        settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
+    ) -> KvNamespace:
         """The KV binding ``binding`` of a Python Worker's ``env`` (raw or ``workers``-SDK-wrapped).
 
         Raises ``Misconfigured`` naming the binding when ``env`` lacks it.
         """
-        from .backends.workers import WorkersBackend
+        settings = _settings(settings)
+        check_binding(env, binding, capability="kv")
+        with workers_only("KvNamespace", "kv"):
+            from .backends.workers import WorkersBackend
 
-        return cls(WorkersBackend.from_env(env, binding), settings=_settings(settings))
+        return cls(WorkersBackend.from_env(env, binding), settings=settings, metrics=metrics, logger=logger)
 
     @classmethod
     def local(
@@ -98,6 +109,8 @@ class KvNamespace(Capability["KvBackend"]):
         path: str | os.PathLike[str],
         *,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         clock: Callable[[], float] | None = None,
         durability: Durability = "process",
     ) -> KvNamespace:
@@ -116,7 +129,12 @@ class KvNamespace(Capability["KvBackend"]):
         settings = _settings(settings)
         level = check_durability(durability, capability="kv")
         root = local_root(path, capability="kv", members=LOCAL_MEMBERS, create=True)
-        return cls(LocalBackend(root, durability=level, clock=clock), settings=settings)
+        return cls(
+            LocalBackend(root, durability=level, clock=clock),
+            settings=settings,
+            metrics=metrics,
+            logger=logger,
+        )
 
     @classmethod
     def from_url(
@@ -124,6 +142,8 @@ class KvNamespace(Capability["KvBackend"]):
         url: str,
         *,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         clock: Callable[[], float] | None = None,
     ) -> KvNamespace:
         """KV on the OpenDAL operator ``url`` names: ``memory://``, ``fs:///abs/dir``, ``s3://…``.
@@ -134,11 +154,19 @@ class KvNamespace(Capability["KvBackend"]):
         from cap_opendal_core.embedded.url import file_url_path, is_file_url
 
         if is_file_url(url):
-            return cls.local(file_url_path(url, capability="kv"), settings=settings, clock=clock)
+            return cls.local(
+                file_url_path(url, capability="kv"),
+                settings=settings,
+                metrics=metrics,
+                logger=logger,
+                clock=clock,
+            )
         from cap_opendal_core.operators.url import from_url
 
         _settings(settings)
-        return cls.from_config(from_url(url, capability="kv"), settings=settings, clock=clock)
+        return cls.from_config(
+            from_url(url, capability="kv"), settings=settings, metrics=metrics, logger=logger, clock=clock
+        )
 
     @classmethod
     def from_config(
@@ -146,6 +174,8 @@ class KvNamespace(Capability["KvBackend"]):
         config: CloudflareKvConfig | ServiceConfig,
         *,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         clock: Callable[[], float] | None = None,
     ) -> KvNamespace:
         """The Cloudflare REST API for a :class:`~cap_cloudflare_kv.CloudflareKvConfig`, or KV on
@@ -163,11 +193,13 @@ class KvNamespace(Capability["KvBackend"]):
                 )
             from .backends.rest import RestBackend
 
-            return cls(RestBackend(config), settings=settings)
+            return cls(RestBackend(config), settings=settings, metrics=metrics, logger=logger)
         if isinstance(config, _ServiceConfig):
             from .backends.opendal import open_backend
 
-            return cls(open_backend(config, settings, clock), settings=settings)
+            return cls(
+                open_backend(config, settings, clock), settings=settings, metrics=metrics, logger=logger
+            )
         raise Misconfigured(
             f"from_config() takes a CloudflareKvConfig or an operator config, got {type(config).__name__}",
             capability="kv",

@@ -58,7 +58,6 @@ if TYPE_CHECKING:
 
 __all__ = ["QueueConsumer"]
 
-DEFAULT_LOCAL_PATH: Final = ".caps/queues"
 MAX_RUN_CONCURRENCY: Final = 256
 
 
@@ -118,8 +117,8 @@ class QueueConsumer(Capability["ConsumerBackend"]):
     @classmethod
     def local(
         cls,
+        path: str | os.PathLike[str],
         name: str,
-        path: str | os.PathLike[str] = DEFAULT_LOCAL_PATH,
         *,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         max_batch_timeout: float = 0.0,
@@ -129,27 +128,34 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT_S,
         claim_check: ClaimCheck | None = None,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         clock: Callable[[], float] | None = None,
         durability: Literal["process", "full"] | None = None,
         synchronous: Literal["normal", "full"] | None = None,
         poll_interval: float = 0.05,
     ) -> QueueConsumer:
-        """A consumer of the local queue ``name`` in ``path`` (the directory ``Queue.local`` uses).
+        """A consumer of the local queue ``name`` in the directory ``path`` (the one ``Queue.local``
+        was given; the directory comes first, as for every capability's ``local``).
 
         ``max_retries`` (0-100, default 3): a message is delivered at most ``1 + max_retries`` times,
         then moved to ``dead_letter_queue`` or, without one, dropped. ``retry_delay`` (seconds) applies
         to retries that give no delay of their own.
         """
         from .backends.local import ConsumerSettings, LocalConsumer, LocalStore
+        from .producer import local_arguments
 
+        directory = local_arguments(path, name, "QueueConsumer")
         backend = LocalConsumer(
-            LocalStore(_directory(path), clock=clock, durability=durability, synchronous=synchronous),
-            check_queue_name(name),
+            LocalStore(directory, clock=clock, durability=durability, synchronous=synchronous),
+            name,
             _consumer_settings(ConsumerSettings, name, max_retries, dead_letter_queue, retry_delay),
         )
         return cls(
             backend,
             settings=settings,
+            metrics=metrics,
+            logger=logger,
             claim_check=claim_check,
             max_batch_size=max_batch_size,
             max_batch_timeout=max_batch_timeout,
@@ -167,10 +173,12 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         retry_delay: int = 0,
         claim_check: ClaimCheck | None = None,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         clock: Callable[[], float] | None = None,
         **options: Any,
     ) -> QueueConsumer:
-        """``file:///absolute/dir/NAME`` (``local://`` is an alias) or ``memory://NAME``, as for
+        """``file:///absolute/dir/NAME`` (``local://``: deprecated) or ``memory://NAME``, as for
         ``Queue.from_url``."""
         from .backends.local import ConsumerSettings, LocalConsumer, LocalStore
         from .producer import _parse_url
@@ -182,7 +190,9 @@ class QueueConsumer(Capability["ConsumerBackend"]):
             _consumer_settings(ConsumerSettings, name, max_retries, dead_letter_queue, retry_delay),
             ephemeral=ephemeral,
         )
-        return cls(backend, settings=settings, claim_check=claim_check, **options)
+        return cls(
+            backend, settings=settings, metrics=metrics, logger=logger, claim_check=claim_check, **options
+        )
 
     @classmethod
     def from_config(
@@ -191,6 +201,8 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         *,
         claim_check: ClaimCheck | None = None,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         max_batch_timeout: float = 0.0,
         visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT_S,
@@ -208,6 +220,8 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         return cls(
             RestConsumer(RestClient(model)),
             settings=settings,
+            metrics=metrics,
+            logger=logger,
             claim_check=claim_check,
             max_batch_size=max_batch_size,
             max_batch_timeout=max_batch_timeout,
@@ -573,9 +587,3 @@ def _is_cancellation(exc: BaseException) -> bool:
     import anyio
 
     return isinstance(exc, anyio.get_cancelled_exc_class())
-
-
-def _directory(path: str | os.PathLike[str]) -> str:
-    from .backends.local import check_directory
-
-    return check_directory(path)

@@ -14,7 +14,13 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
-from cap_opendal_core.capability import Capability
+from cap_opendal_core.capability import (
+    Capability,
+    check_binding,
+    check_settings,
+    local_order_hint,
+    workers_only,
+)
 from cap_opendal_core.errors import (
     CapabilityError,
     Forbidden,
@@ -63,8 +69,6 @@ if TYPE_CHECKING:
     from pydantic import BaseModel
 
     _Model = TypeVar("_Model", bound=BaseModel)
-
-DEFAULT_LOCAL_PATH: Final = ".caps/queues"
 
 # Errors that prove the service refused the request, so nothing was enqueued.
 _DEFINITE_REFUSALS: Final = (
@@ -139,6 +143,8 @@ class Queue(Capability["ProducerBackend"]):
         queue_name: str | None = None,
         claim_check: ClaimCheck | None = None,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
     ) -> Queue:
         """The producer binding ``binding`` of a Python Worker's ``env`` (raw or ``workers``-SDK wrapped).
 
@@ -152,12 +158,17 @@ class Queue(Capability["ProducerBackend"]):
                 capability=CAPABILITY,
                 operation="from_env",
             )
-        from .backends.workers import WorkersProducer
+        check_settings(settings, CAPABILITY)
+        check_binding(env, binding, capability=CAPABILITY)
+        with workers_only("Queue", CAPABILITY):
+            from .backends.workers import WorkersProducer
 
         return cls(
             WorkersProducer.from_env(env, binding),
             name=binding,
             settings=settings,
+            metrics=metrics,
+            logger=logger,
             claim_check=claim_check,
             queue_name=queue_name,
         )
@@ -169,6 +180,8 @@ class Queue(Capability["ProducerBackend"]):
         *,
         claim_check: ClaimCheck | None = None,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
     ) -> Queue:
         """A queue reached through Cloudflare's REST API (``messages`` and ``messages/batch``); ``config``
         is a :class:`~cap_cloudflare_queue.config.CloudflareQueueConfig` or a mapping of its fields.
@@ -182,27 +195,39 @@ class Queue(Capability["ProducerBackend"]):
             RestProducer(RestClient(model)),
             name=model.display_name,
             settings=settings,
+            metrics=metrics,
+            logger=logger,
             claim_check=claim_check,
         )
 
     @classmethod
     def local(
         cls,
+        path: str | os.PathLike[str],
         name: str,
-        path: str | os.PathLike[str] = DEFAULT_LOCAL_PATH,
         *,
         claim_check: ClaimCheck | None = None,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         clock: Callable[[], float] | None = None,
         durability: Literal["process", "full"] | None = None,
         synchronous: Literal["normal", "full"] | None = None,
     ) -> Queue:
-        """The durable local queue ``name`` in ``path`` (one SQLite file holds every queue under it)."""
+        """The durable local queue ``name`` in the directory ``path`` (one SQLite file there holds every
+        queue under it). The directory comes first, as for every capability's ``local``."""
         from .backends.local import LocalProducer, LocalStore
 
-        check_queue_name(name)
-        store = LocalStore(_directory(path), clock=clock, durability=durability, synchronous=synchronous)
-        return cls(LocalProducer(store, name), name=name, settings=settings, claim_check=claim_check)
+        directory = local_arguments(path, name, "Queue")
+        store = LocalStore(directory, clock=clock, durability=durability, synchronous=synchronous)
+        return cls(
+            LocalProducer(store, name),
+            name=name,
+            settings=settings,
+            metrics=metrics,
+            logger=logger,
+            claim_check=claim_check,
+        )
 
     @classmethod
     def from_url(
@@ -211,12 +236,14 @@ class Queue(Capability["ProducerBackend"]):
         *,
         claim_check: ClaimCheck | None = None,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         clock: Callable[[], float] | None = None,
     ) -> Queue:
-        """``file:///absolute/dir/NAME`` (the local queue NAME under that directory; ``local://`` is an
-        alias) or ``memory://NAME``
+        """``file:///absolute/dir/NAME`` (the local queue NAME under that directory; ``local://``, a
+        deprecated alias, warns) or ``memory://NAME``
         (a local queue in a per-process temporary directory: shared by every queue object of this
-        process, gone when it exits)."""
+        process, gone when it exits). Any other scheme raises ``Misconfigured`` naming it."""
         from .backends.local import LocalProducer, LocalStore
 
         directory, name, ephemeral = _parse_url(url)
@@ -225,6 +252,8 @@ class Queue(Capability["ProducerBackend"]):
             LocalProducer(store, name, ephemeral=ephemeral),
             name=name,
             settings=settings,
+            metrics=metrics,
+            logger=logger,
             claim_check=claim_check,
         )
 
@@ -437,10 +466,23 @@ def _config(config: object, model: type[_Model]) -> _Model:
     )
 
 
-def _directory(path: str | os.PathLike[str]) -> str:
+def local_arguments(path: object, name: object, owner: str) -> str:
+    """``local(path, name)``'s arguments checked before any I/O; the directory, resolved.
+
+    ``local`` used to take the name first; a call in that order passes a directory as the name,
+    so a name that reads as a path (a ``PathLike``, or a ``str`` with a separator) is refused with
+    the new order spelled out, rather than as a bad queue name."""
     from .backends.local import check_directory
 
-    return check_directory(path)
+    if isinstance(name, os.PathLike) or (isinstance(name, str) and ("/" in name or os.sep in name)):
+        raise Misconfigured(
+            f"the queue name reads as a directory ({type(name).__name__}): "
+            + local_order_hint(owner, "name"),
+            capability=CAPABILITY,
+            operation="local",
+        )
+    check_queue_name(name)
+    return check_directory(path)  # type: ignore[arg-type]  # local_root refuses what is not a path
 
 
 def _parse_url(url: object) -> tuple[str, str, bool]:
@@ -460,6 +502,15 @@ def _parse_url(url: object) -> tuple[str, str, bool]:
         name = unquote(parts.netloc or parts.path.strip("/"))
         check_queue_name(name, field="url")
         return str(memory_directory()), name, True
+    if parts.scheme == "local":
+        import warnings
+
+        warnings.warn(
+            "local:///dir/NAME queue URLs are deprecated: use file:///dir/NAME, the local scheme of every "
+            "capability",
+            DeprecationWarning,
+            stacklevel=3,
+        )
     if parts.scheme in ("file", "local"):  # file:// is every capability's scheme; local:// an alias
         if parts.netloc:
             raise Misconfigured(
@@ -478,8 +529,9 @@ def _parse_url(url: object) -> tuple[str, str, bool]:
         check_queue_name(name, field="url")
         return directory, name, False
     raise Misconfigured(
-        f"unsupported queue URL scheme {parts.scheme!r}; use file:///absolute/dir/NAME or memory://NAME "
-        "(Queue.from_config for Cloudflare's REST API, Queue.from_env inside a Worker)",
+        f"unsupported queue URL scheme {parts.scheme!r}; accepted: file:///absolute/dir/NAME, memory://NAME "
+        "(Queue.from_config for Cloudflare's REST API, Queue.from_env "
+        "inside a Worker)",
         capability=CAPABILITY,
         operation="from_url",
     )

@@ -16,7 +16,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from cap_opendal_core.capability import Capability, check_settings, refuse_pickling
+from cap_opendal_core.capability import (
+    Capability,
+    check_binding,
+    check_settings,
+    refuse_pickling,
+    workers_only,
+)
 from cap_opendal_core.errors import Misconfigured
 
 from . import limits
@@ -54,6 +60,7 @@ if TYPE_CHECKING:
 
     from cap_opendal_core.embedded import Durability
     from cap_opendal_core.layers import LayerSettings
+    from cap_opendal_core.metrics import Metrics
     from cap_opendal_core.operators import ServiceConfig
 
     from .backends.base import R2Backend
@@ -99,6 +106,8 @@ class R2Bucket(Capability["R2Backend"]):
         binding: str | None = None,
         *,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         transfer: TransferSettings | None = None,
         name: str | None = None,
     ) -> R2Bucket:
@@ -106,16 +115,12 @@ class R2Bucket(Capability["R2Backend"]):
 
         ``name=`` is the deprecated spelling of ``binding`` (a ``DeprecationWarning``)."""
         binding = _binding_argument(binding, name)
-        try:
+        settings = check_settings(settings, ops.CAPABILITY)
+        check_binding(env, binding, capability=ops.CAPABILITY)
+        with workers_only("R2Bucket", ops.CAPABILITY):
             from .backends.workers import WorkersBackend
-        except ImportError as exc:
-            raise Misconfigured(
-                "R2Bucket.from_env works only inside a Python Worker (Pyodide); on a server use "
-                "R2Bucket.from_config / from_url, or R2Bucket.local",
-                capability="r2",
-                operation="from_env",
-            ) from exc
-        return cls(WorkersBackend.from_env(env, binding, transfer or TransferSettings()), settings=settings)
+        backend = WorkersBackend.from_env(env, binding, transfer or TransferSettings())
+        return cls(backend, settings=settings, metrics=metrics, logger=logger)
 
     @classmethod
     def from_url(
@@ -123,18 +128,26 @@ class R2Bucket(Capability["R2Backend"]):
         url: str,
         *,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         transfer: TransferSettings | None = None,
     ) -> R2Bucket:
-        """An OpenDAL operator URL: ``s3://bucket?endpoint=…``, ``r2://bucket?account_id=…``,
-        ``memory://``, ``fs:///absolute/path`` (see ``cap_opendal_core.operators.from_url``);
-        ``file:///absolute/path`` is the embedded engine, the same bucket as ``local(path)``."""
+        """``r2://bucket[/root]?account_id=…`` (R2's S3 API, see :meth:`R2Config.from_url`) or any
+        OpenDAL operator URL: ``s3://bucket?endpoint=…``, ``memory://``, ``fs:///absolute/path`` (see
+        ``cap_opendal_core.operators.from_url``); ``file:///absolute/path`` is the embedded engine, the
+        same bucket as ``local(path)``."""
         from cap_opendal_core.embedded.url import file_url_path, is_file_url
 
+        common: dict[str, Any] = {"settings": settings, "metrics": metrics, "logger": logger}
         if is_file_url(url):
-            return cls.local(file_url_path(url, capability="r2"), settings=settings, transfer=transfer)
+            return cls.local(file_url_path(url, capability="r2"), transfer=transfer, **common)
+        if isinstance(url, str) and url[:5].lower() == "r2://":
+            from .config import R2Config
+
+            return cls.from_config(R2Config.from_url(url), transfer=transfer, **common)
         from cap_opendal_core.operators import from_url
 
-        return cls.from_config(from_url(url, capability="r2"), settings=settings, transfer=transfer)
+        return cls.from_config(from_url(url, capability="r2"), transfer=transfer, **common)
 
     @classmethod
     def from_config(
@@ -142,17 +155,28 @@ class R2Bucket(Capability["R2Backend"]):
         config: R2Config | ServiceConfig,
         *,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         transfer: TransferSettings | None = None,
     ) -> R2Bucket:
         """An :class:`~cap_cloudflare_r2.R2Config` (R2's S3 API for one account and bucket) or any
         ``cap_opendal_core`` operator config (``S3Config``, ``FsConfig``, ``MemoryConfig`` …)."""
+        from cap_opendal_core.operators.config import _ServiceConfig
+
         from .backends import operator_backend
         from .config import R2Config
 
         if isinstance(config, R2Config):
             config = config.to_s3_config()
+        elif not isinstance(config, _ServiceConfig):
+            raise Misconfigured(
+                f"from_config() takes an R2Config or an operator config, got {type(config).__name__}",
+                capability=ops.CAPABILITY,
+                operation="from_config",
+            )
         settings = check_settings(settings, ops.CAPABILITY)
-        return cls(operator_backend(config, settings, transfer or TransferSettings()), settings=settings)
+        backend = operator_backend(config, settings, transfer or TransferSettings())
+        return cls(backend, settings=settings, metrics=metrics, logger=logger)
 
     @classmethod
     def local(
@@ -160,6 +184,8 @@ class R2Bucket(Capability["R2Backend"]):
         path: str | os.PathLike[str],
         *,
         settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         transfer: TransferSettings | None = None,
         durability: Durability = "process",
     ) -> R2Bucket:
@@ -175,7 +201,7 @@ class R2Bucket(Capability["R2Backend"]):
         level = check_durability(durability, capability="r2")
         root = local_root(path, capability="r2", members=LOCAL_MEMBERS)
         backend = EmbeddedBackend(root, transfer or TransferSettings(), durability=level)
-        return cls(backend, settings=settings)
+        return cls(backend, settings=settings, metrics=metrics, logger=logger)
 
     # -- what this capability is ------------------------------------------------------------------
     # ``info`` (strong and durable; ephemeral for ``memory://``), ``backend`` (``workers``, ``opendal``

@@ -8,6 +8,10 @@ halves of a key pair) and turns into ``cap_opendal_core``'s ``S3Config``. The en
 :class:`pydantic.SecretStr`: ``repr``, ``str`` and dumps never show them. Without keys, the
 ``R2_ACCESS_KEY_ID`` / ``R2_SECRET_ACCESS_KEY`` (then ``AWS_*``) environment variables are used.
 
+:meth:`R2Config.from_url` reads ``r2://bucket[/root]?account_id=<32 hex>[&jurisdiction=eu]`` (and
+``access_key_id``/``secret_access_key`` in the query): R2's own URL scheme, parsed here rather than in
+``cap_opendal_core``, which knows no particular service.
+
 :meth:`R2Config.from_env` reads what the AWS tools read — ``AWS_ENDPOINT_URL_S3`` then
 ``AWS_ENDPOINT_URL``, ``AWS_REGION`` then ``AWS_DEFAULT_REGION``
 (https://docs.aws.amazon.com/cli/latest/userguide/cli-configure-envvars.html and
@@ -27,10 +31,32 @@ from pydantic import BaseModel, ConfigDict, SecretStr, ValidationError, field_va
 from cap_opendal_core.cloudflare_config import ENV_ACCOUNT_ID, check_account_id
 from cap_opendal_core.errors import Misconfigured
 from cap_opendal_core.operators import S3Config
-from cap_opendal_core.operators.config import misconfigured_from, r2_endpoint
+from cap_opendal_core.operators.config import R2_ENDPOINT_SUFFIX, misconfigured_from
 from cap_opendal_core.redact import MIN_SECRET_LENGTH, register_secret
 
-__all__ = ["R2Config"]
+__all__ = ["R2Config", "r2_endpoint"]
+
+_URL_OPTIONS: Final = frozenset({"account_id", "jurisdiction", "access_key_id", "secret_access_key"})
+_JURISDICTIONS: Final = (None, "eu", "fedramp")
+
+
+def r2_endpoint(account_id: str, jurisdiction: str | None = None) -> str:
+    """R2's S3 endpoint for an account: ``https://<account_id>[.<jurisdiction>].r2.cloudflarestorage.com``
+    (https://developers.cloudflare.com/r2/api/s3/api/). Raises ``Misconfigured`` naming what is wrong."""
+    try:
+        check_account_id(account_id)
+    except ValueError:
+        raise Misconfigured(
+            "R2 account_id must be the 32 lower-case hex digits of a Cloudflare account id",
+            capability="r2",
+        ) from None
+    if jurisdiction not in _JURISDICTIONS:
+        raise Misconfigured(
+            f"R2 jurisdiction must be 'eu', 'fedramp' or None, got {jurisdiction!r}", capability="r2"
+        )
+    host = f"{account_id}.{jurisdiction}" if jurisdiction else account_id
+    return f"https://{host}{R2_ENDPOINT_SUFFIX}"
+
 
 _ENV_ENDPOINTS: Final = ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL")
 _ENV_REGIONS: Final = ("AWS_REGION", "AWS_DEFAULT_REGION")
@@ -71,6 +97,33 @@ class R2Config(BaseModel):
         if self.account_id is None and self.endpoint is None:
             raise ValueError("needs account_id or endpoint (the endpoint is derived from account_id)")
         return self
+
+    @classmethod
+    def from_url(cls, url: str) -> R2Config:
+        """``r2://bucket[/root]?account_id=<32 hex>[&jurisdiction=eu|fedramp]``, optionally with
+        ``access_key_id`` and ``secret_access_key`` (percent-encoded; else the environment's, as for
+        the model). Raises ``Misconfigured`` naming the wrong part, never echoing the URL."""
+        from cap_opendal_core.operators.url import only_options, split_url
+
+        scheme, parts, query, path, hostname, port = split_url(url, capability="r2")
+
+        def fail(message: str) -> Misconfigured:
+            return Misconfigured(message, capability="r2", operation="from_url")
+
+        if scheme != "r2":
+            raise fail(f"R2Config.from_url reads r2:// URLs, not {scheme}://")
+        if not hostname:
+            raise fail("an r2 URL names the bucket as its host: r2://bucket-name?account_id=…")
+        if port is not None:
+            raise fail("an r2 URL names a bucket, not a host:port")
+        only_options(query, _URL_OPTIONS, scheme, capability="r2")
+        if "account_id" not in query:
+            raise fail("an r2 URL needs account_id=<your 32-hex-digit Cloudflare account id>")
+        jurisdiction = query.get("jurisdiction")
+        if jurisdiction not in _JURISDICTIONS:
+            raise fail(f"r2 jurisdiction must be 'eu' or 'fedramp', got {jurisdiction!r}")
+        r2_endpoint(query["account_id"], jurisdiction)  # the account id's own message, before the model's
+        return cls(bucket=parts.netloc, root=path or "/", **query)
 
     @classmethod
     def from_env(cls, bucket: str, **fields: Any) -> R2Config:

@@ -122,10 +122,10 @@ class LocalDemo:
         # when entered), so a failure half way leaves nothing to close.
         payloads = R2Bucket.local(layout.payloads, settings=settings)
         index = KvNamespace.local(layout.index, settings=settings)
-        jobs = Queue.local(queue_name, layout.queues, settings=settings)
+        jobs = Queue.local(layout.queues, queue_name, settings=settings)
         consumer = QueueConsumer.local(
-            queue_name,
             layout.queues,
+            queue_name,
             max_batch_size=batch_size,
             max_retries=(consumer_settings.max_retries if consumer_settings else None) or 3,
             dead_letter_queue=consumer_settings.dead_letter_queue if consumer_settings else None,

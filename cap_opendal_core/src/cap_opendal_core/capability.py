@@ -21,18 +21,30 @@ and, where its backend needs them, overrides ``_layer_settings`` and ``_open``.
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 from .closing import ClosesOnExit
 from .errors import Closed, Misconfigured
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from .descriptors import Descriptor
     from .layers import LayerSettings, Pipeline
     from .metrics import Metrics
     from .spec import CapabilitySpec
 
-__all__ = ["Capability", "CapabilityBackend", "check_settings", "refuse_pickling"]
+__all__ = [
+    "Capability",
+    "CapabilityBackend",
+    "check_binding",
+    "check_settings",
+    "local_order_hint",
+    "refuse_pickling",
+    "workers_only",
+]
 
 
 class CapabilityBackend(Protocol):
@@ -61,6 +73,52 @@ def check_settings(settings: object, capability: str) -> LayerSettings:
             f"settings must be a LayerSettings, got {type(settings).__name__}", capability=capability
         )
     return settings
+
+
+def check_binding(env: object, binding: object, *, capability: str) -> None:
+    """The part of ``from_env``'s checks that needs no Pyodide: ``binding`` is a non-empty name and
+    ``env`` holds it. Raises ``Misconfigured`` naming the binding, so a Worker deployed without it (or a
+    server calling ``from_env``) learns what to add to ``wrangler.toml`` on every capability alike."""
+
+    def fail(message: str) -> Misconfigured:
+        return Misconfigured(message, capability=capability, operation="from_env")
+
+    if not isinstance(binding, str) or not binding:
+        raise fail(f"binding name must be a non-empty string, got {type(binding).__name__}")
+    if env is None:
+        raise fail(f"no env given: pass the Worker's env, which must hold the binding {binding!r}")
+    if isinstance(env, Mapping):
+        value = env.get(binding)
+    else:
+        try:
+            value = getattr(env, binding)
+        except AttributeError:
+            value = None
+    if value is None:
+        raise fail(
+            f"binding {binding!r} is missing from env; declare it in wrangler.toml (or pass the right name)"
+        )
+
+
+@contextlib.contextmanager
+def workers_only(owner: str, capability: str) -> Iterator[None]:
+    """Turn the ``ImportError`` of a Pyodide-only backend into ``Misconfigured`` saying where
+    ``owner.from_env`` works and what to use instead."""
+    try:
+        yield
+    except ImportError as exc:
+        raise Misconfigured(
+            f"{owner}.from_env works only inside a Python Worker (Pyodide); on a server use "
+            f"{owner}.from_config / from_url, or {owner}.local",
+            capability=capability,
+            operation="from_env",
+        ) from exc
+
+
+def local_order_hint(owner: str, second: str) -> str:
+    """The sentence every ``local`` adds when its arguments look swapped: all of them take the
+    directory first (``Queue.local(path, name)``), which two did not before."""
+    return f"{owner}.local takes the directory first: {owner}.local(path, {second}, …)"
 
 
 def refuse_pickling(obj: object) -> Any:

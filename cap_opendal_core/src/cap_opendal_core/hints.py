@@ -142,29 +142,47 @@ BUILTIN_CONSTRAINTS: tuple[Constraint, ...] = (
 class HintRegistry:
     """Constraints by (hint, kind), with most-specific segment-wise lookup.
 
-    Lookups are cached; a registration clears the cache. Thread-safe for registration.
+    Lookups are cached; a registration clears the cache. Thread-safe: registration, lookup and the
+    one-off discovery hook.
     """
 
     def __init__(
-        self, constraints: Iterable[Constraint] = (), *, before_first_lookup: Callable[[], None] | None = None
+        self,
+        constraints: Iterable[Constraint] = (),
+        *,
+        before_first_lookup: Callable[[], None] | None = None,
+        discovery_lock: threading.RLock | None = None,
     ) -> None:
         self._table: dict[tuple[str, HintKind], Constraint] = {}
         self._cache: dict[tuple[str, HintKind], Constraint | None] = {}
         self._lock = threading.Lock()
         self._pending = before_first_lookup
+        self._discovering = False
+        self.discovery_lock = threading.RLock() if discovery_lock is None else discovery_lock
+        """Held while the hook runs. Re-entrant, and shared with whatever the hook itself locks
+        (plugin discovery's lock, for the process-wide registry), so the two are never taken in
+        opposite orders by two threads."""
         for c in constraints:
             self.register(c)
 
     def _ready(self) -> None:
         """Run the one-off hook (plugin discovery, for the process-wide registry) before reading.
 
-        Cleared before it runs, so the hook's own registrations and lookups do not run it again."""
-        hook = self._pending
-        if hook is not None:
-            with self._lock:
-                hook, self._pending = self._pending, None
-            if hook is not None:
+        Once, under :attr:`discovery_lock`: a thread that arrives while another runs it waits for the
+        whole table rather than reading half of it. The hook's own registrations and lookups (same
+        thread) do not run it again. A hook that raises is tried again by the next lookup."""
+        if self._pending is None:
+            return
+        with self.discovery_lock:
+            hook = self._pending
+            if hook is None or self._discovering:
+                return
+            self._discovering = True
+            try:
                 hook()
+                self._pending = None
+            finally:
+                self._discovering = False
 
     def register(self, constraint: Constraint) -> None:
         """Add or replace the constraint for ``(constraint.hint, constraint.kind)``."""
@@ -192,11 +210,12 @@ class HintRegistry:
             pass
         found: Constraint | None = None
         segments = hint.split("::")
-        for n in range(len(segments), 0, -1):
-            found = self._table.get(("::".join(segments[:n]), kind))
-            if found is not None:
-                break
-        self._cache[cache_key] = found
+        with self._lock:  # so a registration between reading the table and caching cannot go stale
+            for n in range(len(segments), 0, -1):
+                found = self._table.get(("::".join(segments[:n]), kind))
+                if found is not None:
+                    break
+            self._cache[cache_key] = found
         return found
 
     def effect_minimum(self, hint: str) -> Effects | None:
@@ -250,6 +269,8 @@ def _discover_plugins() -> None:
     discover()
 
 
-registry = HintRegistry(BUILTIN_CONSTRAINTS, before_first_lookup=_discover_plugins)
+registry = HintRegistry(
+    BUILTIN_CONSTRAINTS, before_first_lookup=_discover_plugins, discovery_lock=threading.RLock()
+)
 """The process-wide registry: core's built-ins, and every installed plugin's family, discovered before
 the first lookup."""

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import re
-import threading
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Final
@@ -275,7 +274,7 @@ class PluginSet:
 
 # --- process-wide state ----------------------------------------------------------------------------
 
-_lock = threading.RLock()
+_lock = registry.discovery_lock  # one lock for discovery and the registry's first lookup
 _loaded = False
 _from_entry_points: dict[str, CapabilityPlugin] = {}
 _problems: list[PluginProblem] = []

@@ -7,7 +7,7 @@ Two modes, chosen by ``CAPS_BACKEND``:
 
 - ``CAPS_PAYLOADS_URL`` — ``memory://``, ``fs:///abs/dir``, ``s3://bucket?endpoint=…`` (R2's S3 API);
 - ``CAPS_INDEX_URL`` — ``memory://``, ``fs:///abs/dir``, ``s3://…``;
-- ``CAPS_JOBS_URL`` — ``local:///abs/dir/QUEUE`` or ``memory://QUEUE``;
+- ``CAPS_JOBS_URL`` — ``file:///abs/dir/QUEUE`` or ``memory://QUEUE``;
 - ``CAPS_DEDUPE_URL`` — ``memory://``, ``file:///abs/dir``, or ``https://…`` (the Durable Object
   gateway Worker; its token in ``CAPS_GATEWAY_TOKEN``).
 
@@ -192,10 +192,10 @@ def _local(
             url, max_retries=retries, dead_letter_queue=dlq, settings=settings, max_batch_size=batch_size
         )
     else:
-        jobs = Queue.local(queue_name, _mkdir(layout.queues), settings=settings)
+        jobs = Queue.local(_mkdir(layout.queues), queue_name, settings=settings)
         consumer = QueueConsumer.local(
-            queue_name,
             layout.queues,
+            queue_name,
             max_batch_size=batch_size,
             max_retries=retries,
             dead_letter_queue=dlq,

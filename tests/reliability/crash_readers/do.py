@@ -36,7 +36,7 @@ async def read_back(directory: Path) -> tuple[dict[str, int], list[str]]:
     db.close()
     if verdict != "ok":
         problems.append(f"SQLite integrity check: {verdict}")
-    namespace = DurableObjectNamespace.local(CrashLedger, directory, settings=QUIET)
+    namespace = DurableObjectNamespace.local(directory, CrashLedger, settings=QUIET)
     try:
         runtime = namespace.runtime
         assert runtime is not None

@@ -72,7 +72,7 @@ async def main(directory: str, rng: random.Random, first_seq: int) -> None:
 
     report = Reporter(first_seq)
     async with DurableObjectNamespace.local(
-        CrashLedger, directory, settings=LayerSettings(logging=False)
+        directory, CrashLedger, settings=LayerSettings(logging=False)
     ) as namespace:
         stubs = {name: namespace.get_by_name(name) for name in OBJECTS}
         report.ready()

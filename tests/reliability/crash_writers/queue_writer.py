@@ -50,8 +50,8 @@ async def main(directory: str, rng: random.Random, first_seq: int) -> None:
 
     quiet = LayerSettings(logging=False)
     report = Reporter(first_seq)
-    producer = Queue.local(QUEUE, directory, settings=quiet)
-    consumer = QueueConsumer.local(QUEUE, directory, max_retries=MAX_RETRIES, settings=quiet)
+    producer = Queue.local(directory, QUEUE, settings=quiet)
+    consumer = QueueConsumer.local(directory, QUEUE, max_retries=MAX_RETRIES, settings=quiet)
     held: list[Any] = []  # pulled messages not yet acked or retried
     counter = 0
     report.ready()

@@ -426,17 +426,17 @@ async def run_local(seed: int, directory: Path) -> dict[str, Any]:
     clock = Clock()
     incomplete: list[str] = []
     async with (
-        Queue.local(QUEUE, directory, clock=clock, settings=QUIET) as queue,
+        Queue.local(directory, QUEUE, clock=clock, settings=QUIET) as queue,
         QueueConsumer.local(
-            QUEUE,
             directory,
+            QUEUE,
             max_batch_size=MAX_BATCH_SIZE,
             max_retries=MAX_RETRIES,
             dead_letter_queue=DEAD_LETTER_QUEUE,
             clock=clock,
             settings=QUIET,
         ) as consumer,
-        QueueConsumer.local(DEAD_LETTER_QUEUE, directory, clock=clock, settings=QUIET) as dead_letters,
+        QueueConsumer.local(directory, DEAD_LETTER_QUEUE, clock=clock, settings=QUIET) as dead_letters,
     ):
         for rnd in rounds:
             recorder.sends[rnd.name] = await send_round(queue, rnd)

@@ -52,7 +52,6 @@ from ..redact import MIN_SECRET_LENGTH, REDACTED, is_sensitive_key, register_sec
 
 __all__ = [
     "R2_ENDPOINT_SUFFIX",
-    "r2_endpoint",
     "FsConfig",
     "MemoryConfig",
     "OperatorConfig",
@@ -75,7 +74,6 @@ _AWS_ENV: _EnvNames = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSIO
 _TRUE_STRINGS = frozenset({"1", "on", "t", "true", "y", "yes"})
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
 _REGION = re.compile(r"[A-Za-z0-9_-]{1,64}")
-_ACCOUNT_ID = re.compile(r"[0-9a-f]{32}")
 _SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
 _OPTION = re.compile(r"[a-z][a-z0-9_]*")
 # Which OpenDAL option names hold credentials, decided conservatively from the shape of the name
@@ -336,22 +334,6 @@ class S3Config(_ServiceConfig):
             f"s3 bucket={self.bucket!r} endpoint={scrub(self.endpoint)!r} region={self.region!r} "
             f"root={self.root!r} {style} credentials={self.credential_source}"
         )
-
-
-def r2_endpoint(account_id: str, jurisdiction: str | None = None) -> str:
-    """R2's S3 endpoint for an account: ``https://<account_id>[.<jurisdiction>].r2.cloudflarestorage.com``
-    (https://developers.cloudflare.com/r2/api/s3/api/). Raises ``Misconfigured`` naming what is wrong."""
-    if not isinstance(account_id, str) or not _ACCOUNT_ID.fullmatch(account_id):
-        raise Misconfigured(
-            "R2 account_id must be the 32 lower-case hex digits of a Cloudflare account id",
-            capability="r2",
-        )
-    if jurisdiction not in (None, "eu", "fedramp"):
-        raise Misconfigured(
-            f"R2 jurisdiction must be 'eu', 'fedramp' or None, got {jurisdiction!r}", capability="r2"
-        )
-    host = f"{account_id}.{jurisdiction}" if jurisdiction else account_id
-    return f"https://{host}{R2_ENDPOINT_SUFFIX}"
 
 
 def _env_pair(names: _EnvNames) -> tuple[str, str, str | None] | None:

@@ -6,8 +6,11 @@ Forms (query values are percent-decoded):
 * ``fs:///absolute/path`` (or ``file:///…``) — a directory; relative paths and hosts are refused;
 * ``s3://bucket[/root]?endpoint=http://127.0.0.1:9000&region=auto&access_key_id=…&secret_access_key=…``
   and the flags ``virtual_host_style``, ``allow_append``, ``anonymous``, ``ambient_credentials``;
-* ``r2://bucket[/root]?account_id=<32 hex>[&jurisdiction=eu]`` — R2's S3 endpoint for that account;
 * ``scheme://[/root]?option=value`` — any other OpenDAL service, options passed through.
+
+Core knows no particular service: a capability package that has its own scheme parses it itself
+(``cap_cloudflare_r2`` reads ``r2://bucket?account_id=…``), with :func:`split_url` for the checks every
+URL gets, and hands the result to its ``from_config``.
 
 Query values follow URL rules: percent-encode them (``urllib.parse.urlencode``) — a raw ``+`` in a
 secret key reads as a space. Errors never repeat the URL: it may hold a secret key. They name the
@@ -18,8 +21,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any, TypeVar
-from urllib.parse import parse_qsl, unquote, urlsplit
+from typing import Any, NamedTuple, TypeVar
+from urllib.parse import SplitResult, parse_qsl, unquote, urlsplit
 
 from pydantic import ValidationError
 
@@ -31,10 +34,9 @@ from .config import (
     S3Config,
     ServiceConfig,
     misconfigured_from,
-    r2_endpoint,
 )
 
-__all__ = ["from_url"]
+__all__ = ["SplitUrl", "from_url", "only_options", "split_url"]
 
 _Config = TypeVar("_Config", MemoryConfig, FsConfig, S3Config, OperatorConfig)
 _Fail = Callable[[str], Misconfigured]
@@ -53,18 +55,28 @@ _S3_OPTIONS = frozenset(
         "ambient_credentials",
     }
 )
-_R2_OPTIONS = frozenset({"account_id", "jurisdiction", "access_key_id", "secret_access_key"})
 _FS_OPTIONS = frozenset({"atomic_write_dir"})
-_EXAMPLES = "memory://, fs:///absolute/path, s3://bucket?endpoint=https://host, r2://bucket?account_id=…"
+_EXAMPLES = "memory://, fs:///absolute/path, s3://bucket?endpoint=https://host"
 
 
-def from_url(url: str, *, capability: str | None = None) -> ServiceConfig:
-    """Parse an operator URL (see the module docstring) into its configuration model.
+class SplitUrl(NamedTuple):
+    """An operator URL taken apart after the checks every scheme shares."""
 
-    Raises :class:`~cap_opendal_core.errors.Misconfigured` naming what is wrong with the URL (never
-    echoing it), or :class:`~cap_opendal_core.errors.InvalidInput` when ``url`` is not a string.
-    ``capability`` is copied into the error, so ``KvNamespace.from_url`` errors say ``kv``.
-    """
+    scheme: str
+    """Lower-cased."""
+    parts: SplitResult
+    query: dict[str, str]
+    """Every option once, percent-decoded, non-empty."""
+    path: str
+    """Percent-decoded."""
+    hostname: str | None
+    port: int | None
+
+
+def split_url(url: object, *, capability: str | None = None) -> SplitUrl:
+    """``url`` taken apart, or ``Misconfigured`` naming what no operator URL may have (a missing
+    scheme, a malformed host or port, a fragment, credentials before the host, a bad query); never
+    echoing the URL. ``InvalidInput`` when ``url`` is not a string."""
     if not isinstance(url, str):
         raise InvalidInput(
             f"an operator URL must be a str, got {type(url).__name__}", field="url", capability=capability
@@ -89,8 +101,27 @@ def from_url(url: str, *, capability: str | None = None) -> ServiceConfig:
             f"the {scheme} URL must not carry credentials before the host; "
             "pass them as query options (access_key_id=…&secret_access_key=…) or in the environment"
         )
-    query = _query(parts.query, scheme, fail)
-    path = unquote(parts.path)
+    return SplitUrl(scheme, parts, _query(parts.query, scheme, fail), unquote(parts.path), hostname, port)
+
+
+def only_options(
+    query: dict[str, str], allowed: frozenset[str], scheme: str, *, capability: str | None = None
+) -> None:
+    """Refuse query options outside ``allowed`` with ``Misconfigured`` naming them and the accepted ones."""
+    _only(query, allowed, scheme, lambda message: Misconfigured(message, capability=capability))
+
+
+def from_url(url: str, *, capability: str | None = None) -> ServiceConfig:
+    """Parse an operator URL (see the module docstring) into its configuration model.
+
+    Raises :class:`~cap_opendal_core.errors.Misconfigured` naming what is wrong with the URL (never
+    echoing it), or :class:`~cap_opendal_core.errors.InvalidInput` when ``url`` is not a string.
+    ``capability`` is copied into the error, so ``KvNamespace.from_url`` errors say ``kv``.
+    """
+    scheme, parts, query, path, hostname, port = split_url(url, capability=capability)
+
+    def fail(message: str) -> Misconfigured:
+        return Misconfigured(message, capability=capability)
 
     def build(model: type[_Config], data: dict[str, Any]) -> _Config:
         try:
@@ -115,31 +146,13 @@ def from_url(url: str, *, capability: str | None = None) -> ServiceConfig:
         _only(query, _FS_OPTIONS, scheme, fail)
         return build(FsConfig, {"root": path, **query})
 
-    if scheme in ("s3", "r2"):
+    if scheme == "s3":
         if not hostname:
             raise fail(f"an {scheme} URL names the bucket as its host: {scheme}://bucket-name?…")
         if port is not None:
             raise fail(f"an {scheme} URL names a bucket, not a host:port; put the port in endpoint=…")
-        root = path or "/"
-        if scheme == "s3":
-            _only(query, _S3_OPTIONS, scheme, fail)
-            return build(S3Config, {"bucket": parts.netloc, "root": root, **query})
-        _only(query, _R2_OPTIONS, scheme, fail)
-        if "account_id" not in query:
-            raise fail("an r2 URL needs account_id=<your 32-hex-digit Cloudflare account id>")
-        jurisdiction = query.get("jurisdiction")
-        if jurisdiction not in (None, "eu", "fedramp"):
-            raise fail(f"r2 jurisdiction must be 'eu' or 'fedramp', got {jurisdiction!r}")
-        try:
-            endpoint = r2_endpoint(query["account_id"], jurisdiction)
-        except Misconfigured as exc:
-            exc.capability = exc.capability if capability is None else capability
-            raise
-        # R2's S3 API: the account's endpoint, region "auto" (cap_cloudflare_r2.R2Config does the same)
-        keys = {k: v for k, v in query.items() if k in ("access_key_id", "secret_access_key")}
-        return build(
-            S3Config, {"bucket": parts.netloc, "endpoint": endpoint, "region": "auto", "root": root, **keys}
-        )
+        _only(query, _S3_OPTIONS, scheme, fail)
+        return build(S3Config, {"bucket": parts.netloc, "root": path or "/", **query})
 
     if parts.netloc:
         raise fail(
