@@ -144,6 +144,19 @@ def _run_install(command: list[str], cwd: Path, what: str) -> None:
         raise WorkersUnavailable(f"{what} failed (exit {done.returncode}):\n{tail}")
 
 
+def _pip() -> list[str]:
+    """This interpreter's pip, else one on PATH (the wheels are pure Python: any pip can fetch them)."""
+    if importlib.util.find_spec("pip") is not None:
+        return [sys.executable, "-m", "pip"]
+    found = shutil.which("pip3") or shutil.which("pip")
+    if found is None:
+        raise WorkersUnavailable(
+            "workers_env downloads its Pyodide wheels with pip, which neither this environment nor PATH has "
+            "(install pip into the environment)"
+        )
+    return [found]
+
+
 def ensure_node_side() -> tuple[Path, list[Path]]:
     """The installed Node modules folder's parent and the Pyodide wheels, installing them if needed."""
     node = shutil.which("node")
@@ -174,16 +187,12 @@ def ensure_node_side() -> tuple[Path, list[Path]]:
     if not (wheels_dir / ".complete").is_file():
         with _locked(root / "wheels" / f"{wheels_dir.name}.lock"):
             if not (wheels_dir / ".complete").is_file():
-                if importlib.util.find_spec("pip") is None:
-                    raise WorkersUnavailable(
-                        "workers_env downloads its Pyodide wheels with pip, which this environment lacks "
-                        "(install pip into it)"
-                    )
+                pip = _pip()
                 shutil.rmtree(wheels_dir, ignore_errors=True)
                 wheels_dir.mkdir(parents=True)
                 _run_install(
-                    [sys.executable, "-m", "pip", "download", "--quiet", "--no-deps", "--only-binary=:all:",
-                     "--require-hashes", "-r", str(wheels_lock), "-d", str(wheels_dir)],
+                    [*pip, "download", "--quiet", "--no-deps", "--only-binary=:all:", "--require-hashes",
+                     "-r", str(wheels_lock), "-d", str(wheels_dir)],
                     wheels_dir,
                     "pip download of cap-testing's Pyodide wheels",
                 )
