@@ -172,7 +172,8 @@ class Default(WorkerEntrypoint):
         sku = await KvNamespace.from_env(self.env, "ORDERS").get(f"order:{order_id}")
         if sku is None:
             return Response("not found", status=404)
-        return Response(json.dumps({"order_id": order_id, "sku": sku}), headers={"content-type": "application/json"})
+        body = json.dumps({"order_id": order_id, "sku": sku})
+        return Response(body, headers={"content-type": "application/json"})
 
     async def queue(self, batch):
         bucket = R2Bucket.from_env(self.env, "RECEIPTS")

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import pytest
 
+from cap_opendal_core.scope import InvocationScope
 from cap_testing import CapsClock, assert_node, checked_node
 from cap_testing.factory import Caps
-from cap_opendal_core.scope import InvocationScope
 
 from .sample_projects import SERVER_FLOW, SERVER_FLOW_OUTCOMES, write_project
 
 
 def test_a_server_flow_project_passes_on_the_embedded_backends(pytester: pytest.Pytester) -> None:
     write_project(pytester.path, SERVER_FLOW)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "error::pytest.PytestUnraisableExceptionWarning")
+    result = pytester.runpytest_subprocess(
+        "-p", "no:cacheprovider", "-W", "error::pytest.PytestUnraisableExceptionWarning"
+    )
     result.assert_outcomes(**SERVER_FLOW_OUTCOMES)
     # the one failing test fails with the validator's diagnostics, not with a traceback of the plugin
     result.stdout.fnmatch_lines(
@@ -41,7 +43,7 @@ def test_names_that_would_leave_the_test_directory_are_refused(tmp_path: pytest.
     for bad in ("..", "a/b", "", "-x"):
         with pytest.raises(ValueError, match="name must be"):
             caps.kv(bad)
-    with pytest.raises(TypeError, match="subclass of cap_cloudflare_do.DurableObject"):
+    with pytest.raises(TypeError, match=r"subclass of cap_cloudflare_do\.DurableObject"):
         caps.durable_objects(dict)  # type: ignore[arg-type]
 
 

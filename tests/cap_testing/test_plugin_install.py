@@ -22,15 +22,33 @@ from .sample_projects import SERVER_FLOW, SERVER_FLOW_OUTCOMES, WORKER, write_pr
 
 UV = Path(sys.executable).parent / "uv"
 WHEELHOUSE = REPO / ".venv" / "wheelhouse"
-BUILT = ("cap_opendal_core", "cap_cloudflare_kv", "cap_cloudflare_r2", "cap_cloudflare_queue", "cap_cloudflare_do", "cap_testing")
+BUILT = (
+    "cap_opendal_core",
+    "cap_cloudflare_kv",
+    "cap_cloudflare_r2",
+    "cap_cloudflare_queue",
+    "cap_cloudflare_do",
+    "cap_testing",
+)
 
 
 def _run(args: list[str | Path], cwd: Path, env: dict[str, str] | None = None, timeout: float = 900) -> str:
     full = {**os.environ, "UV_NO_CONFIG": "1", "PYTHONDONTWRITEBYTECODE": "1", **(env or {})}
     full.pop("VIRTUAL_ENV", None)
     full.pop("PYTEST_ADDOPTS", None)
-    done = subprocess.run([str(a) for a in args], cwd=cwd, env=full, capture_output=True, text=True, timeout=timeout, check=False)
-    assert done.returncode == 0, f"{' '.join(map(str, args))} failed ({done.returncode}):\n{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
+    done = subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        env=full,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, (
+        f"{' '.join(map(str, args))} failed ({done.returncode}):\n"
+        f"{done.stdout[-6000:]}\n{done.stderr[-3000:]}"
+    )
     return done.stdout
 
 
@@ -57,7 +75,9 @@ def test_the_installed_plugin_runs_a_server_flow_project(user_python: Path, tmp_
         cwd=tmp_path, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     summary = out.stdout.strip().splitlines()[-1]
-    assert f"{SERVER_FLOW_OUTCOMES['failed']} failed, {SERVER_FLOW_OUTCOMES['passed']} passed" in summary, out.stdout
+    assert f"{SERVER_FLOW_OUTCOMES['failed']} failed, {SERVER_FLOW_OUTCOMES['passed']} passed" in summary, (
+        out.stdout
+    )
     assert "EFFECT201 pure_total" in out.stdout
 
 

@@ -38,11 +38,15 @@ def test_without_node_workers_env_skips_with_the_reason(pytester: pytest.Pyteste
     )
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-rs", "tests")
     result.assert_outcomes(skipped=4)
-    result.stdout.fnmatch_lines(["*workers_env: workers_env needs Node 20+ and npm; node was not found on PATH*"])
+    result.stdout.fnmatch_lines(
+        ["*workers_env: workers_env needs Node 20+ and npm; node was not found on PATH*"]
+    )
 
 
 def test_a_missing_wrangler_toml_is_named(pytester: pytest.Pytester) -> None:
     pytester.makepyfile("def test_x(workers_env):\n    pass\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*workers_env reads the Worker's bindings from *wrangler.toml, which does not exist*"])
+    result.stdout.fnmatch_lines(
+        ["*workers_env reads the Worker's bindings from *wrangler.toml, which does not exist*"]
+    )

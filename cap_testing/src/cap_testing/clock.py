@@ -35,7 +35,9 @@ class CapsClock:
         """Move the clock forward by ``seconds`` (>= 0; time never runs backwards); returns the new time."""
         step = _seconds(seconds, "seconds")
         if step < 0:
-            raise ValueError(f"CapsClock.advance: seconds must be >= 0 (time never runs backwards), got {seconds!r}")
+            raise ValueError(
+                f"CapsClock.advance: seconds must be >= 0 (time never runs backwards), got {seconds!r}"
+            )
         self._now += step
         return self._now
 

@@ -82,7 +82,9 @@ class Caps:
             QueueConsumer.local(path=self.root / "queues", name=name, clock=self.clock, **settings)
         )
 
-    def durable_objects(self, object_class: type[DurableObject], *, env: Any = None) -> DurableObjectNamespace:
+    def durable_objects(
+        self, object_class: type[DurableObject], *, env: Any = None
+    ) -> DurableObjectNamespace:
         """A namespace of ``object_class`` in the embedded runtime (``<root>/do/<class name>``);
         alarms are due by the clock and fire on ``await caps.run_due_alarms()``."""
         from cap_cloudflare_do import DurableObject, DurableObjectNamespace

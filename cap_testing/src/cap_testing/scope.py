@@ -28,7 +28,6 @@ if TYPE_CHECKING:
 __all__ = ["assert_node", "checked_node", "declared_of", "node_diagnostics"]
 
 
-
 def _load_flow(flow: Mapping[str, Any] | str | os.PathLike[str]) -> Mapping[str, Any]:
     if isinstance(flow, str | os.PathLike):
         path = Path(flow)
@@ -43,9 +42,7 @@ def _load_flow(flow: Mapping[str, Any] | str | os.PathLike[str]) -> Mapping[str,
     return document
 
 
-def declared_of(
-    flow: Mapping[str, Any] | str | os.PathLike[str], alias: str
-) -> dict[str, Any]:
+def declared_of(flow: Mapping[str, Any] | str | os.PathLike[str], alias: str) -> dict[str, Any]:
     """The node ``alias`` of the Flow IR document ``flow`` (a mapping or a path to its JSON file)."""
     nodes = [n for n in _load_flow(flow)["nodes"] if isinstance(n, dict)]
     for node in nodes:

@@ -64,7 +64,7 @@ class WorkerError(Exception):
     """The Worker's code raised: ``type`` is the exception's qualified class name inside Pyodide,
     ``message`` its text, ``traceback`` the Python traceback as Pyodide printed it."""
 
-    def __init__(self, type: str, message: str, traceback: str = "") -> None:  # noqa: A002
+    def __init__(self, type: str, message: str, traceback: str = "") -> None:
         super().__init__(f"{type}: {message}")
         self.type = type
         self.message = message
@@ -96,7 +96,8 @@ class Delivery:
     attempts: int
     body: Any
     outcome: str
-    """``"ack"`` or ``"retry"`` (a retry of the last allowed attempt went to the dead-letter queue, or was dropped)."""
+    """``"ack"`` or ``"retry"`` (a retry of the last allowed attempt goes to the dead-letter queue,
+    or is dropped)."""
     error: dict[str, Any] | None = field(default=None)
     """When the handler raised: ``{"type", "message", "traceback"}``."""
 
@@ -170,7 +171,9 @@ def ensure_node_side() -> tuple[Path, list[Path]]:
             if not (node_dir / ".complete").is_file():
                 npm = shutil.which("npm")
                 if npm is None:
-                    raise WorkersUnavailable("workers_env needs npm to install Miniflare and Pyodide; npm not found")
+                    raise WorkersUnavailable(
+                        "workers_env needs npm to install Miniflare and Pyodide; npm not found"
+                    )
                 shutil.rmtree(node_dir, ignore_errors=True)
                 node_dir.mkdir(parents=True)
                 for f in lock_files:
@@ -191,8 +194,18 @@ def ensure_node_side() -> tuple[Path, list[Path]]:
                 shutil.rmtree(wheels_dir, ignore_errors=True)
                 wheels_dir.mkdir(parents=True)
                 _run_install(
-                    [*pip, "download", "--quiet", "--no-deps", "--only-binary=:all:", "--require-hashes",
-                     "-r", str(wheels_lock), "-d", str(wheels_dir)],
+                    [
+                        *pip,
+                        "download",
+                        "--quiet",
+                        "--no-deps",
+                        "--only-binary=:all:",
+                        "--require-hashes",
+                        "-r",
+                        str(wheels_lock),
+                        "-d",
+                        str(wheels_dir),
+                    ],
                     wheels_dir,
                     "pip download of cap-testing's Pyodide wheels",
                 )
@@ -217,7 +230,7 @@ def _installed_cap_packages() -> list[dict[str, str]]:
         spec = importlib.util.find_spec(module)
         if spec is None or not spec.submodule_search_locations:
             continue
-        mounts.append({"host": list(spec.submodule_search_locations)[0], "target": module})
+        mounts.append({"host": next(iter(spec.submodule_search_locations)), "target": module})
         info = getattr(dist, "_path", None)
         if isinstance(info, Path) and info.is_dir():
             mounts.append({"host": str(info), "target": info.name})
@@ -227,7 +240,9 @@ def _installed_cap_packages() -> list[dict[str, str]]:
 def _names(entries: Any, key: str, section: str) -> list[str]:
     if entries is None:
         return []
-    if not isinstance(entries, list) or not all(isinstance(e, dict) and isinstance(e.get(key), str) for e in entries):
+    if not isinstance(entries, list) or not all(
+        isinstance(e, dict) and isinstance(e.get(key), str) for e in entries
+    ):
         raise ValueError(f"wrangler.toml: every [[{section}]] entry needs a string {key!r}")
     return [e[key] for e in entries]
 
@@ -237,12 +252,16 @@ def host_config(wrangler: Path, *, entrypoint: str | None = None) -> dict[str, A
     try:
         document = tomllib.loads(wrangler.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ValueError(f"workers_env reads the Worker's bindings from {wrangler}, which cannot be read: {exc}") from None
+        raise ValueError(
+            f"workers_env reads the Worker's bindings from {wrangler}, which cannot be read: {exc}"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ValueError(f"{wrangler} is not valid TOML: {exc}") from None
     main = document.get("main")
     if not isinstance(main, str) or not main.endswith(".py"):
-        raise ValueError(f"{wrangler}: main must name the Worker's Python module (e.g. main = \"src/entry.py\")")
+        raise ValueError(
+            f'{wrangler}: main must name the Worker\'s Python module (e.g. main = "src/entry.py")'
+        )
     main_path = (wrangler.parent / main).resolve()
     if not main_path.is_file():
         raise ValueError(f"{wrangler}: main = {main!r}, but {main_path} does not exist")
@@ -255,7 +274,10 @@ def host_config(wrangler: Path, *, entrypoint: str | None = None) -> dict[str, A
     _names(objects, "class_name", "durable_objects.bindings")
     for o in objects:
         if o.get("script_name"):
-            raise ValueError(f"{wrangler}: Durable Object {o.get('name')!r} lives in another Worker (script_name); workers_env runs one Worker")
+            raise ValueError(
+                f"{wrangler}: Durable Object {o.get('name')!r} lives in another Worker (script_name); "
+                "workers_env runs one Worker"
+            )
     variables = document.get("vars") or {}
     return {
         "compatibilityDate": COMPATIBILITY_DATE,
@@ -263,11 +285,18 @@ def host_config(wrangler: Path, *, entrypoint: str | None = None) -> dict[str, A
         "r2": _names(document.get("r2_buckets"), "binding", "r2_buckets"),
         "producers": [{"binding": p["binding"], "queue": p["queue"]} for p in producers],
         "consumers": [
-            {k: c[k] for k in ("queue", "max_batch_size", "max_retries", "dead_letter_queue", "retry_delay") if k in c}
+            {
+                k: c[k]
+                for k in ("queue", "max_batch_size", "max_retries", "dead_letter_queue", "retry_delay")
+                if k in c
+            }
             for c in consumers
         ],
         "vars": {k: v if isinstance(v, str) else json.dumps(v) for k, v in variables.items()},
-        "mounts": [*_installed_cap_packages(), {"host": str(main_path.parent), "target": "/cap_testing/worker"}],
+        "mounts": [
+            *_installed_cap_packages(),
+            {"host": str(main_path.parent), "target": "/cap_testing/worker"},
+        ],
         "python": {
             "paths": ["/cap_testing/worker"],
             "main": main_path.stem,
@@ -321,7 +350,8 @@ class WorkersHost:
         self.startup_ms = first.get("ms")
 
     def _read(self) -> None:
-        assert self._proc is not None and self._proc.stdout is not None
+        assert self._proc is not None
+        assert self._proc.stdout is not None
         for line in self._proc.stdout:
             if line.startswith("{"):
                 self._lines.put(line)
@@ -331,7 +361,9 @@ class WorkersHost:
         try:
             line = self._lines.get(timeout=timeout)
         except queue.Empty:
-            raise RuntimeError(f"the Workers host did not answer {what} in {timeout:.0f} s\n{self.stderr_tail()}") from None
+            raise RuntimeError(
+                f"the Workers host did not answer {what} in {timeout:.0f} s\n{self.stderr_tail()}"
+            ) from None
         if line is None:
             raise RuntimeError(f"the Workers host exited during {what}\n{self.stderr_tail()}")
         doc: dict[str, Any] = json.loads(line)
@@ -429,7 +461,12 @@ class WorkersEnv:
             body = body.decode("utf-8")
         url = path if "://" in path else f"http://worker.test/{path.lstrip('/')}"
         doc = self._host.request(
-            "fetch", timeout, url=url, method=method, headers=list((headers or {}).items()), body=body,
+            "fetch",
+            timeout,
+            url=url,
+            method=method,
+            headers=list((headers or {}).items()),
+            body=body,
             entrypoint=entrypoint,
         )
         result = _raise_or_result(doc)
@@ -442,7 +479,8 @@ class WorkersEnv:
         return [Delivery(**d) for d in deliveries]
 
     def reset(self) -> None:
-        """Empty every KV namespace, R2 bucket and Durable Object; settle the queues (done after each test)."""
+        """Empty every KV namespace, R2 bucket and Durable Object and settle the queues (the fixture
+        does this after each test)."""
         result = self._host.request("reset", CALL_TIMEOUT_S)
         if result and result.get("stuck"):
             raise RuntimeError(f"workers_env reset: {result['stuck']}")

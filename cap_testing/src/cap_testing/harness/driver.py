@@ -36,7 +36,8 @@ def prepare(config_json: str) -> str:
         cls = getattr(main, spec["class_name"], None)
         if not isinstance(cls, type):
             raise RuntimeError(
-                f"wrangler.toml binds {spec['name']} to class {spec['class_name']!r}, which the Worker's main "
+                f"wrangler.toml binds {spec['name']} to class {spec['class_name']!r}, which the Worker's "
+                f"main "
                 f"module {config['main']!r} does not define or export"
             )
         _state["objects"][spec["class_name"]] = cls
@@ -62,7 +63,11 @@ def reset() -> None:
 
 def _error(exc: BaseException) -> dict[str, Any]:
     kind = type(exc)
-    name = kind.__qualname__ if kind.__module__ in ("builtins", "__main__") else f"{kind.__module__}.{kind.__qualname__}"
+    name = (
+        kind.__qualname__
+        if kind.__module__ in ("builtins", "__main__")
+        else f"{kind.__module__}.{kind.__qualname__}"
+    )
     return {"type": name, "message": str(exc), "traceback": traceback.format_exc()}
 
 
@@ -71,7 +76,13 @@ def _result(value: Any) -> str:
         return json.dumps({"result": value})
     except (TypeError, ValueError) as exc:
         return json.dumps(
-            {"error": {"type": "TypeError", "message": f"the result is not JSON-serialisable: {exc}", "traceback": ""}}
+            {
+                "error": {
+                    "type": "TypeError",
+                    "message": f"the result is not JSON-serialisable: {exc}",
+                    "traceback": "",
+                }
+            }
         )
 
 
@@ -90,12 +101,12 @@ class _ExecutionContext:
     def __init__(self) -> None:
         self.pending: list[Any] = []
 
-    def waitUntil(self, awaitable: Any) -> None:  # noqa: N802 - the Workers name
+    def waitUntil(self, awaitable: Any) -> None:
         self.pending.append(awaitable)
 
     wait_until = waitUntil
 
-    def passThroughOnException(self) -> None:  # noqa: N802
+    def passThroughOnException(self) -> None:
         pass
 
     async def settle(self) -> None:
@@ -155,7 +166,9 @@ async def fetch(env: Any, request_json: str) -> str:
         target = _entrypoint(env, ctx, spec.get("entrypoint"))
         handler = getattr(target, "fetch", None) or getattr(target, "on_fetch", None)
         if handler is None:
-            raise RuntimeError("the Worker has no fetch handler (a Default(WorkerEntrypoint).fetch or on_fetch)")
+            raise RuntimeError(
+                "the Worker has no fetch handler (a Default(WorkerEntrypoint).fetch or on_fetch)"
+            )
         request = _js_request(spec)
         response = await _maybe_await(handler(request, env) if inspect.ismodule(target) else handler(request))
         await ctx.settle()
@@ -171,7 +184,9 @@ async def queue(env: Any, batch: Any) -> str:
         target = _entrypoint(env, ctx, None)
         handler = getattr(target, "queue", None) or getattr(target, "on_queue", None)
         if handler is None:
-            raise RuntimeError("the Worker consumes a queue but has no queue handler (Default.queue or on_queue)")
+            raise RuntimeError(
+                "the Worker consumes a queue but has no queue handler (Default.queue or on_queue)"
+            )
         await _maybe_await(handler(batch, env) if inspect.ismodule(target) else handler(batch))
         await ctx.settle()
     except BaseException as exc:
@@ -188,7 +203,7 @@ class _ObjectId:
         self._hex = hex_id
         self.name = None
 
-    def toString(self) -> str:  # noqa: N802 - the Workers name
+    def toString(self) -> str:
         return self._hex
 
     def __str__(self) -> str:
@@ -206,7 +221,7 @@ class _ObjectState(_ExecutionContext):
         self.id = _ObjectId(hex_id)
         self.storage = storage
 
-    async def blockConcurrencyWhile(self, callback: Any) -> Any:  # noqa: N802
+    async def blockConcurrencyWhile(self, callback: Any) -> Any:
         return await _maybe_await(callback())
 
 
