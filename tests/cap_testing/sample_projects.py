@@ -149,12 +149,21 @@ class Counter(DurableObject):
         await self.storage.put("n", value)
         return value
 
+    async def fetch(self, request):
+        return Response(f"{request.method} count={await self.storage.get('n') or 0}")
+
 
 async def place_order(env, order_id, sku):
     kv = KvNamespace.from_env(env, "ORDERS")
     await kv.put(f"order:{order_id}", sku)
     await Queue.from_env(env, "JOBS").send({"order_id": order_id})
     return await DurableObjectNamespace.from_env(env, "COUNTERS").get_by_name(sku).increment(1)
+
+
+async def counter_page(env, sku):
+    stub = env.COUNTERS.get(env.COUNTERS.idFromName(sku))
+    response = await stub.fetch("http://counter/")
+    return await response.text()
 
 
 async def receipt(env, order_id):
@@ -199,6 +208,7 @@ def test_order_flow(workers_env):
     deliveries = workers_env.drain()
     assert sorted(d.outcome for d in deliveries) == ["ack", "ack"]
     assert workers_env.run("entry:receipt", "o-1") == "paid"
+    assert workers_env.run("entry:counter_page", "book") == "GET count=2"
     response = workers_env.fetch("/orders/o-1")
     assert response.status == 200
     assert response.json() == {"order_id": "o-1", "sku": "book"}
@@ -214,6 +224,9 @@ def test_errors_reach_the_test(workers_env):
         workers_env.run("entry:fail", "boom")
     assert info.value.type == "ValueError"
     assert "boom" in info.value.traceback
+    with pytest.raises(WorkerError) as info:
+        workers_env.run("entry:place_order", None, None)
+    assert info.value.type == "cap_opendal_core.errors.InvalidInput"
 
 
 def test_poison_messages_run_out_of_retries(workers_env):
