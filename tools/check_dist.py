@@ -3,9 +3,10 @@
 ``./dev dist`` runs this after building. It fails (exit 1, one line per problem) unless, for each of
 the six published packages (core, the four capabilities, cap-testing), there is exactly one sdist
 and one wheel, ``twine check`` passes (the metadata and the README render as a package index would
-render them), the wheel holds the package's ``py.typed`` and its LICENSE, neither archive carries tests, caches or compiled bytecode, and the metadata has what a
-release needs: the version from ``__version__``, a license expression, classifiers, project URLs and a
-README whose links are absolute (relative links break on an index page).
+render them), the wheel holds the package's ``py.typed`` and its LICENSE, neither archive carries
+tests, caches or compiled bytecode, and the metadata has what a release needs: the version from
+``__version__``, a license expression, classifiers, project URLs and a README whose links are
+absolute (relative links break on an index page).
 """
 
 from __future__ import annotations
