@@ -1,6 +1,6 @@
 """The install paths the README gives a user, each run for real in fresh virtual environments.
 
-``./dev dist`` builds and checks the five packages' sdists and wheels; then, per capability, a new
+``./dev dist`` builds and checks the six packages' sdists and wheels; then, per capability, a new
 environment installs *that one* capability from the built files, and the test checks that no other
 ``cap-cloudflare-*`` distribution came with it, that importing it loads none of the server-side
 dependencies (``python -X importtime``), and that a round trip on its embedded local backend works.
@@ -132,12 +132,12 @@ def _heavy_imports(python: Path, module: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def dist(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The five packages built and checked by ``./dev dist`` (the command the README gives)."""
+    """The six packages built and checked by ``./dev dist`` (the command the README gives)."""
     if not WHEELHOUSE.is_dir():
         pytest.fail(".venv/wheelhouse is missing: run ./dev setup (./dev test does) first")
     out = tmp_path_factory.mktemp("dist")
     done = _run([REPO / "dev", "dist", out], cwd=REPO)
-    assert "5 sdists and 5 wheels checked" in done.stdout
+    assert "6 sdists and 6 wheels checked" in done.stdout
     return out
 
 

@@ -13,7 +13,7 @@ import pytest
 import yaml
 from packaging.specifiers import SpecifierSet
 
-from tests.support.workspace import CAPABILITIES, CORE, PACKAGES
+from tests.support.workspace import CAPABILITIES, CORE, PACKAGES, TESTING
 
 REPO = Path(__file__).resolve().parents[1]
 RELATIVE_LINK = re.compile(r"\]\((?!https?://|#|mailto:)[^)]+\)")
@@ -51,10 +51,14 @@ def test_capabilities_accept_the_current_core(package: str) -> None:
 
 def test_metadata_is_the_same_where_it_should_be() -> None:
     projects = {p: project(p)["project"] for p in PACKAGES}
-    for field in ("requires-python", "license", "license-files", "classifiers", "authors"):
+    for field in ("requires-python", "license", "license-files", "authors"):
         values = {repr(data[field]) for data in projects.values()}
         assert len(values) == 1, f"{field} differs between packages"
     classifiers = projects[CORE]["classifiers"]
+    for package, data in projects.items():
+        # the same everywhere, but a package may add its own (cap-testing: Framework :: Pytest)
+        assert set(classifiers) <= set(data["classifiers"]), f"{package} lacks some of core's classifiers"
+        assert package == TESTING or data["classifiers"] == classifiers, f"{package}'s classifiers differ"
     assert "Typing :: Typed" in classifiers
     tested = f"Programming Language :: Python :: {sys.version_info.major}.{sys.version_info.minor}"
     assert tested in classifiers, "the Python the suite runs on is a classifier"

@@ -1,11 +1,12 @@
 """Check the built distributions in a folder before anyone installs or publishes them.
 
 ``./dev dist`` runs this after building. It fails (exit 1, one line per problem) unless, for each of
-the five packages, there is exactly one sdist and one wheel, ``twine check`` passes (the metadata and
-the README render as a package index would render them), the wheel holds the package's ``py.typed`` and
-its LICENSE, neither archive carries tests, caches or compiled bytecode, and the metadata has what a
-release needs: the version from ``__version__``, a license expression, classifiers, project URLs and a
-README whose links are absolute (relative links break on an index page).
+the six published packages (core, the four capabilities, cap-testing), there is exactly one sdist
+and one wheel, ``twine check`` passes (the metadata and the README render as a package index would
+render them), the wheel holds the package's ``py.typed`` and its LICENSE, neither archive carries
+tests, caches or compiled bytecode, and the metadata has what a release needs: the version from
+``__version__``, a license expression, classifiers, project URLs and a README whose links are
+absolute (relative links break on an index page).
 """
 
 from __future__ import annotations

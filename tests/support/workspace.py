@@ -19,8 +19,10 @@ def _classifiers(folder: str) -> list[str]:
 MEMBERS: tuple[str, ...] = tuple(
     tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["tool"]["uv"]["workspace"]["members"]
 )
-"""Every workspace member: the five published packages and ``cap_demo`` (the demo flow, never published)."""
+"""Every workspace member: the six published packages and ``cap_demo`` (the demo flow, never published)."""
 PACKAGES: tuple[str, ...] = tuple(m for m in MEMBERS if PRIVATE not in _classifiers(m))
-"""The five published package folders, core first (``cap_opendal_core``, then the four capabilities)."""
+"""The six published package folders: ``cap_opendal_core`` first, the four capabilities, ``cap_testing``."""
 CORE = PACKAGES[0]
-CAPABILITIES = PACKAGES[1:]
+TESTING = "cap_testing"
+"""The pytest plugin: published with the capabilities, but not one itself."""
+CAPABILITIES = tuple(p for p in PACKAGES[1:] if p != TESTING)

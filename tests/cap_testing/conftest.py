@@ -1,0 +1,3 @@
+"""cap_testing's own tests run sample user projects from the outside, through ``pytester``."""
+
+pytest_plugins = ["pytester"]
