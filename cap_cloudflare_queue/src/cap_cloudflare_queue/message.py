@@ -281,20 +281,20 @@ class MessageBatch:
         import anyio
 
         await self.load()
-        try:
-            with self._process_span():
+        with self._process_span():  # the handler and the settling it leads to
+            try:
                 await handler(self)
-        except BaseException:
-            self.retry_all()
-            with anyio.move_on_after(SETTLE_GRACE_S, shield=True):
-                await self.settle()
-            raise
-        self.ack_all()
-        return await self.settle()
+            except BaseException:
+                self.retry_all()
+                with anyio.move_on_after(SETTLE_GRACE_S, shield=True):
+                    await self.settle()
+                raise
+            self.ack_all()
+            return await self.settle()
 
     def _process_span(self) -> AbstractContextManager[Any]:
-        """With OpenTelemetry on, a CONSUMER span ``queue.process`` around the handler, linked to every
-        producer span the batch's messages carry; else a context that does nothing."""
+        """With OpenTelemetry on, a CONSUMER span ``queue.process`` around the handler and settling,
+        linked to every producer span the batch's messages carry; else a context that does nothing."""
         if self._otel is None:
             return nullcontext()
         from cap_opendal_core.layers.otel import process_span
