@@ -9,8 +9,8 @@ import sys
 import pytest
 from opentelemetry.trace import SpanKind, StatusCode
 
-from cap_opendal_core import InvalidInput, LayerSettings, NotFound, OtelSettings, Unavailable
-from cap_opendal_core.layers import Operation, Pipeline, RetryPolicy, SpanFacts
+from cap_opendal_core import InvalidInput, LayerSettings, NotFound, Unavailable
+from cap_opendal_core.layers import Operation, OtelSettings, Pipeline, RetryPolicy, SpanFacts
 from cap_opendal_core.layers.attributes import register_span_attributes
 from cap_opendal_core.layers.otel import DURATION_METRIC, RETRIES_METRIC
 from cap_opendal_core.metrics import Metrics

@@ -54,7 +54,6 @@ if TYPE_CHECKING:  # real types for checkers; at run time __getattr__ imports on
     from .hints import registry as registry
     from .layers import LayerSettings as LayerSettings
     from .layers import Operation as Operation
-    from .layers import OtelSettings as OtelSettings
     from .layers import Pipeline as Pipeline
     from .layers import RetryPolicy as RetryPolicy
     from .manifest import BindingManifest as BindingManifest
@@ -128,7 +127,6 @@ _LAZY: dict[str, str] = {
     "current_scope": "scope",
     "Operation": "layers",
     "LayerSettings": "layers",
-    "OtelSettings": "layers",
     "RetryPolicy": "layers",
     "Pipeline": "layers",
     "Metrics": "metrics",
@@ -172,7 +170,6 @@ __all__ = [
     "preflight",
     "InvocationScope",
     "LayerSettings",
-    "OtelSettings",
     "RetryPolicy",
     "__version__",
 ]

@@ -17,8 +17,8 @@ the scrubbed message and adds an ``exception`` event (type and scrubbed message,
 trace is where a message's secrets would slip through).
 
 Metrics: ``cap.client.operation.duration`` (histogram, seconds, one observation per call with every
-attempt included) and ``cap.client.retries`` (counter), both with the operation's fixed attributes plus
-``cap.outcome`` (``ok``, an error code, or ``cancelled``).
+attempt included) and ``cap.client.retries`` (counter), both with ``cap.capability``, ``cap.operation``,
+``cap.backend``, ``cap.outcome`` (``ok``, an error code, or ``cancelled``) and ``error.type`` on failure.
 
 Queues carry trace context across the queue with :func:`trace_carrier` (producer side) and
 :func:`link_current_span` / :func:`process_span` (consumer side); see ``docs/layers.md``.
@@ -77,7 +77,7 @@ def _tracer(settings: OtelSettings | None) -> Any:
 class _OpInfo:
     """What every span of one operation shares, worked out on its first call."""
 
-    __slots__ = ("attributes", "key_attribute", "kind", "metric_attributes", "name")
+    __slots__ = ("_own", "attributes", "key_attribute", "kind", "metric_attributes", "name")
 
     def __init__(self, op: Operation, backend: str, kinds: Mapping[str, Any]) -> None:
         hook = span_attributes_for(op.capability)
@@ -92,11 +92,14 @@ class _OpInfo:
         self.attributes: dict[str, AttributeValue] = {**own, **dict(facts.attributes)}
         self.key_attribute = facts.key_attribute
         self.metric_attributes: dict[str, dict[str, AttributeValue]] = {}
+        self._own = own
 
     def metric_attrs(self, outcome: str) -> dict[str, AttributeValue]:
+        """Core's attributes only (the package's follow from ``cap.capability``): each one costs the
+        SDK a little on every record, and metric attributes must stay few."""
         attrs = self.metric_attributes.get(outcome)
         if attrs is None:
-            attrs = {**self.attributes, "cap.outcome": outcome}
+            attrs = {**self._own, "cap.outcome": outcome}
             if outcome not in ("ok", "cancelled"):
                 attrs["error.type"] = outcome
             self.metric_attributes[outcome] = attrs
