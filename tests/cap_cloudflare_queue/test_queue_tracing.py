@@ -107,6 +107,38 @@ async def test_a_message_the_envelope_would_push_over_the_limit_goes_unwrapped(
     assert _stored_bodies(qdir, "full") == [json.dumps(body).encode()]
 
 
+async def test_a_claim_checked_message_carries_context_around_its_reference(
+    qdir: Path, clock: FakeClock
+) -> None:
+    import secrets
+
+    import opendal
+
+    from cap_cloudflare_queue import ClaimCheck
+
+    rec = Recorder()
+    store = opendal.AsyncOperator("memory")
+    key = secrets.token_hex(32)
+    settings = rec.settings(logging=False, otel_options={"queue_trace_context": True})
+    q = Queue.local("big", qdir, clock=clock, settings=settings, claim_check=ClaimCheck(store, key=key))
+    c = QueueConsumer.local(
+        "big",
+        qdir,
+        clock=clock,
+        settings=LayerSettings(logging=False),
+        claim_check=ClaimCheck(store, key=key),
+    )
+    body = {"blob": "y" * (MAX_BODY_BYTES + 10)}
+    async with q, c:
+        await q.send(body)
+        (raw,) = _stored_bodies(qdir, "big")
+        assert json.loads(raw)["body"]["cap.claim_check"] == 2  # the reference, inside the envelope
+        (message,) = await c.pull()
+    assert message.body == body
+    assert message.claim_key is not None
+    assert message.trace_context is not None
+
+
 @pytest.mark.parametrize(
     "body",
     [
