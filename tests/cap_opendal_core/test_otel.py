@@ -201,3 +201,12 @@ def test_nothing_imports_opentelemetry_while_the_layer_is_off() -> None:
     env = {k: v for k, v in __import__("os").environ.items() if k != "CAP_OTEL"}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_with_the_api_no_op_providers_calls_and_errors_pass_through() -> None:
+    """No SDK configured (the global providers are OpenTelemetry's no-op ones): nothing changes."""
+    pipe = Pipeline("otel_test", "stand-in", LayerSettings(otel=True, logging=False, retry=None))
+    assert "otel" in pipe.layers
+    assert await pipe.call(FETCH, Flaky().fetch, "a", key="a") == "value-of-a"
+    with pytest.raises(NotFound):
+        await pipe.call(FETCH, Flaky(NotFound("gone"), failures=1).fetch, "a", key="a")

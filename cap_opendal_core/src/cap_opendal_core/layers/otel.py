@@ -174,12 +174,14 @@ def otel_layer(backend: str, settings: OtelSettings) -> Layer:
             if call.key is not None and info.key_attribute is not None:
                 attributes = {**attributes, info.key_attribute: scrubbed(call.key)}
             span = start_span(info.name, kind=info.kind, attributes=attributes)
-            token = attach(set_span_in_context(span))
+            # An invalid span (the API's no-op tracer) has nothing for nested calls to join.
+            token = attach(set_span_in_context(span)) if span.get_span_context().is_valid else None
             started = perf_counter()
             try:
                 result = await next_step(call)
             except CapabilityError as err:
-                detach(token)
+                if token is not None:
+                    detach(token)
                 message = scrub(err.message)
                 span.set_attribute("error.type", err.code)
                 span.set_status(Status(StatusCode.ERROR, message))
@@ -189,11 +191,13 @@ def otel_layer(backend: str, settings: OtelSettings) -> Layer:
                 finish(span, info, call, err.code, started)
                 raise
             except BaseException:
-                detach(token)
+                if token is not None:
+                    detach(token)
                 span.set_attribute("cap.outcome", "cancelled")
                 finish(span, info, call, "cancelled", started)
                 raise
-            detach(token)
+            if token is not None:
+                detach(token)
             finish(span, info, call, "ok", started)
             return result
 
