@@ -136,8 +136,9 @@ def test_quick_row_runs_end_to_end(tmp_path: Path) -> None:
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     table = [line for line in proc.stdout.splitlines() if line.startswith("| 1")]
-    assert [line.split("|")[1].strip() for line in table] == ["1a", "1b"]
-    assert all(line.rstrip().endswith(("| PASS |", "| MISS |")) for line in table)
+    assert [line.split("|")[1].strip() for line in table] == ["1a", "1b", "1c", "1d"]
+    assert all(line.rstrip().endswith(("| PASS |", "| MISS |")) for line in table[:3])
+    assert table[3].rstrip().endswith("| — |"), "1d is context: no goal"
     text = out.read_text(encoding="utf-8")
     assert "`./dev bench --quick --rows 1`" in text
     assert "### 1. Layer pipeline overhead per call" in text

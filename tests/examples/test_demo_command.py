@@ -163,7 +163,16 @@ def test_demo_help_explains_its_options(capsys: pytest.CaptureFixture[str]) -> N
         main(["demo", "--help"])
     assert info.value.code == 0
     out = capsys.readouterr().out
-    for option in ("--data-dir", "--events", "--keep", "--clean", "--verbose", "Dedupe", "no account"):
+    for option in (
+        "--data-dir",
+        "--events",
+        "--keep",
+        "--clean",
+        "--verbose",
+        "--otel",
+        "Dedupe",
+        "no account",
+    ):
         assert option in out
     with pytest.raises(SystemExit) as info:
         main(["demo", "--keep", "--clean"])
@@ -185,3 +194,41 @@ def test_demo_in_a_real_subprocess_uses_caps_under_the_working_directory(tmp_pat
     assert (tmp_path / ".caps" / "demo" / "last-run.json").is_file()
     assert "consume [" in proc.stdout
     assert "\r" not in proc.stdout, "not a terminal: no redrawing"
+
+
+def test_demo_otel_prints_the_run_as_a_span_tree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--data-dir", str(tmp_path / "d"), "--events", "4", "--otel"]) == 0
+    out = capsys.readouterr().out
+    tree = out[out.index("6b. Traces (--otel)") : out.index("7. Where the data lives")]
+    lines = tree.splitlines()[1:]
+    assert lines[0].strip().startswith("caps demo ")  # one trace for the whole run
+    for expected in (
+        "    node store_payload x4 ",
+        "      r2.put x4 ",
+        "      kv.put x4 ",
+        "      queue.send_batch ",
+        "      queue.pull ",
+        "4 links to producer spans",
+        "      dedupe.put_if_absent x4 ",
+        "        do.storage.put x4 ",
+        "[messaging.system=cloudflare_queues",
+        "[db.system.name=cloudflare_workers_kv]",
+    ):
+        assert expected in tree, expected
+    assert "--otel" not in out.replace("6b. Traces (--otel)", ""), "no 'not installed' notice"
+
+
+def test_demo_otel_without_the_sdk_says_so_and_runs_anyway(tmp_path: Path) -> None:
+    script = (
+        "import sys\n"
+        "sys.modules['opentelemetry.sdk'] = None  # as if opentelemetry-sdk were not installed\n"
+        "from cap_opendal_core.cli import main\n"
+        "sys.exit(main(['demo', '--data-dir', 'd', '--events', '2', '--otel']))\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "the OpenTelemetry SDK is not installed (pip install opentelemetry-sdk)" in proc.stdout
+    assert "2/2 jobs" in proc.stdout
+    assert "Traces (--otel)" not in proc.stdout

@@ -19,6 +19,7 @@ from . import limits
 from .binding_kind import BINDING
 from .error_codes import ERRORS
 from .operations import OPERATIONS
+from .telemetry import span_attributes
 
 __all__ = ["SPEC"]
 
@@ -47,6 +48,7 @@ SPEC: Final = CapabilitySpec(
         Constraint("resource::state", "determinism", Determinism.BEST_EFFORT, "any write to the object"),
     ),
     operations=OPERATIONS,
+    span_attributes=span_attributes,
     descriptor=Descriptor(
         consistency="strong",
         durability="durable",

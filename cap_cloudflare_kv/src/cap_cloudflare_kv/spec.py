@@ -18,6 +18,7 @@ from . import limits
 from .binding_kind import BINDING
 from .error_codes import ERRORS
 from .operations import CAPABILITY, OPERATIONS
+from .telemetry import span_attributes
 
 __all__ = ["SPEC"]
 
@@ -36,6 +37,7 @@ SPEC: Final = CapabilitySpec(
         ),
     ),
     operations=OPERATIONS,
+    span_attributes=span_attributes,
     descriptor=Descriptor(
         consistency="eventual",
         durability="durable",

@@ -294,9 +294,16 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         lease = min(visibility_timeout, MAX_VISIBILITY_TIMEOUT_S)
         with anyio.CancelScope(shield=True):
             received: list[ReceivedMessage] = await self._pipeline.call(
-                PULL, self._backend.pull, count, lease, key=self.queue
+                PULL, self._pull, count, lease, key=self.queue
             )
         return received
+
+    async def _pull(self, count: int, visibility_timeout: float) -> list[ReceivedMessage]:
+        """The backend's pull, with traced envelopes unwrapped inside the pull's span (which then links
+        to each producer's span): every consumer unwraps, OpenTelemetry or not (``tracing.py``)."""
+        from .tracing import unwrap_received
+
+        return unwrap_received(await self._backend.pull(count, visibility_timeout))
 
     def _batch(self, received: Sequence[ReceivedMessage]) -> MessageBatch:
         messages = [
@@ -308,10 +315,17 @@ class QueueConsumer(Capability["ConsumerBackend"]):
                 content_type=r.content_type,
                 lease_id=r.lease_id,
                 claim=verified_claim(self._claim_check, self.queue, r.id, r.body),
+                trace_context=r.trace_context,
             )
             for r in received
         ]
-        return MessageBatch(self.queue, messages, settler=self._settler, claim_check=self._claim_check)
+        return MessageBatch(
+            self.queue,
+            messages,
+            settler=self._settler,
+            claim_check=self._claim_check,
+            otel=self._pipeline.otel,
+        )
 
     async def _release(self, received: Sequence[ReceivedMessage]) -> None:
         """Give leased messages back (as retries without delay), shielded from cancellation."""

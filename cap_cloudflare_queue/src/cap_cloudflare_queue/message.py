@@ -12,7 +12,8 @@ acks every message it neither acked nor retried; one that raises retries them.
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, cast
 
 from cap_opendal_core.errors import CapabilityError, InvalidInput, Misconfigured
@@ -22,7 +23,8 @@ from .models import SettleResult
 from .validation import check_delay
 
 if TYPE_CHECKING:
-    from cap_opendal_core.layers import LayerSettings, Pipeline
+    from cap_opendal_core.layers import LayerSettings, OtelSettings, Pipeline
+    from cap_opendal_core.layers.attributes import AttributeValue
 
     from .claim_check import ClaimCheck, ClaimReference
     from .codec import BodyCodec
@@ -83,6 +85,7 @@ class Message(Generic[BodyT]):
         "id",
         "lease_id",
         "timestamp",
+        "trace_context",
     )
 
     def __init__(
@@ -96,8 +99,12 @@ class Message(Generic[BodyT]):
         lease_id: str | None = None,
         js: Any = None,
         claim: ClaimReference | None = None,
+        trace_context: Mapping[str, str] | None = None,
     ) -> None:
         self.id = id
+        self.trace_context = trace_context
+        """The producer's W3C trace context (``traceparent``/``tracestate``) when the message came in a
+        traced envelope (``OtelSettings(queue_trace_context=True)`` on the producer); else None."""
         self.timestamp = timestamp
         self.attempts = attempts
         self.content_type = content_type
@@ -218,7 +225,7 @@ class MessageBatch(Generic[BodyT]):
     Python Worker's ``queue`` handler, from :meth:`from_js`.
     """
 
-    __slots__ = ("_claim_check", "_js", "_settler", "messages", "queue")
+    __slots__ = ("_claim_check", "_js", "_otel", "_settler", "messages", "queue")
 
     def __init__(
         self,
@@ -228,8 +235,10 @@ class MessageBatch(Generic[BodyT]):
         settler: _Settler,
         claim_check: ClaimCheck | None = None,
         js: Any = None,
+        otel: OtelSettings | None = None,
     ) -> None:
         self.queue = queue
+        self._otel = otel
         self.messages: tuple[Message[BodyT], ...] = tuple(messages)
         self._settler = settler
         self._claim_check = claim_check
@@ -325,15 +334,36 @@ class MessageBatch(Generic[BodyT]):
         import anyio
 
         await self.load()
-        try:
-            await handler(self)
-        except BaseException:
-            self.retry_all()
-            with anyio.move_on_after(SETTLE_GRACE_S, shield=True):
-                await self.settle()
-            raise
-        self.ack_all()
-        return await self.settle()
+        with self._process_span():  # the handler and the settling it leads to
+            try:
+                await handler(self)
+            except BaseException:
+                self.retry_all()
+                with anyio.move_on_after(SETTLE_GRACE_S, shield=True):
+                    await self.settle()
+                raise
+            self.ack_all()
+            return await self.settle()
+
+    def _process_span(self) -> AbstractContextManager[Any]:
+        """With OpenTelemetry on, a CONSUMER span ``queue.process`` around the handler and settling,
+        linked to every producer span the batch's messages carry; else a context that does nothing."""
+        if self._otel is None:
+            return nullcontext()
+        from cap_opendal_core.layers.otel import process_span
+
+        from .telemetry import MESSAGING_SYSTEM
+
+        attributes: dict[str, AttributeValue] = {
+            "cloud.provider": "cloudflare",
+            "messaging.system": MESSAGING_SYSTEM,
+            "messaging.operation.type": "process",
+            "messaging.operation.name": "process",
+            "messaging.destination.name": self.queue,
+            "messaging.batch.message_count": len(self.messages),
+        }
+        carriers = [m.trace_context for m in self.messages]
+        return process_span(self._otel, "queue.process", attributes, carriers)
 
     # -- Workers -----------------------------------------------------------------------------------
 
@@ -369,8 +399,10 @@ class MessageBatch(Generic[BodyT]):
         raw = ffi.unwrap_binding(js_batch) if not isinstance(js_batch, ffi.JsProxy) else js_batch
         queue = str(raw.queue)
         messages = []
+        from .tracing import unwrap
+
         for js_message in raw.messages:
-            body = ffi.js_to_py(js_message.body)
+            body, trace_context = unwrap(ffi.js_to_py(js_message.body))
             timestamp = ffi.js_to_py(js_message.timestamp)
             if not isinstance(timestamp, _dt.datetime):
                 timestamp = _dt.datetime.fromtimestamp(float(timestamp) / 1000, tz=_dt.UTC)
@@ -382,6 +414,7 @@ class MessageBatch(Generic[BodyT]):
                     int(js_message.attempts),
                     js=js_message,
                     claim=verified_claim(claim_check, queue, str(js_message.id), body),
+                    trace_context=trace_context,
                 )
             )
         scope = current_scope()
@@ -389,8 +422,9 @@ class MessageBatch(Generic[BodyT]):
             scope.record(
                 HANDLE.effect_hint, HANDLE.determinism_hint, capability=HANDLE.capability, operation="handle"
             )
-        settler = _JsSettler(Pipeline(HANDLE.capability, "workers", settings), claim_check)
-        return cls(queue, messages, settler=settler, claim_check=claim_check, js=raw)
+        pipeline = Pipeline(HANDLE.capability, "workers", settings)
+        settler = _JsSettler(pipeline, claim_check)
+        return cls(queue, messages, settler=settler, claim_check=claim_check, js=raw, otel=pipeline.otel)
 
 
 def verified_claim(

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .limits import MESSAGE_METADATA_BYTES, ContentType
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = [
     "Lease",
@@ -65,6 +68,8 @@ class ReceivedMessage:
     body: Any
     content_type: ContentType
     lease_id: str | None = None
+    trace_context: Mapping[str, str] | None = None
+    """The producer's W3C trace context, when the body came in a traced envelope (``tracing.py``)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -48,7 +48,7 @@ from .validation import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Sequence
+    from collections.abc import Awaitable, Callable, Iterable, Sequence
 
     from cap_opendal_core.descriptors import Descriptor
     from cap_opendal_core.layers import LayerSettings
@@ -301,7 +301,7 @@ class Queue(Capability["ProducerBackend"]):
         if payload is not None:
             await self._store_claims([(prepared, payload)])
         try:
-            await self._pipeline.call(SEND, self._backend.send, prepared, key=self.name)
+            await self._pipeline.call(SEND, self._sender(), prepared, key=self.name)
         except CapabilityError as err:
             _note_ambiguous(err, "the message")
             if _not_sent(err):
@@ -349,7 +349,7 @@ class Queue(Capability["ProducerBackend"]):
         sent: list[int] = []
         for number, batch in enumerate(batches):
             try:
-                await self._pipeline.call(SEND_BATCH, self._backend.send_batch, batch, key=self.name)
+                await self._pipeline.call(SEND_BATCH, self._batch_sender(), batch, key=self.name)
             except CapabilityError as err:
                 definite = _not_sent(err)
                 unsent_from_here = [m for b in batches[number + (0 if definite else 1) :] for m in b]
@@ -375,6 +375,38 @@ class Queue(Capability["ProducerBackend"]):
                     )
                 raise partial from err
             sent.extend(m.index for m in batch)
+
+    # -- trace context -----------------------------------------------------------------------------
+
+    def _traced(self) -> bool:
+        otel = self._pipeline.otel
+        return otel is not None and otel.queue_trace_context
+
+    def _sender(self) -> Callable[[PreparedMessage], Awaitable[None]]:
+        """The backend's ``send``, or — with ``queue_trace_context`` on — one that wraps the message in
+        the send span's trace context first (inside the span, so the consumer links to the send)."""
+        if not self._traced():
+            return self._backend.send
+        backend = self._backend
+
+        async def send(message: PreparedMessage) -> None:
+            from .tracing import with_trace
+
+            await backend.send(with_trace(message))
+
+        return send
+
+    def _batch_sender(self) -> Callable[[Sequence[PreparedMessage]], Awaitable[None]]:
+        if not self._traced():
+            return self._backend.send_batch
+        backend = self._backend
+
+        async def send_batch(batch: Sequence[PreparedMessage]) -> None:
+            from .tracing import with_trace_batch
+
+            await backend.send_batch(with_trace_batch(batch))
+
+        return send_batch
 
     # -- claim-check -------------------------------------------------------------------------------
 

@@ -18,6 +18,7 @@ from . import limits
 from .binding_kind import BINDING
 from .error_codes import ERRORS
 from .operations import CAPABILITY, OPERATIONS, PINNED_HINT
+from .telemetry import span_attributes
 
 __all__ = ["SPEC"]
 
@@ -32,6 +33,7 @@ SPEC: Final = CapabilitySpec(
         Constraint(PINNED_HINT, "determinism", Determinism.STABLE, "a read pinned to an etag cannot drift"),
     ),
     operations=OPERATIONS,
+    span_attributes=span_attributes,
     extra_hints=(PINNED_HINT,),
     descriptor=Descriptor(
         consistency="strong",

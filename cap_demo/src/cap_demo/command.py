@@ -1,12 +1,13 @@
 """``caps demo``: the demo flow as a ``caps`` sub-command, added through core's entry point group
 ``cap_opendal_core.commands`` (:mod:`cap_opendal_core.commands`).
 
-``caps`` imports this module on every run to list the command, so it imports only :mod:`argparse`
-and :mod:`pathlib`; the flow and the capability packages load inside :func:`_run`.
+``caps`` imports this module on every run to list the command, so it imports only :mod:`argparse`,
+:mod:`os` and :mod:`pathlib`; the flow and the capability packages load inside :func:`_run`.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,13 +47,22 @@ def _add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "-v", "--verbose", action="store_true", help="log every capability call (structlog, on stderr)"
     )
+    p.add_argument(
+        "--otel",
+        action="store_true",
+        default=os.environ.get("CAP_OTEL", "").strip().lower() in ("1", "true", "yes", "on"),
+        help="record the run's OpenTelemetry spans and print them as a tree (needs opentelemetry-sdk; "
+        "also on with CAP_OTEL=1)",
+    )
     p.set_defaults(clean=False)
 
 
 def _run(args: argparse.Namespace) -> int:
     from .run import run_demo
 
-    return run_demo(data_dir=args.data_dir, events=args.events, clean=args.clean, verbose=args.verbose)
+    return run_demo(
+        data_dir=args.data_dir, events=args.events, clean=args.clean, verbose=args.verbose, otel=args.otel
+    )
 
 
 COMMAND = Command(

@@ -13,7 +13,7 @@ for CPython hosts and the CLI).
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Final
@@ -23,7 +23,7 @@ from cap_opendal_core.hints import Determinism, Effects
 from cap_opendal_core.scope import InvocationScope
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping
+    from collections.abc import Callable, Iterator, Mapping
 
     from cap_opendal_core.diagnostics import Diagnostic
     from cap_opendal_core.manifest import BindingManifest
@@ -169,9 +169,16 @@ class FlowObserver:
     :class:`InvalidInput` (a typo must not silently go unobserved).
     """
 
-    def __init__(self, declared: Mapping[str, DeclaredNode] | None = None) -> None:
+    def __init__(
+        self,
+        declared: Mapping[str, DeclaredNode] | None = None,
+        *,
+        span: Callable[[str], AbstractContextManager[None]] | None = None,
+    ) -> None:
         self.declared: dict[str, DeclaredNode] = dict(declared_nodes() if declared is None else declared)
         self._reports: dict[str, NodeReport] = {}
+        self._span = span
+        """With ``caps demo --otel``: opens a span per node execution (``node <alias>``)."""
 
     @contextmanager
     def node(self, alias: str, *, timeout: float | None = None) -> Iterator[InvocationScope]:
@@ -181,7 +188,10 @@ class FlowObserver:
             raise InvalidInput(
                 f"node {alias!r} is not in the flow (it has: {', '.join(self.declared)})", field="alias"
             )
-        with InvocationScope(alias, timeout=timeout) as scope:
+        with (
+            nullcontext() if self._span is None else self._span(f"node {alias}"),
+            InvocationScope(alias, timeout=timeout) as scope,
+        ):
             try:
                 yield scope
             finally:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .flow import DemoCapabilities, IngestReport, JobsReport
     from .local import LocalDemo
     from .observe import NodeReport
+    from .traces import DemoTracing
 
 __all__ = ["MAX_EVENTS", "WRONG_NODE", "run_demo"]
 
@@ -86,9 +87,16 @@ class _Run:
 
 
 def run_demo(
-    *, data_dir: Path, events: int, clean: bool, verbose: bool = False, out: TextIO | None = None
+    *,
+    data_dir: Path,
+    events: int,
+    clean: bool,
+    verbose: bool = False,
+    out: TextIO | None = None,
+    otel: bool = False,
 ) -> int:
     """Run the demo; returns the exit code (0 clean, 1 when a diagnostic the demo did not plant appeared).
+    ``otel`` records the run's OpenTelemetry spans and prints them as a tree (:mod:`.traces`).
 
     Raises :class:`~cap_opendal_core.errors.InvalidInput` / :class:`Misconfigured` for bad options, a
     missing capability package, or a data directory another ``caps demo`` is using.
@@ -102,11 +110,11 @@ def run_demo(
     _require_capability_packages()
     stream = out if out is not None else sys.stdout
     with _quiet_logging(verbose):
-        code: int = anyio.run(_main, data_dir, events, clean, stream)
+        code: int = anyio.run(_main, data_dir, events, clean, stream, otel)
     return code
 
 
-async def _main(data_dir: Path, events: int, clean: bool, out: TextIO) -> int:
+async def _main(data_dir: Path, events: int, clean: bool, out: TextIO, otel: bool = False) -> int:
     import shutil
 
     from cap_opendal_core.metrics import metrics
@@ -118,8 +126,11 @@ async def _main(data_dir: Path, events: int, clean: bool, out: TextIO) -> int:
     flow = demo_flow()
     manifest = demo_manifest()
     run = _Run(events, data_dir)
+    tracing = _tracing(out) if otel else None
     try:
-        demo = LocalDemo.open(data_dir, manifest=manifest)
+        demo = LocalDemo.open(
+            data_dir, manifest=manifest, settings=None if tracing is None else tracing.settings()
+        )
     except OSError as exc:
         raise Misconfigured(f"cannot use --data-dir {str(data_dir)!r}: {exc.strerror or exc}") from exc
     async with demo:
@@ -132,33 +143,39 @@ async def _main(data_dir: Path, events: int, clean: bool, out: TextIO) -> int:
         _section_validate(out, flow, run)
         _section_preflight(out, demo, manifest, flow, run)
         declared = {**declared_nodes(flow), "peek_index": DeclaredNode.from_node(WRONG_NODE)}
-        observer = FlowObserver(declared)
+        observer = FlowObserver(declared, span=None if tracing is None else tracing.span)
         metrics.reset()  # this process is the demo: count only its own calls
+
+        from contextlib import nullcontext
 
         from .events import MAX_EVENTS_PER_SUBMIT, make_events
 
-        heading(out, f"4. Run the flow on {events} event{'s' if events != 1 else ''}")
-        run.ingest = IngestReport()
-        everything = make_events(events)
-        for start in range(0, len(everything), MAX_EVENTS_PER_SUBMIT):  # submissions, as a host gets them
-            run.ingest.add(
-                await ingest(demo.caps, everything[start : start + MAX_EVENTS_PER_SUBMIT], observer)
-            )
-        _print_ingest(out, run.ingest)
-        bar = ProgressBar(out, "consume", run.ingest.enqueued, unit="jobs")
-        run.jobs = await demo.drain(observer, expected=run.ingest.enqueued, progress=bar.update)
-        bar.finish()
-        from .flow import read_summary
+        root = nullcontext() if tracing is None else tracing.span("caps demo")
+        with root:  # with --otel, one trace for the whole run
+            heading(out, f"4. Run the flow on {events} event{'s' if events != 1 else ''}")
+            run.ingest = IngestReport()
+            everything = make_events(events)
+            for start in range(0, len(everything), MAX_EVENTS_PER_SUBMIT):  # submissions, as a host gets them
+                run.ingest.add(
+                    await ingest(demo.caps, everything[start : start + MAX_EVENTS_PER_SUBMIT], observer)
+                )
+            _print_ingest(out, run.ingest)
+            bar = ProgressBar(out, "consume", run.ingest.enqueued, unit="jobs")
+            run.jobs = await demo.drain(observer, expected=run.ingest.enqueued, progress=bar.update)
+            bar.finish()
+            from .flow import read_summary
 
-        run.summary = await read_summary(demo.caps)
-        _print_jobs(out, run.jobs, run.summary)
+            run.summary = await read_summary(demo.caps)
+            _print_jobs(out, run.jobs, run.summary)
 
-        with observer.node("peek_index"):
-            await _peek_index(demo.caps)
+            with observer.node("peek_index"):
+                await _peek_index(demo.caps)
         run.nodes = observer.reports()
         run.metrics = metrics.snapshot()
         _section_observed(out, run.nodes)
         _section_metrics(out, run.metrics)
+        if tracing is not None:
+            _section_traces(out, tracing)
         _section_data(out, demo, manifest)
 
     _section_closing(out, run)
@@ -169,7 +186,32 @@ async def _main(data_dir: Path, events: int, clean: bool, out: TextIO) -> int:
     return 1 if run.unexpected() else 0
 
 
+def _tracing(out: TextIO) -> DemoTracing | None:
+    from .traces import DemoTracing
+
+    tracing = DemoTracing.create()
+    if tracing is None:
+        print(
+            "caps demo --otel: the OpenTelemetry SDK is not installed (pip install opentelemetry-sdk); "
+            "running without traces",
+            file=out,
+        )
+    return tracing
+
+
 # --- the sections ----------------------------------------------------------------------------------
+
+
+def _section_traces(out: TextIO, tracing: DemoTracing) -> None:
+    from .traces import render_tree
+
+    spans = tracing.spans()
+    heading(
+        out,
+        f"6b. Traces (--otel): the run's {len(spans)} OpenTelemetry spans; same-named siblings folded, "
+        "their times summed",
+    )
+    render_tree(out, spans)
 
 
 def _section_plugins(out: TextIO) -> None:

@@ -7,6 +7,7 @@ extensions, read from its ``limits.py``), operations, error table and constructo
 * the provided hints — every hint its operations record (plus ``extra_hints`` passed per call);
 * :meth:`CapabilitySpec.plugin` — the :class:`~cap_opendal_core.plugins.CapabilityPlugin` its entry
   point names (``PLUGIN = SPEC.plugin()``);
+* the OpenTelemetry attributes of its calls, when it gives ``span_attributes`` (registered at once);
 * :meth:`CapabilitySpec.descriptor_for` — one backend's descriptor: the package's, with the levels that
   backend changes and the backend's name under ``backend_extension``.
 
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
     from .binding_kinds import BindingKindSpec
     from .descriptors import Descriptor
     from .hints import Constraint
+    from .layers.attributes import SpanAttributes
     from .layers.operation import Operation
     from .plugins import CapabilityPlugin
     from .translate.services import ServiceErrors
@@ -70,10 +72,18 @@ class CapabilitySpec:
     errors: ServiceErrors | None = field(default=None, hash=False)
     constructors: Mapping[str, str] = field(default_factory=dict, hash=False)
     backend_extension: str = ""
+    span_attributes: SpanAttributes | None = field(default=None, hash=False, compare=False)
+    """The OpenTelemetry layer's hook (:mod:`cap_opendal_core.layers.attributes`): the span facts of
+    each operation. Registered for every capability name the operations use."""
 
     def __post_init__(self) -> None:
         if not self.operations:
             raise InvalidInput(f"capability spec {self.name!r}: declare its operations", field="operations")
+        if self.span_attributes is not None:
+            from .layers.attributes import register_span_attributes
+
+            for capability in dict.fromkeys(op.capability for op in self.operations):
+                register_span_attributes(capability, self.span_attributes)
         object.__setattr__(self, "operations", tuple(self.operations))
         object.__setattr__(self, "hints", tuple(self.hints))
         object.__setattr__(self, "extra_hints", tuple(self.extra_hints))

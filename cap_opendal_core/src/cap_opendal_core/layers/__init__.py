@@ -12,6 +12,8 @@ The order is fixed, outermost first; each layer is optional (:class:`LayerSettin
 1. **hints** — inside an :class:`~cap_opendal_core.scope.InvocationScope`, charge the sub-request
    budget (``LimitExceeded`` *before* the call is made) and record the call's effect and
    determinism hints.
+   **otel** (optional, off by default) — one OpenTelemetry span per call, and the call's duration and
+   retries as OTel metrics (:mod:`.otel`; imports opentelemetry only when on).
 2. **logging** — one structlog event per call: capability, op, key, backend, outcome, duration;
    credentials scrubbed, values never logged.
 3. **metrics** — counters and a latency histogram per (capability, op, outcome).
@@ -33,8 +35,9 @@ built), structlog on the first logged call.
 
 from __future__ import annotations
 
+from .attributes import SpanFacts
 from .operation import Operation
 from .pipeline import Pipeline
-from .settings import LayerSettings, RetryPolicy
+from .settings import LayerSettings, OtelSettings, RetryPolicy
 
-__all__ = ["LayerSettings", "Operation", "Pipeline", "RetryPolicy"]
+__all__ = ["LayerSettings", "Operation", "OtelSettings", "Pipeline", "RetryPolicy", "SpanFacts"]

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from ..metrics import Metrics
     from .call import Invoke, Layer
     from .operation import Operation
+    from .settings import OtelSettings
 
 __all__ = ["Pipeline"]
 
@@ -50,6 +51,7 @@ class Pipeline:
         "capability",
         "layers",
         "metrics",
+        "otel",
         "settings",
     )
 
@@ -76,9 +78,15 @@ class Pipeline:
         self.metrics = _default_metrics if metrics is None else metrics
 
         s = settings
+        self.otel: OtelSettings | None = s.otel_settings()
+        """The OpenTelemetry settings in force, or None when the layer is off (queues read it)."""
         layers: list[tuple[str, Layer, bool]] = []  # (name, layer, needed outside a scope)
         if s.hints:
             layers.append(("hints", hints_layer, False))
+        if self.otel is not None:
+            from .otel import otel_layer  # imports opentelemetry: only when the layer is on
+
+            layers.append(("otel", otel_layer(backend, self.otel), True))
         if s.logging:
             layers.append(("logging", logging_layer(backend, s.log_level, logger), True))
         if s.metrics:

@@ -5,10 +5,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-__all__ = ["LOG_LEVELS", "LayerSettings", "RetryPolicy"]
+__all__ = ["LOG_LEVELS", "OTEL_ENV_VAR", "LayerSettings", "OtelSettings", "RetryPolicy"]
 
 LOG_LEVELS: dict[str, int] = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 """structlog's level names and their stdlib numbers (same values as :mod:`logging`)."""
+
+OTEL_ENV_VAR = "CAP_OTEL"
+"""``CAP_OTEL=1`` turns the OpenTelemetry layer on for every pipeline whose settings leave ``otel``
+unset (``None``); ``CAP_OTEL=0`` (or unset) leaves it off. Read when a pipeline is built."""
 
 
 def _number(owner: str, name: str, value: object, *, minimum: float, allow_zero: bool = True) -> None:
@@ -55,13 +59,37 @@ class RetryPolicy:
         return ceiling * fraction if self.jitter else ceiling
 
 
+@dataclass(frozen=True, slots=True)
+class OtelSettings:
+    """How the OpenTelemetry layer reports (``LayerSettings(otel=OtelSettings(...))``).
+
+    ``tracer_provider`` and ``meter_provider`` default to OpenTelemetry's global ones (whatever the
+    application installed; the API's no-op ones otherwise). ``queue_trace_context`` makes queue
+    producers wrap JSON bodies in a small envelope carrying the W3C ``traceparent`` — off by default,
+    because a consumer that does not use this SDK would see the envelope instead of its body (Queues
+    messages have no headers). ``workers`` opts a Worker (Pyodide) in: there the layer is inert
+    unless this is True, whatever ``otel=True`` or ``CAP_OTEL`` say, since every import and every
+    span costs CPU time the Worker is billed for.
+    """
+
+    tracer_provider: object = None
+    meter_provider: object = None
+    queue_trace_context: bool = False
+    workers: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("queue_trace_context", "workers"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"OtelSettings.{name} must be a bool, got {getattr(self, name)!r}")
+
+
 @dataclass(frozen=True)
 class LayerSettings:
     """The layers a :class:`~cap_opendal_core.layers.Pipeline` runs; see that module for their order.
 
     ``deadline`` is a per-call timeout in seconds; independently, ``scope_deadline`` makes calls honour
     the invocation scope's deadline. ``concurrency`` caps calls in flight through one pipeline.
-    :meth:`off` turns everything off.
+    :meth:`off` turns everything off (the OpenTelemetry layer included, whatever ``CAP_OTEL`` says).
     """
 
     hints: bool = True
@@ -72,6 +100,9 @@ class LayerSettings:
     scope_deadline: bool = True
     retry: RetryPolicy | None = field(default_factory=RetryPolicy)
     concurrency: int | None = None
+    otel: bool | OtelSettings | None = None
+    """The OpenTelemetry layer: ``True`` (global providers), an :class:`OtelSettings`, ``False``
+    (off), or ``None`` (the default: on when the ``CAP_OTEL`` environment variable is ``1``)."""
 
     def __post_init__(self) -> None:
         for name in ("hints", "logging", "metrics", "scope_deadline"):
@@ -93,6 +124,28 @@ class LayerSettings:
             raise ValueError(
                 f"LayerSettings.concurrency must be an int >= 1 or None, got {self.concurrency!r}"
             )
+        if self.otel is not None and not isinstance(self.otel, bool | OtelSettings):
+            raise ValueError(
+                f"LayerSettings.otel must be True, False, None or an OtelSettings, got {self.otel!r}"
+            )
+
+    def otel_settings(self) -> OtelSettings | None:
+        """The OpenTelemetry settings in force for a pipeline built now, or None when the layer is
+        off: ``otel`` as given, ``CAP_OTEL`` when it is None, and never in a Worker unless
+        ``OtelSettings(workers=True)``."""
+        import sys
+
+        otel = self.otel
+        if otel is None:
+            import os
+
+            otel = os.environ.get(OTEL_ENV_VAR, "").strip().lower() in ("1", "true", "yes", "on")
+        if otel is False:
+            return None
+        chosen = OtelSettings() if otel is True else otel
+        if sys.platform == "emscripten" and not chosen.workers:
+            return None
+        return chosen
 
     @classmethod
     def off(cls) -> LayerSettings:
@@ -105,4 +158,5 @@ class LayerSettings:
             scope_deadline=False,
             retry=None,
             concurrency=None,
+            otel=False,
         )
