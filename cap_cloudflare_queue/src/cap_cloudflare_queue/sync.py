@@ -1,0 +1,224 @@
+"""``cap_cloudflare_queue.sync``: ``Queue`` and ``QueueConsumer`` for code without an event loop.
+
+Each method runs the async method of the same name on the process-wide portal thread
+(:mod:`cap_opendal_core.sync`) and blocks until it returns: same arguments, results and errors, safe
+from many threads at once. A pulled batch is a :class:`MessageBatch` whose ``settle()`` and
+``process(handler)`` block; handlers here are plain functions of the batch.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Self
+
+from cap_opendal_core.sync import SyncCapability, run
+
+from .consumer import QueueConsumer as AsyncQueueConsumer
+from .producer import Queue as AsyncQueue
+
+if TYPE_CHECKING:
+    import os
+    from collections.abc import Callable, Iterable, Iterator, Mapping
+
+    from .claim_check import ClaimCheck
+    from .config import CloudflareQueueConfig
+    from .limits import ContentType
+    from .message import Message
+    from .message import MessageBatch as AsyncMessageBatch
+    from .models import MessageSendRequest, SettleResult
+
+    SyncHandler = Callable[["MessageBatch"], object]
+
+__all__ = ["MessageBatch", "Queue", "QueueConsumer"]
+
+
+class Queue(SyncCapability[AsyncQueue]):
+    """A queue producer with blocking methods; see :class:`cap_cloudflare_queue.Queue`. Build it like
+    the async one (``local(path, name)``, ``from_url``, ``from_config``; keywords pass through), or
+    wrap an async queue: ``Queue(async_queue)``."""
+
+    __slots__ = ()
+    _async_class = AsyncQueue
+
+    @classmethod
+    def local(cls, path: str | os.PathLike[str], name: str, **kwargs: Any) -> Self:
+        """``cap_cloudflare_queue.Queue.local(path, name, **kwargs)``, blocking."""
+        return cls(AsyncQueue.local(path=path, name=name, **kwargs))
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> Self:
+        """``cap_cloudflare_queue.Queue.from_url(url, **kwargs)``, blocking."""
+        return cls(AsyncQueue.from_url(url, **kwargs))
+
+    @classmethod
+    def from_config(cls, config: CloudflareQueueConfig | Mapping[str, Any], **kwargs: Any) -> Self:
+        """``cap_cloudflare_queue.Queue.from_config(config, **kwargs)``, blocking."""
+        return cls(AsyncQueue.from_config(config, **kwargs))
+
+    @property
+    def name(self) -> str:
+        """The queue's name."""
+        return self._cap.name
+
+    @property
+    def claim_check(self) -> ClaimCheck | None:
+        """Where bodies too large for a message are stored, if anywhere."""
+        return self._cap.claim_check
+
+    def send(
+        self, body: Any, *, content_type: ContentType | None = None, delay_seconds: int | None = None
+    ) -> None:
+        """Send one message (``content_type`` defaults to ``json``)."""
+        self._run(self._cap.send, body, content_type=content_type, delay_seconds=delay_seconds)
+
+    def send_batch(
+        self,
+        messages: Iterable[MessageSendRequest | Mapping[str, Any]],
+        *,
+        delay_seconds: int | None = None,
+        split: bool = True,
+    ) -> None:
+        """Send several messages; all are checked before any is sent."""
+        self._run(self._cap.send_batch, messages, delay_seconds=delay_seconds, split=split)
+
+
+class QueueConsumer(SyncCapability[AsyncQueueConsumer]):
+    """A pull consumer with blocking methods; see :class:`cap_cloudflare_queue.QueueConsumer`."""
+
+    __slots__ = ()
+    _async_class = AsyncQueueConsumer
+
+    @classmethod
+    def local(cls, path: str | os.PathLike[str], name: str, **kwargs: Any) -> Self:
+        """``cap_cloudflare_queue.QueueConsumer.local(path, name, **kwargs)``, blocking."""
+        return cls(AsyncQueueConsumer.local(path=path, name=name, **kwargs))
+
+    @classmethod
+    def from_url(cls, url: str, **kwargs: Any) -> Self:
+        """``cap_cloudflare_queue.QueueConsumer.from_url(url, **kwargs)``, blocking."""
+        return cls(AsyncQueueConsumer.from_url(url, **kwargs))
+
+    @classmethod
+    def from_config(cls, config: CloudflareQueueConfig | Mapping[str, Any], **kwargs: Any) -> Self:
+        """``cap_cloudflare_queue.QueueConsumer.from_config(config, **kwargs)``, blocking."""
+        return cls(AsyncQueueConsumer.from_config(config, **kwargs))
+
+    @property
+    def queue(self) -> str:
+        """The queue's name."""
+        return self._cap.queue
+
+    def pull(
+        self,
+        batch_size: int | None = None,
+        visibility_timeout: float | None = None,
+        *,
+        wait_time: float = 0.0,
+    ) -> MessageBatch:
+        """Lease up to ``batch_size`` messages; settle them with ``batch.settle()`` or
+        ``batch.process(handler)``."""
+        return MessageBatch(self._run(self._cap.pull, batch_size, visibility_timeout, wait_time=wait_time))
+
+    def ack(self, messages: Message | Iterable[Message]) -> SettleResult:
+        """Acknowledge pulled messages now."""
+        return self._run(self._cap.ack, messages)
+
+    def retry(
+        self, messages: Message | Iterable[Message], *, delay_seconds: int | None = None
+    ) -> SettleResult:
+        """Retry pulled messages now, after ``delay_seconds`` if given."""
+        return self._run(self._cap.retry, messages, delay_seconds=delay_seconds)
+
+    def run(
+        self,
+        handler: SyncHandler,
+        *,
+        concurrency: int = 4,
+        batch_size: int | None = None,
+        visibility_timeout: float | None = None,
+        max_batch_timeout: float | None = None,
+        shutdown_grace: float = 30.0,
+    ) -> None:
+        """Handle batches with the plain function ``handler(batch)`` until interrupted
+        (``KeyboardInterrupt`` in this thread stops the run as cancelling the async one does).
+        Each batch is handled in a worker thread, so the handler may call other sync capabilities."""
+        if not callable(handler):
+            from cap_opendal_core.errors import InvalidInput
+
+            raise InvalidInput(f"handler: must be a function of a batch, got {handler!r}", field="handler")
+
+        async def in_thread(batch: AsyncMessageBatch) -> object:
+            import anyio.to_thread
+
+            return await anyio.to_thread.run_sync(handler, MessageBatch(batch))
+
+        self._run(
+            self._cap.run,
+            in_thread,
+            concurrency=concurrency,
+            batch_size=batch_size,
+            visibility_timeout=visibility_timeout,
+            max_batch_timeout=max_batch_timeout,
+            shutdown_grace=shutdown_grace,
+        )
+
+
+class MessageBatch:
+    """A pulled batch for a sync caller: ``messages``, ``ack_all()``, ``retry_all()`` as in the
+    async batch, and blocking :meth:`settle` and :meth:`process`."""
+
+    __slots__ = ("_batch",)
+
+    def __init__(self, batch: AsyncMessageBatch) -> None:
+        self._batch = batch
+
+    @property
+    def asynchronous(self) -> AsyncMessageBatch:
+        """The async batch."""
+        return self._batch
+
+    @property
+    def queue(self) -> str:
+        return self._batch.queue
+
+    @property
+    def messages(self) -> tuple[Message, ...]:
+        return self._batch.messages
+
+    @property
+    def pending(self) -> tuple[Message, ...]:
+        """Messages neither acked nor retried yet."""
+        return self._batch.pending
+
+    def __len__(self) -> int:
+        return len(self._batch)
+
+    def __iter__(self) -> Iterator[Message]:
+        return iter(self._batch)
+
+    def ack_all(self) -> None:
+        """Ack every message not yet acked or retried (sent by :meth:`settle`)."""
+        self._batch.ack_all()
+
+    def retry_all(self, *, delay_seconds: int | None = None) -> None:
+        """Retry every message not yet acked or retried (sent by :meth:`settle`)."""
+        self._batch.retry_all(delay_seconds=delay_seconds)
+
+    def settle(self) -> SettleResult:
+        """Send the acks and retries marked since the last settle."""
+        return run(self._batch.settle, what="MessageBatch.settle()")
+
+    def process(self, handler: SyncHandler) -> SettleResult:
+        """Run ``handler(batch)`` under Cloudflare's rule and settle: returning acks every message the
+        handler neither acked nor retried; raising retries them, then re-raises."""
+        run(self._batch.load, what="MessageBatch.process()")
+        try:
+            handler(self)
+        except BaseException:
+            self._batch.retry_all()
+            self.settle()
+            raise
+        self._batch.ack_all()
+        return self.settle()
+
+    def __repr__(self) -> str:
+        return f"sync.{self._batch!r}"
