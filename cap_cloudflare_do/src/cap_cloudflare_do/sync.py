@@ -64,6 +64,11 @@ class DurableObjectNamespace(SyncCapability[AsyncDurableObjectNamespace]):
         return self._cap.backend_kind
 
     @property
+    def object_class(self) -> type[DurableObject] | None:
+        """The class the namespace hosts or checks calls against, if given."""
+        return self._cap.object_class
+
+    @property
     def runtime(self) -> LocalRuntime | None:
         """The embedded runtime of a ``local`` namespace (None otherwise)."""
         return self._cap.runtime

@@ -33,7 +33,7 @@ import concurrent.futures
 import contextvars
 import os
 import threading
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
@@ -42,6 +42,7 @@ if TYPE_CHECKING:
     from .capability import Capability
     from .descriptors import Descriptor
     from .layers import Pipeline
+    from .spec import CapabilitySpec
 
 __all__ = [
     "BlockingCallInEventLoop",
@@ -267,10 +268,22 @@ class SyncCapability(Generic[C]):
     object's; :attr:`asynchronous` is the async object itself, for code that has a loop.
     """
 
-    __slots__ = ("_cap",)
+    __slots__ = ("_cap", "_hosted")
 
-    _async_class: type[Capability[Any]]
+    _async_class: ClassVar[type[Capability[Any]]]
     """The async class this sync class wraps (a subclass sets it; the parity test reads it)."""
+    spec: ClassVar[CapabilitySpec]
+    capability: ClassVar[str]
+    binding_kind: ClassVar[str]
+    provided_hints: ClassVar[tuple[str, ...]]
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """The async class's ``spec``, ``capability``, ``binding_kind`` and ``provided_hints``."""
+        super().__init_subclass__(**kwargs)
+        wrapped = cls.__dict__.get("_async_class")
+        if wrapped is not None:
+            for name in ("spec", "capability", "binding_kind", "provided_hints"):
+                setattr(cls, name, getattr(wrapped, name))
 
     def __init__(self, capability: C) -> None:
         """Wrap an async capability built by its own constructors (the async class's ``local``,
@@ -285,6 +298,7 @@ class SyncCapability(Generic[C]):
                 capability=getattr(expected, "capability", None),
             )
         self._cap: C = capability
+        self._hosted: _Hosted | None = None
 
     @property
     def asynchronous(self) -> C:
@@ -317,12 +331,18 @@ class SyncCapability(Generic[C]):
 
     def close(self) -> None:
         """Close the capability (idempotent; later calls raise ``Closed``)."""
-        if not self._cap.closed:
+        hosted, self._hosted = self._hosted, None
+        if hosted is not None:
+            run(hosted.leave, what=f"{type(self).__name__}.close()")
+        elif not self._cap.closed:
             self._run(self._cap.aclose)
 
     def __enter__(self) -> Self:
-        """Start what the backend starts in ``async with`` (the DO local runtime's alarms)."""
-        self._run(self._cap.__aenter__)
+        """Start what the backend starts in ``async with`` (the DO local runtime's alarms): the
+        ``async with`` is held open by a task on the portal until :meth:`close` (anyio's task groups
+        must be left by the task that entered them)."""
+        if self._hosted is None:
+            self._hosted = run(_Hosted.enter, self._cap, what=f"{type(self).__name__}.__enter__()")
         return self
 
     def __exit__(
@@ -340,6 +360,37 @@ class SyncCapability(Generic[C]):
         from .capability import refuse_pickling
 
         return refuse_pickling(self)
+
+
+class _Hosted:
+    """A task on the portal that holds ``async with cap:`` open until :meth:`leave`."""
+
+    __slots__ = ("release", "task")
+
+    def __init__(self, release: asyncio.Event, task: asyncio.Task[None]) -> None:
+        self.release = release
+        self.task = task
+
+    @classmethod
+    async def enter(cls, cap: Capability[Any]) -> _Hosted:
+        loop = asyncio.get_running_loop()
+        entered: asyncio.Future[None] = loop.create_future()
+        release = asyncio.Event()
+
+        async def host() -> None:
+            async with cap:
+                entered.set_result(None)
+                await release.wait()
+
+        task = loop.create_task(host())
+        await asyncio.wait({entered, task}, return_when=asyncio.FIRST_COMPLETED)
+        if not entered.done():
+            task.result()  # entering failed: raise its error here
+        return cls(release, task)
+
+    async def leave(self) -> None:
+        self.release.set()
+        await self.task
 
 
 class SyncStream:
