@@ -37,6 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import forks
 from .errors import Misconfigured
+from .sync import current_loop_key
 from .transit import Route, httpx_transport, route
 
 if TYPE_CHECKING:
@@ -152,12 +153,12 @@ class HttpClient:
 
     def current_pool(self) -> httpx.AsyncClient | None:
         """The running loop's open client, or None before its first request (for diagnostics)."""
-        pool = self._pools.get(_loop_key())
+        pool = self._pools.get(current_loop_key())
         return None if pool is None or pool.client.is_closed else pool.client
 
     async def aclose(self) -> None:
         """Close the running loop's pool, and forget pools of loops that are closed."""
-        loop = _loop_key()
+        loop = current_loop_key()
         with self._lock:
             pool = self._pools.pop(loop, None)
             self._forget_closed_loops()
@@ -169,7 +170,7 @@ class HttpClient:
     async def _client(self) -> httpx.AsyncClient:
         if self._generation != forks.generation():
             self._after_fork()
-        loop = _loop_key()
+        loop = current_loop_key()
         pool = self._pools.get(loop)
         if pool is not None and not pool.client.is_closed:
             return pool.client
@@ -200,20 +201,6 @@ class HttpClient:
         self._pools = {}
         self._lock = threading.Lock()
         self._generation = forks.generation()
-
-
-def _loop_key() -> object:
-    """The running event loop (asyncio), or the running ``trio.run``'s token."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        import sniffio
-
-        if sniffio.current_async_library() != "trio":
-            raise
-        import trio
-
-        return trio.lowlevel.current_trio_token()
 
 
 def _ended(key: object, pool: _Pool) -> bool:
