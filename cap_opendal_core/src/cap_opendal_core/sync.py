@@ -192,44 +192,63 @@ def run(fn: Callable[..., Awaitable[T]], /, *args: Any, what: str | None = None,
     """
     _refuse_inside_loop(what or str(getattr(fn, "__qualname__", "this call")))
     portal = _get_portal()
-    context = contextvars.copy_context()
-    done: concurrent.futures.Future[T] = concurrent.futures.Future()
-    started: list[asyncio.Task[T]] = []
-
-    def start() -> None:
-        if not done.set_running_or_notify_cancel():
-            return
-        try:
-            coro = context.run(fn, *args, **kwargs)
-            task: asyncio.Task[T] = portal.loop.create_task(_await(coro), context=context)
-        except BaseException as exc:
-            done.set_exception(exc)
-            return
-        started.append(task)
-        task.add_done_callback(lambda t: _settle(t, done))
-
-    portal.loop.call_soon_threadsafe(start)
+    call = _Call(fn, args, kwargs, portal.loop)
+    portal.loop.call_soon_threadsafe(call.start)
     try:
-        return done.result()
-    except BaseException:
-        if not done.done():  # the waiting thread was interrupted: stop the call it was waiting for
-            portal.loop.call_soon_threadsafe(lambda: [t.cancel() for t in started])
+        call.finished.acquire()
+    except BaseException:  # the waiting thread was interrupted: stop the call it was waiting for
+        portal.loop.call_soon_threadsafe(call.cancel)
         raise
+    if call.error is not None:
+        error, call.error = call.error, None  # no cycle through the traceback
+        raise error
+    result: T = call.result
+    return result
+
+
+class _Call:
+    """One sync call: started on the portal, waited for with a plain lock (cheaper than a
+    ``concurrent.futures.Future``: the hop to the portal and back is the sync API's whole cost)."""
+
+    __slots__ = ("args", "context", "error", "finished", "fn", "kwargs", "loop", "result", "task")
+
+    def __init__(
+        self, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any, loop: asyncio.AbstractEventLoop
+    ) -> None:
+        self.fn, self.args, self.kwargs, self.loop = fn, args, kwargs, loop
+        self.context = contextvars.copy_context()
+        self.finished = threading.Lock()
+        self.finished.acquire()
+        self.result: Any = None
+        self.error: BaseException | None = None
+        self.task: asyncio.Task[Any] | None = None
+
+    def start(self) -> None:
+        try:
+            coro = self.context.run(self.fn, *self.args, **self.kwargs)
+            self.task = self.loop.create_task(_await(coro), context=self.context)
+        except BaseException as exc:
+            self.error = exc
+            self.finished.release()
+            return
+        self.task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        if task.cancelled():
+            self.error = concurrent.futures.CancelledError()
+        else:
+            self.error = task.exception()
+            if self.error is None:
+                self.result = task.result()
+        self.finished.release()
+
+    def cancel(self) -> None:
+        if self.task is not None:
+            self.task.cancel()
 
 
 async def _await(awaitable: Awaitable[T]) -> T:
     return await awaitable
-
-
-def _settle(task: asyncio.Task[T], done: concurrent.futures.Future[T]) -> None:
-    if task.cancelled():
-        done.set_exception(concurrent.futures.CancelledError())
-        return
-    exc = task.exception()
-    if exc is not None:
-        done.set_exception(exc)
-    else:
-        done.set_result(task.result())
 
 
 class SyncIterator(Generic[T]):
