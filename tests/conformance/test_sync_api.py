@@ -26,9 +26,9 @@ from cap_cloudflare_kv import KvNamespace
 from cap_cloudflare_queue import MessageBatch, Queue, QueueConsumer
 from cap_cloudflare_r2 import R2Bucket, R2MultipartUpload, R2ObjectBody
 from cap_opendal_core.capability import Capability
-from cap_opendal_core.errors import Closed, InvalidInput, Misconfigured
+from cap_opendal_core.errors import Closed, InvalidInput, Misconfigured, Unsupported
 from cap_opendal_core.layers import LayerSettings
-from cap_opendal_core.sync import BlockingCallInEventLoop, SyncCapability
+from cap_opendal_core.sync import BlockingCallInEventLoop, SyncCapability, portal_running, stop_portal
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -257,3 +257,35 @@ def test_a_scope_opened_in_the_calling_thread_sees_the_sync_calls(tmp_path: Path
     assert scope.calls == 2
     assert scope.effect_hints
     kv.close()
+
+
+def test_the_portal_stops_and_a_later_call_starts_a_new_one(tmp_path: Path) -> None:
+    kv = kv_sync.KvNamespace.local(tmp_path / "kv", settings=SETTINGS)
+    kv.put("a", "1")
+    assert portal_running()
+    stop_portal()
+    assert not portal_running()
+    assert kv.get("a") == "1"  # a new portal thread
+    assert portal_running()
+    kv.close()
+
+
+def test_a_sync_call_from_a_trio_task_is_refused(tmp_path: Path) -> None:
+    import trio
+
+    kv = kv_sync.KvNamespace.local(tmp_path / "kv", settings=SETTINGS)
+
+    async def inside() -> None:
+        kv.get("a")
+
+    with pytest.raises(BlockingCallInEventLoop):
+        trio.run(inside)
+    kv.close()
+
+
+def test_an_error_raised_on_the_portal_reaches_the_caller_with_its_type_and_context(tmp_path: Path) -> None:
+    bucket = r2_sync.R2Bucket.local(tmp_path / "r2", settings=SETTINGS)
+    with pytest.raises(Unsupported) as caught:  # raised by the backend, on the portal thread
+        bucket.presign("a")
+    assert (caught.value.capability, caught.value.operation, caught.value.key) == ("r2", "presign", "a")
+    bucket.close()

@@ -352,3 +352,22 @@ def test_opendal_in_a_child_forked_after_the_parent_used_it_is_refused_not_hung(
     assert lines[2][0] == "error"
     assert "Unsupported" in lines[2][1]
     assert "does not survive fork()" in lines[2][1]
+
+
+def test_a_concurrency_limit_made_on_one_loop_holds_on_every_loop(tmp_path: Path) -> None:
+    async def build() -> KvNamespace:  # built inside a loop, as a FastAPI lifespan does
+        return KvNamespace.local(tmp_path, settings=LayerSettings(logging=False, retry=None, concurrency=2))
+
+    kv = asyncio.run(build())
+
+    async def fan_out(run: int) -> list[Any]:
+        async def one(i: int) -> None:
+            await kv.put(f"k{i}", str(run))
+
+        async with anyio.create_task_group() as tg:
+            for i in range(8):
+                tg.start_soon(one, i)
+        return [await kv.get(f"k{i}") for i in range(8)]
+
+    for run, backend in enumerate(BACKENDS):
+        assert anyio.run(fan_out, run, backend=backend) == [str(run)] * 8

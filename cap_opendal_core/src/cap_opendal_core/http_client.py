@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import forks
 from .errors import Misconfigured
-from .sync import current_loop_key
+from .loops import current_loop_key
 from .transit import Route, httpx_transport, route
 
 if TYPE_CHECKING:

@@ -35,6 +35,8 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
+from .loops import current_loop_key
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
     from types import TracebackType
@@ -60,21 +62,6 @@ C = TypeVar("C", bound="Capability[Any]")
 
 STOP_TIMEOUT_S = 10.0
 """How long interpreter exit waits for the portal to close its pools and stop."""
-
-
-def current_loop_key() -> object:
-    """The running asyncio event loop, or the running ``trio.run``'s token: what a resource made for
-    one event loop (a lock, a connection pool) is keyed by. Raises ``RuntimeError`` outside both."""
-    try:
-        return asyncio.get_running_loop()
-    except RuntimeError:
-        import sniffio
-
-        if sniffio.current_async_library() != "trio":
-            raise
-        import trio
-
-        return trio.lowlevel.current_trio_token()
 
 
 class BlockingCallInEventLoop(RuntimeError):

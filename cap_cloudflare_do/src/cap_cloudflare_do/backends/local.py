@@ -31,8 +31,8 @@ from cap_opendal_core import forks
 from cap_opendal_core.embedded.durability import Durability, check_durability
 from cap_opendal_core.errors import BackendError, CapabilityError, InvalidInput, Misconfigured, Unsupported
 from cap_opendal_core.layers import LayerSettings, Pipeline
+from cap_opendal_core.loops import current_loop_key
 from cap_opendal_core.scope import outside_scope
-from cap_opendal_core.sync import current_loop_key
 
 from .. import codec
 from ..ids import DurableObjectId, local_id_from_name, local_id_is_valid, local_unique_id
