@@ -289,3 +289,36 @@ def test_an_error_raised_on_the_portal_reaches_the_caller_with_its_type_and_cont
         bucket.presign("a")
     assert (caught.value.capability, caught.value.operation, caught.value.key) == ("r2", "presign", "a")
     bucket.close()
+
+
+def test_a_sync_consumer_runs_a_plain_handler_until_stopped(tmp_path: Path) -> None:
+    queue = queue_sync.Queue.local(tmp_path / "q", "jobs", settings=SETTINGS)
+    consumer = queue_sync.QueueConsumer.local(tmp_path / "q", "jobs", settings=SETTINGS)
+    queue.send_batch([{"body": i} for i in range(20)])
+    seen: list[int] = []
+    all_seen = threading.Event()
+    ended: list[BaseException | None] = []
+
+    def handler(batch: queue_sync.MessageBatch) -> None:
+        assert threading.current_thread() is not threading.main_thread()
+        seen.extend(m.body for m in batch)
+        if len(seen) >= 20:
+            all_seen.set()
+
+    def serve() -> None:
+        try:
+            consumer.run(handler, concurrency=2, batch_size=5)
+            ended.append(None)
+        except BaseException as exc:  # reported below
+            ended.append(exc)
+
+    runner = threading.Thread(target=serve)
+    runner.start()
+    assert all_seen.wait(60)
+    consumer.stop()
+    runner.join(60)
+    assert ended == [None], "run() returned normally after stop()"
+    assert sorted(seen) == list(range(20))
+    assert len(consumer.pull(batch_size=20, visibility_timeout=30)) == 0, "every message was acked"
+    queue.close()
+    consumer.close()

@@ -8,6 +8,7 @@ from many threads at once. A pulled batch is a :class:`MessageBatch` whose ``set
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING, Any, Self
 
 from cap_opendal_core.sync import SyncCapability, run
@@ -84,8 +85,13 @@ class Queue(SyncCapability[AsyncQueue]):
 class QueueConsumer(SyncCapability[AsyncQueueConsumer]):
     """A pull consumer with blocking methods; see :class:`cap_cloudflare_queue.QueueConsumer`."""
 
-    __slots__ = ()
+    __slots__ = ("_runs",)
     _async_class = AsyncQueueConsumer
+
+    def __init__(self, capability: AsyncQueueConsumer) -> None:
+        super().__init__(capability)
+        self._runs: dict[asyncio.Task[None], bool] = {}
+        """The portal tasks of :meth:`run` calls in progress, and whether :meth:`stop` asked them to end."""
 
     @classmethod
     def local(cls, path: str | os.PathLike[str], name: str, **kwargs: Any) -> Self:
@@ -138,8 +144,9 @@ class QueueConsumer(SyncCapability[AsyncQueueConsumer]):
         max_batch_timeout: float | None = None,
         shutdown_grace: float = 30.0,
     ) -> None:
-        """Handle batches with the plain function ``handler(batch)`` until interrupted
-        (``KeyboardInterrupt`` in this thread stops the run as cancelling the async one does).
+        """Handle batches with the plain function ``handler(batch)`` until :meth:`stop` is called
+        from another thread (the run then returns, once the batches in hand are handled or
+        ``shutdown_grace`` has passed) or this thread is interrupted (``KeyboardInterrupt``).
         Each batch is handled in a worker thread, so the handler may call other sync capabilities."""
         if not callable(handler):
             from cap_opendal_core.errors import InvalidInput
@@ -151,15 +158,38 @@ class QueueConsumer(SyncCapability[AsyncQueueConsumer]):
 
             return await anyio.to_thread.run_sync(handler, MessageBatch(batch))
 
-        self._run(
-            self._cap.run,
-            in_thread,
-            concurrency=concurrency,
-            batch_size=batch_size,
-            visibility_timeout=visibility_timeout,
-            max_batch_timeout=max_batch_timeout,
-            shutdown_grace=shutdown_grace,
-        )
+        async def serve() -> None:
+            task = asyncio.current_task()
+            assert task is not None
+            self._runs[task] = False
+            try:
+                await self._cap.run(
+                    in_thread,
+                    concurrency=concurrency,
+                    batch_size=batch_size,
+                    visibility_timeout=visibility_timeout,
+                    max_batch_timeout=max_batch_timeout,
+                    shutdown_grace=shutdown_grace,
+                )
+            except asyncio.CancelledError:
+                if not self._runs.get(task):
+                    raise
+                task.uncancel()  # stopped by stop(): a normal end of the run
+            finally:
+                self._runs.pop(task, None)
+
+        run(serve, what="QueueConsumer.run()")
+
+    def stop(self) -> None:
+        """End every :meth:`run` of this consumer in progress (from another thread): each stops
+        pulling, finishes or gives back the batches it holds, and returns."""
+
+        async def cancel_runs() -> None:
+            for task in list(self._runs):
+                self._runs[task] = True
+                task.cancel()
+
+        run(cancel_runs, what="QueueConsumer.stop()")
 
 
 class MessageBatch:
