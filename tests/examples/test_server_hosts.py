@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import subprocess
 import sys
 import threading
 from typing import TYPE_CHECKING, Any
@@ -156,3 +157,39 @@ def test_a_script_calls_asyncio_run_many_times_and_mixes_in_sync_calls() -> None
         assert len(blocking.list(prefix="script/").keys) == 25
         blocking.close()
         assert kv.closed
+
+
+_LEFT_OPEN = """
+import tempfile
+from cap_cloudflare_kv.sync import KvNamespace
+from cap_cloudflare_r2.sync import R2Bucket
+from cap_opendal_core.layers import LayerSettings
+
+data = tempfile.mkdtemp()
+settings = LayerSettings(logging=False)
+kv = KvNamespace.local(f"{data}/kv", settings=settings)
+bucket = R2Bucket.local(f"{data}/r2", settings=settings)
+for i in range(5):
+    kv.put(f"k{i}", "v")
+keys = kv.iter_keys(page_size=2)
+next(keys)  # a listing abandoned half-way
+bucket.put("a", b"x" * 100_000)
+body = bucket.get("a")
+next(iter(body))  # a body left half-read
+memory = KvNamespace.from_url("memory://", settings=settings)
+memory.put("a", "b")
+print("done")
+"""
+
+
+def test_a_script_that_leaves_everything_open_exits_cleanly() -> None:
+    done = subprocess.run(
+        [sys.executable, "-W", "default", "-c", _LEFT_OPEN],  # warnings shown: none expected
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "done"
+    assert done.stderr == "", "the portal closed what was left open, with no warning"
