@@ -5,7 +5,9 @@
   Durable Objects (the gateway Worker in Miniflare): every note is stored, indexed, announced and
   counted exactly once;
 * a script that builds its capabilities once and then calls ``asyncio.run`` many times, mixing
-  async calls with sync ones.
+  async calls with sync ones;
+* a script that exits leaving sync objects, a listing and a body open: the portal closes them at
+  exit, with no warning.
 
 docs/server-hosts.md's own blocks (FastAPI, Flask on local backends, Celery, a real gunicorn with two
 pre-forked workers) run in tests/test_docs.py.
