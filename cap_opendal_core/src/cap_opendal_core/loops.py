@@ -5,6 +5,7 @@ on the sync API's portal loop at the same time (see ``docs/server-hosts.md``).""
 from __future__ import annotations
 
 import asyncio
+import sys
 
 __all__ = ["current_loop_key", "loop_ended"]
 
@@ -15,12 +16,13 @@ def current_loop_key() -> object:
     try:
         return asyncio.get_running_loop()
     except RuntimeError:
+        if "trio" not in sys.modules:  # trio brings sniffio; without trio there is nothing else to ask
+            raise
         import sniffio
+        import trio
 
         if sniffio.current_async_library() != "trio":
             raise
-        import trio
-
         return trio.lowlevel.current_trio_token()
 
 
