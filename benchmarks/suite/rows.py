@@ -63,6 +63,13 @@ ROWS: dict[int, RowSpec] = {
             2.5,
         ),
         RowSpec(13, "First .local() after import, fresh interpreter", "row_embedded", "run_first_local", 0.3),
+        RowSpec(
+            14,
+            "Sync API: 8 threads through the portal vs async tasks (KV memory), vs boto3 (R2 moto)",
+            "row_sync",
+            "run",
+            1.0,
+        ),
     )
 }
 

@@ -92,8 +92,8 @@ def test_document_has_machine_summary_and_details() -> None:
 def test_parse_rows() -> None:
     assert parse_rows("1,5-7") == [1, 5, 6, 7]
     assert parse_rows(" 9 ,1,1") == [1, 9]
-    with pytest.raises(argparse.ArgumentTypeError, match="no row 14"):
-        parse_rows("1,14")
+    with pytest.raises(argparse.ArgumentTypeError, match="no row 15"):
+        parse_rows("1,15")
     with pytest.raises(argparse.ArgumentTypeError, match="not a row number"):
         parse_rows("one")
 

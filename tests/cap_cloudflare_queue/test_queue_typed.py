@@ -191,3 +191,19 @@ def test_json_codec_refuses_what_is_not_callable() -> None:
         JsonCodec(42)  # type: ignore[arg-type]
     with pytest.raises(InvalidInput, match="dump must be callable"):
         JsonCodec(load_job, "x")  # type: ignore[arg-type]
+
+
+def test_the_sync_views_send_and_decode_the_same(qdir: Path, clock: FakeClock, quiet: LayerSettings) -> None:
+    from cap_cloudflare_queue import sync
+
+    with (
+        sync.Queue.local(qdir, "jobs", clock=clock, settings=quiet) as queue,
+        sync.QueueConsumer.local(qdir, "jobs", clock=clock, settings=quiet) as consumer,
+    ):
+        queue.typed(JOBS).send_batch([Job(1, "a"), Job(2, "b")])
+        with pytest.raises(InvalidInput, match="body"):
+            queue.typed(JOBS).send("not a job")  # type: ignore[arg-type]
+        batch = consumer.typed(JOBS).pull(batch_size=10)
+        assert sorted((m.body for m in batch), key=lambda j: j.id) == [Job(1, "a"), Job(2, "b")]
+        batch.ack_all()
+        assert batch.settle().acked == 2

@@ -371,7 +371,7 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
         list raises ``AttributeError``. A stub always awaits, so the protocol's methods must be
         ``async def`` even where the object's own are not.
         """
-        names = _interface_methods(interface)
+        names = interface_methods(interface)
         if not isinstance(oid, DurableObjectId):
             raise InvalidInput(
                 f"get() takes a DurableObjectId (from id_from_name, new_unique_id or id_from_string), "
@@ -387,7 +387,7 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
     def get_by_name(self, name: str, interface: Callable[..., Interface]) -> Interface: ...
     def get_by_name(self, name: str, interface: Callable[..., Any] | None = None) -> Any:
         """A stub for the object named ``name`` (``getByName`` in JS); ``interface`` as in :meth:`get`."""
-        names = _interface_methods(interface)
+        names = interface_methods(interface)
         self._check_open("get_by_name")
         oid, backend = self._backend.stub_by_name(check_name(name))
         return DurableObjectStub(self, oid, backend, interface=names)
@@ -469,9 +469,12 @@ class DurableObjectStub:
         return f"DurableObjectStub({self.id!r})"
 
 
-def _interface_methods(interface: Callable[..., Any] | None) -> tuple[str, frozenset[str]] | None:
+def interface_methods(
+    interface: Callable[..., Any] | None, *, awaited: bool = True
+) -> tuple[str, frozenset[str]] | None:
     """``interface``'s name and RPC method names, refused before any I/O when it is not a class or
-    a method is not ``async def`` (its calls would be typed as returning a value, not an awaitable)."""
+    a method is not ``async def`` (its calls would be typed as returning a value, not an awaitable)
+    — or, for a sync stub (``awaited=False``), when one is ``async def``."""
     if interface is None:
         return None
     if not isinstance(interface, type):
@@ -489,10 +492,13 @@ def _interface_methods(interface: Callable[..., Any] | None) -> tuple[str, froze
         for attr, value in vars(klass).items():
             if attr.startswith("_") or not callable(value):
                 continue
-            if not inspect.iscoroutinefunction(value):
+            if inspect.iscoroutinefunction(value) != awaited:
                 raise InvalidInput(
                     f"interface {interface.__qualname__}.{attr} must be 'async def': a stub's RPC calls "
-                    "are awaited",
+                    "are awaited"
+                    if awaited
+                    else f"interface {interface.__qualname__}.{attr} must be a plain 'def': a sync "
+                    "stub's RPC calls block and return the value",
                     field="interface",
                 )
             names.add(attr)

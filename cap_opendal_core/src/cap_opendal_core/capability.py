@@ -179,6 +179,7 @@ class Capability(ClosesOnExit, Generic[B]):
             metrics=metrics,
             logger=logger,
         )
+        self._pipeline.asyncio_only = bool(getattr(backend, "asyncio_only", False))
 
     def _layer_settings(self, backend: B, settings: LayerSettings) -> LayerSettings:
         """The pipeline's settings for ``backend`` (a backend may do some layers natively)."""

@@ -13,7 +13,12 @@ Why each part:
   async generator is started on the loop and kept alive here; asyncio closes every unfinished async
   generator in ``shutdown_asyncgens()`` — which ``asyncio.run`` and ``asyncio.Runner`` call before
   closing the loop — and the generator's ``finally`` closes the pool while the loop still runs.
-  :meth:`HttpClient.aclose` closes the current loop's pool at once.
+  :meth:`HttpClient.aclose` closes the current loop's pool at once. Under trio the "loop" is the
+  ``trio.run`` (its token), and trio finalises async generators when the run ends, so the same guard
+  closes the pool there too.
+* **fork** — a forked child (gunicorn ``--preload``) must not use the parent's connections: the
+  first request in a child forgets the parent's pools without closing them (closing a TLS
+  connection would send bytes on a socket the parent still uses) — :mod:`.forks`.
 * **token per request** — the ``Authorization`` header is built inside the call that sends it, never
   stored in a client's default headers, a local variable or a ``repr``: a traceback rendered with
   locals shows no frame holding it (``tests/reliability/test_traceback_locals.py``).
@@ -30,7 +35,9 @@ import asyncio
 import threading
 from typing import TYPE_CHECKING, Any
 
+from . import forks
 from .errors import Misconfigured
+from .loops import current_loop_key
 from .transit import Route, httpx_transport, route
 
 if TYPE_CHECKING:
@@ -49,6 +56,7 @@ class HttpClient:
 
     __slots__ = (
         "_capability",
+        "_generation",
         "_headers",
         "_limits",
         "_lock",
@@ -93,8 +101,9 @@ class HttpClient:
         self._limits = limits
         self._transport = transport
         self._transport_retries = transport_retries
-        self._pools: dict[asyncio.AbstractEventLoop, _Pool] = {}
+        self._pools: dict[object, _Pool] = {}
         self._lock = threading.Lock()
+        self._generation = forks.generation()
 
     def __repr__(self) -> str:
         return f"HttpClient({self._route!r}, token={self._token!r})"
@@ -144,12 +153,12 @@ class HttpClient:
 
     def current_pool(self) -> httpx.AsyncClient | None:
         """The running loop's open client, or None before its first request (for diagnostics)."""
-        pool = self._pools.get(asyncio.get_running_loop())
+        pool = self._pools.get(current_loop_key())
         return None if pool is None or pool.client.is_closed else pool.client
 
     async def aclose(self) -> None:
         """Close the running loop's pool, and forget pools of loops that are closed."""
-        loop = asyncio.get_running_loop()
+        loop = current_loop_key()
         with self._lock:
             pool = self._pools.pop(loop, None)
             self._forget_closed_loops()
@@ -159,7 +168,9 @@ class HttpClient:
     # -- pools ----------------------------------------------------------------------------------
 
     async def _client(self) -> httpx.AsyncClient:
-        loop = asyncio.get_running_loop()
+        if self._generation != forks.generation():
+            self._after_fork()
+        loop = current_loop_key()
         pool = self._pools.get(loop)
         if pool is not None and not pool.client.is_closed:
             return pool.client
@@ -182,8 +193,20 @@ class HttpClient:
         return client
 
     def _forget_closed_loops(self) -> None:
-        for old in [old for old in self._pools if old.is_closed()]:
+        for old in [old for old, pool in self._pools.items() if _ended(old, pool)]:
             del self._pools[old]
+
+    def _after_fork(self) -> None:
+        """In a forked child: drop the parent's pools unclosed (their sockets are the parent's)."""
+        self._pools = {}
+        self._lock = threading.Lock()
+        self._generation = forks.generation()
+
+
+def _ended(key: object, pool: _Pool) -> bool:
+    if isinstance(key, asyncio.AbstractEventLoop):
+        return key.is_closed()
+    return pool.client.is_closed
 
 
 class _Pool:

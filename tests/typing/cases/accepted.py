@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol, assert_type
 
 from cap_cloudflare_do import DurableObjectNamespace, DurableObjectStorage, DurableObjectStub
+from cap_cloudflare_do.sync import DurableObjectNamespace as SyncNamespace
 from cap_cloudflare_kv import KvNamespace, KvStream, ValueType
 from cap_cloudflare_queue import (
     JsonCodec,
@@ -21,6 +22,9 @@ from cap_cloudflare_queue import (
     TypedConsumer,
     TypedQueue,
 )
+from cap_cloudflare_queue.sync import MessageBatch as SyncMessageBatch
+from cap_cloudflare_queue.sync import Queue as SyncQueue
+from cap_cloudflare_queue.sync import QueueConsumer as SyncQueueConsumer
 from cap_cloudflare_r2 import R2Bucket, R2Object
 
 
@@ -112,3 +116,16 @@ async def do_values(ns: DurableObjectNamespace, storage: DurableObjectStorage) -
     await storage.put("k", [1, 2, 3])
     await storage.put("k", {"nested": [None, "x", b"b", 1.5, True]})
     await storage.put({"a": 1, "b": "two"})
+
+
+class SyncCounterApi(Protocol):
+    def increment(self, by: int) -> int: ...
+
+
+def sync_views(queue: SyncQueue, consumer: SyncQueueConsumer, ns: SyncNamespace) -> None:
+    queue.typed(JOBS).send(Job(1, "a"))
+    batch = consumer.typed(JOBS).pull()
+    assert_type(batch, SyncMessageBatch[Job])
+    assert_type(batch.messages[0].body, Job)
+    counter = ns.get_by_name("a", SyncCounterApi)
+    assert_type(counter.increment(1), int)

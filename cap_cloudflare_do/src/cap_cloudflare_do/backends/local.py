@@ -27,9 +27,11 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
+from cap_opendal_core import forks
 from cap_opendal_core.embedded.durability import Durability, check_durability
 from cap_opendal_core.errors import BackendError, CapabilityError, InvalidInput, Misconfigured, Unsupported
 from cap_opendal_core.layers import LayerSettings, Pipeline
+from cap_opendal_core.loops import current_loop_key
 from cap_opendal_core.scope import outside_scope
 
 from .. import codec
@@ -84,13 +86,26 @@ class ObjectContext:
 
 
 class _Slot:
-    __slots__ = ("instance", "last_used", "lock", "pending")
+    __slots__ = ("instance", "last_used", "lock", "loop", "pending")
 
     def __init__(self, instance: DurableObject, lock: Any, now: float) -> None:
         self.instance = instance
         self.lock = lock
+        self.loop = current_loop_key()
         self.pending = 0
         self.last_used = now
+
+    def lock_here(self) -> Any:
+        """The object's lock, for the running event loop: an anyio lock belongs to the loop (and
+        the async library) it was made on, so a namespace called from ``asyncio.run`` after
+        ``asyncio.run``, or from trio, gets a new one — only ever when nobody holds the old one,
+        since one loop cannot wait for another's lock."""
+        loop = current_loop_key()
+        if loop is not self.loop and not self.lock.locked():
+            import anyio
+
+            self.lock, self.loop = anyio.Lock(), loop
+        return self.lock
 
 
 class LocalRuntime:
@@ -138,6 +153,7 @@ class LocalRuntime:
         self.has_alarm = callable(getattr(object_class, "alarm", None))
         self._alarm_takes_info = alarm_takes_info(object_class)
         self._store: SqliteStore | None = None
+        self._generation = forks.generation()
         self._slots: dict[str, _Slot] = {}
         self._storage_pipeline = Pipeline("do", "local", settings)
         self._task_group: TaskGroup | None = None
@@ -153,6 +169,14 @@ class LocalRuntime:
             if self._closed:
                 raise Misconfigured("this Durable Object namespace is closed", capability="do")
             store = self._store = SqliteStore(self.path, durability=self.durability)
+            self._generation = forks.generation()
+        elif self._generation != forks.generation():
+            raise Misconfigured(
+                "this local Durable Object namespace was opened by the parent of this forked process: "
+                "each object lives in one process, so a child cannot share it. In a pre-fork server, "
+                "reach objects through the gateway (from_gateway), or make no call before the fork",
+                capability="do",
+            )
         return store
 
     # -- ids ------------------------------------------------------------------------------------------
@@ -245,7 +269,7 @@ class LocalRuntime:
         slot = self._slot(oid)
         slot.pending += 1
         try:
-            async with slot.lock:
+            async with slot.lock_here():
                 with outside_scope():
                     return await action(slot.instance)
         finally:

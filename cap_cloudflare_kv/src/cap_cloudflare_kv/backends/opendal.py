@@ -90,6 +90,8 @@ class OpendalBackend:
     """KV on one ``opendal.AsyncOperator``; see the module docstring."""
 
     name = "opendal"
+    asyncio_only = True
+    """OpenDAL's AsyncOperator runs only under asyncio (the pipeline refuses trio with ``Unsupported``)."""
 
     def __init__(
         self,

@@ -44,6 +44,7 @@ from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
 
+from cap_opendal_core import forks
 from cap_opendal_core.embedded.durability import Durability, check_durability
 from cap_opendal_core.errors import Misconfigured
 from cap_opendal_core.localfs import local_root
@@ -55,8 +56,6 @@ from ..spec import SPEC
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Sequence
-
-    import anyio
 
     from ..limits import ContentType
 
@@ -142,8 +141,11 @@ class LocalStore:
         self.clock: Callable[[], float] = clock if clock is not None else time.time
         self._conn: sqlite3.Connection | None = None
         self._closed = False
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._one_at_a_time = threading.Lock()
+        """Held by the worker thread that uses the connection: a thread lock, not an anyio limiter,
+        so the store is not tied to the event loop (or the async library) that first used it."""
         self._open_lock = threading.Lock()
+        self._generation = forks.generation()
         self.dead_lettered = 0
         """Messages this store moved to a dead-letter queue (for tests and diagnostics)."""
         self.dropped = 0
@@ -159,6 +161,8 @@ class LocalStore:
     def _connection(self) -> sqlite3.Connection:
         if self._closed:
             raise Misconfigured(f"the local queue store {str(self.path)!r} is closed", capability="queue")
+        if self._generation != forks.generation():
+            self._forget_after_fork()
         conn = self._conn
         if conn is None:
             with self._open_lock:
@@ -178,16 +182,27 @@ class LocalStore:
                 conn = self._conn
         return conn
 
+    def _forget_after_fork(self) -> None:
+        """In a forked child: the parent's connection is the parent's; keep it unclosed (closing
+        could checkpoint the parent's WAL) and open one of this process's own."""
+        if self._conn is not None:
+            _ABANDONED.append(self._conn)
+        self._conn = None
+        self._one_at_a_time = threading.Lock()
+        self._open_lock = threading.Lock()
+        self._generation = forks.generation()
+
     async def run(self, fn: Callable[..., T], *args: Any) -> T:
         """Run a blocking ``fn(connection, *args)`` in a worker thread, one call at a time."""
         import anyio
 
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(1)
-        return await anyio.to_thread.run_sync(partial(self._call, fn, *args), limiter=self._limiter)
+        if self._generation != forks.generation():
+            self._forget_after_fork()
+        return await anyio.to_thread.run_sync(partial(self._call, fn, *args))
 
     def _call(self, fn: Callable[..., T], *args: Any) -> T:
-        return fn(self._connection(), *args)
+        with self._one_at_a_time:
+            return fn(self._connection(), *args)
 
     def _now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -200,7 +215,11 @@ class LocalStore:
         if conn is not None:
             import anyio
 
-            await anyio.to_thread.run_sync(conn.close, limiter=self._limiter)
+            await anyio.to_thread.run_sync(self._close_connection, conn)
+
+    def _close_connection(self, conn: sqlite3.Connection) -> None:
+        with self._one_at_a_time:
+            conn.close()
 
     # -- operations (run in the worker thread) ------------------------------------------------------
 
@@ -399,6 +418,8 @@ class LocalConsumer:
 
 _memory_dir: Path | None = None
 _memory_lock = threading.Lock()
+_ABANDONED: list[sqlite3.Connection] = []
+"""A forked child's copies of its parent's connections: kept, never closed."""
 
 
 def memory_directory() -> Path:

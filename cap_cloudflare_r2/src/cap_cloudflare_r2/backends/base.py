@@ -118,6 +118,8 @@ class OperatorBacked:
     the layers the operator does natively (retries, timeouts) left to it."""
 
     _descriptor: Descriptor
+    asyncio_only = True
+    """OpenDAL's AsyncOperator runs only under asyncio (the pipeline refuses trio with ``Unsupported``)."""
 
     @property
     def descriptor(self) -> Descriptor:

@@ -388,6 +388,22 @@ class Store:
         if self._holders <= 0:
             self.close()
 
+    def _forget_after_fork(self) -> None:
+        """In a forked child: the parent's connections, session and descriptors are the parent's.
+        Keep them unclosed (closing a SQLite connection here could checkpoint or unlink the parent's
+        WAL) and start afresh: the next operation opens the store again, with a session of its own."""
+        self._finalizer.detach()
+        _ABANDONED.append(self._res)
+        self._res = _Resources()
+        self._open_lock = threading.Lock()
+        self._write_lock = threading.Lock()
+        self._queue_lock = threading.Lock()
+        self._queue = []
+        self.loop_queues = {}
+        self.is_open = False
+        self._opening = None
+        self._finalizer = weakref.finalize(self, self._res.close)
+
     def close(self) -> None:
         with self._open_lock, self._write_lock:
             self._closed = True
@@ -405,7 +421,20 @@ def _rollback(conn: sqlite3.Connection) -> None:
 
 
 _REGISTRY: weakref.WeakValueDictionary[str, Store] = weakref.WeakValueDictionary()
-_REGISTRY_LOCK: Final = threading.Lock()
+_REGISTRY_LOCK = threading.Lock()
+_ABANDONED: list[_Resources] = []
+"""A forked child's copies of its parent's open resources: kept, never closed (see above)."""
+
+
+def _after_fork_in_child() -> None:
+    global _REGISTRY_LOCK
+    _REGISTRY_LOCK = threading.Lock()
+    for store in list(_REGISTRY.values()):
+        store._forget_after_fork()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 def acquire(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..errors import CapabilityError, Closed
+from ..errors import CapabilityError, Closed, Unsupported
 from ..metrics import metrics as _default_metrics
 from ..scope import _current
 from .backend import invoke_backend, to_capability_error
@@ -47,6 +47,7 @@ class Pipeline:
         "_closed",
         "_scoped",
         "_unscoped",
+        "asyncio_only",
         "backend",
         "capability",
         "layers",
@@ -105,6 +106,10 @@ class Pipeline:
         self._unscoped = _compose([layer for _, layer, outside in layers if outside])
         self._bare = self._scoped is None and self._unscoped is None
         self._closed = False
+        self.asyncio_only = False
+        """True when the backend runs only under asyncio on a runtime of its own (OpenDAL's
+        ``AsyncOperator``): under trio, or in a child forked after that runtime started, a call is
+        refused with ``Unsupported`` rather than failing obscurely or waiting forever."""
 
     @property
     def closed(self) -> bool:
@@ -134,6 +139,8 @@ class Pipeline:
                 operation=op.name,
                 key=key,
             )
+        if self.asyncio_only:
+            self._check_runtime(op, key)
         if self._bare:
             try:
                 return await fn(*args)
@@ -148,6 +155,30 @@ class Pipeline:
             chain = invoke_backend
         result: T = await chain(Call(op, fn, args, key, determinism_hint, scope))
         return result
+
+    def _check_runtime(self, op: Operation, key: str | None) -> None:
+        import asyncio
+
+        from .. import forks
+
+        if asyncio._get_running_loop() is None:
+            raise Unsupported(
+                f"the {self.backend} backend runs on OpenDAL's AsyncOperator, which works only under "
+                "asyncio (not trio): run this capability under asyncio, or use a backend that works "
+                "under both (local files, the REST APIs, the gateway)",
+                capability=op.capability,
+                operation=op.name,
+                key=key,
+            )
+        if forks.opendal_runtime_lost():
+            raise Unsupported(
+                f"the {self.backend} backend runs on OpenDAL's runtime, which had started in the parent "
+                "of this forked process and does not survive fork(): build capabilities before the "
+                "fork but call them only in the children (gunicorn --preload: no calls at import)",
+                capability=op.capability,
+                operation=op.name,
+                key=key,
+            )
 
     def __repr__(self) -> str:
         return (
