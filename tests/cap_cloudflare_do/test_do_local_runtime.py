@@ -60,7 +60,7 @@ async def test_different_objects_run_concurrently(tmp_path: Path) -> None:
 
     async with DurableObjectNamespace.local(tmp_path, Slow) as ns, anyio.create_task_group() as group:
         group.start_soon(ns.get_by_name("b").hold, "b")  # blocks object b until the event is set
-        with anyio.fail_after(5):
+        with anyio.fail_after(60):
             assert await ns.get_by_name("a").hold("a") == "a"  # object a is not held up by b
         started["b"].set()
 
@@ -220,7 +220,7 @@ async def test_the_scheduler_fires_a_due_alarm_after_a_restart(tmp_path: Path) -
     await ns.aclose()
     async with DurableObjectNamespace.local(tmp_path, Alarmed) as ns:
         stub = ns.get_by_name("sched")
-        with anyio.fail_after(10):
+        with anyio.fail_after(60):
             while not await stub.runs():  # noqa: ASYNC110  polling the object: nothing to wait on
                 await anyio.sleep(0.02)
         assert len(await stub.runs()) == 1

@@ -266,7 +266,7 @@ async def test_run_over_rest(api: CloudflareApi, queues: QueueApi) -> None:
         QueueConsumer.from_config(_config(api), settings=FAST, poll_interval=0.01) as c,
     ):
         await q.send_batch([MessageSendRequest(i) for i in range(25)])
-        with anyio.fail_after(10):
+        with anyio.fail_after(60):
             async with anyio.create_task_group() as tg:
                 tg.start_soon(lambda: c.run(handler, concurrency=2, batch_size=10))
                 while len(handled) < 25 or queues.queues[QUEUE_ID]:  # noqa: ASYNC110  (server state)
@@ -277,7 +277,7 @@ async def test_run_over_rest(api: CloudflareApi, queues: QueueApi) -> None:
 
 async def test_run_stops_on_errors_that_will_not_go_away(api: CloudflareApi, queues: QueueApi) -> None:
     async with QueueConsumer.from_config(_config(api, api_token="wrong-token-123456"), settings=FAST) as c:
-        with anyio.fail_after(10), pytest.raises(Unauthorized):
+        with anyio.fail_after(60), pytest.raises(Unauthorized):
             await c.run(_noop)
 
 

@@ -149,7 +149,7 @@ async def test_cancellation_passes_through_untranslated() -> None:
     async def hang(key: str) -> None:
         await anyio.sleep(10)
 
-    with anyio.fail_after(5):  # did not hang
+    with anyio.fail_after(60):  # did not hang
         with anyio.move_on_after(0.02) as cancelled:
             await p.call(GET, hang, "a", key="a")
     assert cancelled.cancelled_caught
@@ -259,7 +259,7 @@ async def hang(key: str) -> str:
 async def test_per_call_deadline_becomes_deadline_exceeded() -> None:
     m = Metrics()
     p = pipeline(dataclasses.replace(QUIET, deadline=0.03), metrics=m)
-    with anyio.fail_after(5), pytest.raises(DeadlineExceeded) as info:  # did not hang
+    with anyio.fail_after(60), pytest.raises(DeadlineExceeded) as info:  # did not hang
         await p.call(GET, hang, "a", key="a")
     assert (info.value.capability, info.value.operation, info.value.key) == ("kv", "get", "a")
     assert m.snapshot()["kv"]["get"]["errors"] == {"deadline_exceeded": 1}
@@ -267,7 +267,7 @@ async def test_per_call_deadline_becomes_deadline_exceeded() -> None:
 
 @pytest.mark.anyio
 async def test_the_scope_deadline_applies_to_calls_inside_it() -> None:
-    with anyio.fail_after(5), pytest.raises(DeadlineExceeded):  # did not hang
+    with anyio.fail_after(60), pytest.raises(DeadlineExceeded):  # did not hang
         async with InvocationScope(timeout=0.03):
             await pipeline().call(GET, hang, "a")
 
@@ -355,7 +355,7 @@ async def test_retry_after_is_a_floor_on_the_wait() -> None:
     no_backoff = RetryPolicy(attempts=2, base=0.0, cap=0.0)
     backend = Backend(RateLimited("slow down", retry_after=0.05), failures=1)
     started = time.monotonic()
-    with anyio.fail_after(5):
+    with anyio.fail_after(60):
         assert await pipeline(dataclasses.replace(QUIET, retry=no_backoff)).call(GET, backend.get, "a")
     assert time.monotonic() - started >= 0.045  # only a lower bound: sleeps never end early
     assert backend.calls == 2
@@ -365,7 +365,7 @@ async def test_retry_after_is_a_floor_on_the_wait() -> None:
 async def test_a_retry_after_beyond_the_policy_is_not_waited_for() -> None:
     policy = dataclasses.replace(FAST_RETRY, max_retry_after=1.0)
     backend = Backend(RateLimited("come back tomorrow", retry_after=86_400), failures=1)
-    with anyio.fail_after(5), pytest.raises(RateLimited) as info:
+    with anyio.fail_after(60), pytest.raises(RateLimited) as info:
         await pipeline(dataclasses.replace(QUIET, retry=policy)).call(GET, backend.get, "a")
     assert backend.calls == 1
     assert any("max_retry_after" in note for note in info.value.__notes__)
@@ -410,7 +410,7 @@ async def test_concurrency_limit_bounds_calls_in_flight() -> None:
     async def run(i: int) -> None:
         results.append(await p.call(GET, backend, i))
 
-    with anyio.fail_after(5):
+    with anyio.fail_after(60):
         async with anyio.create_task_group() as tg:
             for i in range(6):
                 tg.start_soon(run, i)

@@ -65,7 +65,7 @@ def test_unavailable_keeps_its_context_and_defaults() -> None:
 async def test_the_retry_layer_waits_at_least_the_unavailable_retry_after() -> None:
     flaky = Flaky(Unavailable("maintenance", retry_after=0.05))
     started = time.monotonic()
-    with anyio.fail_after(5):
+    with anyio.fail_after(60):
         assert await _pipeline().call(GET, flaky.get) == "ok"
     assert time.monotonic() - started >= 0.045  # a lower bound only: sleeps never end early
     assert flaky.calls == 2
@@ -75,7 +75,7 @@ async def test_the_retry_layer_waits_at_least_the_unavailable_retry_after() -> N
 async def test_an_unavailable_retry_after_beyond_the_policy_or_deadline_is_not_waited_for() -> None:
     policy = RetryPolicy(attempts=3, base=0.0, cap=0.0, max_retry_after=1.0)
     flaky = Flaky(Unavailable("come back tomorrow", retry_after=86_400))
-    with anyio.fail_after(5), pytest.raises(Unavailable) as info:
+    with anyio.fail_after(60), pytest.raises(Unavailable) as info:
         await _pipeline(dataclasses.replace(NO_BACKOFF, retry=policy)).call(GET, flaky.get)
     assert flaky.calls == 1
     assert any("max_retry_after" in note for note in info.value.__notes__)

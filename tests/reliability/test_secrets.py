@@ -392,7 +392,7 @@ async def test_queue_rest_never_shows_its_token() -> None:
             async def handler(batch: Any) -> None:
                 return None
 
-            with anyio.fail_after(10):
+            with anyio.fail_after(60):
                 await corpus.expect("run, revoked token", lambda: consumer.run(handler), Unauthorized)
         with FaultProxy(api.base_url, _faulty(12, "cloudflare")) as proxy:
             via = config(proxy.rewrite(api.base_url), good)

@@ -203,7 +203,7 @@ async def check_queue_send_reaches_the_js_consumer(env: Any) -> None:
         capability="queue",
         operation="send",
     )
-    with anyio.fail_after(20):
+    with anyio.fail_after(45):
         while True:
             listed = ffi.js_to_py(await env.QUEUE_LOG.list(ffi.to_js_options({"prefix": "cap-queue/"})))
             records = [json.loads(await env.QUEUE_LOG.get(k["name"])) for k in listed["keys"]]
