@@ -307,13 +307,13 @@ _INVALID: Final = re.compile(
     r"|incorrect number of bindings"
     r"|only the last statement can have parameters|did not contain a statement|use the state\.storage\."
     r"transaction|cannot (?:start|commit|rollback)|ambiguous column|misuse of aggregate"
-    r"|datatype mismatch|cannot VACUUM|has no column named|values for \d+ columns|too many columns"
+    r"|datatype mismatch|cannot VACUUM|has no column named|values for \d+ columns"
     r"|Expected exactly one result",
     re.IGNORECASE,
 )
 _LIMIT: Final = re.compile(
     r"too many SQL variables|statement too long|SQLITE_TOOBIG|string or blob too big|database or disk is full"
-    r"|SQLITE_FULL|too many terms",
+    r"|SQLITE_FULL|too many terms|too many arguments on function|too many columns|pattern too complex",
     re.IGNORECASE,
 )
 
