@@ -101,7 +101,8 @@ async def test_values_map_as_the_runtime_maps_them(storage: DurableObjectStorage
         "bound_blob": b"\x01\x02",
         "huge": 1e300,
     }
-    assert type(row["whole"]) is int and type(row["big"]) is float
+    assert type(row["whole"]) is int
+    assert type(row["big"]) is float
     assert sql.exec("SELECT ?2 AS b, ?1 AS a", "x", "y").one() == {"b": "y", "a": "x"}
 
 
@@ -146,8 +147,10 @@ async def test_query_limits_and_shape(storage: DurableObjectStorage) -> None:
 
 async def test_several_statements_run_in_order_and_keep_their_effects(storage: DurableObjectStorage) -> None:
     sql = storage.sql
-    cursor = sql.exec("INSERT INTO t (name, n) VALUES ('m1', 1); INSERT INTO t (name, n) VALUES ('m2', 2);\n"
-                      "SELECT count(*) AS c FROM t")  # fmt: skip
+    cursor = sql.exec(
+        "INSERT INTO t (name, n) VALUES ('m1', 1); INSERT INTO t (name, n) VALUES ('m2', 2);\n"
+        "SELECT count(*) AS c FROM t"
+    )
     assert cursor.one() == {"c": 2}
     with pytest.raises(InvalidInput, match="syntax error"):
         sql.exec("INSERT INTO t (name, n) VALUES ('m3', 3); SELEC 1")
@@ -155,8 +158,8 @@ async def test_several_statements_run_in_order_and_keep_their_effects(storage: D
         "c": 3
     }  # the first statement stayed, as on Workers
     sql.exec(
-        "CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE t SET v = CASE WHEN new.v IS NULL THEN 0 ELSE new.v END "
-        "WHERE id = new.id; END; INSERT INTO t (name, n) VALUES ('m4', 4)"
+        "CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE t "
+        "SET v = CASE WHEN new.v IS NULL THEN 0 ELSE new.v END WHERE id = new.id; END; INSERT INTO t (name, n) VALUES ('m4', 4)"
     )
     assert sql.exec("SELECT v FROM t WHERE name = 'm4'").one() == {"v": 0}
 
@@ -222,7 +225,9 @@ async def test_transaction_sync(storage: DurableObjectStorage) -> None:
     storage.transaction_sync(nested)
     assert [r[0] for r in sql.exec("SELECT name FROM t ORDER BY id").raw()] == ["x", "y", "outer"]
 
-    async def coroutine() -> None: ...
+    async def async_fn() -> None: ...
+
+    coroutine: Any = async_fn
 
     with pytest.raises(InvalidInput, match="synchronous"):
         storage.transaction_sync(coroutine)
@@ -266,7 +271,7 @@ async def test_hints_follow_read_or_write(storage: DurableObjectStorage) -> None
         assert scope.effect_hints == ("resource::state::read",)
         sql.exec("INSERT INTO t (name, n) VALUES ('h', 1)")
         assert scope.observed_determinism.json == "best_effort"
-    assert scope.effect_hints == ("resource::state::read", "resource::state::write")
+    assert list(scope.effect_hints) == ["resource::state::read", "resource::state::write"]
 
 
 @pytest.mark.parametrize(

@@ -53,6 +53,7 @@ __all__ = [
     "RawRows",
     "SqlCursor",
     "SqlStorage",
+    "SqlBinding",
     "SqlValue",
     "Statements",
     "runtime_value",
@@ -63,7 +64,10 @@ __all__ = [
 ]
 
 SqlValue = None | int | float | str | bytes
-"""What a column holds, and what a binding may be (``bytearray``/``memoryview`` bind as ``bytes``)."""
+"""What a column holds."""
+
+SqlBinding = SqlValue | bytearray | memoryview
+"""What a binding may be (``bytearray``/``memoryview`` bind as ``bytes``)."""
 
 MAX_SAFE_INTEGER: Final = 2**53 - 1
 """JS ``Number.MAX_SAFE_INTEGER``: the largest integer that crosses to the runtime and back exactly."""
@@ -436,7 +440,7 @@ class SqlStorage:
         self._backend = backend
         self._pipeline = pipeline
 
-    def exec(self, query: str, *bindings: SqlValue) -> SqlCursor:
+    def exec(self, query: str, *bindings: SqlBinding) -> SqlCursor:
         """Run ``query`` (one or more statements; ``?`` or ``?N`` bound by position to ``bindings``,
         which only the last statement may use) and return its cursor."""
         statements, values = prepare(query, bindings)
