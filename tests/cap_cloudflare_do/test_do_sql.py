@@ -159,7 +159,8 @@ async def test_several_statements_run_in_order_and_keep_their_effects(storage: D
     }  # the first statement stayed, as on Workers
     sql.exec(
         "CREATE TRIGGER tr AFTER INSERT ON t BEGIN UPDATE t "
-        "SET v = CASE WHEN new.v IS NULL THEN 0 ELSE new.v END WHERE id = new.id; END; INSERT INTO t (name, n) VALUES ('m4', 4)"
+        "SET v = CASE WHEN new.v IS NULL THEN 0 ELSE new.v END WHERE id = new.id; END; "
+        "INSERT INTO t (name, n) VALUES ('m4', 4)"
     )
     assert sql.exec("SELECT v FROM t WHERE name = 'm4'").one() == {"v": 0}
 
