@@ -57,6 +57,7 @@ __all__ = [
     "SqlValue",
     "Statements",
     "runtime_value",
+    "check_exec",
     "is_read_only",
     "prepare",
     "split_statements",
@@ -302,6 +303,15 @@ def prepare(query: Any, bindings: Sequence[Any]) -> tuple[Statements, tuple[SqlV
     return statements, checked
 
 
+def check_exec(query: Any, bindings: Sequence[Any]) -> tuple[Statements, tuple[SqlValue, ...]]:
+    """Every check ``exec`` makes before the call: :func:`prepare`, and bindings only for a single
+    statement (the runtime binds only the last one, so several statements with bindings are refused)."""
+    statements, values = prepare(query, bindings)
+    if values and len(statements.texts) > 1:
+        raise InvalidInput(_LAST_ONLY, field="bindings")
+    return statements, values
+
+
 # -- errors -------------------------------------------------------------------------------------------
 
 _CONSTRAINT: Final = re.compile(r"(\w+(?: KEY)?) constraint failed", re.IGNORECASE)
@@ -443,9 +453,7 @@ class SqlStorage:
     def exec(self, query: str, *bindings: SqlBinding) -> SqlCursor:
         """Run ``query`` (one or more statements; ``?`` or ``?N`` bound by position to ``bindings``,
         which only the last statement may use) and return its cursor."""
-        statements, values = prepare(query, bindings)
-        if values and len(statements.texts) > 1:
-            raise InvalidInput(_LAST_ONLY, field="bindings")
+        statements, values = check_exec(query, bindings)
         _record(self._pipeline, STORAGE_SQL_READ if statements.read_only else STORAGE_SQL_EXEC)
         try:
             return self._backend.exec(query, statements.texts, values)
