@@ -72,7 +72,8 @@ def statements(seed: int) -> list[tuple[str, tuple[Any, ...]]]:
             qty = rng.choice((None, 0, 1, 7))
             steps.append(
                 (
-                    f"INSERT INTO items (name, qty, price, data, big) VALUES (?, ?, ?, ?, {rng.choice(BIGS)})",
+                    "INSERT INTO items (name, qty, price, data, big) "
+                    f"VALUES (?, ?, ?, ?, {rng.choice(BIGS)})",
                     (rng.choice(NAMES), qty, rng.choice(PRICES), data),
                 )
             )
@@ -132,7 +133,8 @@ def statements(seed: int) -> list[tuple[str, tuple[Any, ...]]]:
         else:
             steps.append(
                 (
-                    "SELECT price, price * 2 AS twice, qty / 2 AS half, qty / 2.0 AS halved FROM items ORDER BY id",
+                    "SELECT price, price * 2 AS twice, qty / 2 AS half, qty / 2.0 AS halved "
+                    "FROM items ORDER BY id",
                     (),
                 )
             )
