@@ -299,8 +299,17 @@ def prepare(query: Any, bindings: Sequence[Any]) -> tuple[Statements, tuple[SqlV
     statements = split_statements(query)
     if not statements.texts:
         raise InvalidInput(_NO_STATEMENT, field="query")
-    checked = tuple(_check_binding(v, i) for i, v in enumerate(bindings))
-    return statements, checked
+    for value in bindings:  # the common case: plain, small values bind as they are
+        kind = type(value)
+        if not (
+            value is None
+            or kind is float
+            or (kind is int and -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
+            or (kind is str and len(value) * 4 <= MAX_SQL_VALUE_BYTES)
+            or (kind is bytes and len(value) <= MAX_SQL_VALUE_BYTES)
+        ):
+            return statements, tuple(_check_binding(v, i) for i, v in enumerate(bindings))
+    return statements, tuple(bindings)
 
 
 def check_exec(query: Any, bindings: Sequence[Any]) -> tuple[Statements, tuple[SqlValue, ...]]:
@@ -379,7 +388,12 @@ class RawRows:
 
 
 class SqlCursor:
-    """The result of ``storage.sql.exec``: see the module docstring."""
+    """The result of ``storage.sql.exec``: see the module docstring.
+
+    ``rows_read`` and ``rows_written`` are the last statement's: on the binding, as Cloudflare bills
+    them (rows scanned; rows and index entries written); in the local runtime, rows returned and
+    rows changed (see the docs).
+    """
 
     __slots__ = ("_pos", "_rows", "column_names", "rows_read", "rows_written")
 
@@ -390,10 +404,7 @@ class SqlCursor:
         self._rows = rows
         self._pos = 0
         self.rows_read = rows_read
-        """Rows the last statement read (on the binding, as Cloudflare bills them; see the docs for
-        what the local runtime counts)."""
         self.rows_written = rows_written
-        """Rows the last statement wrote (as above)."""
 
     def _take(self) -> list[SqlValue]:
         pos = self._pos
@@ -444,17 +455,19 @@ class SqlCursor:
 class SqlStorage:
     """``storage.sql``: one object's SQL database (see the module docstring)."""
 
-    __slots__ = ("_backend", "_pipeline")
+    __slots__ = ("_backend", "_hints", "_pipeline")
 
     def __init__(self, backend: SqlBackend, pipeline: Pipeline) -> None:
         self._backend = backend
         self._pipeline = pipeline
+        self._hints = pipeline.settings.hints
 
     def exec(self, query: str, *bindings: SqlBinding) -> SqlCursor:
         """Run ``query`` (one or more statements; ``?`` or ``?N`` bound by position to ``bindings``,
         which only the last statement may use) and return its cursor."""
         statements, values = check_exec(query, bindings)
-        _record(self._pipeline, STORAGE_SQL_READ if statements.read_only else STORAGE_SQL_EXEC)
+        if self._hints or self._pipeline.closed:  # (the hot path skips the call when neither applies)
+            _record(self._pipeline, STORAGE_SQL_READ if statements.read_only else STORAGE_SQL_EXEC)
         try:
             return self._backend.exec(query, statements.texts, values)
         except CapabilityError as err:

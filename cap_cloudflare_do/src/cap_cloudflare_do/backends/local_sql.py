@@ -125,12 +125,17 @@ _ALLOWED_PRAGMAS: Final = frozenset(
 class _Db:
     """One object's connection, and why its authorizer last refused (for the error message)."""
 
-    __slots__ = ("conn", "internal", "refused")
+    __slots__ = ("closed", "conn", "internal", "refused")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        self.closed = False
         self.internal = False  # our own BEGIN/SAVEPOINT/PRAGMA pass the authorizer
         self.refused: str | None = None
+
+    def close(self) -> None:
+        self.closed = True
+        self.conn.close()
 
     def authorize(
         self, action: int, arg1: str | None, arg2: str | None, db: str | None, src: str | None
@@ -218,14 +223,14 @@ class SqlDatabases:
             if old.conn.in_transaction:
                 break
             del self._open[oldest]
-            old.conn.close()
+            old.close()
         return db
 
     def drop(self, object_id: str) -> None:
         """Delete the object's database (``delete_all`` drops its tables with its keys)."""
         db = self._memory.pop(object_id, None) or self._open.pop(object_id, None)
         if db is not None:
-            db.conn.close()
+            db.close()
         if self.folder is not None:
             for suffix in ("", "-wal", "-shm", "-journal"):
                 path = self.folder / f"{object_id}.sqlite3{suffix}"
@@ -234,7 +239,7 @@ class SqlDatabases:
 
     def close(self) -> None:
         for db in (*self._open.values(), *self._memory.values()):
-            db.conn.close()
+            db.close()
         self._open.clear()
         self._memory.clear()
 
@@ -242,37 +247,40 @@ class SqlDatabases:
 class LocalSql:
     """One object's SQL database in the local runtime."""
 
-    __slots__ = ("_databases", "_object_id")
+    __slots__ = ("_cached", "_databases", "_object_id")
     kind = "local"
 
     def __init__(self, databases: Callable[[], SqlDatabases], object_id: str) -> None:
         self._databases = databases
         self._object_id = object_id
+        self._cached: _Db | None = None
 
     def _db(self) -> _Db:
-        return self._databases().get(self._object_id)
+        db = self._cached
+        if db is None or db.closed:  # closed: evicted from the open set, dropped, or the namespace closed
+            db = self._cached = self._databases().get(self._object_id)
+        return db
 
     def exec(self, query: str, statements: tuple[str, ...], bindings: tuple[SqlValue, ...]) -> SqlCursor:
         db = self._db()
         conn = db.conn
-        text = statements[-1] if len(statements) == 1 else query
         try:
-            for earlier in statements[:-1]:
-                self._check_statement(earlier, query)
-                conn.execute(earlier)
+            if len(statements) > 1:
+                for earlier in statements[:-1]:
+                    self._check_statement(earlier, query)
+                    conn.execute(earlier)
             last = statements[-1]
-            self._check_statement(last, query)
+            if last[0] in "Vv":
+                self._check_statement(last, query)
             before = conn.total_changes
             cursor = conn.execute(last, bindings)
             rows = cursor.fetchall()
             description = cursor.description
             written = conn.total_changes - before
         except sqlite3.Error as exc:
-            raise self._error(exc, text) from exc
-        finally:
-            db.refused = None
+            raise self._error(db, exc, statements[-1] if len(statements) == 1 else query) from exc
         names = [d[0] for d in description] if description else []
-        out = [[runtime_value(v) for v in row] for row in rows]
+        out = [[v if type(v) is str or v is None else runtime_value(v) for v in row] for row in rows]
         return SqlCursor(names, out, len(out), written)
 
     @staticmethod
@@ -280,11 +288,12 @@ class LocalSql:
         if statement[:6].upper() == "VACUUM":
             raise InvalidInput(f"cannot VACUUM from within a transaction (in {query!r})", field="query")
 
-    def _error(self, exc: sqlite3.Error, query: str) -> CapabilityError:
-        db = self._databases().get(self._object_id)
+    @staticmethod
+    def _error(db: _Db, exc: sqlite3.Error, query: str) -> CapabilityError:
         message = str(exc)
-        if db.refused is not None and "not authorized" in message:
-            message = f"not authorized: {db.refused}"
+        refused, db.refused = db.refused, None
+        if refused is not None and "not authorized" in message:
+            message = f"not authorized: {refused}"
         if isinstance(exc, sqlite3.ProgrammingError) and "bindings" in message:
             message = f"Wrong number of parameter bindings for SQL query ({message})"
         return sql_error(message, query, cause=exc)

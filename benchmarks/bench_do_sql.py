@@ -1,0 +1,132 @@
+"""The local runtime's SQL API and the Dedupe ledger against raw ``sqlite3`` doing the same work.
+
+Run: ``.venv/bin/python benchmarks/bench_do_sql.py [--ops N] [--repeats R]``
+
+Cases (each on a fresh temporary directory, WAL, ``synchronous=NORMAL`` on both sides):
+
+* **exec SELECT** — ``storage.sql.exec("SELECT v FROM t WHERE k = ?", k).one()`` inside one object
+  (a primary-key lookup in a table of N rows) vs ``conn.execute(...).fetchone()``;
+* **exec INSERT** — ``storage.sql.exec("INSERT INTO t (k, v) VALUES (?, ?)", …)``, each its own
+  commit, vs the same ``conn.execute`` in autocommit;
+* **Dedupe claims** — ``await dedupe.put_if_absent(key, ttl=3600)`` through the whole public path
+  (checks, the pipeline, RPC to the ledger object, its SQL) vs raw ``INSERT OR IGNORE`` + commit per
+  claim into an identical table.
+
+The two sides alternate within each repeat; results are medians with min..max. Goals (issue 20):
+each case at least 50% of its raw rate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sqlite3
+import statistics
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import anyio
+
+from cap_cloudflare_do import Dedupe, DurableObject, DurableObjectNamespace
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+GOAL_SHARE = 0.5
+CASES = ("exec SELECT", "exec INSERT", "Dedupe claims")
+
+
+class Table(DurableObject):
+    pass
+
+
+def _raw(path: Path) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    return conn
+
+
+def _rate(ops: int, fn: Callable[[int], Any]) -> float:
+    started = time.perf_counter()
+    for i in range(ops):
+        fn(i)
+    return ops / (time.perf_counter() - started)
+
+
+async def _arate(ops: int, fn: Callable[[int], Any]) -> float:
+    started = time.perf_counter()
+    for i in range(ops):
+        await fn(i)
+    return ops / (time.perf_counter() - started)
+
+
+async def _sql_case(case: str, ops: int, root: Path) -> tuple[float, float]:
+    async with DurableObjectNamespace.local(path=root / "ns", object_class=Table) as ns:
+        assert ns.runtime is not None
+        sql = ns.runtime.storage(ns.id_from_name("bench")).sql
+        sql.exec("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+        raw = _raw(root / "raw.sqlite3")
+        raw.execute("CREATE TABLE t (k INTEGER PRIMARY KEY, v TEXT NOT NULL)")
+        if case == "exec SELECT":
+            rows = [(i, f"value-{i}") for i in range(ops)]
+            sql.exec(
+                "WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i + 1 < ?) "
+                "INSERT INTO t (k, v) SELECT i, 'value-' || i FROM n",
+                ops,
+            )
+            raw.executemany("INSERT INTO t (k, v) VALUES (?, ?)", rows)
+            ours = _rate(ops, lambda i: sql.exec("SELECT v FROM t WHERE k = ?", i).one())
+            floor = _rate(ops, lambda i: raw.execute("SELECT v FROM t WHERE k = ?", (i,)).fetchone())
+        else:
+            ours = _rate(ops, lambda i: sql.exec("INSERT INTO t (k, v) VALUES (?, ?)", i, "v"))
+            floor = _rate(ops, lambda i: raw.execute("INSERT INTO t (k, v) VALUES (?, ?)", (i, "v")))
+        raw.close()
+        return ours, floor
+
+
+async def _dedupe_case(ops: int, root: Path) -> tuple[float, float]:
+    async with Dedupe.local(root / "ledger", shards=1) as dedupe:
+        await dedupe.put_if_absent("warm-up", ttl=3600)
+        ours = await _arate(ops, lambda i: dedupe.put_if_absent(f"key-{i}", ttl=3600))
+    raw = _raw(root / "raw.sqlite3")
+    raw.execute("CREATE TABLE claims (key TEXT PRIMARY KEY, expires INTEGER NOT NULL) WITHOUT ROWID")
+    raw.execute("CREATE INDEX claims_by_expiry ON claims (expires)")
+    insert = "INSERT OR IGNORE INTO claims (key, expires) VALUES (?, ?)"
+    floor = _rate(ops, lambda i: raw.execute(insert, (f"key-{i}", i)))
+    raw.close()
+    return ours, floor
+
+
+def measure(case: str, ops: int, repeats: int) -> tuple[list[float], list[float]]:
+    """``(ours, raw)`` rates in operations per second, one of each per repeat."""
+    ours: list[float] = []
+    floor: list[float] = []
+    for _ in range(repeats):
+        with tempfile.TemporaryDirectory() as tmp:
+            if case == "Dedupe claims":
+                a, b = anyio.run(_dedupe_case, ops, Path(tmp))
+            else:
+                a, b = anyio.run(_sql_case, case, ops, Path(tmp))
+        ours.append(a)
+        floor.append(b)
+    return ours, floor
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--ops", type=int, default=5000)
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+    for case in CASES:
+        ours, floor = measure(case, args.ops, args.repeats)
+        share = statistics.median(ours) / statistics.median(floor)
+        print(
+            f"{case:14} ours {statistics.median(ours):>10,.0f}/s  raw {statistics.median(floor):>10,.0f}/s  "
+            f"share {share:.0%}  goal ≥ {GOAL_SHARE:.0%}"
+        )
+
+
+if __name__ == "__main__":
+    main()
