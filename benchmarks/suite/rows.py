@@ -63,6 +63,9 @@ ROWS: dict[int, RowSpec] = {
             2.5,
         ),
         RowSpec(13, "First .local() after import, fresh interpreter", "row_embedded", "run_first_local", 0.3),
+        RowSpec(
+            14, "Local Durable Objects SQL: exec and Dedupe claims vs raw sqlite3", "row_do_sql", "run", 1.0
+        ),
     )
 }
 
