@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from .models import AlarmInfo, Request, Response
     from .namespace import DurableObjectNamespace, DurableObjectStub
     from .object import DurableObject
+    from .sql import SqlCursor, SqlStorage
     from .storage import DurableObjectStorage, Transaction
 
 __version__ = "0.1.0"
@@ -35,6 +36,8 @@ _LAZY: dict[str, str] = {
     "DurableObject": "object",
     "DurableObjectStorage": "storage",
     "Transaction": "storage",
+    "SqlCursor": "sql",
+    "SqlStorage": "sql",
     "DurableObjectId": "ids",
     "Request": "models",
     "Response": "models",
@@ -56,6 +59,8 @@ __all__ = [
     "GatewayConfig",
     "Request",
     "Response",
+    "SqlCursor",
+    "SqlStorage",
     "Transaction",
     "__version__",
 ]
