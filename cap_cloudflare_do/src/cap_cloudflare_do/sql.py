@@ -128,13 +128,28 @@ class Statements(NamedTuple):
     read_only: bool
 
 
-@lru_cache(maxsize=512)
+_CACHED_QUERY_CHARS: Final = 4096
+"""Queries up to this long have their split cached (an object runs the same few again and again);
+longer ones, rarely repeated, are split each time so the cache stays small."""
+
+
 def split_statements(query: str) -> Statements:
     """The statements of ``query`` in order (empty ones dropped) and whether they only read.
 
     Splits at top-level semicolons, outside strings, quoted names and comments; a ``CREATE TRIGGER``
-    keeps its ``BEGIN … END`` body whole. Cached: an object runs the same few queries again and again.
+    keeps its ``BEGIN … END`` body whole.
     """
+    if len(query) <= _CACHED_QUERY_CHARS:
+        return _split_cached(query)
+    return _split(query)
+
+
+@lru_cache(maxsize=512)
+def _split_cached(query: str) -> Statements:
+    return _split(query)
+
+
+def _split(query: str) -> Statements:
     texts: list[str] = []
     words: list[list[str]] = []
     start = 0
