@@ -65,8 +65,8 @@ def run(quick: bool) -> RowReport:
         )
     detail = (
         "Each repeat uses a fresh temporary directory; both sides use WAL with synchronous=NORMAL and "
-        "run one after the other in the same process. The share is taken per repeat (ours / raw) and "
-        "its median reported.\n\n"
+        "take turns in the same process, 50 operations at a time, alternating which goes first. The "
+        "share is taken per repeat (ours / raw) and its median reported.\n\n"
         + markdown_table(
             ("case", "ours/s (median)", "spread", "raw sqlite3/s (median)", "share"),
             rows,
