@@ -303,3 +303,43 @@ def test_statement_split() -> None:
     trigger = "CREATE TRIGGER r AFTER INSERT ON t BEGIN SELECT CASE WHEN 1 THEN 2 END; SELECT 3; END"
     assert split_statements(trigger + "; SELECT 4").texts == (trigger + ";", "SELECT 4")
     assert split_statements(" ; -- nothing").texts == ()
+
+
+class JsException(Exception):
+    """Stands in for Pyodide's class of that name (matched by name), carrying the runtime's real text."""
+
+    def __init__(self, name: str, message: str) -> None:
+        super().__init__(f"{name}: {message}")
+        self.name = name
+        self.message = message
+
+
+@pytest.mark.parametrize(
+    ("message", "error"),
+    [  # the runtime's messages, as Miniflare's workerd produced them
+        (
+            "UNIQUE constraint failed: t.name: SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_UNIQUE)",
+            PreconditionFailed,
+        ),
+        (
+            "FOREIGN KEY constraint failed: SQLITE_CONSTRAINT (extended: SQLITE_CONSTRAINT_FOREIGNKEY)",
+            PreconditionFailed,
+        ),
+        ('near "SELEC": syntax error at offset 0: SQLITE_ERROR', InvalidInput),
+        ("not authorized: SQLITE_AUTH", InvalidInput),
+        ("Wrong number of parameter bindings for SQL query.", InvalidInput),
+        ("statement too long: SQLITE_TOOBIG", LimitExceeded),
+        ("This Durable Object's storage back-end does not implement point-in-time recovery.", Unsupported),
+    ],
+)
+def test_the_runtimes_messages_translate_through_the_js_rules(message: str, error: type[Exception]) -> None:
+    from cap_cloudflare_do import error_codes  # registers the package's rules
+    from cap_cloudflare_do.sql import sql_error
+    from cap_opendal_core.translate import from_js
+
+    assert error_codes.ERRORS.service == "do"
+    assert (
+        type(from_js(JsException("Error", message), capability="do", operation="storage.sql.exec")) is error
+    )
+    if error is not Unsupported:
+        assert type(sql_error(f"Error: {message}", "q")) is error

@@ -89,8 +89,17 @@ class StorageHandle extends RpcTarget {
     }
   }
 
-  sqlDatabaseSize() {
-    return this.#storage.sql.databaseSize;
+  // point-in-time recovery (Miniflare answers getCurrentBookmark; the other two say it has no PITR)
+  getCurrentBookmark() {
+    return this.#storage.getCurrentBookmark();
+  }
+
+  getBookmarkForTime(when) {
+    return this.#storage.getBookmarkForTime(when);
+  }
+
+  onNextSessionRestoreBookmark(bookmark) {
+    return this.#storage.onNextSessionRestoreBookmark(bookmark);
   }
 
   // transactionSync over a list of [query, bindings]: all of them, or none if one fails.
