@@ -70,6 +70,9 @@ ROWS: dict[int, RowSpec] = {
             "run",
             1.0,
         ),
+        RowSpec(
+            15, "Local Durable Objects SQL: exec and Dedupe claims vs raw sqlite3", "row_do_sql", "run", 1.0
+        ),
     )
 }
 

@@ -84,13 +84,32 @@ async def test_expired_claims_are_purged_by_the_alarm(tmp_path: Path, clock: Fak
         assert await dedupe.put_if_absent("long", ttl=1000)
         assert await dedupe.put_if_absent("forever")
         storage = runtime.storage(ns.id_from_name(dedupe.shard_of("long")))
-        assert len(await storage.list(prefix="k:")) == 72
+        claims = "SELECT key FROM dedupe_claims ORDER BY key"
+        assert len(storage.sql.exec(claims).to_array()) == 72
         clock.advance(11)
         assert await runtime.run_due_alarms() == 1
-        assert sorted(await storage.list(prefix="k:")) == ["k:forever", "k:long"]
-        assert len(await storage.list(prefix="x:")) == 1  # the index entry of "long"
+        assert storage.sql.exec(claims).raw().to_array() == [["forever"], ["long"]]
         assert await storage.get_alarm() == int((clock() + 989) * 1000)
         assert await dedupe.put_if_absent("short3") is True
+
+
+async def test_claims_kept_in_key_value_storage_are_adopted(tmp_path: Path, clock: FakeClock) -> None:
+    """A ledger written by the key-value version (``k:<key>`` entries and an ``x:`` expiry index)
+    keeps its claims: the first instance moves them into the SQL table."""
+    dedupe = Dedupe.local(tmp_path, clock=clock, shards=1)
+    runtime = dedupe.namespace.runtime
+    assert runtime is not None
+    storage = runtime.storage(dedupe.namespace.id_from_name(dedupe.shard_of("old")))
+    later = int((clock() + 60) * 1000)
+    earlier = int((clock() - 60) * 1000)
+    await storage.put({"k:old": 0, "k:timed": later, f"x:{later:015d}:timed": 1, "k:gone": earlier})
+    async with dedupe:
+        assert await dedupe.put_if_absent("old") is False
+        assert await dedupe.put_if_absent("timed") is False
+        assert await dedupe.put_if_absent("gone") is True  # expired: free again
+        assert await storage.list() == {}
+        clock.advance(61)
+        assert await dedupe.put_if_absent("timed") is True
 
 
 async def test_bad_input_is_refused_before_any_io(tmp_path: Path) -> None:

@@ -74,6 +74,45 @@ class StorageHandle extends RpcTarget {
   deleteAlarm() {
     return this.#storage.deleteAlarm();
   }
+
+  // ctx.storage.sql.exec is synchronous inside the object; over RPC every call is async, so the
+  // cursor is read here and handed over whole (the Python side converts it exactly as it converts a
+  // real cursor: cap_cloudflare_do.backends.workers_sql.cursor_from_js). Errors come back as values,
+  // since an error thrown across Miniflare's RPC loses its message.
+  sqlExec(query, bindings) {
+    try {
+      const cursor = this.#storage.sql.exec(query, ...(bindings ?? []));
+      const rows = cursor.raw().toArray();
+      return { columnNames: cursor.columnNames, rows, rowsRead: cursor.rowsRead, rowsWritten: cursor.rowsWritten };
+    } catch (error) {
+      return { error: String(error?.message ?? error) };
+    }
+  }
+
+  // point-in-time recovery (Miniflare answers getCurrentBookmark; the other two say it has no PITR)
+  getCurrentBookmark() {
+    return this.#storage.getCurrentBookmark();
+  }
+
+  getBookmarkForTime(when) {
+    return this.#storage.getBookmarkForTime(when);
+  }
+
+  onNextSessionRestoreBookmark(bookmark) {
+    return this.#storage.onNextSessionRestoreBookmark(bookmark);
+  }
+
+  // transactionSync over a list of [query, bindings]: all of them, or none if one fails.
+  sqlTransaction(steps) {
+    try {
+      this.#storage.transactionSync(() => {
+        for (const [query, bindings] of steps) this.#storage.sql.exec(query, ...(bindings ?? [])).toArray();
+      });
+      return {};
+    } catch (error) {
+      return { error: String(error?.message ?? error) };
+    }
+  }
 }
 
 export class StorageProbe extends DurableObject {

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from .models import AlarmInfo, Request, Response
     from .namespace import DurableObjectNamespace, DurableObjectStub
     from .object import DurableObject
+    from .sql import SqlCursor, SqlStorage
     from .storage import DurableObjectStorage, Transaction
 
 __version__ = "0.1.0"
@@ -37,6 +38,8 @@ _LAZY: dict[str, str] = {
     "DurableObjectStorage": "storage",
     "StorableValue": "codec",
     "Transaction": "storage",
+    "SqlCursor": "sql",
+    "SqlStorage": "sql",
     "DurableObjectId": "ids",
     "Request": "models",
     "Response": "models",
@@ -59,6 +62,8 @@ __all__ = [
     "GatewayConfig",
     "Request",
     "Response",
+    "SqlCursor",
+    "SqlStorage",
     "Transaction",
     "__version__",
 ]

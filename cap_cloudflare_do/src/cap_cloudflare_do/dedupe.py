@@ -8,9 +8,10 @@ requests per second; changing ``shards`` moves keys, so keep it fixed for a ledg
 
 The ledger object is :class:`DedupeLedger` (shipped here, usable in a Python Worker or the local
 runtime). Its RPC protocol — ``put_if_absent(key, ttl_ms) -> bool`` and ``forget(key) -> bool`` — is
-small enough to write in JS as well (``tests/workers/worker.js`` has one). Entries store their expiry
-in epoch ms (0: never); expired claims are free to take again at once, and an alarm purges them from
-storage in the background.
+small enough to write in JS as well (``tests/workers/worker.js`` has one, on key-value storage). The
+Python ledger keeps its claims in one SQL table — one ``INSERT … ON CONFLICT … RETURNING`` per claim —
+with their expiry in epoch ms (0: never); expired claims are free to take again at once, and one alarm
+purges them in the background through an index on the expiry.
 
 Calls record ``resource::dedupe::write`` + ``resource::dedupe``, not the state hints: a dedupe check is
 its own kind of effect in Flow IR.
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 
     from .backends.base import StubBackend
     from .namespace import DurableObjectNamespace
+    from .sql import SqlStorage
 
 __all__ = ["MAX_DEDUPE_KEY_BYTES", "MAX_DEDUPE_TTL_SECONDS", "Dedupe", "DedupeLedger"]
 
@@ -53,12 +55,59 @@ Why a bound: the expiry must be an alarm time (at most ``ALARM_MAX_EPOCH_MS``, t
 and fit the 15-digit expiry index."""
 _MAX_EXPIRY_MS: Final = min(10**15 - 1, ALARM_MAX_EPOCH_MS)  # an alarm time the x:<15 digits> index orders
 DEFAULT_SHARDS: Final = 64
-_ENTRY: Final = "k:"
-_EXPIRY: Final = "x:"  # x:<expiry ms, 15 digits>:<key> — expiries in order, for the purge
+_ENTRY: Final = "k:"  # the key-value ledger's entries (before SQL): adopted into the table
+_EXPIRY: Final = "x:"  # and its expiry index, x:<expiry ms, 15 digits>:<key>
+
+
+_SCHEMA: Final = (
+    "CREATE TABLE IF NOT EXISTS dedupe_claims (key TEXT PRIMARY KEY, expires INTEGER NOT NULL) WITHOUT ROWID;"
+    "CREATE INDEX IF NOT EXISTS dedupe_claims_by_expiry ON dedupe_claims (expires) WHERE expires > 0"
+)
+_CLAIM: Final = (
+    "INSERT INTO dedupe_claims (key, expires) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
+    "SET expires = excluded.expires WHERE dedupe_claims.expires > 0 AND dedupe_claims.expires <= ? "
+    "RETURNING 1"
+)
+"""One statement per claim: insert the key, or take over a claim that has expired; a row comes back
+only when this call claimed it."""
 
 
 class DedupeLedger(DurableObject):
-    """One shard of the ledger: claims, their expiry, and an alarm that purges expired ones."""
+    """One shard of the ledger: a SQL table of claims (key, expiry in epoch ms, 0: never) with the
+    expiries indexed, and one alarm, at the earliest expiry, that purges the expired ones.
+
+    Needs a SQLite-backed class (``new_sqlite_classes``, the default for new classes). Claims an
+    older version kept in key-value storage (``k:<key>`` entries) are moved into the table the first
+    time an instance starts.
+    """
+
+    def __init__(self, ctx: Any, env: Any) -> None:
+        super().__init__(ctx, env)
+        self._sql: SqlStorage | None = None
+        self._alarm: int | None = None
+        self._alarm_known = False  # the alarm this instance set (or read) is the one in storage
+
+    async def _ready(self) -> SqlStorage:
+        sql = self._sql
+        if sql is None:
+            sql = self.storage.sql
+            sql.exec(_SCHEMA)
+            await self._adopt_key_value_claims(sql)
+            self._sql = sql
+        return sql
+
+    async def _adopt_key_value_claims(self, sql: SqlStorage) -> None:
+        """Move claims kept by the key-value ledger (before SQL) into the table, then drop them."""
+        while old := await self.storage.list(prefix=_ENTRY, limit=128):
+            for entry, expires in old.items():
+                sql.exec(
+                    "INSERT OR IGNORE INTO dedupe_claims (key, expires) VALUES (?, ?)",
+                    entry[len(_ENTRY) :],
+                    int(expires),
+                )
+            await self.storage.delete(list(old))
+        while index := await self.storage.list(prefix=_EXPIRY, limit=128):
+            await self.storage.delete(list(index))
 
     async def put_if_absent(self, key: str, ttl_ms: int | None) -> bool:
         """Claim ``key`` for ``ttl_ms`` (None: until forgotten). Every argument is checked before the
@@ -68,35 +117,29 @@ class DedupeLedger(DurableObject):
         checked_ttl = _check_ttl_ms(ttl_ms)
         now_ms = int(self.now() * 1000)
         at = None if checked_ttl is None else _check_expiry(now_ms + checked_ttl)
-        expires = await self.storage.get(_ENTRY + checked_key)
-        if expires is not None and (expires == 0 or expires > now_ms):
-            return False
-        if at is None:
-            await self.storage.put({_ENTRY + checked_key: 0})
-            return True
-        alarm = await self.storage.get_alarm()
-        if alarm is None or alarm > at:
-            await self.storage.set_alarm(at)
-        await self.storage.put({_ENTRY + checked_key: at, f"{_EXPIRY}{at:015d}:{checked_key}": 1})
-        return True
+        sql = await self._ready()
+        if at is not None:
+            if not self._alarm_known:
+                self._alarm = await self.storage.get_alarm()
+                self._alarm_known = True
+            if self._alarm is None or self._alarm > at:
+                await self.storage.set_alarm(at)
+                self._alarm = at
+        return bool(sql.exec(_CLAIM, checked_key, at or 0, now_ms).to_array())
 
     async def forget(self, key: str) -> bool:
-        return bool(await self.storage.delete(_ENTRY + key))
+        sql = await self._ready()
+        return bool(sql.exec("DELETE FROM dedupe_claims WHERE key = ? RETURNING 1", key).to_array())
 
     async def alarm(self) -> None:
+        self._alarm, self._alarm_known = None, True  # the runtime took the alarm that fired
         now_ms = int(self.now() * 1000)
-        while True:
-            due = await self.storage.list(prefix=_EXPIRY, end=f"{_EXPIRY}{now_ms:015d};", limit=64)
-            if not due:
-                break
-            entries = {index.split(":", 2)[2]: int(index.split(":", 2)[1]) for index in due}
-            current = await self.storage.get([_ENTRY + k for k in entries])
-            expired = [_ENTRY + k for k, at in entries.items() if current.get(_ENTRY + k) == at]
-            async with self.storage.transaction() as txn:
-                await txn.delete([*due, *expired])
-        upcoming = await self.storage.list(prefix=_EXPIRY, limit=1)
-        if upcoming:
-            await self.storage.set_alarm(int(next(iter(upcoming)).split(":", 2)[1]))
+        sql = await self._ready()
+        sql.exec("DELETE FROM dedupe_claims WHERE expires > 0 AND expires <= ?", now_ms)
+        upcoming = sql.exec("SELECT min(expires) AS at FROM dedupe_claims WHERE expires > 0").one()["at"]
+        if upcoming is not None:
+            await self.storage.set_alarm(int(upcoming))
+            self._alarm = int(upcoming)
 
 
 class Dedupe:

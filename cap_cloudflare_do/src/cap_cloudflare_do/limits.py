@@ -19,8 +19,12 @@ __all__ = [
     "MAX_ENTRY_BYTES",
     "MAX_NESTING",
     "MAX_OBJECT_BYTES",
+    "MAX_SQL_COLUMNS",
+    "MAX_SQL_FUNCTION_ARGS",
+    "MAX_SQL_LIKE_PATTERN_BYTES",
     "MAX_SQL_PARAMS",
     "MAX_SQL_STATEMENT_BYTES",
+    "MAX_SQL_VALUE_BYTES",
     "SOFT_REQUESTS_PER_SECOND",
 ]
 
@@ -41,6 +45,21 @@ MAX_SQL_STATEMENT_BYTES: Final = 100_000
 
 MAX_SQL_PARAMS: Final = 100
 """Bound parameters per SQL query: at most 100."""
+
+MAX_SQL_VALUE_BYTES: Final = 2_000_000
+"""The largest string, BLOB or table row in a SQLite-backed object: 2 MB (decimal, the stricter reading).
+
+Bindings are checked before the call; the local runtime also sets SQLite's ``SQLITE_LIMIT_LENGTH`` to
+it, so a row grown past it inside SQL fails there too."""
+
+MAX_SQL_COLUMNS: Final = 100
+"""Columns per table of a SQLite-backed object (the local runtime sets ``SQLITE_LIMIT_COLUMN``)."""
+
+MAX_SQL_FUNCTION_ARGS: Final = 32
+"""Arguments per SQL function call (the local runtime sets ``SQLITE_LIMIT_FUNCTION_ARG``)."""
+
+MAX_SQL_LIKE_PATTERN_BYTES: Final = 50
+"""Bytes in a ``LIKE`` or ``GLOB`` pattern (the local runtime sets ``SQLITE_LIMIT_LIKE_PATTERN_LENGTH``)."""
 
 MAX_BATCH_KEYS: Final = 128
 """Keys per batched ``get``/``put``/``delete`` call ("Supports up to 128 keys at a time")."""

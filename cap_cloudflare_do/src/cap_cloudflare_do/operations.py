@@ -34,7 +34,11 @@ __all__ = [
     "STORAGE_LIST",
     "STORAGE_PUT",
     "STORAGE_SET_ALARM",
+    "STORAGE_SQL_EXEC",
+    "STORAGE_SQL_READ",
     "STORAGE_TRANSACTION",
+    "STORAGE_BOOKMARK",
+    "STORAGE_RESTORE_BOOKMARK",
 ]
 
 _READ: Final = "resource::state::read"
@@ -65,6 +69,15 @@ STORAGE_DELETE_ALARM: Final = Operation(
     "do", "storage.delete_alarm", _WRITE, _STATE, idempotent=True, subrequests=0
 )
 
+STORAGE_SQL_READ: Final = Operation("do", "storage.sql.exec", _READ, _READ, idempotent=True, subrequests=0)
+"""``sql.exec`` of a query :func:`cap_cloudflare_do.sql.is_read_only` proves read-only."""
+STORAGE_SQL_EXEC: Final = Operation("do", "storage.sql.exec", _WRITE, _STATE, idempotent=False, subrequests=0)
+"""``sql.exec`` of anything else: a write (an ``INSERT`` retried would insert twice)."""
+STORAGE_BOOKMARK: Final = Operation("do", "storage.bookmark", _READ, _READ, idempotent=True, subrequests=0)
+STORAGE_RESTORE_BOOKMARK: Final = Operation(
+    "do", "storage.restore_bookmark", _WRITE, _STATE, idempotent=True, subrequests=0
+)
+
 DEDUPE_PUT_IF_ABSENT: Final = Operation(
     "dedupe", "put_if_absent", "resource::dedupe::write", "resource::dedupe", idempotent=False
 )
@@ -87,6 +100,10 @@ OPERATIONS: Final = (
     STORAGE_TRANSACTION,
     STORAGE_SET_ALARM,
     STORAGE_DELETE_ALARM,
+    STORAGE_SQL_READ,
+    STORAGE_SQL_EXEC,
+    STORAGE_BOOKMARK,
+    STORAGE_RESTORE_BOOKMARK,
     DEDUPE_PUT_IF_ABSENT,
     DEDUPE_FORGET,
 )

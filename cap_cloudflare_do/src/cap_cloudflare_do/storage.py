@@ -7,6 +7,10 @@ with ``start`` inclusive and ``start_after``/``end`` exclusive, and ``reverse`` 
 those bounds mean. Every method validates first (types, the 2 MB entry limit, batch sizes) and then
 goes through the pipeline once, recording ``resource::state::read`` or ``resource::state::write``.
 
+``storage.sql`` is the SQL API of a SQLite-backed object (:mod:`cap_cloudflare_do.sql`): synchronous,
+like the runtime's, with ``transaction_sync(fn)`` for a synchronous all-or-nothing block of SQL and the
+point-in-time recovery calls beside it.
+
 Transactions (``async with storage.transaction() as txn``) buffer their writes and read through them,
 then commit all writes at once — one SQLite transaction locally, one coalesced batch on Workers — so
 an exception (or ``txn.rollback()``) leaves storage exactly as it was.
@@ -14,12 +18,13 @@ an exception (or ``txn.rollback()``) leaves storage exactly as it was.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final, overload
+from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
 from cap_opendal_core.errors import InvalidInput
 
 from . import codec
 from .operations import (
+    STORAGE_BOOKMARK,
     STORAGE_DELETE,
     STORAGE_DELETE_ALARM,
     STORAGE_DELETE_ALL,
@@ -27,6 +32,7 @@ from .operations import (
     STORAGE_GET_ALARM,
     STORAGE_LIST,
     STORAGE_PUT,
+    STORAGE_RESTORE_BOOKMARK,
     STORAGE_SET_ALARM,
     STORAGE_TRANSACTION,
 )
@@ -43,15 +49,18 @@ from .validation import (
 
 if TYPE_CHECKING:
     import datetime as _dt
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
     from types import TracebackType
 
     from cap_opendal_core.layers import LayerSettings, Pipeline
 
     from .backends.base import StorageBackend
     from .codec import StorableValue
+    from .sql import SqlStorage
 
 __all__ = ["DurableObjectStorage", "KeyBatch", "Transaction", "in_range", "utf8_order"]
+
+T = TypeVar("T")
 
 KeyBatch = list[str] | tuple[str, ...]
 """A batch of keys (``list`` is also the name of a storage method, hence the alias)."""
@@ -79,11 +88,12 @@ def in_range(key: str, options: ListOptions) -> bool:
 class DurableObjectStorage:
     """One Durable Object's storage (``self.storage`` inside a :class:`DurableObject`)."""
 
-    __slots__ = ("_backend", "_pipeline")
+    __slots__ = ("_backend", "_pipeline", "_sql")
 
     def __init__(self, backend: StorageBackend, pipeline: Pipeline) -> None:
         self._backend = backend
         self._pipeline = pipeline
+        self._sql: SqlStorage | None = None
 
     @classmethod
     def from_js(cls, storage: Any, *, settings: LayerSettings | None = None) -> DurableObjectStorage:
@@ -195,8 +205,69 @@ class DurableObjectStorage:
         """``async with storage.transaction() as txn:`` — all of ``txn``'s writes, or none."""
         return Transaction(self)
 
+    # -- SQL ----------------------------------------------------------------------------------------
+
+    @property
+    def sql(self) -> SqlStorage:
+        """The object's SQL database: ``storage.sql.exec(query, *bindings)`` (synchronous)."""
+        sql = self._sql
+        if sql is None:
+            from .sql import SqlStorage
+
+            sql = self._sql = SqlStorage(self._backend.sql(), self._pipeline)
+        return sql
+
+    def transaction_sync(self, fn: Callable[[], T]) -> T:
+        """Run the synchronous ``fn`` as one transaction: every SQL write it makes, or none if it raises
+        (the runtime's ``transactionSync``). Returns what ``fn`` returns."""
+        from .sql import run_sync_transaction
+
+        result: T = run_sync_transaction(self._pipeline, self._backend.sql(), fn)
+        return result
+
+    # -- point-in-time recovery -------------------------------------------------------------------------
+
+    async def get_current_bookmark(self) -> str:
+        """A bookmark for the object's storage as it is now (point-in-time recovery)."""
+        bookmark: str = await self._pipeline.call(STORAGE_BOOKMARK, self._backend.get_current_bookmark)
+        return bookmark
+
+    async def get_bookmark_for_time(self, timestamp: _dt.datetime | int | float) -> str:
+        """A bookmark for the storage as it was at ``timestamp`` (a ``datetime``, naive means UTC, or
+        epoch milliseconds), within the last 30 days."""
+        epoch_ms = _bookmark_time(timestamp)
+        bookmark: str = await self._pipeline.call(
+            STORAGE_BOOKMARK, self._backend.get_bookmark_for_time, epoch_ms
+        )
+        return bookmark
+
+    async def on_next_session_restore_bookmark(self, bookmark: str) -> str:
+        """Restore the storage to ``bookmark`` when the object next restarts (abort it to restart now);
+        returns a bookmark to undo the restore."""
+        if not isinstance(bookmark, str) or not bookmark:
+            raise InvalidInput("bookmark must be a non-empty str", field="bookmark")
+        undo: str = await self._pipeline.call(
+            STORAGE_RESTORE_BOOKMARK, self._backend.on_next_session_restore_bookmark, bookmark
+        )
+        return undo
+
     def __repr__(self) -> str:
         return f"DurableObjectStorage(backend={self._backend.kind!r})"
+
+
+def _bookmark_time(timestamp: object) -> int:
+    """A point in time for ``get_bookmark_for_time``, as epoch milliseconds (checked before any I/O)."""
+    import datetime as dt
+
+    if isinstance(timestamp, dt.datetime):
+        moment = timestamp if timestamp.tzinfo is not None else timestamp.replace(tzinfo=dt.UTC)
+        timestamp = (moment - dt.datetime(1970, 1, 1, tzinfo=dt.UTC)) // dt.timedelta(milliseconds=1)
+    if isinstance(timestamp, bool) or not isinstance(timestamp, int | float) or not 0 <= timestamp < 2**53:
+        raise InvalidInput(
+            f"timestamp must be a datetime or epoch milliseconds (0 <= n < 2**53), got {timestamp!r}",
+            field="timestamp",
+        )
+    return int(timestamp)
 
 
 class Transaction:

@@ -6,27 +6,31 @@ also implement :class:`StorageBackend` for an object's own storage.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from cap_opendal_core.capability import CapabilityBackend
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
     from cap_opendal_core.descriptors import Descriptor
 
     from ..ids import DurableObjectId
     from ..models import Request, Response
+    from ..sql import SqlCursor, SqlValue
     from ..validation import Encoded, ListOptions
 
 __all__ = [
     "KeyList",
     "NamespaceBackend",
     "RemoteNamespace",
+    "SqlBackend",
     "StorageBackend",
     "StubBackend",
     "namespace_descriptor",
 ]
+
+T = TypeVar("T")
 
 KeyList = list[str]
 """Keys of one call (an alias: ``list`` is also the name of a storage method)."""
@@ -104,6 +108,33 @@ class StorageBackend(Protocol):
     async def set_alarm(self, epoch_ms: int) -> None: ...
 
     async def delete_alarm(self) -> None: ...
+
+    def sql(self) -> SqlBackend:
+        """The object's SQL database (``storage.sql``)."""
+        ...
+
+    async def get_current_bookmark(self) -> str: ...
+
+    async def get_bookmark_for_time(self, epoch_ms: int) -> str: ...
+
+    async def on_next_session_restore_bookmark(self, bookmark: str) -> str: ...
+
+
+class SqlBackend(Protocol):
+    """One object's SQL database. Queries arrive checked and split (:func:`cap_cloudflare_do.sql.prepare`);
+    failures leave as ``CapabilityError`` (:func:`cap_cloudflare_do.sql.sql_error`)."""
+
+    kind: str
+
+    def exec(self, query: str, statements: tuple[str, ...], bindings: tuple[SqlValue, ...]) -> SqlCursor:
+        """Run ``query`` (whose statements are ``statements``); the last statement takes ``bindings``."""
+        ...
+
+    def database_size(self) -> int: ...
+
+    def transaction_sync(self, fn: Callable[[], T]) -> T:
+        """Run ``fn`` in one transaction: all of its writes, or none when it raises."""
+        ...
 
 
 def namespace_descriptor(kind: str, *, durable: bool = True) -> Descriptor:

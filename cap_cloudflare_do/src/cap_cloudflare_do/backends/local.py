@@ -52,6 +52,7 @@ if TYPE_CHECKING:
 
     from ..validation import Encoded, ListOptions
     from .base import KeyList
+    from .local_sql import LocalSql
 
 __all__ = ["LocalRuntime", "LocalStorage", "LocalStub", "ObjectContext"]
 
@@ -471,3 +472,25 @@ class LocalStorage:
     async def delete_alarm(self) -> None:
         self._runtime.store.delete_alarm(self._object_id)
         self._runtime.alarm_changed()
+
+    def sql(self) -> LocalSql:
+        from .local_sql import LocalSql
+
+        runtime = self._runtime
+        return LocalSql(lambda: runtime.store.sql, self._object_id)
+
+    async def get_current_bookmark(self) -> str:
+        raise _no_pitr()
+
+    async def get_bookmark_for_time(self, epoch_ms: int) -> str:
+        raise _no_pitr()
+
+    async def on_next_session_restore_bookmark(self, bookmark: str) -> str:
+        raise _no_pitr()
+
+
+def _no_pitr() -> Unsupported:
+    return Unsupported(
+        "point-in-time recovery needs Cloudflare's storage log, which the local runtime does not keep "
+        "(it would have to record every write for 30 days); copy the namespace folder to keep a restore point"
+    )

@@ -38,6 +38,7 @@ from cap_opendal_core.errors import Misconfigured
 from cap_opendal_core.localfs import local_root
 
 from .. import codec
+from .local_sql import SqlDatabases
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -45,7 +46,7 @@ if TYPE_CHECKING:
     from ..validation import Encoded, ListOptions
     from .base import KeyList
 
-__all__ = ["DB_FILE", "AlarmList", "SqliteStore"]
+__all__ = ["DB_FILE", "SQL_FOLDER", "AlarmList", "SqliteStore"]
 
 AlarmList = list[tuple[str, int]]
 """``(object_id, epoch ms)`` pairs (an alias: ``list`` is also a method name here)."""
@@ -70,7 +71,10 @@ CREATE INDEX IF NOT EXISTS alarms_by_time ON alarms (at_ms);
 """
 
 
-MEMBERS: Final = (DB_FILE, f"{DB_FILE}-wal", f"{DB_FILE}-shm", f"{DB_FILE}-journal", _LOCK_FILE)
+SQL_FOLDER: Final = "sql"
+"""Where each object's own SQL database lives: ``sql/<object id>.sqlite3`` (:mod:`.local_sql`)."""
+
+MEMBERS: Final = (DB_FILE, f"{DB_FILE}-wal", f"{DB_FILE}-shm", f"{DB_FILE}-journal", _LOCK_FILE, SQL_FOLDER)
 """The files a namespace keeps in its directory: none may be a symbolic link."""
 
 
@@ -122,6 +126,8 @@ class SqliteStore:
             db.execute("INSERT OR IGNORE INTO meta (name, value) VALUES ('salt', ?)", (salt,))
             row = db.execute("SELECT value FROM meta WHERE name = 'salt'").fetchone()
         self.salt: bytes = bytes(row[0])
+        self.sql = SqlDatabases(None if self.path is None else self.path / SQL_FOLDER, self.durability)
+        """Each object's SQL database (opened on first use)."""
 
     def _take_lock(self) -> None:
         assert self.path is not None
@@ -145,6 +151,7 @@ class SqliteStore:
 
     def close(self) -> None:
         self._finalizer.detach()
+        self.sql.close()
         self._db.close()
         self._release_lock()
 
@@ -234,11 +241,13 @@ class SqliteStore:
         return found
 
     def delete_all(self, object_id: str) -> None:
-        """Every key and the alarm, in one transaction: Workers' ``deleteAll()`` drops the alarm too
-        (compatibility date 2026-02-24 and later)."""
+        """Every key and the alarm, in one transaction, then the object's SQL database: Workers'
+        ``deleteAll()`` drops the alarm too (compatibility date 2026-02-24 and later), and on a
+        SQLite-backed object every table."""
         with self._atomic():
             self._db.execute("DELETE FROM entries WHERE object_id = ?", (object_id,))
             self._db.execute("DELETE FROM alarms WHERE object_id = ?", (object_id,))
+        self.sql.drop(object_id)
 
     def commit(self, object_id: str, puts: Mapping[str, Encoded], deletes: KeyList) -> None:
         with self._atomic():

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from ..validation import Encoded, ListOptions
     from .base import KeyList
+    from .workers_sql import WorkersSql
 
 __all__ = ["WorkersStorage"]
 
@@ -104,6 +105,25 @@ class WorkersStorage:
 
     async def delete_alarm(self) -> None:
         await self._call(lambda: self._js.deleteAlarm(), "storage.delete_alarm")
+
+    # -- SQL and point-in-time recovery (SQLite-backed classes) ------------------------------------
+
+    def sql(self) -> WorkersSql:
+        from .workers_sql import WorkersSql
+
+        return WorkersSql(self._js)
+
+    async def get_current_bookmark(self) -> str:
+        return str(await self._call(lambda: self._js.getCurrentBookmark(), "storage.bookmark"))
+
+    async def get_bookmark_for_time(self, epoch_ms: int) -> str:
+        return str(await self._call(lambda: self._js.getBookmarkForTime(epoch_ms), "storage.bookmark"))
+
+    async def on_next_session_restore_bookmark(self, bookmark: str) -> str:
+        undo = await self._call(
+            lambda: self._js.onNextSessionRestoreBookmark(bookmark), "storage.restore_bookmark"
+        )
+        return str(undo)
 
 
 def _returning(value: Any) -> Callable[[], Any]:

@@ -1,0 +1,338 @@
+"""The local runtime's SQL API: one real SQLite database per object, held to the runtime's rules.
+
+Each object's tables live in their own file, ``<namespace path>/sql/<object id>.sqlite3`` (in memory
+for an in-memory namespace), opened on first use — so one object's tables never meet another's, and
+its key-value entries (in the namespace's ``objects.sqlite3``, as before) never appear among them, as
+the runtime hides its ``__cf_kv`` table. At most :data:`MAX_OPEN` files stay open; the least recently
+used one is closed past that and reopened when needed.
+
+Each connection enforces what the runtime enforces, before or while SQLite works: the documented
+limits as SQLite limits (statement length, bound parameters, string/blob/row size, columns, function
+arguments, ``LIKE`` pattern length, and a page cap for the 10 GB database size); and an authorizer
+that refuses what the runtime refuses — names with the reserved ``_cf_`` prefix, SQL transaction
+statements (``BEGIN``/``SAVEPOINT``/…: use ``transaction_sync``), ``ATTACH``/``DETACH``, temporary
+tables, and any ``PRAGMA`` outside the reporting ones. Foreign keys are enforced, as on Cloudflare.
+
+Several statements in one ``exec`` run one after another, each committed as it completes, as the
+runtime does: a failing later statement leaves the earlier ones' writes in place.
+
+Counters: ``rows_written`` is the number of rows the last statement inserted, updated or deleted
+(SQLite's ``changes``); ``rows_read`` the rows it returned. Cloudflare bills rows scanned and index
+entries written as well, so the binding can report more for the same statement (see the docs).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Final, TypeVar
+
+from cap_opendal_core.errors import CapabilityError, InvalidInput, Misconfigured
+
+from ..limits import (
+    MAX_OBJECT_BYTES,
+    MAX_SQL_COLUMNS,
+    MAX_SQL_FUNCTION_ARGS,
+    MAX_SQL_LIKE_PATTERN_BYTES,
+    MAX_SQL_PARAMS,
+    MAX_SQL_STATEMENT_BYTES,
+    MAX_SQL_VALUE_BYTES,
+)
+from ..sql import RESERVED_PREFIX, SqlCursor, SqlValue, runtime_value, sql_error
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from cap_opendal_core.embedded.durability import Durability
+
+__all__ = ["MAX_OPEN", "LocalSql", "SqlDatabases"]
+
+T = TypeVar("T")
+
+MAX_OPEN: Final = 64
+"""Object databases kept open at once (each is a file handle or two)."""
+
+_MARK: Final = f"/* cap-internal {os.urandom(8).hex()} */"
+"""Appended to the runtime's own statements: a cached statement it prepared (which passed the
+authorizer) is never the one a query of the same text reuses."""
+
+_TX_MESSAGE: Final = (
+    "To execute a transaction, please use storage.transaction_sync() (or storage.transaction()) instead "
+    "of the SQL BEGIN TRANSACTION or SAVEPOINT statements"
+)
+
+_NAMED_ACTIONS: Final = frozenset(
+    getattr(sqlite3, name)
+    for name in (
+        "SQLITE_CREATE_INDEX",
+        "SQLITE_CREATE_TABLE",
+        "SQLITE_CREATE_TRIGGER",
+        "SQLITE_CREATE_VIEW",
+        "SQLITE_DELETE",
+        "SQLITE_DROP_INDEX",
+        "SQLITE_DROP_TABLE",
+        "SQLITE_DROP_TRIGGER",
+        "SQLITE_DROP_VIEW",
+        "SQLITE_INSERT",
+        "SQLITE_READ",
+        "SQLITE_UPDATE",
+        "SQLITE_REINDEX",
+        "SQLITE_ANALYZE",
+        "SQLITE_CREATE_VTABLE",
+        "SQLITE_DROP_VTABLE",
+        "SQLITE_ALTER_TABLE",
+    )
+)
+_SECOND_IS_NAME: Final = frozenset(
+    (
+        sqlite3.SQLITE_CREATE_INDEX,
+        sqlite3.SQLITE_DROP_INDEX,
+        sqlite3.SQLITE_ALTER_TABLE,
+        sqlite3.SQLITE_CREATE_TRIGGER,
+        sqlite3.SQLITE_DROP_TRIGGER,
+    )
+)
+_TEMP_ACTIONS: Final = frozenset(
+    getattr(sqlite3, f"SQLITE_{verb}_TEMP_{what}")
+    for verb in ("CREATE", "DROP")
+    for what in ("INDEX", "TABLE", "TRIGGER", "VIEW")
+)
+_ALLOWED_PRAGMAS: Final = frozenset(
+    {
+        "table_info",
+        "table_xinfo",
+        "table_list",
+        "index_list",
+        "index_info",
+        "index_xinfo",
+        "foreign_key_list",
+        "foreign_key_check",
+        "quick_check",
+        "integrity_check",
+        "foreign_keys",
+        "defer_foreign_keys",
+        "case_sensitive_like",
+        "legacy_alter_table",
+        "recursive_triggers",
+        "reverse_unordered_selects",
+        "data_version",
+    }
+)
+
+
+class _Db:
+    """One object's connection, and why its authorizer last refused (for the error message)."""
+
+    __slots__ = ("closed", "conn", "internal", "refused")
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.conn = conn
+        self.closed = False
+        self.internal = False  # our own BEGIN/SAVEPOINT/PRAGMA pass the authorizer
+        self.refused: str | None = None
+
+    def close(self) -> None:
+        self.closed = True
+        self.conn.close()
+
+    def authorize(
+        self, action: int, arg1: str | None, arg2: str | None, db: str | None, src: str | None
+    ) -> int:
+        if self.internal:
+            return sqlite3.SQLITE_OK
+        if action in _NAMED_ACTIONS:
+            if (arg1 is not None and arg1.startswith(RESERVED_PREFIX)) or (
+                action in _SECOND_IS_NAME and arg2 is not None and arg2.startswith(RESERVED_PREFIX)
+            ):
+                self.refused = f"names starting with {RESERVED_PREFIX!r} are reserved by the runtime"
+                return sqlite3.SQLITE_DENY
+            return sqlite3.SQLITE_OK
+        if action == sqlite3.SQLITE_PRAGMA:
+            if (arg1 or "").lower() in _ALLOWED_PRAGMAS:
+                return sqlite3.SQLITE_OK
+            self.refused = f"PRAGMA {arg1} is not available to Durable Objects"
+            return sqlite3.SQLITE_DENY
+        if action in (sqlite3.SQLITE_TRANSACTION, sqlite3.SQLITE_SAVEPOINT):
+            self.refused = _TX_MESSAGE
+            return sqlite3.SQLITE_DENY
+        if action in (sqlite3.SQLITE_ATTACH, sqlite3.SQLITE_DETACH) or action in _TEMP_ACTIONS:
+            self.refused = "ATTACH, DETACH and temporary tables are not available to Durable Objects"
+            return sqlite3.SQLITE_DENY
+        return sqlite3.SQLITE_OK
+
+
+def _open(target: str, durability: Durability) -> _Db:
+    conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False, cached_statements=256)
+    db = _Db(conn)
+    try:
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(f"PRAGMA synchronous={'FULL' if durability == 'full' else 'NORMAL'}")
+        conn.execute("PRAGMA foreign_keys=ON")
+        page_size = int(conn.execute("PRAGMA page_size").fetchone()[0])
+        conn.execute(f"PRAGMA max_page_count={MAX_OBJECT_BYTES // page_size}")
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_SQL_VALUE_BYTES)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_SQL_LENGTH, MAX_SQL_STATEMENT_BYTES)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, MAX_SQL_PARAMS)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_COLUMN, MAX_SQL_COLUMNS)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_FUNCTION_ARG, MAX_SQL_FUNCTION_ARGS)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LIKE_PATTERN_LENGTH, MAX_SQL_LIKE_PATTERN_BYTES)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        conn.set_authorizer(db.authorize)
+    except BaseException:
+        conn.close()
+        raise
+    return db
+
+
+class SqlDatabases:
+    """The per-object databases of one namespace (``folder=None``: each in memory)."""
+
+    def __init__(self, folder: Path | None, durability: Durability) -> None:
+        self.folder = folder
+        self.durability: Durability = durability
+        self._open: OrderedDict[str, _Db] = OrderedDict()
+        self._memory: dict[str, _Db] = {}  # in-memory databases are never closed early: they'd be lost
+
+    def _file(self, object_id: str) -> Path:
+        assert self.folder is not None
+        return self.folder / f"{object_id}.sqlite3"
+
+    def get(self, object_id: str) -> _Db:
+        if self.folder is None:
+            db = self._memory.get(object_id)
+            if db is None:
+                db = self._memory[object_id] = _open(":memory:", self.durability)
+            return db
+        db = self._open.get(object_id)
+        if db is not None:
+            self._open.move_to_end(object_id)
+            return db
+        if not self.folder.exists():
+            self.folder.mkdir(mode=0o700)
+        if self.folder.is_symlink() or self._file(object_id).is_symlink():
+            raise Misconfigured(
+                f"{str(self.folder)!r} or a database in it is a symbolic link; the local runtime refuses it",
+                capability="do",
+                operation="storage.sql",
+            )
+        db = self._open[object_id] = _open(str(self._file(object_id)), self.durability)
+        while len(self._open) > MAX_OPEN:
+            oldest, old = next(iter(self._open.items()))
+            if old.conn.in_transaction:
+                break
+            del self._open[oldest]
+            old.close()
+        return db
+
+    def drop(self, object_id: str) -> None:
+        """Delete the object's database (``delete_all`` drops its tables with its keys)."""
+        db = self._memory.pop(object_id, None) or self._open.pop(object_id, None)
+        if db is not None:
+            db.close()
+        if self.folder is not None:
+            for suffix in ("", "-wal", "-shm", "-journal"):
+                path = self.folder / f"{object_id}.sqlite3{suffix}"
+                if path.exists() and not path.is_symlink():
+                    os.unlink(path)
+
+    def close(self) -> None:
+        for db in (*self._open.values(), *self._memory.values()):
+            db.close()
+        self._open.clear()
+        self._memory.clear()
+
+
+class LocalSql:
+    """One object's SQL database in the local runtime."""
+
+    __slots__ = ("_cached", "_databases", "_object_id")
+    kind = "local"
+
+    def __init__(self, databases: Callable[[], SqlDatabases], object_id: str) -> None:
+        self._databases = databases
+        self._object_id = object_id
+        self._cached: _Db | None = None
+
+    def _db(self) -> _Db:
+        db = self._cached
+        if db is None or db.closed:  # closed: evicted from the open set, dropped, or the namespace closed
+            db = self._cached = self._databases().get(self._object_id)
+        return db
+
+    def exec(self, query: str, statements: tuple[str, ...], bindings: tuple[SqlValue, ...]) -> SqlCursor:
+        db = self._db()
+        conn = db.conn
+        try:
+            if len(statements) > 1:
+                for earlier in statements[:-1]:
+                    self._check_statement(earlier, query)
+                    conn.execute(earlier)
+            last = statements[-1]
+            if last[0] in "Vv":
+                self._check_statement(last, query)
+            before = conn.total_changes
+            cursor = conn.execute(last, bindings)
+            rows = cursor.fetchall()
+            description = cursor.description
+            written = conn.total_changes - before
+        except sqlite3.Error as exc:
+            raise self._error(db, exc, statements[-1] if len(statements) == 1 else query) from exc
+        names = [d[0] for d in description] if description else []
+        out = [[v if type(v) is str or v is None else runtime_value(v) for v in row] for row in rows]
+        return SqlCursor(names, out, len(out), written)
+
+    @staticmethod
+    def _check_statement(statement: str, query: str) -> None:
+        if statement[:6].upper() == "VACUUM":
+            raise InvalidInput(f"cannot VACUUM from within a transaction (in {query!r})", field="query")
+
+    @staticmethod
+    def _error(db: _Db, exc: sqlite3.Error, query: str) -> CapabilityError:
+        message = str(exc)
+        refused, db.refused = db.refused, None
+        if refused is not None and "not authorized" in message:
+            message = f"not authorized: {refused}"
+        if isinstance(exc, sqlite3.ProgrammingError) and "bindings" in message:
+            message = f"Wrong number of parameter bindings for SQL query ({message})"
+        return sql_error(message, query, cause=exc)
+
+    def database_size(self) -> int:
+        db = self._db()
+        db.internal = True
+        try:
+            pages = int(db.conn.execute("PRAGMA page_count" + _MARK).fetchone()[0])
+            size = int(db.conn.execute("PRAGMA page_size" + _MARK).fetchone()[0])
+        finally:
+            db.internal = False
+        return pages * size
+
+    def transaction_sync(self, fn: Callable[[], T]) -> T:
+        db = self._db()
+        conn = db.conn
+        nested = conn.in_transaction
+        db.internal = True
+        try:
+            conn.execute(("SAVEPOINT cf_txn" if nested else "BEGIN IMMEDIATE") + _MARK)
+        finally:
+            db.internal = False
+        try:
+            result = fn()
+        except BaseException:
+            db.internal = True
+            try:
+                if nested:
+                    conn.execute("ROLLBACK TO cf_txn" + _MARK)
+                    conn.execute("RELEASE cf_txn" + _MARK)
+                else:
+                    conn.execute("ROLLBACK" + _MARK)
+            finally:
+                db.internal = False
+            raise
+        db.internal = True
+        try:
+            conn.execute(("RELEASE cf_txn" if nested else "COMMIT") + _MARK)
+        finally:
+            db.internal = False
+        return result
