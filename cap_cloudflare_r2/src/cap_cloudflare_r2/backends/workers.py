@@ -8,9 +8,7 @@ not copy). Each result is read once: all its fields in one ``JSON.stringify`` on
 Python is a trip through the FFI (under Miniflare a round trip to workerd), and each nested object
 (checksums, metadata) would be probed for its type as it became a proxy.
 
-Bodies stream: a ``get`` returns the ``ReadableStream`` read chunk by chunk — unless the body served
-is no larger than ``TransferSettings.read_chunk_size``, which is read whole in one call, as the S3
-backend does. A ``put`` of a stream
+Bodies stream: a ``get`` returns the ``ReadableStream`` read chunk by chunk. A ``put`` of a stream
 cannot be handed to the binding as a JS stream — workerd (and Miniflare, which forwards to it)
 refuses a ``ReadableStream`` whose length is not known in advance ("Provided readable stream must
 have a known length"). So a stream is read up to ``part_size``: if it ends there it is stored with
@@ -21,6 +19,9 @@ completes, and a conditional ``put`` of a stream that large is refused (``Unsupp
 has no condition for multipart uploads). (In a deployed Worker a stream whose length is known could
 go through workerd's ``FixedLengthStream``; Miniflare's Node-side proxy has no such class, so that
 path could not be tested here and is not taken.)
+
+A body served whole or in a range no larger than ``TransferSettings.read_chunk_size`` is read in one
+call (``new Response(body).arrayBuffer()``) instead of chunk by chunk, as the S3 backend reads it.
 
 Imported only under Pyodide (``R2Bucket.from_env``); it imports nothing from the server side.
 """
