@@ -102,7 +102,7 @@ async def check_queue_crossings(env: Any) -> None:
     queue = Queue.from_env({"QUEUE": counter.wrap(env.QUEUE, "QUEUE")}, "QUEUE")
     # send, call, and what the promise resolves to enters Python
     _expect("queue.send", 3, await _count(counter, lambda: queue.send({"crossings": 1})))
-    batch = [{"body": {"crossings": 2}}, {"body": "text", "content_type": "text"}]
+    batch = [{"body": {"crossings": 2}}, {"body": {"crossings": 3}, "delay_seconds": 0}]
     _expect("queue.send_batch", 3, await _count(counter, lambda: queue.send_batch(batch)))
 
 
