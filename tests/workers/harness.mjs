@@ -91,7 +91,7 @@ async function queueDiffService(request) {
 // Counting JS<->Python crossings (checks/check_crossings.py). `env.CAPS_CROSSINGS.counter()` gives a
 // counter whose `wrap(binding, name)` hands back the binding behind a Proxy membrane that logs, as
 // "<op> <path>", each operation made on the binding or on any object or function reached from it
-// (results, resolved promises, streams, readers): a property read ("get"), an `in` test ("has"), a
+// (results, resolved promises, functions): a property read ("get"), an `in` test ("has"), a
 // property descriptor read ("descriptor"), a key listing ("keys") and a call ("call") — under
 // Miniflare each operation on a remote object is a round trip to workerd, in a deployed Worker each
 // read from Python is a trip through Pyodide's FFI. Two kinds of work count once each, as Python pays
@@ -107,8 +107,13 @@ export function crossingCounter() {
   let log = [];
   const note = (op, path) => log.push(`${op} ${path}`);
   // which Pyodide work a trap runs under, from the JS stack: its type probe or a to_py() conversion
+  // (function names of Pyodide 0.28; were they renamed, every probe read would count and
+  // checks/check_crossings.py would fail with the log showing it)
   const inside = () => {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 64; // deep enough to see the probe or the converter under nested objects
     const stack = new Error().stack ?? "";
+    Error.stackTraceLimit = limit;
     if (stack.includes("JsProxy_compute_typeflags")) return "enter";
     if (stack.includes("js2python_convert")) return "convert";
     return null;
