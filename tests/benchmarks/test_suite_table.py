@@ -145,3 +145,11 @@ def test_quick_row_runs_end_to_end(tmp_path: Path) -> None:
     assert "`./dev bench --quick --rows 1`" in text
     assert "### 1. Layer pipeline overhead per call" in text
     assert "| Python |" in text
+
+
+def test_row_9_crossings_cells() -> None:
+    from benchmarks.suite.row_workers import _crossings
+
+    assert _crossings({"raw": 3, "cap": 19}, 8000.0) == ("3 → 19", "500")
+    assert _crossings({"raw": 2, "cap": 2}, 150.0) == ("2 → 2", "—")  # nothing added: no per-crossing figure
+    assert _crossings(None, 150.0) == ("—", "—")  # a harness that did not count

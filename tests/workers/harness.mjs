@@ -88,6 +88,98 @@ async function queueDiffService(request) {
   return Response.json({ calls, raised: raised ?? null });
 }
 
+// Counting JS<->Python crossings (checks/check_crossings.py). `env.CAPS_CROSSINGS.counter()` gives a
+// counter whose `wrap(binding, name)` hands back the binding behind a Proxy membrane that logs, as
+// "<op> <path>", each operation made on the binding or on any object or function reached from it
+// (results, resolved promises, functions): a property read ("get"), an `in` test ("has"), a
+// property descriptor read ("descriptor"), a key listing ("keys") and a call ("call") — under
+// Miniflare each operation on a remote object is a round trip to workerd, in a deployed Worker each
+// read from Python is a trip through Pyodide's FFI. Two kinds of work count once each, as Python pays
+// for them with one FFI call: an object entering Python ("enter": Pyodide probes its type, reading
+// then, next, size, length, get … on it) and an object converted by `to_py()` ("convert", one per
+// object converted). Reads of `then` (promise resolution) and of symbols are not counted; buffers and
+// Dates pass unwrapped (Python copies them out in one call). `take()` returns the log since the last
+// take and starts a new one. Streams pass unwrapped too (a body's count ends at reading `body`): a
+// stream is local to Node under Miniflare, and how many calls reading it takes is the stream's own.
+export function crossingCounter() {
+  const targets = new WeakMap(); // membrane proxy -> the real object
+  const proxies = new WeakMap(); // real object -> its membrane proxy
+  let log = [];
+  const note = (op, path) => log.push(`${op} ${path}`);
+  // which Pyodide work a trap runs under, from the JS stack: its type probe or a to_py() conversion
+  // (function names of Pyodide 0.28; were they renamed, every probe read would count and
+  // checks/check_crossings.py would fail with the log showing it)
+  const inside = () => {
+    const limit = Error.stackTraceLimit;
+    Error.stackTraceLimit = 64; // deep enough to see the probe or the converter under nested objects
+    const stack = new Error().stack ?? "";
+    Error.stackTraceLimit = limit;
+    if (stack.includes("JsProxy_compute_typeflags")) return "enter";
+    if (stack.includes("js2python_convert")) return "convert";
+    return null;
+  };
+  const unwrap = (value) =>
+    (value !== null && typeof value === "object") || typeof value === "function" ? (targets.get(value) ?? value) : value;
+  const isData = (value) =>
+    ArrayBuffer.isView(value) || value instanceof ArrayBuffer || value instanceof Date || value instanceof ReadableStream;
+  function wrap(value, path) {
+    if (value === null || (typeof value !== "object" && typeof value !== "function")) return value;
+    if (targets.has(value) || isData(value)) return value;
+    if (value instanceof Promise) return value.then((resolved) => wrap(resolved, path));
+    const known = proxies.get(value);
+    if (known !== undefined) return known;
+    const count = (op, key) => {
+      if (inside() === null) note(op, key === undefined ? path : `${path}.${String(key)}`);
+    };
+    const proxy = new Proxy(value, {
+      get(target, key) {
+        const result = Reflect.get(target, key);
+        if (typeof key === "symbol" || key === "then") return result;
+        if (key === "constructor") {
+          // the first read of Pyodide's type probe as the object enters Python; never wrapped
+          if (inside() === "enter") note("enter", path);
+          return result;
+        }
+        count("get", key);
+        return wrap(result, `${path}.${key}`);
+      },
+      has(target, key) {
+        if (typeof key !== "symbol") count("has", key);
+        return Reflect.has(target, key);
+      },
+      ownKeys(target) {
+        const work = inside();
+        if (work !== "enter") note(work === "convert" ? "convert" : "keys", path);
+        return Reflect.ownKeys(target);
+      },
+      getOwnPropertyDescriptor(target, key) {
+        if (typeof key !== "symbol") count("descriptor", key);
+        return Reflect.getOwnPropertyDescriptor(target, key);
+      },
+      apply(target, self, args) {
+        note("call", `${path}()`);
+        return wrap(Reflect.apply(target, unwrap(self), args.map(unwrap)), `${path}()`);
+      },
+      construct(target, args) {
+        note("new", path);
+        return wrap(Reflect.construct(target, args.map(unwrap)), `new ${path}`);
+      },
+    });
+    targets.set(proxy, value);
+    proxies.set(value, proxy);
+    return proxy;
+  }
+  return {
+    wrap: (binding, name = "binding") => wrap(binding, name),
+    take() {
+      const taken = log;
+      log = [];
+      return taken;
+    },
+  };
+}
+const crossings = { counter: crossingCounter };
+
 // The Durable Object gateway Worker (cap_cloudflare_do's package data), run next to worker.js.
 export const GATEWAY = {
   script: path.join(ROOT, "cap_cloudflare_do", "src", "cap_cloudflare_do", "gateway", "worker.js"),
@@ -186,6 +278,8 @@ async function startMiniflare(Miniflare) {
   env.CAPS_GATEWAY_FETCH = (input, init) => mf.dispatchFetch(input, init);
   // Not a binding: where checks/check_queue_differential.py registers its Python queue handler.
   env.CAPS_QUEUE_DIFF = queueDiff;
+  // Not a binding: counts the crossings a capability call makes on a binding (checks/check_crossings.py).
+  env.CAPS_CROSSINGS = crossings;
   // Not a binding: the sizes benchmarks/run_all.py asks of bench/check_bench_workers.py (JSON).
   if (process.env.CAP_BENCH_WORKERS) env.CAP_BENCH_WORKERS = process.env.CAP_BENCH_WORKERS;
   if (process.env.CAP_DIFF_SEED) env.CAP_DIFF_SEED = process.env.CAP_DIFF_SEED; // differential checks: the seed to run

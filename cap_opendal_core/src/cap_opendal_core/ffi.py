@@ -14,6 +14,10 @@ bindings need lives here, so the differences between Pyodide releases, the ``wor
   converted with ``keep_none`` (then it is JS ``null``).
 * A binding failure arrives as ``JsException``; :func:`call_binding` and :func:`translate_js_errors`
   turn it into a :class:`~cap_opendal_core.errors.CapabilityError` whose ``__cause__`` is the original.
+* Every read of a JS object's property from Python is a trip through the FFI (under Miniflare, a
+  round trip to workerd), and every JS object that reaches Python is probed for its type first. So a
+  result with many fields is read in one go (:func:`read_fields`), and a small body in one call
+  (:func:`read_stream`) rather than a reader loop.
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import contextlib
 import datetime as _dt
 import functools
 import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from typing import Any, Final, ParamSpec, TypeVar
 
 try:
@@ -53,6 +58,9 @@ __all__ = [
     "is_js_null",
     "iter_stream",
     "js_to_py",
+    "parse_js_date",
+    "read_fields",
+    "read_stream",
     "to_bytes",
     "to_js_options",
     "to_js_value",
@@ -235,6 +243,38 @@ def _clean_converted(value: Any) -> Any:
     return value
 
 
+_REFLECT_GET: Final = js.Reflect.get
+_JSON_STRINGIFY: Final = js.JSON.stringify
+_DEFINE_PROPERTIES: Final = js.Object.defineProperties
+
+
+def read_fields(obj: Any, names: Sequence[str]) -> dict[str, Any]:
+    """Read the properties ``names`` of a binding's result in one go, as JSON-decoded Python values.
+
+    One ``JSON.stringify`` runs on the JS side over a plain holder whose getters are ``Reflect.get``
+    bound to ``obj`` and each name: JS reads every property exactly once (getters on the prototype
+    included, as workerd's result classes define them), calls ``toJSON`` where a value has one (R2's
+    checksums), serialises nested plain objects whole, and Python parses one string — no nested JS
+    object ever becomes a proxy in Python. Missing, ``undefined`` and ``null`` properties are left
+    out or ``None``; a ``Date`` arrives as its ISO 8601 string (see :func:`parse_js_date`).
+    """
+    bind = _REFLECT_GET.bind
+    descriptors = {name: {"get": bind(None, obj, name), "enumerable": True} for name in names}
+    holder = _DEFINE_PROPERTIES(
+        js.Object.new(), to_js(descriptors, dict_converter=js.Object.fromEntries, create_pyproxies=False)
+    )
+    decoded = json.loads(str(_JSON_STRINGIFY(holder)))
+    return decoded if isinstance(decoded, dict) else {}
+
+
+def parse_js_date(value: Any) -> _dt.datetime:
+    """A JS ``Date`` as ``JSON.stringify`` writes it (``2024-05-01T12:00:00.000Z``) as an aware
+    ``datetime`` in UTC, to the millisecond, as :func:`js_to_py` gives a ``Date``."""
+    if not isinstance(value, str):
+        raise TypeError(f"expected a JSON date string, not {type(value).__name__}")
+    return _dt.datetime.fromisoformat(value).astimezone(_dt.UTC)
+
+
 def _has_null_prototype(value: Any) -> bool:
     try:
         return bool(js.Object.getPrototypeOf(value) is JS_NULL) and _js_typeof(value) == "object"
@@ -272,6 +312,17 @@ async def await_js(value: Any) -> Any:
     if inspect.isawaitable(value):
         return await value
     return value
+
+
+async def read_stream(stream: Any) -> bytes:
+    """Read a JS ``ReadableStream`` whole, in one call (``new Response(stream).arrayBuffer()``).
+
+    For bodies known to be small: a few FFI calls in all, where a reader loop makes several per
+    chunk. A ``None``/``null`` stream (an empty body) gives ``b""``.
+    """
+    if is_js_null(stream):
+        return b""
+    return to_bytes(await js.Response.new(stream).arrayBuffer())
 
 
 async def iter_stream(stream: Any) -> AsyncIterator[bytes]:

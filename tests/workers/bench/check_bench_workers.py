@@ -13,6 +13,10 @@ environment). Each check returns its timings; the assertions check behaviour, ne
   needs), alternating call by call; per repeat, each side's median in µs. Both sides look the binding
   up in ``env`` once, outside the timing: under Miniflare every ``env.X`` read is a slow proxy round
   trip (about 10 ms) that a deployed Worker does not pay, and the capability holds its binding anyway.
+  After the timing, one more call of each side runs on bindings wrapped by the harness's crossing
+  counter (``env.CAPS_CROSSINGS``, as ``checks/check_crossings.py`` uses it): how many operations
+  each side makes on the binding and its results — under Miniflare, round trips to workerd. The row
+  divides the µs the capability adds by the crossings it adds: the profile of what is left.
 
 This module imports no capability at the top: ``check_bench_imports`` must see them unloaded.
 """
@@ -24,7 +28,14 @@ import os
 import statistics
 import sys
 import time
-from typing import Any
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    Call = Callable[[], Awaitable[Any]]
+    Cases = dict[str, tuple[Call, Call]]
 
 DEFAULTS = {"ops": 2, "repeats": 1, "import_repeats": 1}
 HEAVY = ("opendal", "pydantic", "httpx", "structlog")
@@ -120,9 +131,14 @@ async def _interleaved(ops: int, raw: Any, cap: Any) -> tuple[float, float]:
     return statistics.median(raw_ns) / 1000, statistics.median(cap_ns) / 1000
 
 
-async def _compare(env: Any, cases: dict[str, tuple[Any, Any]]) -> dict[str, Any]:
+async def _compare(
+    env: Any, build: Callable[[Any], Awaitable[Cases]], names: tuple[str, ...]
+) -> dict[str, Any]:
+    """Time the cases ``build`` makes on ``env``'s bindings, then count each side's crossings once on
+    the bindings ``names`` wrapped by the crossing counter (``build`` runs again on those)."""
     options = _options(env)
     out: dict[str, Any] = {}
+    cases = await build(env)
     for name, (raw, cap) in cases.items():
         await _interleaved(min(options["ops"], 5), raw, cap)  # warm up: first calls load code
         raw_us: list[float] = []
@@ -132,107 +148,119 @@ async def _compare(env: Any, cases: dict[str, tuple[Any, Any]]) -> dict[str, Any
             raw_us.append(r)
             cap_us.append(c)
         out[name] = {"raw_us": raw_us, "cap_us": cap_us}
+    counter = env.CAPS_CROSSINGS.counter()
+    counted = SimpleNamespace(**{n: counter.wrap(getattr(env, n), n) for n in names})
+    for name, (raw, cap) in (await build(counted)).items():
+        crossings = {}
+        for side, call in (("raw", raw), ("cap", cap)):
+            counter.take()
+            await call()
+            crossings[side] = len(counter.take())
+        out[name]["crossings"] = crossings
     return {"ops": options["ops"], "repeats": options["repeats"], "cases": out}
 
 
 async def check_bench_kv(env: Any) -> dict[str, Any]:
     from cap_cloudflare_kv import KvNamespace
 
-    kv = KvNamespace.from_env(env, "KV")
-    binding = env.KV
     key, raw_key = unique_key("bench/kv"), unique_key("bench/kv-raw")
-    await kv.put(key, VALUE_TEXT)
-    assert await binding.get(key) == VALUE_TEXT
-    assert await kv.get(key) == VALUE_TEXT
 
-    async def raw_get() -> None:
+    async def build(bindings: Any) -> Cases:
+        kv = KvNamespace.from_env(bindings, "KV")
+        binding = bindings.KV
+        await kv.put(key, VALUE_TEXT)
         assert await binding.get(key) == VALUE_TEXT
-
-    async def cap_get() -> None:
         assert await kv.get(key) == VALUE_TEXT
 
-    return await _compare(
-        env,
-        {
+        async def raw_get() -> None:
+            assert await binding.get(key) == VALUE_TEXT
+
+        async def cap_get() -> None:
+            assert await kv.get(key) == VALUE_TEXT
+
+        return {
             "KV get 1 KiB text": (raw_get, cap_get),
             "KV put 1 KiB text": (lambda: binding.put(raw_key, VALUE_TEXT), lambda: kv.put(key, VALUE_TEXT)),
-        },
-    )
+        }
+
+    return await _compare(env, build, ("KV",))
+
+
+R2_FIELDS = ("version", "size", "etag", "uploaded", "httpMetadata", "customMetadata", "checksums")
+"""What the workers backend reads of an R2 result (besides the key it asked for), in one go."""
 
 
 def _r2_fields(obj: Any) -> None:
-    """Read what the capability reads to build an ``R2Object``: the fair raw counterpart, since
-    under Miniflare each read of a result's property is a round trip (in workerd it is not)."""
-    for name in ("key", "size", "etag", "uploaded", "version", "httpMetadata", "customMetadata"):
-        getattr(obj, name, None)
-    obj.checksums.toJSON()
+    """Read what the capability reads to build an ``R2Object``, the way it reads it (one
+    ``ffi.read_fields``): the fair raw counterpart, since under Miniflare each property read of a
+    result is a round trip to workerd (in a deployed Worker it is a local read)."""
+    from cap_opendal_core import ffi
 
-
-async def _r2_setup(env: Any) -> tuple[Any, Any, str, str]:
-    from cap_cloudflare_r2 import R2Bucket
-
-    bucket = R2Bucket.from_env(env, "BUCKET")
-    key = unique_key("bench/r2")
-    await bucket.put(key, VALUE_BYTES)
-    return bucket, env.BUCKET, key, unique_key("bench/r2-raw")
+    ffi.read_fields(obj, R2_FIELDS)
 
 
 async def check_bench_r2_get(env: Any) -> dict[str, Any]:
-    bucket, binding, key, _ = await _r2_setup(env)
+    from cap_cloudflare_r2 import R2Bucket
+    from cap_opendal_core import ffi
 
-    async def raw_get() -> None:
-        obj = await binding.get(key)
-        assert (await obj.arrayBuffer()).to_bytes() == VALUE_BYTES
+    key = unique_key("bench/r2")
 
-    async def raw_get_as_capability() -> None:
-        obj = await binding.get(key)
-        _r2_fields(obj)
-        getattr(obj, "range", None)
-        reader = obj.body.getReader()
-        data = b""
-        while not (chunk := await reader.read()).done:
-            data += chunk.value.to_bytes()
-        reader.releaseLock()
-        assert data == VALUE_BYTES
+    async def build(bindings: Any) -> Cases:
+        bucket = R2Bucket.from_env(bindings, "BUCKET")
+        binding = bindings.BUCKET
+        await bucket.put(key, VALUE_BYTES)
 
-    async def cap_get() -> None:
-        body = await bucket.get(key)
-        assert body is not None
-        assert await body.read() == VALUE_BYTES
+        async def raw_get() -> None:
+            obj = await binding.get(key)
+            assert (await obj.arrayBuffer()).to_bytes() == VALUE_BYTES
 
-    return await _compare(
-        env,
-        {
+        async def raw_get_as_capability() -> None:
+            obj = await binding.get(key)
+            _r2_fields(obj)
+            assert await ffi.read_stream(obj.body) == VALUE_BYTES
+
+        async def cap_get() -> None:
+            body = await bucket.get(key)
+            assert body is not None
+            assert await body.read() == VALUE_BYTES
+
+        return {
             "R2 get 1 KiB": (raw_get, cap_get),
-            "R2 get 1 KiB; reading the same result fields and streaming the body": (
+            "R2 get 1 KiB; reading the same result fields and the body the same way": (
                 raw_get_as_capability,
                 cap_get,
             ),
-        },
-    )
+        }
+
+    return await _compare(env, build, ("BUCKET",))
 
 
 async def check_bench_r2_put(env: Any) -> dict[str, Any]:
     from pyodide.ffi import to_js
 
-    bucket, binding, key, raw_key = await _r2_setup(env)
+    from cap_cloudflare_r2 import R2Bucket
 
-    async def raw_put() -> None:
-        await binding.put(raw_key, to_js(VALUE_BYTES))
+    key, raw_key = unique_key("bench/r2"), unique_key("bench/r2-raw")
 
-    async def raw_put_as_capability() -> None:
-        _r2_fields(await binding.put(raw_key, to_js(VALUE_BYTES)))
+    async def build(bindings: Any) -> Cases:
+        bucket = R2Bucket.from_env(bindings, "BUCKET")
+        binding = bindings.BUCKET
 
-    async def cap_put() -> None:
-        await bucket.put(key, VALUE_BYTES)
+        async def raw_put() -> None:
+            await binding.put(raw_key, to_js(VALUE_BYTES))
 
-    return await _compare(
-        env,
-        {
+        async def raw_put_as_capability() -> None:
+            _r2_fields(await binding.put(raw_key, to_js(VALUE_BYTES)))
+
+        async def cap_put() -> None:
+            await bucket.put(key, VALUE_BYTES)
+
+        return {
             "R2 put 1 KiB": (raw_put, cap_put),
-            "R2 put 1 KiB; reading the same result fields": (raw_put_as_capability, cap_put),
-        },
-    )
+            "R2 put 1 KiB; reading the same result fields the same way": (raw_put_as_capability, cap_put),
+        }
+
+    return await _compare(env, build, ("BUCKET",))
 
 
 async def check_bench_queue(env: Any) -> dict[str, Any]:
@@ -241,28 +269,34 @@ async def check_bench_queue(env: Any) -> dict[str, Any]:
 
     from cap_cloudflare_queue import Queue
 
-    queue = Queue.from_env(env, "QUEUE")
-    binding = env.QUEUE
     body = {"bench": "queue", "n": 1}
 
-    async def raw_send() -> None:
-        await binding.send(to_js(body, dict_converter=Object.fromEntries))
+    async def build(bindings: Any) -> Cases:
+        queue = Queue.from_env(bindings, "QUEUE")
+        binding = bindings.QUEUE
 
-    async def cap_send() -> None:
-        await queue.send(body)
+        async def raw_send() -> None:
+            await binding.send(to_js(body, dict_converter=Object.fromEntries))
 
-    return await _compare(env, {"Queue send (JSON body)": (raw_send, cap_send)})
+        async def cap_send() -> None:
+            await queue.send(body)
+
+        return {"Queue send (JSON body)": (raw_send, cap_send)}
+
+    return await _compare(env, build, ("QUEUE",))
 
 
 async def check_bench_do(env: Any) -> dict[str, Any]:
     from cap_cloudflare_do import DurableObjectNamespace
 
-    stub = DurableObjectNamespace.from_env(env, "COUNTER").get_by_name(unique_key("bench/do"))
-    binding = env.COUNTER
-    raw_stub = binding.get(binding.idFromName(unique_key("bench/do-raw")))
-    assert await stub.increment(1) == 1
-    assert await raw_stub.increment(1) == 1
+    name, raw_name = unique_key("bench/do"), unique_key("bench/do-raw")
 
-    return await _compare(
-        env, {"DO RPC increment": (lambda: raw_stub.increment(1), lambda: stub.increment(1))}
-    )
+    async def build(bindings: Any) -> Cases:
+        stub = DurableObjectNamespace.from_env(bindings, "COUNTER").get_by_name(name)
+        binding = bindings.COUNTER
+        raw_stub = binding.get(binding.idFromName(raw_name))
+        assert await stub.increment(1) >= 1
+        assert await raw_stub.increment(1) >= 1
+        return {"DO RPC increment": (lambda: raw_stub.increment(1), lambda: stub.increment(1))}
+
+    return await _compare(env, build, ("COUNTER",))

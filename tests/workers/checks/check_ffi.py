@@ -130,6 +130,45 @@ async def check_r2_body_streams_chunk_by_chunk(env: Any) -> None:
     assert [c async for c in ffi.iter_stream(jsnull)] == []
 
 
+async def check_read_fields_reads_a_result_in_one_go(env: Any) -> None:
+    import datetime as dt
+    import hashlib
+
+    key = _key("fields")
+    expiry = dt.datetime(2030, 1, 2, 3, 4, 5, 678000, tzinfo=dt.UTC)
+    options = ffi.to_js_options({"httpMetadata": {"cacheExpiry": expiry}, "customMetadata": {"a": "b"}})
+    await env.BUCKET.put(key, ffi.to_uint8array(b"abc"), options)
+    result = await env.BUCKET.head(key)
+    names = ("key", "size", "uploaded", "httpMetadata", "customMetadata", "checksums", "absent")
+    fields = ffi.read_fields(result, names)
+    assert fields["key"] == key
+    assert fields["size"] == 3
+    assert "absent" not in fields  # undefined: left out
+    assert fields["customMetadata"] == {"a": "b"}
+    assert ffi.parse_js_date(fields["httpMetadata"]["cacheExpiry"]) == expiry
+    # the checksums went through their toJSON: hex strings
+    assert fields["checksums"]["md5"] == hashlib.md5(b"abc", usedforsecurity=False).hexdigest()
+    assert ffi.parse_js_date(fields["uploaded"]) == ffi.js_to_py(result.uploaded)
+
+    assert ffi.read_fields(js.JSON.parse('{"a": null, "b": [1, null]}'), ("a", "b")) == {
+        "a": None,
+        "b": [1, None],
+    }
+    before_1970 = js.Date.new(-1)  # to the millisecond, floored as js_to_py does
+    assert ffi.parse_js_date(json.loads(str(js.JSON.stringify(before_1970)))) == ffi.js_to_py(before_1970)
+    with raises(TypeError):
+        ffi.parse_js_date(1700000000000)
+
+
+async def check_read_stream_reads_a_body_whole(env: Any) -> None:
+    key = _key("whole")
+    data = os.urandom(300_000)
+    await env.BUCKET.put(key, ffi.to_uint8array(data))
+    assert await ffi.read_stream((await env.BUCKET.get(key)).body) == data
+    assert await ffi.read_stream(None) == b""
+    assert await ffi.read_stream(jsnull) == b""
+
+
 async def check_deep_js_nulls_become_none(env: Any) -> None:
     parsed = js.JSON.parse('{"a": null, "b": [null, {"c": null, "d": [1, null]}], "e": "x"}')
     raw = parsed.to_py()

@@ -3,7 +3,10 @@
 The binding does R2 itself — conditions, ranges, listing, checksums, multipart — so this module only
 converts: Python values to plain JS objects and ``Uint8Array`` copies, and results back by reading
 their named properties (in workerd an ``R2Object`` is a class instance, whose fields ``to_py()`` does
-not copy; Miniflare hands back plain copies — reading properties works for both).
+not copy). Each result is read once: all its fields in one ``JSON.stringify`` on the JS side
+(:func:`cap_opendal_core.ffi.read_fields`), never property by property from Python — each read from
+Python is a trip through the FFI (under Miniflare a round trip to workerd), and each nested object
+(checksums, metadata) would be probed for its type as it became a proxy.
 
 Bodies stream: a ``get`` returns the ``ReadableStream`` read chunk by chunk. A ``put`` of a stream
 cannot be handed to the binding as a JS stream — workerd (and Miniflare, which forwards to it)
@@ -16,6 +19,9 @@ completes, and a conditional ``put`` of a stream that large is refused (``Unsupp
 has no condition for multipart uploads). (In a deployed Worker a stream whose length is known could
 go through workerd's ``FixedLengthStream``; Miniflare's Node-side proxy has no such class, so that
 path could not be tested here and is not taken.)
+
+A body served whole or in a range no larger than ``TransferSettings.read_chunk_size`` is read in one
+call (``new Response(body).arrayBuffer()``) instead of chunk by chunk, as the S3 backend reads it.
 
 Imported only under Pyodide (``R2Bucket.from_env``); it imports nothing from the server side.
 """
@@ -63,32 +69,48 @@ __all__ = ["WorkersBackend"]
 _DESCRIPTOR: Final = SPEC.descriptor_for("workers", durability="durable", extensions=_NO_PRESIGN)
 
 
+_FIELDS: Final = (
+    "version",
+    "size",
+    "etag",
+    "uploaded",
+    "httpMetadata",
+    "customMetadata",
+    "checksums",
+    "storageClass",
+)
+"""What an ``R2Object`` is built from besides its key, read in one ``ffi.read_fields``."""
+
+
 def _prop(obj: Any, name: str) -> Any:
     """A JS property as Python (None for missing, undefined or null)."""
     value = getattr(obj, name, None)
     return None if ffi.is_js_null(value) else value
 
 
-def _object(obj: Any) -> R2Object:
-    http = ffi.js_to_py(_prop(obj, "httpMetadata")) or {}
-    custom = ffi.js_to_py(_prop(obj, "customMetadata")) or {}
-    checksums_js = _prop(obj, "checksums")
-    checksums: dict[str, Any] = {}
-    if checksums_js is not None:
-        to_json = getattr(checksums_js, "toJSON", None)
-        raw = ffi.js_to_py(to_json()) if callable(to_json) else ffi.js_to_py(checksums_js)
-        checksums = raw if isinstance(raw, dict) else {}
-    version = _prop(obj, "version")
-    storage_class = _prop(obj, "storageClass")
+def _object(obj: Any, key: str | None = None) -> R2Object:
+    """An ``R2Object`` from a binding result, its fields read in one go (see the module docstring).
+
+    ``key``: the key the call named, when the result is that object's (``get``, ``head``, ``put``,
+    ``complete``), so it is not read back; ``None`` reads it (``list``)."""
+    fields = ffi.read_fields(obj, _FIELDS if key is not None else ("key", *_FIELDS))
+    http = fields.get("httpMetadata")
+    http = dict(http) if isinstance(http, dict) else {}
+    if http.get("cacheExpiry") is not None:  # a Date, which JSON wrote as its ISO string
+        http["cacheExpiry"] = ffi.parse_js_date(http["cacheExpiry"])
+    custom = fields.get("customMetadata")
+    checksums = fields.get("checksums")
+    version = fields.get("version")
+    storage_class = fields.get("storageClass")
     return R2Object(
-        key=str(obj.key),
+        key=key if key is not None else str(fields["key"]),
         version=None if version is None else str(version),
-        size=int(obj.size),
-        etag=str(obj.etag),
-        uploaded=ffi.js_to_py(obj.uploaded),
-        http_metadata=R2HttpMetadata.from_dict(http) if isinstance(http, dict) else R2HttpMetadata(),
+        size=int(fields["size"]),
+        etag=str(fields["etag"]),
+        uploaded=ffi.parse_js_date(fields["uploaded"]),
+        http_metadata=R2HttpMetadata.from_dict(http),
         custom_metadata={str(k): str(v) for k, v in custom.items()} if isinstance(custom, dict) else {},
-        checksums=R2Checksums.from_dict(checksums),
+        checksums=R2Checksums.from_dict(checksums if isinstance(checksums, dict) else {}),
         storage_class="Standard" if storage_class is None else str(storage_class),
     )
 
@@ -144,7 +166,7 @@ class WorkersBackend:
 
     async def head(self, key: str) -> R2Object | None:
         result = await self._binding.head(key)
-        return None if ffi.is_js_null(result) else _object(result)
+        return None if ffi.is_js_null(result) else _object(result, key)
 
     async def get(
         self, key: str, range: R2Range | None, only_if: R2Conditional | None
@@ -163,21 +185,24 @@ class WorkersBackend:
             if range is not None:
                 await self._refuse_unsatisfiable(key, range)
             raise
-        if ffi.is_js_null(result) or _prop(result, "body") is None:
+        body = None if ffi.is_js_null(result) else _prop(result, "body")
+        if body is None:
             return None  # missing, or only_if did not hold (the binding returns the object without body)
-        obj = _object(result)
-        served = ffi.js_to_py(_prop(result, "range")) or {}
-        offset, length = served.get("offset"), served.get("length")
-        if offset is None or length is None:  # the runtime may echo the request: resolve it as R2 does
-            if range is not None and range.suffix is not None:
-                length = min(range.suffix, obj.size)
-                offset = obj.size - length
-            else:
-                offset = offset if offset is not None else (range.offset or 0) if range else 0
-                length = length if length is not None else obj.size - offset
-        return R2ObjectBody(
-            obj, ffi.iter_stream(result.body), range=R2Range(offset=int(offset), length=int(length))
-        )
+        obj = _object(result, key)
+        offset: Any = 0  # no range asked: the whole object, as R2 serves it
+        length: Any = obj.size
+        if range is not None:
+            served = ffi.js_to_py(_prop(result, "range")) or {}
+            offset, length = served.get("offset"), served.get("length")
+            if offset is None or length is None:  # the runtime may echo the request: resolve it as R2 does
+                if range.suffix is not None:
+                    length = min(range.suffix, obj.size)
+                    offset = obj.size - length
+                else:
+                    offset = offset if offset is not None else range.offset or 0
+                    length = length if length is not None else obj.size - offset
+        chunks = _whole(body) if int(length) <= self._transfer.read_chunk_size else ffi.iter_stream(body)
+        return R2ObjectBody(obj, chunks, range=R2Range(offset=int(offset), length=int(length)))
 
     async def _refuse_unsatisfiable(self, key: str, requested: R2Range) -> None:
         """After a ranged ``get`` failed: ``InvalidInput(field="range")`` if the range leaves nothing
@@ -208,11 +233,13 @@ class WorkersBackend:
             "include": include or None,
         }
         result = await self._binding.list(ffi.to_js_options(js_options))
-        truncated = bool(_prop(result, "truncated"))
-        cursor = _prop(result, "cursor")
-        prefixes = ffi.js_to_py(_prop(result, "delimitedPrefixes")) or []
+        page = ffi.read_fields(result, ("truncated", "cursor", "delimitedPrefixes"))
+        truncated = bool(page.get("truncated"))
+        cursor = page.get("cursor")
+        prefixes = page.get("delimitedPrefixes") or []
+        objects = _prop(result, "objects")  # iterated as is: its truthiness alone costs three reads
         return R2Objects(
-            objects=tuple(_object(o) for o in (_prop(result, "objects") or [])),
+            objects=() if objects is None else tuple(_object(o) for o in objects),
             truncated=truncated,
             cursor=str(cursor) if truncated and cursor else None,
             delimited_prefixes=tuple(str(p) for p in prefixes),
@@ -241,7 +268,7 @@ class WorkersBackend:
         result = await self._binding.put(
             key, ffi.to_uint8array(data), ffi.to_js_options(self._put_options(options))
         )
-        return None if ffi.is_js_null(result) else _object(result)
+        return None if ffi.is_js_null(result) else _object(result, key)
 
     async def put(
         self, key: str, payload: BytesPayload | StreamPayload, options: PutOptions
@@ -292,7 +319,7 @@ class WorkersBackend:
             with contextlib.suppress(Exception):
                 await upload.abort()
             raise
-        return _object(result)
+        return _object(result, key)
 
     async def _upload_part(self, upload: Any, number: int, data: bytes) -> R2UploadedPart:
         part = await upload.uploadPart(number, ffi.to_uint8array(data))
@@ -336,7 +363,7 @@ class WorkersBackend:
         result = await upload.complete(
             ffi.to_js_value([{"partNumber": p.part_number, "etag": p.etag} for p in parts])
         )
-        return _object(result)
+        return _object(result, key)
 
     async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
         await (await self._resume(key, upload_id)).abort()
@@ -360,6 +387,13 @@ class WorkersBackend:
 
     def __repr__(self) -> str:
         return "WorkersBackend()"
+
+
+async def _whole(body: Any) -> AsyncIterator[bytes]:
+    """A small body as one chunk, read in one call when first iterated (never if left unread)."""
+    data = await ffi.read_stream(body)
+    if data:
+        yield data
 
 
 async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:

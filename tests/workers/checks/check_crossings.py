@@ -1,0 +1,122 @@
+"""How often each capability call crosses between Python and its binding: a guard against regressions.
+
+Each check builds a capability on bindings wrapped by the harness's crossing counter
+(``env.CAPS_CROSSINGS``, ``crossingCounter`` in ``harness.mjs``), makes one call, and asserts the
+exact number of operations the call made on the binding and on what the binding handed back:
+property reads, calls, key listings, plus one "enter" per JS object that became a Python proxy and
+one "convert" per object ``to_py()`` copied. Under Miniflare each operation on a remote object is a
+round trip to workerd (about a millisecond), in a deployed Worker each read from Python is a trip
+through Pyodide's FFI — so a backend that starts reading a result field by field, or converting a
+value twice, fails here with the full log.
+
+The floor for each call: the method read and the call (2), plus the result entering Python (1) when
+the binding returns an object. R2 then reads each field of its result once, on the JS side
+(``ffi.read_fields``: one read per field, two more for the checksums' ``toJSON``), and a small
+body is read in one call (streams are not counted: the log stops at ``body``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from _support import unique_key
+
+from cap_cloudflare_do import DurableObjectNamespace, DurableObjectStorage
+from cap_cloudflare_kv import KvNamespace
+from cap_cloudflare_queue import Queue
+from cap_cloudflare_r2 import R2Bucket
+
+
+def _r2_object(http_fields: int, custom_fields: int, *, with_key: bool = False) -> int:
+    """What reading one R2Object costs: version, size, etag, uploaded, httpMetadata, customMetadata,
+    checksums, storageClass (8 reads, and the key when the call did not name it), checksums.toJSON read and call
+    (2), and JSON.stringify's own look at each nested plain object (its toJSON, its keys, then each
+    key's descriptor and value; the checksums hold md5 only)."""
+    fields = 8 + with_key + 2
+    return fields + (2 + 2 * http_fields) + (2 + 2 * custom_fields) + (1 + 2 * 1)
+
+
+async def _count(counter: Any, call: Any) -> tuple[int, list[str]]:
+    counter.take()
+    await call()
+    ops = [str(op) for op in counter.take()]
+    return len(ops), ops
+
+
+def _expect(name: str, expected: int, measured: tuple[int, list[str]]) -> None:
+    count, ops = measured
+    assert count == expected, f"{name}: {count} crossings, expected {expected}:\n  " + "\n  ".join(ops)
+
+
+async def check_kv_crossings(env: Any) -> None:
+    counter = env.CAPS_CROSSINGS.counter()
+    kv = KvNamespace.from_env({"KV": counter.wrap(env.KV, "KV")}, "KV")
+    key = unique_key("crossings/kv")
+    _expect("kv.put", 2, await _count(counter, lambda: kv.put(key, "v" * 1024)))  # put, call
+    _expect("kv.get", 2, await _count(counter, lambda: kv.get(key)))  # get, call: a string comes back
+    # list, call, the page enters and is converted, and so is its one key entry
+    _expect("kv.list", 5, await _count(counter, lambda: kv.list(prefix=key)))
+    _expect("kv.delete", 2, await _count(counter, lambda: kv.delete(key)))
+
+
+async def check_r2_crossings(env: Any) -> None:
+    counter = env.CAPS_CROSSINGS.counter()
+    bucket = R2Bucket.from_env({"BUCKET": counter.wrap(env.BUCKET, "BUCKET")}, "BUCKET")
+    key = unique_key("crossings/r2")
+    data = bytes(range(256)) * 4
+
+    async def put() -> None:
+        await bucket.put(
+            key,
+            data,
+            http_metadata={"content_type": "application/octet-stream"},
+            custom_metadata={"owner": "cap"},
+        )
+
+    async def get() -> None:
+        body = await bucket.get(key)
+        assert body is not None
+        assert await body.read() == data
+        assert body.custom_metadata == {"owner": "cap"}
+
+    stored = _r2_object(http_fields=1, custom_fields=1)  # content_type, and one custom entry
+    # put, call, the result enters; then its fields
+    _expect("r2.put", 3 + stored, await _count(counter, put))
+    # get, call, the result enters, body read, then the fields (the key is the one asked for); the
+    # 1 KiB body is read in one call on the stream
+    _expect("r2.get", 3 + 1 + stored, await _count(counter, get))
+    _expect("r2.head", 3 + stored, await _count(counter, lambda: bucket.head(key)))
+    # list, call, the page enters; truncated, cursor, delimitedPrefixes in one read_fields (3 reads,
+    # and the empty prefixes array's toJSON and length); objects read and entered, then iterated
+    # (its length read before each step and once at the end); each object read and entered, then
+    # its fields with its key (a listing leaves both metadata out unless asked to include them)
+    listed = _r2_object(http_fields=0, custom_fields=0, with_key=True)
+    page, n = 3 + 3 + 2, 1
+    objects = 2 + (n + 1) + n * (2 + listed)
+    _expect("r2.list", page + objects, await _count(counter, lambda: bucket.list(prefix=key)))
+    _expect("r2.delete", 2, await _count(counter, lambda: bucket.delete(key)))
+
+
+async def check_queue_crossings(env: Any) -> None:
+    counter = env.CAPS_CROSSINGS.counter()
+    queue = Queue.from_env({"QUEUE": counter.wrap(env.QUEUE, "QUEUE")}, "QUEUE")
+    # send, call, and what the promise resolves to enters Python
+    _expect("queue.send", 3, await _count(counter, lambda: queue.send({"crossings": 1})))
+    batch = [{"body": {"crossings": 2}}, {"body": {"crossings": 3}, "delay_seconds": 0}]
+    _expect("queue.send_batch", 3, await _count(counter, lambda: queue.send_batch(batch)))
+
+
+async def check_do_crossings(env: Any) -> None:
+    counter = env.CAPS_CROSSINGS.counter()
+    namespace = DurableObjectNamespace.from_env({"COUNTER": counter.wrap(env.COUNTER, "COUNTER")}, "COUNTER")
+    stub = namespace.get_by_name(unique_key("crossings/do"))
+    # the method read (it enters Python as a function) and the call; the number comes back as is
+    _expect("do.rpc", 3, await _count(counter, lambda: stub.increment(1)))
+
+    probe = env.DO_PROBE
+    handle = await probe.get(probe.idFromName(unique_key("crossings/storage"))).storage()
+    storage = DurableObjectStorage.from_js(counter.wrap(handle, "storage"))
+    _expect("do.storage.put", 2, await _count(counter, lambda: storage.put("k", {"a": 1})))
+    # get, call, the value enters; Miniflare's RPC result has a null prototype, so its own
+    # properties are copied (keys, then each key's descriptor and value) before to_py
+    _expect("do.storage.get", 6, await _count(counter, lambda: storage.get("k")))
