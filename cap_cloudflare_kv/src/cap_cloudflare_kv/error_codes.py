@@ -11,18 +11,16 @@ from __future__ import annotations
 from typing import Final
 
 from cap_opendal_core import errors
-from cap_opendal_core.translate import Spec
+from cap_opendal_core.translate import UNAVAILABLE, Spec
 from cap_opendal_core.translate.services import ServiceErrors, register_service_errors
 
 __all__ = ["ERRORS"]
-
-_UNAVAILABLE: Final = Spec(errors.Unavailable, retryable=True)
 
 ERRORS: Final = ServiceErrors(
     service="kv",
     capability_prefixes=("kv",),
     codes={
-        10001: _UNAVAILABLE,  # service temporarily unavailable
+        10001: UNAVAILABLE,  # service temporarily unavailable
         10009: Spec(errors.NotFound),  # key not found
         10010: Spec(errors.Misconfigured),  # malformed namespace
         10011: Spec(errors.Misconfigured),  # malformed namespace ID

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..hints import validate_hint_id
 
-__all__ = ["Operation"]
+__all__ = ["Operation", "ResourceHints"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +58,52 @@ class Operation:
     def qualified_name(self) -> str:
         """``capability.name``, as logs and error messages spell it."""
         return f"{self.capability}.{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceHints:
+    """The hints of one resource family, spelled once (``docs/reference/hints.md``): reads record
+    ``resource::<family>::read``, writes ``resource::<family>::write``, and both record
+    ``resource::<family>`` as their determinism hint. A capability whose calls split that way
+    builds its operations from it::
+
+        KV = ResourceHints("kv", "kv")
+        GET = KV.read("get")
+        PUT = KV.write("put", idempotent=True)
+    """
+
+    capability: str
+    family: str
+
+    @property
+    def read_hint(self) -> str:
+        return f"resource::{self.family}::read"
+
+    @property
+    def write_hint(self) -> str:
+        return f"resource::{self.family}::write"
+
+    @property
+    def determinism_hint(self) -> str:
+        return f"resource::{self.family}"
+
+    def read(self, name: str, *, subrequests: int = 1) -> Operation:
+        """A read: always safe to repeat."""
+        return Operation(
+            self.capability,
+            name,
+            self.read_hint,
+            self.determinism_hint,
+            idempotent=True,
+            subrequests=subrequests,
+        )
+
+    def write(self, name: str, *, idempotent: bool, subrequests: int = 1) -> Operation:
+        return Operation(
+            self.capability,
+            name,
+            self.write_hint,
+            self.determinism_hint,
+            idempotent=idempotent,
+            subrequests=subrequests,
+        )

@@ -9,6 +9,7 @@ cause attached — is the same everywhere.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
 from ..errors import CapabilityError, InvalidInput, LimitExceeded, RateLimited, Unavailable
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_MESSAGE_CHARS",
     "LazyPattern",
+    "UNAVAILABLE",
     "Spec",
     "build",
     "clip",
@@ -65,6 +67,7 @@ class LazyPattern:
         return self.compiled.sub(repl, text)
 
 
+@dataclass(frozen=True, slots=True, repr=False)
 class Spec:
     """One row of a mapping table: which error to raise and how.
 
@@ -73,19 +76,10 @@ class Spec:
     :class:`InvalidInput`.
     """
 
-    __slots__ = ("field", "kind", "limit", "retryable")
-
-    def __init__(
-        self,
-        kind: type[CapabilityError],
-        retryable: bool | None = None,
-        limit: str | None = None,
-        field: str | None = None,
-    ) -> None:
-        self.kind = kind
-        self.retryable = retryable
-        self.limit = limit
-        self.field = field
+    kind: type[CapabilityError]
+    retryable: bool | None = None
+    limit: str | None = None
+    field: str | None = None
 
     def but(self, *, retryable: bool | None = None, limit: str | None = None) -> Spec:
         """A copy with ``retryable``/``limit`` replaced where given."""
@@ -96,24 +90,15 @@ class Spec:
             self.field,
         )
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Spec):
-            return NotImplemented
-        return (self.kind, self.retryable, self.limit, self.field) == (
-            other.kind,
-            other.retryable,
-            other.limit,
-            other.field,
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.kind, self.retryable, self.limit, self.field))
-
     def __repr__(self) -> str:
         return (
             f"Spec({self.kind.__name__}, retryable={self.retryable!r}, limit={self.limit!r}, "
             f"field={self.field!r})"
         )
+
+
+UNAVAILABLE: Final = Spec(Unavailable, retryable=True)
+"""The transient failure every table has: the service is down or the connection broke; retry."""
 
 
 def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

@@ -42,7 +42,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
 from .. import errors
-from ._common import LazyPattern, Spec, build, limit_numbers, refine_limit
+from ._common import UNAVAILABLE, LazyPattern, Spec, build, limit_numbers, refine_limit
 from .services import registered_services, service_of
 
 __all__ = [
@@ -108,7 +108,6 @@ def header(headers: Mapping[str, str] | Any | None, name: str) -> str | None:
 
 # --- statuses ---------------------------------------------------------------------------------
 
-_UNAVAILABLE: Final = Spec(errors.Unavailable, retryable=True)
 
 STATUS_SPECS: Final[Mapping[int, Spec]] = {
     304: Spec(errors.PreconditionFailed),
@@ -119,7 +118,7 @@ STATUS_SPECS: Final[Mapping[int, Spec]] = {
     404: Spec(errors.NotFound),
     405: Spec(errors.Unsupported),
     406: Spec(errors.InvalidInput),
-    408: _UNAVAILABLE,
+    408: UNAVAILABLE,
     409: Spec(errors.AlreadyExists),
     410: Spec(errors.NotFound),
     411: Spec(errors.InvalidInput),
@@ -129,15 +128,15 @@ STATUS_SPECS: Final[Mapping[int, Spec]] = {
     415: Spec(errors.InvalidInput),
     416: Spec(errors.InvalidInput, field="range"),
     422: Spec(errors.InvalidInput),
-    425: _UNAVAILABLE,
+    425: UNAVAILABLE,
     428: Spec(errors.PreconditionFailed),
     429: Spec(errors.RateLimited, retryable=True),
     431: Spec(errors.LimitExceeded, limit="{capability}.header_bytes"),
-    500: _UNAVAILABLE,
+    500: UNAVAILABLE,
     501: Spec(errors.Unsupported),
-    502: _UNAVAILABLE,
-    503: _UNAVAILABLE,
-    504: _UNAVAILABLE,
+    502: UNAVAILABLE,
+    503: UNAVAILABLE,
+    504: UNAVAILABLE,
 }
 
 
@@ -147,7 +146,7 @@ def status_spec(status: int) -> Spec:
     if spec is not None:
         return spec
     if 500 <= status <= 599:  # includes Cloudflare's 520-530 origin errors
-        return _UNAVAILABLE
+        return UNAVAILABLE
     return Spec(errors.BackendError, retryable=False)
 
 
@@ -212,10 +211,10 @@ S3_CODES: Final[Mapping[str, Spec]] = {
     "MissingContentLength": Spec(errors.InvalidInput),
     "SlowDown": Spec(errors.RateLimited, retryable=True),
     "TooManyRequests": Spec(errors.RateLimited, retryable=True),
-    "InternalError": _UNAVAILABLE,
-    "ServiceUnavailable": _UNAVAILABLE,
-    "RequestTimeout": _UNAVAILABLE,
-    "IncompleteBody": _UNAVAILABLE,
+    "InternalError": UNAVAILABLE,
+    "ServiceUnavailable": UNAVAILABLE,
+    "RequestTimeout": UNAVAILABLE,
+    "IncompleteBody": UNAVAILABLE,
     "NotImplemented": Spec(errors.Unsupported),
 }
 

@@ -31,14 +31,12 @@ import re
 from typing import Final
 
 from .. import errors
-from ._common import LazyPattern, Spec, build, limit_numbers, refine_limit
+from ._common import UNAVAILABLE, LazyPattern, Spec, build, limit_numbers, refine_limit
 from .http import cloudflare_code_spec, status_spec
 from .services import JsRule, service_errors, service_of
 
 __all__ = ["JS_RULES", "JsRule", "from_js", "is_js_exception"]
 
-
-_RETRY: Final = Spec(errors.Unavailable, retryable=True)
 
 JS_RULES: Final[tuple[JsRule, ...]] = (
     # Limits of the invocation itself, whatever the binding.
@@ -49,7 +47,7 @@ JS_RULES: Final[tuple[JsRule, ...]] = (
     # By JS error class.
     JsRule(Spec(errors.InvalidInput), names=("TypeError", "RangeError", "SyntaxError", "DataCloneError")),
     JsRule(Spec(errors.DeadlineExceeded), names=("TimeoutError",)),
-    JsRule(_RETRY, names=("AbortError", "NetworkError")),
+    JsRule(UNAVAILABLE, names=("AbortError", "NetworkError")),
     JsRule(Spec(errors.Unsupported), names=("NotSupportedError",)),
     JsRule(Spec(errors.LimitExceeded, limit="{capability}.quota"), names=("QuotaExceededError",)),
     # By message.
@@ -67,7 +65,7 @@ JS_RULES: Final[tuple[JsRule, ...]] = (
     JsRule(Spec(errors.Unauthorized), pattern=r"unauthori[sz]ed|authentication|invalid (?:api )?token"),
     JsRule(Spec(errors.Forbidden), pattern=r"forbidden|access denied|permission|not permitted|not entitled"),
     JsRule(
-        _RETRY,
+        UNAVAILABLE,
         pattern=(
             r"network connection lost|connection (?:reset|refused|closed|lost)|internal error|transient|"
             r"temporarily unavailable|service unavailable|(?:was|be) reset|reset because|timed out|"
@@ -175,11 +173,7 @@ def from_js(
     if overloaded:
         spec = Spec(errors.RateLimited, retryable=False)
     elif spec is None:
-        spec = (
-            Spec(errors.Unavailable, retryable=True)
-            if retryable
-            else Spec(errors.BackendError, retryable=False)
-        )
+        spec = UNAVAILABLE if retryable else Spec(errors.BackendError, retryable=False)
     if retryable is not None and not overloaded:
         spec = spec.but(retryable=retryable)
 

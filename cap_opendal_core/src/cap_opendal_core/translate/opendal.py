@@ -50,7 +50,7 @@ import re
 from typing import Final
 
 from .. import errors
-from ._common import LazyPattern, Spec, build
+from ._common import UNAVAILABLE, LazyPattern, Spec, build
 from .http import parse_retry_after, s3_code_spec, status_spec
 
 __all__ = ["OPENDAL_CLASS_SPECS", "from_opendal", "is_opendal_exception"]
@@ -163,7 +163,7 @@ def _parse(text: str) -> _Parsed:
 
 def _by_status_word(parsed: _Parsed) -> Spec:
     if parsed.status in _TRANSIENT_WORDS:
-        return Spec(errors.Unavailable, retryable=True)
+        return UNAVAILABLE
     return Spec(errors.BackendError, retryable=False)
 
 
@@ -178,7 +178,7 @@ def _refine_unexpected(parsed: _Parsed, text: str) -> Spec:
         if strerror in parsed.source:
             return spec
     if _TRANSPORT.search(parsed.source) or _TRANSPORT.search(parsed.head):
-        return Spec(errors.Unavailable, retryable=True)
+        return UNAVAILABLE
     return _by_status_word(parsed)
 
 
