@@ -1,8 +1,7 @@
 """What Workers KV's error codes mean: the table core's HTTP and JS translators consult for ``kv``.
 
-Registered with core's translator registry (:mod:`cap_opendal_core.translate.services`) when this
-module is imported — the backends import it — and carried by the plugin, so discovery registers it
-too. Source: the Workers KV namespace error list of the Cloudflare API docs
+Importing this module registers it (see :mod:`cap_opendal_core.translate.services`).
+Source: the Workers KV namespace error list of the Cloudflare API docs
 (developers.cloudflare.com/api/resources/kv/); only codes confirmed there are listed.
 """
 

@@ -13,7 +13,7 @@ import math
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
-from cap_opendal_core.checks import check_int_range, check_utf8_size, is_number
+from cap_opendal_core.checks import check_at_most, check_int_range, check_utf8_size, is_number
 from cap_opendal_core.errors import InvalidInput, LimitExceeded
 from cap_opendal_core.jsnumbers import check_js_safe
 from cap_opendal_core.show import show
@@ -269,16 +269,15 @@ def check_metadata(metadata: object, op: str, key: str | None) -> str | None:
         size = len(encoded.encode("utf-8"))
     except UnicodeEncodeError:  # every backend stores metadata as UTF-8, which cannot hold one
         _invalid("metadata holds a string that is not valid Unicode (a lone surrogate)", "metadata", op, key)
-    if size > limits.METADATA_MAX_BYTES:
-        raise LimitExceeded(
-            f"metadata is {size} bytes as JSON; Workers KV allows at most {limits.METADATA_MAX_BYTES}",
-            limit="kv.metadata_bytes",
-            value=size,
-            maximum=limits.METADATA_MAX_BYTES,
-            capability=_CAPABILITY,
-            operation=op,
-            key=key,
-        )
+    check_at_most(
+        size,
+        limits.METADATA_MAX_BYTES,
+        limit="kv.metadata_bytes",
+        message=f"metadata is {size} bytes as JSON; Workers KV allows at most {limits.METADATA_MAX_BYTES}",
+        capability=_CAPABILITY,
+        operation=op,
+        key=key,
+    )
     return encoded
 
 

@@ -1,8 +1,7 @@
 """What Cloudflare Queues' error codes mean: the table core's translators consult for ``queue``.
 
-Registered with core's translator registry (:mod:`cap_opendal_core.translate.services`) when this
-module is imported — the backends import it — and carried by the plugin, so discovery registers it
-too. Source: developers.cloudflare.com/queues/reference/error-codes/.
+Importing this module registers it (see :mod:`cap_opendal_core.translate.services`).
+Source: developers.cloudflare.com/queues/reference/error-codes/.
 """
 
 from __future__ import annotations

@@ -1,8 +1,7 @@
 """What R2's error codes mean: the table core's HTTP and JS translators consult for ``r2``.
 
-Registered with core's translator registry (:mod:`cap_opendal_core.translate.services`) when this
-module is imported — the backends import it — and carried by the plugin, so discovery registers it
-too. Source: developers.cloudflare.com/r2/api/error-codes/.
+Importing this module registers it (see :mod:`cap_opendal_core.translate.services`).
+Source: developers.cloudflare.com/r2/api/error-codes/.
 """
 
 from __future__ import annotations

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import re
 
 __all__ = [
+    "check_at_most",
     "check_int_range",
     "check_name",
     "check_number_range",
@@ -91,6 +92,22 @@ def utf8_size(
             field,
             _context(capability, operation, key),
         )
+
+
+def check_at_most(
+    value: int,
+    high: int,
+    *,
+    limit: str,
+    message: str,
+    capability: str | None = None,
+    operation: str | None = None,
+    key: str | None = None,
+) -> None:
+    """:class:`~cap_opendal_core.errors.LimitExceeded` with ``message`` when ``value`` (a count or a
+    size the caller measured) is over ``high``, the service's documented ``limit``."""
+    if value > high:
+        _over(message, value, high, limit, _context(capability, operation, key))
 
 
 def check_utf8_size(
