@@ -83,12 +83,19 @@ def check_keys(keys: object, op: str) -> list[str]:
     return checked
 
 
+def _optional_str(value: object, field: str, op: str) -> str | None:
+    """``None`` for ``None`` or the empty string (both mean "none"), else a ``str``."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        _invalid(f"{field} must be a str or None, got {_kind(value)}", field, op)
+    return value
+
+
 def check_prefix(prefix: object, op: str) -> str | None:
     """``None`` or a key prefix; the empty prefix means no prefix."""
-    if prefix is None or prefix == "":
+    if (prefix := _optional_str(prefix, "prefix", op)) is None:
         return None
-    if not isinstance(prefix, str):
-        _invalid(f"prefix must be a str or None, got {_kind(prefix)}", "prefix", op)
     check_utf8_size(
         prefix,
         field="prefix",
@@ -103,11 +110,7 @@ def check_prefix(prefix: object, op: str) -> str | None:
 
 def check_cursor(cursor: object, op: str) -> str | None:
     """``None`` or the cursor a previous page returned (the empty string means none)."""
-    if cursor is None or cursor == "":
-        return None
-    if not isinstance(cursor, str):
-        _invalid(f"cursor must be a str or None, got {_kind(cursor)}", "cursor", op)
-    return cursor
+    return _optional_str(cursor, "cursor", op)
 
 
 def check_list_limit(limit: object, op: str) -> int:

@@ -8,6 +8,7 @@ pays only for the layers that are on.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -17,30 +18,20 @@ if TYPE_CHECKING:
 __all__ = ["Call", "Invoke", "Layer"]
 
 
+@dataclass(slots=True, eq=False, repr=False)
 class Call:
     """One call in flight: what was asked, and what outer layers learned for inner ones."""
 
-    __slots__ = ("args", "attempts", "deadline", "determinism_hint", "fn", "key", "op", "scope")
-
-    def __init__(
-        self,
-        op: Operation,
-        fn: Callable[..., Awaitable[Any]],
-        args: tuple[Any, ...],
-        key: str | None,
-        determinism_hint: str | None,
-        scope: InvocationScope | None,
-    ) -> None:
-        self.op = op
-        self.fn = fn
-        self.args = args
-        self.key = key
-        self.determinism_hint = determinism_hint
-        self.scope = scope
-        self.deadline: float | None = None
-        """Absolute ``time.monotonic()`` deadline, set by the deadline layer; the retry layer reads it."""
-        self.attempts = 1
-        """Tries made so far, counted by the retry layer; the logging layer reports it."""
+    op: Operation
+    fn: Callable[..., Awaitable[Any]]
+    args: tuple[Any, ...]
+    key: str | None
+    determinism_hint: str | None
+    scope: InvocationScope | None
+    deadline: float | None = field(default=None, init=False)
+    """Absolute ``time.monotonic()`` deadline, set by the deadline layer; the retry layer reads it."""
+    attempts: int = field(default=1, init=False)
+    """Tries made so far, counted by the retry layer; the logging layer reports it."""
 
 
 Invoke = Callable[[Call], Awaitable[Any]]
