@@ -196,14 +196,20 @@ def check_value(value: object, op: str, key: str | None, field: str = "value") -
         _invalid(
             f"{field} must be str, bytes or an async iterable of bytes, got {_kind(value)}", field, op, key
         )
-    if len(data) > limits.VALUE_MAX_BYTES:
-        _too_large(len(data), op, key)
+    if (size := len(data)) > limits.VALUE_MAX_BYTES:
+        _too_large(
+            f"value is {size} bytes; Workers KV values are at most {limits.VALUE_MAX_BYTES} bytes (25 MiB)",
+            size,
+            op,
+            key,
+        )
     return data, text
 
 
-def _too_large(size: int, op: str, key: str | None) -> NoReturn:
+def _too_large(message: str, size: int, op: str, key: str | None) -> NoReturn:
+    """Workers KV's value limit (25 MiB), passed as ``message`` says."""
     raise LimitExceeded(
-        f"value is {size} bytes; Workers KV values are at most {limits.VALUE_MAX_BYTES} bytes (25 MiB)",
+        message,
         limit="kv.value_bytes",
         value=size,
         maximum=limits.VALUE_MAX_BYTES,
@@ -232,15 +238,12 @@ async def collect_stream(stream: AsyncIterable[Any], op: str, key: str) -> bytes
                 _invalid(f"the value stream yielded {_kind(chunk)}; it must yield bytes", "value", op, key)
             size += len(part)
             if size > limits.VALUE_MAX_BYTES:
-                raise LimitExceeded(
+                _too_large(
                     f"the value stream passed {limits.VALUE_MAX_BYTES} bytes (25 MiB, Workers KV's "
                     "largest value); nothing was stored",
-                    limit="kv.value_bytes",
-                    value=size,
-                    maximum=limits.VALUE_MAX_BYTES,
-                    capability=_CAPABILITY,
-                    operation=op,
-                    key=key,
+                    size,
+                    op,
+                    key,
                 )
             parts.append(part)
     finally:
