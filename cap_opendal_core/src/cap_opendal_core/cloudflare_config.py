@@ -23,14 +23,13 @@ from __future__ import annotations
 import os
 import re
 from typing import Any, ClassVar, Final, Self
-from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .errors import Misconfigured
-from .operators.config import misconfigured_from
+from .operators.config import misconfigured_from, url_root
 from .redact import MIN_SECRET_LENGTH, register_secret
-from .transit import check_proxy_url
+from .transit import check_proxy_url, split_http_url
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -71,18 +70,7 @@ def check_api_token(value: str) -> str:
 def check_base_url(value: str) -> str:
     """An http(s) API root without credentials, query or fragment, trailing ``/`` removed; never
     echoes the value (a URL pasted with credentials in it must not reach a log)."""
-    try:
-        parts = urlsplit(value)
-        _ = parts.port
-    except ValueError:
-        raise ValueError("is not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL with a host")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("must not carry credentials; pass the token as api_token")
-    if parts.query or parts.fragment:
-        raise ValueError("must not have a query string or fragment")
-    return value.rstrip("/")
+    return url_root(value, split_http_url(value), credentials="; pass the token as api_token")
 
 
 class CloudflareApiConfig(BaseModel):
