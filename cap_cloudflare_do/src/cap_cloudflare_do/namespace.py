@@ -31,12 +31,11 @@ from .validation import check_fetch, check_rpc_args, check_rpc_name
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Iterable
-    from typing import Unpack
 
     import httpx
 
-    from cap_opendal_core.capability import CapabilityOptions
     from cap_opendal_core.layers import LayerSettings
+    from cap_opendal_core.metrics import Metrics
 
     from .backends.base import NamespaceBackend, StubBackend
     from .backends.local import LocalRuntime
@@ -71,13 +70,15 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
         self,
         backend: NamespaceBackend,
         *,
+        settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         object_class: type[DurableObject] | None = None,
         read_only: Iterable[str] | None = None,
-        **options: Unpack[CapabilityOptions],
     ) -> None:
         from .object import DurableObject
 
-        super().__init__(backend, **options)
+        super().__init__(backend, settings=settings, metrics=metrics, logger=logger)
 
         if object_class is not None and not (
             isinstance(object_class, type) and issubclass(object_class, DurableObject)

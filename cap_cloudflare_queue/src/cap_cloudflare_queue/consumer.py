@@ -42,12 +42,11 @@ from .validation import (
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable, Iterable, Mapping, Sequence
-    from typing import Unpack
 
     import anyio
 
-    from cap_opendal_core.capability import CapabilityOptions
     from cap_opendal_core.layers import LayerSettings
+    from cap_opendal_core.metrics import Metrics
 
     from .backends.base import ConsumerBackend
     from .claim_check import ClaimCheck
@@ -84,17 +83,19 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         self,
         backend: ConsumerBackend,
         *,
+        settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         claim_check: ClaimCheck | None = None,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         max_batch_timeout: float = 0.0,
         visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT_S,
         poll_interval: float = 0.05,
         max_idle_interval: float = 1.0,
-        **options: Unpack[CapabilityOptions],
     ) -> None:
         from .claim_check import ClaimCheck
 
-        super().__init__(backend, **options)
+        super().__init__(backend, settings=settings, metrics=metrics, logger=logger)
         if claim_check is not None and not isinstance(claim_check, ClaimCheck):
             raise InvalidInput(
                 f"claim_check must be a ClaimCheck, got {type(claim_check).__name__}", field="claim_check"

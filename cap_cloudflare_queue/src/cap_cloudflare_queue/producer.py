@@ -43,11 +43,10 @@ from .validation import (
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Sequence
-    from typing import Unpack
 
-    from cap_opendal_core.capability import CapabilityOptions
     from cap_opendal_core.descriptors import Descriptor
     from cap_opendal_core.layers import LayerSettings
+    from cap_opendal_core.metrics import Metrics
 
     from .backends.base import ProducerBackend
     from .claim_check import ClaimCheck
@@ -105,13 +104,15 @@ class Queue(Capability["ProducerBackend"]):
         backend: ProducerBackend,
         *,
         name: str,
+        settings: LayerSettings | None = None,
+        metrics: Metrics | None = None,
+        logger: Any = None,
         claim_check: ClaimCheck | None = None,
         queue_name: str | None = None,
-        **options: Unpack[CapabilityOptions],
     ) -> None:
         from .claim_check import ClaimCheck
 
-        super().__init__(backend, **options)
+        super().__init__(backend, settings=settings, metrics=metrics, logger=logger)
 
         if claim_check is not None and not isinstance(claim_check, ClaimCheck):
             raise InvalidInput(

@@ -21,7 +21,7 @@ and, where its backend needs them, overrides ``_layer_settings`` and ``_open``.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 from .closing import ClosesOnExit
 from .errors import Closed, Misconfigured
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from .metrics import Metrics
     from .spec import CapabilitySpec
 
-__all__ = ["Capability", "CapabilityBackend", "CapabilityOptions", "check_settings", "refuse_pickling"]
+__all__ = ["Capability", "CapabilityBackend", "check_settings", "refuse_pickling"]
 
 
 class CapabilityBackend(Protocol):
@@ -73,16 +73,6 @@ def refuse_pickling(obj: object) -> Any:
 
 
 B = TypeVar("B", bound=CapabilityBackend)
-
-
-class CapabilityOptions(TypedDict, total=False):
-    """The keyword options every capability's ``__init__`` takes (those of :class:`Capability`), so a
-    subclass that adds its own declares ``**options: Unpack[CapabilityOptions]`` instead of
-    repeating them."""
-
-    settings: LayerSettings | None
-    metrics: Metrics | None
-    logger: Any
 
 
 class Capability(ClosesOnExit, Generic[B]):

@@ -137,12 +137,7 @@ class CapabilityPlugin:
             raise InvalidInput(
                 f"{where}: binding must be a BindingKindSpec for kind {self.binding_kind!r}", field="binding"
             )
-        if not isinstance(self.descriptor, Descriptor):
-            raise InvalidInput(
-                f"{where}: descriptor must be a cap_opendal_core.descriptors.Descriptor, "
-                f"got {type(self.descriptor).__name__}",
-                field="descriptor",
-            )
+        _expect(self.descriptor, Descriptor, "descriptor", where)
         provided = tuple(self.provided_hints)
         for hint in provided:
             try:
@@ -158,12 +153,7 @@ class CapabilityPlugin:
         if self.errors is not None:
             from .translate.services import ServiceErrors
 
-            if not isinstance(self.errors, ServiceErrors):
-                raise InvalidInput(
-                    f"{where}: errors must be a cap_opendal_core.translate.services.ServiceErrors, "
-                    f"got {type(self.errors).__name__}",
-                    field="errors",
-                )
+            _expect(self.errors, ServiceErrors, "errors", where)
         constructors = dict(self.constructors)
         for key, ref in constructors.items():
             if not isinstance(key, str) or not key.isidentifier():
@@ -322,6 +312,15 @@ def _withdraw(c: Constraint, *, exclude: str) -> None:
 
 
 T = TypeVar("T")
+
+
+def _expect(value: object, kind: type, field: str, where: str) -> None:
+    """``InvalidInput`` naming ``field`` unless ``value`` is a ``kind`` (named with its module)."""
+    if not isinstance(value, kind):
+        raise InvalidInput(
+            f"{where}: {field} must be a {kind.__module__}.{kind.__qualname__}, got {type(value).__name__}",
+            field=field,
+        )
 
 
 def _describe_entry_point(ep: EntryPoint) -> str:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import CapabilityError, InvalidInput, LimitExceeded, RateLimited, Unavailable
 from ..redact import scrub, trim_foreign_frames
@@ -170,39 +170,20 @@ def build(
     if cause is not None:
         trim_foreign_frames(cause)
     kind = spec.kind
+    extra: dict[str, Any] = {}  # what the kind carries beyond the common context
     if issubclass(kind, LimitExceeded):
         limit = (spec.limit or "{capability}.service_limit").format(capability=capability or "service")
-        return kind(
-            text,
-            limit=limit,
-            value=value,
-            maximum=maximum,
-            capability=capability,
-            operation=operation,
-            key=key,
-            retryable=spec.retryable,
-            cause=cause,
-        )
-    if issubclass(kind, RateLimited | Unavailable):  # both carry the service's Retry-After
-        return kind(
-            text,
-            retry_after=retry_after,
-            capability=capability,
-            operation=operation,
-            key=key,
-            retryable=spec.retryable,
-            cause=cause,
-        )
-    if issubclass(kind, InvalidInput):
-        return kind(
-            text,
-            field=spec.field,
-            capability=capability,
-            operation=operation,
-            key=key,
-            retryable=spec.retryable,
-            cause=cause,
-        )
+        extra = {"limit": limit, "value": value, "maximum": maximum}
+    elif issubclass(kind, RateLimited | Unavailable):  # both carry the service's Retry-After
+        extra = {"retry_after": retry_after}
+    elif issubclass(kind, InvalidInput):
+        extra = {"field": spec.field}
     return kind(
-        text, capability=capability, operation=operation, key=key, retryable=spec.retryable, cause=cause
+        text,
+        capability=capability,
+        operation=operation,
+        key=key,
+        retryable=spec.retryable,
+        cause=cause,
+        **extra,
     )
