@@ -47,18 +47,9 @@ if TYPE_CHECKING:
     from cap_opendal_core.layers import LayerSettings
     from cap_opendal_core.operators import ServiceConfig
 
+    from . import models
     from .backends.base import R2Backend
     from .config import R2Config
-    from .models import (
-        PresignedRequest,
-        R2Conditional,
-        R2HttpMetadata,
-        R2Object,
-        R2ObjectBody,
-        R2Objects,
-        R2Range,
-        R2UploadedPart,
-    )
 
 __all__ = ["R2Bucket", "R2MultipartUpload"]
 
@@ -176,7 +167,7 @@ class R2Bucket(Capability["R2Backend"]):
 
     # -- reads ---------------------------------------------------------------------------------
 
-    async def head(self, key: str) -> R2Object | None:
+    async def head(self, key: str) -> models.R2Object | None:
         """The object's metadata, or None when there is no such object."""
         key = self._key(key, "head")
         return await self._pipeline.call(ops.HEAD, self._backend.head, key, key=key)
@@ -185,9 +176,9 @@ class R2Bucket(Capability["R2Backend"]):
         self,
         key: str,
         *,
-        range: R2Range | Mapping[str, int] | None = None,
-        only_if: R2Conditional | Mapping[str, Any] | None = None,
-    ) -> R2ObjectBody | None:
+        range: models.R2Range | Mapping[str, int] | None = None,
+        only_if: models.R2Conditional | Mapping[str, Any] | None = None,
+    ) -> models.R2ObjectBody | None:
         """The object with its body (streamed: ``async for chunk in body``), or None when there is no
         such object or ``only_if`` does not hold. ``range``: ``R2Range(offset=, length=)`` or
         ``R2Range(suffix=)``."""
@@ -214,7 +205,7 @@ class R2Bucket(Capability["R2Backend"]):
         limit: int = limits.LIST_LIMIT_MAX,
         start_after: str | None = None,
         include: Iterable[str] = (),
-    ) -> R2Objects:
+    ) -> models.R2Objects:
         """One page of objects in key order. Pass the returned ``cursor`` back for the next page
         while ``truncated``; ``include`` adds ``http_metadata`` / ``custom_metadata`` to each object
         (a page may then hold fewer than ``limit``)."""
@@ -235,15 +226,15 @@ class R2Bucket(Capability["R2Backend"]):
         key: str,
         value: object,
         *,
-        http_metadata: R2HttpMetadata | Mapping[str, Any] | None = None,
+        http_metadata: models.R2HttpMetadata | Mapping[str, Any] | None = None,
         custom_metadata: Mapping[str, str] | None = None,
         md5: str | bytes | None = None,
         sha1: str | bytes | None = None,
         sha256: str | bytes | None = None,
         sha384: str | bytes | None = None,
         sha512: str | bytes | None = None,
-        only_if: R2Conditional | Mapping[str, Any] | None = None,
-    ) -> R2Object | None:
+        only_if: models.R2Conditional | Mapping[str, Any] | None = None,
+    ) -> models.R2Object | None:
         """Store ``value`` (bytes, str, an async iterable of bytes or a binary file) under ``key``.
 
         Returns the stored object, or None when ``only_if`` does not hold. A checksum (at most one
@@ -286,7 +277,7 @@ class R2Bucket(Capability["R2Backend"]):
         self,
         key: str,
         *,
-        http_metadata: R2HttpMetadata | Mapping[str, Any] | None = None,
+        http_metadata: models.R2HttpMetadata | Mapping[str, Any] | None = None,
         custom_metadata: Mapping[str, str] | None = None,
     ) -> R2MultipartUpload:
         """Start a multipart upload of ``key``; the metadata is stored when it completes."""
@@ -319,7 +310,7 @@ class R2Bucket(Capability["R2Backend"]):
         method: str = "GET",
         expires_in: int = 3600,
         content_type: str | None = None,
-    ) -> PresignedRequest:
+    ) -> models.PresignedRequest:
         """A URL that lets whoever holds it ``GET`` or ``PUT`` the object until it expires (S3
         backend only; ``Unsupported`` elsewhere). For ``PUT``, send the returned headers with it."""
         key = self._key(key, "presign")
@@ -355,7 +346,7 @@ class R2MultipartUpload:
         self.key = key
         self.upload_id = upload_id
 
-    async def upload_part(self, part_number: int, value: object) -> R2UploadedPart:
+    async def upload_part(self, part_number: int, value: object) -> models.R2UploadedPart:
         """Upload part ``part_number`` (1-10,000); uploading a number again replaces that part."""
         number = check_part_number(part_number)
         payload = prepare_value(value, operation="upload_part", max_bytes=limits.PART_MAX_BYTES)
@@ -370,7 +361,7 @@ class R2MultipartUpload:
             key=self.key,
         )
 
-    async def complete(self, parts: Iterable[R2UploadedPart | Mapping[str, Any]]) -> R2Object:
+    async def complete(self, parts: Iterable[models.R2UploadedPart | Mapping[str, Any]]) -> models.R2Object:
         """Assemble the object from ``parts`` (what :meth:`upload_part` returned); its etag is
         ``<md5 of the parts' md5s>-<part count>``, as S3's and R2's are."""
         checked = check_parts(parts)
