@@ -31,9 +31,9 @@ __all__ = [
 
 CAPABILITY: Final = "kv"
 _KV: Final = ResourceHints(CAPABILITY, "kv")
-READ_HINT: Final = _KV.read_hint
-WRITE_HINT: Final = _KV.write_hint
-DETERMINISM_HINT: Final = _KV.determinism_hint
+READ_HINT: Final = _KV.hint("read")
+WRITE_HINT: Final = _KV.hint("write")
+DETERMINISM_HINT: Final = _KV.hint()
 
 GET: Final = _KV.read("get")
 GET_WITH_METADATA: Final = _KV.read("get_with_metadata")

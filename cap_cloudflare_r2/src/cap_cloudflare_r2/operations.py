@@ -42,9 +42,9 @@ __all__ = [
 
 CAPABILITY: Final = "r2"
 _BLOB: Final = ResourceHints(CAPABILITY, "blob")
-READ_HINT: Final = _BLOB.read_hint
-WRITE_HINT: Final = _BLOB.write_hint
-DETERMINISM_HINT: Final = _BLOB.determinism_hint
+READ_HINT: Final = _BLOB.hint("read")
+WRITE_HINT: Final = _BLOB.hint("write")
+DETERMINISM_HINT: Final = _BLOB.hint()
 PINNED_HINT: Final = "resource::blob::pinned"
 
 HEAD: Final = _BLOB.read("head")

@@ -75,35 +75,23 @@ class ResourceHints:
     capability: str
     family: str
 
-    @property
-    def read_hint(self) -> str:
-        return f"resource::{self.family}::read"
-
-    @property
-    def write_hint(self) -> str:
-        return f"resource::{self.family}::write"
-
-    @property
-    def determinism_hint(self) -> str:
-        return f"resource::{self.family}"
+    def hint(self, kind: str = "") -> str:
+        """``resource::<family>::<kind>`` (``kind`` "read" or "write"), or the family's own hint."""
+        return f"resource::{self.family}::{kind}" if kind else f"resource::{self.family}"
 
     def read(self, name: str, *, subrequests: int = 1) -> Operation:
         """A read: always safe to repeat."""
-        return Operation(
-            self.capability,
-            name,
-            self.read_hint,
-            self.determinism_hint,
-            idempotent=True,
-            subrequests=subrequests,
-        )
+        return self._operation(name, "read", idempotent=True, subrequests=subrequests)
 
     def write(self, name: str, *, idempotent: bool, subrequests: int = 1) -> Operation:
+        return self._operation(name, "write", idempotent=idempotent, subrequests=subrequests)
+
+    def _operation(self, name: str, kind: str, *, idempotent: bool, subrequests: int) -> Operation:
         return Operation(
             self.capability,
             name,
-            self.write_hint,
-            self.determinism_hint,
+            self.hint(kind),
+            self.hint(),
             idempotent=idempotent,
             subrequests=subrequests,
         )
