@@ -25,36 +25,27 @@ def check(ctx: FlowContext) -> list[Diagnostic]:
     spill_reported = False
     for e, edge in enumerate(ctx.flow.edges):
         name, buffer = edge_name(edge), edge.buffer
-        if edge.timeout_ms == 0:
-            out.append(
-                Diagnostic(
-                    code="CTRL101",
-                    node=None,
-                    edge=e,
-                    pointer=f"/edges/{e}/timeout_ms",
-                    declared="0",
-                    required="> 0",
-                    message=(
-                        f"edge {name} has timeout_ms 0, a budget nothing can meet; give a positive "
-                        "timeout or leave it out"
-                    ),
+        for code, field, value, why in (  # a bound of 0: nothing can meet it
+            ("CTRL101", "timeout_ms", edge.timeout_ms, "a budget nothing can meet; give a positive timeout"),
+            (
+                "CTRL102",
+                "buffer.max_items",
+                buffer.max_items,
+                "so it can hold nothing; give a positive bound",
+            ),
+        ):
+            if value == 0:
+                out.append(
+                    Diagnostic(
+                        code=code,
+                        node=None,
+                        edge=e,
+                        pointer=f"/edges/{e}/{field.replace('.', '/')}",
+                        declared="0",
+                        required="> 0",
+                        message=f"edge {name} has {field} 0, {why} or leave it out",
+                    )
                 )
-            )
-        if buffer.max_items == 0:
-            out.append(
-                Diagnostic(
-                    code="CTRL102",
-                    node=None,
-                    edge=e,
-                    pointer=f"/edges/{e}/buffer/max_items",
-                    declared="0",
-                    required="> 0",
-                    message=(
-                        f"edge {name} has buffer.max_items 0, so it can hold nothing; give a positive "
-                        "bound or leave it out"
-                    ),
-                )
-            )
         if buffer.spill_tier is None:
             continue
         if buffer.max_items is None:
