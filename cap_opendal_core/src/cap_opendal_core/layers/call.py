@@ -9,13 +9,16 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
+
+from ..errors import CapabilityError
 
 if TYPE_CHECKING:
     from ..scope import InvocationScope
     from .operation import Operation
 
-__all__ = ["Call", "Invoke", "Layer"]
+__all__ = ["Call", "Invoke", "Layer", "outcome_layer"]
 
 
 @dataclass(slots=True, eq=False, repr=False)
@@ -39,3 +42,27 @@ Invoke = Callable[[Call], Awaitable[Any]]
 
 Layer = Callable[[Invoke], Invoke]
 """Wraps the next step in one concern (logging, retry …)."""
+
+
+def outcome_layer(report: Callable[[Call, str, float, CapabilityError | None], None]) -> Layer:
+    """A layer that reports how each call ended, once: ``report(call, outcome, started, error)`` with
+    the error's ``code`` (and the error), ``"cancelled"`` (anything else raised through it) or
+    ``"ok"``, and the ``perf_counter()`` it started at. The logging and metrics layers are this."""
+
+    def wrap(next_step: Invoke) -> Invoke:
+        async def reported(call: Call) -> Any:
+            started = perf_counter()
+            try:
+                result = await next_step(call)
+            except CapabilityError as err:
+                report(call, err.code, started, err)
+                raise
+            except BaseException:
+                report(call, "cancelled", started, None)
+                raise
+            report(call, "ok", started, None)
+            return result
+
+        return reported
+
+    return wrap
