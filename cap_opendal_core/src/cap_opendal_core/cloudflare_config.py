@@ -22,9 +22,9 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, ClassVar, Final, Self
+from typing import Annotated, Any, ClassVar, Final, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .errors import Misconfigured
 from .operators.config import misconfigured_from, url_root
@@ -88,17 +88,12 @@ class CloudflareApiConfig(BaseModel):
     capability: ClassVar[str] = "cloudflare"
     described_as: ClassVar[str] = "Cloudflare REST API configuration"
 
-    account_id: str
+    account_id: Annotated[str, AfterValidator(check_account_id)]
     api_token: SecretStr
-    base_url: str = DEFAULT_BASE_URL
+    base_url: Annotated[str, AfterValidator(check_base_url)] = DEFAULT_BASE_URL
     timeout: float = Field(default=30.0, gt=0, le=600)
-    proxy: str | None = None
+    proxy: Annotated[str, AfterValidator(check_proxy_url)] | None = None
     trust_env: bool = False
-
-    @field_validator("account_id")
-    @classmethod
-    def _account_id(cls, value: str) -> str:
-        return check_account_id(value)
 
     @field_validator("api_token")
     @classmethod
@@ -107,16 +102,6 @@ class CloudflareApiConfig(BaseModel):
         if len(token) >= MIN_SECRET_LENGTH:
             register_secret(token)
         return value
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        return check_base_url(value)
-
-    @field_validator("proxy")
-    @classmethod
-    def _proxy(cls, value: str | None) -> str | None:
-        return None if value is None else check_proxy_url(value)
 
     @property
     def account_url(self) -> str:
