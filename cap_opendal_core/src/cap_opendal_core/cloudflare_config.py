@@ -40,6 +40,7 @@ __all__ = [
     "check_account_id",
     "check_api_token",
     "check_base_url",
+    "matching",
 ]
 
 DEFAULT_BASE_URL: Final = "https://api.cloudflare.com/client/v4"
@@ -71,6 +72,18 @@ def check_base_url(value: str) -> str:
     """An http(s) API root without credentials, query or fragment, trailing ``/`` removed; never
     echoes the value (a URL pasted with credentials in it must not reach a log)."""
     return url_root(value, split_http_url(value), credentials="; pass the token as api_token")
+
+
+def matching(pattern: re.Pattern[str], rule: str) -> AfterValidator:
+    """A field check for a capability's configuration: the value must match ``pattern`` (from its
+    start; anchor the end in the pattern), else ``ValueError(rule)`` — which never echoes it."""
+
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(rule)
+        return value
+
+    return AfterValidator(check)
 
 
 class CloudflareApiConfig(BaseModel):
