@@ -171,10 +171,10 @@ class Forbidden(CapabilityError):
     code = "forbidden"
 
 
-class RateLimited(CapabilityError):
-    """The service asked us to slow down; ``retry_after`` (seconds) when it said how long."""
+class _RetryAfter(CapabilityError):
+    """A failure worth retrying whose service may say when: ``retry_after`` (seconds) when it did,
+    which the retry layer waits at least."""
 
-    code = "rate_limited"
     _JSON_FIELDS = (*CapabilityError._JSON_FIELDS, "retry_after")
     default_retryable = True
 
@@ -183,7 +183,13 @@ class RateLimited(CapabilityError):
         self.retry_after = retry_after
 
 
-class Unavailable(CapabilityError):
+class RateLimited(_RetryAfter):
+    """The service asked us to slow down; ``retry_after`` (seconds) when it said how long."""
+
+    code = "rate_limited"
+
+
+class Unavailable(_RetryAfter):
     """The service or the network failed transiently (5xx, reset connection, timeout on connect).
 
     ``retry_after`` (seconds) is set when the service said how long to wait — a 503 with
@@ -191,12 +197,6 @@ class Unavailable(CapabilityError):
     """
 
     code = "unavailable"
-    _JSON_FIELDS = (*CapabilityError._JSON_FIELDS, "retry_after")
-    default_retryable = True
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **context: Any) -> None:
-        super().__init__(message, **context)
-        self.retry_after = retry_after
 
 
 class DeadlineExceeded(CapabilityError):
