@@ -14,9 +14,9 @@ imports neither a backend nor httpx/pydantic.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
-from cap_opendal_core.lazy import lazy_exports
+from cap_opendal_core.lazy import by_name, lazy_exports
 
 if TYPE_CHECKING:
     from .codec import StorableValue
@@ -31,23 +31,19 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_LAZY: dict[str, str] = {
-    "DurableObjectNamespace": "namespace",
-    "DurableObjectStub": "namespace",
-    "DurableObject": "object",
-    "DurableObjectStorage": "storage",
-    "StorableValue": "codec",
-    "Transaction": "storage",
-    "SqlCursor": "sql",
-    "SqlStorage": "sql",
-    "DurableObjectId": "ids",
-    "Request": "models",
-    "Response": "models",
-    "AlarmInfo": "models",
-    "Dedupe": "dedupe",
-    "DedupeLedger": "dedupe",
-    "GatewayConfig": "config",
-}
+_LAZY: Final = by_name(
+    {
+        "namespace": ("DurableObjectNamespace", "DurableObjectStub"),
+        "object": ("DurableObject",),
+        "storage": ("DurableObjectStorage", "Transaction"),
+        "codec": ("StorableValue",),
+        "sql": ("SqlCursor", "SqlStorage"),
+        "ids": ("DurableObjectId",),
+        "models": ("Request", "Response", "AlarmInfo"),
+        "dedupe": ("Dedupe", "DedupeLedger"),
+        "config": ("GatewayConfig",),
+    }
+)
 
 __all__ = [
     "AlarmInfo",

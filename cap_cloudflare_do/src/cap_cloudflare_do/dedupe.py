@@ -23,6 +23,7 @@ import hashlib
 import math
 from typing import TYPE_CHECKING, Any, Final
 
+from cap_opendal_core.checks import check_at_most
 from cap_opendal_core.errors import InvalidInput, LimitExceeded
 from cap_opendal_core.show import show
 from cap_opendal_core.spec import hints_of
@@ -259,13 +260,12 @@ def _check_dedupe_key(key: Any) -> str:
     if not checked:
         raise InvalidInput("a dedupe key must not be empty", field="key")
     size = len(checked.encode("utf-8"))
-    if size > MAX_DEDUPE_KEY_BYTES:
-        raise LimitExceeded(
-            f"a dedupe key may be at most {MAX_DEDUPE_KEY_BYTES} bytes, got {size}",
-            limit="dedupe.key_bytes",
-            value=size,
-            maximum=MAX_DEDUPE_KEY_BYTES,
-        )
+    check_at_most(
+        size,
+        MAX_DEDUPE_KEY_BYTES,
+        limit="dedupe.key_bytes",
+        message=f"a dedupe key may be at most {MAX_DEDUPE_KEY_BYTES} bytes, got {size}",
+    )
     return checked
 
 

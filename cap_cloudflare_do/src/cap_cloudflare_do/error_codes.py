@@ -1,8 +1,7 @@
 """What Durable Objects' errors mean beyond core's generic rules: the JS rules for ``do``.
 
-Registered with core's translator registry (:mod:`cap_opendal_core.translate.services`) when this
-module is imported — the backends import it — and carried by the plugin, so discovery registers it
-too. Source: developers.cloudflare.com/durable-objects/best-practices/error-handling/ and
+Importing this module registers it (see :mod:`cap_opendal_core.translate.services`).
+Source: developers.cloudflare.com/durable-objects/best-practices/error-handling/ and
 developers.cloudflare.com/durable-objects/observability/troubleshooting/.
 """
 

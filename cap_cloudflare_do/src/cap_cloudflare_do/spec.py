@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from cap_opendal_core.constructors import standard_constructors
 from cap_opendal_core.descriptors import Descriptor
 from cap_opendal_core.hints import Constraint, Determinism, Effects
 from cap_opendal_core.spec import CapabilitySpec
@@ -22,16 +23,6 @@ from .operations import OPERATIONS
 from .telemetry import span_attributes
 
 __all__ = ["SPEC"]
-
-_CONSTRUCTORS: Final = {
-    "from_env": "DurableObjectNamespace.from_env",
-    "from_url": "DurableObjectNamespace.from_url",
-    "from_gateway": "DurableObjectNamespace.from_gateway",
-    "from_config": "DurableObjectNamespace.from_config",
-    "local": "DurableObjectNamespace.local",
-    "dedupe": "Dedupe",
-    "dedupe_local": "Dedupe.local",
-}
 
 SPEC: Final = CapabilitySpec(
     name="do",
@@ -63,5 +54,10 @@ SPEC: Final = CapabilitySpec(
         },
     ),
     errors=ERRORS,
-    constructors={name: f"cap_cloudflare_do:{ref}" for name, ref in _CONSTRUCTORS.items()},
+    constructors=standard_constructors(
+        "cap_cloudflare_do:DurableObjectNamespace",
+        from_gateway="DurableObjectNamespace.from_gateway",
+        dedupe="Dedupe",
+        dedupe_local="Dedupe.local",
+    ),
 )

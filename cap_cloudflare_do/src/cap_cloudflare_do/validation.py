@@ -10,8 +10,8 @@ import re
 from collections.abc import Mapping
 from typing import Any, Final, NamedTuple
 
-from cap_opendal_core.checks import check_utf8_size
-from cap_opendal_core.errors import InvalidInput, LimitExceeded
+from cap_opendal_core.checks import check_at_most, check_utf8_size
+from cap_opendal_core.errors import InvalidInput
 from cap_opendal_core.show import show
 
 from . import codec
@@ -112,13 +112,12 @@ def check_keys(keys: object, *, field: str = "keys") -> list[str]:
     """A batch of keys (a list or tuple of str), at most :data:`MAX_BATCH_KEYS`."""
     if not isinstance(keys, list | tuple):
         raise InvalidInput(f"{field} must be a str or a list of str, not {type(keys).__name__}", field=field)
-    if len(keys) > MAX_BATCH_KEYS:
-        raise LimitExceeded(
-            f"{field} holds {len(keys)} keys; one call may handle at most {MAX_BATCH_KEYS}",
-            limit="do.batch_keys",
-            value=len(keys),
-            maximum=MAX_BATCH_KEYS,
-        )
+    check_at_most(
+        len(keys),
+        MAX_BATCH_KEYS,
+        limit="do.batch_keys",
+        message=f"{field} holds {len(keys)} keys; one call may handle at most {MAX_BATCH_KEYS}",
+    )
     return [check_key(k, field=f"{field}[{i}]") for i, k in enumerate(keys)]
 
 
@@ -126,15 +125,16 @@ def check_entry(key: str, value: Any, *, field: str = "value") -> Encoded:
     """``value`` validated for ``key``: supported types only, key + value within :data:`MAX_ENTRY_BYTES`."""
     blob = codec.encode(value, field=field)
     size = len(key.encode("utf-8")) + codec.encoded_size(blob)
-    if size > MAX_ENTRY_BYTES:
-        raise LimitExceeded(
+    check_at_most(
+        size,
+        MAX_ENTRY_BYTES,
+        limit="do.entry_bytes",
+        message=(
             f"key {key[:60]!r} and its value take {size} bytes; key and value together may be at most "
-            f"{MAX_ENTRY_BYTES} bytes",
-            limit="do.entry_bytes",
-            value=size,
-            maximum=MAX_ENTRY_BYTES,
-            key=key,
-        )
+            f"{MAX_ENTRY_BYTES} bytes"
+        ),
+        key=key,
+    )
     return Encoded(value, blob)
 
 
@@ -144,13 +144,12 @@ def check_entries(entries: object, *, field: str = "entries") -> dict[str, Encod
         raise InvalidInput(
             f"{field} must be a mapping of str to value, not {type(entries).__name__}", field=field
         )
-    if len(entries) > MAX_BATCH_KEYS:
-        raise LimitExceeded(
-            f"{field} holds {len(entries)} entries; one put may write at most {MAX_BATCH_KEYS}",
-            limit="do.batch_keys",
-            value=len(entries),
-            maximum=MAX_BATCH_KEYS,
-        )
+    check_at_most(
+        len(entries),
+        MAX_BATCH_KEYS,
+        limit="do.batch_keys",
+        message=f"{field} holds {len(entries)} entries; one put may write at most {MAX_BATCH_KEYS}",
+    )
     out: dict[str, Encoded] = {}
     for key, value in entries.items():
         checked = check_key(key, field=f"{field} key")

@@ -6,9 +6,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
-from cap_opendal_core.lazy import lazy_exports
+from cap_opendal_core.lazy import by_name, lazy_exports
 
 from .models import KvKey, KvListResult, KvValueWithMetadata, KvWrite, ValueType
 from .namespace import KvNamespace
@@ -19,10 +19,12 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_LAZY: dict[str, str] = {
-    "CloudflareKvConfig": "config",
-    "KvStream": "streams",
-}
+_LAZY: Final = by_name(
+    {
+        "config": ("CloudflareKvConfig",),
+        "streams": ("KvStream",),
+    }
+)
 
 __all__ = [
     "CloudflareKvConfig",

@@ -8,15 +8,13 @@ this adds the namespace id. Imports pydantic: only servers load this module.
 from __future__ import annotations
 
 import re
-from typing import Any, ClassVar, Final, Self
+from typing import Annotated, Any, ClassVar, Final, Self
 
-from pydantic import field_validator
-
-from cap_opendal_core.cloudflare_config import DEFAULT_BASE_URL, CloudflareApiConfig
+from cap_opendal_core.cloudflare_config import DEFAULT_BASE_URL, CloudflareApiConfig, matching
 
 __all__ = ["DEFAULT_BASE_URL", "CloudflareKvConfig"]
 
-_ID: Final = re.compile(r"[0-9a-f]{32}")
+_ID: Final = re.compile(r"[0-9a-f]{32}\Z")
 
 
 class CloudflareKvConfig(CloudflareApiConfig):
@@ -30,14 +28,7 @@ class CloudflareKvConfig(CloudflareApiConfig):
     capability: ClassVar[str] = "kv"
     described_as: ClassVar[str] = "Workers KV REST configuration"
 
-    namespace_id: str
-
-    @field_validator("namespace_id")
-    @classmethod
-    def _namespace_id(cls, value: str) -> str:
-        if not _ID.fullmatch(value):
-            raise ValueError("must be the 32 lower-case hex digits of a Cloudflare id")
-        return value
+    namespace_id: Annotated[str, matching(_ID, "must be the 32 lower-case hex digits of a Cloudflare id")]
 
     @classmethod
     def from_env(cls, namespace_id: str | None = None, /, **fields: Any) -> Self:

@@ -1,8 +1,7 @@
 """What Workers KV's error codes mean: the table core's HTTP and JS translators consult for ``kv``.
 
-Registered with core's translator registry (:mod:`cap_opendal_core.translate.services`) when this
-module is imported — the backends import it — and carried by the plugin, so discovery registers it
-too. Source: the Workers KV namespace error list of the Cloudflare API docs
+Importing this module registers it (see :mod:`cap_opendal_core.translate.services`).
+Source: the Workers KV namespace error list of the Cloudflare API docs
 (developers.cloudflare.com/api/resources/kv/); only codes confirmed there are listed.
 """
 
@@ -11,18 +10,16 @@ from __future__ import annotations
 from typing import Final
 
 from cap_opendal_core import errors
-from cap_opendal_core.translate import Spec
+from cap_opendal_core.translate import UNAVAILABLE, Spec
 from cap_opendal_core.translate.services import ServiceErrors, register_service_errors
 
 __all__ = ["ERRORS"]
-
-_UNAVAILABLE: Final = Spec(errors.Unavailable, retryable=True)
 
 ERRORS: Final = ServiceErrors(
     service="kv",
     capability_prefixes=("kv",),
     codes={
-        10001: _UNAVAILABLE,  # service temporarily unavailable
+        10001: UNAVAILABLE,  # service temporarily unavailable
         10009: Spec(errors.NotFound),  # key not found
         10010: Spec(errors.Misconfigured),  # malformed namespace
         10011: Spec(errors.Misconfigured),  # malformed namespace ID

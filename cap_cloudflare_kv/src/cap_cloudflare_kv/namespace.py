@@ -63,19 +63,7 @@ class KvNamespace(Capability["KvBackend"]):
 
     spec = SPEC
 
-    __slots__ = ("_clock",)
-
-    def __init__(
-        self,
-        backend: KvBackend,
-        *,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
-    ) -> None:
-        """Wrap a backend; prefer the constructors below, which build the backend for you."""
-        super().__init__(backend, settings=settings, metrics=metrics, logger=logger)
-        self._clock = backend.clock
+    __slots__ = ()
 
     def _layer_settings(self, backend: KvBackend, settings: LayerSettings) -> LayerSettings:
         return backend.pipeline_settings(settings)
@@ -311,13 +299,15 @@ class KvNamespace(Capability["KvBackend"]):
                 write = PreparedWrite(key, data, text)  # the common case: nothing else to check
             else:
                 write = prepare_write(
-                    key, data, text, expiration, expiration_ttl, metadata, self._clock, "put"
+                    key, data, text, expiration, expiration_ttl, metadata, self._backend.clock, "put"
                 )
         elif isinstance(value, AsyncIterable):
             # options first: a bad TTL must not cost the caller its stream
-            prepare_write(key, b"", None, expiration, expiration_ttl, metadata, self._clock, "put")
+            prepare_write(key, b"", None, expiration, expiration_ttl, metadata, self._backend.clock, "put")
             data = await collect_stream(value, "put", key)
-            write = prepare_write(key, data, None, expiration, expiration_ttl, metadata, self._clock, "put")
+            write = prepare_write(
+                key, data, None, expiration, expiration_ttl, metadata, self._backend.clock, "put"
+            )
         else:
             raise InvalidInput(
                 f"value must be str, bytes or an async iterable of bytes, got {type(value).__name__}",
@@ -334,7 +324,7 @@ class KvNamespace(Capability["KvBackend"]):
         """Write many keys: a mapping of key to value, or :class:`KvWrite` items (with expiration and
         metadata). Every item is checked first; nothing is written if one is invalid. The REST
         backend sends bulk requests of at most 10,000 pairs (and 100 MB)."""
-        writes = prepare_writes(items, self._clock, "put_many")
+        writes = prepare_writes(items, self._backend.clock, "put_many")
         if writes:
             await self._pipeline.call(ops.PUT_MANY, self._backend.put_many, writes)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from cap_opendal_core.layers import Operation
+from cap_opendal_core.layers.operation import ResourceHints
 
 __all__ = [
     "OPERATIONS",
@@ -30,28 +30,20 @@ __all__ = [
 ]
 
 CAPABILITY: Final = "kv"
-READ_HINT: Final = "resource::kv::read"
-WRITE_HINT: Final = "resource::kv::write"
-DETERMINISM_HINT: Final = "resource::kv"
+_KV: Final = ResourceHints(CAPABILITY, "kv")
+READ_HINT: Final = _KV.hint("read")
+WRITE_HINT: Final = _KV.hint("write")
+DETERMINISM_HINT: Final = _KV.hint()
 
-
-def _read(name: str) -> Operation:
-    return Operation(CAPABILITY, name, READ_HINT, DETERMINISM_HINT, idempotent=True)
-
-
-def _write(name: str) -> Operation:
-    return Operation(CAPABILITY, name, WRITE_HINT, DETERMINISM_HINT, idempotent=True)
-
-
-GET: Final = _read("get")
-GET_WITH_METADATA: Final = _read("get_with_metadata")
-GET_MANY: Final = _read("get_many")
-LIST: Final = _read("list")
-PUT: Final = _write("put")
-PUT_MANY: Final = _write("put_many")
-DELETE: Final = _write("delete")
-DELETE_MANY: Final = _write("delete_many")
-PURGE_EXPIRED: Final = Operation(CAPABILITY, "purge_expired", WRITE_HINT, DETERMINISM_HINT, idempotent=True)
+GET: Final = _KV.read("get")
+GET_WITH_METADATA: Final = _KV.read("get_with_metadata")
+GET_MANY: Final = _KV.read("get_many")
+LIST: Final = _KV.read("list")
+PUT: Final = _KV.write("put", idempotent=True)
+PUT_MANY: Final = _KV.write("put_many", idempotent=True)
+DELETE: Final = _KV.write("delete", idempotent=True)
+DELETE_MANY: Final = _KV.write("delete_many", idempotent=True)
+PURGE_EXPIRED: Final = _KV.write("purge_expired", idempotent=True)
 """Local backends only: deletes what has expired, so it is a write."""
 
 OPERATIONS: Final = (

@@ -13,7 +13,7 @@ import math
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from typing import Any, NoReturn
 
-from cap_opendal_core.checks import check_int_range, check_utf8_size, is_number
+from cap_opendal_core.checks import check_at_most, check_int_range, check_utf8_size, is_number
 from cap_opendal_core.errors import InvalidInput, LimitExceeded
 from cap_opendal_core.jsnumbers import check_js_safe
 from cap_opendal_core.show import show
@@ -83,12 +83,19 @@ def check_keys(keys: object, op: str) -> list[str]:
     return checked
 
 
+def _optional_str(value: object, field: str, op: str) -> str | None:
+    """``None`` for ``None`` or the empty string (both mean "none"), else a ``str``."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        _invalid(f"{field} must be a str or None, got {_kind(value)}", field, op)
+    return value
+
+
 def check_prefix(prefix: object, op: str) -> str | None:
     """``None`` or a key prefix; the empty prefix means no prefix."""
-    if prefix is None or prefix == "":
+    if (prefix := _optional_str(prefix, "prefix", op)) is None:
         return None
-    if not isinstance(prefix, str):
-        _invalid(f"prefix must be a str or None, got {_kind(prefix)}", "prefix", op)
     check_utf8_size(
         prefix,
         field="prefix",
@@ -103,11 +110,7 @@ def check_prefix(prefix: object, op: str) -> str | None:
 
 def check_cursor(cursor: object, op: str) -> str | None:
     """``None`` or the cursor a previous page returned (the empty string means none)."""
-    if cursor is None or cursor == "":
-        return None
-    if not isinstance(cursor, str):
-        _invalid(f"cursor must be a str or None, got {_kind(cursor)}", "cursor", op)
-    return cursor
+    return _optional_str(cursor, "cursor", op)
 
 
 def check_list_limit(limit: object, op: str) -> int:
@@ -193,14 +196,20 @@ def check_value(value: object, op: str, key: str | None, field: str = "value") -
         _invalid(
             f"{field} must be str, bytes or an async iterable of bytes, got {_kind(value)}", field, op, key
         )
-    if len(data) > limits.VALUE_MAX_BYTES:
-        _too_large(len(data), op, key)
+    if (size := len(data)) > limits.VALUE_MAX_BYTES:
+        _too_large(
+            f"value is {size} bytes; Workers KV values are at most {limits.VALUE_MAX_BYTES} bytes (25 MiB)",
+            size,
+            op,
+            key,
+        )
     return data, text
 
 
-def _too_large(size: int, op: str, key: str | None) -> NoReturn:
+def _too_large(message: str, size: int, op: str, key: str | None) -> NoReturn:
+    """Workers KV's value limit (25 MiB), passed as ``message`` says."""
     raise LimitExceeded(
-        f"value is {size} bytes; Workers KV values are at most {limits.VALUE_MAX_BYTES} bytes (25 MiB)",
+        message,
         limit="kv.value_bytes",
         value=size,
         maximum=limits.VALUE_MAX_BYTES,
@@ -229,15 +238,12 @@ async def collect_stream(stream: AsyncIterable[Any], op: str, key: str) -> bytes
                 _invalid(f"the value stream yielded {_kind(chunk)}; it must yield bytes", "value", op, key)
             size += len(part)
             if size > limits.VALUE_MAX_BYTES:
-                raise LimitExceeded(
+                _too_large(
                     f"the value stream passed {limits.VALUE_MAX_BYTES} bytes (25 MiB, Workers KV's "
                     "largest value); nothing was stored",
-                    limit="kv.value_bytes",
-                    value=size,
-                    maximum=limits.VALUE_MAX_BYTES,
-                    capability=_CAPABILITY,
-                    operation=op,
-                    key=key,
+                    size,
+                    op,
+                    key,
                 )
             parts.append(part)
     finally:
@@ -269,16 +275,15 @@ def check_metadata(metadata: object, op: str, key: str | None) -> str | None:
         size = len(encoded.encode("utf-8"))
     except UnicodeEncodeError:  # every backend stores metadata as UTF-8, which cannot hold one
         _invalid("metadata holds a string that is not valid Unicode (a lone surrogate)", "metadata", op, key)
-    if size > limits.METADATA_MAX_BYTES:
-        raise LimitExceeded(
-            f"metadata is {size} bytes as JSON; Workers KV allows at most {limits.METADATA_MAX_BYTES}",
-            limit="kv.metadata_bytes",
-            value=size,
-            maximum=limits.METADATA_MAX_BYTES,
-            capability=_CAPABILITY,
-            operation=op,
-            key=key,
-        )
+    check_at_most(
+        size,
+        limits.METADATA_MAX_BYTES,
+        limit="kv.metadata_bytes",
+        message=f"metadata is {size} bytes as JSON; Workers KV allows at most {limits.METADATA_MAX_BYTES}",
+        capability=_CAPABILITY,
+        operation=op,
+        key=key,
+    )
     return encoded
 
 

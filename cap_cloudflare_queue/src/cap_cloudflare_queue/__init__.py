@@ -7,9 +7,9 @@ REST configuration and the server-side backends need them).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
-from cap_opendal_core.lazy import lazy_exports
+from cap_opendal_core.lazy import by_name, lazy_exports
 
 if TYPE_CHECKING:
     from .claim_check import BlobStore, ClaimCheck, OpendalBlobStore
@@ -25,26 +25,20 @@ if TYPE_CHECKING:
 
 __version__ = "0.1.0"
 
-_LAZY: dict[str, str] = {
-    "Queue": "producer",
-    "QueueConsumer": "consumer",
-    "MessageBatch": "message",
-    "Message": "message",
-    "Handler": "message",
-    "QueueTrigger": "trigger",
-    "MessageSendRequest": "models",
-    "SettleResult": "models",
-    "ClaimCheck": "claim_check",
-    "BlobStore": "claim_check",
-    "OpendalBlobStore": "claim_check",
-    "BatchPartiallySent": "errors",
-    "CloudflareQueueConfig": "config",
-    "BodyCodec": "codec",
-    "JsonCodec": "codec",
-    "TextCodec": "codec",
-    "TypedQueue": "typed",
-    "TypedConsumer": "typed",
-}
+_LAZY: Final = by_name(
+    {
+        "producer": ("Queue",),
+        "consumer": ("QueueConsumer",),
+        "message": ("MessageBatch", "Message", "Handler"),
+        "trigger": ("QueueTrigger",),
+        "models": ("MessageSendRequest", "SettleResult"),
+        "claim_check": ("ClaimCheck", "BlobStore", "OpendalBlobStore"),
+        "errors": ("BatchPartiallySent",),
+        "config": ("CloudflareQueueConfig",),
+        "codec": ("BodyCodec", "JsonCodec", "TextCodec"),
+        "typed": ("TypedQueue", "TypedConsumer"),
+    }
+)
 
 __all__ = [
     "BatchPartiallySent",

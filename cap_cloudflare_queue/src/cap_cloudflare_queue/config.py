@@ -10,11 +10,9 @@ loads it.
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Final
+from typing import Annotated, ClassVar, Final
 
-from pydantic import field_validator
-
-from cap_opendal_core.cloudflare_config import DEFAULT_BASE_URL, CloudflareApiConfig
+from cap_opendal_core.cloudflare_config import DEFAULT_BASE_URL, CloudflareApiConfig, matching
 
 __all__ = ["DEFAULT_API_BASE", "DEFAULT_BASE_URL", "CloudflareQueueConfig"]
 
@@ -23,6 +21,8 @@ DEFAULT_API_BASE: Final = DEFAULT_BASE_URL
 
 _ID: Final = re.compile(r"^[0-9A-Za-z_-]{1,64}$")
 _QUEUE_NAME: Final = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+_ID_CHECK: Final = matching(_ID, "must be the identifier Cloudflare shows (letters, digits, '-', '_')")
+_NAME_CHECK: Final = matching(_QUEUE_NAME, "must be a queue name: 1-63 lower-case letters, digits and '-'")
 
 
 class CloudflareQueueConfig(CloudflareApiConfig):
@@ -34,22 +34,8 @@ class CloudflareQueueConfig(CloudflareApiConfig):
     capability: ClassVar[str] = "queue"
     described_as: ClassVar[str] = "CloudflareQueueConfig"
 
-    queue_id: str
-    queue_name: str | None = None
-
-    @field_validator("queue_id")
-    @classmethod
-    def _queue_id(cls, value: str) -> str:
-        if not _ID.match(value):
-            raise ValueError("must be the identifier Cloudflare shows (letters, digits, '-', '_')")
-        return value
-
-    @field_validator("queue_name")
-    @classmethod
-    def _name(cls, value: str | None) -> str | None:
-        if value is not None and not _QUEUE_NAME.match(value):
-            raise ValueError("must be a queue name: 1-63 lower-case letters, digits and '-'")
-        return value
+    queue_id: Annotated[str, _ID_CHECK]
+    queue_name: Annotated[str, _NAME_CHECK] | None = None
 
     @property
     def display_name(self) -> str:

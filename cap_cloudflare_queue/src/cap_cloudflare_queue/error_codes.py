@@ -1,8 +1,7 @@
 """What Cloudflare Queues' error codes mean: the table core's translators consult for ``queue``.
 
-Registered with core's translator registry (:mod:`cap_opendal_core.translate.services`) when this
-module is imported — the backends import it — and carried by the plugin, so discovery registers it
-too. Source: developers.cloudflare.com/queues/reference/error-codes/.
+Importing this module registers it (see :mod:`cap_opendal_core.translate.services`).
+Source: developers.cloudflare.com/queues/reference/error-codes/.
 """
 
 from __future__ import annotations
@@ -10,12 +9,10 @@ from __future__ import annotations
 from typing import Final
 
 from cap_opendal_core import errors
-from cap_opendal_core.translate import Spec
+from cap_opendal_core.translate import UNAVAILABLE, Spec
 from cap_opendal_core.translate.services import ServiceErrors, register_service_errors
 
 __all__ = ["ERRORS"]
-
-_UNAVAILABLE: Final = Spec(errors.Unavailable, retryable=True)
 
 ERRORS: Final = ServiceErrors(
     service="queue",
@@ -24,7 +21,7 @@ ERRORS: Final = ServiceErrors(
         10104: Spec(errors.Misconfigured),  # QueueNotFound: the binding/queue id is wrong
         10106: Spec(errors.Forbidden),  # Unauthorized: no permission to push to that queue
         10107: Spec(errors.Misconfigured),  # QueueIDMalformed
-        10201: _UNAVAILABLE,  # ClientDisconnected
+        10201: UNAVAILABLE,  # ClientDisconnected
         10202: Spec(errors.InvalidInput, field="delay_seconds"),  # BatchDelayInvalid
         10203: Spec(errors.InvalidInput, field="content_type"),  # MessageMetadataInvalid
         10204: Spec(errors.LimitExceeded, limit="queue.message_bytes"),  # MessageSizeOutOfBounds
@@ -36,7 +33,7 @@ ERRORS: Final = ServiceErrors(
         10251: Spec(errors.LimitExceeded, limit="queue.storage_bytes"),  # QueueStorageLimitExceeded
         10252: Spec(errors.Unavailable, retryable=False),  # QueueDisabled: paused until someone unpauses it
         10253: Spec(errors.LimitExceeded, limit="queue.free_tier"),  # FreeTierLimitExceeded
-        15000: _UNAVAILABLE,  # UnknownInternalError
+        15000: UNAVAILABLE,  # UnknownInternalError
     },
 )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from cap_opendal_core.constructors import standard_constructors
 from cap_opendal_core.descriptors import Descriptor
 from cap_opendal_core.hints import Constraint, Determinism, Effects
 from cap_opendal_core.spec import CapabilitySpec
@@ -21,19 +22,6 @@ from .operations import CAPABILITY, OPERATIONS
 from .telemetry import span_attributes
 
 __all__ = ["SPEC"]
-
-_CONSTRUCTORS: Final = {
-    "from_env": "Queue.from_env",
-    "from_url": "Queue.from_url",
-    "local": "Queue.local",
-    "from_config": "Queue.from_config",
-    "consumer": "QueueConsumer",
-    "consumer_local": "QueueConsumer.local",
-    "consumer_from_url": "QueueConsumer.from_url",
-    "consumer_from_config": "QueueConsumer.from_config",
-    "message_batch_from_js": "MessageBatch.from_js",
-    "trigger": "QueueTrigger",
-}
 
 SPEC: Final = CapabilitySpec(
     name=CAPABILITY,
@@ -68,6 +56,14 @@ SPEC: Final = CapabilitySpec(
         },
     ),
     errors=ERRORS,
-    constructors={name: f"cap_cloudflare_queue:{ref}" for name, ref in _CONSTRUCTORS.items()},
+    constructors=standard_constructors(
+        "cap_cloudflare_queue:Queue",
+        consumer="QueueConsumer",
+        consumer_local="QueueConsumer.local",
+        consumer_from_url="QueueConsumer.from_url",
+        consumer_from_config="QueueConsumer.from_config",
+        message_batch_from_js="MessageBatch.from_js",
+        trigger="QueueTrigger",
+    ),
     backend_extension="dev.cap.queue.backend",
 )

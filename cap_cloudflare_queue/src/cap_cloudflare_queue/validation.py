@@ -11,7 +11,7 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from cap_opendal_core.checks import check_int_range, check_name, check_number_range
+from cap_opendal_core.checks import check_at_most, check_int_range, check_name, check_number_range
 from cap_opendal_core.errors import InvalidInput, LimitExceeded, Unsupported
 from cap_opendal_core.show import show
 
@@ -232,22 +232,24 @@ def plan_batches(messages: list[PreparedMessage], *, split: bool) -> list[list[P
     """
     total = sum(m.size for m in messages)
     if not split:
-        if len(messages) > MAX_BATCH_MESSAGES:
-            raise LimitExceeded(
+        check_at_most(
+            len(messages),
+            MAX_BATCH_MESSAGES,
+            limit="queue.batch_messages",
+            message=(
                 f"messages: {len(messages)} messages is over the {MAX_BATCH_MESSAGES} a batch may hold "
-                "(pass split=True to send it as several batches)",
-                limit="queue.batch_messages",
-                value=len(messages),
-                maximum=MAX_BATCH_MESSAGES,
-            )
-        if total > MAX_BATCH_BYTES:
-            raise LimitExceeded(
+                "(pass split=True to send it as several batches)"
+            ),
+        )
+        check_at_most(
+            total,
+            MAX_BATCH_BYTES,
+            limit="queue.batch_bytes",
+            message=(
                 f"messages: the batch is {total} bytes with metadata, over the {MAX_BATCH_BYTES} bytes a "
-                "batch may hold (pass split=True to send it as several batches)",
-                limit="queue.batch_bytes",
-                value=total,
-                maximum=MAX_BATCH_BYTES,
-            )
+                "batch may hold (pass split=True to send it as several batches)"
+            ),
+        )
         return [messages]
     batches: list[list[PreparedMessage]] = []
     current: list[PreparedMessage] = []

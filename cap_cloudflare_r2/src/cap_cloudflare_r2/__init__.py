@@ -8,45 +8,46 @@ is cheap (a Worker pays for every import at cold start) and never pulls in OpenD
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
-from cap_opendal_core.lazy import lazy_exports
+from cap_opendal_core.lazy import by_name, lazy_exports
 
 if TYPE_CHECKING:  # real types for checkers; at run time __getattr__ imports on first use
     from .bucket import R2Bucket, R2MultipartUpload
     from .config import R2Config
-    from .models import (
-        PresignedRequest,
-        R2Checksums,
-        R2Conditional,
-        R2HttpMetadata,
-        R2Object,
-        R2ObjectBody,
-        R2Objects,
-        R2PutValue,
-        R2Range,
-        R2UploadedPart,
-    )
+    from .models import PresignedRequest as PresignedRequest
+    from .models import R2Checksums as R2Checksums
+    from .models import R2Conditional as R2Conditional
+    from .models import R2HttpMetadata as R2HttpMetadata
+    from .models import R2Object as R2Object
+    from .models import R2ObjectBody as R2ObjectBody
+    from .models import R2Objects as R2Objects
+    from .models import R2PutValue as R2PutValue
+    from .models import R2Range as R2Range
+    from .models import R2UploadedPart as R2UploadedPart
     from .transfer import TransferSettings
 
 __version__ = "0.1.0"
 
-_LAZY: dict[str, str] = {
-    "R2Bucket": "bucket",
-    "R2MultipartUpload": "bucket",
-    "R2Config": "config",
-    "PresignedRequest": "models",
-    "R2Checksums": "models",
-    "R2Conditional": "models",
-    "R2HttpMetadata": "models",
-    "R2Object": "models",
-    "R2ObjectBody": "models",
-    "R2Objects": "models",
-    "R2PutValue": "models",
-    "R2Range": "models",
-    "R2UploadedPart": "models",
-    "TransferSettings": "transfer",
-}
+_LAZY: Final = by_name(
+    {
+        "bucket": ("R2Bucket", "R2MultipartUpload"),
+        "config": ("R2Config",),
+        "models": (
+            "PresignedRequest",
+            "R2Checksums",
+            "R2Conditional",
+            "R2HttpMetadata",
+            "R2Object",
+            "R2ObjectBody",
+            "R2Objects",
+            "R2PutValue",
+            "R2Range",
+            "R2UploadedPart",
+        ),
+        "transfer": ("TransferSettings",),
+    }
+)
 
 __all__ = [
     "PresignedRequest",

@@ -63,19 +63,9 @@ if TYPE_CHECKING:
     from cap_opendal_core.metrics import Metrics
     from cap_opendal_core.operators import ServiceConfig
 
+    from . import models
     from .backends.base import R2Backend
     from .config import R2Config
-    from .models import (
-        PresignedRequest,
-        R2Conditional,
-        R2HttpMetadata,
-        R2Object,
-        R2ObjectBody,
-        R2Objects,
-        R2PutValue,
-        R2Range,
-        R2UploadedPart,
-    )
     from .transfer import Progress
 
 __all__ = ["R2Bucket", "R2MultipartUpload"]
@@ -213,7 +203,7 @@ class R2Bucket(Capability["R2Backend"]):
 
     # -- reads ---------------------------------------------------------------------------------
 
-    async def head(self, key: str) -> R2Object | None:
+    async def head(self, key: str) -> models.R2Object | None:
         """The object's metadata, or None when there is no such object."""
         key = self._key(key, "head")
         return await self._pipeline.call(ops.HEAD, self._backend.head, key, key=key)
@@ -222,10 +212,10 @@ class R2Bucket(Capability["R2Backend"]):
         self,
         key: str,
         *,
-        range: R2Range | Mapping[str, int] | None = None,
-        only_if: R2Conditional | Mapping[str, Any] | None = None,
+        range: models.R2Range | Mapping[str, int] | None = None,
+        only_if: models.R2Conditional | Mapping[str, Any] | None = None,
         on_progress: Progress | None = None,
-    ) -> R2ObjectBody | None:
+    ) -> models.R2ObjectBody | None:
         """The object with its body (streamed: ``async for chunk in body``), or None when there is no
         such object or ``only_if`` does not hold. ``range``: ``R2Range(offset=, length=)`` or
         ``R2Range(suffix=)``. ``on_progress(bytes so far, total)`` is called as the body is read."""
@@ -234,7 +224,7 @@ class R2Bucket(Capability["R2Backend"]):
         condition = check_conditional(only_if, operation="get")
         progress = check_progress(on_progress, operation="get")
         pinned = condition is not None and condition.etag_matches is not None
-        got: R2ObjectBody | None = await self._pipeline.call(
+        got: models.R2ObjectBody | None = await self._pipeline.call(
             ops.GET,
             self._backend.get,
             key,
@@ -256,7 +246,7 @@ class R2Bucket(Capability["R2Backend"]):
         limit: int = limits.LIST_LIMIT_MAX,
         start_after: str | None = None,
         include: Iterable[str] = (),
-    ) -> R2Objects:
+    ) -> models.R2Objects:
         """One page of objects in key order. Pass the returned ``cursor`` back for the next page
         while ``truncated``; ``include`` adds ``http_metadata`` / ``custom_metadata`` to each object
         (a page may then hold fewer than ``limit``)."""
@@ -278,7 +268,7 @@ class R2Bucket(Capability["R2Backend"]):
         start_after: str | None = None,
         include: Iterable[str] = (),
         page_size: int = limits.LIST_LIMIT_MAX,
-    ) -> AsyncIterator[R2Object]:
+    ) -> AsyncIterator[models.R2Object]:
         """Every object under ``prefix`` in key order, page after page (as KV's ``iter_keys``): one
         :meth:`list` call per page of ``page_size``, the next asked for only when this one is used
         up. With ``delimiter``, objects below a delimited prefix are rolled up and not yielded
@@ -315,19 +305,19 @@ class R2Bucket(Capability["R2Backend"]):
     async def put(
         self,
         key: str,
-        value: R2PutValue,
+        value: models.R2PutValue,
         *,
-        http_metadata: R2HttpMetadata | Mapping[str, Any] | None = None,
+        http_metadata: models.R2HttpMetadata | Mapping[str, Any] | None = None,
         custom_metadata: Mapping[str, str] | None = None,
         md5: str | bytes | None = None,
         sha1: str | bytes | None = None,
         sha256: str | bytes | None = None,
         sha384: str | bytes | None = None,
         sha512: str | bytes | None = None,
-        only_if: R2Conditional | Mapping[str, Any] | None = None,
+        only_if: models.R2Conditional | Mapping[str, Any] | None = None,
         storage_class: str | None = None,
         on_progress: Progress | None = None,
-    ) -> R2Object | None:
+    ) -> models.R2Object | None:
         """Store ``value`` (bytes, str, an async iterable of bytes or a binary file) under ``key``.
 
         Returns the stored object, or None when ``only_if`` does not hold. A checksum (at most one
@@ -355,7 +345,7 @@ class R2Bucket(Capability["R2Backend"]):
         elif progress is not None:
             payload = StreamPayload(with_progress(payload.chunks, payload.size, progress), payload.size)
         retry_safe = isinstance(payload, BytesPayload) and options.only_if is None
-        stored: R2Object | None = await self._pipeline.call(
+        stored: models.R2Object | None = await self._pipeline.call(
             ops.PUT if retry_safe else ops.PUT_ONCE, self._backend.put, key, payload, options, key=key
         )
         if progress is not None and isinstance(payload, BytesPayload):
@@ -379,7 +369,7 @@ class R2Bucket(Capability["R2Backend"]):
         self,
         key: str,
         *,
-        http_metadata: R2HttpMetadata | Mapping[str, Any] | None = None,
+        http_metadata: models.R2HttpMetadata | Mapping[str, Any] | None = None,
         custom_metadata: Mapping[str, str] | None = None,
         storage_class: str | None = None,
     ) -> R2MultipartUpload:
@@ -415,7 +405,7 @@ class R2Bucket(Capability["R2Backend"]):
         method: str = "GET",
         expires_in: int = 3600,
         content_type: str | None = None,
-    ) -> PresignedRequest:
+    ) -> models.PresignedRequest:
         """A URL that lets whoever holds it ``GET`` or ``PUT`` the object until it expires (S3
         backend only; ``Unsupported`` elsewhere). For ``PUT``, send the returned headers with it."""
         key = self._key(key, "presign")
@@ -451,7 +441,7 @@ class R2MultipartUpload:
         self.key = key
         self.upload_id = upload_id
 
-    async def upload_part(self, part_number: int, value: R2PutValue) -> R2UploadedPart:
+    async def upload_part(self, part_number: int, value: models.R2PutValue) -> models.R2UploadedPart:
         """Upload part ``part_number`` (1-10,000); uploading a number again replaces that part."""
         number = check_part_number(part_number)
         payload = prepare_value(value, operation="upload_part", max_bytes=limits.PART_MAX_BYTES)
@@ -466,7 +456,7 @@ class R2MultipartUpload:
             key=self.key,
         )
 
-    async def complete(self, parts: Iterable[R2UploadedPart | Mapping[str, Any]]) -> R2Object:
+    async def complete(self, parts: Iterable[models.R2UploadedPart | Mapping[str, Any]]) -> models.R2Object:
         """Assemble the object from ``parts`` (what :meth:`upload_part` returned); its etag is
         ``<md5 of the parts' md5s>-<part count>``, as S3's and R2's are. Where the object is read
         back after completing (S3), a write by someone else in between is ``PreconditionFailed``,

@@ -1,8 +1,7 @@
 """What R2's error codes mean: the table core's HTTP and JS translators consult for ``r2``.
 
-Registered with core's translator registry (:mod:`cap_opendal_core.translate.services`) when this
-module is imported — the backends import it — and carried by the plugin, so discovery registers it
-too. Source: developers.cloudflare.com/r2/api/error-codes/.
+Importing this module registers it (see :mod:`cap_opendal_core.translate.services`).
+Source: developers.cloudflare.com/r2/api/error-codes/.
 """
 
 from __future__ import annotations
@@ -10,18 +9,16 @@ from __future__ import annotations
 from typing import Final
 
 from cap_opendal_core import errors
-from cap_opendal_core.translate import Spec
+from cap_opendal_core.translate import UNAVAILABLE, Spec
 from cap_opendal_core.translate.services import ServiceErrors, register_service_errors
 
 __all__ = ["ERRORS"]
-
-_UNAVAILABLE: Final = Spec(errors.Unavailable, retryable=True)
 
 ERRORS: Final = ServiceErrors(
     service="r2",
     capability_prefixes=("r2", "blob"),
     codes={
-        10001: _UNAVAILABLE,  # InternalError
+        10001: UNAVAILABLE,  # InternalError
         10002: Spec(errors.Unauthorized),  # Unauthorized
         10003: Spec(errors.Forbidden),  # AccessDenied
         10005: Spec(errors.Misconfigured),  # InvalidBucketName
@@ -31,7 +28,7 @@ ERRORS: Final = ServiceErrors(
         10009: Spec(errors.LimitExceeded, limit="r2.buckets"),  # TooManyBuckets
         10011: Spec(errors.InvalidInput, field="parts"),  # EntityTooSmall: a part below 5 MiB
         10012: Spec(errors.LimitExceeded, limit="r2.custom_metadata_bytes"),  # MetadataTooLarge
-        10013: _UNAVAILABLE,  # IncompleteBody: the body was cut off in transit
+        10013: UNAVAILABLE,  # IncompleteBody: the body was cut off in transit
         10014: Spec(errors.InvalidInput, field="checksum"),  # InvalidDigest
         10018: Spec(errors.Unauthorized),  # ExpiredRequest
         10020: Spec(errors.InvalidInput, field="key"),  # InvalidObjectName
@@ -43,9 +40,9 @@ ERRORS: Final = ServiceErrors(
         10037: Spec(errors.InvalidInput, field="checksum"),  # BadDigest
         10039: Spec(errors.InvalidInput, field="range"),  # InvalidRange
         10042: Spec(errors.Forbidden),  # NotEntitled
-        10043: _UNAVAILABLE,  # ServiceUnavailable
+        10043: UNAVAILABLE,  # ServiceUnavailable
         10048: Spec(errors.InvalidInput, field="parts"),  # InvalidPart: non-trailing parts differ in size
-        10054: _UNAVAILABLE,  # ClientDisconnect
+        10054: UNAVAILABLE,  # ClientDisconnect
         10058: Spec(errors.RateLimited, retryable=True),  # TooManyRequests (1 write/s per key)
         10069: Spec(errors.Forbidden),  # ObjectLockedByBucketPolicy
         10073: Spec(errors.AlreadyExists),  # BucketConflict

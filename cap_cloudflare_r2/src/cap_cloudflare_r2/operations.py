@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Final
 
-from cap_opendal_core.layers import Operation
+from cap_opendal_core.layers.operation import ResourceHints
 
 __all__ = [
     "OPERATIONS",
@@ -41,37 +41,27 @@ __all__ = [
 ]
 
 CAPABILITY: Final = "r2"
-READ_HINT: Final = "resource::blob::read"
-WRITE_HINT: Final = "resource::blob::write"
-DETERMINISM_HINT: Final = "resource::blob"
+_BLOB: Final = ResourceHints(CAPABILITY, "blob")
+READ_HINT: Final = _BLOB.hint("read")
+WRITE_HINT: Final = _BLOB.hint("write")
+DETERMINISM_HINT: Final = _BLOB.hint()
 PINNED_HINT: Final = "resource::blob::pinned"
 
-
-def _read(name: str, *, subrequests: int = 1) -> Operation:
-    return Operation(CAPABILITY, name, READ_HINT, DETERMINISM_HINT, idempotent=True, subrequests=subrequests)
-
-
-def _write(name: str, *, idempotent: bool, subrequests: int = 1) -> Operation:
-    return Operation(
-        CAPABILITY, name, WRITE_HINT, DETERMINISM_HINT, idempotent=idempotent, subrequests=subrequests
-    )
-
-
-HEAD: Final = _read("head")
-GET: Final = _read("get")
-LIST: Final = _read("list")
-PUT: Final = _write("put", idempotent=True)
-PUT_ONCE: Final = _write("put", idempotent=False)
-DELETE: Final = _write("delete", idempotent=True)
-CREATE_MULTIPART_UPLOAD: Final = _write("create_multipart_upload", idempotent=False)
-RESUME_MULTIPART_UPLOAD: Final = _write("resume_multipart_upload", idempotent=True, subrequests=0)
-UPLOAD_PART: Final = _write("upload_part", idempotent=True)
-UPLOAD_PART_ONCE: Final = _write("upload_part", idempotent=False)
-COMPLETE_MULTIPART_UPLOAD: Final = _write("complete_multipart_upload", idempotent=False)
-ABORT_MULTIPART_UPLOAD: Final = _write("abort_multipart_upload", idempotent=True)
-PRESIGN_GET: Final = _read("presign", subrequests=0)
+HEAD: Final = _BLOB.read("head")
+GET: Final = _BLOB.read("get")
+LIST: Final = _BLOB.read("list")
+PUT: Final = _BLOB.write("put", idempotent=True)
+PUT_ONCE: Final = _BLOB.write("put", idempotent=False)
+DELETE: Final = _BLOB.write("delete", idempotent=True)
+CREATE_MULTIPART_UPLOAD: Final = _BLOB.write("create_multipart_upload", idempotent=False)
+RESUME_MULTIPART_UPLOAD: Final = _BLOB.write("resume_multipart_upload", idempotent=True, subrequests=0)
+UPLOAD_PART: Final = _BLOB.write("upload_part", idempotent=True)
+UPLOAD_PART_ONCE: Final = _BLOB.write("upload_part", idempotent=False)
+COMPLETE_MULTIPART_UPLOAD: Final = _BLOB.write("complete_multipart_upload", idempotent=False)
+ABORT_MULTIPART_UPLOAD: Final = _BLOB.write("abort_multipart_upload", idempotent=True)
+PRESIGN_GET: Final = _BLOB.read("presign", subrequests=0)
 """A presigned GET lets its holder read the object: a read, made without any request."""
-PRESIGN_PUT: Final = _write("presign", idempotent=True, subrequests=0)
+PRESIGN_PUT: Final = _BLOB.write("presign", idempotent=True, subrequests=0)
 """A presigned PUT lets its holder write the object: a write, made without any request."""
 
 OPERATIONS: Final = (

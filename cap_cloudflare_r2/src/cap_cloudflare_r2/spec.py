@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Final
 
+from cap_opendal_core.constructors import standard_constructors
 from cap_opendal_core.descriptors import Descriptor
 from cap_opendal_core.hints import Constraint, Determinism, Effects
 from cap_opendal_core.spec import CapabilitySpec
@@ -49,9 +50,6 @@ SPEC: Final = CapabilitySpec(
         },
     ),
     errors=ERRORS,
-    constructors={
-        name: f"cap_cloudflare_r2:R2Bucket.{name}"
-        for name in ("from_env", "from_url", "local", "from_config")
-    },
+    constructors=standard_constructors("cap_cloudflare_r2:R2Bucket"),
     backend_extension="com.cloudflare.r2.backend",
 )

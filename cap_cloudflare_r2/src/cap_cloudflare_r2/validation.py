@@ -13,8 +13,8 @@ import re
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from cap_opendal_core.checks import check_utf8_size, is_int, utf8_size
-from cap_opendal_core.errors import InvalidInput, LimitExceeded
+from cap_opendal_core.checks import check_at_most, check_utf8_size, is_int, utf8_size
+from cap_opendal_core.errors import InvalidInput
 from cap_opendal_core.show import show
 
 from . import limits
@@ -103,16 +103,17 @@ def check_custom_metadata(value: object, *, operation: str | None = None) -> dic
             )
         total += _utf8_len(name, "custom_metadata", operation) + _utf8_len(item, "custom_metadata", operation)
         out[name] = item
-    if total > limits.CUSTOM_METADATA_MAX_BYTES:
-        raise LimitExceeded(
+    check_at_most(
+        total,
+        limits.CUSTOM_METADATA_MAX_BYTES,
+        limit="r2.custom_metadata_bytes",
+        message=(
             f"custom_metadata is {total} bytes (names and values, UTF-8); R2 allows at most "
-            f"{limits.CUSTOM_METADATA_MAX_BYTES}",
-            limit="r2.custom_metadata_bytes",
-            value=total,
-            maximum=limits.CUSTOM_METADATA_MAX_BYTES,
-            capability=CAPABILITY,
-            operation=operation,
-        )
+            f"{limits.CUSTOM_METADATA_MAX_BYTES}"
+        ),
+        capability=CAPABILITY,
+        operation=operation,
+    )
     return out
 
 
@@ -329,15 +330,14 @@ def check_delete_keys(keys: object) -> list[str]:
     if isinstance(keys, Mapping) or not isinstance(keys, Iterable) or isinstance(keys, bytes | bytearray):
         raise _invalid(f"delete takes a key or a list of keys, got {type(keys).__name__}", "keys", "delete")
     out = list(keys)
-    if len(out) > limits.DELETE_MAX_KEYS:
-        raise LimitExceeded(
-            f"delete got {len(out)} keys; R2 deletes at most {limits.DELETE_MAX_KEYS} per call",
-            limit="r2.delete_keys",
-            value=len(out),
-            maximum=limits.DELETE_MAX_KEYS,
-            capability=CAPABILITY,
-            operation="delete",
-        )
+    check_at_most(
+        len(out),
+        limits.DELETE_MAX_KEYS,
+        limit="r2.delete_keys",
+        message=f"delete got {len(out)} keys; R2 deletes at most {limits.DELETE_MAX_KEYS} per call",
+        capability=CAPABILITY,
+        operation="delete",
+    )
     return [check_key(key, operation="delete", field=f"keys[{i}]") for i, key in enumerate(out)]
 
 
@@ -428,15 +428,14 @@ def check_parts(parts: object) -> list[R2UploadedPart]:
         out.append(R2UploadedPart(part_number=number, etag=etag))
     if not out:
         raise _invalid("complete needs at least one part", "parts", "complete")
-    if len(out) > limits.MULTIPART_MAX_PARTS:
-        raise LimitExceeded(
-            f"complete got {len(out)} parts; a multipart upload has at most {limits.MULTIPART_MAX_PARTS}",
-            limit="r2.multipart_parts",
-            value=len(out),
-            maximum=limits.MULTIPART_MAX_PARTS,
-            capability=CAPABILITY,
-            operation="complete",
-        )
+    check_at_most(
+        len(out),
+        limits.MULTIPART_MAX_PARTS,
+        limit="r2.multipart_parts",
+        message=f"complete got {len(out)} parts; a multipart upload has at most {limits.MULTIPART_MAX_PARTS}",
+        capability=CAPABILITY,
+        operation="complete",
+    )
     numbers = [p.part_number for p in out]
     if len(set(numbers)) != len(numbers):
         duplicated = sorted({n for n in numbers if numbers.count(n) > 1})

@@ -15,6 +15,7 @@ import json
 import re
 from typing import Any, Final
 
+from cap_opendal_core.checks import check_at_most
 from cap_opendal_core.errors import InvalidInput, LimitExceeded
 
 __all__ = [
@@ -76,13 +77,12 @@ def check_events(value: object, *, limit: int = MAX_EVENTS_PER_SUBMIT) -> list[d
         )
     if not value:
         raise InvalidInput("no events: send at least one", field="events")
-    if len(value) > limit:
-        raise LimitExceeded(
-            f"{len(value)} events in one submission; at most {limit}",
-            limit="demo.events_per_submit",
-            value=len(value),
-            maximum=limit,
-        )
+    check_at_most(
+        len(value),
+        limit,
+        limit="demo.events_per_submit",
+        message=f"{len(value)} events in one submission; at most {limit}",
+    )
     seen: set[str] = set()
     out = []
     for i, event in enumerate(value):

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from cap_opendal_core.errors import CapabilityError, InvalidInput, PreconditionFailed
+from cap_opendal_core.records import attributes
 
 from .events import EVENT_ID, encode_event
 
@@ -180,13 +181,7 @@ class StoredEvent:
     conflict: bool = False
 
     def index_entry(self) -> dict[str, Any]:
-        return {
-            "key": self.key,
-            "size": self.size,
-            "sha256": self.sha256,
-            "kind": self.kind,
-            "amount_cents": self.amount_cents,
-        }
+        return attributes(self, ("key", "size", "sha256", "kind", "amount_cents"))
 
 
 async def store_payload(caps: DemoCapabilities, event: Mapping[str, Any]) -> StoredEvent:
@@ -269,13 +264,7 @@ class IngestReport:
         self.enqueued += other.enqueued
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "received": self.received,
-            "created": self.created,
-            "existing": self.existing,
-            "conflicts": list(self.conflicts),
-            "enqueued": self.enqueued,
-        }
+        return attributes(self, ("received", "created", "existing", "enqueued"))
 
 
 async def ingest(
@@ -490,14 +479,7 @@ class JobsReport:
         self.summary = other.summary or self.summary
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "received": self.received,
-            "processed": self.processed,
-            "bytes": self.bytes,
-            "duplicates": self.duplicates,
-            "retried": self.retried,
-            "rejected": self.rejected,
-        }
+        return attributes(self, ("received", "processed", "bytes", "duplicates", "retried", "rejected"))
 
 
 async def handle_jobs(

@@ -18,16 +18,17 @@ flow's manifest, as they would in a ``wrangler.toml``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Self
+
+from cap_opendal_core.closing import ClosesOnExit, close_all
 
 from .flow import DemoBindings, DemoCapabilities, JobsReport, handle_jobs
 
 if TYPE_CHECKING:
     import os
     from collections.abc import Callable
-    from types import TracebackType
 
     from cap_cloudflare_queue import MessageBatch, QueueConsumer
     from cap_opendal_core.bag import CapabilityBag
@@ -70,7 +71,8 @@ class LocalLayout:
         ]
 
 
-class LocalDemo:
+@dataclass(eq=False, repr=False)
+class LocalDemo(ClosesOnExit):
     """The four capabilities plus a consumer of the jobs queue, opened under one data directory.
 
     ``async with LocalDemo.open(".caps/demo") as demo:`` — ``demo.caps`` is the
@@ -78,20 +80,12 @@ class LocalDemo:
     Closing it closes all of them (and releases the Durable Object runtime's lock on its directory).
     """
 
-    def __init__(
-        self,
-        layout: LocalLayout,
-        caps: DemoCapabilities,
-        consumer: QueueConsumer,
-        *,
-        queue_name: str,
-        batch_size: int,
-    ) -> None:
-        self.layout = layout
-        self.caps = caps
-        self.consumer = consumer
-        self.queue_name = queue_name
-        self.batch_size = batch_size
+    layout: LocalLayout
+    caps: DemoCapabilities
+    consumer: QueueConsumer
+    _: KW_ONLY
+    queue_name: str
+    batch_size: int
 
     @classmethod
     def open(
@@ -166,26 +160,8 @@ class LocalDemo:
         await self.caps.dedupe.__aenter__()
         return self
 
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        await self.aclose()
-
     async def aclose(self) -> None:
         """Close everything, newest first; every close is attempted."""
-        errors: list[Exception] = []
-        for capability in (
-            self.caps.dedupe,
-            self.consumer,
-            self.caps.jobs,
-            self.caps.index,
-            self.caps.payloads,
-        ):
-            try:
-                await capability.aclose()
-            except Exception as exc:
-                errors.append(exc)
-        if len(errors) == 1:
-            raise errors[0]
-        if errors:
-            raise ExceptionGroup("errors while closing the demo's capabilities", errors)
+        caps = self.caps
+        closing = (caps.dedupe, self.consumer, caps.jobs, caps.index, caps.payloads)
+        await close_all([c.aclose for c in closing], "the demo's capabilities")

@@ -14,26 +14,11 @@ that importing the package stays cheap — a Python Worker pays for every import
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
-from .errors import (
-    AlreadyExists,
-    BackendError,
-    CapabilityError,
-    Closed,
-    DeadlineExceeded,
-    Forbidden,
-    InvalidInput,
-    LimitExceeded,
-    Misconfigured,
-    NotFound,
-    PreconditionFailed,
-    RateLimited,
-    Unauthorized,
-    Unavailable,
-    Unsupported,
-)
-from .lazy import lazy_exports
+from . import errors
+from .errors import *  # noqa: F403  (the error tree, errors.__all__, loads with the package)
+from .lazy import by_name, lazy_exports
 
 if TYPE_CHECKING:  # real types for checkers; at run time __getattr__ imports on first use
     # ``X as X`` re-exports for strict checkers: every name stays importable from here, though only
@@ -92,75 +77,39 @@ __version__ = "0.1.0"
 
 # name -> submodule that defines it, resolved lazily by __getattr__: the names of ``__all__`` that are
 # not errors, and every name exported from here before, so ``from cap_opendal_core import X`` keeps working
-_LAZY: dict[str, str] = {
-    "Effects": "hints",
-    "Determinism": "hints",
-    "Constraint": "hints",
-    "HintRegistry": "hints",
-    "registry": "hints",
-    "Diagnostic": "diagnostics",
-    "DiagnosticError": "diagnostics",
-    "from_exception": "translate",
-    "from_opendal": "translate",
-    "from_http": "translate",
-    "from_httpx": "translate",
-    "from_js": "translate",
-    "Secret": "redact",
-    "register_secret": "redact",
-    "scrub": "redact",
-    "FlowIR": "flowir",
-    "load_flow": "flowir",
-    "validate_flow": "validate",
-    "check_node": "validate",
-    "Descriptor": "descriptors",
-    "Requirement": "descriptors",
-    "check_requirements": "descriptors",
-    "DESCRIPTOR_LEVELS": "descriptors",
-    "CapabilityPlugin": "plugins",
-    "discover": "plugins",
-    "register_plugin": "plugins",
-    "CapabilityBag": "bag",
-    "BindingManifest": "manifest",
-    "preflight": "preflight_check",
-    "render_wrangler": "wrangler",
-    "InvocationScope": "scope",
-    "current_scope": "scope",
-    "Operation": "layers",
-    "LayerSettings": "layers",
-    "RetryPolicy": "layers",
-    "Pipeline": "layers",
-    "Metrics": "metrics",
-    "MemoryConfig": "operators.config",
-    "FsConfig": "operators.config",
-    "S3Config": "operators.config",
-    "OperatorConfig": "operators.config",
-    "ServiceConfig": "operators.config",
-    "describe_config": "operators.config",
-    "parse_config": "operators.config",
-    "from_url": "operators.url",
-    "build_operator": "operators.build",
-    "defer_to_native_layers": "operators.build",
-    "OperatorCapabilities": "operators.capabilities",
-    "operator_capabilities": "operators.capabilities",
-}
+_LAZY: Final = by_name(
+    {
+        "hints": ("Effects", "Determinism", "Constraint", "HintRegistry", "registry"),
+        "diagnostics": ("Diagnostic", "DiagnosticError"),
+        "translate": ("from_exception", "from_opendal", "from_http", "from_httpx", "from_js"),
+        "redact": ("Secret", "register_secret", "scrub"),
+        "flowir": ("FlowIR", "load_flow"),
+        "validate": ("validate_flow", "check_node"),
+        "descriptors": ("Descriptor", "Requirement", "check_requirements", "DESCRIPTOR_LEVELS"),
+        "plugins": ("CapabilityPlugin", "discover", "register_plugin"),
+        "bag": ("CapabilityBag",),
+        "manifest": ("BindingManifest",),
+        "preflight_check": ("preflight",),
+        "wrangler": ("render_wrangler",),
+        "scope": ("InvocationScope", "current_scope"),
+        "layers": ("Operation", "LayerSettings", "RetryPolicy", "Pipeline"),
+        "metrics": ("Metrics",),
+        "operators.config": (
+            "MemoryConfig",
+            "FsConfig",
+            "S3Config",
+            "OperatorConfig",
+            "ServiceConfig",
+            "describe_config",
+            "parse_config",
+        ),
+        "operators.url": ("from_url",),
+        "operators.build": ("build_operator", "defer_to_native_layers"),
+        "operators.capabilities": ("OperatorCapabilities", "operator_capabilities"),
+    }
+)
 
 __all__ = [
-    # the one error tree (docs/errors.md): every capability raises these
-    "CapabilityError",
-    "AlreadyExists",
-    "BackendError",
-    "Closed",
-    "DeadlineExceeded",
-    "Forbidden",
-    "InvalidInput",
-    "LimitExceeded",
-    "Misconfigured",
-    "NotFound",
-    "PreconditionFailed",
-    "RateLimited",
-    "Unauthorized",
-    "Unavailable",
-    "Unsupported",
     # hosting a flow: check it, check the host's bindings, scope each node, tune the layers
     "Effects",
     "Determinism",
@@ -173,6 +122,8 @@ __all__ = [
     "RetryPolicy",
     "__version__",
 ]
+# the one error tree (docs/errors.md): every capability raises these
+__all__ += errors.__all__
 
 
 __getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals(), submodules=True)

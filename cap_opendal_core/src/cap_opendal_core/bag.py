@@ -14,11 +14,12 @@ lazily, only when something is missing).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+import functools
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Self
 
-from .closing import ClosesOnExit
+from .closing import ClosesOnExit, close_all
 from .errors import InvalidInput, Misconfigured
 from .hints import validate_hint_id
 from .plugins import BINDING_NAME, BindingKind, binding_kinds, hint_provided
@@ -229,20 +230,14 @@ class CapabilityBag(ClosesOnExit):
         failure is re-raised, several are raised together as an ``ExceptionGroup``."""
         entered = {id(e.capability) for e in self._entered}
         self._entered = []
-        errors: list[Exception] = []
+        closers: list[Callable[[], Awaitable[object]]] = []
         for entry in reversed(list(self._entries.values())):
             cap = entry.capability
-            try:
-                if id(cap) in entered or (not _has(cap, "aclose") and _has(cap, "__aexit__")):
-                    await cap.__aexit__(None, None, None)
-                elif _has(cap, "aclose"):
-                    await cap.aclose()
-            except Exception as exc:
-                errors.append(exc)
-        if len(errors) == 1:
-            raise errors[0]
-        if errors:
-            raise ExceptionGroup("errors while closing the capability bag", errors)
+            if id(cap) in entered or (not _has(cap, "aclose") and _has(cap, "__aexit__")):
+                closers.append(functools.partial(cap.__aexit__, None, None, None))
+            elif _has(cap, "aclose"):
+                closers.append(cap.aclose)
+        await close_all(closers, "the capability bag")
 
     # -- declared bindings -----------------------------------------------------------------------
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 
     from .manifest import BindingSpec, ManifestReader
 
-__all__ = ["BINDING_KIND_NAME", "BindingKindSpec", "binding_kinds"]
+__all__ = ["BINDING_KIND_NAME", "BindingKindSpec", "binding_kinds", "section_kind"]
 
 BINDING_KIND_NAME: Final = re.compile(r"^[a-z][a-z0-9_]*$")
 """A binding kind is a lower-case identifier, as wrangler's own section names are."""
@@ -69,6 +69,39 @@ class BindingKindSpec:
         """Every key of this kind, validated (``None`` where the manifest leaves it out)."""
         values = self.parse(r) if self.parse is not None else _strings(self, r)
         return MappingProxyType({key: values.get(key) for key in self.keys})
+
+
+def section_kind(
+    kind: str,
+    *,
+    section: str,
+    keys: tuple[str, ...],
+    pattern: re.Pattern[str],
+    rule: str,
+    required: tuple[str, ...] = (),
+    missing: Mapping[str, str] | None = None,
+    wrangler_order: int = 100,
+) -> BindingKindSpec:
+    """The common binding kind, declared as data: every key an optional string matching ``pattern``
+    (``rule`` says so in words), and one ``[[section]]`` entry per binding — ``binding``, then the
+    keys. wrangler needs the ``required`` keys (:func:`~cap_opendal_core.wrangler.need`); a key of
+    ``missing`` that is absent gets its comment line above the entry instead."""
+    notes = dict(missing or {})
+
+    def parse(r: ManifestReader) -> Mapping[str, Any]:
+        return {key: r.string(key, pattern, rule) for key in keys}
+
+    def render(specs: Sequence[BindingSpec], source: str) -> list[str]:
+        from .wrangler import need, table
+
+        lines: list[str] = []
+        for spec in specs:
+            lines.extend(f"# {spec.name}: {notes[k]}" for k in notes if spec.details[k] is None)
+            values = [(k, need(spec, k) if k in required else spec.details[k]) for k in keys]
+            lines.extend(table(section, [("binding", spec.name), *values]))
+        return lines
+
+    return BindingKindSpec(kind=kind, keys=keys, parse=parse, render=render, wrangler_order=wrangler_order)
 
 
 def binding_kinds() -> Mapping[str, BindingKindSpec]:

@@ -3,7 +3,7 @@
 Why one module: each package's ``validation`` checked the same things in its own words (a lone
 surrogate, a bool passed as an int, an int too large for a float, ``nan`` seconds), and each copy
 drifted. These helpers share one calling convention —
-``check_…(value, *, field=…, <bounds>, limit=None, capability=None, operation=None, key=None)`` — and
+``check_…(value, *, field=…, <bounds>, limit=None, **where)`` (``where``: :class:`Where`) — and
 raise :class:`~cap_opendal_core.errors.InvalidInput` naming ``field`` for a value of the wrong kind
 or out of range — except above the range when ``limit`` names a documented service limit
 (``"kv.key_bytes"``): that is :class:`~cap_opendal_core.errors.LimitExceeded` with ``value`` and
@@ -17,7 +17,7 @@ Standard library only: this module is on the Workers path.
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any, NoReturn, TypeGuard
+from typing import TYPE_CHECKING, NoReturn, TypedDict, TypeGuard, Unpack
 
 from .errors import InvalidInput, LimitExceeded
 from .show import show
@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     import re
 
 __all__ = [
+    "Where",
+    "check_at_most",
     "check_int_range",
     "check_name",
     "check_number_range",
@@ -35,6 +37,14 @@ __all__ = [
     "is_number",
     "utf8_size",
 ]
+
+
+class Where(TypedDict, total=False):
+    """What a refusal is about, as the errors carry it: the capability, the public method, the key."""
+
+    capability: str | None
+    operation: str | None
+    key: str | None
 
 
 def is_int(value: object) -> TypeGuard[int]:
@@ -59,25 +69,19 @@ def finite_float(value: object) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _invalid(message: str, field: str, context: dict[str, Any]) -> NoReturn:
+def _invalid(message: str, field: str, context: Where) -> NoReturn:
     raise InvalidInput(message, field=field, **context)
 
 
-def _over(message: str, value: float, high: float, limit: str, context: dict[str, Any]) -> NoReturn:
+def _over(message: str, value: float, high: float, limit: str, context: Where) -> NoReturn:
     raise LimitExceeded(message, limit=limit, value=value, maximum=high, **context)
-
-
-def _context(capability: str | None, operation: str | None, key: str | None) -> dict[str, Any]:
-    return {"capability": capability, "operation": operation, "key": key}
 
 
 def utf8_size(
     text: str,
     *,
     field: str,
-    capability: str | None = None,
-    operation: str | None = None,
-    key: str | None = None,
+    **where: Unpack[Where],
 ) -> int:
     """How many bytes ``text`` takes in UTF-8; ``InvalidInput`` if it holds a lone surrogate
     (which no service can store)."""
@@ -89,8 +93,22 @@ def utf8_size(
         _invalid(
             f"{field} is not valid Unicode text (it holds a lone surrogate)",
             field,
-            _context(capability, operation, key),
+            where,
         )
+
+
+def check_at_most(
+    value: int,
+    high: int,
+    *,
+    limit: str,
+    message: str,
+    **where: Unpack[Where],
+) -> None:
+    """:class:`~cap_opendal_core.errors.LimitExceeded` with ``message`` when ``value`` (a count or a
+    size the caller measured) is over ``high``, the service's documented ``limit``."""
+    if value > high:
+        _over(message, value, high, limit, where)
 
 
 def check_utf8_size(
@@ -100,20 +118,17 @@ def check_utf8_size(
     high: int,
     limit: str | None = None,
     why: str = "",
-    capability: str | None = None,
-    operation: str | None = None,
-    key: str | None = None,
+    **where: Unpack[Where],
 ) -> int:
     """``text``'s UTF-8 size, at most ``high`` bytes."""
-    context = _context(capability, operation, key)
     if len(text) * 4 <= high:  # even four bytes a character fit: only the surrogate check is left
-        return utf8_size(text, field=field, **context)
-    size = utf8_size(text, field=field, **context)
+        return utf8_size(text, field=field, **where)
+    size = utf8_size(text, field=field, **where)
     if size > high:
         message = f"{field} is {size} bytes of UTF-8; {why or f'at most {high} bytes are allowed'}"
         if limit is None:
-            _invalid(message, field, context)
-        _over(message, size, high, limit, context)
+            _invalid(message, field, where)
+        _over(message, size, high, limit, where)
     return size
 
 
@@ -126,24 +141,21 @@ def check_int_range(
     limit: str | None = None,
     unit: str = "",
     why: str = "",
-    capability: str | None = None,
-    operation: str | None = None,
-    key: str | None = None,
+    **where: Unpack[Where],
 ) -> int:
     """An ``int`` (not a bool) from ``low`` to ``high`` (None: no upper bound)."""
-    context = _context(capability, operation, key)
     span = f"from {low} to {high}" if high is not None else f">= {low}"
     units = f" {unit}" if unit else ""
     refusal = f"{field}: must be an integer {span}{units}, got {show(value)}"
     if not is_int(value):
-        _invalid(refusal, field, context)
+        _invalid(refusal, field, where)
     number = value
     if number < low:
-        _invalid(refusal, field, context)
+        _invalid(refusal, field, where)
     if high is not None and number > high:
         if limit is None:
-            _invalid(refusal, field, context)
-        _over(f"{field}: {show(number)}{units} is over the {high}{units} {why}", number, high, limit, context)
+            _invalid(refusal, field, where)
+        _over(f"{field}: {show(number)}{units} is over the {high}{units} {why}", number, high, limit, where)
     return number
 
 
@@ -157,26 +169,23 @@ def check_number_range(
     limit: str | None = None,
     unit: str = "",
     why: str = "",
-    capability: str | None = None,
-    operation: str | None = None,
-    key: str | None = None,
+    **where: Unpack[Where],
 ) -> float:
     """A finite number (int or float, not a bool) from ``low`` (exclusive unless ``low_inclusive``)
     to ``high``, as a float."""
-    context = _context(capability, operation, key)
     units = f" {unit}" if unit else ""
     span = f"{'>=' if low_inclusive else '>'} {low:g}{units}"
     number = finite_float(value)
     if number is None or number < low or (number == low and not low_inclusive):
-        _invalid(f"{field}: must be a finite number {span}, got {show(value)}", field, context)
+        _invalid(f"{field}: must be a finite number {span}, got {show(value)}", field, where)
     if number > high:
         if limit is None:
             _invalid(
                 f"{field}: must be a finite number {span} and <= {high:g}{units}, got {show(value)}",
                 field,
-                context,
+                where,
             )
-        _over(f"{field}: {number:g}{units} is over the {high:g}{units} {why}", number, high, limit, context)
+        _over(f"{field}: {number:g}{units} is over the {high:g}{units} {why}", number, high, limit, where)
     return number
 
 
@@ -187,9 +196,7 @@ def check_name(
     pattern: re.Pattern[str],
     rule: str,
     what: str = "name",
-    capability: str | None = None,
-    operation: str | None = None,
-    key: str | None = None,
+    **where: Unpack[Where],
 ) -> str:
     """A ``str`` that matches ``pattern`` whole; ``rule`` says in words what ``what`` (a "queue
     name", a "binding name") may be."""
@@ -197,6 +204,6 @@ def check_name(
         _invalid(
             f"{field}: {show(value)} is not a valid {what}: {rule}",
             field,
-            _context(capability, operation, key),
+            where,
         )
     return value

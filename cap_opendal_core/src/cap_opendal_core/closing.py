@@ -10,9 +10,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Self
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable
     from types import TracebackType
 
-__all__ = ["ClosesOnExit"]
+__all__ = ["ClosesOnExit", "close_all"]
 
 
 class ClosesOnExit:
@@ -34,3 +35,18 @@ class ClosesOnExit:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+async def close_all(closers: Iterable[Callable[[], Awaitable[object]]], what: str) -> None:
+    """Await every closer, in order, even after one fails: one failure is re-raised as it is,
+    several together as an ``ExceptionGroup`` ("errors while closing ``what``")."""
+    errors: list[Exception] = []
+    for close in closers:
+        try:
+            await close()
+        except Exception as exc:
+            errors.append(exc)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise ExceptionGroup(f"errors while closing {what}", errors)

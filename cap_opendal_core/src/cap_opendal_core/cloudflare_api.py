@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypedDict, Unpack
 
 from .errors import BackendError, CapabilityError
 from .http_client import HttpClient
@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from .cloudflare_config import CloudflareApiConfig
 
-__all__ = ["ApiClient", "ApiResult", "HttpTranslator"]
+__all__ = ["ApiClient", "ApiResult", "HttpTranslator", "RequestBody"]
 
 
 class HttpTranslator(Protocol):
@@ -53,6 +53,17 @@ def _default_translator() -> HttpTranslator:
     from .translate import from_http
 
     return from_http
+
+
+class RequestBody(TypedDict, total=False):
+    """What a request to the API may carry (``json_body`` is sent as JSON); all optional."""
+
+    params: Mapping[str, Any] | None
+    content: bytes | None
+    json_body: Any
+    files: Any
+    data: Any
+    headers: Mapping[str, str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,51 +132,27 @@ class ApiClient(HttpClient):
         )
 
     async def send(
-        self,
-        method: str,
-        path: str,
-        *,
-        params: Mapping[str, Any] | None = None,
-        content: bytes | None = None,
-        json_body: Any = None,
-        files: Any = None,
-        data: Any = None,
-        headers: Mapping[str, str] | None = None,
-        stream: bool = False,
+        self, method: str, path: str, *, stream: bool = False, **body: Unpack[RequestBody]
     ) -> httpx.Response:
         """The raw response to ``method`` on ``base + path``, whatever its status (for callers that
         read a status themselves, like KV's "key not found" 404)."""
         return await self.request(
             method,
             self.base + path,
-            params=params,
-            content=content,
-            json=json_body,
-            files=files,
-            data=data,
-            headers=headers,
+            params=body.get("params"),
+            content=body.get("content"),
+            json=body.get("json_body"),
+            files=body.get("files"),
+            data=body.get("data"),
+            headers=body.get("headers"),
             stream=stream,
         )
 
     async def call(
-        self,
-        method: str,
-        path: str,
-        *,
-        operation: str,
-        key: str | None = None,
-        params: Mapping[str, Any] | None = None,
-        content: bytes | None = None,
-        json_body: Any = None,
-        files: Any = None,
-        data: Any = None,
-        headers: Mapping[str, str] | None = None,
+        self, method: str, path: str, *, operation: str, key: str | None = None, **body: Unpack[RequestBody]
     ) -> ApiResult:
         """Send and unwrap: the envelope's result, or the translated error."""
-        response = await self.send(
-            method, path, params=params, content=content, json_body=json_body, files=files, data=data,
-            headers=headers,
-        )  # fmt: skip
+        response = await self.send(method, path, **body)
         return self.unwrap(response, operation=operation, key=key)
 
     def error(self, response: httpx.Response, *, operation: str, key: str | None) -> CapabilityError:

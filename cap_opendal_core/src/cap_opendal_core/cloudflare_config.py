@@ -22,15 +22,14 @@ from __future__ import annotations
 
 import os
 import re
-from typing import Any, ClassVar, Final, Self
-from urllib.parse import urlsplit
+from typing import Annotated, Any, ClassVar, Final, Self
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from .errors import Misconfigured
-from .operators.config import misconfigured_from
+from .operators.config import misconfigured_from, url_root
 from .redact import MIN_SECRET_LENGTH, register_secret
-from .transit import check_proxy_url
+from .transit import check_proxy_url, split_http_url
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -41,6 +40,7 @@ __all__ = [
     "check_account_id",
     "check_api_token",
     "check_base_url",
+    "matching",
 ]
 
 DEFAULT_BASE_URL: Final = "https://api.cloudflare.com/client/v4"
@@ -71,18 +71,19 @@ def check_api_token(value: str) -> str:
 def check_base_url(value: str) -> str:
     """An http(s) API root without credentials, query or fragment, trailing ``/`` removed; never
     echoes the value (a URL pasted with credentials in it must not reach a log)."""
-    try:
-        parts = urlsplit(value)
-        _ = parts.port
-    except ValueError:
-        raise ValueError("is not a valid URL") from None
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// URL with a host")
-    if parts.username is not None or parts.password is not None:
-        raise ValueError("must not carry credentials; pass the token as api_token")
-    if parts.query or parts.fragment:
-        raise ValueError("must not have a query string or fragment")
-    return value.rstrip("/")
+    return url_root(value, split_http_url(value), credentials="; pass the token as api_token")
+
+
+def matching(pattern: re.Pattern[str], rule: str) -> AfterValidator:
+    """A field check for a capability's configuration: the value must match ``pattern`` (from its
+    start; anchor the end in the pattern), else ``ValueError(rule)`` — which never echoes it."""
+
+    def check(value: str) -> str:
+        if not pattern.match(value):
+            raise ValueError(rule)
+        return value
+
+    return AfterValidator(check)
 
 
 class CloudflareApiConfig(BaseModel):
@@ -100,17 +101,12 @@ class CloudflareApiConfig(BaseModel):
     capability: ClassVar[str] = "cloudflare"
     described_as: ClassVar[str] = "Cloudflare REST API configuration"
 
-    account_id: str
+    account_id: Annotated[str, AfterValidator(check_account_id)]
     api_token: SecretStr
-    base_url: str = DEFAULT_BASE_URL
+    base_url: Annotated[str, AfterValidator(check_base_url)] = DEFAULT_BASE_URL
     timeout: float = Field(default=30.0, gt=0, le=600)
-    proxy: str | None = None
+    proxy: Annotated[str, AfterValidator(check_proxy_url)] | None = None
     trust_env: bool = False
-
-    @field_validator("account_id")
-    @classmethod
-    def _account_id(cls, value: str) -> str:
-        return check_account_id(value)
 
     @field_validator("api_token")
     @classmethod
@@ -119,16 +115,6 @@ class CloudflareApiConfig(BaseModel):
         if len(token) >= MIN_SECRET_LENGTH:
             register_secret(token)
         return value
-
-    @field_validator("base_url")
-    @classmethod
-    def _base_url(cls, value: str) -> str:
-        return check_base_url(value)
-
-    @field_validator("proxy")
-    @classmethod
-    def _proxy(cls, value: str | None) -> str | None:
-        return None if value is None else check_proxy_url(value)
 
     @property
     def account_url(self) -> str:

@@ -19,11 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
-from .plugins import PluginProblem
+from .plugins import PluginProblem, load_entry_points
 
 if TYPE_CHECKING:
     import argparse
     from collections.abc import Callable, Collection
+    from importlib.metadata import EntryPoint
 
 __all__ = ["ENTRY_POINT_GROUP", "Command", "CommandProblem", "discover_commands"]
 
@@ -57,27 +58,16 @@ def discover_commands(reserved: Collection[str] = ()) -> tuple[dict[str, Command
     does not import. A name in ``reserved`` (a built-in command) or already taken is a problem, so an
     installed package cannot replace ``caps validate``.
     """
-    from importlib.metadata import entry_points
-
     found: dict[str, Command] = {}
     problems: list[CommandProblem] = []
-    try:
-        eps = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value))
-    except Exception as exc:  # a corrupt installation must not be fatal either
-        return found, [CommandProblem(ENTRY_POINT_GROUP, f"cannot read entry points: {exc!r}")]
-    for ep in eps:
-        dist = getattr(getattr(ep, "dist", None), "name", None)
-        where = f"{ep.name} = {ep.value}" + (f" ({dist})" if dist else "")
-        if ep.name in reserved or ep.name in found:
-            problems.append(CommandProblem(where, f"the command name {ep.name!r} is already taken"))
-            continue
-        try:
-            obj = ep.load()
-        except Exception as exc:
-            problems.append(CommandProblem(where, f"cannot load: {type(exc).__name__}: {exc}"))
-            continue
-        if not isinstance(obj, Command):
-            problems.append(CommandProblem(where, f"expected a Command, got {type(obj).__name__}"))
-            continue
-        found[ep.name] = obj
+
+    def taken(ep: EntryPoint) -> str | None:
+        return (
+            f"the command name {ep.name!r} is already taken"
+            if ep.name in reserved or ep.name in found
+            else None
+        )
+
+    for ep, _, command in load_entry_points(ENTRY_POINT_GROUP, Command, problems, skip=taken):
+        found[ep.name] = command
     return found, problems

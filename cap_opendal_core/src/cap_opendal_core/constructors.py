@@ -13,10 +13,19 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["CONSTRUCTORS", "render_constructors_table"]
+__all__ = ["CONSTRUCTORS", "render_constructors_table", "standard_constructors"]
 
 CONSTRUCTORS: Final = ("from_env", "local", "from_url", "from_config")
 """The constructors every capability offers, in the order the table shows them."""
+
+
+def standard_constructors(ref: str, **more: str) -> dict[str, str]:
+    """A plugin's ``constructors``: the class ``ref``'s (``"module:Class"``) :data:`CONSTRUCTORS`,
+    and ``more`` named ``Attr.path`` references in the same module (``consumer="QueueConsumer"``)."""
+    module = ref.partition(":")[0]
+    return {name: f"{ref}.{name}" for name in CONSTRUCTORS} | {
+        name: f"{module}:{path}" for name, path in more.items()
+    }
 
 
 def _parameters(fn: Callable[..., object], *, skip: int) -> str:

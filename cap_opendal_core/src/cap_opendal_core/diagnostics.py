@@ -10,7 +10,9 @@ is deterministic.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal
+
+from .records import attributes
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Sequence
@@ -18,6 +20,21 @@ if TYPE_CHECKING:
 __all__ = ["CODES", "Diagnostic", "DiagnosticError", "Severity", "sort_diagnostics"]
 
 Severity = Literal["error", "warning"]
+
+_JSON_FIELDS: Final = (
+    # the stable JSON schema's key order (docs/hints-and-validation.md, "Output for tools")
+    "code",
+    "severity",
+    "node",
+    "edge",
+    "hint",
+    "declared",
+    "required",
+    "message",
+    "pointer",
+    "line",
+    "column",
+)
 
 CODES: dict[str, str] = {
     "EFFECT201": "an effect hint requires weaker effects than the node declares",
@@ -64,19 +81,7 @@ class Diagnostic:
 
     def to_dict(self) -> dict[str, Any]:
         """The stable JSON form (``docs/hints-and-validation.md``, "Output for tools")."""
-        return {
-            "code": self.code,
-            "severity": self.severity,
-            "node": self.node,
-            "edge": self.edge,
-            "hint": self.hint,
-            "declared": self.declared,
-            "required": self.required,
-            "message": self.message,
-            "pointer": self.pointer,
-            "line": self.line,
-            "column": self.column,
-        }
+        return attributes(self, _JSON_FIELDS)
 
     def __str__(self) -> str:
         where = self.node if self.node is not None else "<flow>"

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from .records import attributes
+
 __all__ = [
     "AlreadyExists",
     "BackendError",
@@ -39,6 +41,14 @@ class CapabilityError(Exception):
 
     code: ClassVar[str] = "capability_error"
     default_retryable: ClassVar[bool] = False
+    _JSON_FIELDS: ClassVar[tuple[str, ...]] = (
+        "code",
+        "message",
+        "retryable",
+        "capability",
+        "operation",
+        "key",
+    )
 
     def __init__(
         self,
@@ -89,14 +99,7 @@ class CapabilityError(Exception):
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready description, for logs and HTTP error bodies."""
-        return {
-            "code": self.code,
-            "message": self.message,
-            "retryable": self.retryable,
-            "capability": self.capability,
-            "operation": self.operation,
-            "key": self.key,
-        }
+        return attributes(self, self._JSON_FIELDS)
 
 
 class NotFound(CapabilityError):
@@ -124,13 +127,11 @@ class InvalidInput(CapabilityError):
     """
 
     code = "invalid_input"
+    _JSON_FIELDS = (*CapabilityError._JSON_FIELDS, "field")
 
     def __init__(self, message: str, *, field: str | None = None, **context: Any) -> None:
         super().__init__(message, **context)
         self.field = field
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "field": self.field}
 
 
 class LimitExceeded(CapabilityError):
@@ -141,6 +142,7 @@ class LimitExceeded(CapabilityError):
     """
 
     code = "limit_exceeded"
+    _JSON_FIELDS = (*CapabilityError._JSON_FIELDS, "limit", "value", "maximum")
 
     def __init__(
         self,
@@ -156,9 +158,6 @@ class LimitExceeded(CapabilityError):
         self.value = value
         self.maximum = maximum
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "limit": self.limit, "value": self.value, "maximum": self.maximum}
-
 
 class Unauthorized(CapabilityError):
     """Credentials are missing, malformed or not accepted."""
@@ -172,21 +171,25 @@ class Forbidden(CapabilityError):
     code = "forbidden"
 
 
-class RateLimited(CapabilityError):
-    """The service asked us to slow down; ``retry_after`` (seconds) when it said how long."""
+class _RetryAfter(CapabilityError):
+    """A failure worth retrying whose service may say when: ``retry_after`` (seconds) when it did,
+    which the retry layer waits at least."""
 
-    code = "rate_limited"
+    _JSON_FIELDS = (*CapabilityError._JSON_FIELDS, "retry_after")
     default_retryable = True
 
     def __init__(self, message: str, *, retry_after: float | None = None, **context: Any) -> None:
         super().__init__(message, **context)
         self.retry_after = retry_after
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "retry_after": self.retry_after}
+
+class RateLimited(_RetryAfter):
+    """The service asked us to slow down; ``retry_after`` (seconds) when it said how long."""
+
+    code = "rate_limited"
 
 
-class Unavailable(CapabilityError):
+class Unavailable(_RetryAfter):
     """The service or the network failed transiently (5xx, reset connection, timeout on connect).
 
     ``retry_after`` (seconds) is set when the service said how long to wait — a 503 with
@@ -194,14 +197,6 @@ class Unavailable(CapabilityError):
     """
 
     code = "unavailable"
-    default_retryable = True
-
-    def __init__(self, message: str, *, retry_after: float | None = None, **context: Any) -> None:
-        super().__init__(message, **context)
-        self.retry_after = retry_after
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**super().to_dict(), "retry_after": self.retry_after}
 
 
 class DeadlineExceeded(CapabilityError):

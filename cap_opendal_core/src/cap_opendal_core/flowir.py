@@ -16,7 +16,7 @@ import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from pydantic import (
     AfterValidator,
@@ -63,26 +63,20 @@ def _custom(kind: str, detail: str, **ctx: Any) -> PydanticCustomError:
     return PydanticCustomError(kind, "{detail}", {"detail": detail, **ctx})
 
 
-def _parse_effects(value: object) -> Effects:
-    if isinstance(value, Effects):
-        return value
-    if not isinstance(value, str):
-        raise _custom("effects_level", f"effects must be a string, got {type(value).__name__}")
-    try:
-        return Effects.parse(value)
-    except ValueError as exc:
-        raise _custom("effects_level", str(exc)) from None
+L = TypeVar("L", Effects, Determinism)
 
 
-def _parse_determinism(value: object) -> Determinism:
-    if isinstance(value, Determinism):
+def _parse_level(levels: type[L], value: object) -> L:
+    """A level of ``levels`` (:class:`Effects` or :class:`Determinism`) as a flow spells it."""
+    name = levels.__name__.lower()
+    if isinstance(value, levels):
         return value
     if not isinstance(value, str):
-        raise _custom("determinism_level", f"determinism must be a string, got {type(value).__name__}")
+        raise _custom(f"{name}_level", f"{name} must be a string, got {type(value).__name__}")
     try:
-        return Determinism.parse(value)
+        return levels.parse(value)
     except ValueError as exc:
-        raise _custom("determinism_level", str(exc)) from None
+        raise _custom(f"{name}_level", str(exc)) from None
 
 
 def _check_hint(value: str) -> str:
@@ -97,12 +91,16 @@ def _json_level(level: Effects | Determinism) -> str:
 
 
 EffectsLevel = Annotated[
-    Effects, BeforeValidator(_parse_effects), PlainSerializer(_json_level, return_type=str)
+    Effects,
+    BeforeValidator(lambda v: _parse_level(Effects, v)),
+    PlainSerializer(_json_level, return_type=str),
 ]
 """An :class:`Effects` level read from / written as its JSON spelling."""
 
 DeterminismLevel = Annotated[
-    Determinism, BeforeValidator(_parse_determinism), PlainSerializer(_json_level, return_type=str)
+    Determinism,
+    BeforeValidator(lambda v: _parse_level(Determinism, v)),
+    PlainSerializer(_json_level, return_type=str),
 ]
 """A :class:`Determinism` level read from / written as its JSON spelling."""
 

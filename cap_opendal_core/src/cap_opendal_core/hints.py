@@ -19,7 +19,7 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 from enum import IntEnum
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Self
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -39,58 +39,38 @@ __all__ = [
 HintKind = Literal["effect", "determinism"]
 
 
-class Effects(IntEnum):
+class _Level(IntEnum):
+    """A lattice of levels; flows and JSON spell each level as its lower-case name (``read_only``)."""
+
+    @property
+    def json(self) -> str:
+        return self.name.lower()
+
+    @classmethod
+    def parse(cls, text: str) -> Self:
+        for level in cls:
+            if level.json == text:
+                return level
+        raise ValueError(
+            f"unknown {cls.__name__.lower()} level {text!r}; expected one of {', '.join(m.json for m in cls)}"
+        )
+
+
+class Effects(_Level):
     """Effects lattice: Pure < ReadOnly < Effectful. A higher value is a weaker claim."""
 
     PURE = 0
     READ_ONLY = 1
     EFFECTFUL = 2
 
-    @property
-    def json(self) -> str:
-        return _EFFECT_JSON[self]
 
-    @classmethod
-    def parse(cls, text: str) -> Effects:
-        try:
-            return _EFFECT_BY_JSON[text]
-        except KeyError:
-            raise ValueError(
-                f"unknown effects level {text!r}; expected one of {', '.join(_EFFECT_BY_JSON)}"
-            ) from None
-
-
-class Determinism(IntEnum):
+class Determinism(_Level):
     """Determinism lattice: Strict < Stable < BestEffort < Nondeterministic (weakest claim last)."""
 
     STRICT = 0
     STABLE = 1
     BEST_EFFORT = 2
     NONDETERMINISTIC = 3
-
-    @property
-    def json(self) -> str:
-        return _DET_JSON[self]
-
-    @classmethod
-    def parse(cls, text: str) -> Determinism:
-        try:
-            return _DET_BY_JSON[text]
-        except KeyError:
-            raise ValueError(
-                f"unknown determinism level {text!r}; expected one of {', '.join(_DET_BY_JSON)}"
-            ) from None
-
-
-_EFFECT_JSON = {Effects.PURE: "pure", Effects.READ_ONLY: "read_only", Effects.EFFECTFUL: "effectful"}
-_EFFECT_BY_JSON = {v: k for k, v in _EFFECT_JSON.items()}
-_DET_JSON = {
-    Determinism.STRICT: "strict",
-    Determinism.STABLE: "stable",
-    Determinism.BEST_EFFORT: "best_effort",
-    Determinism.NONDETERMINISTIC: "nondeterministic",
-}
-_DET_BY_JSON = {v: k for k, v in _DET_JSON.items()}
 
 
 @dataclass(frozen=True, slots=True)

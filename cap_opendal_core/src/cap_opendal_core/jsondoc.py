@@ -244,13 +244,21 @@ class _Reader:
             i = _skip(text, i + 1)
             child = pointer + "/" + key.replace("~", "~0").replace("/", "~1")
             out[key], i = self.value(i, (*path, key), depth + 1, child)
-            i = _skip(text, i)
-            char = text[i : i + 1]
-            if char == "}":
-                return out, i + 1
-            if char != ",":
-                self.fail("Expecting ',' delimiter", i)
-            i = _skip(text, i + 1)
+            done, i = self._after_item(i, "}")
+            if done:
+                return out, i
+
+    def _after_item(self, i: int, close: str) -> tuple[bool, int]:
+        """After a member or element: ``(True, past close)`` at the container's end, else
+        ``(False, where the next item starts)``."""
+        text = self.text
+        i = _skip(text, i)
+        char = text[i : i + 1]
+        if char == close:
+            return True, i + 1
+        if char != ",":
+            self.fail("Expecting ',' delimiter", i)
+        return False, _skip(text, i + 1)
 
     def _array(self, i: int, path: _Path, depth: int, pointer: str) -> tuple[list[Any], int]:
         out: list[Any] = []
@@ -261,10 +269,6 @@ class _Reader:
         while True:
             item, i = self.value(i, (*path, len(out)), depth + 1, f"{pointer}/{len(out)}")
             out.append(item)
-            i = _skip(text, i)
-            char = text[i : i + 1]
-            if char == "]":
-                return out, i + 1
-            if char != ",":
-                self.fail("Expecting ',' delimiter", i)
-            i = _skip(text, i + 1)
+            done, i = self._after_item(i, "]")
+            if done:
+                return out, i

@@ -10,9 +10,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
-__all__ = ["lazy_exports"]
+__all__ = ["by_name", "lazy_exports"]
+
+
+def by_name(modules: Mapping[str, Iterable[str]]) -> dict[str, str]:
+    """``{name: submodule}`` from ``{submodule: names}``: a package declares its lazy names grouped
+    by the submodule that defines them, as its ``TYPE_CHECKING`` imports read."""
+    return {name: module for module, names in modules.items() for name in names}
 
 
 def lazy_exports(

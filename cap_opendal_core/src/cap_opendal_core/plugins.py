@@ -18,7 +18,7 @@ import importlib
 import re
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from .binding_kinds import BINDING_KIND_NAME, BindingKindSpec, binding_kinds
 from .errors import InvalidInput, Misconfigured
@@ -44,6 +44,7 @@ __all__ = [
     "discover",
     "hint_covers",
     "hint_provided",
+    "load_entry_points",
     "register_plugin",
     "unregister_plugin",
 ]
@@ -135,12 +136,7 @@ class CapabilityPlugin:
             raise InvalidInput(
                 f"{where}: binding must be a BindingKindSpec for kind {self.binding_kind!r}", field="binding"
             )
-        if not isinstance(self.descriptor, Descriptor):
-            raise InvalidInput(
-                f"{where}: descriptor must be a cap_opendal_core.descriptors.Descriptor, "
-                f"got {type(self.descriptor).__name__}",
-                field="descriptor",
-            )
+        _expect(self.descriptor, Descriptor, "descriptor", where)
         provided = tuple(self.provided_hints)
         for hint in provided:
             try:
@@ -156,12 +152,7 @@ class CapabilityPlugin:
         if self.errors is not None:
             from .translate.services import ServiceErrors
 
-            if not isinstance(self.errors, ServiceErrors):
-                raise InvalidInput(
-                    f"{where}: errors must be a cap_opendal_core.translate.services.ServiceErrors, "
-                    f"got {type(self.errors).__name__}",
-                    field="errors",
-                )
+            _expect(self.errors, ServiceErrors, "errors", where)
         constructors = dict(self.constructors)
         for key, ref in constructors.items():
             if not isinstance(key, str) or not key.isidentifier():
@@ -319,6 +310,18 @@ def _withdraw(c: Constraint, *, exclude: str) -> None:
         registry.unregister(c.hint, c.kind)
 
 
+T = TypeVar("T")
+
+
+def _expect(value: object, kind: type, field: str, where: str) -> None:
+    """``InvalidInput`` naming ``field`` unless ``value`` is a ``kind`` (named with its module)."""
+    if not isinstance(value, kind):
+        raise InvalidInput(
+            f"{where}: {field} must be a {kind.__module__}.{kind.__qualname__}, got {type(value).__name__}",
+            field=field,
+        )
+
+
 def _describe_entry_point(ep: EntryPoint) -> str:
     dist = getattr(ep, "dist", None)
     dist_name = getattr(dist, "name", None) if dist is not None else None
@@ -326,25 +329,44 @@ def _describe_entry_point(ep: EntryPoint) -> str:
     return f"{text} ({dist_name})" if dist_name else text
 
 
-def _load_entry_points() -> tuple[dict[str, CapabilityPlugin], list[PluginProblem]]:
+def load_entry_points(
+    group: str,
+    expected: type[T],
+    problems: list[PluginProblem],
+    *,
+    skip: Callable[[EntryPoint], str | None] = lambda ep: None,
+) -> Iterator[tuple[EntryPoint, str, T]]:
+    """Each entry point of ``group`` (by name, then value), loaded and checked to be an ``expected``,
+    as ``(entry point, where, object)``; one that cannot be read, loaded or is something else is a
+    problem appended to ``problems`` instead, and so is one ``skip`` names a reason for (asked before
+    loading). Never raises because of a broken distribution: plugins and commands both load this way."""
     from importlib.metadata import entry_points
 
-    found: dict[str, CapabilityPlugin] = {}
-    problems: list[PluginProblem] = []
     try:
-        eps = sorted(entry_points(group=ENTRY_POINT_GROUP), key=lambda e: (e.name, e.value))
+        eps = sorted(entry_points(group=group), key=lambda e: (e.name, e.value))
     except Exception as exc:  # a corrupt installation must not be fatal either
-        return found, [PluginProblem(ENTRY_POINT_GROUP, f"cannot read entry points: {exc!r}")]
+        problems.append(PluginProblem(group, f"cannot read entry points: {exc!r}"))
+        return
     for ep in eps:
         where = _describe_entry_point(ep)
+        if (reason := skip(ep)) is not None:
+            problems.append(PluginProblem(where, reason))
+            continue
         try:
             obj = ep.load()
         except Exception as exc:
             problems.append(PluginProblem(where, f"cannot load: {type(exc).__name__}: {exc}"))
             continue
-        if not isinstance(obj, CapabilityPlugin):
-            problems.append(PluginProblem(where, f"expected a CapabilityPlugin, got {type(obj).__name__}"))
+        if not isinstance(obj, expected):
+            problems.append(PluginProblem(where, f"expected a {expected.__name__}, got {type(obj).__name__}"))
             continue
+        yield ep, where, obj
+
+
+def _load_entry_points() -> tuple[dict[str, CapabilityPlugin], list[PluginProblem]]:
+    found: dict[str, CapabilityPlugin] = {}
+    problems: list[PluginProblem] = []
+    for ep, where, obj in load_entry_points(ENTRY_POINT_GROUP, CapabilityPlugin, problems):
         if obj.name != ep.name:
             problems.append(
                 PluginProblem(where, f"entry point name {ep.name!r} differs from plugin name {obj.name!r}")

@@ -223,33 +223,20 @@ def _check_flow(
             if hint.split("::", 1)[0] != "resource":
                 continue
             if not registry.is_known(hint):
-                diags.append(
-                    Diagnostic(
-                        code="CAP101",
-                        node=node.alias,
-                        hint=hint,
-                        message=(
-                            f"node {node.alias!r} records {hint}, which neither cap-opendal-core nor any "
-                            "installed capability plugin registers; fix the hint or install its package"
-                        ),
-                    )
+                why = (
+                    ", which neither cap-opendal-core nor any installed capability plugin registers; fix "
+                    "the hint or install its package"
                 )
+            elif bag.providers_of(hint):
                 continue
-            if bag.providers_of(hint):
-                continue
-            offer = [f"{p.distribution} ({p.binding_kind})" for p in plugins.providers_of(hint)]
-            fix = f"add a binding from {' or '.join(offer)}" if offer else "no installed plugin provides it"
-            diags.append(
-                Diagnostic(
-                    code="CAP101",
-                    node=node.alias,
-                    hint=hint,
-                    message=(
-                        f"node {node.alias!r} records {hint} but no capability in the bag provides it "
-                        f"(it holds: {_held(bag)}); {fix}"
-                    ),
+            else:
+                offer = [f"{p.distribution} ({p.binding_kind})" for p in plugins.providers_of(hint)]
+                fix = (
+                    f"add a binding from {' or '.join(offer)}" if offer else "no installed plugin provides it"
                 )
-            )
+                why = f" but no capability in the bag provides it (it holds: {_held(bag)}); {fix}"
+            message = f"node {node.alias!r} records {hint}{why}"
+            diags.append(Diagnostic(code="CAP101", node=node.alias, hint=hint, message=message))
     diags.extend(_check_exactly_once(flow, bag))
     return diags
 

@@ -19,12 +19,13 @@ from __future__ import annotations
 import time
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from .errors import LimitExceeded
 from .hints import Determinism, Effects, HintRegistry, validate_hint_id
 from .hints import registry as _default_registry
+from .records import attributes
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -70,13 +71,7 @@ class ScopeRecord:
     count: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "capability": self.capability,
-            "operation": self.operation,
-            "effect_hint": self.effect_hint,
-            "determinism_hint": self.determinism_hint,
-            "count": self.count,
-        }
+        return attributes(self, (f.name for f in fields(self)))
 
 
 def _check_name(value: object, what: str) -> str:

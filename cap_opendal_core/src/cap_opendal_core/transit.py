@@ -29,7 +29,7 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from .errors import Misconfigured
 from .redact import scrub
@@ -47,6 +47,7 @@ __all__ = [
     "httpx_transport",
     "is_loopback_host",
     "route",
+    "split_http_url",
     "ssl_context",
 ]
 
@@ -66,17 +67,24 @@ def is_loopback_host(host: str | None) -> bool:
         return False
 
 
-def check_proxy_url(proxy: str, *, allow_credentials: bool = False) -> str:
-    """``proxy`` if it is an ``http://``/``https://`` URL with a host (and, unless
-    ``allow_credentials`` — the environment's proxy —, no ``user:password@``); else ``ValueError``,
-    which never echoes the URL."""
+def split_http_url(value: str, what: str = "URL") -> SplitResult:
+    """``value``'s parts when it is an ``http://``/``https://`` URL with a host (and a valid port);
+    else ``ValueError`` saying it must be an http(s) ``what``, which never echoes the value."""
     try:
-        parts = urlsplit(proxy)
+        parts = urlsplit(value)
         _ = parts.port
     except ValueError:
         raise ValueError("is not a valid URL") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError("must be an http:// or https:// proxy URL with a host")
+        raise ValueError(f"must be an http:// or https:// {what} with a host")
+    return parts
+
+
+def check_proxy_url(proxy: str, *, allow_credentials: bool = False) -> str:
+    """``proxy`` if it is an ``http://``/``https://`` URL with a host (and, unless
+    ``allow_credentials`` — the environment's proxy —, no ``user:password@``); else ``ValueError``,
+    which never echoes the URL."""
+    parts = split_http_url(proxy, "proxy URL")
     if not allow_credentials and (parts.username is not None or parts.password is not None):
         # it would sit in the configuration's repr; an authenticating proxy is reached with
         # trust_env=True and the credentials in HTTPS_PROXY, where no repr shows them

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
 from cap_opendal_core.embedded.durability import Durability, check_durability
+from cap_opendal_core.embedded.store import prefix_where
 from cap_opendal_core.errors import Misconfigured
 from cap_opendal_core.localfs import local_root
 
@@ -198,13 +199,9 @@ class SqliteStore:
         where = ["object_id = ?"]
         params: list[Any] = [object_id]
         if options.prefix:
-            low = options.prefix.encode("utf-8")
-            where.append("key >= ?")
-            params.append(low)
-            high = _successor(low)
-            if high is not None:
-                where.append("key < ?")
-                params.append(high)
+            bounds, values = prefix_where(options.prefix.encode("utf-8"), text=False)
+            where += bounds
+            params += values
         if options.start is not None:
             where.append("key >= ?")
             params.append(options.start.encode("utf-8"))
@@ -328,11 +325,3 @@ class _Atomic:
             self._db.execute("COMMIT")
         else:
             self._db.execute("ROLLBACK")
-
-
-def _successor(prefix: bytes) -> bytes | None:
-    """The smallest byte string greater than every string starting with ``prefix`` (None: none is)."""
-    trimmed = prefix.rstrip(b"\xff")
-    if not trimmed:
-        return None
-    return trimmed[:-1] + bytes([trimmed[-1] + 1])

@@ -36,6 +36,7 @@ from typing import TYPE_CHECKING, Any, Final
 from cap_opendal_core.embedded import MEMBERS
 from cap_opendal_core.embedded.async_group import transact_grouped
 from cap_opendal_core.embedded.handle import StoreHandle
+from cap_opendal_core.embedded.store import prefix_where
 from cap_opendal_core.embedded.threads import to_thread
 
 from ..codec import decode_metadata, decode_value
@@ -314,24 +315,13 @@ def _page(
         where.append("key > ?")
         params.append(after)
     if prefix:
-        where.append("key >= ?")
-        params.append(prefix)
-        upper = prefix_end(prefix)
-        if upper is not None:
-            where.append("key < CAST(? AS TEXT)")
-            params.append(upper)
+        bounds, values = prefix_where(prefix, text=True)
+        where += bounds
+        params += values
     sql = f"SELECT key, expires, metadata FROM kv WHERE {' AND '.join(where)} ORDER BY key LIMIT ?"
     params.append(limit + 1)
     with store.reading() as conn:
         return conn.execute(sql, params).fetchall()
-
-
-def prefix_end(prefix: str) -> bytes | None:
-    """The smallest UTF-8 byte string greater than every string starting with ``prefix`` (None: no bound)."""
-    raw = prefix.encode("utf-8").rstrip(b"\xff")
-    if not raw:
-        return None
-    return raw[:-1] + bytes([raw[-1] + 1])
 
 
 async def _one(data: bytes) -> AsyncIterator[bytes]:

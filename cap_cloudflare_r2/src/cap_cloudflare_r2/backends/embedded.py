@@ -41,6 +41,7 @@ from cap_opendal_core.embedded import MEMBERS
 from cap_opendal_core.embedded.async_group import transact_grouped
 from cap_opendal_core.embedded.blobs import read_exactly
 from cap_opendal_core.embedded.handle import StoreHandle
+from cap_opendal_core.embedded.store import prefix_end
 from cap_opendal_core.embedded.threads import shielded, to_thread
 from cap_opendal_core.errors import NotFound, Unavailable
 
@@ -652,12 +653,6 @@ class _Reader:
 async def _one(data: bytes) -> AsyncIterator[bytes]:
     if data:
         yield data
-
-
-def prefix_end(prefix: str) -> bytes | None:
-    """The smallest UTF-8 byte string above every string starting with ``prefix`` (None: unbounded)."""
-    raw = prefix.encode("utf-8").rstrip(b"\xff")
-    return None if not raw else raw[:-1] + bytes([raw[-1] + 1])
 
 
 def _page(

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
 
     from .durability import Durability
 
-__all__ = ["INDEX", "MEMBERS", "Migration", "Store", "Txn", "acquire"]
+__all__ = ["INDEX", "MEMBERS", "Migration", "Store", "Txn", "acquire", "prefix_end", "prefix_where"]
 
 T = TypeVar("T")
 
@@ -459,3 +459,22 @@ def acquire(
                 operation="open",
             )
         return store
+
+
+def prefix_end(prefix: str | bytes) -> bytes | None:
+    """The smallest (UTF-8) byte string above every string starting with ``prefix``; None when no
+    string is (``prefix`` is all ``0xff`` bytes). SQLite compares keys bytewise, so keys starting
+    with ``prefix`` are the range ``[prefix, prefix_end(prefix))``: one index range scan."""
+    raw = (prefix.encode("utf-8") if isinstance(prefix, str) else prefix).rstrip(b"\xff")
+    return None if not raw else raw[:-1] + bytes([raw[-1] + 1])
+
+
+def prefix_where(prefix: str | bytes, *, text: bool) -> tuple[list[str], list[Any]]:
+    """The conditions (on column ``key``) and their parameters that select the keys starting with
+    ``prefix`` (see :func:`prefix_end`); ``text``: the column holds TEXT, so the bound is cast."""
+    where, params = ["key >= ?"], [prefix]
+    upper = prefix_end(prefix)
+    if upper is not None:
+        where.append("key < CAST(? AS TEXT)" if text else "key < ?")
+        params.append(upper)
+    return where, params

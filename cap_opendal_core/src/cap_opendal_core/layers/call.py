@@ -8,39 +8,33 @@ pays only for the layers that are on.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from time import perf_counter
 from typing import TYPE_CHECKING, Any
+
+from ..errors import CapabilityError
 
 if TYPE_CHECKING:
     from ..scope import InvocationScope
     from .operation import Operation
 
-__all__ = ["Call", "Invoke", "Layer"]
+__all__ = ["Call", "Invoke", "Layer", "outcome_layer"]
 
 
+@dataclass(slots=True, eq=False, repr=False)
 class Call:
     """One call in flight: what was asked, and what outer layers learned for inner ones."""
 
-    __slots__ = ("args", "attempts", "deadline", "determinism_hint", "fn", "key", "op", "scope")
-
-    def __init__(
-        self,
-        op: Operation,
-        fn: Callable[..., Awaitable[Any]],
-        args: tuple[Any, ...],
-        key: str | None,
-        determinism_hint: str | None,
-        scope: InvocationScope | None,
-    ) -> None:
-        self.op = op
-        self.fn = fn
-        self.args = args
-        self.key = key
-        self.determinism_hint = determinism_hint
-        self.scope = scope
-        self.deadline: float | None = None
-        """Absolute ``time.monotonic()`` deadline, set by the deadline layer; the retry layer reads it."""
-        self.attempts = 1
-        """Tries made so far, counted by the retry layer; the logging layer reports it."""
+    op: Operation
+    fn: Callable[..., Awaitable[Any]]
+    args: tuple[Any, ...]
+    key: str | None
+    determinism_hint: str | None
+    scope: InvocationScope | None
+    deadline: float | None = field(default=None, init=False)
+    """Absolute ``time.monotonic()`` deadline, set by the deadline layer; the retry layer reads it."""
+    attempts: int = field(default=1, init=False)
+    """Tries made so far, counted by the retry layer; the logging layer reports it."""
 
 
 Invoke = Callable[[Call], Awaitable[Any]]
@@ -48,3 +42,27 @@ Invoke = Callable[[Call], Awaitable[Any]]
 
 Layer = Callable[[Invoke], Invoke]
 """Wraps the next step in one concern (logging, retry …)."""
+
+
+def outcome_layer(report: Callable[[Call, str, float, CapabilityError | None], None]) -> Layer:
+    """A layer that reports how each call ended, once: ``report(call, outcome, started, error)`` with
+    the error's ``code`` (and the error), ``"cancelled"`` (anything else raised through it) or
+    ``"ok"``, and the ``perf_counter()`` it started at. The logging and metrics layers are this."""
+
+    def wrap(next_step: Invoke) -> Invoke:
+        async def reported(call: Call) -> Any:
+            started = perf_counter()
+            try:
+                result = await next_step(call)
+            except CapabilityError as err:
+                report(call, err.code, started, err)
+                raise
+            except BaseException:
+                report(call, "cancelled", started, None)
+                raise
+            report(call, "ok", started, None)
+            return result
+
+        return reported
+
+    return wrap

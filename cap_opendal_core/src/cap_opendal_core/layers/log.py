@@ -19,13 +19,14 @@ import logging
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
 
-from ..errors import CapabilityError
+from .call import outcome_layer
 from .settings import LOG_LEVELS
 
 if TYPE_CHECKING:
     from collections.abc import Callable
 
-    from .call import Call, Invoke, Layer
+    from ..errors import CapabilityError
+    from .call import Call, Layer
 
 __all__ = ["EVENT", "LOGGER_NAME", "logging_layer"]
 
@@ -82,23 +83,10 @@ def logging_layer(backend: str, level_name: str, logger: Any | None = None) -> L
         except Exception:  # a broken logging setup must not fail a storage call
             _fallback.warning("cap_opendal_core: could not emit the %s log event", EVENT, exc_info=True)
 
-    def wrap(next_step: Invoke) -> Invoke:
-        async def log_call(call: Call) -> Any:
-            started = perf_counter()
-            try:
-                result = await next_step(call)
-            except CapabilityError as err:
-                emit(error_level, call, err.code, started, err)
-                raise
-            except BaseException:
-                emit(ok_level, call, "cancelled", started, None)
-                raise
-            emit(ok_level, call, "ok", started, None)
-            return result
+    def report(call: Call, outcome: str, started: float, err: CapabilityError | None) -> None:
+        emit(ok_level if err is None else error_level, call, outcome, started, err)
 
-        return log_call
-
-    return wrap
+    return outcome_layer(report)
 
 
 def _resolver(logger: Any | None) -> Callable[[], Any]:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from time import perf_counter
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from ..errors import CapabilityError
+from .call import outcome_layer
 
 if TYPE_CHECKING:
+    from ..errors import CapabilityError
     from ..metrics import Metrics
-    from .call import Call, Invoke, Layer
+    from .call import Call, Layer
 
 __all__ = ["metrics_layer"]
 
@@ -17,20 +18,7 @@ __all__ = ["metrics_layer"]
 def metrics_layer(metrics: Metrics) -> Layer:
     observe = metrics.observe
 
-    def wrap(next_step: Invoke) -> Invoke:
-        async def measure(call: Call) -> Any:
-            start = perf_counter()
-            try:
-                result = await next_step(call)
-            except CapabilityError as err:
-                observe(call.op.capability, call.op.name, err.code, perf_counter() - start)
-                raise
-            except BaseException:
-                observe(call.op.capability, call.op.name, "cancelled", perf_counter() - start)
-                raise
-            observe(call.op.capability, call.op.name, "ok", perf_counter() - start)
-            return result
+    def report(call: Call, outcome: str, started: float, err: CapabilityError | None) -> None:
+        observe(call.op.capability, call.op.name, outcome, perf_counter() - started)
 
-        return measure
-
-    return wrap
+    return outcome_layer(report)

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..hints import validate_hint_id
 
-__all__ = ["Operation"]
+__all__ = ["Operation", "ResourceHints"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,3 +58,40 @@ class Operation:
     def qualified_name(self) -> str:
         """``capability.name``, as logs and error messages spell it."""
         return f"{self.capability}.{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceHints:
+    """The hints of one resource family, spelled once (``docs/reference/hints.md``): reads record
+    ``resource::<family>::read``, writes ``resource::<family>::write``, and both record
+    ``resource::<family>`` as their determinism hint. A capability whose calls split that way
+    builds its operations from it::
+
+        KV = ResourceHints("kv", "kv")
+        GET = KV.read("get")
+        PUT = KV.write("put", idempotent=True)
+    """
+
+    capability: str
+    family: str
+
+    def hint(self, kind: str = "") -> str:
+        """``resource::<family>::<kind>`` (``kind`` "read" or "write"), or the family's own hint."""
+        return f"resource::{self.family}::{kind}" if kind else f"resource::{self.family}"
+
+    def read(self, name: str, *, subrequests: int = 1) -> Operation:
+        """A read: always safe to repeat."""
+        return self._operation(name, "read", idempotent=True, subrequests=subrequests)
+
+    def write(self, name: str, *, idempotent: bool, subrequests: int = 1) -> Operation:
+        return self._operation(name, "write", idempotent=idempotent, subrequests=subrequests)
+
+    def _operation(self, name: str, kind: str, *, idempotent: bool, subrequests: int) -> Operation:
+        return Operation(
+            self.capability,
+            name,
+            self.hint(kind),
+            self.hint(),
+            idempotent=idempotent,
+            subrequests=subrequests,
+        )

@@ -33,7 +33,7 @@ import os
 import re
 from collections.abc import Mapping
 from typing import Any, Literal, TypeAlias
-from urllib.parse import urlsplit
+from urllib.parse import SplitResult, urlsplit
 
 from pydantic import (
     BaseModel,
@@ -61,6 +61,7 @@ __all__ = [
     "is_secret_option",
     "misconfigured_from",
     "parse_config",
+    "url_root",
 ]
 
 R2_ENDPOINT_SUFFIX = ".r2.cloudflarestorage.com"
@@ -245,11 +246,7 @@ class S3Config(_ServiceConfig):
             raise ValueError("must start with http:// or https://")
         if not hostname:
             raise ValueError("has no host")
-        if parts.username is not None or parts.password is not None:
-            raise ValueError("must not carry credentials (user:password@host); pass them as fields")
-        if parts.query or parts.fragment:
-            raise ValueError("must not have a query string or fragment")
-        return value.rstrip("/")
+        return url_root(value, parts, credentials=" (user:password@host); pass them as fields")
 
     @field_validator("region")
     @classmethod
@@ -476,6 +473,17 @@ _TYPED: dict[str, type[MemoryConfig | FsConfig | S3Config]] = {
     "fs": FsConfig,
     "s3": S3Config,
 }
+
+
+def url_root(value: str, parts: SplitResult, *, credentials: str) -> str:
+    """``value`` (split into ``parts``) as an API root: refused (``ValueError``, never echoing it)
+    with credentials in it — ``credentials`` says where they go instead — or a query or fragment;
+    the trailing ``/`` removed."""
+    if parts.username is not None or parts.password is not None:
+        raise ValueError(f"must not carry credentials{credentials}")
+    if parts.query or parts.fragment:
+        raise ValueError("must not have a query string or fragment")
+    return value.rstrip("/")
 
 
 def misconfigured_from(exc: ValidationError, what: str, *, capability: str | None = None) -> Misconfigured:

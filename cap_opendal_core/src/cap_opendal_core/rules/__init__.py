@@ -19,14 +19,14 @@ from typing import TYPE_CHECKING
 from . import declarations, delivery, edge_budgets, graph
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Iterable
 
     from ..diagnostics import Diagnostic
     from .context import FlowContext
 
 __all__ = ["RULE_GROUPS"]
 
-RULE_GROUPS: tuple[Callable[[FlowContext], list[Diagnostic]], ...] = (
+RULE_GROUPS: tuple[Callable[[FlowContext], Iterable[Diagnostic]], ...] = (
     declarations.check,
     graph.check,
     delivery.check,

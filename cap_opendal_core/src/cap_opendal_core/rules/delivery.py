@@ -20,7 +20,7 @@ from ..diagnostics import Diagnostic
 from .context import edge_name, under
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
     from ..flowir import NodeIR
     from .context import FlowContext
@@ -47,8 +47,7 @@ def dedupe_hints(node: NodeIR) -> tuple[str, ...]:
     return tuple(h for h in dict.fromkeys(node.effect_hints) if under(h, DEDUPE_FAMILY))
 
 
-def check(ctx: FlowContext) -> list[Diagnostic]:
-    out: list[Diagnostic] = []
+def check(ctx: FlowContext) -> Iterator[Diagnostic]:
     for e, edge in enumerate(ctx.flow.edges):
         if edge.delivery != "exactly_once":
             continue
@@ -61,48 +60,41 @@ def check(ctx: FlowContext) -> list[Diagnostic]:
         # point at the idempotency object when the file has one, else at the node
         idem_at = f"/nodes/{i}/idempotency" if "idempotency" in node.model_fields_set else f"/nodes/{i}"
         if not dedupe_hints(node):
-            out.append(
-                Diagnostic(
-                    code="EXACT001",
-                    node=node.alias,
-                    edge=e,
-                    pointer=f"/nodes/{i}/effectHints" if node.effect_hints else f"/nodes/{i}",
-                    required=DEDUPE_FAMILY,
-                    message=(
-                        f"{promise} but {node.alias!r} binds no dedupe capability (no {DEDUPE_FAMILY} "
-                        "effect hint); claim each execution in a Dedupe ledger (cap_cloudflare_do.Dedupe, "
-                        "resource::dedupe::write) or ask for at_least_once"
-                    ),
-                )
+            yield Diagnostic(
+                code="EXACT001",
+                node=node.alias,
+                edge=e,
+                pointer=f"/nodes/{i}/effectHints" if node.effect_hints else f"/nodes/{i}",
+                required=DEDUPE_FAMILY,
+                message=(
+                    f"{promise} but {node.alias!r} binds no dedupe capability (no {DEDUPE_FAMILY} "
+                    "effect hint); claim each execution in a Dedupe ledger (cap_cloudflare_do.Dedupe, "
+                    "resource::dedupe::write) or ask for at_least_once"
+                ),
             )
         if idem.key is None or not idem.key.strip():
-            out.append(
-                Diagnostic(
-                    code="EXACT002",
-                    node=node.alias,
-                    edge=e,
-                    pointer=idem_at + ("/key" if idem.key is not None else ""),
-                    required="idempotency.key",
-                    message=(
-                        f"{promise} but {node.alias!r} has no idempotency.key; name the input field "
-                        "that identifies one logical execution, so a redelivery is recognised"
-                    ),
-                )
+            yield Diagnostic(
+                code="EXACT002",
+                node=node.alias,
+                edge=e,
+                pointer=idem_at + ("/key" if idem.key is not None else ""),
+                required="idempotency.key",
+                message=(
+                    f"{promise} but {node.alias!r} has no idempotency.key; name the input field "
+                    "that identifies one logical execution, so a redelivery is recognised"
+                ),
             )
         if idem.ttl_ms is None or idem.ttl_ms < MIN_EXACTLY_ONCE_TTL_MS:
             said = "declares no dedupe TTL" if idem.ttl_ms is None else f"keeps claims {idem.ttl_ms} ms"
-            out.append(
-                Diagnostic(
-                    code="EXACT003",
-                    node=node.alias,
-                    edge=e,
-                    pointer=idem_at + ("/ttlMs" if idem.ttl_ms is not None else ""),
-                    declared=None if idem.ttl_ms is None else str(idem.ttl_ms),
-                    required=f">= {MIN_EXACTLY_ONCE_TTL_MS}",
-                    message=(
-                        f"{promise} but {node.alias!r} {said}; set idempotency.ttlMs to at least "
-                        f"{MIN_EXACTLY_ONCE_TTL_MS} so a late redelivery still finds its claim"
-                    ),
-                )
+            yield Diagnostic(
+                code="EXACT003",
+                node=node.alias,
+                edge=e,
+                pointer=idem_at + ("/ttlMs" if idem.ttl_ms is not None else ""),
+                declared=None if idem.ttl_ms is None else str(idem.ttl_ms),
+                required=f">= {MIN_EXACTLY_ONCE_TTL_MS}",
+                message=(
+                    f"{promise} but {node.alias!r} {said}; set idempotency.ttlMs to at least "
+                    f"{MIN_EXACTLY_ONCE_TTL_MS} so a late redelivery still finds its claim"
+                ),
             )
-    return out

@@ -25,66 +25,58 @@ def check(ctx: FlowContext) -> list[Diagnostic]:
     spill_reported = False
     for e, edge in enumerate(ctx.flow.edges):
         name, buffer = edge_name(edge), edge.buffer
-        if edge.timeout_ms == 0:
-            out.append(
-                Diagnostic(
-                    code="CTRL101",
-                    node=None,
-                    edge=e,
-                    pointer=f"/edges/{e}/timeout_ms",
-                    declared="0",
-                    required="> 0",
-                    message=(
-                        f"edge {name} has timeout_ms 0, a budget nothing can meet; give a positive "
-                        "timeout or leave it out"
-                    ),
+        for code, field, value, why in (  # a bound of 0: nothing can meet it
+            ("CTRL101", "timeout_ms", edge.timeout_ms, "a budget nothing can meet; give a positive timeout"),
+            (
+                "CTRL102",
+                "buffer.max_items",
+                buffer.max_items,
+                "so it can hold nothing; give a positive bound",
+            ),
+        ):
+            if value == 0:
+                out.append(
+                    Diagnostic(
+                        code=code,
+                        node=None,
+                        edge=e,
+                        pointer=f"/edges/{e}/{field.replace('.', '/')}",
+                        declared="0",
+                        required="> 0",
+                        message=f"edge {name} has {field} 0, {why} or leave it out",
+                    )
                 )
-            )
-        if buffer.max_items == 0:
-            out.append(
-                Diagnostic(
-                    code="CTRL102",
-                    node=None,
-                    edge=e,
-                    pointer=f"/edges/{e}/buffer/max_items",
-                    declared="0",
-                    required="> 0",
-                    message=(
-                        f"edge {name} has buffer.max_items 0, so it can hold nothing; give a positive "
-                        "bound or leave it out"
-                    ),
-                )
-            )
         if buffer.spill_tier is None:
             continue
+        spill: list[tuple[str, str, str]] = []  # (code, what is required, why) for this spilling edge
         if buffer.max_items is None:
-            out.append(
-                Diagnostic(
-                    code="SPILL001",
-                    node=None,
-                    edge=e,
-                    pointer=f"/edges/{e}/buffer/spill_tier",
-                    required="buffer.max_items",
-                    message=(
-                        f"edge {name} spills to {buffer.spill_tier!r} but its buffer has no max_items, so "
-                        "memory is never the limit that triggers a spill; set buffer.max_items"
-                    ),
+            spill.append(
+                (
+                    "SPILL001",
+                    "buffer.max_items",
+                    "its buffer has no max_items, so memory is never the limit that triggers a spill; "
+                    "set buffer.max_items",
                 )
             )
         if not has_blob and not spill_reported:
             spill_reported = True
-            out.append(
-                Diagnostic(
-                    code="SPILL002",
-                    node=None,
-                    edge=e,
-                    pointer=f"/edges/{e}/buffer/spill_tier",
-                    required="resource::blob::",
-                    message=(
-                        f"edge {name} spills to {buffer.spill_tier!r} but no node records a "
-                        "resource::blob::… hint; spill by claim check — store the payload in R2 "
-                        "(cap_cloudflare_r2.R2Bucket.put, resource::blob::write) and pass its key"
-                    ),
+            spill.append(
+                (
+                    "SPILL002",
+                    "resource::blob::",
+                    "no node records a resource::blob::… hint; spill by claim check — store the payload "
+                    "in R2 (cap_cloudflare_r2.R2Bucket.put, resource::blob::write) and pass its key",
                 )
             )
+        out.extend(
+            Diagnostic(
+                code=code,
+                node=None,
+                edge=e,
+                pointer=f"/edges/{e}/buffer/spill_tier",
+                required=required,
+                message=f"edge {name} spills to {buffer.spill_tier!r} but {why}",
+            )
+            for code, required, why in spill
+        )
     return out

@@ -13,6 +13,8 @@ from ..diagnostics import Diagnostic
 from .context import edge_name
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from .context import FlowContext
 
 __all__ = ["check"]
@@ -22,23 +24,19 @@ def check(ctx: FlowContext) -> list[Diagnostic]:
     return [*_duplicates(ctx), *_triggers(ctx), *_references(ctx), *_cycle(ctx), *_ports(ctx)]
 
 
-def _duplicates(ctx: FlowContext) -> list[Diagnostic]:
-    out = []
+def _duplicates(ctx: FlowContext) -> Iterator[Diagnostic]:
     for i, node in enumerate(ctx.flow.nodes):
         first = ctx.index[node.alias]
         if first != i:
-            out.append(
-                Diagnostic(
-                    code="DAG205",
-                    node=node.alias,
-                    pointer=f"/nodes/{i}/alias",
-                    message=(
-                        f"nodes[{i}] reuses the alias {node.alias!r} of nodes[{first}]; aliases name nodes "
-                        "in edges and diagnostics, so give each node its own"
-                    ),
-                )
+            yield Diagnostic(
+                code="DAG205",
+                node=node.alias,
+                pointer=f"/nodes/{i}/alias",
+                message=(
+                    f"nodes[{i}] reuses the alias {node.alias!r} of nodes[{first}]; aliases name nodes "
+                    "in edges and diagnostics, so give each node its own"
+                ),
             )
-    return out
 
 
 def _triggers(ctx: FlowContext) -> list[Diagnostic]:
@@ -61,25 +59,21 @@ def _triggers(ctx: FlowContext) -> list[Diagnostic]:
     ]
 
 
-def _references(ctx: FlowContext) -> list[Diagnostic]:
-    out = []
+def _references(ctx: FlowContext) -> Iterator[Diagnostic]:
     for i, edge in enumerate(ctx.flow.edges):
         for end, alias in (("from", edge.from_), ("to", edge.to)):
             if alias not in ctx.index:
                 role = "source" if end == "from" else "target"
-                out.append(
-                    Diagnostic(
-                        code="DAG202",
-                        node=None,
-                        edge=i,
-                        pointer=f"/edges/{i}/{end}",
-                        message=(
-                            f"edge {edge_name(edge)} names {alias!r} as its {role}, but no node has that "
-                            "alias; fix the alias or add the node"
-                        ),
-                    )
+                yield Diagnostic(
+                    code="DAG202",
+                    node=None,
+                    edge=i,
+                    pointer=f"/edges/{i}/{end}",
+                    message=(
+                        f"edge {edge_name(edge)} names {alias!r} as its {role}, but no node has that "
+                        "alias; fix the alias or add the node"
+                    ),
                 )
-    return out
 
 
 def _cycle(ctx: FlowContext) -> list[Diagnostic]:
@@ -135,27 +129,23 @@ def _cycle_diag(ctx: FlowContext, nodes: list[int], edges: list[int]) -> Diagnos
     )
 
 
-def _ports(ctx: FlowContext) -> list[Diagnostic]:
-    out = []
+def _ports(ctx: FlowContext) -> Iterator[Diagnostic]:
     for i, edge in enumerate(ctx.flow.edges):
         source, target = ctx.source(edge), ctx.target(edge)
         if source is None or target is None:
             continue
         produced, expected = source[1].out_schema, target[1].in_schema
         if produced.kind == "named" and expected.kind == "named" and produced.name != expected.name:
-            out.append(
-                Diagnostic(
-                    code="DAG201",
-                    node=target[1].alias,
-                    edge=i,
-                    pointer=f"/edges/{i}",
-                    declared=produced.name,
-                    required=expected.name,
-                    message=(
-                        f"edge {edge_name(edge)} carries {produced.name!r} (out_schema of {edge.from_!r}) "
-                        f"but {edge.to!r} takes {expected.name!r} (its in_schema); make the schemas agree "
-                        "or put a converting node between them"
-                    ),
-                )
+            yield Diagnostic(
+                code="DAG201",
+                node=target[1].alias,
+                edge=i,
+                pointer=f"/edges/{i}",
+                declared=produced.name,
+                required=expected.name,
+                message=(
+                    f"edge {edge_name(edge)} carries {produced.name!r} (out_schema of {edge.from_!r}) "
+                    f"but {edge.to!r} takes {expected.name!r} (its in_schema); make the schemas agree "
+                    "or put a converting node between them"
+                ),
             )
-    return out

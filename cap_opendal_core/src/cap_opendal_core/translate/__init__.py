@@ -31,10 +31,9 @@ from ..errors import (
     InvalidInput,
     LimitExceeded,
     NotFound,
-    Unavailable,
     Unsupported,
 )
-from ._common import Spec, build, describe
+from ._common import UNAVAILABLE, Spec, build, describe
 from .http import from_http, parse_retry_after
 from .http_client import from_httpx, is_httpx_exception
 from .js import from_js, is_js_exception
@@ -42,6 +41,7 @@ from .opendal import from_opendal, is_opendal_exception
 from .services import JsRule, ServiceErrors, register_service_errors
 
 __all__ = [
+    "UNAVAILABLE",
     "JsRule",
     "ServiceErrors",
     "Spec",
@@ -83,7 +83,7 @@ def _os_spec(exc: OSError) -> Spec:
     if by_errno is not None:
         return by_errno
     # ConnectionError, socket.gaierror, EIO, ETIMEDOUT …: the machine or the network, transient.
-    return Spec(Unavailable, retryable=True)
+    return UNAVAILABLE
 
 
 def _sqlite_spec(exc: Exception) -> Spec:
@@ -91,7 +91,7 @@ def _sqlite_spec(exc: Exception) -> Spec:
     text = str(exc).lower()
     name = type(exc).__name__
     if "locked" in text or "busy" in text:
-        return Spec(Unavailable, retryable=True)
+        return UNAVAILABLE
     if name == "IntegrityError":
         return Spec(AlreadyExists) if "unique" in text else Spec(InvalidInput)
     if name == "DataError":
@@ -100,7 +100,7 @@ def _sqlite_spec(exc: Exception) -> Spec:
         return Spec(LimitExceeded, limit="{capability}.storage_bytes")
     if _sqlite_write_failed(exc):
         # nothing was committed (SQLite rolled back); the same write can succeed once space is freed
-        return Spec(Unavailable, retryable=True)
+        return UNAVAILABLE
     return Spec(BackendError, retryable=False)
 
 

@@ -9,7 +9,8 @@ cause attached — is the same everywhere.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Final
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
 
 from ..errors import CapabilityError, InvalidInput, LimitExceeded, RateLimited, Unavailable
 from ..redact import scrub, trim_foreign_frames
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MAX_MESSAGE_CHARS",
     "LazyPattern",
+    "UNAVAILABLE",
     "Spec",
     "build",
     "clip",
@@ -65,6 +67,7 @@ class LazyPattern:
         return self.compiled.sub(repl, text)
 
 
+@dataclass(frozen=True, slots=True, repr=False)
 class Spec:
     """One row of a mapping table: which error to raise and how.
 
@@ -73,19 +76,10 @@ class Spec:
     :class:`InvalidInput`.
     """
 
-    __slots__ = ("field", "kind", "limit", "retryable")
-
-    def __init__(
-        self,
-        kind: type[CapabilityError],
-        retryable: bool | None = None,
-        limit: str | None = None,
-        field: str | None = None,
-    ) -> None:
-        self.kind = kind
-        self.retryable = retryable
-        self.limit = limit
-        self.field = field
+    kind: type[CapabilityError]
+    retryable: bool | None = None
+    limit: str | None = None
+    field: str | None = None
 
     def but(self, *, retryable: bool | None = None, limit: str | None = None) -> Spec:
         """A copy with ``retryable``/``limit`` replaced where given."""
@@ -96,24 +90,15 @@ class Spec:
             self.field,
         )
 
-    def __eq__(self, other: object) -> bool:
-        if not isinstance(other, Spec):
-            return NotImplemented
-        return (self.kind, self.retryable, self.limit, self.field) == (
-            other.kind,
-            other.retryable,
-            other.limit,
-            other.field,
-        )
-
-    def __hash__(self) -> int:
-        return hash((self.kind, self.retryable, self.limit, self.field))
-
     def __repr__(self) -> str:
         return (
             f"Spec({self.kind.__name__}, retryable={self.retryable!r}, limit={self.limit!r}, "
             f"field={self.field!r})"
         )
+
+
+UNAVAILABLE: Final = Spec(Unavailable, retryable=True)
+"""The transient failure every table has: the service is down or the connection broke; retry."""
 
 
 def clip(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:
@@ -185,39 +170,20 @@ def build(
     if cause is not None:
         trim_foreign_frames(cause)
     kind = spec.kind
+    extra: dict[str, Any] = {}  # what the kind carries beyond the common context
     if issubclass(kind, LimitExceeded):
         limit = (spec.limit or "{capability}.service_limit").format(capability=capability or "service")
-        return kind(
-            text,
-            limit=limit,
-            value=value,
-            maximum=maximum,
-            capability=capability,
-            operation=operation,
-            key=key,
-            retryable=spec.retryable,
-            cause=cause,
-        )
-    if issubclass(kind, RateLimited | Unavailable):  # both carry the service's Retry-After
-        return kind(
-            text,
-            retry_after=retry_after,
-            capability=capability,
-            operation=operation,
-            key=key,
-            retryable=spec.retryable,
-            cause=cause,
-        )
-    if issubclass(kind, InvalidInput):
-        return kind(
-            text,
-            field=spec.field,
-            capability=capability,
-            operation=operation,
-            key=key,
-            retryable=spec.retryable,
-            cause=cause,
-        )
+        extra = {"limit": limit, "value": value, "maximum": maximum}
+    elif issubclass(kind, RateLimited | Unavailable):  # both carry the service's Retry-After
+        extra = {"retry_after": retry_after}
+    elif issubclass(kind, InvalidInput):
+        extra = {"field": spec.field}
     return kind(
-        text, capability=capability, operation=operation, key=key, retryable=spec.retryable, cause=cause
+        text,
+        capability=capability,
+        operation=operation,
+        key=key,
+        retryable=spec.retryable,
+        cause=cause,
+        **extra,
     )

@@ -41,22 +41,8 @@ import time
 from collections.abc import Iterable, Mapping
 from typing import Any, Final
 
-from ..errors import (
-    AlreadyExists,
-    BackendError,
-    CapabilityError,
-    Forbidden,
-    InvalidInput,
-    LimitExceeded,
-    Misconfigured,
-    NotFound,
-    PreconditionFailed,
-    RateLimited,
-    Unauthorized,
-    Unavailable,
-    Unsupported,
-)
-from ._common import LazyPattern, Spec, build, limit_numbers, refine_limit
+from .. import errors
+from ._common import UNAVAILABLE, LazyPattern, Spec, build, limit_numbers, refine_limit
 from .services import registered_services, service_of
 
 __all__ = [
@@ -122,36 +108,35 @@ def header(headers: Mapping[str, str] | Any | None, name: str) -> str | None:
 
 # --- statuses ---------------------------------------------------------------------------------
 
-_UNAVAILABLE: Final = Spec(Unavailable, retryable=True)
 
 STATUS_SPECS: Final[Mapping[int, Spec]] = {
-    304: Spec(PreconditionFailed),
-    400: Spec(InvalidInput),
-    401: Spec(Unauthorized),
-    402: Spec(Forbidden),
-    403: Spec(Forbidden),
-    404: Spec(NotFound),
-    405: Spec(Unsupported),
-    406: Spec(InvalidInput),
-    408: _UNAVAILABLE,
-    409: Spec(AlreadyExists),
-    410: Spec(NotFound),
-    411: Spec(InvalidInput),
-    412: Spec(PreconditionFailed),
-    413: Spec(LimitExceeded, limit="{capability}.request_bytes"),
-    414: Spec(LimitExceeded, limit="{capability}.uri_length"),
-    415: Spec(InvalidInput),
-    416: Spec(InvalidInput, field="range"),
-    422: Spec(InvalidInput),
-    425: _UNAVAILABLE,
-    428: Spec(PreconditionFailed),
-    429: Spec(RateLimited, retryable=True),
-    431: Spec(LimitExceeded, limit="{capability}.header_bytes"),
-    500: _UNAVAILABLE,
-    501: Spec(Unsupported),
-    502: _UNAVAILABLE,
-    503: _UNAVAILABLE,
-    504: _UNAVAILABLE,
+    304: Spec(errors.PreconditionFailed),
+    400: Spec(errors.InvalidInput),
+    401: Spec(errors.Unauthorized),
+    402: Spec(errors.Forbidden),
+    403: Spec(errors.Forbidden),
+    404: Spec(errors.NotFound),
+    405: Spec(errors.Unsupported),
+    406: Spec(errors.InvalidInput),
+    408: UNAVAILABLE,
+    409: Spec(errors.AlreadyExists),
+    410: Spec(errors.NotFound),
+    411: Spec(errors.InvalidInput),
+    412: Spec(errors.PreconditionFailed),
+    413: Spec(errors.LimitExceeded, limit="{capability}.request_bytes"),
+    414: Spec(errors.LimitExceeded, limit="{capability}.uri_length"),
+    415: Spec(errors.InvalidInput),
+    416: Spec(errors.InvalidInput, field="range"),
+    422: Spec(errors.InvalidInput),
+    425: UNAVAILABLE,
+    428: Spec(errors.PreconditionFailed),
+    429: Spec(errors.RateLimited, retryable=True),
+    431: Spec(errors.LimitExceeded, limit="{capability}.header_bytes"),
+    500: UNAVAILABLE,
+    501: Spec(errors.Unsupported),
+    502: UNAVAILABLE,
+    503: UNAVAILABLE,
+    504: UNAVAILABLE,
 }
 
 
@@ -161,75 +146,76 @@ def status_spec(status: int) -> Spec:
     if spec is not None:
         return spec
     if 500 <= status <= 599:  # includes Cloudflare's 520-530 origin errors
-        return _UNAVAILABLE
-    return Spec(BackendError, retryable=False)
+        return UNAVAILABLE
+    return Spec(errors.BackendError, retryable=False)
 
 
 # --- Cloudflare error codes -------------------------------------------------------------------
 
 COMMON_CODES: Final[Mapping[int, Spec]] = {
-    7000: Spec(Misconfigured),  # "No route for that URI" (wrong account id / path)
-    7003: Spec(Misconfigured),  # "No route for the URI"
-    6003: Spec(InvalidInput),  # "Invalid request headers" (its error_chain says which)
-    6103: Spec(Unauthorized),  # "Invalid format for X-Auth-Key header"
-    6111: Spec(Unauthorized),  # "Invalid format for Authorization header"
-    9109: Spec(Forbidden),  # "Unauthorized to access requested resource" (token lacks permission)
-    10000: Spec(Unauthorized),  # "Authentication error"
+    7000: Spec(errors.Misconfigured),  # "No route for that URI" (wrong account id / path)
+    7003: Spec(errors.Misconfigured),  # "No route for the URI"
+    6003: Spec(errors.InvalidInput),  # "Invalid request headers" (its error_chain says which)
+    6103: Spec(errors.Unauthorized),  # "Invalid format for X-Auth-Key header"
+    6111: Spec(errors.Unauthorized),  # "Invalid format for Authorization header"
+    # "Unauthorized to access requested resource" (the token lacks the permission)
+    9109: Spec(errors.Forbidden),
+    10000: Spec(errors.Unauthorized),  # "Authentication error"
 }
 
 
 def cloudflare_code_spec(service: str | None, code: int) -> Spec | None:
     """The mapping for a Cloudflare error ``code`` of ``service`` (a registered service's table,
     see :mod:`.services`), else the account-wide codes every service shares."""
-    errors = registered_services().get(service) if service is not None else None
-    if errors is not None and code in errors.codes:
-        return errors.codes[code]
+    table = registered_services().get(service) if service is not None else None
+    if table is not None and code in table.codes:
+        return table.codes[code]
     return COMMON_CODES.get(code)
 
 
 # --- S3 error codes (R2's S3 API, OpenDAL's s3 service) ------------------------------------------
 
 S3_CODES: Final[Mapping[str, Spec]] = {
-    "NoSuchKey": Spec(NotFound),
-    "NoSuchUpload": Spec(NotFound),
-    "NoSuchVersion": Spec(NotFound),
-    "NoSuchBucket": Spec(Misconfigured),
-    "InvalidBucketName": Spec(Misconfigured),
-    "AccessDenied": Spec(Forbidden),
-    "AllAccessDisabled": Spec(Forbidden),
-    "InvalidAccessKeyId": Spec(Unauthorized),
-    "SignatureDoesNotMatch": Spec(Unauthorized),
-    "ExpiredToken": Spec(Unauthorized),
-    "InvalidToken": Spec(Unauthorized),
-    "ExpiredRequest": Spec(Unauthorized),
-    "Unauthorized": Spec(Unauthorized),
-    "RequestTimeTooSkewed": Spec(Misconfigured),
-    "PreconditionFailed": Spec(PreconditionFailed),
-    "ConditionalRequestConflict": Spec(PreconditionFailed, retryable=True),
-    "OperationAborted": Spec(PreconditionFailed, retryable=True),
-    "BucketAlreadyExists": Spec(AlreadyExists),
-    "BucketAlreadyOwnedByYou": Spec(AlreadyExists),
-    "EntityTooLarge": Spec(LimitExceeded, limit="{capability}.object_bytes"),
-    "MetadataTooLarge": Spec(LimitExceeded, limit="{capability}.metadata_bytes"),
-    "KeyTooLongError": Spec(LimitExceeded, limit="{capability}.key_bytes"),
-    "EntityTooSmall": Spec(InvalidInput, field="parts"),  # as complete()'s argument is named
-    "InvalidArgument": Spec(InvalidInput),
-    "InvalidRequest": Spec(InvalidInput),
-    "InvalidPart": Spec(InvalidInput, field="parts"),
-    "InvalidPartOrder": Spec(InvalidInput, field="parts"),
-    "InvalidDigest": Spec(InvalidInput, field="checksum"),
-    "BadDigest": Spec(InvalidInput, field="checksum"),
-    "MalformedXML": Spec(InvalidInput),
-    "InvalidObjectName": Spec(InvalidInput, field="key"),
-    "InvalidRange": Spec(InvalidInput, field="range"),
-    "MissingContentLength": Spec(InvalidInput),
-    "SlowDown": Spec(RateLimited, retryable=True),
-    "TooManyRequests": Spec(RateLimited, retryable=True),
-    "InternalError": _UNAVAILABLE,
-    "ServiceUnavailable": _UNAVAILABLE,
-    "RequestTimeout": _UNAVAILABLE,
-    "IncompleteBody": _UNAVAILABLE,
-    "NotImplemented": Spec(Unsupported),
+    "NoSuchKey": Spec(errors.NotFound),
+    "NoSuchUpload": Spec(errors.NotFound),
+    "NoSuchVersion": Spec(errors.NotFound),
+    "NoSuchBucket": Spec(errors.Misconfigured),
+    "InvalidBucketName": Spec(errors.Misconfigured),
+    "AccessDenied": Spec(errors.Forbidden),
+    "AllAccessDisabled": Spec(errors.Forbidden),
+    "InvalidAccessKeyId": Spec(errors.Unauthorized),
+    "SignatureDoesNotMatch": Spec(errors.Unauthorized),
+    "ExpiredToken": Spec(errors.Unauthorized),
+    "InvalidToken": Spec(errors.Unauthorized),
+    "ExpiredRequest": Spec(errors.Unauthorized),
+    "Unauthorized": Spec(errors.Unauthorized),
+    "RequestTimeTooSkewed": Spec(errors.Misconfigured),
+    "PreconditionFailed": Spec(errors.PreconditionFailed),
+    "ConditionalRequestConflict": Spec(errors.PreconditionFailed, retryable=True),
+    "OperationAborted": Spec(errors.PreconditionFailed, retryable=True),
+    "BucketAlreadyExists": Spec(errors.AlreadyExists),
+    "BucketAlreadyOwnedByYou": Spec(errors.AlreadyExists),
+    "EntityTooLarge": Spec(errors.LimitExceeded, limit="{capability}.object_bytes"),
+    "MetadataTooLarge": Spec(errors.LimitExceeded, limit="{capability}.metadata_bytes"),
+    "KeyTooLongError": Spec(errors.LimitExceeded, limit="{capability}.key_bytes"),
+    "EntityTooSmall": Spec(errors.InvalidInput, field="parts"),  # as complete()'s argument is named
+    "InvalidArgument": Spec(errors.InvalidInput),
+    "InvalidRequest": Spec(errors.InvalidInput),
+    "InvalidPart": Spec(errors.InvalidInput, field="parts"),
+    "InvalidPartOrder": Spec(errors.InvalidInput, field="parts"),
+    "InvalidDigest": Spec(errors.InvalidInput, field="checksum"),
+    "BadDigest": Spec(errors.InvalidInput, field="checksum"),
+    "MalformedXML": Spec(errors.InvalidInput),
+    "InvalidObjectName": Spec(errors.InvalidInput, field="key"),
+    "InvalidRange": Spec(errors.InvalidInput, field="range"),
+    "MissingContentLength": Spec(errors.InvalidInput),
+    "SlowDown": Spec(errors.RateLimited, retryable=True),
+    "TooManyRequests": Spec(errors.RateLimited, retryable=True),
+    "InternalError": UNAVAILABLE,
+    "ServiceUnavailable": UNAVAILABLE,
+    "RequestTimeout": UNAVAILABLE,
+    "IncompleteBody": UNAVAILABLE,
+    "NotImplemented": Spec(errors.Unsupported),
 }
 
 
@@ -366,7 +352,7 @@ def from_http(
     operation: str | None,
     key: str | None = None,
     cause: BaseException | None = None,
-) -> CapabilityError:
+) -> errors.CapabilityError:
     """Translate an HTTP error response (status, body, headers) into a :class:`CapabilityError`.
 
     ``body`` may be raw bytes, text or an already-decoded Cloudflare envelope
@@ -376,7 +362,7 @@ def from_http(
     """
     if isinstance(status, bool) or not isinstance(status, int):
         return build(
-            Spec(BackendError, retryable=False),
+            Spec(errors.BackendError, retryable=False),
             f"invalid HTTP status {status!r} in an error response",
             capability=capability,
             operation=operation,
@@ -409,7 +395,7 @@ def from_http(
 
     value: int | None = None
     maximum: int | None = None
-    if issubclass(spec.kind, LimitExceeded):
+    if issubclass(spec.kind, errors.LimitExceeded):
         if from_status:  # the status only says "too large"; the text may say what was
             spec = spec.but(limit=refine_limit(details, spec.limit))
         value, maximum = limit_numbers(details)

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..errors import BackendError, CapabilityError, InvalidInput, Misconfigured, Unavailable
-from ._common import Spec, build, describe
+from ..errors import BackendError, CapabilityError, InvalidInput, Misconfigured
+from ._common import UNAVAILABLE, Spec, build, describe
 
 __all__ = ["from_httpx", "is_httpx_exception"]
 
@@ -51,7 +51,7 @@ def _spec_for(exc: BaseException) -> Spec:
     if isinstance(exc, httpx.UnsupportedProtocol | httpx.InvalidURL | httpx.TooManyRedirects):
         return Spec(Misconfigured)
     if isinstance(exc, httpx.TransportError):  # timeouts, network errors, remote protocol, proxy
-        return Spec(Unavailable, retryable=True)
+        return UNAVAILABLE
     return Spec(BackendError, retryable=False)
 
 
@@ -92,7 +92,7 @@ def from_httpx(
         if name == "LocalProtocolError":
             spec = Spec(InvalidInput)
         elif "Timeout" in name or name.endswith(("ConnectError", "ReadError", "WriteError", "ProtocolError")):
-            spec = Spec(Unavailable, retryable=True)
+            spec = UNAVAILABLE
         else:
             spec = Spec(BackendError, retryable=False)
     else:

@@ -30,58 +30,42 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from ..errors import (
-    AlreadyExists,
-    BackendError,
-    CapabilityError,
-    DeadlineExceeded,
-    Forbidden,
-    InvalidInput,
-    LimitExceeded,
-    Misconfigured,
-    NotFound,
-    PreconditionFailed,
-    RateLimited,
-    Unauthorized,
-    Unavailable,
-    Unsupported,
-)
-from ._common import LazyPattern, Spec, build, limit_numbers, refine_limit
+from .. import errors
+from ._common import UNAVAILABLE, LazyPattern, Spec, build, limit_numbers, refine_limit
 from .http import cloudflare_code_spec, status_spec
 from .services import JsRule, service_errors, service_of
 
 __all__ = ["JS_RULES", "JsRule", "from_js", "is_js_exception"]
 
 
-_RETRY: Final = Spec(Unavailable, retryable=True)
-
 JS_RULES: Final[tuple[JsRule, ...]] = (
     # Limits of the invocation itself, whatever the binding.
     JsRule(
-        Spec(LimitExceeded, limit="workers.subrequests"),
+        Spec(errors.LimitExceeded, limit="workers.subrequests"),
         pattern=r"too many (?:subrequests|api requests by single worker invocation)|subrequests? limit",
     ),
     # By JS error class.
-    JsRule(Spec(InvalidInput), names=("TypeError", "RangeError", "SyntaxError", "DataCloneError")),
-    JsRule(Spec(DeadlineExceeded), names=("TimeoutError",)),
-    JsRule(_RETRY, names=("AbortError", "NetworkError")),
-    JsRule(Spec(Unsupported), names=("NotSupportedError",)),
-    JsRule(Spec(LimitExceeded, limit="{capability}.quota"), names=("QuotaExceededError",)),
+    JsRule(Spec(errors.InvalidInput), names=("TypeError", "RangeError", "SyntaxError", "DataCloneError")),
+    JsRule(Spec(errors.DeadlineExceeded), names=("TimeoutError",)),
+    JsRule(UNAVAILABLE, names=("AbortError", "NetworkError")),
+    JsRule(Spec(errors.Unsupported), names=("NotSupportedError",)),
+    JsRule(Spec(errors.LimitExceeded, limit="{capability}.quota"), names=("QuotaExceededError",)),
     # By message.
-    JsRule(Spec(RateLimited, retryable=True), pattern=r"too many requests|rate.?limit|slow down"),
+    JsRule(Spec(errors.RateLimited, retryable=True), pattern=r"too many requests|rate.?limit|slow down"),
     JsRule(
-        Spec(Misconfigured),
+        Spec(errors.Misconfigured),
         pattern=r"(?:namespace|bucket|queue|binding|class)(?: \S+)? (?:does not exist|not found)",
     ),
     JsRule(
-        Spec(NotFound), pattern=r"specified key does not exist|no such (?:key|object|upload)|\bnot found\b"
+        Spec(errors.NotFound),
+        pattern=r"specified key does not exist|no such (?:key|object|upload)|\bnot found\b",
     ),
-    JsRule(Spec(PreconditionFailed), pattern=r"precondition"),
-    JsRule(Spec(AlreadyExists), pattern=r"already exists"),
-    JsRule(Spec(Unauthorized), pattern=r"unauthori[sz]ed|authentication|invalid (?:api )?token"),
-    JsRule(Spec(Forbidden), pattern=r"forbidden|access denied|permission|not permitted|not entitled"),
+    JsRule(Spec(errors.PreconditionFailed), pattern=r"precondition"),
+    JsRule(Spec(errors.AlreadyExists), pattern=r"already exists"),
+    JsRule(Spec(errors.Unauthorized), pattern=r"unauthori[sz]ed|authentication|invalid (?:api )?token"),
+    JsRule(Spec(errors.Forbidden), pattern=r"forbidden|access denied|permission|not permitted|not entitled"),
     JsRule(
-        _RETRY,
+        UNAVAILABLE,
         pattern=(
             r"network connection lost|connection (?:reset|refused|closed|lost)|internal error|transient|"
             r"temporarily unavailable|service unavailable|(?:was|be) reset|reset because|timed out|"
@@ -89,10 +73,10 @@ JS_RULES: Final[tuple[JsRule, ...]] = (
         ),
     ),
     JsRule(
-        Spec(LimitExceeded, limit="{capability}.service_limit"),
+        Spec(errors.LimitExceeded, limit="{capability}.service_limit"),
         pattern=r"exceed|too large|too long|too big|too many",
     ),
-    JsRule(Spec(Unsupported), pattern=r"not supported|not implemented|unsupported"),
+    JsRule(Spec(errors.Unsupported), pattern=r"not supported|not implemented|unsupported"),
 )
 
 _FAILED_STATUS: Final = LazyPattern(r"\bfailed: (\d{3})\b\s*(.*)", re.DOTALL)
@@ -165,8 +149,8 @@ def _decide(js_name: str | None, message: str, capability: str | None) -> Spec |
         by_code = cloudflare_code_spec(service_of(capability), int(code.group(1) or code.group(2)))
         if by_code is not None:
             return by_code
-    errors = service_errors(capability)
-    for rule in (*errors.js_rules, *JS_RULES) if errors is not None else JS_RULES:
+    table = service_errors(capability)
+    for rule in (*table.js_rules, *JS_RULES) if table is not None else JS_RULES:
         if rule.matches(js_name, message):
             return rule.spec
     return None
@@ -178,7 +162,7 @@ def from_js(
     capability: str | None,
     operation: str | None,
     key: str | None = None,
-) -> CapabilityError:
+) -> errors.CapabilityError:
     """Translate a JS error raised through Pyodide's FFI; other exceptions go to ``from_exception``."""
     if not is_js_exception(exc):
         from . import from_exception
@@ -187,15 +171,15 @@ def from_js(
     js_name, message, retryable, overloaded, remote = _read(exc)
     spec = _decide(js_name, message, capability)
     if overloaded:
-        spec = Spec(RateLimited, retryable=False)
+        spec = Spec(errors.RateLimited, retryable=False)
     elif spec is None:
-        spec = Spec(Unavailable, retryable=True) if retryable else Spec(BackendError, retryable=False)
+        spec = UNAVAILABLE if retryable else Spec(errors.BackendError, retryable=False)
     if retryable is not None and not overloaded:
         spec = spec.but(retryable=retryable)
 
     value: int | None = None
     maximum: int | None = None
-    if issubclass(spec.kind, LimitExceeded):
+    if issubclass(spec.kind, errors.LimitExceeded):
         if spec.limit is None or "{capability}" in spec.limit:
             spec = spec.but(limit=refine_limit(message, spec.limit))
         value, maximum = limit_numbers(message)

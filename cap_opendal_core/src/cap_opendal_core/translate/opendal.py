@@ -49,55 +49,42 @@ from __future__ import annotations
 import re
 from typing import Final
 
-from ..errors import (
-    AlreadyExists,
-    BackendError,
-    CapabilityError,
-    Forbidden,
-    InvalidInput,
-    LimitExceeded,
-    Misconfigured,
-    NotFound,
-    PreconditionFailed,
-    RateLimited,
-    Unavailable,
-    Unsupported,
-)
-from ._common import LazyPattern, Spec, build
+from .. import errors
+from ._common import UNAVAILABLE, LazyPattern, Spec, build
 from .http import parse_retry_after, s3_code_spec, status_spec
 
 __all__ = ["OPENDAL_CLASS_SPECS", "from_opendal", "is_opendal_exception"]
 
 # Classes whose meaning does not depend on the temporary/permanent status.
 OPENDAL_CLASS_SPECS: Final = {
-    "NotFound": Spec(NotFound),
-    "AlreadyExists": Spec(AlreadyExists),
-    "ConditionNotMatch": Spec(PreconditionFailed),
-    "PermissionDenied": Spec(Forbidden),
-    "Unsupported": Spec(Unsupported),
-    "ConfigInvalid": Spec(Misconfigured),
-    "IsADirectory": Spec(InvalidInput, field="key"),
-    "NotADirectory": Spec(InvalidInput, field="key"),
-    "IsSameFile": Spec(InvalidInput),
-    "RangeNotSatisfied": Spec(InvalidInput, field="range"),
-    "InvalidInput": Spec(InvalidInput),  # newer OpenDAL releases
+    "NotFound": Spec(errors.NotFound),
+    "AlreadyExists": Spec(errors.AlreadyExists),
+    "ConditionNotMatch": Spec(errors.PreconditionFailed),
+    "PermissionDenied": Spec(errors.Forbidden),
+    "Unsupported": Spec(errors.Unsupported),
+    "ConfigInvalid": Spec(errors.Misconfigured),
+    "IsADirectory": Spec(errors.InvalidInput, field="key"),
+    "NotADirectory": Spec(errors.InvalidInput, field="key"),
+    "IsSameFile": Spec(errors.InvalidInput),
+    "RangeNotSatisfied": Spec(errors.InvalidInput, field="range"),
+    "InvalidInput": Spec(errors.InvalidInput),  # newer OpenDAL releases
 }
 
 # The OS error texts (Rust's io::Error display, i.e. strerror) OpenDAL's fs service reports as
 # "Unexpected (temporary)" although retrying cannot help.
 _OS_ERRORS: Final = (
-    ("Not a directory", Spec(InvalidInput, field="key")),
-    ("Is a directory", Spec(InvalidInput, field="key")),
-    ("No such file or directory", Spec(NotFound)),
-    ("File exists", Spec(AlreadyExists)),
-    ("Permission denied", Spec(Forbidden)),
-    ("Operation not permitted", Spec(Forbidden)),
-    ("Read-only file system", Spec(Forbidden)),
-    ("No space left on device", Spec(LimitExceeded, limit="{capability}.storage_bytes")),
-    ("Disk quota exceeded", Spec(LimitExceeded, limit="{capability}.storage_bytes")),
-    ("File too large", Spec(LimitExceeded, limit="{capability}.object_bytes")),
-    ("File name too long", Spec(LimitExceeded, limit="{capability}.key_bytes")),
-    ("Directory not empty", Spec(PreconditionFailed)),
+    ("Not a directory", Spec(errors.InvalidInput, field="key")),
+    ("Is a directory", Spec(errors.InvalidInput, field="key")),
+    ("No such file or directory", Spec(errors.NotFound)),
+    ("File exists", Spec(errors.AlreadyExists)),
+    ("Permission denied", Spec(errors.Forbidden)),
+    ("Operation not permitted", Spec(errors.Forbidden)),
+    ("Read-only file system", Spec(errors.Forbidden)),
+    ("No space left on device", Spec(errors.LimitExceeded, limit="{capability}.storage_bytes")),
+    ("Disk quota exceeded", Spec(errors.LimitExceeded, limit="{capability}.storage_bytes")),
+    ("File too large", Spec(errors.LimitExceeded, limit="{capability}.object_bytes")),
+    ("File name too long", Spec(errors.LimitExceeded, limit="{capability}.key_bytes")),
+    ("Directory not empty", Spec(errors.PreconditionFailed)),
 )
 
 _TRANSPORT: Final = LazyPattern(
@@ -176,22 +163,22 @@ def _parse(text: str) -> _Parsed:
 
 def _by_status_word(parsed: _Parsed) -> Spec:
     if parsed.status in _TRANSIENT_WORDS:
-        return Spec(Unavailable, retryable=True)
-    return Spec(BackendError, retryable=False)
+        return UNAVAILABLE
+    return Spec(errors.BackendError, retryable=False)
 
 
 def _refine_unexpected(parsed: _Parsed, text: str) -> Spec:
     """Decide for ``Unexpected``/``Error``/unknown classes, most specific evidence first."""
     if parsed.http_status is not None and parsed.http_status >= 300:
         spec = status_spec(parsed.http_status)
-        if parsed.status in _TRANSIENT_WORDS and spec.kind in (Unavailable, BackendError):
+        if parsed.status in _TRANSIENT_WORDS and spec.kind in (errors.Unavailable, errors.BackendError):
             return spec.but(retryable=True)
         return spec
     for strerror, spec in _OS_ERRORS:
         if strerror in parsed.source:
             return spec
     if _TRANSPORT.search(parsed.source) or _TRANSPORT.search(parsed.head):
-        return Spec(Unavailable, retryable=True)
+        return UNAVAILABLE
     return _by_status_word(parsed)
 
 
@@ -202,12 +189,12 @@ def _decide(name: str, parsed: _Parsed, text: str) -> Spec:
     fixed = OPENDAL_CLASS_SPECS.get(name)
     if fixed is not None:
         if name == "Unsupported" and _SCHEME_UNKNOWN in text:
-            return Spec(Misconfigured)
+            return Spec(errors.Misconfigured)
         return fixed
     if name == "RateLimited":
-        return Spec(RateLimited, retryable=True)
+        return Spec(errors.RateLimited, retryable=True)
     if name == "Conflict":
-        return Spec(PreconditionFailed, retryable=parsed.status in _TRANSIENT_WORDS)
+        return Spec(errors.PreconditionFailed, retryable=parsed.status in _TRANSIENT_WORDS)
     return _refine_unexpected(parsed, text)
 
 
@@ -217,7 +204,7 @@ def from_opendal(
     capability: str | None,
     operation: str | None,
     key: str | None = None,
-) -> CapabilityError:
+) -> errors.CapabilityError:
     """Translate any ``opendal.exceptions`` error; other exceptions go to :func:`from_exception`."""
     if not is_opendal_exception(exc):
         from . import from_exception
