@@ -30,8 +30,8 @@ from cap_cloudflare_r2 import R2Bucket
 def _r2_object(http_fields: int, custom_fields: int, *, with_key: bool = False) -> int:
     """What reading one R2Object costs: version, size, etag, uploaded, httpMetadata, customMetadata,
     checksums, storageClass (8 reads, and the key when the call did not name it),
-    checksums.toJSON read and call (2), and JSON.stringify's own look at each nested plain object (its toJSON, its keys, then each
-    key's descriptor and value; the checksums hold md5 only)."""
+    checksums.toJSON read and call (2), and JSON.stringify's own look at each nested plain object
+    (its toJSON, its keys, then each key's descriptor and value; the checksums hold md5 only)."""
     fields = 8 + with_key + 2
     return fields + (2 + 2 * http_fields) + (2 + 2 * custom_fields) + (1 + 2 * 1)
 
