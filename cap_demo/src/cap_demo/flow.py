@@ -264,7 +264,11 @@ class IngestReport:
         self.enqueued += other.enqueued
 
     def to_dict(self) -> dict[str, Any]:
-        return attributes(self, ("received", "created", "existing", "enqueued"))
+        return {
+            **attributes(self, ("received", "created", "existing")),
+            "conflicts": list(self.conflicts),
+            "enqueued": self.enqueued,
+        }
 
 
 async def ingest(
