@@ -105,7 +105,7 @@ class _Slot:
         if loop is not self.loop and not self.lock.locked():
             import anyio
 
-            self.lock, self.loop = anyio.Lock(), loop
+            self.lock, self.loop = anyio.Lock(fast_acquire=True), loop
         return self.lock
 
 
@@ -261,7 +261,7 @@ class LocalRuntime:
                 instance = self.object_class(ctx, self.env)
             except Exception as exc:
                 raise _remote_error(exc, "constructing the object") from exc
-            slot = _Slot(instance, anyio.Lock(), self.clock())
+            slot = _Slot(instance, anyio.Lock(fast_acquire=True), self.clock())
             self._slots[oid.hex] = slot
         return slot
 
