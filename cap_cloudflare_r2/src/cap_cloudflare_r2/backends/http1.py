@@ -34,7 +34,7 @@ import asyncio
 import contextlib
 import re
 import time
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     import ssl
@@ -61,6 +61,22 @@ class ProtocolFailure(Exception):
 
 class _ClosedWhileIdle(Exception):
     pass
+
+
+class _Head:
+    """An encoded request head: it carries the signature, so no ``repr`` (a traceback rendered with
+    locals) shows it, and it is never pickled."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return "<request head, not shown>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a request head cannot be pickled: it carries a signature")
 
 
 class _Connection(asyncio.BufferedProtocol):
@@ -271,13 +287,13 @@ class Http1Pool:
         once the response's status and headers have arrived.
 
         ``headers`` are sealed (they carry a signature) and stay so: the request head is encoded by
-        :func:`_head`, whose frame is gone before any I/O, so no frame that an exception can leave
-        holds them in the clear.
+        :func:`_head`, whose frame is gone before any I/O, into a :class:`_Head` whose ``repr``
+        hides it, so no frame that an exception can leave shows them.
 
         Raises ``OSError`` / ``TimeoutError`` when the server cannot be reached or does not answer
         in time, :class:`ProtocolFailure` when its answer is not HTTP/1.1 (or a header to send is not).
         """
-        head = _head(method, target, headers, None if body is None else len(body))
+        head = _Head(_head(method, target, headers, None if body is None else len(body)))
         connection = self._take_idle()
         if connection is not None:
             try:
@@ -348,17 +364,15 @@ class Http1Pool:
     # -- one exchange -----------------------------------------------------------------------------
 
     async def _exchange(
-        self, connection: _Connection, method: str, head: bytes, body: bytes | None, *, reused: bool
+        self, connection: _Connection, method: str, head: _Head, body: bytes | None, *, reused: bool
     ) -> Http1Response:
         wait_s = self._io_timeout
         try:
             transport = connection.transport
             assert transport is not None
+            transport.write(head.data)
             if body:
-                transport.write(head)
                 transport.write(memoryview(body))  # copied by asyncio only as far as not sent at once
-            else:
-                transport.write(head)
             await connection.drain(wait_s)
             while True:
                 status_line = await connection.line(wait_s, "response head")
