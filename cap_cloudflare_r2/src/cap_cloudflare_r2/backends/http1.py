@@ -46,6 +46,7 @@ __all__ = ["Http1Pool", "Http1Response", "ProtocolFailure"]
 
 _FIRST_BUFFER: Final = 64 * 1024
 _HIGH_WATER: Final = 256 * 1024  # unread bytes beyond which the socket is paused
+_WRITE_SLICE: Final = 256 * 1024
 _MAX_HEAD: Final = 64 * 1024  # bound on a response head, a chunk-size line, the trailers
 _NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VALUE: Final = re.compile(r"[\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?|")
@@ -280,10 +281,10 @@ class Http1Pool:
         self._closed = False
 
     async def request(
-        self, method: str, target: str, headers: SealedHeaders, body: bytes | None = None
+        self, method: str, target: str, headers: SealedHeaders, body: bytes | bytearray | None = None
     ) -> Http1Response:
         """Send ``method target`` with ``headers`` (``Host`` included by the caller) and ``body``
-        (framed by ``Content-Length``, handed to the transport as a view: no copy of its own); return
+        (framed by ``Content-Length``, handed to the transport in slices of a view); return
         once the response's status and headers have arrived.
 
         ``headers`` are sealed (they carry a signature) and stay so: the request head is encoded by
@@ -364,7 +365,13 @@ class Http1Pool:
     # -- one exchange -----------------------------------------------------------------------------
 
     async def _exchange(
-        self, connection: _Connection, method: str, head: _Head, body: bytes | None, *, reused: bool
+        self,
+        connection: _Connection,
+        method: str,
+        head: _Head,
+        body: bytes | bytearray | None,
+        *,
+        reused: bool,
     ) -> Http1Response:
         wait_s = self._io_timeout
         try:
@@ -372,12 +379,17 @@ class Http1Pool:
             assert transport is not None
             transport.write(head.data)
             if body:
-                transport.write(memoryview(body))  # copied by asyncio only as far as not sent at once
+                # in slices, each handed over once the last has mostly left: asyncio copies what the
+                # socket does not take at once, so this bounds that copy (and the memory it takes)
+                # to about a slice, where one write of an 8 MiB body would copy most of it
+                view = memoryview(body)
+                for start in range(0, len(view), _WRITE_SLICE):
+                    transport.write(view[start : start + _WRITE_SLICE])
+                    if connection.paused:
+                        await connection.drain(wait_s)
             await connection.drain(wait_s)
             while True:
-                status_line = await connection.line(wait_s, "response head")
-                status, keep_alive = _status(status_line)
-                headers = await _headers(connection, wait_s)
+                status, keep_alive, headers = await _response_head(connection, wait_s)
                 if 100 <= status < 200:
                     if status == 101:
                         raise ProtocolFailure("the server switched protocols")
@@ -427,13 +439,11 @@ def _status(line: bytes) -> tuple[int, bool]:
     return int(code), version == b"HTTP/1.1"
 
 
-async def _headers(connection: _Connection, wait_s: float | None) -> dict[str, str]:
-    """Header lines up to the blank line: lower-case names, repeated ones joined by ``", "``."""
+async def _response_head(connection: _Connection, wait_s: float | None) -> tuple[int, bool, dict[str, str]]:
+    """Status, whether the connection may be kept, and the headers (lower-case names, repeated ones
+    joined by ``", "``) of the response head that arrives next."""
     while True:
         buffer, start, end = connection.buffer, connection.start, connection.end
-        if end - start >= 2 and buffer[start : start + 2] == b"\r\n":  # no header at all
-            connection.consumed(2)
-            return {}
         found = buffer.find(b"\r\n\r\n", start, end)
         if found >= 0:
             block = bytes(buffer[start:found])
@@ -442,18 +452,30 @@ async def _headers(connection: _Connection, wait_s: float | None) -> dict[str, s
         if end - start > _MAX_HEAD:
             raise ProtocolFailure(f"the response head is longer than {_MAX_HEAD} bytes")
         await connection.wait(wait_s)
+    status_line, _, block = block.partition(b"\r\n")
+    status, keep_alive = _status(status_line)
+    if not block:
+        return status, keep_alive, {}
+    try:
+        lines = block.decode("utf-8").split("\r\n")  # one decode for the head, as a rule
+    except UnicodeDecodeError:  # a value that is not UTF-8: each line on its own, latin-1 where needed
+        lines = [_text(raw) for raw in block.split(b"\r\n")]
     headers: dict[str, str] = {}
-    for raw in block.split(b"\r\n"):
-        raw_name, colon, raw_value = raw.partition(b":")
-        if not colon or not raw_name or raw_name[:1] in (b" ", b"\t") or raw_name[-1:] in (b" ", b"\t"):
+    for line in lines:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name[0] in " \t" or name[-1] in " \t":
             raise ProtocolFailure("the server's response is not valid HTTP/1.1: bad header line")
-        name = raw_name.decode("latin-1").lower()
-        try:
-            value = raw_value.strip(b" \t").decode("utf-8")
-        except UnicodeDecodeError:
-            value = raw_value.strip(b" \t").decode("latin-1")
+        name = name.lower()
+        value = value.strip(" \t")
         headers[name] = f"{headers[name]}, {value}" if name in headers else value
-    return headers
+    return status, keep_alive, headers
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
 
 
 def _tokens(value: str) -> list[str]:

@@ -46,14 +46,14 @@ import random
 import re
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from cap_opendal_core.errors import CapabilityError, NotFound, Unavailable
+from cap_opendal_core.errors import BackendError, CapabilityError, NotFound, Unavailable
 from cap_opendal_core.translate import from_http
 
 from ..conditions import condition_holds, epoch_ms, from_epoch_ms, normalize_etag
 from ..models import R2Checksums, R2HttpMetadata, R2Object, R2ObjectBody, R2Range
 from ..ranges import resolve_range
 from .http1 import ProtocolFailure
-from .sigv4 import UNSIGNED_PAYLOAD
+from .sigv4 import UNSIGNED_PAYLOAD, canonical_query
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
@@ -385,6 +385,28 @@ class S3Get:
             raise from_http(status, body, response.headers, capability="r2", operation="put", key=key)
         return response.headers
 
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> str:
+        """UploadPart of ``data`` on these connections (a streamed put's parts: the body goes out in
+        slices, not copied whole as httpx's stream would); the part's etag. Not retried, as before."""
+        query = canonical_query([("partNumber", str(number)), ("uploadId", upload_id)])
+        response = await self._send(
+            "PUT", key, {}, operation="upload_part", body=data, retry=False, query=query
+        )
+        answer = await self._error_body(response)
+        if response.status >= 300:
+            raise from_http(
+                response.status, answer, response.headers, capability="r2", operation="upload_part", key=key
+            )
+        etag = response.headers.get("etag", "").strip().strip('"')
+        if not etag:
+            raise BackendError(
+                "the service's answer to UploadPart holds no ETag",
+                capability="r2",
+                operation="upload_part",
+                key=key,
+            )
+        return etag
+
     async def aclose(self) -> None:
         await self._pool.aclose()
 
@@ -401,19 +423,23 @@ class S3Get:
         headers: dict[str, str],
         *,
         operation: str = "get",
-        body: bytes | None = None,
+        body: bytes | bytearray | None = None,
         retry: bool = True,
+        query: str = "",
     ) -> Http1Response:
         """Send the request, again after a connection failure or a retryable status (per the policy)."""
         address = self._address
         path = address.path(key)
+        target = f"{path}?{query}" if query else path
         attempts = self._retry.attempts if self._retry is not None and retry else 1
         attempt = 0
         while True:
             attempt += 1
-            signed = address.signed(method, path, "", headers, UNSIGNED_PAYLOAD).plus({"host": address.host})
+            signed = address.signed(method, path, query, headers, UNSIGNED_PAYLOAD).plus(
+                {"host": address.host}
+            )
             try:
-                response = await self._pool.request(method, path, signed, body)
+                response = await self._pool.request(method, target, signed, body)
                 if response.status < 500 and response.status not in (408, 425, 429):
                     return response
                 answer = await self._error_body(response)
