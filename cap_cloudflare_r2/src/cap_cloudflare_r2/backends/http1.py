@@ -95,6 +95,8 @@ class _Connection(asyncio.BufferedProtocol):
         "paused",
         "reading_paused",
         "received",
+        "sink",
+        "sink_filled",
         "start",
         "transport",
         "waiter",
@@ -115,6 +117,9 @@ class _Connection(asyncio.BufferedProtocol):
         self.error: BaseException | None = None
         self.received = 0
         self.idle_since = 0.0
+        self.sink: memoryview | None = None
+        """Where the socket's bytes go instead of the window while a whole body is read into place."""
+        self.sink_filled = 0
 
     # -- asyncio's side ---------------------------------------------------------------------------
 
@@ -122,6 +127,8 @@ class _Connection(asyncio.BufferedProtocol):
         self.transport = transport  # type: ignore[assignment]
 
     def get_buffer(self, sizehint: int) -> memoryview:
+        if self.sink is not None:
+            return self.sink[self.sink_filled :]
         buffer = self.buffer
         if self.end == len(buffer) or self.grow:
             if self.start:  # move the unread window to the front (a same-size slice: no resize)
@@ -134,6 +141,11 @@ class _Connection(asyncio.BufferedProtocol):
         return memoryview(buffer)[self.end :]
 
     def buffer_updated(self, nbytes: int) -> None:
+        if self.sink is not None:
+            self.sink_filled += nbytes
+            self.received += nbytes
+            self._wake()  # each wait is bounded by io_timeout, not the whole body
+            return
         if self.end + nbytes == len(self.buffer) and len(self.buffer) < _HIGH_WATER:
             self.grow = True  # the socket filled what was offered: offer more next time
         self.end += nbytes
@@ -612,6 +624,42 @@ class Http1Response:
             connection.consumed(take)
             self._chunk_left -= take
             return data
+
+    async def read_whole(self, prefix: bytes = b"") -> bytes:
+        """``prefix`` and the rest of the body, as one ``bytes``. With ``Content-Length`` framing the
+        socket's bytes land straight in the result's buffer (one copy of the body in all, to make it
+        ``bytes``, where collecting pieces and joining them takes two)."""
+        connection = self._connection
+        if connection is None or self._framing != _LENGTH:
+            return prefix + await self.read() if prefix else await self.read()
+        size = len(prefix) + self._left
+        out = bytearray(size)
+        out[: len(prefix)] = prefix
+        filled = len(prefix)
+        take = min(self._left, connection.end - connection.start)
+        out[filled : filled + take] = connection.buffer[connection.start : connection.start + take]
+        connection.consumed(take)
+        filled += take
+        if filled < size:
+            with memoryview(out) as view:
+                connection.sink, connection.sink_filled = view[filled:], 0
+                try:
+                    wait_s = self._pool._io_timeout
+                    while connection.sink_filled < size - filled:
+                        await connection.wait(wait_s)
+                except (ProtocolFailure, ConnectionError) as exc:
+                    self.close()
+                    raise ProtocolFailure(f"the response body broke off: {exc}") from None
+                except BaseException:
+                    self.close()
+                    raise
+                finally:
+                    sink, connection.sink = connection.sink, None
+                    if sink is not None:
+                        sink.release()
+        self._left = 0
+        self._finish()
+        return bytes(out)
 
     async def read(self, limit: int | None = None) -> bytes:
         """The rest of the body (at most ``limit`` bytes: beyond it the connection is dropped)."""

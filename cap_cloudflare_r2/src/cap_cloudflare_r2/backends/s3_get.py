@@ -56,7 +56,7 @@ from .http1 import ProtocolFailure
 from .sigv4 import UNSIGNED_PAYLOAD, canonical_query
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 
     from cap_opendal_core.layers import LayerSettings, RetryPolicy
     from cap_opendal_core.operators import S3Config
@@ -334,18 +334,15 @@ class S3Get:
             return FALLBACK
         try:
             if length <= self._read_chunk_size:
-                data = await response.read()
+                data = await response.read_whole()
                 if len(data) != length:
                     raise ProtocolFailure(f"the body holds {len(data)} bytes, its headers said {length}")
                 return R2ObjectBody(obj, _one(data), range=R2Range(offset=offset, length=length))
             first = await response.next_chunk()
         except _CONNECTION_ERRORS as exc:
             raise _broken(exc, key) from exc
-        return R2ObjectBody(
-            obj,
-            _stream(response, first, key, self._read_chunk_size),
-            range=R2Range(offset=offset, length=length),
-        )
+        pieces = _Body(response, first, key, self._read_chunk_size)
+        return R2ObjectBody(obj, pieces, range=R2Range(offset=offset, length=length))
 
     async def head(self, key: str, if_match: str | None = None) -> R2Object | None:
         """HeadObject: the object's metadata, or None when it is missing or (``if_match`` given:
@@ -493,7 +490,41 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-async def _stream(response: Http1Response, first: bytes, key: str, most: int) -> AsyncIterator[bytes]:
+class _Body:
+    """A streamed body: its pieces (:func:`_stream`), or all of it at once with :meth:`read_all`,
+    which ``R2ObjectBody.read`` uses to have the socket fill the result in place."""
+
+    __slots__ = ("_first", "_key", "_pieces", "_response")
+
+    def __init__(self, response: Http1Response, first: bytes, key: str, most: int) -> None:
+        self._response = response
+        self._first = first
+        self._key = key
+        self._pieces = _stream(response, first, key, most)
+
+    def __aiter__(self) -> _Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._pieces.__anext__()
+
+    async def read_all(self) -> bytes:
+        first, self._first = self._first, b""
+        try:
+            return await self._response.read_whole(first)
+        except _CONNECTION_ERRORS as exc:
+            raise _broken(exc, self._key) from exc
+        finally:
+            self._response.close()  # nothing left to do once the body is complete
+
+    async def aclose(self) -> None:
+        try:
+            await self._pieces.aclose()
+        finally:
+            self._response.close()
+
+
+async def _stream(response: Http1Response, first: bytes, key: str, most: int) -> AsyncGenerator[bytes]:
     """The body as it arrives, in pieces of at most ``most`` bytes (``read_chunk_size``)."""
     try:
         chunk = first
