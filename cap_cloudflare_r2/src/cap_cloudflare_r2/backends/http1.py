@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import re
 import time
 from typing import TYPE_CHECKING, Any, Final
@@ -633,33 +634,42 @@ class Http1Response:
         if connection is None or self._framing != _LENGTH:
             return prefix + await self.read() if prefix else await self.read()
         size = len(prefix) + self._left
-        out = bytearray(size)
-        out[: len(prefix)] = prefix
-        filled = len(prefix)
-        take = min(self._left, connection.end - connection.start)
-        out[filled : filled + take] = connection.buffer[connection.start : connection.start + take]
-        connection.consumed(take)
-        filled += take
-        if filled < size:
-            with memoryview(out) as view:
-                connection.sink, connection.sink_filled = view[filled:], 0
-                try:
-                    wait_s = self._pool._io_timeout
-                    while connection.sink_filled < size - filled:
-                        await connection.wait(wait_s)
-                except (ProtocolFailure, ConnectionError) as exc:
-                    self.close()
-                    raise ProtocolFailure(f"the response body broke off: {exc}") from None
-                except BaseException:
-                    self.close()
-                    raise
-                finally:
-                    sink, connection.sink = connection.sink, None
-                    if sink is not None:
-                        sink.release()
+        # the body lands in a BytesIO's own bytes object through its writable view; getvalue() then
+        # hands that very object over once the view is released (CPython does not copy it then), so
+        # the body is written once, by the socket, where bytes(bytearray) would copy it once more
+        whole = io.BytesIO()
+        whole.seek(size - 1)
+        whole.write(b"\0")
+        with whole.getbuffer() as out:
+            out[: len(prefix)] = prefix
+            filled = len(prefix)
+            take = min(self._left, connection.end - connection.start)
+            out[filled : filled + take] = connection.buffer[connection.start : connection.start + take]
+            connection.consumed(take)
+            filled += take
+            if filled < size:
+                await self._fill(connection, out, filled)
         self._left = 0
         self._finish()
-        return bytes(out)
+        return whole.getvalue()
+
+    async def _fill(self, connection: _Connection, out: memoryview, filled: int) -> None:
+        """Have the socket write the rest of the body into ``out[filled:]``."""
+        connection.sink, connection.sink_filled = out[filled:], 0
+        try:
+            wait_s = self._pool._io_timeout
+            while connection.sink_filled < len(out) - filled:
+                await connection.wait(wait_s)
+        except (ProtocolFailure, ConnectionError) as exc:
+            self.close()
+            raise ProtocolFailure(f"the response body broke off: {exc}") from None
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            sink, connection.sink = connection.sink, None
+            if sink is not None:
+                sink.release()
 
     async def read(self, limit: int | None = None) -> bytes:
         """The rest of the body (at most ``limit`` bytes: beyond it the connection is dropped)."""
