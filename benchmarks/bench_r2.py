@@ -319,8 +319,14 @@ def throughput(
     *,
     two_request_get: bool = False,
     peers: bool = False,
+    keep_alive: bool = False,
 ) -> list[ClientResult]:
+    """``keep_alive``: moto behind gunicorn, which keeps connections open as R2 does, instead of
+    moto's own server, which closes each after one request (see ``suite/moto_keepalive.py``)."""
     from tests.support.moto_server import start_moto_server
+
+    if keep_alive:
+        from benchmarks.suite.moto_keepalive import start_keepalive_moto as start_moto_server
 
     clients: list[tuple[str, Any]] = [
         ("R2Bucket (OpenDAL s3)", run_r2bucket),
@@ -375,7 +381,9 @@ PROFILE_GROUPS: Final = (
 """Where a profiled R2Bucket run's main-thread CPU goes, by file (first match wins)."""
 
 
-def profile_r2bucket(size: int, ops: int, concurrency: int, per_pair_us: float) -> str:
+def profile_r2bucket(
+    size: int, ops: int, concurrency: int, per_pair_us: float, *, keep_alive: bool = False
+) -> str:
     """One R2Bucket PUT + GET run under ``cProfile`` (timer: this thread's CPU time), its own CPU
     grouped by where it is spent, scaled to ``per_pair_us`` (the unprofiled median per PUT + GET:
     the profiler's own cost per Python call inflates the Python-heavy groups a little)."""
@@ -383,6 +391,9 @@ def profile_r2bucket(size: int, ops: int, concurrency: int, per_pair_us: float) 
     import pstats
 
     from tests.support.moto_server import start_moto_server
+
+    if keep_alive:
+        from benchmarks.suite.moto_keepalive import start_keepalive_moto as start_moto_server
 
     profiler = cProfile.Profile(time.thread_time)
     payload = os.urandom(size)
@@ -790,6 +801,11 @@ def main(argv: list[str] | None = None) -> int:
         "--peers", action="store_true", help="also run bare OpenDAL and obstore (issue 18's R2 peers)"
     )
     parser.add_argument(
+        "--keep-alive",
+        action="store_true",
+        help="throughput against moto behind gunicorn, which keeps connections open as R2 does",
+    )
+    parser.add_argument(
         "--two-request-get",
         action="store_true",
         help="also run R2Bucket with the OpenDAL stat + pinned read get, for comparison",
@@ -818,6 +834,7 @@ def main(argv: list[str] | None = None) -> int:
             args.repeats,
             two_request_get=args.two_request_get,
             peers=args.peers,
+            keep_alive=args.keep_alive,
         )
         ratio, verdict = cpu_verdict(results)
         missed += verdict == "MISS"
