@@ -3,8 +3,8 @@
 A ``put`` value is either bytes (known up front: checked against the limits and the caller's
 checksum before any I/O) or a stream — an async iterable of bytes, a sync iterable of bytes, or a
 binary file — read chunk by chunk. Streams are cut into parts of ``part_size`` where a backend
-uploads in parts, and at most ``concurrency`` parts are in flight, so memory stays at about
-``(concurrency + 1) * part_size`` whatever the object's size.
+uploads in parts, at most ``concurrency`` in flight, and the next part is read only once one of
+them is done, so memory stays at about ``concurrency * part_size`` whatever the object's size.
 
 Nothing here does I/O of its own except reading the caller's file (in a worker thread on CPython,
 directly under Pyodide, which has no threads).

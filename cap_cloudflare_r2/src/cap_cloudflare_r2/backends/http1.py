@@ -92,6 +92,7 @@ class _Connection(asyncio.BufferedProtocol):
         "error",
         "grow",
         "idle_since",
+        "into_sink",
         "loop",
         "paused",
         "reading_paused",
@@ -121,6 +122,7 @@ class _Connection(asyncio.BufferedProtocol):
         self.sink: memoryview | None = None
         """Where the socket's bytes go instead of the window while a whole body is read into place."""
         self.sink_filled = 0
+        self.into_sink = False
 
     # -- asyncio's side ---------------------------------------------------------------------------
 
@@ -128,8 +130,11 @@ class _Connection(asyncio.BufferedProtocol):
         self.transport = transport  # type: ignore[assignment]
 
     def get_buffer(self, sizehint: int) -> memoryview:
-        if self.sink is not None:
-            return self.sink[self.sink_filled :]
+        sink = self.sink
+        self.into_sink = sink is not None and self.sink_filled < len(sink)
+        if self.into_sink:
+            assert sink is not None
+            return sink[self.sink_filled :]
         buffer = self.buffer
         if self.end == len(buffer) or self.grow:
             if self.start:  # move the unread window to the front (a same-size slice: no resize)
@@ -142,7 +147,7 @@ class _Connection(asyncio.BufferedProtocol):
         return memoryview(buffer)[self.end :]
 
     def buffer_updated(self, nbytes: int) -> None:
-        if self.sink is not None:
+        if self.into_sink:
             self.sink_filled += nbytes
             self.received += nbytes
             self._wake()  # each wait is bounded by io_timeout, not the whole body
