@@ -442,14 +442,14 @@ class S3Get:
                 answer = await self._error_body(response)
             except _CONNECTION_ERRORS as exc:
                 if attempt >= attempts:
-                    raise _broken(exc, key, operation) from exc
+                    raise _gave_up(_broken(exc, key, operation), attempt) from exc
                 await asyncio.sleep(self._backoff(attempt, None))
                 continue
             error = from_http(
                 response.status, answer, response.headers, capability="r2", operation=operation, key=key
             )
             if not error.retryable or attempt >= attempts:
-                raise error
+                raise _gave_up(error, attempt)
             retry_after = getattr(error, "retry_after", None)
             too_long = self._retry.max_retry_after if self._retry is not None else 0.0
             if retry_after is not None and retry_after > too_long:
@@ -474,6 +474,14 @@ class S3Get:
     async def _discard(cls, response: Http1Response) -> None:
         """Read a small answer to its end, so its connection can be reused."""
         await cls._error_body(response)
+
+
+def _gave_up(error: CapabilityError, attempt: int) -> CapabilityError:
+    """``error``, noting when the retry policy's attempts were all spent on it (it stays retryable:
+    a later call may well succeed)."""
+    if error.retryable and attempt > 1:
+        error.add_note(f"the retry policy's {attempt} attempts all failed; this is the last one's error")
+    return error
 
 
 def _broken(exc: BaseException, key: str, operation: str = "get") -> CapabilityError:
