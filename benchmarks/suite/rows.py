@@ -33,9 +33,13 @@ ROWS: dict[int, RowSpec] = {
         RowSpec(1, "Layer pipeline overhead per call", "row_pipeline", "run", 0.3),
         RowSpec(2, "KV get/put 1 KiB, memory backend, vs bare OpenDAL", "row_kv", "run", 0.5),
         RowSpec(
-            3, "R2 PUT + GET of 64 KiB at concurrency 32, one moto server", "row_r2", "run_throughput", 3.5
+            3,
+            "R2 on S3: PUT + GET of 1 KiB / 64 KiB / 8 MiB vs aiobotocore, bare OpenDAL, obstore",
+            "row_r2",
+            "run_throughput",
+            7.0,
         ),
-        RowSpec(4, "R2 large object up and down, local and moto backends", "row_r2", "run_large", 0.7),
+        RowSpec(4, "R2 1 GiB stream up and down: peak RSS of every client", "row_r2", "run_large", 4.0),
         RowSpec(5, "Import cost beyond asyncio", "row_imports", "run", 0.6),
         RowSpec(6, "KV put_many on the REST backend vs a loop of single puts", "row_kv_rest", "run", 2.5),
         RowSpec(7, "Local queue: send in batches of 100 + consume with acks", "row_local", "run_queue", 0.5),

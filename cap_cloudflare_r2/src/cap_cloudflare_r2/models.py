@@ -338,20 +338,37 @@ class R2ObjectBody(ClosesOnExit):
                 if chunk:
                     yield chunk
         except Exception as exc:
-            # the body streams after get() returned, outside the pipeline: translate here, so that
-            # only CapabilityError leaves the capability whenever the failure happens
-            from cap_opendal_core.translate import from_exception
-
-            error = from_exception(exc, capability="r2", operation="get", key=self.key)
+            error = self._translated(exc)
             if error is exc:
                 raise
             raise error from exc
         finally:
             await self.aclose()
 
+    def _translated(self, exc: Exception) -> Exception:
+        """The body streams after get() returned, outside the pipeline: translated here, so that
+        only CapabilityError leaves the capability whenever the failure happens."""
+        from cap_opendal_core.translate import from_exception
+
+        return from_exception(exc, capability="r2", operation="get", key=self.key)
+
     async def read(self) -> bytes:
         """The whole body as bytes (held in memory)."""
-        return b"".join([chunk async for chunk in self])
+        read_all = getattr(self._chunks, "read_all", None)
+        if read_all is None or self._used:
+            return b"".join([chunk async for chunk in self])
+        # a backend that can put the whole body in place at once (S3's one-request get) saves a copy
+        self._used = True
+        try:
+            data: bytes = await read_all()
+        except Exception as exc:
+            error = self._translated(exc)
+            if error is exc:
+                raise
+            raise error from exc
+        finally:
+            await self.aclose()
+        return data
 
     async def text(self, encoding: str = "utf-8") -> str:
         return (await self.read()).decode(encoding)

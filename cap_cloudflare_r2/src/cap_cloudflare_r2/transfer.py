@@ -3,8 +3,8 @@
 A ``put`` value is either bytes (known up front: checked against the limits and the caller's
 checksum before any I/O) or a stream — an async iterable of bytes, a sync iterable of bytes, or a
 binary file — read chunk by chunk. Streams are cut into parts of ``part_size`` where a backend
-uploads in parts, and at most ``concurrency`` parts are in flight, so memory stays at about
-``(concurrency + 1) * part_size`` whatever the object's size.
+uploads in parts, at most ``concurrency`` in flight, and the next part is read only once one of
+them is done, so memory stays at about ``concurrency * part_size`` whatever the object's size.
 
 Nothing here does I/O of its own except reading the caller's file (in a worker thread on CPython,
 directly under Pyodide, which has no threads).
@@ -36,6 +36,7 @@ __all__ = [
 ]
 
 T = TypeVar("T")
+P = TypeVar("P", bound=bytes | bytearray)
 MiB: Final = 1024 * 1024
 _PYODIDE: Final = sys.platform == "emscripten"
 
@@ -210,7 +211,7 @@ class Digests:
                 self._hashes[name] = hashlib.new(name)
         self.size = 0
 
-    def update(self, chunk: bytes) -> None:
+    def update(self, chunk: bytes | bytearray) -> None:
         self.size += len(chunk)
         for h in self._hashes.values():
             h.update(chunk)
@@ -271,7 +272,7 @@ async def verify_off_loop(data: bytes, expected: Mapping[str, str], *, operation
     digests.verify(operation=operation)
 
 
-async def hash_off_loop(digests: Digests, data: bytes) -> None:
+async def hash_off_loop(digests: Digests, data: bytes | bytearray) -> None:
     """``digests.update(data)``, in a worker thread when ``data`` is large (see :data:`OFF_LOOP_BYTES`).
     Awaited in order, so the digests see the stream's bytes in order."""
     if len(data) < OFF_LOOP_BYTES or _PYODIDE:
@@ -320,7 +321,12 @@ async def read_up_to(chunks: AsyncIterator[bytes], size: int, carry: bytearray) 
         except StopAsyncIteration:
             break
         carry += chunk
-    out = bytes(carry[:size])
+    if len(carry) <= size:
+        out = bytes(carry)
+        carry.clear()
+        return out
+    with memoryview(carry) as view, view[:size] as head:
+        out = bytes(head)  # one copy (``bytes(carry[:size])`` would make two)
     del carry[:size]
     return out
 
@@ -339,30 +345,37 @@ async def split_parts(chunks: AsyncIterator[bytes], part_size: int) -> AsyncIter
 
 
 async def upload_parts(
-    parts: AsyncIterator[bytes],
-    upload: Callable[[int, bytes], Awaitable[T]],
+    parts: AsyncIterator[P],
+    upload: Callable[[int, P], Awaitable[T]],
     *,
     concurrency: int,
     first_number: int = 1,
 ) -> list[T]:
     """Upload each part with ``upload(number, data)``, at most ``concurrency`` at a time, in order of
-    part number in the result. Reading the next part waits for a free slot, so memory holds at most
-    ``concurrency + 1`` parts. The first failure cancels the rest and is raised as itself."""
+    part number in the result. The next part is read only once a slot is free, so memory holds at most
+    ``concurrency`` parts. The first failure cancels the rest and is raised as itself."""
     import anyio
 
     results: dict[int, T] = {}
     slots = anyio.Semaphore(concurrency)
 
-    async def run(number: int, data: bytes) -> None:
+    async def run(number: int, data: P) -> None:
         try:
             results[number] = await upload(number, data)
         finally:
             slots.release()
 
     number = first_number - 1
+    pending = parts.__aiter__()
     try:
         async with anyio.create_task_group() as group:
-            async for part in parts:
+            while True:
+                await slots.acquire()  # a free slot before the next part is read: at most concurrency held
+                try:
+                    part = await pending.__anext__()
+                except StopAsyncIteration:
+                    slots.release()
+                    break
                 number += 1
                 if number > limits.MULTIPART_MAX_PARTS:
                     raise LimitExceeded(
@@ -373,8 +386,8 @@ async def upload_parts(
                         maximum=limits.MULTIPART_MAX_PARTS,
                         capability="r2",
                     )
-                await slots.acquire()
                 group.start_soon(run, number, part)
+                del part  # the task holds it now
     except BaseExceptionGroup as group_error:
         raise first_failure(group_error) from None
     return [results[n] for n in range(first_number, number + 1)]

@@ -1,19 +1,27 @@
-"""A small HTTP/1.1 client for one origin: keep-alive connections on asyncio, framed by h11.
+"""A small HTTP/1.1 client for one origin: keep-alive connections on an asyncio ``BufferedProtocol``.
 
 Why not httpx, which the multipart calls use: a ``get`` is the hot path, and measured against one
 moto server (``benchmarks/bench_r2.py``), 2,000 GETs through ``httpx.AsyncClient`` cost about 1.6x
-the client CPU of OpenDAL's two requests (``stat`` + read) they were meant to replace, and
-``httpcore`` alone 1.2x, while the same GETs on asyncio streams framed by h11 (the sans-IO HTTP/1.1
-parser httpx itself is built on) cost about 0.6x. So this module keeps only what a GET needs:
+the client CPU of OpenDAL's two requests (``stat`` + read) they were meant to replace. This module
+first framed requests with h11 on asyncio streams; profiling a PUT + GET (issue 18, see
+``benchmarks/README.md``) then found most of the client's remaining CPU in that stack: h11's
+per-event state machine and header validation (about 100 µs a request), the stream reader's copies
+(each 8 MiB body was copied five times between the socket and the caller) and the stream objects
+built for every connection. So the protocol here keeps only what S3's answers need, and reads the
+socket straight into one reusable buffer (``recv_into``, through the transport, TLS included):
 
 * one origin (scheme, host, port), TLS through the ``ssl`` context its factory builds on first use;
-* idle connections kept (LIFO) for reuse for ``keepalive_expiry`` seconds, only when h11 says the
-  exchange ended cleanly and the server did not ask to close; a connection that turns out to have
-  been closed while idle (nothing of the response arrived) is replaced once, transparently — safe
-  for the idempotent requests this client is for;
+* a request is a method, target, headers and an optional body framed by ``Content-Length``; header
+  names and values are checked (tokens; printable ASCII, no CR/LF) before anything is sent;
+* a response is framed by ``Content-Length``, ``Transfer-Encoding: chunked`` or the end of the
+  connection (and has no body for ``HEAD``, 1xx, 204 and 304); a head is at most 64 KiB;
+* idle connections kept (LIFO) for reuse for ``keepalive_expiry`` seconds, only when the exchange
+  ended cleanly and the server did not ask to close; a connection that turns out to have been closed
+  while idle (nothing of the response arrived) is replaced once, transparently — safe for the
+  idempotent requests this client is for;
 * ``connect_timeout`` for connecting, ``io_timeout`` for each wait on the network;
-* a response's body streams: :meth:`Http1Response.next_chunk` returns what arrived, so memory stays
-  at about one read (asyncio's stream reader pauses the socket beyond twice its limit).
+* a response's body streams: :meth:`Http1Response.next_chunk` returns what arrived, and the socket is
+  paused once 256 KiB wait unread, so memory stays at about that per connection.
 
 No proxies, redirects, compression or HTTP/2: the caller uses OpenDAL instead when a proxy applies.
 Connections belong to the event loop that opened them; on another loop idle ones are dropped.
@@ -24,10 +32,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
+import re
 import time
-from typing import TYPE_CHECKING, Final
-
-import h11
+from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
     import ssl
@@ -37,30 +45,215 @@ if TYPE_CHECKING:
 
 __all__ = ["Http1Pool", "Http1Response", "ProtocolFailure"]
 
-_READ_SIZE: Final = 256 * 1024
-_STREAM_LIMIT: Final = 256 * 1024  # asyncio pauses the socket once 2x this is buffered
-_MAX_INCOMPLETE_EVENT: Final = 64 * 1024  # bound on a response head
+_FIRST_BUFFER: Final = 64 * 1024
+_HIGH_WATER: Final = 256 * 1024  # unread bytes beyond which the socket is paused
+_WRITE_SLICE: Final = 256 * 1024
+_MAX_HEAD: Final = 64 * 1024  # bound on a response head, a chunk-size line, the trailers
+_NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_VALUE: Final = re.compile(r"[\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?|")
+_NO_BODY: Final = 0
+_LENGTH: Final = 1
+_CHUNKED: Final = 2
+_TO_CLOSE: Final = 3
 
 
 class ProtocolFailure(Exception):
     """The server broke HTTP/1.1 framing, or closed the connection mid-response."""
 
 
-class _Connection:
-    __slots__ = ("idle_since", "parser", "reader", "writer")
+class _ClosedWhileIdle(Exception):
+    pass
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        self.reader = reader
-        self.writer = writer
-        self.parser = h11.Connection(h11.CLIENT, max_incomplete_event_size=_MAX_INCOMPLETE_EVENT)
+
+class _Head:
+    """An encoded request head: it carries the signature, so no ``repr`` (a traceback rendered with
+    locals) shows it, and it is never pickled."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+
+    def __repr__(self) -> str:
+        return "<request head, not shown>"
+
+    def __reduce__(self) -> Any:
+        raise TypeError("a request head cannot be pickled: it carries a signature")
+
+
+class _Connection(asyncio.BufferedProtocol):
+    """One connection: the transport's bytes land in ``buffer[start:end]`` (the unread window)."""
+
+    __slots__ = (
+        "buffer",
+        "drained",
+        "end",
+        "eof",
+        "error",
+        "grow",
+        "idle_since",
+        "into_sink",
+        "loop",
+        "paused",
+        "reading_paused",
+        "received",
+        "sink",
+        "sink_filled",
+        "start",
+        "transport",
+        "waiter",
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.transport: asyncio.Transport | None = None
+        self.buffer = bytearray(_FIRST_BUFFER)
+        self.start = 0
+        self.end = 0
+        self.grow = False
+        self.waiter: asyncio.Future[None] | None = None
+        self.drained: asyncio.Future[None] | None = None
+        self.paused = False
+        self.reading_paused = False
+        self.eof = False
+        self.error: BaseException | None = None
+        self.received = 0
         self.idle_since = 0.0
+        self.sink: memoryview | None = None
+        """Where the socket's bytes go instead of the window while a whole body is read into place."""
+        self.sink_filled = 0
+        self.into_sink = False
+
+    # -- asyncio's side ---------------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        sink = self.sink
+        self.into_sink = sink is not None and self.sink_filled < len(sink)
+        if self.into_sink:
+            assert sink is not None
+            return sink[self.sink_filled :]
+        buffer = self.buffer
+        if self.end == len(buffer) or self.grow:
+            if self.start:  # move the unread window to the front (a same-size slice: no resize)
+                size = self.end - self.start
+                buffer[:size] = buffer[self.start : self.end]
+                self.start, self.end = 0, size
+            if self.end == len(buffer) or self.grow:
+                buffer.extend(bytes(len(buffer)))  # no view of it is alive between calls
+            self.grow = False
+        return memoryview(buffer)[self.end :]
+
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.into_sink:
+            self.sink_filled += nbytes
+            self.received += nbytes
+            self._wake()  # each wait is bounded by io_timeout, not the whole body
+            return
+        if self.end + nbytes == len(self.buffer) and len(self.buffer) < _HIGH_WATER:
+            self.grow = True  # the socket filled what was offered: offer more next time
+        self.end += nbytes
+        self.received += nbytes
+        if self.end - self.start >= _HIGH_WATER and not self.reading_paused and self.transport is not None:
+            self.reading_paused = True
+            self.transport.pause_reading()
+        self._wake()
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        self._wake()
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.eof = True
+        self.error = exc
+        self._wake()
+        drained, self.drained = self.drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        drained, self.drained = self.drained, None
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+
+    def _wake(self) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    # -- the client's side ------------------------------------------------------------------------
 
     def close(self) -> None:
-        with contextlib.suppress(RuntimeError):  # its event loop is closed: the socket went with it
-            self.writer.close()
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            with contextlib.suppress(RuntimeError):  # its event loop is closed: the socket went with it
+                transport.close()
 
-    def reusable(self) -> bool:
-        return self.parser.our_state is h11.DONE and self.parser.their_state is h11.DONE
+    def usable(self) -> bool:
+        transport = self.transport
+        return not self.eof and transport is not None and not transport.is_closing()
+
+    def consumed(self, count: int) -> None:
+        self.start += count
+        if self.start == self.end:
+            self.start = self.end = 0
+        if self.reading_paused and self.end - self.start < _HIGH_WATER and self.transport is not None:
+            self.reading_paused = False
+            self.transport.resume_reading()
+
+    async def wait(self, wait_s: float | None) -> None:
+        """Until more bytes (or the end of the connection) arrive; ``TimeoutError`` after ``wait_s``."""
+        if self.eof:
+            if self.error is not None:
+                raise ConnectionError(f"the connection was lost: {self.error}")
+            raise ProtocolFailure("the server closed the connection mid-response")
+        waiter = self.waiter = self.loop.create_future()
+        timer = self.loop.call_later(wait_s, _time_out, waiter) if wait_s is not None else None
+        try:
+            await waiter
+        finally:
+            if timer is not None:
+                timer.cancel()
+            self.waiter = None
+
+    async def drain(self, wait_s: float | None) -> None:
+        if self.eof:
+            raise ConnectionError("the connection was closed while the request was sent")
+        if not self.paused:
+            return
+        drained = self.drained = self.loop.create_future()
+        timer = self.loop.call_later(wait_s, _time_out, drained) if wait_s is not None else None
+        try:
+            await drained
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if self.eof:
+            raise ConnectionError("the connection was closed while the request was sent")
+
+    async def line(self, wait_s: float | None, what: str) -> bytes:
+        """The next CRLF-terminated line (without its CRLF)."""
+        while True:
+            found = self.buffer.find(b"\r\n", self.start, self.end)
+            if found >= 0:
+                line = bytes(self.buffer[self.start : found])
+                self.consumed(found + 2 - self.start)
+                return line
+            if self.end - self.start > _MAX_HEAD:
+                raise ProtocolFailure(f"the {what} is longer than {_MAX_HEAD} bytes")
+            await self.wait(wait_s)
+
+
+def _time_out(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_exception(TimeoutError())
 
 
 class Http1Pool:
@@ -106,27 +299,28 @@ class Http1Pool:
         self._closed = False
 
     async def request(
-        self, method: str, target: str, headers: SealedHeaders, body: bytes | None = None
+        self, method: str, target: str, headers: SealedHeaders, body: bytes | bytearray | None = None
     ) -> Http1Response:
         """Send ``method target`` with ``headers`` (``Host`` included by the caller) and ``body``
-        (framed by ``Content-Length``, written as it is: no copy); return once the response's status
-        and headers have arrived.
+        (framed by ``Content-Length``, handed to the transport in slices of a view); return
+        once the response's status and headers have arrived.
 
         ``headers`` are sealed (they carry a signature) and stay so: the request head is encoded by
-        :func:`_head`, whose frame is gone before any I/O, so no frame that an exception can leave
-        holds them in the clear.
+        :func:`_head`, whose frame is gone before any I/O, into a :class:`_Head` whose ``repr``
+        hides it, so no frame that an exception can leave shows them.
 
         Raises ``OSError`` / ``TimeoutError`` when the server cannot be reached or does not answer
-        in time, :class:`ProtocolFailure` when its answer is not HTTP/1.1.
+        in time, :class:`ProtocolFailure` when its answer is not HTTP/1.1 (or a header to send is not).
         """
+        head = _Head(_head(method, target, headers, None if body is None else len(body)))
         connection = self._take_idle()
         if connection is not None:
             try:
-                return await self._exchange(connection, method, target, headers, body, reused=True)
+                return await self._exchange(connection, method, head, body, reused=True)
             except _ClosedWhileIdle:
                 pass  # the server dropped it while it waited here: send once more on a new one
         connection = await self._connect()
-        return await self._exchange(connection, method, target, headers, body, reused=False)
+        return await self._exchange(connection, method, head, body, reused=False)
 
     # -- connections ------------------------------------------------------------------------------
 
@@ -143,7 +337,7 @@ class Http1Pool:
                 connection.close()
                 self._drop_idle()  # the rest have waited even longer
                 return None
-            if not connection.reader.at_eof() and not connection.writer.is_closing():
+            if connection.usable():
                 return connection
             connection.close()
         return None
@@ -151,32 +345,29 @@ class Http1Pool:
     async def _connect(self) -> _Connection:
         if self._ssl_factory is not None and self._ssl is None:
             self._ssl = self._ssl_factory()  # built on first use: loading trust roots takes a while
+        loop = asyncio.get_running_loop()
         async with asyncio.timeout(self._connect_timeout):
-            reader, writer = await asyncio.open_connection(
+            _, connection = await loop.create_connection(
+                lambda: _Connection(loop),
                 self._host,
                 self._port,
                 ssl=self._ssl,
                 server_hostname=self._server_hostname,
-                limit=_STREAM_LIMIT,
             )
-        return _Connection(reader, writer)
+        return connection
 
     def _release(self, connection: _Connection) -> None:
         """Keep a connection whose exchange ended cleanly for the next request; close any other."""
         if (
             self._closed
-            or not connection.reusable()
             or len(self._idle) >= self._max_idle
-            or connection.writer.is_closing()
+            or not connection.usable()
+            or connection.end != connection.start  # the server sent more than its answer
         ):
             connection.close()
             return
-        try:
-            connection.parser.start_next_cycle()
-        except h11.LocalProtocolError:
-            connection.close()
-            return
         connection.idle_since = time.monotonic()
+        connection.received = 0
         self._idle.append(connection)
 
     def _drop_idle(self) -> None:
@@ -195,42 +386,44 @@ class Http1Pool:
         self,
         connection: _Connection,
         method: str,
-        target: str,
-        headers: SealedHeaders,
-        body: bytes | None,
+        head: _Head,
+        body: bytes | bytearray | None,
         *,
         reused: bool,
     ) -> Http1Response:
-        parser = connection.parser
-        received = False
+        wait_s = self._io_timeout
         try:
-            async with asyncio.timeout(self._io_timeout):
-                if body is None:
-                    connection.writer.write(_head(parser, method, target, headers))
-                else:
-                    connection.writer.write(_head(parser, method, target, headers, len(body)))
-                    for piece in parser.send_with_data_passthrough(h11.Data(data=body)) or ():
-                        connection.writer.write(piece)
-                    connection.writer.write(parser.send(h11.EndOfMessage()) or b"")
-                await connection.writer.drain()
-                while True:
-                    event = parser.next_event()
-                    if event is h11.NEED_DATA:
-                        data = await connection.reader.read(_READ_SIZE)
-                        received = received or bool(data)
-                        parser.receive_data(data)  # b"": the peer closed; h11 then reports an error
-                        continue
-                    if isinstance(event, h11.Response):
-                        return Http1Response(self, connection, event)
-                    if not isinstance(event, h11.InformationalResponse):  # pragma: no cover - h11 order
-                        raise ProtocolFailure(f"unexpected {type(event).__name__} before the response")
-        except (h11.ProtocolError, ConnectionError) as exc:
+            transport = connection.transport
+            assert transport is not None
+            transport.write(head.data)
+            if body:
+                # in slices, each handed over once the last has mostly left: asyncio copies what the
+                # socket does not take at once, so this bounds that copy (and the memory it takes)
+                # to about a slice, where one write of an 8 MiB body would copy most of it
+                view = memoryview(body)
+                for start in range(0, len(view), _WRITE_SLICE):
+                    transport.write(view[start : start + _WRITE_SLICE])
+                    if connection.paused:
+                        await connection.drain(wait_s)
+            await connection.drain(wait_s)
+            while True:
+                status, keep_alive, headers = await _response_head(connection, wait_s)
+                if 100 <= status < 200:
+                    if status == 101:
+                        raise ProtocolFailure("the server switched protocols")
+                    continue  # an interim answer (100 Continue …): the real one follows
+                break
+            if "connection" in headers and "close" in _tokens(headers["connection"]):
+                keep_alive = False
+            framing, length = _framing(method, status, headers)
+            if framing == _TO_CLOSE:
+                keep_alive = False
+            return Http1Response(self, connection, status, headers, framing, length, keep_alive)
+        except (ProtocolFailure, ConnectionError) as exc:
             connection.close()
-            if reused and not received:
+            if reused and connection.received == 0:
                 raise _ClosedWhileIdle from exc
-            if isinstance(exc, ConnectionError):
-                raise
-            raise ProtocolFailure(f"the server's response is not valid HTTP/1.1: {exc}") from None
+            raise
         except BaseException:
             connection.close()
             raise
@@ -240,29 +433,88 @@ class Http1Pool:
         return f"Http1Pool({scheme}://{self._host}:{self._port}, idle={len(self._idle)})"
 
 
-class _ClosedWhileIdle(Exception):
-    pass
-
-
-def _head(
-    parser: h11.Connection, method: str, target: str, headers: SealedHeaders, length: int | None = None
-) -> bytes:
-    """The encoded request head (and its end, for a request without a body: ``length`` None), held in
-    no named local: the bytes carry the signature."""
-    if length is None:
-        return (
-            parser.send(h11.Request(method=method, target=target, headers=list(headers.items()))) or b""
-        ) + (parser.send(h11.EndOfMessage()) or b"")
+def _head(method: str, target: str, headers: SealedHeaders, length: int | None) -> bytes:
+    """The encoded request head, held in no named local once built: the bytes carry the signature.
+    A name or value that is not a valid header (a CR or LF, non-ASCII …) is refused before I/O."""
+    for name, value in headers.items():
+        if not _NAME.fullmatch(name) or not _VALUE.fullmatch(value):
+            raise ProtocolFailure(f"the request header {name!r} is not a valid HTTP/1.1 header")
+    if not _NAME.fullmatch(method) or any(c in target for c in " \r\n\t"):
+        raise ProtocolFailure("the request line is not valid HTTP/1.1")
     return (
-        parser.send(
-            h11.Request(
-                method=method,
-                target=target,
-                headers=[*headers.items(), ("content-length", str(length))],
-            )
-        )
-        or b""
-    )
+        f"{method} {target} HTTP/1.1\r\n"
+        + "".join([f"{name}: {value}\r\n" for name, value in headers.items()])
+        + (f"content-length: {length}\r\n\r\n" if length is not None else "\r\n")
+    ).encode("ascii")
+
+
+def _status(line: bytes) -> tuple[int, bool]:
+    """The status code, and whether the connection may be kept (HTTP/1.1; 1.0 closes)."""
+    version, _, rest = line.partition(b" ")
+    code = rest[:3]
+    if not version.startswith(b"HTTP/1.") or not code.isdigit() or len(code) != 3 or rest[3:4].strip():
+        raise ProtocolFailure("the server's response is not valid HTTP/1.1: bad status line")
+    return int(code), version == b"HTTP/1.1"
+
+
+async def _response_head(connection: _Connection, wait_s: float | None) -> tuple[int, bool, dict[str, str]]:
+    """Status, whether the connection may be kept, and the headers (lower-case names, repeated ones
+    joined by ``", "``) of the response head that arrives next."""
+    while True:
+        buffer, start, end = connection.buffer, connection.start, connection.end
+        found = buffer.find(b"\r\n\r\n", start, end)
+        if found >= 0:
+            block = bytes(buffer[start:found])
+            connection.consumed(found + 4 - start)
+            break
+        if end - start > _MAX_HEAD:
+            raise ProtocolFailure(f"the response head is longer than {_MAX_HEAD} bytes")
+        await connection.wait(wait_s)
+    status_line, _, block = block.partition(b"\r\n")
+    status, keep_alive = _status(status_line)
+    if not block:
+        return status, keep_alive, {}
+    try:
+        lines = block.decode("utf-8").split("\r\n")  # one decode for the head, as a rule
+    except UnicodeDecodeError:  # a value that is not UTF-8: each line on its own, latin-1 where needed
+        lines = [_text(raw) for raw in block.split(b"\r\n")]
+    headers: dict[str, str] = {}
+    for line in lines:
+        name, colon, value = line.partition(":")
+        if not colon or not name or name[0] in " \t" or name[-1] in " \t":
+            raise ProtocolFailure("the server's response is not valid HTTP/1.1: bad header line")
+        name = name.lower()
+        value = value.strip(" \t")
+        headers[name] = f"{headers[name]}, {value}" if name in headers else value
+    return status, keep_alive, headers
+
+
+def _text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("latin-1")
+
+
+def _tokens(value: str) -> list[str]:
+    return [token.strip().lower() for token in value.split(",")]
+
+
+def _framing(method: str, status: int, headers: dict[str, str]) -> tuple[int, int]:
+    """How the body is delimited (and its length, for ``Content-Length``)."""
+    if method == "HEAD" or status in (204, 304):
+        return _NO_BODY, 0
+    coding = headers.get("transfer-encoding")
+    if coding is not None:
+        return (_CHUNKED, 0) if _tokens(coding)[-1] == "chunked" else (_TO_CLOSE, 0)
+    length = headers.get("content-length")
+    if length is None:
+        return _TO_CLOSE, 0
+    values = set(_tokens(length))
+    if len(values) != 1 or not (value := values.pop()).isdigit():
+        raise ProtocolFailure("the server's response is not valid HTTP/1.1: bad Content-Length")
+    size = int(value)
+    return (_LENGTH, size) if size else (_NO_BODY, 0)
 
 
 class Http1Response:
@@ -272,53 +524,157 @@ class Http1Response:
     body to its end (the connection then goes back to the pool) or :meth:`close` it.
     """
 
-    __slots__ = ("_connection", "_pool", "headers", "status")
+    __slots__ = (
+        "_chunk_left",
+        "_connection",
+        "_framing",
+        "_keep_alive",
+        "_left",
+        "_pool",
+        "headers",
+        "status",
+    )
 
-    def __init__(self, pool: Http1Pool, connection: _Connection, head: h11.Response) -> None:
+    def __init__(
+        self,
+        pool: Http1Pool,
+        connection: _Connection,
+        status: int,
+        headers: dict[str, str],
+        framing: int,
+        length: int,
+        keep_alive: bool,
+    ) -> None:
         self._pool = pool
         self._connection: _Connection | None = connection
-        self.status: int = head.status_code
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in head.headers:
-            name = raw_name.decode("ascii")
-            try:
-                value = raw_value.decode("utf-8")
-            except UnicodeDecodeError:
-                value = raw_value.decode("latin-1")
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        self.status = status
         self.headers = headers
+        self._framing = framing
+        self._left = length
+        self._chunk_left = -1  # chunked: bytes left in the current chunk, -1 before its size line
+        self._keep_alive = keep_alive
+        if framing == _NO_BODY:
+            self._finish()
+
+    def _finish(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        if self._keep_alive:
+            self._pool._release(connection)
+        else:
+            connection.close()
 
     async def next_chunk(self) -> bytes:
         """The next piece of the body as it arrives; ``b""`` once it is complete."""
         connection = self._connection
         if connection is None:
             return b""
-        parser = connection.parser
+        wait_s = self._pool._io_timeout
         try:
-            while True:
-                event = parser.next_event()
-                if event is h11.NEED_DATA:
-                    async with asyncio.timeout(self._pool._io_timeout):
-                        data = await connection.reader.read(_READ_SIZE)
-                    parser.receive_data(data)
-                    continue
-                if isinstance(event, h11.Data):
-                    if event.data:
-                        return bytes(event.data)
-                    continue
-                if isinstance(event, h11.EndOfMessage):
-                    self._connection = None
-                    self._pool._release(connection)
+            framing = self._framing
+            if framing == _LENGTH:
+                while connection.start == connection.end:
+                    await connection.wait(wait_s)
+                take = min(self._left, connection.end - connection.start)
+                data = bytes(connection.buffer[connection.start : connection.start + take])
+                connection.consumed(take)
+                self._left -= take
+                if not self._left:
+                    self._finish()
+                return data
+            if framing == _CHUNKED:
+                return await self._next_of_chunked(connection, wait_s)
+            # to the end of the connection
+            while connection.start == connection.end:
+                if connection.eof:
+                    if connection.error is not None:
+                        raise ConnectionError(f"the connection was lost: {connection.error}")
+                    self._finish()
                     return b""
-                raise ProtocolFailure(
-                    f"unexpected {type(event).__name__} in a response body"
-                )  # pragma: no cover
-        except h11.ProtocolError as exc:
+                await connection.wait(wait_s)
+            data = bytes(connection.buffer[connection.start : connection.end])
+            connection.consumed(len(data))
+            return data
+        except (ProtocolFailure, ConnectionError) as exc:
             self.close()
             raise ProtocolFailure(f"the response body broke off: {exc}") from None
         except BaseException:
             self.close()
             raise
+
+    async def _next_of_chunked(self, connection: _Connection, wait_s: float | None) -> bytes:
+        while True:
+            if self._chunk_left < 0:
+                size_line = await connection.line(wait_s, "chunk size line")
+                digits = size_line.split(b";", 1)[0].strip()
+                try:
+                    size = int(digits, 16)
+                except ValueError:
+                    raise ProtocolFailure("bad chunk size") from None
+                if size == 0:
+                    while await connection.line(wait_s, "trailer"):
+                        pass  # trailers are dropped, as before
+                    self._finish()
+                    return b""
+                self._chunk_left = size
+            if self._chunk_left == 0:
+                if await connection.line(wait_s, "chunk end"):
+                    raise ProtocolFailure("a chunk is longer than its size line says")
+                self._chunk_left = -1
+                continue
+            while connection.start == connection.end:
+                await connection.wait(wait_s)
+            take = min(self._chunk_left, connection.end - connection.start)
+            data = bytes(connection.buffer[connection.start : connection.start + take])
+            connection.consumed(take)
+            self._chunk_left -= take
+            return data
+
+    async def read_whole(self, prefix: bytes = b"") -> bytes:
+        """``prefix`` and the rest of the body, as one ``bytes``. With ``Content-Length`` framing the
+        socket's bytes land straight in the result's buffer (one copy of the body in all, to make it
+        ``bytes``, where collecting pieces and joining them takes two)."""
+        connection = self._connection
+        if connection is None or self._framing != _LENGTH:
+            return prefix + await self.read() if prefix else await self.read()
+        size = len(prefix) + self._left
+        # the body lands in a BytesIO's own bytes object through its writable view; getvalue() then
+        # hands that very object over once the view is released (CPython does not copy it then), so
+        # the body is written once, by the socket, where bytes(bytearray) would copy it once more
+        whole = io.BytesIO()
+        whole.seek(size - 1)
+        whole.write(b"\0")
+        with whole.getbuffer() as out:
+            out[: len(prefix)] = prefix
+            filled = len(prefix)
+            take = min(self._left, connection.end - connection.start)
+            out[filled : filled + take] = connection.buffer[connection.start : connection.start + take]
+            connection.consumed(take)
+            filled += take
+            if filled < size:
+                await self._fill(connection, out, filled)
+        self._left = 0
+        self._finish()
+        return whole.getvalue()
+
+    async def _fill(self, connection: _Connection, out: memoryview, filled: int) -> None:
+        """Have the socket write the rest of the body into ``out[filled:]``."""
+        connection.sink, connection.sink_filled = out[filled:], 0
+        try:
+            wait_s = self._pool._io_timeout
+            while connection.sink_filled < len(out) - filled:
+                await connection.wait(wait_s)
+        except (ProtocolFailure, ConnectionError) as exc:
+            self.close()
+            raise ProtocolFailure(f"the response body broke off: {exc}") from None
+        except BaseException:
+            self.close()
+            raise
+        finally:
+            sink, connection.sink = connection.sink, None
+            if sink is not None:
+                sink.release()
 
     async def read(self, limit: int | None = None) -> bytes:
         """The rest of the body (at most ``limit`` bytes: beyond it the connection is dropped)."""

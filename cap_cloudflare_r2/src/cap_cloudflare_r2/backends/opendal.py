@@ -498,35 +498,40 @@ class OpenDalBackend(OperatorBacked):
 
         part_size = self._transfer.part_size
         carry = bytearray()
-        first = await read_up_to(payload.chunks, part_size + 1, carry)
-        if len(first) <= part_size:
+        first = await read_up_to(payload.chunks, part_size, carry)
+        if len(first) == part_size:
+            carry[:0] = await read_up_to(payload.chunks, 1, carry)  # only to learn whether more follows
+        if not carry:
             await verify_off_loop(first, options.checksums, operation="put")
             assert self._direct is not None
             headers = self._put_headers(options) | checksum_headers(options.checksums)
             answer = await self._direct.put(key, first, headers, retry=False)
             assert answer is not None
             return self._sent(key, len(first), answer, options)
-        carry[:0] = first[part_size:]
         client = self._s3("put")
         digests = Digests(options.checksums, md5=False) if options.checksums else None
+        pending = [first]  # handed over, not kept here: a part's memory goes once it is sent
+        del first
 
-        async def parts() -> AsyncIterator[bytes]:
-            part = first[:part_size]
+        async def parts() -> AsyncIterator[bytes | bytearray]:
+            part: bytes | bytearray = pending.pop()
             while part:
                 if digests is not None:
                     await hash_off_loop(digests, part)
                 yield part
                 if len(part) < part_size:
                     return
-                part = await read_up_to(payload.chunks, part_size, carry)
+                part = b""  # not held while the next one is read
+                part = await _fill_part(payload.chunks, part_size, carry)
 
         upload_id = await client.create(key, self._put_headers(options))
         try:
             sizes: list[int] = []
 
-            async def upload(number: int, data: bytes) -> tuple[int, str]:
+            async def upload(number: int, data: bytes | bytearray) -> tuple[int, str]:
                 sizes.append(len(data))
-                return number, await client.upload_part(key, upload_id, number, data, len(data))
+                assert self._direct is not None
+                return number, await self._direct.upload_part(key, upload_id, number, data)
 
             uploaded = await upload_parts(parts(), upload, concurrency=self._transfer.concurrency)
             if digests is not None:
@@ -743,6 +748,28 @@ def _merge_http(stored: R2HttpMetadata, sent: R2HttpMetadata) -> R2HttpMetadata:
     if stored.cache_control is None and sent.cache_control is not None:
         return dataclasses.replace(stored, cache_control=sent.cache_control)
     return stored
+
+
+async def _fill_part(chunks: AsyncIterator[bytes], size: int, carry: bytearray) -> bytearray:
+    """Up to ``size`` bytes from ``carry`` then ``chunks``, into one buffer of that size that is
+    handed over as it is (``read_up_to`` copies its result once more; a part in flight is 8 MiB)."""
+    part = bytearray(size)
+    filled = min(len(carry), size)
+    part[:filled] = carry[:filled]
+    del carry[:filled]
+    while filled < size:
+        try:
+            chunk = await chunks.__anext__()
+        except StopAsyncIteration:
+            break
+        take = min(len(chunk), size - filled)
+        part[filled : filled + take] = chunk if take == len(chunk) else chunk[:take]
+        filled += take
+        if take < len(chunk):
+            carry += chunk[take:]
+    if filled < size:
+        del part[filled:]  # the last part: shrunk in place
+    return part
 
 
 def _attempts() -> range:

@@ -46,17 +46,17 @@ import random
 import re
 from typing import TYPE_CHECKING, Any, Final, Literal
 
-from cap_opendal_core.errors import CapabilityError, NotFound, Unavailable
+from cap_opendal_core.errors import BackendError, CapabilityError, NotFound, Unavailable
 from cap_opendal_core.translate import from_http
 
 from ..conditions import condition_holds, epoch_ms, from_epoch_ms, normalize_etag
 from ..models import R2Checksums, R2HttpMetadata, R2Object, R2ObjectBody, R2Range
 from ..ranges import resolve_range
 from .http1 import ProtocolFailure
-from .sigv4 import UNSIGNED_PAYLOAD
+from .sigv4 import UNSIGNED_PAYLOAD, canonical_query
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Mapping
+    from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 
     from cap_opendal_core.layers import LayerSettings, RetryPolicy
     from cap_opendal_core.operators import S3Config
@@ -334,18 +334,15 @@ class S3Get:
             return FALLBACK
         try:
             if length <= self._read_chunk_size:
-                data = await response.read()
+                data = await response.read_whole()
                 if len(data) != length:
                     raise ProtocolFailure(f"the body holds {len(data)} bytes, its headers said {length}")
                 return R2ObjectBody(obj, _one(data), range=R2Range(offset=offset, length=length))
             first = await response.next_chunk()
         except _CONNECTION_ERRORS as exc:
             raise _broken(exc, key) from exc
-        return R2ObjectBody(
-            obj,
-            _stream(response, first, key, self._read_chunk_size),
-            range=R2Range(offset=offset, length=length),
-        )
+        pieces = _Body(response, first, key, self._read_chunk_size)
+        return R2ObjectBody(obj, pieces, range=R2Range(offset=offset, length=length))
 
     async def head(self, key: str, if_match: str | None = None) -> R2Object | None:
         """HeadObject: the object's metadata, or None when it is missing or (``if_match`` given:
@@ -385,6 +382,28 @@ class S3Get:
             raise from_http(status, body, response.headers, capability="r2", operation="put", key=key)
         return response.headers
 
+    async def upload_part(self, key: str, upload_id: str, number: int, data: bytes | bytearray) -> str:
+        """UploadPart of ``data`` on these connections (a streamed put's parts: the body goes out in
+        slices, not copied whole as httpx's stream would); the part's etag. Not retried, as before."""
+        query = canonical_query([("partNumber", str(number)), ("uploadId", upload_id)])
+        response = await self._send(
+            "PUT", key, {}, operation="upload_part", body=data, retry=False, query=query
+        )
+        answer = await self._error_body(response)
+        if response.status >= 300:
+            raise from_http(
+                response.status, answer, response.headers, capability="r2", operation="upload_part", key=key
+            )
+        etag = response.headers.get("etag", "").strip().strip('"')
+        if not etag:
+            raise BackendError(
+                "the service's answer to UploadPart holds no ETag",
+                capability="r2",
+                operation="upload_part",
+                key=key,
+            )
+        return etag
+
     async def aclose(self) -> None:
         await self._pool.aclose()
 
@@ -401,32 +420,36 @@ class S3Get:
         headers: dict[str, str],
         *,
         operation: str = "get",
-        body: bytes | None = None,
+        body: bytes | bytearray | None = None,
         retry: bool = True,
+        query: str = "",
     ) -> Http1Response:
         """Send the request, again after a connection failure or a retryable status (per the policy)."""
         address = self._address
         path = address.path(key)
+        target = f"{path}?{query}" if query else path
         attempts = self._retry.attempts if self._retry is not None and retry else 1
         attempt = 0
         while True:
             attempt += 1
-            signed = address.signed(method, path, "", headers, UNSIGNED_PAYLOAD).plus({"host": address.host})
+            signed = address.signed(method, path, query, headers, UNSIGNED_PAYLOAD).plus(
+                {"host": address.host}
+            )
             try:
-                response = await self._pool.request(method, path, signed, body)
+                response = await self._pool.request(method, target, signed, body)
                 if response.status < 500 and response.status not in (408, 425, 429):
                     return response
                 answer = await self._error_body(response)
             except _CONNECTION_ERRORS as exc:
                 if attempt >= attempts:
-                    raise _broken(exc, key, operation) from exc
+                    raise _gave_up(_broken(exc, key, operation), attempt) from exc
                 await asyncio.sleep(self._backoff(attempt, None))
                 continue
             error = from_http(
                 response.status, answer, response.headers, capability="r2", operation=operation, key=key
             )
             if not error.retryable or attempt >= attempts:
-                raise error
+                raise _gave_up(error, attempt)
             retry_after = getattr(error, "retry_after", None)
             too_long = self._retry.max_retry_after if self._retry is not None else 0.0
             if retry_after is not None and retry_after > too_long:
@@ -453,6 +476,14 @@ class S3Get:
         await cls._error_body(response)
 
 
+def _gave_up(error: CapabilityError, attempt: int) -> CapabilityError:
+    """``error``, noting when the retry policy's attempts were all spent on it (it stays retryable:
+    a later call may well succeed)."""
+    if error.retryable and attempt > 1:
+        error.add_note(f"the retry policy's {attempt} attempts all failed; this is the last one's error")
+    return error
+
+
 def _broken(exc: BaseException, key: str, operation: str = "get") -> CapabilityError:
     if isinstance(exc, TimeoutError):
         reason = "timed out waiting for the S3 endpoint"
@@ -467,7 +498,41 @@ async def _one(data: bytes) -> AsyncIterator[bytes]:
     yield data
 
 
-async def _stream(response: Http1Response, first: bytes, key: str, most: int) -> AsyncIterator[bytes]:
+class _Body:
+    """A streamed body: its pieces (:func:`_stream`), or all of it at once with :meth:`read_all`,
+    which ``R2ObjectBody.read`` uses to have the socket fill the result in place."""
+
+    __slots__ = ("_first", "_key", "_pieces", "_response")
+
+    def __init__(self, response: Http1Response, first: bytes, key: str, most: int) -> None:
+        self._response = response
+        self._first = first
+        self._key = key
+        self._pieces = _stream(response, first, key, most)
+
+    def __aiter__(self) -> _Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        return await self._pieces.__anext__()
+
+    async def read_all(self) -> bytes:
+        first, self._first = self._first, b""
+        try:
+            return await self._response.read_whole(first)
+        except _CONNECTION_ERRORS as exc:
+            raise _broken(exc, self._key) from exc
+        finally:
+            self._response.close()  # nothing left to do once the body is complete
+
+    async def aclose(self) -> None:
+        try:
+            await self._pieces.aclose()
+        finally:
+            self._response.close()
+
+
+async def _stream(response: Http1Response, first: bytes, key: str, most: int) -> AsyncGenerator[bytes]:
     """The body as it arrives, in pieces of at most ``most`` bytes (``read_chunk_size``)."""
     try:
         chunk = first

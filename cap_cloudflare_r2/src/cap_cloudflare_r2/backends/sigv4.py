@@ -38,6 +38,25 @@ class Credentials:
     access_key_id: str = field(repr=False)
     secret_access_key: str = field(repr=False)
     session_token: str | None = field(default=None, repr=False)
+    _keys: dict[tuple[str, str, str], bytes] = field(
+        default_factory=dict, init=False, repr=False, compare=False, hash=False
+    )
+    """Signing keys derived from the secret, by (day, region, service): deriving one takes four
+    HMACs, and a key is the same for every request of that day (AWS's SigV4 description says to
+    cache it so)."""
+
+    def signing_key(self, day: str, region: str, service: str) -> bytes:
+        """The SigV4 signing key for ``day`` (``YYYYMMDD``), ``region`` and ``service``."""
+        scope = (day, region, service)
+        key = self._keys.get(scope)
+        if key is None:
+            key = _hmac(("AWS4" + self.secret_access_key).encode("utf-8"), day)
+            for part in (region, service, "aws4_request"):
+                key = _hmac(key, part)
+            if len(self._keys) >= 8:  # yesterday's keys are of no more use
+                self._keys.clear()
+            self._keys[scope] = key
+        return key
 
     def __reduce__(self) -> Any:
         raise TypeError("Credentials cannot be pickled")
@@ -85,7 +104,7 @@ def sign(
     """
     moment = now.astimezone(_dt.UTC)
     amz_date = moment.strftime("%Y%m%dT%H%M%SZ")
-    day = moment.strftime("%Y%m%d")
+    day = amz_date[:8]
     added = {"x-amz-date": amz_date, "x-amz-content-sha256": payload_sha256}
     if credentials.session_token:
         added["x-amz-security-token"] = credentials.session_token
@@ -107,10 +126,9 @@ def sign(
     string_to_sign = "\n".join(
         [_ALGORITHM, amz_date, scope, hashlib.sha256(canonical_request.encode("utf-8")).hexdigest()]
     )
-    key = _hmac(("AWS4" + credentials.secret_access_key).encode("utf-8"), day)
-    for part in (region, service, "aws4_request"):
-        key = _hmac(key, part)
-    signature = hmac.new(key, string_to_sign.encode("utf-8"), hashlib.sha256).hexdigest()
+    signature = hmac.new(
+        credentials.signing_key(day, region, service), string_to_sign.encode("utf-8"), hashlib.sha256
+    ).hexdigest()
     added["authorization"] = (
         f"{_ALGORITHM} Credential={credentials.access_key_id}/{scope}, "
         f"SignedHeaders={';'.join(names)}, Signature={signature}"
