@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Self, overload
 
+from cap_opendal_core.forward import Forward
 from cap_opendal_core.sync import SyncCapability, run
 
 from .namespace import DurableObjectNamespace as AsyncDurableObjectNamespace
@@ -62,15 +63,12 @@ class DurableObjectNamespace(SyncCapability[AsyncDurableObjectNamespace]):
         """See the async namespace."""
         return self._cap.backend_kind
 
-    @property
-    def object_class(self) -> type[DurableObject] | None:
-        """The class the namespace hosts or checks calls against, if given."""
-        return self._cap.object_class
-
-    @property
-    def runtime(self) -> LocalRuntime | None:
-        """The embedded runtime of a ``local`` namespace (None otherwise)."""
-        return self._cap.runtime
+    object_class: Forward[type[DurableObject] | None] = Forward(
+        "_cap", "The class the namespace hosts or checks calls against, if given."
+    )
+    runtime: Forward[LocalRuntime | None] = Forward(
+        "_cap", "The embedded runtime of a ``local`` namespace (None otherwise)."
+    )
 
     def id_from_name(self, name: str) -> DurableObjectId:
         """The id derived from ``name`` (no I/O)."""
@@ -121,14 +119,8 @@ class DurableObjectStub:
         self._stub = stub
         self._interface = interface
 
-    @property
-    def id(self) -> DurableObjectId:
-        return self._stub.id
-
-    @property
-    def name(self) -> str | None:
-        """The name the id was derived from, if any."""
-        return self._stub.name
+    id: Forward[DurableObjectId] = Forward("_stub")
+    name: Forward[str | None] = Forward("_stub", "The name the id was derived from, if any.")
 
     def call(self, method: str, *args: Any) -> Any:
         """Call the object's RPC method ``method`` with ``args``; returns its result (a copy)."""

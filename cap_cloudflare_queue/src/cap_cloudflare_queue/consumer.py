@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, Unpack
 
-from cap_opendal_core.capability import Capability
+from cap_opendal_core.capability import Capability, CapabilityOptions, check_options
 from cap_opendal_core.errors import CapabilityError, InvalidInput, Misconfigured
 
 from .limits import (
@@ -45,9 +45,6 @@ if TYPE_CHECKING:
 
     import anyio
 
-    from cap_opendal_core.layers import LayerSettings
-    from cap_opendal_core.metrics import Metrics
-
     from .backends.base import ConsumerBackend
     from .claim_check import ClaimCheck
     from .codec import BodyCodec
@@ -73,6 +70,16 @@ class _RunState:
     inflight: set[anyio.CancelScope] = field(default_factory=set)
 
 
+class ConsumerOptions(CapabilityOptions, total=False):
+    """What ``QueueConsumer.from_url`` passes on to ``__init__``: the shared options and the pacing."""
+
+    max_batch_size: int
+    max_batch_timeout: float
+    visibility_timeout: float
+    poll_interval: float
+    max_idle_interval: float
+
+
 class QueueConsumer(Capability["ConsumerBackend"]):
     """A pull consumer of one queue: :meth:`pull`, :meth:`ack`, :meth:`retry` and :meth:`run`.
 
@@ -87,19 +94,17 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         self,
         backend: ConsumerBackend,
         *,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         claim_check: ClaimCheck | None = None,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         max_batch_timeout: float = 0.0,
         visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT_S,
         poll_interval: float = 0.05,
         max_idle_interval: float = 1.0,
+        **options: Unpack[CapabilityOptions],
     ) -> None:
         from .claim_check import ClaimCheck
 
-        super().__init__(backend, settings=settings, metrics=metrics, logger=logger)
+        super().__init__(backend, **options)
         if claim_check is not None and not isinstance(claim_check, ClaimCheck):
             raise InvalidInput(
                 f"claim_check must be a ClaimCheck, got {type(claim_check).__name__}", field="claim_check"
@@ -127,13 +132,11 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         retry_delay: int = 0,
         visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT_S,
         claim_check: ClaimCheck | None = None,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         clock: Callable[[], float] | None = None,
         durability: Literal["process", "full"] | None = None,
         synchronous: Literal["normal", "full"] | None = None,
         poll_interval: float = 0.05,
+        **options: Unpack[CapabilityOptions],
     ) -> QueueConsumer:
         """A consumer of the local queue ``name`` in the directory ``path`` (the one ``Queue.local``
         was given; the directory comes first, as for every capability's ``local``).
@@ -145,6 +148,7 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         from .backends.local import ConsumerSettings, LocalConsumer, LocalStore
         from .producer import local_arguments
 
+        checked = check_options(cls, "local", options)
         directory = local_arguments(path, name, "QueueConsumer")
         backend = LocalConsumer(
             LocalStore(directory, clock=clock, durability=durability, synchronous=synchronous),
@@ -153,14 +157,12 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         )
         return cls(
             backend,
-            settings=settings,
-            metrics=metrics,
-            logger=logger,
             claim_check=claim_check,
             max_batch_size=max_batch_size,
             max_batch_timeout=max_batch_timeout,
             visibility_timeout=visibility_timeout,
             poll_interval=poll_interval,
+            **checked,
         )
 
     @classmethod
@@ -172,11 +174,8 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         dead_letter_queue: str | None = None,
         retry_delay: int = 0,
         claim_check: ClaimCheck | None = None,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         clock: Callable[[], float] | None = None,
-        **options: Any,
+        **options: Unpack[ConsumerOptions],
     ) -> QueueConsumer:
         """``file:///absolute/dir/NAME`` (``local://``: deprecated) or ``memory://NAME``, as for
         ``Queue.from_url``."""
@@ -190,9 +189,7 @@ class QueueConsumer(Capability["ConsumerBackend"]):
             _consumer_settings(ConsumerSettings, name, max_retries, dead_letter_queue, retry_delay),
             ephemeral=ephemeral,
         )
-        return cls(
-            backend, settings=settings, metrics=metrics, logger=logger, claim_check=claim_check, **options
-        )
+        return cls(backend, claim_check=claim_check, **options)
 
     @classmethod
     def from_config(
@@ -200,13 +197,11 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         config: CloudflareQueueConfig | Mapping[str, Any],
         *,
         claim_check: ClaimCheck | None = None,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         max_batch_timeout: float = 0.0,
         visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT_S,
         poll_interval: float = 1.0,
+        **options: Unpack[CapabilityOptions],
     ) -> QueueConsumer:
         """An HTTP pull consumer through Cloudflare's REST API (enable it with ``wrangler queues
         consumer http add <queue>``; the token needs Queues read and write). With ``claim_check`` the
@@ -215,19 +210,18 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         from .config import CloudflareQueueConfig
         from .producer import _config, require_queue_name_for_claim_check
 
+        checked = check_options(cls, "from_config", options)
         model = _config(config, CloudflareQueueConfig)
         require_queue_name_for_claim_check(model, claim_check)
         return cls(
             RestConsumer(RestClient(model)),
-            settings=settings,
-            metrics=metrics,
-            logger=logger,
             claim_check=claim_check,
             max_batch_size=max_batch_size,
             max_batch_timeout=max_batch_timeout,
             visibility_timeout=visibility_timeout,
             poll_interval=poll_interval,
             max_idle_interval=max(5.0, poll_interval),
+            **checked,
         )
 
     # -- what it is --------------------------------------------------------------------------------

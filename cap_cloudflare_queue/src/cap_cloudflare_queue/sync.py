@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
+from cap_opendal_core.forward import Forward
 from cap_opendal_core.sync import SyncCapability, run
 
 from .consumer import QueueConsumer as AsyncQueueConsumer
@@ -65,15 +66,10 @@ class Queue(SyncCapability[AsyncQueue]):
         """``cap_cloudflare_queue.Queue.from_config(config, **kwargs)``, blocking."""
         return cls(AsyncQueue.from_config(config, **kwargs))
 
-    @property
-    def name(self) -> str:
-        """The queue's name."""
-        return self._cap.name
-
-    @property
-    def claim_check(self) -> ClaimCheck | None:
-        """Where bodies too large for a message are stored, if anywhere."""
-        return self._cap.claim_check
+    name: Forward[str] = Forward("_cap", "The queue's name.")
+    claim_check: Forward[ClaimCheck | None] = Forward(
+        "_cap", "Where bodies too large for a message are stored, if anywhere."
+    )
 
     def send(
         self, body: Any, *, content_type: ContentType | None = None, delay_seconds: int | None = None
@@ -123,10 +119,7 @@ class QueueConsumer(SyncCapability[AsyncQueueConsumer]):
         """``cap_cloudflare_queue.QueueConsumer.from_config(config, **kwargs)``, blocking."""
         return cls(AsyncQueueConsumer.from_config(config, **kwargs))
 
-    @property
-    def queue(self) -> str:
-        """The queue's name."""
-        return self._cap.queue
+    queue: Forward[str] = Forward("_cap", "The queue's name.")
 
     def pull(
         self,
@@ -227,18 +220,11 @@ class MessageBatch(Generic[BodyT]):
         """The async batch."""
         return self._batch
 
-    @property
-    def queue(self) -> str:
-        return self._batch.queue
-
-    @property
-    def messages(self) -> tuple[Message[BodyT], ...]:
-        return self._batch.messages
-
-    @property
-    def pending(self) -> tuple[Message[BodyT], ...]:
-        """Messages neither acked nor retried yet."""
-        return self._batch.pending
+    queue: Forward[str] = Forward("_batch")
+    messages: Forward[tuple[Message[BodyT], ...]] = Forward("_batch")
+    pending: Forward[tuple[Message[BodyT], ...]] = Forward(
+        "_batch", "Messages neither acked nor retried yet."
+    )
 
     def __len__(self) -> int:
         return len(self._batch)
@@ -313,9 +299,7 @@ class TypedConsumer(Generic[T]):
         self._consumer = consumer
         self._codec = codec
 
-    @property
-    def queue(self) -> str:
-        return self._consumer.queue
+    queue: Forward[str] = Forward("_consumer")
 
     def pull(
         self,

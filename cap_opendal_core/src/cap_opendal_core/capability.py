@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Protocol, Self, TypedDict, TypeVar
 
 from .closing import ClosesOnExit
 from .errors import Closed, Misconfigured
@@ -39,7 +39,9 @@ if TYPE_CHECKING:
 __all__ = [
     "Capability",
     "CapabilityBackend",
+    "CapabilityOptions",
     "check_binding",
+    "check_options",
     "check_settings",
     "local_order_hint",
     "refuse_pickling",
@@ -73,6 +75,43 @@ def check_settings(settings: object, capability: str) -> LayerSettings:
             f"settings must be a LayerSettings, got {type(settings).__name__}", capability=capability
         )
     return settings
+
+
+class CapabilityOptions(TypedDict, total=False):
+    """The keywords every classmethod constructor passes on to :class:`Capability`'s ``__init__``
+    (``**options: Unpack[CapabilityOptions]``): declared once, so the constructors cannot drift apart."""
+
+    settings: LayerSettings | None
+    """The layer settings (retries, timeouts …); None means the default layers."""
+    metrics: Metrics | None
+    """Where the pipeline records its metrics."""
+    logger: Any
+    """The ``logging.Logger`` the pipeline logs to."""
+
+
+class CheckedOptions(TypedDict):
+    """:class:`CapabilityOptions` after :func:`check_options`: ``settings`` is a ``LayerSettings``."""
+
+    settings: LayerSettings
+    metrics: Metrics | None
+    logger: Any
+
+
+OPTIONS: Final = ("settings", "metrics", "logger")
+"""The names :class:`CapabilityOptions` declares, in the order signatures show them."""
+
+
+def check_options(cls: type[Capability[Any]], constructor: str, options: Mapping[str, Any]) -> CheckedOptions:
+    """``cls.constructor``'s ``**options`` checked before any backend is built: an unknown keyword
+    raises ``TypeError`` naming the constructor (as Python would), a wrong ``settings`` ``Misconfigured``."""
+    for name in options:
+        if name not in OPTIONS:
+            raise TypeError(f"{cls.__name__}.{constructor}() got an unexpected keyword argument {name!r}")
+    return {
+        "settings": check_settings(options.get("settings"), cls.capability),
+        "metrics": options.get("metrics"),
+        "logger": options.get("logger"),
+    }
 
 
 def check_binding(env: object, binding: object, *, capability: str) -> None:
