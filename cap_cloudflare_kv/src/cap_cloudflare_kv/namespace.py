@@ -38,10 +38,9 @@ if TYPE_CHECKING:
 
     from cap_opendal_core.capability import CapabilityOptions
     from cap_opendal_core.embedded import Durability
-    from cap_opendal_core.layers import LayerSettings
     from cap_opendal_core.operators.config import ServiceConfig
 
-    from .backends.base import KvBackend
+    from .backends.base import KvBackend  # noqa: F401 (the Capability base's argument)
     from .config import CloudflareKvConfig
     from .models import KvKey, KvListResult, KvValueWithMetadata, KvWrite, ValueType, WriteValue
     from .streams import KvStream
@@ -64,9 +63,6 @@ class KvNamespace(Capability["KvBackend"]):
     spec = SPEC
 
     __slots__ = ()
-
-    def _layer_settings(self, backend: KvBackend, settings: LayerSettings) -> LayerSettings:
-        return backend.pipeline_settings(settings)
 
     # -- constructors ----------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, Unpack
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, TypeVar, Unpack
 
 from cap_opendal_core.capability import Capability, CapabilityOptions, check_options
 from cap_opendal_core.errors import CapabilityError, InvalidInput, Misconfigured
@@ -78,6 +78,22 @@ class ConsumerOptions(CapabilityOptions, total=False):
     visibility_timeout: float
     poll_interval: float
     max_idle_interval: float
+
+
+class RunOptions(TypedDict, total=False):
+    """How :meth:`QueueConsumer.run` handles batches; its typed and sync twins take the same keywords."""
+
+    concurrency: int
+    """How many batches are handled at once (default 4)."""
+    batch_size: int | None
+    """Messages a batch holds at most (default the consumer's ``max_batch_size``)."""
+    visibility_timeout: float | None
+    """How long a pulled batch is leased (default the consumer's)."""
+    max_batch_timeout: float | None
+    """How long a worker waits for a batch to fill once its first message arrived (default the
+    consumer's)."""
+    shutdown_grace: float
+    """On cancellation, how long the batches in hand may take to finish (default 30 s)."""
 
 
 class QueueConsumer(Capability["ConsumerBackend"]):
@@ -358,38 +374,33 @@ class QueueConsumer(Capability["ConsumerBackend"]):
 
     # -- the loop ----------------------------------------------------------------------------------
 
-    async def run(
-        self,
-        handler: Handler,
-        *,
-        concurrency: int = 4,
-        batch_size: int | None = None,
-        visibility_timeout: float | None = None,
-        max_batch_timeout: float | None = None,
-        shutdown_grace: float = 30.0,
-    ) -> None:
-        """Handle batches with ``handler`` until cancelled (see the module docstring).
-
-        ``concurrency`` batches are handled at once; ``max_batch_timeout`` (default the consumer's) is
-        how long a worker waits for a batch to fill once its first message arrived.
-        """
+    async def run(self, handler: Handler, **options: Unpack[RunOptions]) -> None:
+        """Handle batches with ``handler`` until cancelled (see the module docstring); ``options``
+        (:class:`RunOptions`) say how many at once, how large, and how long to wait and to finish."""
         if not callable(handler):
             raise InvalidInput(
                 f"handler: must be an async function of a batch, got {handler!r}", field="handler"
             )
+        for name in options:
+            if name not in RunOptions.__annotations__:
+                raise TypeError(f"{type(self).__name__}.run() got an unexpected keyword argument {name!r}")
+        concurrency = options.get("concurrency", 4)
         workers = check_concurrency(concurrency, field="concurrency", maximum=MAX_RUN_CONCURRENCY)
+        batch_size = options.get("batch_size")
         size = self.max_batch_size if batch_size is None else check_batch_size(batch_size)
+        visibility_timeout = options.get("visibility_timeout")
         lease = (
             self.visibility_timeout
             if visibility_timeout is None
             else check_visibility_timeout(visibility_timeout)
         )
+        max_batch_timeout = options.get("max_batch_timeout")
         wait = (
             self.max_batch_timeout
             if max_batch_timeout is None
             else check_wait_time(max_batch_timeout, field="max_batch_timeout")
         )
-        grace = _positive(shutdown_grace, "shutdown_grace", allow_zero=True)
+        grace = _positive(options.get("shutdown_grace", 30.0), "shutdown_grace", allow_zero=True)
         import anyio
 
         state = _RunState(grace)

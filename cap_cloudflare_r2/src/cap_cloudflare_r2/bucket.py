@@ -60,11 +60,10 @@ if TYPE_CHECKING:
 
     from cap_opendal_core.capability import CapabilityOptions
     from cap_opendal_core.embedded import Durability
-    from cap_opendal_core.layers import LayerSettings
     from cap_opendal_core.operators import ServiceConfig
 
     from . import models
-    from .backends.base import R2Backend
+    from .backends.base import R2Backend  # noqa: F401 (the Capability base's argument)
     from .config import R2Config
     from .transfer import Progress
 
@@ -83,9 +82,6 @@ class R2Bucket(Capability["R2Backend"]):
     spec = SPEC
 
     __slots__ = ()
-
-    def _layer_settings(self, backend: R2Backend, settings: LayerSettings) -> LayerSettings:
-        return backend.pipeline_settings(settings)
 
     # -- construction --------------------------------------------------------------------------
 

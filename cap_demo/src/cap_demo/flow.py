@@ -264,7 +264,8 @@ class IngestReport:
         self.enqueued += other.enqueued
 
     def to_dict(self) -> dict[str, Any]:
-        return attributes(self, ("received", "created", "existing", "enqueued"))
+        shown = attributes(self, ("received", "created", "existing"))
+        return shown | {"conflicts": list(self.conflicts), "enqueued": self.enqueued}
 
 
 async def ingest(

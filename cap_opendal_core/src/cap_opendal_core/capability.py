@@ -16,7 +16,8 @@ their methods, not in how they are built, closed, shown or copied. This base own
 * pickling — refused with ``TypeError``: a capability holds live clients and credentials.
 
 Core knows no particular service: a subclass sets ``spec`` (its package's ``SPEC``) or ``capability``
-and, where its backend needs them, overrides ``_layer_settings`` and ``_open``.
+and, where its backend needs them, overrides ``_layer_settings`` (by default the backend's own
+``pipeline_settings``, if it has one) and ``_open``.
 """
 
 from __future__ import annotations
@@ -221,8 +222,13 @@ class Capability(ClosesOnExit, Generic[B]):
         self._pipeline.asyncio_only = bool(getattr(backend, "asyncio_only", False))
 
     def _layer_settings(self, backend: B, settings: LayerSettings) -> LayerSettings:
-        """The pipeline's settings for ``backend`` (a backend may do some layers natively)."""
-        return settings
+        """The pipeline's settings for ``backend``: a backend that does some layers natively (KV's and
+        R2's) says which with ``pipeline_settings(settings)``; any other takes ``settings`` as given."""
+        adjust = getattr(backend, "pipeline_settings", None)
+        if adjust is None:
+            return settings
+        adjusted: LayerSettings = adjust(settings)
+        return adjusted
 
     async def _open(self) -> None:
         """Start what the backend starts only inside ``async with`` (nothing, by default)."""
