@@ -26,10 +26,12 @@ from cap_opendal_core.capability import (
     local_order_hint,
     workers_only,
 )
+from cap_opendal_core.checks import check_keywords
 from cap_opendal_core.errors import InvalidInput, Misconfigured
 from cap_opendal_core.show import show
 
 from .ids import DurableObjectId, check_hex_id, check_name
+from .models import RequestInit
 from .operations import FETCH, FETCH_READ, RESOLVE_ID, RPC, RPC_READ
 from .spec import SPEC
 from .validation import check_fetch, check_rpc_args, check_rpc_name
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
     from .backends.base import NamespaceBackend, StubBackend
     from .backends.local import LocalRuntime
     from .config import GatewayConfig
-    from .models import HeadersInit, Response
+    from .models import Response
     from .object import DurableObject
 
 __all__ = ["DurableObjectNamespace", "DurableObjectStub"]
@@ -409,13 +411,7 @@ class DurableObjectStub:
         return await ns._pipeline.call(op, self._backend.call, name, tagged, key=name)
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
-        if (name.startswith("__") and name.endswith("__")) or name in DurableObjectStub.__slots__:
-            raise AttributeError(name)
-        if self._interface is not None and name not in self._interface[1]:
-            raise AttributeError(
-                f"{name!r} is not an RPC method of {self._interface[0]} "
-                "(the interface this stub was made with)"
-            )
+        check_rpc_attribute(name, self._interface, DurableObjectStub.__slots__)
 
         async def rpc(*args: Any) -> Any:
             return await self.call(name, *args)
@@ -423,23 +419,31 @@ class DurableObjectStub:
         rpc.__name__ = rpc.__qualname__ = name
         return rpc
 
-    async def fetch(
-        self,
-        url: str,
-        *,
-        method: str = "GET",
-        headers: HeadersInit | None = None,
-        body: bytes | str | None = None,
-    ) -> Response:
+    async def fetch(self, url: str, **init: Unpack[RequestInit]) -> Response:
         """Send an HTTP request to the object's ``fetch`` handler; returns its response (buffered).
+        ``init`` (:class:`~cap_cloudflare_do.models.RequestInit`): ``method``, ``headers``, ``body``.
         Records a read only when the class lists ``"fetch"`` in ``read_only``."""
         ns = self._namespace
-        request = check_fetch(url, method, headers, body)
+        check_keywords(init, RequestInit.__annotations__, "DurableObjectStub.fetch")
+        request = check_fetch(url, init.get("method", "GET"), init.get("headers"), init.get("body"))
         op = FETCH_READ if "fetch" in ns._read_only else FETCH
         return await ns._pipeline.call(op, self._backend.fetch, request, key=request.url)
 
     def __repr__(self) -> str:
         return f"DurableObjectStub({self.id!r})"
+
+
+def check_rpc_attribute(
+    name: str, interface: tuple[str, frozenset[str]] | None, own: tuple[str, ...]
+) -> None:
+    """Refuse (``AttributeError``) ``stub.name`` as an RPC method where it cannot be one: a dunder or
+    one of the stub's ``own`` slots, or, when the stub was made with ``interface``, a name it lacks."""
+    if (name.startswith("__") and name.endswith("__")) or name in own:
+        raise AttributeError(name)
+    if interface is not None and name not in interface[1]:
+        raise AttributeError(
+            f"{name!r} is not an RPC method of {interface[0]} (the interface this stub was made with)"
+        )
 
 
 def interface_methods(

@@ -8,13 +8,13 @@ keeps running between calls.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Self, overload
+from typing import TYPE_CHECKING, Any, Self, Unpack, overload
 
 from cap_opendal_core.forward import Forward
 from cap_opendal_core.sync import SyncCapability, run
 
 from .namespace import DurableObjectNamespace as AsyncDurableObjectNamespace
-from .namespace import Interface, interface_methods
+from .namespace import Interface, check_rpc_attribute, interface_methods
 
 if TYPE_CHECKING:
     import os
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from .backends.local import LocalRuntime
     from .config import GatewayConfig
     from .ids import DurableObjectId
-    from .models import HeadersInit, Response
+    from .models import RequestInit, Response
     from .namespace import DurableObjectStub as AsyncDurableObjectStub
     from .object import DurableObject
 
@@ -127,13 +127,7 @@ class DurableObjectStub:
         return run(self._stub.call, method, *args, what=f"DurableObjectStub.{method}()")
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
-        if (name.startswith("__") and name.endswith("__")) or name in DurableObjectStub.__slots__:
-            raise AttributeError(name)
-        if self._interface is not None and name not in self._interface[1]:
-            raise AttributeError(
-                f"{name!r} is not an RPC method of {self._interface[0]} "
-                "(the interface this stub was made with)"
-            )
+        check_rpc_attribute(name, self._interface, DurableObjectStub.__slots__)
 
         def rpc(*args: Any) -> Any:
             return self.call(name, *args)
@@ -141,18 +135,10 @@ class DurableObjectStub:
         rpc.__name__ = rpc.__qualname__ = name
         return rpc
 
-    def fetch(
-        self,
-        url: str,
-        *,
-        method: str = "GET",
-        headers: HeadersInit | None = None,
-        body: bytes | str | None = None,
-    ) -> Response:
-        """Send an HTTP request to the object's ``fetch`` handler; returns its response (buffered)."""
-        return run(
-            self._stub.fetch, url, method=method, headers=headers, body=body, what="DurableObjectStub.fetch()"
-        )
+    def fetch(self, url: str, **init: Unpack[RequestInit]) -> Response:
+        """Send an HTTP request to the object's ``fetch`` handler; returns its response (buffered).
+        ``init``: ``method``, ``headers``, ``body`` (:class:`~cap_cloudflare_do.models.RequestInit`)."""
+        return run(self._stub.fetch, url, what="DurableObjectStub.fetch()", **init)
 
     def __repr__(self) -> str:
         return f"sync.{self._stub!r}"

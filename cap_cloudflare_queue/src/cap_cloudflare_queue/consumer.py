@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, TypeVar, Unpack
 
 from cap_opendal_core.capability import Capability, CapabilityOptions, check_options
+from cap_opendal_core.checks import check_keywords
 from cap_opendal_core.errors import CapabilityError, InvalidInput, Misconfigured
 
 from .limits import (
@@ -381,9 +382,7 @@ class QueueConsumer(Capability["ConsumerBackend"]):
             raise InvalidInput(
                 f"handler: must be an async function of a batch, got {handler!r}", field="handler"
             )
-        for name in options:
-            if name not in RunOptions.__annotations__:
-                raise TypeError(f"{type(self).__name__}.run() got an unexpected keyword argument {name!r}")
+        check_keywords(options, RunOptions.__annotations__, f"{type(self).__name__}.run")
         concurrency = options.get("concurrency", 4)
         workers = check_concurrency(concurrency, field="concurrency", maximum=MAX_RUN_CONCURRENCY)
         batch_size = options.get("batch_size")

@@ -105,9 +105,9 @@ OPTIONS: Final = ("settings", "metrics", "logger")
 def check_options(cls: type[Capability[Any]], constructor: str, options: Mapping[str, Any]) -> CheckedOptions:
     """``cls.constructor``'s ``**options`` checked before any backend is built: an unknown keyword
     raises ``TypeError`` naming the constructor (as Python would), a wrong ``settings`` ``Misconfigured``."""
-    for name in options:
-        if name not in OPTIONS:
-            raise TypeError(f"{cls.__name__}.{constructor}() got an unexpected keyword argument {name!r}")
+    from .checks import check_keywords
+
+    check_keywords(options, OPTIONS, f"{cls.__name__}.{constructor}")
     return {
         "settings": check_settings(options.get("settings"), cls.capability),
         "metrics": options.get("metrics"),

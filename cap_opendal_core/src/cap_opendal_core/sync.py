@@ -40,7 +40,6 @@ from .loops import current_loop_key
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
-    from types import TracebackType
 
     from .capability import Capability
     from .descriptors import Descriptor
@@ -355,12 +354,7 @@ class SyncCapability(Generic[C]):
             self._hosted = run(_Hosted.enter, self._cap, what=f"{type(self).__name__}.__enter__()")
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:

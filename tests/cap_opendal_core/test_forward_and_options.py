@@ -1,4 +1,5 @@
-"""``Forward`` and ``check_options``: the two helpers the capabilities' wrappers and constructors share."""
+"""``Forward`` and the ``**options`` checks: what the capabilities' wrappers, constructors and
+``Unpack`` signatures share."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from cap_opendal_core.forward import Forward
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+pytestmark = pytest.mark.anyio
 
 
 class Inner:
@@ -55,3 +58,26 @@ def test_an_unknown_constructor_keyword_is_refused_before_anything_is_written(tm
     assert not (tmp_path / "kv").exists()
     with pytest.raises(Misconfigured, match="settings must be a LayerSettings"):
         R2Bucket.from_url("memory://", settings={"retries": 1})  # type: ignore[arg-type]
+
+
+async def test_run_and_fetch_options_refuse_unknown_keywords(tmp_path: Path) -> None:
+    """``**options: Unpack[…]`` signatures check their keywords as Python checks a listed signature."""
+    from cap_cloudflare_do import DurableObject, DurableObjectNamespace
+    from cap_cloudflare_queue import QueueConsumer
+
+    class Echo(DurableObject):
+        pass
+
+    async with QueueConsumer.local(tmp_path / "q", "jobs") as consumer:
+
+        async def handler(batch: object) -> None:
+            raise AssertionError("never called")
+
+        with pytest.raises(
+            TypeError, match=r"QueueConsumer\.run\(\) got an unexpected keyword argument 'grace'"
+        ):
+            await consumer.run(handler, grace=1.0)  # type: ignore[call-arg]
+    async with DurableObjectNamespace.local(":memory:", Echo) as ns:
+        stub = ns.get_by_name("a")
+        with pytest.raises(TypeError, match=r"fetch\(\) got an unexpected keyword argument 'verb'"):
+            await stub.fetch("https://do/x", verb="POST")  # type: ignore[call-arg]
