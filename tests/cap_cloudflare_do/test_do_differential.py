@@ -17,6 +17,7 @@ import pytest
 
 from cap_cloudflare_do import DurableObjectNamespace
 from tests.cap_cloudflare_do.objects import Alarmed
+from tests.support.differential import assert_same_record
 from tests.workers.checks.check_do_differential import STEPS, run_sequence, seed_from
 
 if TYPE_CHECKING:
@@ -35,19 +36,11 @@ async def _local(tmp_path: Path, seed: int) -> list[Any]:
         return record
 
 
-def _first_difference(local: list[Any], binding: list[Any]) -> str:
-    for mine, theirs in zip(local, binding, strict=False):
-        if mine != theirs:
-            return f"\n  local:   {json.dumps(mine)[:900]}\n  binding: {json.dumps(theirs)[:900]}"
-    return f"lengths differ: local {len(local)}, binding {len(binding)}"
-
-
 @pytest.mark.workers
 async def test_local_runtime_matches_workers_storage(harness_run: HarnessRun, tmp_path: Path) -> None:
     got = harness_run.result("check_do_differential::check_storage_sequence")
     assert got["seed"] == seed_from(os.environ.get("CAP_DIFF_SEED"))
-    local = await _local(tmp_path, got["seed"])
-    assert local == got["record"], _first_difference(local, got["record"])
+    assert_same_record(await _local(tmp_path, got["seed"]), got["record"])
 
 
 async def test_the_sequence_exercises_what_it_claims(tmp_path: Path) -> None:

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import json
 import os
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 
 from cap_cloudflare_r2 import R2Bucket
+from tests.support.differential import assert_same_record
 from tests.workers.checks.check_r2_differential import SETTINGS, TRANSFER, run_sequence, seed_from
 
 if TYPE_CHECKING:
@@ -22,15 +23,6 @@ if TYPE_CHECKING:
     from tests.support.workers_harness import HarnessRun
 
 pytestmark = [pytest.mark.anyio, pytest.mark.workers]
-
-
-def _first_difference(local: list[Any], binding: list[Any]) -> str:
-    for index, (mine, theirs) in enumerate(zip(local, binding, strict=False)):
-        if mine != theirs:
-            return (
-                f"step {index}:\n  local:   {json.dumps(mine)[:800]}\n  binding: {json.dumps(theirs)[:800]}"
-            )
-    return f"lengths differ: local {len(local)}, binding {len(binding)}"
 
 
 async def test_local_backend_matches_the_miniflare_binding(harness_run: HarnessRun, tmp_path: Path) -> None:
@@ -43,7 +35,7 @@ async def test_local_backend_matches_the_miniflare_binding(harness_run: HarnessR
             # JSON round trip: the binding's record arrived as JSON (tuples became lists)
             local = json.loads(json.dumps(await run_sequence(bucket, seed, "diff/")))
         expected = binding[str(seed)]
-        assert local == expected, _first_difference(local, expected)
+        assert_same_record(local, expected)
 
 
 async def test_the_sequence_exercises_what_it_claims(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ from cap_cloudflare_do import DurableObjectNamespace
 from cap_cloudflare_kv import KvNamespace
 from cap_cloudflare_queue import Queue, QueueConsumer
 from cap_cloudflare_r2 import R2Bucket
-from cap_opendal_core.constructors import render_constructors_table
+from cap_opendal_core.constructors import parameters, render_constructors_table
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "capabilities.md"
 CLASSES = (KvNamespace, R2Bucket, Queue, QueueConsumer, DurableObjectNamespace)
@@ -46,17 +46,27 @@ def test_the_table_reads_the_signatures() -> None:
     assert "`(env, binding, *, settings=…, metrics=…, logger=…)`" in row  # inherited from_env
 
 
+def test_the_table_expands_the_shared_options() -> None:
+    """``**options: Unpack[CapabilityOptions]`` is shown (and checked) as its three keywords."""
+    import inspect
+
+    names = [(p.name, p.kind, p.default) for p in parameters(KvNamespace.local)]
+    assert names[-3:] == [
+        (name, inspect.Parameter.KEYWORD_ONLY, None) for name in ("settings", "metrics", "logger")
+    ]
+
+
 def test_every_capability_shares_the_constructor_shape() -> None:
     """What the table lets a reader compare, asserted: from_env(env, binding), url/config first,
     settings keyword-only everywhere, the same __init__ keywords."""
     import inspect
 
     for cls in CLASSES:
-        init = inspect.signature(cls.__init__).parameters
+        init = {p.name: p for p in parameters(cls.__init__)}
         for keyword in ("settings", "metrics", "logger"):
             assert init[keyword].kind is inspect.Parameter.KEYWORD_ONLY, (cls, keyword)
         for name, first in (("from_url", "url"), ("from_config", "config")):
-            params = list(inspect.signature(getattr(cls, name)).parameters.values())
+            params = parameters(getattr(cls, name))
             assert params[0].name == first, (cls, name)
             assert params[-1].name != "settings" or params[-1].kind is inspect.Parameter.KEYWORD_ONLY
         if hasattr(cls, "from_env"):
@@ -73,7 +83,7 @@ def test_every_constructor_takes_settings_metrics_and_logger_keyword_only() -> N
             fn = getattr(cls, name, None)
             if fn is None:
                 continue
-            params = inspect.signature(fn).parameters
+            params = {p.name: p for p in parameters(fn)}
             for keyword in ("settings", "metrics", "logger"):
                 assert keyword in params, (cls, name, keyword)
                 assert params[keyword].kind is inspect.Parameter.KEYWORD_ONLY, (cls, name, keyword)

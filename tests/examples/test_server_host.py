@@ -183,6 +183,8 @@ def test_background_consumer_counts_each_event_once(tmp_path: Path) -> None:
 
 
 def test_requests_and_drain_with_the_consumer_off(tmp_path: Path) -> None:
+    from cap_demo.observe import declared_nodes
+
     with (
         serving(tmp_path, CAPS_CONSUMER="off", CAPS_DATA_DIR=str(tmp_path / "data")) as server,
         httpx.Client(base_url=server.url, timeout=10.0) as http,
@@ -197,14 +199,7 @@ def test_requests_and_drain_with_the_consumer_off(tmp_path: Path) -> None:
         assert http.get("/summary").json()["events"] == 12
 
         nodes = {n["node"]: n for n in http.get("/nodes").json()["nodes"]}
-        assert set(nodes) == {
-            "ingest",
-            "store_payload",
-            "index_event",
-            "enqueue_job",
-            "consume_jobs",
-            "summarize",
-        }
+        assert set(nodes) == set(declared_nodes())
         for alias, node in nodes.items():
             assert node["diagnostics"] == [], alias
         assert nodes["store_payload"]["runs"] == 24

@@ -26,15 +26,13 @@ import httpx
 from werkzeug.serving import make_server
 
 from cap_cloudflare_do.sync import DurableObjectNamespace
-from cap_cloudflare_kv import CloudflareKvConfig
 from cap_cloudflare_kv import KvNamespace as AsyncKvNamespace
 from cap_cloudflare_kv.sync import KvNamespace
-from cap_cloudflare_queue import CloudflareQueueConfig
 from cap_cloudflare_queue.sync import Queue, QueueConsumer
 from cap_cloudflare_r2.sync import R2Bucket
 from cap_opendal_core.layers import LayerSettings
 from tests.support.cf_api import CloudflareApi
-from tests.support.cf_kv_api import ACCOUNT_ID, NAMESPACE_ID, kv_api_server
+from tests.support.cf_kv_api import kv_api_server
 from tests.support.cf_queue_api import QueueApi
 
 from .conftest import REPO
@@ -56,22 +54,9 @@ def test_a_threaded_wsgi_server_serves_16_clients_over_all_four_capabilities(
     moto_s3: MotoS3, do_gateway: GatewayServer
 ) -> None:
     with kv_api_server() as kv_state, CloudflareApi() as api:
-        QueueApi(api, queue_ids=(QUEUE_ID,))
-        queue_config = CloudflareQueueConfig(
-            account_id=api.account_id,
-            queue_id=QUEUE_ID,
-            api_token=api.token,
-            base_url=api.base_url,
-            timeout=10.0,
-        )
+        queue_config = QueueApi(api, queue_ids=(QUEUE_ID,)).config()
         kv = KvNamespace.from_config(
-            CloudflareKvConfig(
-                account_id=ACCOUNT_ID,
-                namespace_id=NAMESPACE_ID,
-                api_token=kv_state.api.token,
-                base_url=kv_state.api.base_url,
-                timeout=10.0,
-            ),
+            kv_state.config(),
             settings=SETTINGS,
         )
         bucket = R2Bucket.from_url(moto_s3.url(moto_s3.create_bucket()), settings=SETTINGS)
@@ -135,13 +120,7 @@ def test_a_threaded_wsgi_server_serves_16_clients_over_all_four_capabilities(
 
 def test_a_script_calls_asyncio_run_many_times_and_mixes_in_sync_calls() -> None:
     with kv_api_server() as state:
-        config = CloudflareKvConfig(
-            account_id=ACCOUNT_ID,
-            namespace_id=NAMESPACE_ID,
-            api_token=state.api.token,
-            base_url=state.api.base_url,
-            timeout=10.0,
-        )
+        config = state.config()
         kv = AsyncKvNamespace.from_config(config, settings=SETTINGS)
         blocking = KvNamespace(kv)  # the same object, driven from the portal thread
 

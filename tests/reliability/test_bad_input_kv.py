@@ -25,7 +25,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from cap_cloudflare_kv import CloudflareKvConfig, KvNamespace, KvWrite, limits
+from cap_cloudflare_kv import KvNamespace, KvWrite, limits
 from cap_cloudflare_kv.backends.rest import RestBackend
 from cap_cloudflare_kv.models import VALUE_TYPES
 from cap_opendal_core.layers import LayerSettings, RetryPolicy
@@ -91,13 +91,7 @@ class KvEnv(PropertyEnv):
         if self.kind == "memory":
             return KvNamespace.from_url("memory://", settings=SETTINGS, clock=_clock)
         assert self.api is not None
-        config = CloudflareKvConfig(
-            account_id=ACCOUNT_ID,
-            namespace_id=NAMESPACE_ID,
-            api_token=self.api.api.token,
-            base_url=self.api.api.base_url,
-            timeout=10.0,
-        )
+        config = self.api.config()
         backend = RestBackend(config)
         backend.clock = _clock
         return KvNamespace(backend, settings=SETTINGS)

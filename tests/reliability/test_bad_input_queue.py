@@ -138,14 +138,7 @@ class QueueEnv(PropertyEnv):
 
     def _config(self) -> CloudflareQueueConfig:
         assert self.api is not None
-        api = self.api.api
-        return CloudflareQueueConfig(
-            account_id=api.account_id,
-            queue_id=QUEUE_ID,
-            api_token=api.token,
-            base_url=api.base_url,
-            timeout=10,
-        )
+        return self.api.config()
 
     def state(self) -> Any:
         """Every stored message (and, for REST, the number of requests received); on disk, checks that

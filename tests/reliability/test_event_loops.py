@@ -26,14 +26,14 @@ import anyio
 import pytest
 
 from cap_cloudflare_do import DurableObject, DurableObjectNamespace
-from cap_cloudflare_kv import CloudflareKvConfig, KvNamespace
+from cap_cloudflare_kv import KvNamespace
 from cap_cloudflare_kv.sync import KvNamespace as SyncKvNamespace
-from cap_cloudflare_queue import CloudflareQueueConfig, Queue, QueueConsumer
+from cap_cloudflare_queue import Queue, QueueConsumer
 from cap_cloudflare_r2 import R2Bucket
 from cap_opendal_core.errors import Unsupported
 from cap_opendal_core.layers import LayerSettings
 from tests.support.cf_api import CloudflareApi
-from tests.support.cf_kv_api import ACCOUNT_ID, NAMESPACE_ID, kv_api_server
+from tests.support.cf_kv_api import kv_api_server
 from tests.support.cf_queue_api import QueueApi
 
 if TYPE_CHECKING:
@@ -56,13 +56,7 @@ def _pool_of(backend_client: Any) -> Any:
 
 def test_kv_rest_survives_one_event_loop_per_call() -> None:
     with kv_api_server() as state:
-        config = CloudflareKvConfig(
-            account_id=ACCOUNT_ID,
-            namespace_id=NAMESPACE_ID,
-            api_token=state.api.token,
-            base_url=state.api.base_url,
-            timeout=10.0,
-        )
+        config = state.config()
         kv = KvNamespace.from_config(config, settings=SETTINGS)
 
         async def call(i: int) -> tuple[Any, Any]:
@@ -81,14 +75,7 @@ def test_kv_rest_survives_one_event_loop_per_call() -> None:
 
 def test_queue_rest_survives_one_event_loop_per_call() -> None:
     with CloudflareApi() as api:
-        QueueApi(api, queue_ids=(QUEUE_ID,))
-        config = CloudflareQueueConfig(
-            account_id=api.account_id,
-            queue_id=QUEUE_ID,
-            api_token=api.token,
-            base_url=api.base_url,
-            timeout=10.0,
-        )
+        config = QueueApi(api, queue_ids=(QUEUE_ID,)).config()
         queue = Queue.from_config(config, settings=SETTINGS)
         consumer = QueueConsumer.from_config(config, settings=SETTINGS)
 
@@ -161,24 +148,11 @@ class Counter(DurableObject):
 def test_rest_and_gateway_clients_work_under_asyncio_and_trio_alternately(do_gateway: GatewayServer) -> None:
     with kv_api_server() as state, CloudflareApi() as api:
         kv = KvNamespace.from_config(
-            CloudflareKvConfig(
-                account_id=ACCOUNT_ID,
-                namespace_id=NAMESPACE_ID,
-                api_token=state.api.token,
-                base_url=state.api.base_url,
-                timeout=10.0,
-            ),
+            state.config(),
             settings=SETTINGS,
         )
-        QueueApi(api, queue_ids=(QUEUE_ID,))
         queue = Queue.from_config(
-            CloudflareQueueConfig(
-                account_id=api.account_id,
-                queue_id=QUEUE_ID,
-                api_token=api.token,
-                base_url=api.base_url,
-                timeout=10.0,
-            ),
+            QueueApi(api, queue_ids=(QUEUE_ID,)).config(),
             settings=SETTINGS,
         )
         namespace = DurableObjectNamespace.from_gateway(
@@ -272,13 +246,7 @@ def _in_child(work: Callable[[], Any]) -> Any:
 def test_a_forked_child_uses_capabilities_the_parent_built_and_used(tmp_path: Path) -> None:
     with kv_api_server() as state:
         rest = KvNamespace.from_config(
-            CloudflareKvConfig(
-                account_id=ACCOUNT_ID,
-                namespace_id=NAMESPACE_ID,
-                api_token=state.api.token,
-                base_url=state.api.base_url,
-                timeout=10.0,
-            ),
+            state.config(),
             settings=SETTINGS,
         )
         local = KvNamespace.local(tmp_path / "kv", settings=SETTINGS)

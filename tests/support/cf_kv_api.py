@@ -30,6 +30,8 @@ from tests.support.cf_api import ApiRequest, ApiResponse, CloudflareApi, error_r
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
+    from cap_cloudflare_kv import CloudflareKvConfig
+
 __all__ = ["ACCOUNT_ID", "NAMESPACE_ID", "KvApi", "KvEntry", "kv_api_server"]
 
 ACCOUNT_ID = "0123456789abcdef0123456789abcdef"
@@ -90,6 +92,19 @@ class KvApi:
         self.api.clear()
 
     # -- helpers --------------------------------------------------------------------------------
+    def config(self, *, base_url: str | None = None, timeout: float = 10.0) -> CloudflareKvConfig:
+        """A ``CloudflareKvConfig`` for the default namespace on this stand-in (or on ``base_url``, a
+        proxy in front of it), with its token."""
+        from cap_cloudflare_kv import CloudflareKvConfig
+
+        return CloudflareKvConfig(
+            account_id=ACCOUNT_ID,
+            namespace_id=NAMESPACE_ID,
+            api_token=self.api.token,
+            base_url=self.api.base_url if base_url is None else base_url,
+            timeout=timeout,
+        )
+
     @property
     def entries(self) -> dict[str, KvEntry]:
         """The default namespace's live entries (expired ones hidden)."""

@@ -36,6 +36,8 @@ from tests.support.cf_api import ApiRequest, ApiResponse, CloudflareApi, error_r
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
 
+    from cap_cloudflare_queue import CloudflareQueueConfig
+
 __all__ = ["QueueApi", "StoredMessage"]
 
 MAX_MESSAGE_BYTES = 128_000
@@ -82,6 +84,19 @@ class QueueApi:
         self.api.route("POST", base + "/batch", self._push_batch)
         self.api.route("POST", base + "/pull", self._pull)
         self.api.route("POST", base + "/ack", self._ack)
+
+    def config(self, *, base_url: str | None = None, timeout: float = 10.0) -> CloudflareQueueConfig:
+        """A ``CloudflareQueueConfig`` for the first queue on this stand-in (or on ``base_url``, a proxy
+        in front of it), with its token."""
+        from cap_cloudflare_queue import CloudflareQueueConfig
+
+        return CloudflareQueueConfig(
+            account_id=self.api.account_id,
+            queue_id=next(iter(self.queues)),
+            api_token=self.api.token,
+            base_url=self.api.base_url if base_url is None else base_url,
+            timeout=timeout,
+        )
 
     # -- helpers ---------------------------------------------------------------------------------
 

@@ -14,7 +14,7 @@ import contextlib
 import socket
 import socketserver
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Self
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
@@ -43,7 +43,25 @@ def _pipe(src: socket.socket, dst: socket.socket) -> None:
         dst.shutdown(socket.SHUT_WR)
 
 
-class RecordingProxy:
+class _Served:
+    """A socketserver served from a daemon thread while the ``with`` block runs."""
+
+    _server: socketserver.BaseServer
+    _thread: threading.Thread
+
+    def __enter__(self) -> Self:
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(10)
+
+
+class RecordingProxy(_Served):
     """``with RecordingProxy() as proxy:`` — ``proxy.url`` to use it, ``proxy.heads`` for what it saw."""
 
     def __init__(self) -> None:
@@ -114,19 +132,8 @@ class RecordingProxy:
         with contextlib.suppress(OSError):
             conn.shutdown(socket.SHUT_RDWR)
 
-    def __enter__(self) -> RecordingProxy:
-        self._thread.start()
-        return self
 
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)
-
-
-class ErrorServer:
+class ErrorServer(_Served):
     """An HTTP server on 127.0.0.1 that answers every request with ``500`` and a short text body —
     an endpoint that is reachable but failing (what error paths, not connection paths, exercise)."""
 
@@ -159,14 +166,3 @@ class ErrorServer:
         self._server = Server(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
-
-    def __enter__(self) -> ErrorServer:
-        self._thread.start()
-        return self
-
-    def __exit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> None:
-        self._server.shutdown()
-        self._server.server_close()
-        self._thread.join(10)

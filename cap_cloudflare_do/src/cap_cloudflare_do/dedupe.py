@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from cap_opendal_core.checks import check_at_most
 from cap_opendal_core.errors import InvalidInput, LimitExceeded
+from cap_opendal_core.forward import Forward
 from cap_opendal_core.show import show
 from cap_opendal_core.spec import hints_of
 
@@ -199,10 +200,9 @@ class Dedupe:
         namespace = DurableObjectNamespace.local(path, DedupeLedger, clock=clock, settings=settings)
         return cls(namespace, shards=shards, settings=settings)
 
-    @property
-    def info(self) -> Descriptor:
-        """Strong, durable, and an atomic reservation: one winner per key."""
-        return self._namespace.info
+    info: Forward[Descriptor] = Forward(
+        "_namespace", "Strong, durable, and an atomic reservation: one winner per key."
+    )
 
     @property
     def namespace(self) -> DurableObjectNamespace:

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import json as _json
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import Any, TypedDict
 
-__all__ = ["AlarmInfo", "HeadersInit", "Request", "Response", "normalise_headers"]
+__all__ = ["AlarmInfo", "HeadersInit", "Request", "RequestInit", "Response", "normalise_headers"]
 
 HeadersInit = Mapping[str, str] | Iterable[tuple[str, str]]
 
@@ -45,6 +45,17 @@ class _Body:
     async def json(self) -> Any:
         """The body parsed as JSON."""
         return _json.loads(self.body)
+
+
+class RequestInit(TypedDict, total=False):
+    """A stub ``fetch``'s options, JS's ``RequestInit`` as keywords: ``stub.fetch(url, method="POST")``."""
+
+    method: str
+    """The HTTP method (default ``GET``)."""
+    headers: HeadersInit | None
+    """Header pairs or a mapping (names are compared lower-cased)."""
+    body: bytes | str | None
+    """The body (a ``str`` is sent as UTF-8); a ``GET`` or ``HEAD`` has none."""
 
 
 class Request(_Body):

@@ -17,19 +17,21 @@ read-only and ``resource::state::write`` + ``resource::state`` for anything else
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, Unpack, overload
 
 from cap_opendal_core.capability import (
     Capability,
     check_binding,
-    check_settings,
+    check_options,
     local_order_hint,
     workers_only,
 )
+from cap_opendal_core.checks import check_keywords
 from cap_opendal_core.errors import InvalidInput, Misconfigured
 from cap_opendal_core.show import show
 
 from .ids import DurableObjectId, check_hex_id, check_name
+from .models import RequestInit
 from .operations import FETCH, FETCH_READ, RESOLVE_ID, RPC, RPC_READ
 from .spec import SPEC
 from .validation import check_fetch, check_rpc_args, check_rpc_name
@@ -40,13 +42,12 @@ if TYPE_CHECKING:
 
     import httpx
 
-    from cap_opendal_core.layers import LayerSettings
-    from cap_opendal_core.metrics import Metrics
+    from cap_opendal_core.capability import CapabilityOptions
 
     from .backends.base import NamespaceBackend, StubBackend
     from .backends.local import LocalRuntime
     from .config import GatewayConfig
-    from .models import HeadersInit, Response
+    from .models import Response
     from .object import DurableObject
 
 __all__ = ["DurableObjectNamespace", "DurableObjectStub"]
@@ -80,15 +81,13 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
         self,
         backend: NamespaceBackend,
         *,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         object_class: type[DurableObject] | None = None,
         read_only: Iterable[str] | None = None,
+        **options: Unpack[CapabilityOptions],
     ) -> None:
         from .object import DurableObject
 
-        super().__init__(backend, settings=settings, metrics=metrics, logger=logger)
+        super().__init__(backend, **options)
 
         if object_class is not None and not (
             isinstance(object_class, type) and issubclass(object_class, DurableObject)
@@ -117,10 +116,8 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
         env: Any = None,
         clock: Callable[[], float] | None = None,
         idle_timeout: float | None = None,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         durability: Literal["process", "full"] = "process",
+        **options: Unpack[CapabilityOptions],
     ) -> DurableObjectNamespace:
         """The embedded runtime hosting ``object_class``, storing in the directory ``path``
         (``":memory:"`` keeps storage in memory, for tests). The directory comes first, as for every
@@ -131,7 +128,7 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
         from .backends.local import DEFAULT_IDLE_TIMEOUT, LocalRuntime
         from .backends.sqlite_store import check_directory
 
-        check_settings(settings, "do")  # the runtime builds its own pipeline with them: refuse now
+        checked = check_options(cls, "local", options)  # the runtime's own pipeline uses the settings
         if isinstance(path, type):  # the old order, local(object_class, path)
             raise Misconfigured(
                 f"the class {path.__name__} was given as the directory: "
@@ -148,10 +145,10 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
             env=env,
             clock=clock,
             idle_timeout=DEFAULT_IDLE_TIMEOUT if idle_timeout is None else idle_timeout,
-            settings=settings,
+            settings=checked["settings"],
             durability=durability,
         )
-        return cls(runtime, settings=settings, metrics=metrics, logger=logger, object_class=object_class)
+        return cls(runtime, object_class=object_class, **checked)
 
     @classmethod
     def from_env(
@@ -161,26 +158,19 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
         *,
         object_class: type[DurableObject] | None = None,
         read_only: Iterable[str] | None = None,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
+        **options: Unpack[CapabilityOptions],
     ) -> DurableObjectNamespace:
         """The namespace bound as ``binding`` in a Python Worker's ``env`` (raw or ``workers``-wrapped).
 
         Give ``object_class`` (when the class is Python) or ``read_only`` so RPC names are checked
         and read-only methods record reads; without them every RPC records a write."""
-        check_settings(settings, "do")
+        checked = check_options(cls, "from_env", options)
         check_binding(env, binding, capability="do")
         with workers_only("DurableObjectNamespace", "do"):
             from .backends.workers import WorkersNamespace
 
         return cls(
-            WorkersNamespace.from_env(env, binding),
-            settings=settings,
-            metrics=metrics,
-            logger=logger,
-            object_class=object_class,
-            read_only=read_only,
+            WorkersNamespace.from_env(env, binding), object_class=object_class, read_only=read_only, **checked
         )
 
     @classmethod
@@ -192,13 +182,11 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
         token: str | Any,
         object_class: type[DurableObject] | None = None,
         read_only: Iterable[str] | None = None,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
         proxy: str | None = None,
         trust_env: bool = False,
+        **options: Unpack[CapabilityOptions],
     ) -> DurableObjectNamespace:
         """Objects of ``binding`` behind the gateway Worker at ``url`` (see :mod:`cap_cloudflare_do.gateway`).
         ``token`` (a str or :class:`~cap_opendal_core.redact.Secret`) is registered for redaction.
@@ -206,6 +194,7 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
         ``HTTP(S)_PROXY`` apply (:mod:`cap_opendal_core.transit`)."""
         from .backends.gateway import GatewayNamespace
 
+        checked = check_options(cls, "from_gateway", options)
         backend = GatewayNamespace(
             url,
             binding=binding,
@@ -215,14 +204,7 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
             proxy=proxy,
             trust_env=trust_env,
         )
-        return cls(
-            backend,
-            settings=settings,
-            metrics=metrics,
-            logger=logger,
-            object_class=object_class,
-            read_only=read_only,
-        )
+        return cls(backend, object_class=object_class, read_only=read_only, **checked)
 
     @classmethod
     def from_url(
@@ -232,9 +214,7 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
         object_class: type[DurableObject] | None = None,
         binding: str | None = None,
         token: str | Any = None,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
+        **options: Unpack[CapabilityOptions],
     ) -> DurableObjectNamespace:
         """By URL: ``memory://`` (the embedded runtime, in memory), ``file:///dir`` (the embedded runtime
         storing in ``dir``) — both need ``object_class`` — or ``https://…`` (the gateway; needs
@@ -244,14 +224,13 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
         if not isinstance(url, str):
             raise InvalidInput(f"url must be a str, got {type(url).__name__}", field="url")
         parts = urlsplit(url)
-        common: dict[str, Any] = {"settings": settings, "metrics": metrics, "logger": logger}
         if parts.scheme in ("memory", "file"):
             if object_class is None:
                 raise InvalidInput(
                     f"{parts.scheme}:// hosts objects locally: pass object_class=", field="object_class"
                 )
             if parts.scheme == "memory":
-                return cls.local(":memory:", object_class, **common)
+                return cls.local(":memory:", object_class, **options)
             path = unquote(parts.netloc + parts.path)
             if not path:
                 raise Misconfigured(
@@ -259,11 +238,11 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
                     capability="do",
                     operation="from_url",
                 )
-            return cls.local(path, object_class, **common)
+            return cls.local(path, object_class, **options)
         if parts.scheme in ("https", "http"):
             if binding is None or token is None:
                 raise InvalidInput("a gateway URL needs binding= and token=", field="binding")
-            return cls.from_gateway(url, binding=binding, token=token, object_class=object_class, **common)
+            return cls.from_gateway(url, binding=binding, token=token, object_class=object_class, **options)
         raise Misconfigured(
             f"unsupported Durable Objects URL scheme {parts.scheme!r}; accepted: memory://, "
             "file:///absolute/dir, https://gateway-host (the gateway Worker)",
@@ -277,9 +256,7 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
         config: GatewayConfig,
         *,
         object_class: type[DurableObject] | None = None,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
+        **options: Unpack[CapabilityOptions],
     ) -> DurableObjectNamespace:
         """From a validated :class:`~cap_cloudflare_do.config.GatewayConfig` (pydantic)."""
         from .config import GatewayConfig
@@ -296,12 +273,10 @@ class DurableObjectNamespace(Capability["NamespaceBackend"]):
             token=config.token.get_secret_value(),
             object_class=object_class,
             read_only=config.read_only,
-            settings=settings,
-            metrics=metrics,
-            logger=logger,
             timeout=config.timeout,
             proxy=config.proxy,
             trust_env=config.trust_env,
+            **options,
         )
 
     # -- what it is --------------------------------------------------------------------------------
@@ -436,13 +411,7 @@ class DurableObjectStub:
         return await ns._pipeline.call(op, self._backend.call, name, tagged, key=name)
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
-        if (name.startswith("__") and name.endswith("__")) or name in DurableObjectStub.__slots__:
-            raise AttributeError(name)
-        if self._interface is not None and name not in self._interface[1]:
-            raise AttributeError(
-                f"{name!r} is not an RPC method of {self._interface[0]} "
-                "(the interface this stub was made with)"
-            )
+        check_rpc_attribute(name, self._interface, DurableObjectStub.__slots__)
 
         async def rpc(*args: Any) -> Any:
             return await self.call(name, *args)
@@ -450,23 +419,31 @@ class DurableObjectStub:
         rpc.__name__ = rpc.__qualname__ = name
         return rpc
 
-    async def fetch(
-        self,
-        url: str,
-        *,
-        method: str = "GET",
-        headers: HeadersInit | None = None,
-        body: bytes | str | None = None,
-    ) -> Response:
+    async def fetch(self, url: str, **init: Unpack[RequestInit]) -> Response:
         """Send an HTTP request to the object's ``fetch`` handler; returns its response (buffered).
+        ``init`` (:class:`~cap_cloudflare_do.models.RequestInit`): ``method``, ``headers``, ``body``.
         Records a read only when the class lists ``"fetch"`` in ``read_only``."""
         ns = self._namespace
-        request = check_fetch(url, method, headers, body)
+        check_keywords(init, RequestInit.__annotations__, "DurableObjectStub.fetch")
+        request = check_fetch(url, init.get("method", "GET"), init.get("headers"), init.get("body"))
         op = FETCH_READ if "fetch" in ns._read_only else FETCH
         return await ns._pipeline.call(op, self._backend.fetch, request, key=request.url)
 
     def __repr__(self) -> str:
         return f"DurableObjectStub({self.id!r})"
+
+
+def check_rpc_attribute(
+    name: str, interface: tuple[str, frozenset[str]] | None, own: tuple[str, ...]
+) -> None:
+    """Refuse (``AttributeError``) ``stub.name`` as an RPC method where it cannot be one: a dunder or
+    one of the stub's ``own`` slots, or, when the stub was made with ``interface``, a name it lacks."""
+    if (name.startswith("__") and name.endswith("__")) or name in own:
+        raise AttributeError(name)
+    if interface is not None and name not in interface[1]:
+        raise AttributeError(
+            f"{name!r} is not an RPC method of {interface[0]} (the interface this stub was made with)"
+        )
 
 
 def interface_methods(

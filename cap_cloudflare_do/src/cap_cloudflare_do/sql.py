@@ -96,7 +96,7 @@ _TOKEN: Final = re.compile(
 )
 
 _WRITE_WORDS: Final = frozenset({"INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER"})
-_READ_PRAGMAS: Final = frozenset(
+READ_PRAGMAS: Final = frozenset(
     {
         "table_info",
         "table_xinfo",
@@ -203,7 +203,7 @@ def _reads_only(words: list[str]) -> bool:
         if len(rest) > 1 and rest[1] == ".":  # schema.pragma
             rest = rest[2:]
         name = rest[0].lower() if rest else ""
-        if name not in _READ_PRAGMAS:
+        if name not in READ_PRAGMAS:
             return False
         if name in _SETTABLE_PRAGMAS:
             return len(rest) == 1  # with a value (= x or (x)) it sets the flag

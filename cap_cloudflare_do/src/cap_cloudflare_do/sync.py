@@ -8,12 +8,13 @@ keeps running between calls.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Self, overload
+from typing import TYPE_CHECKING, Any, Self, Unpack, overload
 
+from cap_opendal_core.forward import Forward
 from cap_opendal_core.sync import SyncCapability, run
 
 from .namespace import DurableObjectNamespace as AsyncDurableObjectNamespace
-from .namespace import Interface, interface_methods
+from .namespace import Interface, check_rpc_attribute, interface_methods
 
 if TYPE_CHECKING:
     import os
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from .backends.local import LocalRuntime
     from .config import GatewayConfig
     from .ids import DurableObjectId
-    from .models import HeadersInit, Response
+    from .models import RequestInit, Response
     from .namespace import DurableObjectStub as AsyncDurableObjectStub
     from .object import DurableObject
 
@@ -62,15 +63,12 @@ class DurableObjectNamespace(SyncCapability[AsyncDurableObjectNamespace]):
         """See the async namespace."""
         return self._cap.backend_kind
 
-    @property
-    def object_class(self) -> type[DurableObject] | None:
-        """The class the namespace hosts or checks calls against, if given."""
-        return self._cap.object_class
-
-    @property
-    def runtime(self) -> LocalRuntime | None:
-        """The embedded runtime of a ``local`` namespace (None otherwise)."""
-        return self._cap.runtime
+    object_class: Forward[type[DurableObject] | None] = Forward(
+        "_cap", "The class the namespace hosts or checks calls against, if given."
+    )
+    runtime: Forward[LocalRuntime | None] = Forward(
+        "_cap", "The embedded runtime of a ``local`` namespace (None otherwise)."
+    )
 
     def id_from_name(self, name: str) -> DurableObjectId:
         """The id derived from ``name`` (no I/O)."""
@@ -121,27 +119,15 @@ class DurableObjectStub:
         self._stub = stub
         self._interface = interface
 
-    @property
-    def id(self) -> DurableObjectId:
-        return self._stub.id
-
-    @property
-    def name(self) -> str | None:
-        """The name the id was derived from, if any."""
-        return self._stub.name
+    id: Forward[DurableObjectId] = Forward("_stub")
+    name: Forward[str | None] = Forward("_stub", "The name the id was derived from, if any.")
 
     def call(self, method: str, *args: Any) -> Any:
         """Call the object's RPC method ``method`` with ``args``; returns its result (a copy)."""
         return run(self._stub.call, method, *args, what=f"DurableObjectStub.{method}()")
 
     def __getattr__(self, name: str) -> Callable[..., Any]:
-        if (name.startswith("__") and name.endswith("__")) or name in DurableObjectStub.__slots__:
-            raise AttributeError(name)
-        if self._interface is not None and name not in self._interface[1]:
-            raise AttributeError(
-                f"{name!r} is not an RPC method of {self._interface[0]} "
-                "(the interface this stub was made with)"
-            )
+        check_rpc_attribute(name, self._interface, DurableObjectStub.__slots__)
 
         def rpc(*args: Any) -> Any:
             return self.call(name, *args)
@@ -149,18 +135,10 @@ class DurableObjectStub:
         rpc.__name__ = rpc.__qualname__ = name
         return rpc
 
-    def fetch(
-        self,
-        url: str,
-        *,
-        method: str = "GET",
-        headers: HeadersInit | None = None,
-        body: bytes | str | None = None,
-    ) -> Response:
-        """Send an HTTP request to the object's ``fetch`` handler; returns its response (buffered)."""
-        return run(
-            self._stub.fetch, url, method=method, headers=headers, body=body, what="DurableObjectStub.fetch()"
-        )
+    def fetch(self, url: str, **init: Unpack[RequestInit]) -> Response:
+        """Send an HTTP request to the object's ``fetch`` handler; returns its response (buffered).
+        ``init``: ``method``, ``headers``, ``body`` (:class:`~cap_cloudflare_do.models.RequestInit`)."""
+        return run(self._stub.fetch, url, what="DurableObjectStub.fetch()", **init)
 
     def __repr__(self) -> str:
         return f"sync.{self._stub!r}"

@@ -10,9 +10,9 @@ only then, so ``import cap_cloudflare_kv`` stays cheap and works under Pyodide.
 from __future__ import annotations
 
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal, overload
+from typing import TYPE_CHECKING, Any, Final, Literal, Unpack, overload
 
-from cap_opendal_core.capability import Capability, check_binding, check_settings, workers_only
+from cap_opendal_core.capability import Capability, check_binding, check_options, workers_only
 from cap_opendal_core.errors import InvalidInput, Misconfigured, Unsupported
 
 from . import operations as ops
@@ -36,12 +36,11 @@ if TYPE_CHECKING:
     import datetime as _dt
     import os
 
+    from cap_opendal_core.capability import CapabilityOptions
     from cap_opendal_core.embedded import Durability
-    from cap_opendal_core.layers import LayerSettings
-    from cap_opendal_core.metrics import Metrics
     from cap_opendal_core.operators.config import ServiceConfig
 
-    from .backends.base import KvBackend
+    from .backends.base import KvBackend  # noqa: F401 (the Capability base's argument)
     from .config import CloudflareKvConfig
     from .models import KvKey, KvListResult, KvValueWithMetadata, KvWrite, ValueType, WriteValue
     from .streams import KvStream
@@ -65,9 +64,6 @@ class KvNamespace(Capability["KvBackend"]):
 
     __slots__ = ()
 
-    def _layer_settings(self, backend: KvBackend, settings: LayerSettings) -> LayerSettings:
-        return backend.pipeline_settings(settings)
-
     # -- constructors ----------------------------------------------------------------------------
 
     @classmethod
@@ -75,32 +71,27 @@ class KvNamespace(Capability["KvBackend"]):
         cls,
         env: Any,
         binding: str,
-        *,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
+        **options: Unpack[CapabilityOptions],
     ) -> KvNamespace:
         """The KV binding ``binding`` of a Python Worker's ``env`` (raw or ``workers``-SDK-wrapped).
 
         Raises ``Misconfigured`` naming the binding when ``env`` lacks it.
         """
-        settings = _settings(settings)
+        checked = check_options(cls, "from_env", options)
         check_binding(env, binding, capability="kv")
         with workers_only("KvNamespace", "kv"):
             from .backends.workers import WorkersBackend
 
-        return cls(WorkersBackend.from_env(env, binding), settings=settings, metrics=metrics, logger=logger)
+        return cls(WorkersBackend.from_env(env, binding), **checked)
 
     @classmethod
     def local(
         cls,
         path: str | os.PathLike[str],
         *,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         clock: Callable[[], float] | None = None,
         durability: Durability = "process",
+        **options: Unpack[CapabilityOptions],
     ) -> KvNamespace:
         """The embedded default: a namespace in directory ``path`` (created when first used).
 
@@ -114,25 +105,18 @@ class KvNamespace(Capability["KvBackend"]):
 
         from .backends.local import LOCAL_MEMBERS, LocalBackend
 
-        settings = _settings(settings)
+        checked = check_options(cls, "local", options)
         level = check_durability(durability, capability="kv")
         root = local_root(path, capability="kv", members=LOCAL_MEMBERS, create=True)
-        return cls(
-            LocalBackend(root, durability=level, clock=clock),
-            settings=settings,
-            metrics=metrics,
-            logger=logger,
-        )
+        return cls(LocalBackend(root, durability=level, clock=clock), **checked)
 
     @classmethod
     def from_url(
         cls,
         url: str,
         *,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         clock: Callable[[], float] | None = None,
+        **options: Unpack[CapabilityOptions],
     ) -> KvNamespace:
         """KV on the OpenDAL operator ``url`` names: ``memory://``, ``fs:///abs/dir``, ``s3://…``.
 
@@ -142,29 +126,19 @@ class KvNamespace(Capability["KvBackend"]):
         from cap_opendal_core.embedded.url import file_url_path, is_file_url
 
         if is_file_url(url):
-            return cls.local(
-                file_url_path(url, capability="kv"),
-                settings=settings,
-                metrics=metrics,
-                logger=logger,
-                clock=clock,
-            )
+            return cls.local(file_url_path(url, capability="kv"), clock=clock, **options)
         from cap_opendal_core.operators.url import from_url
 
-        _settings(settings)
-        return cls.from_config(
-            from_url(url, capability="kv"), settings=settings, metrics=metrics, logger=logger, clock=clock
-        )
+        checked = check_options(cls, "from_url", options)
+        return cls.from_config(from_url(url, capability="kv"), clock=clock, **checked)
 
     @classmethod
     def from_config(
         cls,
         config: CloudflareKvConfig | ServiceConfig,
         *,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         clock: Callable[[], float] | None = None,
+        **options: Unpack[CapabilityOptions],
     ) -> KvNamespace:
         """The Cloudflare REST API for a :class:`~cap_cloudflare_kv.CloudflareKvConfig`, or KV on
         an OpenDAL operator for one of core's operator configs (``FsConfig``, ``MemoryConfig`` …)."""
@@ -172,7 +146,7 @@ class KvNamespace(Capability["KvBackend"]):
 
         from .config import CloudflareKvConfig
 
-        settings = _settings(settings)
+        checked = check_options(cls, "from_config", options)
         if isinstance(config, CloudflareKvConfig):
             if clock is not None:
                 raise Misconfigured(
@@ -181,13 +155,11 @@ class KvNamespace(Capability["KvBackend"]):
                 )
             from .backends.rest import RestBackend
 
-            return cls(RestBackend(config), settings=settings, metrics=metrics, logger=logger)
+            return cls(RestBackend(config), **checked)
         if isinstance(config, _ServiceConfig):
             from .backends.opendal import open_backend
 
-            return cls(
-                open_backend(config, settings, clock), settings=settings, metrics=metrics, logger=logger
-            )
+            return cls(open_backend(config, checked["settings"], clock), **checked)
         raise Misconfigured(
             f"from_config() takes a CloudflareKvConfig or an operator config, got {type(config).__name__}",
             capability="kv",
@@ -360,8 +332,3 @@ class KvNamespace(Capability["KvBackend"]):
 
     def _describe(self) -> str:
         return f"{self._backend.name}: {self._backend.describe()}"
-
-
-def _settings(settings: object) -> LayerSettings:
-    """``settings`` checked before any backend is built (None means the default layers)."""
-    return check_settings(settings, "kv")

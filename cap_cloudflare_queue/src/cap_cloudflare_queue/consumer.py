@@ -14,9 +14,10 @@ from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypedDict, TypeVar, Unpack
 
-from cap_opendal_core.capability import Capability
+from cap_opendal_core.capability import Capability, CapabilityOptions, check_options
+from cap_opendal_core.checks import check_keywords
 from cap_opendal_core.errors import CapabilityError, InvalidInput, Misconfigured
 
 from .limits import (
@@ -45,9 +46,6 @@ if TYPE_CHECKING:
 
     import anyio
 
-    from cap_opendal_core.layers import LayerSettings
-    from cap_opendal_core.metrics import Metrics
-
     from .backends.base import ConsumerBackend
     from .claim_check import ClaimCheck
     from .codec import BodyCodec
@@ -73,6 +71,32 @@ class _RunState:
     inflight: set[anyio.CancelScope] = field(default_factory=set)
 
 
+class ConsumerOptions(CapabilityOptions, total=False):
+    """What ``QueueConsumer.from_url`` passes on to ``__init__``: the shared options and the pacing."""
+
+    max_batch_size: int
+    max_batch_timeout: float
+    visibility_timeout: float
+    poll_interval: float
+    max_idle_interval: float
+
+
+class RunOptions(TypedDict, total=False):
+    """How :meth:`QueueConsumer.run` handles batches; its typed and sync twins take the same keywords."""
+
+    concurrency: int
+    """How many batches are handled at once (default 4)."""
+    batch_size: int | None
+    """Messages a batch holds at most (default the consumer's ``max_batch_size``)."""
+    visibility_timeout: float | None
+    """How long a pulled batch is leased (default the consumer's)."""
+    max_batch_timeout: float | None
+    """How long a worker waits for a batch to fill once its first message arrived (default the
+    consumer's)."""
+    shutdown_grace: float
+    """On cancellation, how long the batches in hand may take to finish (default 30 s)."""
+
+
 class QueueConsumer(Capability["ConsumerBackend"]):
     """A pull consumer of one queue: :meth:`pull`, :meth:`ack`, :meth:`retry` and :meth:`run`.
 
@@ -87,19 +111,17 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         self,
         backend: ConsumerBackend,
         *,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         claim_check: ClaimCheck | None = None,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         max_batch_timeout: float = 0.0,
         visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT_S,
         poll_interval: float = 0.05,
         max_idle_interval: float = 1.0,
+        **options: Unpack[CapabilityOptions],
     ) -> None:
         from .claim_check import ClaimCheck
 
-        super().__init__(backend, settings=settings, metrics=metrics, logger=logger)
+        super().__init__(backend, **options)
         if claim_check is not None and not isinstance(claim_check, ClaimCheck):
             raise InvalidInput(
                 f"claim_check must be a ClaimCheck, got {type(claim_check).__name__}", field="claim_check"
@@ -127,13 +149,11 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         retry_delay: int = 0,
         visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT_S,
         claim_check: ClaimCheck | None = None,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         clock: Callable[[], float] | None = None,
         durability: Literal["process", "full"] | None = None,
         synchronous: Literal["normal", "full"] | None = None,
         poll_interval: float = 0.05,
+        **options: Unpack[CapabilityOptions],
     ) -> QueueConsumer:
         """A consumer of the local queue ``name`` in the directory ``path`` (the one ``Queue.local``
         was given; the directory comes first, as for every capability's ``local``).
@@ -145,6 +165,7 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         from .backends.local import ConsumerSettings, LocalConsumer, LocalStore
         from .producer import local_arguments
 
+        checked = check_options(cls, "local", options)
         directory = local_arguments(path, name, "QueueConsumer")
         backend = LocalConsumer(
             LocalStore(directory, clock=clock, durability=durability, synchronous=synchronous),
@@ -153,14 +174,12 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         )
         return cls(
             backend,
-            settings=settings,
-            metrics=metrics,
-            logger=logger,
             claim_check=claim_check,
             max_batch_size=max_batch_size,
             max_batch_timeout=max_batch_timeout,
             visibility_timeout=visibility_timeout,
             poll_interval=poll_interval,
+            **checked,
         )
 
     @classmethod
@@ -172,11 +191,8 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         dead_letter_queue: str | None = None,
         retry_delay: int = 0,
         claim_check: ClaimCheck | None = None,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         clock: Callable[[], float] | None = None,
-        **options: Any,
+        **options: Unpack[ConsumerOptions],
     ) -> QueueConsumer:
         """``file:///absolute/dir/NAME`` (``local://``: deprecated) or ``memory://NAME``, as for
         ``Queue.from_url``."""
@@ -190,9 +206,7 @@ class QueueConsumer(Capability["ConsumerBackend"]):
             _consumer_settings(ConsumerSettings, name, max_retries, dead_letter_queue, retry_delay),
             ephemeral=ephemeral,
         )
-        return cls(
-            backend, settings=settings, metrics=metrics, logger=logger, claim_check=claim_check, **options
-        )
+        return cls(backend, claim_check=claim_check, **options)
 
     @classmethod
     def from_config(
@@ -200,13 +214,11 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         config: CloudflareQueueConfig | Mapping[str, Any],
         *,
         claim_check: ClaimCheck | None = None,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         max_batch_size: int = DEFAULT_MAX_BATCH_SIZE,
         max_batch_timeout: float = 0.0,
         visibility_timeout: float = DEFAULT_VISIBILITY_TIMEOUT_S,
         poll_interval: float = 1.0,
+        **options: Unpack[CapabilityOptions],
     ) -> QueueConsumer:
         """An HTTP pull consumer through Cloudflare's REST API (enable it with ``wrangler queues
         consumer http add <queue>``; the token needs Queues read and write). With ``claim_check`` the
@@ -215,19 +227,18 @@ class QueueConsumer(Capability["ConsumerBackend"]):
         from .config import CloudflareQueueConfig
         from .producer import _config, require_queue_name_for_claim_check
 
+        checked = check_options(cls, "from_config", options)
         model = _config(config, CloudflareQueueConfig)
         require_queue_name_for_claim_check(model, claim_check)
         return cls(
             RestConsumer(RestClient(model)),
-            settings=settings,
-            metrics=metrics,
-            logger=logger,
             claim_check=claim_check,
             max_batch_size=max_batch_size,
             max_batch_timeout=max_batch_timeout,
             visibility_timeout=visibility_timeout,
             poll_interval=poll_interval,
             max_idle_interval=max(5.0, poll_interval),
+            **checked,
         )
 
     # -- what it is --------------------------------------------------------------------------------
@@ -364,38 +375,31 @@ class QueueConsumer(Capability["ConsumerBackend"]):
 
     # -- the loop ----------------------------------------------------------------------------------
 
-    async def run(
-        self,
-        handler: Handler,
-        *,
-        concurrency: int = 4,
-        batch_size: int | None = None,
-        visibility_timeout: float | None = None,
-        max_batch_timeout: float | None = None,
-        shutdown_grace: float = 30.0,
-    ) -> None:
-        """Handle batches with ``handler`` until cancelled (see the module docstring).
-
-        ``concurrency`` batches are handled at once; ``max_batch_timeout`` (default the consumer's) is
-        how long a worker waits for a batch to fill once its first message arrived.
-        """
+    async def run(self, handler: Handler, **options: Unpack[RunOptions]) -> None:
+        """Handle batches with ``handler`` until cancelled (see the module docstring); ``options``
+        (:class:`RunOptions`) say how many at once, how large, and how long to wait and to finish."""
         if not callable(handler):
             raise InvalidInput(
                 f"handler: must be an async function of a batch, got {handler!r}", field="handler"
             )
+        check_keywords(options, RunOptions.__annotations__, f"{type(self).__name__}.run")
+        concurrency = options.get("concurrency", 4)
         workers = check_concurrency(concurrency, field="concurrency", maximum=MAX_RUN_CONCURRENCY)
+        batch_size = options.get("batch_size")
         size = self.max_batch_size if batch_size is None else check_batch_size(batch_size)
+        visibility_timeout = options.get("visibility_timeout")
         lease = (
             self.visibility_timeout
             if visibility_timeout is None
             else check_visibility_timeout(visibility_timeout)
         )
+        max_batch_timeout = options.get("max_batch_timeout")
         wait = (
             self.max_batch_timeout
             if max_batch_timeout is None
             else check_wait_time(max_batch_timeout, field="max_batch_timeout")
         )
-        grace = _positive(shutdown_grace, "shutdown_grace", allow_zero=True)
+        grace = _positive(options.get("shutdown_grace", 30.0), "shutdown_grace", allow_zero=True)
         import anyio
 
         state = _RunState(grace)

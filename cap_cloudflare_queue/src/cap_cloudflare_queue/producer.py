@@ -12,12 +12,12 @@ from __future__ import annotations
 import dataclasses
 import os
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Final, Literal, TypeVar, Unpack
 
 from cap_opendal_core.capability import (
     Capability,
     check_binding,
-    check_settings,
+    check_options,
     local_order_hint,
     workers_only,
 )
@@ -50,9 +50,8 @@ from .validation import (
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Iterable, Sequence
 
+    from cap_opendal_core.capability import CapabilityOptions
     from cap_opendal_core.descriptors import Descriptor
-    from cap_opendal_core.layers import LayerSettings
-    from cap_opendal_core.metrics import Metrics
 
     from .backends.base import ProducerBackend
     from .claim_check import ClaimCheck
@@ -112,15 +111,13 @@ class Queue(Capability["ProducerBackend"]):
         backend: ProducerBackend,
         *,
         name: str,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         claim_check: ClaimCheck | None = None,
         queue_name: str | None = None,
+        **options: Unpack[CapabilityOptions],
     ) -> None:
         from .claim_check import ClaimCheck
 
-        super().__init__(backend, settings=settings, metrics=metrics, logger=logger)
+        super().__init__(backend, **options)
 
         if claim_check is not None and not isinstance(claim_check, ClaimCheck):
             raise InvalidInput(
@@ -142,9 +139,7 @@ class Queue(Capability["ProducerBackend"]):
         *,
         queue_name: str | None = None,
         claim_check: ClaimCheck | None = None,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
+        **options: Unpack[CapabilityOptions],
     ) -> Queue:
         """The producer binding ``binding`` of a Python Worker's ``env`` (raw or ``workers``-SDK wrapped).
 
@@ -158,7 +153,7 @@ class Queue(Capability["ProducerBackend"]):
                 capability=CAPABILITY,
                 operation="from_env",
             )
-        check_settings(settings, CAPABILITY)
+        checked = check_options(cls, "from_env", options)
         check_binding(env, binding, capability=CAPABILITY)
         with workers_only("Queue", CAPABILITY):
             from .backends.workers import WorkersProducer
@@ -166,11 +161,9 @@ class Queue(Capability["ProducerBackend"]):
         return cls(
             WorkersProducer.from_env(env, binding),
             name=binding,
-            settings=settings,
-            metrics=metrics,
-            logger=logger,
             claim_check=claim_check,
             queue_name=queue_name,
+            **checked,
         )
 
     @classmethod
@@ -179,9 +172,7 @@ class Queue(Capability["ProducerBackend"]):
         config: CloudflareQueueConfig | Mapping[str, Any],
         *,
         claim_check: ClaimCheck | None = None,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
+        **options: Unpack[CapabilityOptions],
     ) -> Queue:
         """A queue reached through Cloudflare's REST API (``messages`` and ``messages/batch``); ``config``
         is a :class:`~cap_cloudflare_queue.config.CloudflareQueueConfig` or a mapping of its fields.
@@ -189,15 +180,14 @@ class Queue(Capability["ProducerBackend"]):
         from .backends.rest import RestClient, RestProducer
         from .config import CloudflareQueueConfig
 
+        checked = check_options(cls, "from_config", options)
         model = _config(config, CloudflareQueueConfig)
         require_queue_name_for_claim_check(model, claim_check)
         return cls(
             RestProducer(RestClient(model)),
             name=model.display_name,
-            settings=settings,
-            metrics=metrics,
-            logger=logger,
             claim_check=claim_check,
+            **checked,
         )
 
     @classmethod
@@ -207,26 +197,23 @@ class Queue(Capability["ProducerBackend"]):
         name: str,
         *,
         claim_check: ClaimCheck | None = None,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         clock: Callable[[], float] | None = None,
         durability: Literal["process", "full"] | None = None,
         synchronous: Literal["normal", "full"] | None = None,
+        **options: Unpack[CapabilityOptions],
     ) -> Queue:
         """The durable local queue ``name`` in the directory ``path`` (one SQLite file there holds every
         queue under it). The directory comes first, as for every capability's ``local``."""
         from .backends.local import LocalProducer, LocalStore
 
+        checked = check_options(cls, "local", options)
         directory = local_arguments(path, name, "Queue")
         store = LocalStore(directory, clock=clock, durability=durability, synchronous=synchronous)
         return cls(
             LocalProducer(store, name),
             name=name,
-            settings=settings,
-            metrics=metrics,
-            logger=logger,
             claim_check=claim_check,
+            **checked,
         )
 
     @classmethod
@@ -235,10 +222,8 @@ class Queue(Capability["ProducerBackend"]):
         url: str,
         *,
         claim_check: ClaimCheck | None = None,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         clock: Callable[[], float] | None = None,
+        **options: Unpack[CapabilityOptions],
     ) -> Queue:
         """``file:///absolute/dir/NAME`` (the local queue NAME under that directory; ``local://``, a
         deprecated alias, warns) or ``memory://NAME``
@@ -246,15 +231,14 @@ class Queue(Capability["ProducerBackend"]):
         process, gone when it exits). Any other scheme raises ``Misconfigured`` naming it."""
         from .backends.local import LocalProducer, LocalStore
 
+        checked = check_options(cls, "from_url", options)
         directory, name, ephemeral = _parse_url(url)
         store = LocalStore(directory, clock=clock)
         return cls(
             LocalProducer(store, name, ephemeral=ephemeral),
             name=name,
-            settings=settings,
-            metrics=metrics,
-            logger=logger,
             claim_check=claim_check,
+            **checked,
         )
 
     # -- what it is --------------------------------------------------------------------------------

@@ -9,8 +9,9 @@ from many threads at once. A pulled batch is a :class:`MessageBatch` whose ``set
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar, Unpack
 
+from cap_opendal_core.forward import Forward
 from cap_opendal_core.sync import SyncCapability, run
 
 from .consumer import QueueConsumer as AsyncQueueConsumer
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from .claim_check import ClaimCheck
     from .codec import BodyCodec
     from .config import CloudflareQueueConfig
+    from .consumer import RunOptions
     from .limits import ContentType
     from .message import Message
     from .message import MessageBatch as AsyncMessageBatch
@@ -65,15 +67,10 @@ class Queue(SyncCapability[AsyncQueue]):
         """``cap_cloudflare_queue.Queue.from_config(config, **kwargs)``, blocking."""
         return cls(AsyncQueue.from_config(config, **kwargs))
 
-    @property
-    def name(self) -> str:
-        """The queue's name."""
-        return self._cap.name
-
-    @property
-    def claim_check(self) -> ClaimCheck | None:
-        """Where bodies too large for a message are stored, if anywhere."""
-        return self._cap.claim_check
+    name: Forward[str] = Forward("_cap", "The queue's name.")
+    claim_check: Forward[ClaimCheck | None] = Forward(
+        "_cap", "Where bodies too large for a message are stored, if anywhere."
+    )
 
     def send(
         self, body: Any, *, content_type: ContentType | None = None, delay_seconds: int | None = None
@@ -123,10 +120,7 @@ class QueueConsumer(SyncCapability[AsyncQueueConsumer]):
         """``cap_cloudflare_queue.QueueConsumer.from_config(config, **kwargs)``, blocking."""
         return cls(AsyncQueueConsumer.from_config(config, **kwargs))
 
-    @property
-    def queue(self) -> str:
-        """The queue's name."""
-        return self._cap.queue
+    queue: Forward[str] = Forward("_cap", "The queue's name.")
 
     def pull(
         self,
@@ -149,16 +143,7 @@ class QueueConsumer(SyncCapability[AsyncQueueConsumer]):
         """Retry pulled messages now, after ``delay_seconds`` if given."""
         return self._run(self._cap.retry, messages, delay_seconds=delay_seconds)
 
-    def run(
-        self,
-        handler: SyncHandler,
-        *,
-        concurrency: int = 4,
-        batch_size: int | None = None,
-        visibility_timeout: float | None = None,
-        max_batch_timeout: float | None = None,
-        shutdown_grace: float = 30.0,
-    ) -> None:
+    def run(self, handler: SyncHandler, **options: Unpack[RunOptions]) -> None:
         """Handle batches with the plain function ``handler(batch)`` until :meth:`stop` is called
         from another thread (the run then returns, once the batches in hand are handled or
         ``shutdown_grace`` has passed) or this thread is interrupted (``KeyboardInterrupt``).
@@ -178,14 +163,7 @@ class QueueConsumer(SyncCapability[AsyncQueueConsumer]):
             assert task is not None
             self._runs[task] = False
             try:
-                await self._cap.run(
-                    in_thread,
-                    concurrency=concurrency,
-                    batch_size=batch_size,
-                    visibility_timeout=visibility_timeout,
-                    max_batch_timeout=max_batch_timeout,
-                    shutdown_grace=shutdown_grace,
-                )
+                await self._cap.run(in_thread, **options)
             except asyncio.CancelledError:
                 if not self._runs.get(task):
                     raise
@@ -227,18 +205,11 @@ class MessageBatch(Generic[BodyT]):
         """The async batch."""
         return self._batch
 
-    @property
-    def queue(self) -> str:
-        return self._batch.queue
-
-    @property
-    def messages(self) -> tuple[Message[BodyT], ...]:
-        return self._batch.messages
-
-    @property
-    def pending(self) -> tuple[Message[BodyT], ...]:
-        """Messages neither acked nor retried yet."""
-        return self._batch.pending
+    queue: Forward[str] = Forward("_batch")
+    messages: Forward[tuple[Message[BodyT], ...]] = Forward("_batch")
+    pending: Forward[tuple[Message[BodyT], ...]] = Forward(
+        "_batch", "Messages neither acked nor retried yet."
+    )
 
     def __len__(self) -> int:
         return len(self._batch)
@@ -313,9 +284,7 @@ class TypedConsumer(Generic[T]):
         self._consumer = consumer
         self._codec = codec
 
-    @property
-    def queue(self) -> str:
-        return self._consumer.queue
+    queue: Forward[str] = Forward("_consumer")
 
     def pull(
         self,
@@ -336,16 +305,7 @@ class TypedConsumer(Generic[T]):
     ) -> SettleResult:
         return self._consumer.retry(messages, delay_seconds=delay_seconds)
 
-    def run(
-        self,
-        handler: Callable[[MessageBatch[T]], object],
-        *,
-        concurrency: int = 4,
-        batch_size: int | None = None,
-        visibility_timeout: float | None = None,
-        max_batch_timeout: float | None = None,
-        shutdown_grace: float = 30.0,
-    ) -> None:
+    def run(self, handler: Callable[[MessageBatch[T]], object], **options: Unpack[RunOptions]) -> None:
         """As :meth:`QueueConsumer.run`, each batch decoded; end it with the consumer's ``stop()``."""
         if not callable(handler):
             from cap_opendal_core.errors import InvalidInput
@@ -356,11 +316,4 @@ class TypedConsumer(Generic[T]):
         def decoded(batch: MessageBatch[Any]) -> object:
             return handler(batch.decode_with(codec))
 
-        self._consumer.run(
-            decoded,
-            concurrency=concurrency,
-            batch_size=batch_size,
-            visibility_timeout=visibility_timeout,
-            max_batch_timeout=max_batch_timeout,
-            shutdown_grace=shutdown_grace,
-        )
+        self._consumer.run(decoded, **options)

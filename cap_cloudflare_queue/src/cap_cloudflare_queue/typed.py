@@ -9,7 +9,7 @@ closes every view of it.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, Unpack
 
 from cap_opendal_core.errors import CapabilityError, InvalidInput
 
@@ -18,7 +18,7 @@ from .models import MessageSendRequest
 
 if TYPE_CHECKING:
     from .codec import BodyCodec
-    from .consumer import QueueConsumer
+    from .consumer import QueueConsumer, RunOptions
     from .message import Handler, Message, MessageBatch
     from .models import SettleResult
     from .producer import Queue
@@ -119,16 +119,7 @@ class TypedConsumer(Generic[T]):
     ) -> SettleResult:
         return await self.consumer.retry(messages, delay_seconds=delay_seconds)
 
-    async def run(
-        self,
-        handler: Handler[T],
-        *,
-        concurrency: int = 4,
-        batch_size: int | None = None,
-        visibility_timeout: float | None = None,
-        max_batch_timeout: float | None = None,
-        shutdown_grace: float = 30.0,
-    ) -> None:
+    async def run(self, handler: Handler[T], **options: Unpack[RunOptions]) -> None:
         """See :meth:`QueueConsumer.run <cap_cloudflare_queue.QueueConsumer.run>`: ``handler`` gets
         each batch decoded."""
         if not callable(handler):
@@ -140,14 +131,7 @@ class TypedConsumer(Generic[T]):
         async def decoded(batch: MessageBatch[Any]) -> object:
             return await handler(batch.decode_with(codec))
 
-        await self.consumer.run(
-            decoded,
-            concurrency=concurrency,
-            batch_size=batch_size,
-            visibility_timeout=visibility_timeout,
-            max_batch_timeout=max_batch_timeout,
-            shutdown_grace=shutdown_grace,
-        )
+        await self.consumer.run(decoded, **options)
 
     def __repr__(self) -> str:
         return f"TypedConsumer({self.consumer!r}, {self.codec!r})"

@@ -14,12 +14,12 @@ stays cheap and works under Pyodide.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Unpack
 
 from cap_opendal_core.capability import (
     Capability,
     check_binding,
-    check_settings,
+    check_options,
     refuse_pickling,
     workers_only,
 )
@@ -58,13 +58,12 @@ if TYPE_CHECKING:
     import os
     from collections.abc import AsyncIterator, Iterable, Mapping
 
+    from cap_opendal_core.capability import CapabilityOptions
     from cap_opendal_core.embedded import Durability
-    from cap_opendal_core.layers import LayerSettings
-    from cap_opendal_core.metrics import Metrics
     from cap_opendal_core.operators import ServiceConfig
 
     from . import models
-    from .backends.base import R2Backend
+    from .backends.base import R2Backend  # noqa: F401 (the Capability base's argument)
     from .config import R2Config
     from .transfer import Progress
 
@@ -84,9 +83,6 @@ class R2Bucket(Capability["R2Backend"]):
 
     __slots__ = ()
 
-    def _layer_settings(self, backend: R2Backend, settings: LayerSettings) -> LayerSettings:
-        return backend.pipeline_settings(settings)
-
     # -- construction --------------------------------------------------------------------------
 
     @classmethod
@@ -95,32 +91,28 @@ class R2Bucket(Capability["R2Backend"]):
         env: Any,
         binding: str | None = None,
         *,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         transfer: TransferSettings | None = None,
         name: str | None = None,
+        **options: Unpack[CapabilityOptions],
     ) -> R2Bucket:
         """The R2 binding ``binding`` of a Python Worker's ``env`` (raw or wrapped by the ``workers`` SDK).
 
         ``name=`` is the deprecated spelling of ``binding`` (a ``DeprecationWarning``)."""
         binding = _binding_argument(binding, name)
-        settings = check_settings(settings, ops.CAPABILITY)
+        checked = check_options(cls, "from_env", options)
         check_binding(env, binding, capability=ops.CAPABILITY)
         with workers_only("R2Bucket", ops.CAPABILITY):
             from .backends.workers import WorkersBackend
         backend = WorkersBackend.from_env(env, binding, transfer or TransferSettings())
-        return cls(backend, settings=settings, metrics=metrics, logger=logger)
+        return cls(backend, **checked)
 
     @classmethod
     def from_url(
         cls,
         url: str,
         *,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         transfer: TransferSettings | None = None,
+        **options: Unpack[CapabilityOptions],
     ) -> R2Bucket:
         """``r2://bucket[/root]?account_id=…`` (R2's S3 API, see :meth:`R2Config.from_url`) or any
         OpenDAL operator URL: ``s3://bucket?endpoint=…``, ``memory://``, ``fs:///absolute/path`` (see
@@ -128,26 +120,23 @@ class R2Bucket(Capability["R2Backend"]):
         same bucket as ``local(path)``."""
         from cap_opendal_core.embedded.url import file_url_path, is_file_url
 
-        common: dict[str, Any] = {"settings": settings, "metrics": metrics, "logger": logger}
         if is_file_url(url):
-            return cls.local(file_url_path(url, capability="r2"), transfer=transfer, **common)
+            return cls.local(file_url_path(url, capability="r2"), transfer=transfer, **options)
         if isinstance(url, str) and url[:5].lower() == "r2://":
             from .config import R2Config
 
-            return cls.from_config(R2Config.from_url(url), transfer=transfer, **common)
+            return cls.from_config(R2Config.from_url(url), transfer=transfer, **options)
         from cap_opendal_core.operators import from_url
 
-        return cls.from_config(from_url(url, capability="r2"), transfer=transfer, **common)
+        return cls.from_config(from_url(url, capability="r2"), transfer=transfer, **options)
 
     @classmethod
     def from_config(
         cls,
         config: R2Config | ServiceConfig,
         *,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         transfer: TransferSettings | None = None,
+        **options: Unpack[CapabilityOptions],
     ) -> R2Bucket:
         """An :class:`~cap_cloudflare_r2.R2Config` (R2's S3 API for one account and bucket) or any
         ``cap_opendal_core`` operator config (``S3Config``, ``FsConfig``, ``MemoryConfig`` …)."""
@@ -164,20 +153,18 @@ class R2Bucket(Capability["R2Backend"]):
                 capability=ops.CAPABILITY,
                 operation="from_config",
             )
-        settings = check_settings(settings, ops.CAPABILITY)
-        backend = operator_backend(config, settings, transfer or TransferSettings())
-        return cls(backend, settings=settings, metrics=metrics, logger=logger)
+        checked = check_options(cls, "from_config", options)
+        backend = operator_backend(config, checked["settings"], transfer or TransferSettings())
+        return cls(backend, **checked)
 
     @classmethod
     def local(
         cls,
         path: str | os.PathLike[str],
         *,
-        settings: LayerSettings | None = None,
-        metrics: Metrics | None = None,
-        logger: Any = None,
         transfer: TransferSettings | None = None,
         durability: Durability = "process",
+        **options: Unpack[CapabilityOptions],
     ) -> R2Bucket:
         """A bucket kept in directory ``path`` on this machine (relative to the working directory
         when not absolute): the embedded default for development and tests. It persists: an
@@ -188,10 +175,11 @@ class R2Bucket(Capability["R2Backend"]):
 
         from .backends.embedded import LOCAL_MEMBERS, EmbeddedBackend
 
+        checked = check_options(cls, "local", options)
         level = check_durability(durability, capability="r2")
         root = local_root(path, capability="r2", members=LOCAL_MEMBERS)
         backend = EmbeddedBackend(root, transfer or TransferSettings(), durability=level)
-        return cls(backend, settings=settings, metrics=metrics, logger=logger)
+        return cls(backend, **checked)
 
     # -- what this capability is ------------------------------------------------------------------
     # ``info`` (strong and durable; ephemeral for ``memory://``), ``backend`` (``workers``, ``opendal``

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias
 
 from cap_opendal_core.closing import ClosesOnExit
+from cap_opendal_core.forward import Forward
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -274,46 +275,18 @@ class R2ObjectBody(ClosesOnExit):
     def object(self) -> R2Object:
         return self._object
 
-    @property
-    def key(self) -> str:
-        return self._object.key
-
-    @property
-    def version(self) -> str | None:
-        return self._object.version
-
-    @property
-    def size(self) -> int:
-        """The whole object's size (the body may be a range of it: see :attr:`range`)."""
-        return self._object.size
-
-    @property
-    def etag(self) -> str:
-        return self._object.etag
-
-    @property
-    def http_etag(self) -> str:
-        return self._object.http_etag
-
-    @property
-    def uploaded(self) -> _dt.datetime:
-        return self._object.uploaded
-
-    @property
-    def http_metadata(self) -> R2HttpMetadata:
-        return self._object.http_metadata
-
-    @property
-    def custom_metadata(self) -> Mapping[str, str]:
-        return self._object.custom_metadata
-
-    @property
-    def checksums(self) -> R2Checksums:
-        return self._object.checksums
-
-    @property
-    def storage_class(self) -> str | None:
-        return self._object.storage_class
+    key: Forward[str] = Forward("_object")
+    version: Forward[str | None] = Forward("_object")
+    size: Forward[int] = Forward(
+        "_object", "The whole object's size (the body may be a range of it: see :attr:`range`)."
+    )
+    etag: Forward[str] = Forward("_object")
+    http_etag: Forward[str] = Forward("_object")
+    uploaded: Forward[_dt.datetime] = Forward("_object")
+    http_metadata: Forward[R2HttpMetadata] = Forward("_object")
+    custom_metadata: Forward[Mapping[str, str]] = Forward("_object")
+    checksums: Forward[R2Checksums] = Forward("_object")
+    storage_class: Forward[str | None] = Forward("_object")
 
     @property
     def range(self) -> R2Range:

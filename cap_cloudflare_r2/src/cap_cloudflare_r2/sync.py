@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Self
 
+from cap_opendal_core.forward import Forward
 from cap_opendal_core.sync import SyncCapability, SyncIterator, SyncStream, run
 
 from . import limits
@@ -215,13 +216,8 @@ class R2MultipartUpload:
     def __init__(self, upload: AsyncR2MultipartUpload) -> None:
         self._upload = upload
 
-    @property
-    def key(self) -> str:
-        return self._upload.key
-
-    @property
-    def upload_id(self) -> str:
-        return self._upload.upload_id
+    key: Forward[str] = Forward("_upload")
+    upload_id: Forward[str] = Forward("_upload")
 
     def upload_part(self, part_number: int, value: object) -> R2UploadedPart:
         """Upload part ``part_number`` (1-10,000)."""
@@ -253,11 +249,6 @@ class R2ObjectBody(SyncStream):
     def __init__(self, body: AsyncR2ObjectBody) -> None:
         super().__init__(body, "R2ObjectBody")
 
-    @property
-    def _body_(self) -> AsyncR2ObjectBody:
-        body: AsyncR2ObjectBody = self._stream
-        return body
-
     def text(self, encoding: str = "utf-8") -> str:
         return self.read().decode(encoding)
 
@@ -266,54 +257,16 @@ class R2ObjectBody(SyncStream):
 
         return json.loads(self.read())
 
-    @property
-    def object(self) -> R2Object:
-        return self._body_.object
-
-    @property
-    def key(self) -> str:
-        return self._body_.key
-
-    @property
-    def version(self) -> str | None:
-        return self._body_.version
-
-    @property
-    def size(self) -> int:
-        return self._body_.size
-
-    @property
-    def etag(self) -> str:
-        return self._body_.etag
-
-    @property
-    def http_etag(self) -> str:
-        return self._body_.http_etag
-
-    @property
-    def uploaded(self) -> _dt.datetime:
-        return self._body_.uploaded
-
-    @property
-    def http_metadata(self) -> R2HttpMetadata:
-        return self._body_.http_metadata
-
-    @property
-    def custom_metadata(self) -> Mapping[str, str]:
-        return self._body_.custom_metadata
-
-    @property
-    def checksums(self) -> R2Checksums:
-        return self._body_.checksums
-
-    @property
-    def range(self) -> R2Range:
-        return self._body_.range
-
-    @property
-    def storage_class(self) -> str | None:
-        return self._body_.storage_class
-
-    @property
-    def body_used(self) -> bool:
-        return self._body_.body_used
+    object: Forward[R2Object] = Forward("_stream")
+    key: Forward[str] = Forward("_stream")
+    version: Forward[str | None] = Forward("_stream")
+    size: Forward[int] = Forward("_stream")
+    etag: Forward[str] = Forward("_stream")
+    http_etag: Forward[str] = Forward("_stream")
+    uploaded: Forward[_dt.datetime] = Forward("_stream")
+    http_metadata: Forward[R2HttpMetadata] = Forward("_stream")
+    custom_metadata: Forward[Mapping[str, str]] = Forward("_stream")
+    checksums: Forward[R2Checksums] = Forward("_stream")
+    range: Forward[R2Range] = Forward("_stream")
+    storage_class: Forward[str | None] = Forward("_stream")
+    body_used: Forward[bool] = Forward("_stream")

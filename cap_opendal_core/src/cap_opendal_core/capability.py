@@ -16,14 +16,15 @@ their methods, not in how they are built, closed, shown or copied. This base own
 * pickling — refused with ``TypeError``: a capability holds live clients and credentials.
 
 Core knows no particular service: a subclass sets ``spec`` (its package's ``SPEC``) or ``capability``
-and, where its backend needs them, overrides ``_layer_settings`` and ``_open``.
+and, where its backend needs them, overrides ``_layer_settings`` (by default the backend's own
+``pipeline_settings``, if it has one) and ``_open``.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Protocol, Self, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, Protocol, Self, TypedDict, TypeVar
 
 from .closing import ClosesOnExit
 from .errors import Closed, Misconfigured
@@ -39,7 +40,9 @@ if TYPE_CHECKING:
 __all__ = [
     "Capability",
     "CapabilityBackend",
+    "CapabilityOptions",
     "check_binding",
+    "check_options",
     "check_settings",
     "local_order_hint",
     "refuse_pickling",
@@ -73,6 +76,43 @@ def check_settings(settings: object, capability: str) -> LayerSettings:
             f"settings must be a LayerSettings, got {type(settings).__name__}", capability=capability
         )
     return settings
+
+
+class CapabilityOptions(TypedDict, total=False):
+    """The keywords every classmethod constructor passes on to :class:`Capability`'s ``__init__``
+    (``**options: Unpack[CapabilityOptions]``): declared once, so the constructors cannot drift apart."""
+
+    settings: LayerSettings | None
+    """The layer settings (retries, timeouts …); None means the default layers."""
+    metrics: Metrics | None
+    """Where the pipeline records its metrics."""
+    logger: Any
+    """The ``logging.Logger`` the pipeline logs to."""
+
+
+class CheckedOptions(TypedDict):
+    """:class:`CapabilityOptions` after :func:`check_options`: ``settings`` is a ``LayerSettings``."""
+
+    settings: LayerSettings
+    metrics: Metrics | None
+    logger: Any
+
+
+OPTIONS: Final = ("settings", "metrics", "logger")
+"""The names :class:`CapabilityOptions` declares, in the order signatures show them."""
+
+
+def check_options(cls: type[Capability[Any]], constructor: str, options: Mapping[str, Any]) -> CheckedOptions:
+    """``cls.constructor``'s ``**options`` checked before any backend is built: an unknown keyword
+    raises ``TypeError`` naming the constructor (as Python would), a wrong ``settings`` ``Misconfigured``."""
+    from .checks import check_keywords
+
+    check_keywords(options, OPTIONS, f"{cls.__name__}.{constructor}")
+    return {
+        "settings": check_settings(options.get("settings"), cls.capability),
+        "metrics": options.get("metrics"),
+        "logger": options.get("logger"),
+    }
 
 
 def check_binding(env: object, binding: object, *, capability: str) -> None:
@@ -182,8 +222,13 @@ class Capability(ClosesOnExit, Generic[B]):
         self._pipeline.asyncio_only = bool(getattr(backend, "asyncio_only", False))
 
     def _layer_settings(self, backend: B, settings: LayerSettings) -> LayerSettings:
-        """The pipeline's settings for ``backend`` (a backend may do some layers natively)."""
-        return settings
+        """The pipeline's settings for ``backend``: a backend that does some layers natively (KV's and
+        R2's) says which with ``pipeline_settings(settings)``; any other takes ``settings`` as given."""
+        adjust = getattr(backend, "pipeline_settings", None)
+        if adjust is None:
+            return settings
+        adjusted: LayerSettings = adjust(settings)
+        return adjusted
 
     async def _open(self) -> None:
         """Start what the backend starts only inside ``async with`` (nothing, by default)."""

@@ -24,11 +24,13 @@ from .show import show
 
 if TYPE_CHECKING:
     import re
+    from collections.abc import Container, Iterable
 
 __all__ = [
     "Where",
     "check_at_most",
     "check_int_range",
+    "check_keywords",
     "check_name",
     "check_number_range",
     "check_utf8_size",
@@ -75,6 +77,14 @@ def _invalid(message: str, field: str, context: Where) -> NoReturn:
 
 def _over(message: str, value: float, high: float, limit: str, context: Where) -> NoReturn:
     raise LimitExceeded(message, limit=limit, value=value, maximum=high, **context)
+
+
+def check_keywords(given: Iterable[str], allowed: Container[str], where: str) -> None:
+    """Refuse a keyword ``where`` does not take with the ``TypeError`` Python raises for a signature
+    that lists its keywords: a ``**options: Unpack[SomeOptions]`` signature takes any, so it checks."""
+    for name in given:
+        if name not in allowed:
+            raise TypeError(f"{where}() got an unexpected keyword argument {name!r}")
 
 
 def utf8_size(

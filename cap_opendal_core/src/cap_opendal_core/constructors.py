@@ -8,12 +8,13 @@ and a test compares the two, so the page cannot drift from the code. Only signat
 from __future__ import annotations
 
 import inspect
+import re
 from typing import TYPE_CHECKING, Final
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ["CONSTRUCTORS", "render_constructors_table", "standard_constructors"]
+__all__ = ["CONSTRUCTORS", "parameters", "render_constructors_table", "standard_constructors"]
 
 CONSTRUCTORS: Final = ("from_env", "local", "from_url", "from_config")
 """The constructors every capability offers, in the order the table shows them."""
@@ -28,10 +29,39 @@ def standard_constructors(ref: str, **more: str) -> dict[str, str]:
     }
 
 
+def parameters(fn: Callable[..., object]) -> list[inspect.Parameter]:
+    """``fn``'s parameters as a caller sees them: ``**options: Unpack[SomeOptions]`` is expanded into
+    the TypedDict's keys, keyword-only (:class:`~cap_opendal_core.capability.CapabilityOptions`'
+    ``settings``, ``metrics`` and ``logger`` default to None; any other key has a default, ``...``)."""
+    from .capability import OPTIONS
+
+    shown: list[inspect.Parameter] = []
+    for p in inspect.signature(fn).parameters.values():
+        keys = _unpacked_keys(fn, p) if p.kind is p.VAR_KEYWORD else None
+        if keys is None:
+            shown.append(p)
+            continue
+        shown.extend(
+            inspect.Parameter(name, p.KEYWORD_ONLY, default=None if name in OPTIONS else ...) for name in keys
+        )
+    return shown
+
+
+def _unpacked_keys(fn: Callable[..., object], p: inspect.Parameter) -> Sequence[str] | None:
+    """The keys of the TypedDict ``p`` unpacks (``**options: Unpack[Name]``), or None."""
+    from . import capability
+
+    found = re.fullmatch(r"Unpack\[(\w+)\]", str(p.annotation))
+    if found is None:
+        return None
+    typed = getattr(capability, found[1], None) or getattr(fn, "__globals__", {}).get(found[1])
+    return None if typed is None else list(typed.__annotations__)
+
+
 def _parameters(fn: Callable[..., object], *, skip: int) -> str:
     """``fn``'s parameters as a call shape: ``(env, binding, *, settings=…)``; ``skip`` drops the first
     ``skip`` (``cls``/``self`` are already bound or not shown)."""
-    params = list(inspect.signature(fn).parameters.values())[skip:]
+    params = parameters(fn)[skip:]
     shown: list[str] = []
     star = False
     for p in params:

@@ -35,11 +35,11 @@ import os
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
+from .forward import Forward
 from .loops import current_loop_key
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
-    from types import TracebackType
 
     from .capability import Capability
     from .descriptors import Descriptor
@@ -328,25 +328,12 @@ class SyncCapability(Generic[C]):
         only if that code runs on the portal, or for what needs no I/O)."""
         return self._cap
 
-    @property
-    def backend(self) -> str:
-        """The name of the backend that answers (see the async class)."""
-        return self._cap.backend
-
-    @property
-    def info(self) -> Descriptor:
-        """What this capability guarantees on its backend."""
-        return self._cap.info
-
-    @property
-    def pipeline(self) -> Pipeline:
-        """The layer pipeline every call goes through (its ``metrics``)."""
-        return self._cap.pipeline
-
-    @property
-    def closed(self) -> bool:
-        """True after :meth:`close`: every call raises ``Closed``."""
-        return self._cap.closed
+    backend: Forward[str] = Forward("_cap", "The name of the backend that answers (see the async class).")
+    info: Forward[Descriptor] = Forward("_cap", "What this capability guarantees on its backend.")
+    pipeline: Forward[Pipeline] = Forward(
+        "_cap", "The layer pipeline every call goes through (its ``metrics``)."
+    )
+    closed: Forward[bool] = Forward("_cap", "True after :meth:`close`: every call raises ``Closed``.")
 
     def _run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:
         return run(fn, *args, what=f"{type(self).__name__}.{fn.__name__}()", **kwargs)
@@ -367,12 +354,7 @@ class SyncCapability(Generic[C]):
             self._hosted = run(_Hosted.enter, self._cap, what=f"{type(self).__name__}.__enter__()")
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.close()
 
     def __repr__(self) -> str:

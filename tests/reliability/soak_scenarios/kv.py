@@ -34,7 +34,7 @@ from tests.reliability.soak_support import (
     quicken,
     soak_settings,
 )
-from tests.support.cf_kv_api import ACCOUNT_ID, NAMESPACE_ID, kv_api_server
+from tests.support.cf_kv_api import kv_api_server
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterator
@@ -57,13 +57,7 @@ Version = tuple[str, str | None] | None
 
 
 def _config(base_url: str, state: KvApi) -> CloudflareKvConfig:
-    return CloudflareKvConfig(
-        account_id=ACCOUNT_ID,
-        namespace_id=NAMESPACE_ID,
-        api_token=state.api.token,
-        base_url=base_url,
-        timeout=HTTP_TIMEOUT,
-    )
+    return state.config(base_url=base_url, timeout=HTTP_TIMEOUT)
 
 
 MARK = re.compile(r"~w\d\d\.\d{4}~")

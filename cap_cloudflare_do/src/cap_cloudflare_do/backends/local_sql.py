@@ -39,7 +39,7 @@ from ..limits import (
     MAX_SQL_STATEMENT_BYTES,
     MAX_SQL_VALUE_BYTES,
 )
-from ..sql import RESERVED_PREFIX, SqlCursor, SqlValue, runtime_value, sql_error
+from ..sql import READ_PRAGMAS, RESERVED_PREFIX, SqlCursor, SqlValue, runtime_value, sql_error
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -99,27 +99,9 @@ _TEMP_ACTIONS: Final = frozenset(
     for verb in ("CREATE", "DROP")
     for what in ("INDEX", "TABLE", "TRIGGER", "VIEW")
 )
-_ALLOWED_PRAGMAS: Final = frozenset(
-    {
-        "table_info",
-        "table_xinfo",
-        "table_list",
-        "index_list",
-        "index_info",
-        "index_xinfo",
-        "foreign_key_list",
-        "foreign_key_check",
-        "quick_check",
-        "integrity_check",
-        "foreign_keys",
-        "defer_foreign_keys",
-        "case_sensitive_like",
-        "legacy_alter_table",
-        "recursive_triggers",
-        "reverse_unordered_selects",
-        "data_version",
-    }
-)
+_ALLOWED_PRAGMAS: Final = READ_PRAGMAS | {"data_version"}
+"""The pragmas the authorizer lets a query run: the ones ``sql.READ_PRAGMAS`` lists (one list for the
+classifier and the authorizer), and ``data_version``."""
 
 
 class _Db:
