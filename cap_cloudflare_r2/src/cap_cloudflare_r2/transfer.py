@@ -280,7 +280,8 @@ hashing 8 MiB takes ~10-20 ms, during which no other task would run."""
 
 async def verify_off_loop(data: bytes, expected: Mapping[str, str], *, operation: str = "put") -> None:
     """Check ``data`` against the caller's checksum (``InvalidInput`` when it does not match), in a
-    worker thread when the body is large (hashlib releases the GIL for large buffers)."""
+    worker thread when the body is large (hashlib releases the GIL for large buffers; the pure-Python
+    CRC32C holds it, but the interpreter switches threads every few ms, so the loop keeps running)."""
     if not expected:
         return
     if len(data) < OFF_LOOP_BYTES or _PYODIDE:
