@@ -800,10 +800,10 @@ async def _aiter(items: list[Any]) -> AsyncIterator[Any]:
 
 def _refuse_crc_in_parts(key: str, options: PutOptions) -> None:
     """``Unsupported`` for a CRC that would have to travel with a multipart upload (or OpenDAL's
-    writer), before anything is sent. S3 checks a multipart object's CRC only as a per-part
-    composite, or as a full-object CRC declared at CreateMultipartUpload, and R2's support for
-    either differs from S3's; neither is sent here, and a CRC that is checked only on this machine
-    and never stored would read back as None — so it is refused rather than silently weakened."""
+    writer), before anything is sent. R2's S3 API checks a multipart object's CRC32/CRC32C only as
+    a composite of per-part CRCs (a value that is not the body's CRC; AWS also has a full-object
+    CRC declared at CreateMultipartUpload), which is not sent here; a CRC checked only on this
+    machine and never stored would read back as None, so it is refused rather than weakened."""
     crcs = [name for name in CRC_CHECKSUM_ALGORITHMS if name in options.checksums]
     if crcs:
         raise Unsupported(
