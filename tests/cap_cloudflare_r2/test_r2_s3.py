@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import zlib
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -257,6 +258,30 @@ async def test_checksums_and_storage_class_interoperate_with_boto3(s3: tuple[R2B
     assert theirs is not None
     assert theirs.checksums.sha1 == hashlib.sha1(body).hexdigest()
     assert theirs.storage_class == "Standard"
+
+
+async def test_crc_checksums_interoperate_with_boto3(s3: tuple[R2Bucket, Any, str]) -> None:
+    """Our CRC32C is S3's (boto3 reads the value we sent back), and S3's CRC32 is ours."""
+    from cap_cloudflare_r2.crc import crc32c
+
+    bucket, client, name = s3
+    body = b"integrity, cheaply"
+    ours = base64.b64encode(crc32c(body).to_bytes(4, "big")).decode("ascii")
+    await bucket.put("ours", body, crc32c=ours)
+    head = client.head_object(Bucket=name, Key="ours", ChecksumMode="ENABLED")
+    assert head["ChecksumCRC32C"] == ours
+    theirs_crc = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode("ascii")
+    client.put_object(Bucket=name, Key="theirs", Body=body, ChecksumAlgorithm="CRC32")
+    stored = client.head_object(Bucket=name, Key="theirs", ChecksumMode="ENABLED")
+    assert stored["ChecksumCRC32"] == theirs_crc
+    theirs = await bucket.head("theirs")
+    assert theirs is not None
+    assert theirs.checksums.crc32 == f"{zlib.crc32(body):08x}"
+    assert theirs.checksums.crc32c is None
+    got = await bucket.get("theirs")
+    assert got is not None
+    assert got.checksums.crc32 == f"{zlib.crc32(body):08x}"
+    assert await got.read() == body
 
 
 async def test_complete_reports_a_write_that_replaced_the_object(

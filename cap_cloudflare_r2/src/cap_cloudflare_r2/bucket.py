@@ -302,6 +302,8 @@ class R2Bucket(Capability["R2Backend"]):
         sha256: str | bytes | None = None,
         sha384: str | bytes | None = None,
         sha512: str | bytes | None = None,
+        crc32: str | bytes | None = None,
+        crc32c: str | bytes | None = None,
         only_if: models.R2Conditional | Mapping[str, Any] | None = None,
         storage_class: str | None = None,
         on_progress: Progress | None = None,
@@ -309,7 +311,9 @@ class R2Bucket(Capability["R2Backend"]):
         """Store ``value`` (bytes, str, an async iterable of bytes or a binary file) under ``key``.
 
         Returns the stored object, or None when ``only_if`` does not hold. A checksum (at most one
-        of ``md5`` … ``sha512``, hex or digest bytes) that does not match the body stores nothing.
+        of ``md5`` … ``sha512``, hex or digest bytes, or ``crc32`` / ``crc32c``, S3's base64 of the
+        4-byte CRC, hex or the bytes) that does not match the body stores nothing. The CRCs are S3's:
+        the Workers binding refuses them (``Unsupported``), as does a streamed multipart upload.
         ``storage_class``: ``Standard`` or ``InfrequentAccess`` (default: the bucket's).
         A stream or file larger than ``TransferSettings.part_size`` is uploaded in parts;
         ``on_progress(bytes so far, total or None)`` is called as a stream is read and sent.
@@ -319,7 +323,15 @@ class R2Bucket(Capability["R2Backend"]):
             http_metadata=check_http_metadata(http_metadata, operation="put"),
             custom_metadata=check_custom_metadata(custom_metadata, operation="put"),
             checksums=check_checksums(
-                {"md5": md5, "sha1": sha1, "sha256": sha256, "sha384": sha384, "sha512": sha512},
+                {
+                    "md5": md5,
+                    "sha1": sha1,
+                    "sha256": sha256,
+                    "sha384": sha384,
+                    "sha512": sha512,
+                    "crc32": crc32,
+                    "crc32c": crc32c,
+                },
                 operation="put",
             ),
             only_if=check_conditional(only_if, operation="put"),

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "CHECKSUM_ALGORITHMS",
+    "CRC_CHECKSUM_ALGORITHMS",
     "HTTP_METADATA_FIELDS",
     "PresignedRequest",
     "R2Checksums",
@@ -52,6 +53,12 @@ ArrayBufferView | string | null`` in Python. Anything else is refused by mypy, a
 
 CHECKSUM_ALGORITHMS: Final = ("md5", "sha1", "sha256", "sha384", "sha512")
 """The digests R2 verifies on ``put`` and reports in ``R2Object.checksums``, in R2's order."""
+
+CRC_CHECKSUM_ALGORITHMS: Final = ("crc32", "crc32c")
+"""The CRCs R2's S3 API (and S3) verifies on ``put`` besides those: the Workers binding has none, so
+they are taken on the S3 API and the local backends only (``Unsupported`` on the binding)."""
+
+_ALL_CHECKSUMS: Final = CHECKSUM_ALGORITHMS + CRC_CHECKSUM_ALGORITHMS
 
 STORAGE_CLASSES: Final = ("Standard", "InfrequentAccess")
 """R2's storage classes (``storageClass``), as the binding names them. R2's S3 API calls them
@@ -126,20 +133,24 @@ class R2HttpMetadata:
 
 @dataclass(frozen=True, slots=True)
 class R2Checksums:
-    """Hex digests R2 knows for an object. ``md5`` is there for every single-part upload."""
+    """Hex digests R2 knows for an object. ``md5`` is there for every single-part upload.
+    ``crc32`` / ``crc32c`` are the big-endian 4-byte CRC as 8 hex digits (S3's base64 value is
+    ``base64.b64encode(bytes.fromhex(crc32c))``), None where the object was stored without one."""
 
     md5: str | None = None
     sha1: str | None = None
     sha256: str | None = None
     sha384: str | None = None
     sha512: str | None = None
+    crc32: str | None = None
+    crc32c: str | None = None
 
     def to_dict(self) -> dict[str, str]:
-        return {name: getattr(self, name) for name in CHECKSUM_ALGORITHMS if getattr(self, name)}
+        return {name: getattr(self, name) for name in _ALL_CHECKSUMS if getattr(self, name)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> R2Checksums:
-        return cls(**{n: data[n] for n in CHECKSUM_ALGORITHMS if isinstance(data.get(n), str)})
+        return cls(**{n: data[n] for n in _ALL_CHECKSUMS if isinstance(data.get(n), str)})
 
 
 @dataclass(frozen=True, slots=True)

@@ -17,7 +17,7 @@ import io
 import sys
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Protocol, TypeVar
 
 from cap_opendal_core.errors import CapabilityError, InvalidInput, LimitExceeded
 
@@ -200,6 +200,7 @@ class Digests:
     :meth:`verify` raises ``InvalidInput`` when the body does not match."""
 
     __slots__ = ("_expected", "_hashes", "size")
+    _hashes: dict[str, _Running]
 
     def __init__(self, expected: Mapping[str, str] | None = None, *, md5: bool = True) -> None:
         import hashlib  # on first use: importing it at import time would cost every cold start ~1 ms
@@ -208,7 +209,7 @@ class Digests:
         self._hashes = {"md5": hashlib.md5(usedforsecurity=False)} if md5 else {}
         for name in self._expected:
             if name not in self._hashes:
-                self._hashes[name] = hashlib.new(name)
+                self._hashes[name] = _new_digest(name)
         self.size = 0
 
     def update(self, chunk: bytes | bytearray) -> None:
@@ -253,6 +254,25 @@ class Digests:
         return digests
 
 
+class _Running(Protocol):
+    """What :class:`Digests` uses of a hashlib object (and of a :mod:`.crc` one)."""
+
+    def update(self, data: bytes | bytearray, /) -> None: ...
+
+    def hexdigest(self) -> str: ...
+
+
+def _new_digest(name: str) -> _Running:
+    """A running digest for ``name``: hashlib's, or a CRC (:mod:`.crc`) for ``crc32`` / ``crc32c``."""
+    if name.startswith("crc"):
+        from .crc import new_crc
+
+        return new_crc(name)
+    import hashlib
+
+    return hashlib.new(name)
+
+
 OFF_LOOP_BYTES: Final = 256 * 1024
 """A body at least this large is hashed in a worker thread (on CPython), not on the event loop:
 hashing 8 MiB takes ~10-20 ms, during which no other task would run."""
@@ -260,7 +280,8 @@ hashing 8 MiB takes ~10-20 ms, during which no other task would run."""
 
 async def verify_off_loop(data: bytes, expected: Mapping[str, str], *, operation: str = "put") -> None:
     """Check ``data`` against the caller's checksum (``InvalidInput`` when it does not match), in a
-    worker thread when the body is large (hashlib releases the GIL for large buffers)."""
+    worker thread when the body is large (hashlib releases the GIL for large buffers; the pure-Python
+    CRC32C holds it, but the interpreter switches threads every few ms, so the loop keeps running)."""
     if not expected:
         return
     if len(data) < OFF_LOOP_BYTES or _PYODIDE:

@@ -21,6 +21,7 @@ from . import limits
 from .conditions import normalize_etag
 from .models import (
     CHECKSUM_ALGORITHMS,
+    CRC_CHECKSUM_ALGORITHMS,
     HTTP_METADATA_FIELDS,
     R2Conditional,
     R2HttpMetadata,
@@ -47,6 +48,7 @@ __all__ = [
 CAPABILITY: Final = "r2"
 _DIGEST_HEX_LENGTH: Final = {"md5": 32, "sha1": 40, "sha256": 64, "sha384": 96, "sha512": 128}
 _HEX: Final = re.compile(r"[0-9a-fA-F]*")
+_BASE64_4: Final = re.compile(r"[A-Za-z0-9+/]{5}[AQgw]==")  # exactly 4 bytes, canonical
 _HEADER_UNSAFE: Final = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _INCLUDE: Final = {"http_metadata": "http_metadata", "custom_metadata": "custom_metadata"}
 
@@ -263,8 +265,39 @@ def check_conditional(value: object, *, operation: str | None = None) -> R2Condi
     return None if value.is_empty() else value
 
 
+def _check_crc(name: str, value: object, operation: str | None) -> str:
+    """A CRC as S3 takes it (the base64 of the big-endian 4 bytes, e.g. ``"4waSgw=="``), as 8 hex
+    digits, or as the 4 raw bytes → 8 lower-case hex digits."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        raw = bytes(value)
+        if len(raw) != 4:
+            raise _invalid(
+                f"{name} must be 4 CRC bytes, 8 hex digits or their base64, got {len(raw)} bytes",
+                name,
+                operation,
+            )
+        return raw.hex()
+    if isinstance(value, str):
+        if len(value) == 8 and _HEX.fullmatch(value):
+            return value.lower()
+        if len(value) == 8 and _BASE64_4.fullmatch(value):
+            import base64
+
+            return base64.b64decode(value, validate=True).hex()
+        raise _invalid(
+            f"{name} must be the base64 of the 4-byte big-endian CRC (8 characters ending '=='), "
+            "8 hex digits, or the 4 raw bytes",
+            name,
+            operation,
+        )
+    raise _invalid(
+        f"{name} must be a base64 or hex str, or 4 CRC bytes, got {type(value).__name__}", name, operation
+    )
+
+
 def check_checksums(given: Mapping[str, object], *, operation: str | None = "put") -> dict[str, str]:
-    """At most one of md5/sha1/sha256/sha384/sha512, as hex text or raw digest bytes → lower-case hex."""
+    """At most one of md5/sha1/sha256/sha384/sha512 (hex text or raw digest bytes) or crc32/crc32c
+    (base64 as S3 takes it, hex, or the 4 raw bytes) → lower-case hex."""
     out: dict[str, str] = {}
     for name in CHECKSUM_ALGORITHMS:
         value = given.get(name)
@@ -290,6 +323,10 @@ def check_checksums(given: Mapping[str, object], *, operation: str | None = "put
                 f"{name} must be hex str or digest bytes, got {type(value).__name__}", name, operation
             )
         out[name] = text
+    for name in CRC_CHECKSUM_ALGORITHMS:
+        value = given.get(name)
+        if value is not None:
+            out[name] = _check_crc(name, value, operation)
     if len(out) > 1:
         raise _invalid(
             f"give at most one checksum; got {', '.join(out)} (R2 verifies a single algorithm per put)",

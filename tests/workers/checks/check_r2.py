@@ -465,3 +465,16 @@ async def check_a_conditional_put_of_a_large_stream_is_refused(env: Any) -> None
     assert (
         await bucket.put(key, chunks_of(b"again", 2), only_if=R2Conditional(etag_does_not_match="*")) is None
     )
+
+
+async def check_crc_checksums_are_unsupported_by_the_binding(env: Any) -> None:
+    """The binding's put has no CRC fields: ``Unsupported`` naming what it takes, nothing stored."""
+    from cap_opendal_core.errors import Unsupported
+
+    bucket = _bucket(env)
+    key = new_prefix("crc") + "k"
+    async with expect_error(Unsupported, operation="put"):
+        await bucket.put(key, b"123456789", crc32="y/Q5Jg==")
+    async with expect_error(Unsupported, operation="put"):
+        await bucket.put(key, b"123456789", crc32c="4waSgw==")
+    assert await bucket.head(key) is None

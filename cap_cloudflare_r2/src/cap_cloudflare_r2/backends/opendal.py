@@ -55,6 +55,7 @@ from .. import limits
 from ..conditions import condition_holds
 from ..listing import page_of
 from ..models import (
+    CRC_CHECKSUM_ALGORITHMS,
     PresignedRequest,
     R2Checksums,
     R2HttpMetadata,
@@ -97,6 +98,8 @@ if TYPE_CHECKING:
 __all__ = ["OpenDalBackend", "opendal_path_problem"]
 
 _CONDITION_ATTEMPTS: Final = 5
+_SENT_CHECKSUMS: Final = frozenset({"sha1", "sha256", *CRC_CHECKSUM_ALGORITHMS})
+"""Checksums only this package's signed PutObject sends (OpenDAL's write has no option for them)."""
 _PARALLEL_REQUESTS: Final = 16
 _MD5_HEX: Final = re.compile(r"[0-9a-f]{32}")
 _META_NAME: Final = re.compile(r"[a-z0-9!#$%&'*+.^_`|~-]+")
@@ -381,14 +384,15 @@ class OpenDalBackend(OperatorBacked):
                 return await self._put_direct(key, payload.data, options)
             if options.only_if is None:
                 return await self._put_stream_direct(key, payload, options)
-        elif options.storage_class is not None or options.checksums.keys() & {"sha1", "sha256"}:
+        elif options.storage_class is not None or options.checksums.keys() & _SENT_CHECKSUMS:
             raise Unsupported(
-                "storage_class and sha1/sha256 checksums are sent by this package's own signed "
-                "requests, which need explicit keys, no proxy and no concurrency limit",
+                "storage_class and sha1/sha256/crc32/crc32c checksums are sent by this package's own "
+                "signed requests, which need explicit keys, no proxy and no concurrency limit",
                 capability="r2",
                 operation="put",
                 key=key,
             )
+        _refuse_crc_in_parts(key, options)  # a conditional stream goes through OpenDAL's writer
         write_options = self._write_options(options)
         if isinstance(payload, BytesPayload):
             if options.only_if is None:
@@ -497,11 +501,15 @@ class OpenDalBackend(OperatorBacked):
         from .s3_get import checksum_headers
 
         part_size = self._transfer.part_size
+        if payload.size is not None and payload.size > part_size:
+            _refuse_crc_in_parts(key, options)
         carry = bytearray()
         first = await read_up_to(payload.chunks, part_size, carry)
         if len(first) == part_size:
             carry[:0] = await read_up_to(payload.chunks, 1, carry)  # only to learn whether more follows
-        if not carry:
+        if carry:
+            _refuse_crc_in_parts(key, options)  # before CreateMultipartUpload: nothing was sent
+        else:
             await verify_off_loop(first, options.checksums, operation="put")
             assert self._direct is not None
             headers = self._put_headers(options) | checksum_headers(options.checksums)
@@ -788,3 +796,21 @@ async def _empty() -> AsyncIterator[bytes]:
 async def _aiter(items: list[Any]) -> AsyncIterator[Any]:
     for item in items:
         yield item
+
+
+def _refuse_crc_in_parts(key: str, options: PutOptions) -> None:
+    """``Unsupported`` for a CRC that would have to travel with a multipart upload (or OpenDAL's
+    writer), before anything is sent. R2's S3 API checks a multipart object's CRC32/CRC32C only as
+    a composite of per-part CRCs (a value that is not the body's CRC; AWS also has a full-object
+    CRC declared at CreateMultipartUpload), which is not sent here; a CRC checked only on this
+    machine and never stored would read back as None, so it is refused rather than weakened."""
+    crcs = [name for name in CRC_CHECKSUM_ALGORITHMS if name in options.checksums]
+    if crcs:
+        raise Unsupported(
+            f"{crcs[0]} is sent only with a single PutObject: this put needs a multipart upload (a "
+            "stream over TransferSettings.part_size) or a conditional stream, which cannot carry it; "
+            "pass bytes, raise part_size, or use md5/sha1/sha256 (verified before the upload completes)",
+            capability="r2",
+            operation="put",
+            key=key,
+        )

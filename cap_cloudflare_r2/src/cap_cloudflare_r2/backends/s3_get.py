@@ -28,7 +28,8 @@ How R2's arguments map onto it:
 Metadata is read as OpenDAL's ``stat`` reads it (content type, disposition and encoding; not
 ``cache_control``), so ``get`` and ``head`` describe an object the same way, plus what ``stat`` does
 not report: the storage class (``x-amz-storage-class``; absent means ``STANDARD``) and the checksums
-(``x-amz-checksum-mode: ENABLED`` asks for ``x-amz-checksum-sha1`` / ``-sha256``).
+(``x-amz-checksum-mode: ENABLED`` asks for ``x-amz-checksum-sha1`` / ``-sha256`` / ``-crc32`` /
+``-crc32c``).
 
 The same signed requests serve ``head`` (HeadObject) and a single-request ``put`` (PutObject, body
 ``UNSIGNED-PAYLOAD``: never hashed for the signature), which OpenDAL's Python API cannot send with a
@@ -91,9 +92,10 @@ _CONTENT_RANGE: Final = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
 _ERROR_BODY_LIMIT: Final = 64 * 1024
 _CONNECTION_ERRORS: Final = (OSError, TimeoutError, ProtocolFailure)
 _CHECKSUM_MODE: Final = {"x-amz-checksum-mode": "ENABLED"}
-_S3_CHECKSUMS: Final = (("sha1", "x-amz-checksum-sha1"), ("sha256", "x-amz-checksum-sha256"))
-"""The R2 checksums S3's API carries as ``x-amz-checksum-*`` (R2's S3 API takes SHA-1 and SHA-256;
-MD5 travels as ``Content-MD5`` and is the etag; S3 has no header for SHA-384 or SHA-512)."""
+_S3_CHECKSUMS: Final = ("sha1", "sha256", "crc32", "crc32c")
+"""The checksums S3's API carries as ``x-amz-checksum-<name>`` (R2's S3 API takes SHA-1, SHA-256,
+CRC32 and CRC32C; MD5 travels as ``Content-MD5`` and is the etag; S3 has no header for SHA-384 or
+SHA-512)."""
 _TO_S3_CLASS: Final = {"Standard": "STANDARD", "InfrequentAccess": "STANDARD_IA"}
 _FROM_S3_CLASS: Final = {v: k for k, v in _TO_S3_CLASS.items()}
 
@@ -118,7 +120,7 @@ def checksum_headers(checksums: Mapping[str, str]) -> dict[str, str]:
         raw = base64.b64encode(bytes.fromhex(hex_digest)).decode("ascii")
         if name == "md5":
             out["content-md5"] = raw
-        elif name in ("sha1", "sha256"):
+        elif name in _S3_CHECKSUMS:
             out[f"x-amz-checksum-{name}"] = raw
             # what AWS's SDKs send beside it; some servers (moto) keep the checksum only then
             out["x-amz-sdk-checksum-algorithm"] = name.upper()
@@ -126,11 +128,14 @@ def checksum_headers(checksums: Mapping[str, str]) -> dict[str, str]:
 
 
 def checksums_from_headers(headers: Mapping[str, str], etag: str) -> R2Checksums:
-    """``md5`` from a plain etag, SHA-1 / SHA-256 from full-object ``x-amz-checksum-*`` headers (a
-    multipart object's composite ``…-N`` value is not a digest of the body, so it is left out)."""
+    """``md5`` from a plain etag, SHA-1 / SHA-256 / CRC32 / CRC32C from full-object
+    ``x-amz-checksum-*`` headers (a multipart object's composite ``…-N`` value, or one S3 labels
+    ``x-amz-checksum-type: COMPOSITE``, is not a digest of the body, so it is left out)."""
     found: dict[str, str] = {}
-    for name, header in _S3_CHECKSUMS:
-        value = headers.get(header)
+    if (headers.get("x-amz-checksum-type") or "").upper() == "COMPOSITE":
+        return R2Checksums(md5=etag if _MD5_HEX.fullmatch(etag) else None)
+    for name in _S3_CHECKSUMS:
+        value = headers.get(f"x-amz-checksum-{name}")
         if value and "-" not in value:
             try:
                 found[name] = base64.b64decode(value, validate=True).hex()

@@ -37,6 +37,8 @@ from cap_opendal_core.errors import InvalidInput, Unsupported
 from .. import limits
 from ..conditions import normalize_etag
 from ..models import (
+    CHECKSUM_ALGORITHMS,
+    CRC_CHECKSUM_ALGORITHMS,
     HTTP_METADATA_FIELDS,
     PresignedRequest,
     R2Checksums,
@@ -160,7 +162,16 @@ class WorkersBackend:
         """The binding takes every R2 key."""
 
     def check_put(self, options: PutOptions, operation: str) -> None:
-        """The binding stores every R2 field."""
+        """The binding stores every R2 field, but verifies only R2's own digests: S3's CRCs have no
+        field in its ``put`` options, so they are refused before any I/O, not silently dropped."""
+        crcs = [name for name in CRC_CHECKSUM_ALGORITHMS if name in options.checksums]
+        if crcs:
+            raise Unsupported(
+                f"{crcs[0]} cannot be verified by the Workers binding (its put takes "
+                f"{', '.join(CHECKSUM_ALGORITHMS)}); use one of those, or R2's S3 API for CRC32/CRC32C",
+                capability="r2",
+                operation=operation,
+            )
 
     # -- reads -----------------------------------------------------------------------------------
 
