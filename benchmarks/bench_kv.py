@@ -125,10 +125,23 @@ async def compare(
     await bare.write("bench/user:1", VALUE)
     await kv.put(KEY, VALUE)
 
-    cases: dict[str, tuple[Callable[[], Awaitable[object]], Callable[[], Awaitable[object]]]] = {
+    cases: Cases = {
         "get": (lambda: bare.read("bench/user:1"), lambda: kv.get(KEY, "bytes")),
         "put": (lambda: bare.write("bench/user:1", VALUE), lambda: kv.put(KEY, VALUE)),
     }
+    rows = await measure_cases(label, goal, cases, calls, repeats)
+    assert await kv.get(KEY, "bytes") == VALUE
+    await kv.aclose()
+    return rows
+
+
+Cases = dict[str, tuple["Callable[[], Awaitable[object]]", "Callable[[], Awaitable[object]]"]]
+"""Operation name → (bare call, capability call)."""
+
+
+async def measure_cases(label: str, goal: float | None, cases: Cases, calls: int, repeats: int) -> list[Row]:
+    """One :class:`Row` per case: a warm-up, then ``repeats`` rounds of ``calls`` interleaved pairs;
+    per round the two medians and the paired added µs."""
     rows = []
     for op, (bare_call, cap_call) in cases.items():
         await interleaved(min(calls, 500), bare_call, cap_call)  # warm up: logger resolution, caches
@@ -151,8 +164,6 @@ async def compare(
                 added=added,
             )
         )
-    assert await kv.get(KEY, "bytes") == VALUE
-    await kv.aclose()
     return rows
 
 
@@ -185,32 +196,13 @@ async def own_cost(settings: LayerSettings, calls: int, repeats: int) -> list[Ro
     bare = InProcessStore()
     await kv.put(KEY, VALUE)
     await bare.write(KEY, VALUE)
-    cases: dict[str, tuple[Callable[[], Awaitable[object]], Callable[[], Awaitable[object]]]] = {
+    cases: Cases = {
         "get": (lambda: bare.read(KEY), lambda: kv.get(KEY, "bytes")),
         "put": (lambda: bare.write(KEY, VALUE), lambda: kv.put(KEY, VALUE)),
     }
-    rows = []
-    for op, (bare_call, cap_call) in cases.items():
-        await interleaved(min(calls, 500), bare_call, cap_call)
-        bare_med: list[float] = []
-        cap_med: list[float] = []
-        added: list[float] = []
-        for _ in range(repeats):
-            bare_ns, cap_ns = await interleaved(calls, bare_call, cap_call)
-            bare_med.append(statistics.median(bare_ns) / 1000)
-            cap_med.append(statistics.median(cap_ns) / 1000)
-            added.append(paired_added_us(bare_ns, cap_ns))
-        rows.append(
-            Row(
-                "own code: the operator replaced by an in-process store",
-                op,
-                bare_us=statistics.median(bare_med),
-                cap_us=statistics.median(cap_med),
-                ratios=[c / b for b, c in zip(bare_med, cap_med, strict=True)],
-                goal=None,
-                added=added,
-            )
-        )
+    rows = await measure_cases(
+        "own code: the operator replaced by an in-process store", None, cases, calls, repeats
+    )
     assert await kv.get(KEY, "bytes") == VALUE
     assert store._data
     assert not isinstance(backend._op, opendal.AsyncOperator)
