@@ -311,7 +311,10 @@ async function startPyodide(loadPyodide, wheels) {
     // a Node Buffer is rejected: hand Pyodide a plain Uint8Array
     pyodide.unpackArchive(new Uint8Array(readFileSync(wheel)), "wheel", { extractDir: sitePackages });
   }
-  const paths = ["/cap/harness/pyodide_stubs"];
+  // the stand-ins cap-testing ships for what Pyodide under Node lacks (one copy for both harnesses)
+  pyodide.FS.mkdirTree("/cap/stubs");
+  pyodide.mountNodeFS("/cap/stubs", path.join(ROOT, "cap_testing", "src", "cap_testing", "harness", "stubs"));
+  const paths = ["/cap/stubs"];
   for (const pkg of PACKAGES) {
     const mount = `/cap/src/${pkg}`;
     pyodide.FS.mkdirTree(mount);
