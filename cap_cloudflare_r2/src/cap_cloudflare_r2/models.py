@@ -7,6 +7,7 @@ stateful type: it holds the object's body as a stream that is read once.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass, field
@@ -317,24 +318,27 @@ class R2ObjectBody(ClosesOnExit):
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[bytes]:
-        try:
+        async with self._reading():
             async for chunk in self._chunks:
                 if chunk:
                     yield chunk
+
+    @contextlib.asynccontextmanager
+    async def _reading(self) -> AsyncIterator[None]:
+        """Reading the body, then closing it. The body streams after get() returned, outside the
+        pipeline: a failure is translated here, so that only CapabilityError leaves the capability
+        whenever it happens."""
+        try:
+            yield
         except Exception as exc:
-            error = self._translated(exc)
+            from cap_opendal_core.translate import from_exception
+
+            error = from_exception(exc, capability="r2", operation="get", key=self.key)
             if error is exc:
                 raise
             raise error from exc
         finally:
             await self.aclose()
-
-    def _translated(self, exc: Exception) -> Exception:
-        """The body streams after get() returned, outside the pipeline: translated here, so that
-        only CapabilityError leaves the capability whenever the failure happens."""
-        from cap_opendal_core.translate import from_exception
-
-        return from_exception(exc, capability="r2", operation="get", key=self.key)
 
     async def read(self) -> bytes:
         """The whole body as bytes (held in memory)."""
@@ -343,15 +347,8 @@ class R2ObjectBody(ClosesOnExit):
             return b"".join([chunk async for chunk in self])
         # a backend that can put the whole body in place at once (S3's one-request get) saves a copy
         self._used = True
-        try:
+        async with self._reading():
             data: bytes = await read_all()
-        except Exception as exc:
-            error = self._translated(exc)
-            if error is exc:
-                raise
-            raise error from exc
-        finally:
-            await self.aclose()
         return data
 
     async def text(self, encoding: str = "utf-8") -> str:

@@ -215,13 +215,19 @@ class _Connection(asyncio.BufferedProtocol):
                 raise ConnectionError(f"the connection was lost: {self.error}")
             raise ProtocolFailure("the server closed the connection mid-response")
         waiter = self.waiter = self.loop.create_future()
-        timer = self.loop.call_later(wait_s, _time_out, waiter) if wait_s is not None else None
         try:
-            await waiter
+            await self._within(waiter, wait_s)
+        finally:
+            self.waiter = None
+
+    async def _within(self, future: asyncio.Future[None], wait_s: float | None) -> None:
+        """Await ``future``; ``TimeoutError`` after ``wait_s`` (None: no limit)."""
+        timer = self.loop.call_later(wait_s, _time_out, future) if wait_s is not None else None
+        try:
+            await future
         finally:
             if timer is not None:
                 timer.cancel()
-            self.waiter = None
 
     async def drain(self, wait_s: float | None) -> None:
         if self.eof:
@@ -229,12 +235,7 @@ class _Connection(asyncio.BufferedProtocol):
         if not self.paused:
             return
         drained = self.drained = self.loop.create_future()
-        timer = self.loop.call_later(wait_s, _time_out, drained) if wait_s is not None else None
-        try:
-            await drained
-        finally:
-            if timer is not None:
-                timer.cancel()
+        await self._within(drained, wait_s)
         if self.eof:
             raise ConnectionError("the connection was closed while the request was sent")
 
