@@ -7,11 +7,10 @@ stateful type: it holds the object's body as a stream that is read once.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as _dt
 from collections.abc import AsyncIterable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Final, Literal, Protocol, TypeAlias
+from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn, Protocol, TypeAlias
 
 from cap_opendal_core.closing import ClosesOnExit
 from cap_opendal_core.forward import Forward
@@ -318,27 +317,27 @@ class R2ObjectBody(ClosesOnExit):
         return self._iterate()
 
     async def _iterate(self) -> AsyncIterator[bytes]:
-        async with self._reading():
+        # try/finally written out, not a context manager: an async-generator context manager is a
+        # second async generator, and a loop shutting down closes live generators in any order,
+        # so the inner one could be closed before this one (the close then fails with a RuntimeError)
+        try:
             async for chunk in self._chunks:
                 if chunk:
                     yield chunk
-
-    @contextlib.asynccontextmanager
-    async def _reading(self) -> AsyncIterator[None]:
-        """Reading the body, then closing it. The body streams after get() returned, outside the
-        pipeline: a failure is translated here, so that only CapabilityError leaves the capability
-        whenever it happens."""
-        try:
-            yield
         except Exception as exc:
-            from cap_opendal_core.translate import from_exception
-
-            error = from_exception(exc, capability="r2", operation="get", key=self.key)
-            if error is exc:
-                raise
-            raise error from exc
+            self._raise_translated(exc)
         finally:
             await self.aclose()
+
+    def _raise_translated(self, exc: Exception) -> NoReturn:
+        """The body streams after get() returned, outside the pipeline: a failure is translated
+        here, so that only CapabilityError leaves the capability whenever it happens."""
+        from cap_opendal_core.translate import from_exception
+
+        error = from_exception(exc, capability="r2", operation="get", key=self.key)
+        if error is exc:
+            raise exc
+        raise error from exc
 
     async def read(self) -> bytes:
         """The whole body as bytes (held in memory)."""
@@ -347,8 +346,12 @@ class R2ObjectBody(ClosesOnExit):
             return b"".join([chunk async for chunk in self])
         # a backend that can put the whole body in place at once (S3's one-request get) saves a copy
         self._used = True
-        async with self._reading():
+        try:
             data: bytes = await read_all()
+        except Exception as exc:
+            self._raise_translated(exc)
+        finally:
+            await self.aclose()
         return data
 
     async def text(self, encoding: str = "utf-8") -> str:
