@@ -190,13 +190,35 @@ class R2Conditional:
         )
 
 
+class _Deferred:
+    """Lets a backend hand out an object whose fields are read on first use (see :func:`deferred`).
+
+    ``__getattr__`` runs only when normal lookup fails — for a slot never set — so objects built the
+    ordinary way pay nothing for it; a deferred one asks its loader to set the field (and the fields
+    read with it) once, after which reads are plain slot reads.
+    """
+
+    __slots__ = ("_load",)
+
+    if not TYPE_CHECKING:  # mypy keeps checking attribute names: only the dataclass fields exist
+
+        def __getattr__(self, name: str) -> Any:
+            try:
+                load = object.__getattribute__(self, "_load")
+            except AttributeError:
+                raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}") from None
+            load(self, name)
+            return object.__getattribute__(self, name)
+
+
 @dataclass(frozen=True, slots=True)
-class R2Object:
+class R2Object(_Deferred):
     """An object's metadata (``R2Object``): what ``head``, ``put`` and ``list`` return.
 
     ``version`` is None where the backend cannot know it (the S3 API does not expose R2's), and so
     is ``storage_class`` (``Standard`` or ``InfrequentAccess``) where the answer does not carry it:
-    an S3 listing read through OpenDAL.
+    an S3 listing read through OpenDAL. On the Workers binding, fields are read from the binding's
+    result on first use, as its JS getters are (equality, ``repr``, pickling read them all).
     """
 
     key: str
@@ -213,6 +235,16 @@ class R2Object:
     def http_etag(self) -> str:
         """The etag quoted, as an ``ETag`` header carries it."""
         return f'"{self.etag}"'
+
+
+def deferred(key: str, load: Callable[[R2Object, str], None]) -> R2Object:
+    """An ``R2Object`` whose fields other than ``key`` are read on first use: ``load(obj, name)``
+    sets field ``name`` (and any read with it) with ``object.__setattr__``. For the Workers
+    backend, whose results are JS objects with a getter per field."""
+    obj = object.__new__(R2Object)
+    object.__setattr__(obj, "key", key)
+    object.__setattr__(obj, "_load", load)
+    return obj
 
 
 @dataclass(frozen=True, slots=True)
@@ -276,7 +308,7 @@ class R2ObjectBody(ClosesOnExit):
     ) -> None:
         self._object = obj
         self._chunks = chunks
-        self._range = range if range is not None else R2Range(offset=0, length=obj.size)
+        self._range = range  # None: the whole object, resolved when first read (the size may be lazy)
         self._closer = closer
         self._used = False
 
@@ -302,6 +334,8 @@ class R2ObjectBody(ClosesOnExit):
     @property
     def range(self) -> R2Range:
         """The bytes this body holds: resolved ``offset`` and ``length``."""
+        if self._range is None:
+            self._range = R2Range(offset=0, length=self._object.size)
         return self._range
 
     @property
@@ -377,5 +411,5 @@ class R2ObjectBody(ClosesOnExit):
     def __repr__(self) -> str:
         return (
             f"R2ObjectBody(key={self.key!r}, size={self.size!r}, etag={self.etag!r}, "
-            f"range={self._range!r}, body_used={self._used!r})"
+            f"range={self.range!r}, body_used={self._used!r})"
         )

@@ -28,12 +28,34 @@ from cap_cloudflare_r2 import R2Bucket
 
 
 def _r2_object(http_fields: int, custom_fields: int, *, with_key: bool = False) -> int:
-    """What reading one R2Object costs: version, size, etag, uploaded, httpMetadata, customMetadata,
-    checksums, storageClass (8 reads, and the key when the call did not name it),
+    """What reading a listed R2Object costs (a listing's objects are read whole): version, size,
+    etag, uploaded, httpMetadata, customMetadata, checksums, storageClass (8 reads, and the key),
     checksums.toJSON read and call (2), and JSON.stringify's own look at each nested plain object
     (its toJSON, its keys, then each key's descriptor and value; the checksums hold md5 only)."""
     fields = 8 + with_key + 2
     return fields + (2 + 2 * http_fields) + (2 + 2 * custom_fields) + (1 + 2 * 1)
+
+
+def _r2_groups(http_fields: int, custom_fields: int) -> dict[str, int]:
+    """What reading each field group of a ``get``/``head``/``put`` result costs, on first use (the
+    object holds the binding's result and reads a group in one ``ffi.read_fields``): the group's
+    property reads, plus JSON.stringify's look at a nested plain object (its toJSON, its keys, each
+    key's descriptor and value) and, for the checksums, their own toJSON (read and called)."""
+    return {
+        "size": 1,
+        "etag": 4,  # with version, uploaded and storageClass
+        "http_metadata": 1 + 2 + 2 * http_fields,
+        "custom_metadata": 1 + 2 + 2 * custom_fields,
+        "checksums": 1 + 2 + 1 + 2 * 1,  # md5 only
+    }
+
+
+async def _read(obj: Any, name: str) -> None:
+    """Read one field of an R2 result (``repr``: all of them, as equality and pickling do)."""
+    if name == "repr":
+        repr(obj)
+    else:
+        getattr(obj, name)
 
 
 async def _count(counter: Any, call: Any) -> tuple[int, list[str]]:
@@ -77,15 +99,36 @@ async def check_r2_crossings(env: Any) -> None:
         body = await bucket.get(key)
         assert body is not None
         assert await body.read() == data
+
+    # put, call, the result enters: its fields are read only when used
+    _expect("r2.put", 3, await _count(counter, put))
+    stored = await bucket.put(key, data, custom_metadata={"owner": "cap"})
+    assert stored is not None
+    for name, cost in _r2_groups(http_fields=0, custom_fields=1).items():
+        _expect(f"r2.put result .{name}", cost, await _count(counter, lambda n=name: _read(stored, n)))
+    # then every field is held: equality, repr and a second read cross nothing
+    _expect("r2.put result, read again", 0, await _count(counter, lambda: _read(stored, "repr")))
+
+    async def get_custom() -> None:
+        body = await bucket.get(key)
+        assert body is not None
+        assert await body.read() == data
         assert body.custom_metadata == {"owner": "cap"}
 
-    stored = _r2_object(http_fields=1, custom_fields=1)  # content_type, and one custom entry
-    # put, call, the result enters; then its fields
-    _expect("r2.put", 3 + stored, await _count(counter, put))
-    # get, call, the result enters, body read, then the fields (the key is the one asked for); the
-    # 1 KiB body is read in one call on the stream
-    _expect("r2.get", 3 + 1 + stored, await _count(counter, get))
-    _expect("r2.head", 3 + stored, await _count(counter, lambda: bucket.head(key)))
+    async def get_chunks() -> None:
+        body = await bucket.get(key)
+        assert body is not None
+        assert b"".join([chunk async for chunk in body]) == data
+
+    # get, call, the result enters, its body is read (the key is the one asked for); the 1 KiB body
+    # is read in one call on the stream (streams are not counted)
+    _expect("r2.get", 4, await _count(counter, get))
+    # reading one field group: one read_fields
+    custom = _r2_groups(http_fields=0, custom_fields=1)["custom_metadata"]
+    _expect("r2.get + custom_metadata", 4 + custom, await _count(counter, get_custom))
+    # iterated: the size decides between one read and chunk by chunk
+    _expect("r2.get iterated", 4 + 1, await _count(counter, get_chunks))
+    _expect("r2.head", 3, await _count(counter, lambda: bucket.head(key)))
     # list, call, the page enters; truncated, cursor, delimitedPrefixes in one read_fields (3 reads,
     # and the empty prefixes array's toJSON and length); objects read and entered, then iterated
     # (its length read before each step and once at the end); each object read and entered, then

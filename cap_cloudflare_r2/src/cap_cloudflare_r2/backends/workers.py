@@ -48,6 +48,7 @@ from ..models import (
     R2Objects,
     R2Range,
     R2UploadedPart,
+    deferred,
 )
 from ..ranges import resolve_range
 from ..spec import SPEC
@@ -57,7 +58,7 @@ from .base import no_presign, refuse_pickling
 
 if TYPE_CHECKING:
     import builtins
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
     from cap_opendal_core.descriptors import Descriptor
     from cap_opendal_core.layers import LayerSettings
@@ -81,7 +82,30 @@ _FIELDS: Final = (
     "checksums",
     "storageClass",
 )
-"""What an ``R2Object`` is built from besides its key, read in one ``ffi.read_fields``."""
+"""What a listed ``R2Object`` is built from besides its key, read in one ``ffi.read_fields``."""
+
+_GROUPS: Final = (
+    ("size",),
+    ("etag", "version", "uploaded", "storageClass"),
+    ("httpMetadata",),
+    ("customMetadata",),
+    ("checksums",),
+)
+"""The fields of a result read together, on first use of one of them (see the module docstring):
+``size`` alone (the backend itself may need it), the other scalars, then each nested object — the
+checksums cost most (under Miniflare a remote object whose ``toJSON`` is called)."""
+
+_PY_NAMES: Final = {
+    "size": "size",
+    "etag": "etag",
+    "version": "version",
+    "uploaded": "uploaded",
+    "storageClass": "storage_class",
+    "httpMetadata": "http_metadata",
+    "customMetadata": "custom_metadata",
+    "checksums": "checksums",
+}
+_GROUP_OF: Final = {_PY_NAMES[js]: group for group in _GROUPS for js in group}
 
 
 def _prop(obj: Any, name: str) -> Any:
@@ -90,31 +114,59 @@ def _prop(obj: Any, name: str) -> Any:
     return None if ffi.is_js_null(value) else value
 
 
-def _object(obj: Any, key: str | None = None) -> R2Object:
-    """An ``R2Object`` from a binding result, its fields read in one go (see the module docstring).
+def _converted(fields: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
+    """Python values of the fields ``names`` (JS names) as ``ffi.read_fields`` returned them."""
+    out: dict[str, Any] = {}
+    for name in names:
+        value: Any = fields.get(name)
+        if name == "size":
+            out["size"] = int(value)
+        elif name == "etag":
+            out["etag"] = str(value)
+        elif name == "version":
+            out["version"] = None if value is None else str(value)
+        elif name == "uploaded":
+            out["uploaded"] = ffi.parse_js_date(value)
+        elif name == "storageClass":
+            out["storage_class"] = "Standard" if value is None else str(value)
+        elif name == "httpMetadata":
+            http = dict(value) if isinstance(value, dict) else {}
+            if http.get("cacheExpiry") is not None:  # a Date, which JSON wrote as its ISO string
+                http["cacheExpiry"] = ffi.parse_js_date(http["cacheExpiry"])
+            out["http_metadata"] = R2HttpMetadata.from_dict(http)
+        elif name == "customMetadata":
+            custom = value if isinstance(value, dict) else {}
+            out["custom_metadata"] = {str(k): str(v) for k, v in custom.items()}
+        elif name == "checksums":
+            out["checksums"] = R2Checksums.from_dict(value if isinstance(value, dict) else {})
+    return out
 
-    ``key``: the key the call named, when the result is that object's (``get``, ``head``, ``put``,
-    ``complete``), so it is not read back; ``None`` reads it (``list``)."""
-    fields = ffi.read_fields(obj, _FIELDS if key is not None else ("key", *_FIELDS))
-    http = fields.get("httpMetadata")
-    http = dict(http) if isinstance(http, dict) else {}
-    if http.get("cacheExpiry") is not None:  # a Date, which JSON wrote as its ISO string
-        http["cacheExpiry"] = ffi.parse_js_date(http["cacheExpiry"])
-    custom = fields.get("customMetadata")
-    checksums = fields.get("checksums")
-    version = fields.get("version")
-    storage_class = fields.get("storageClass")
-    return R2Object(
-        key=key if key is not None else str(fields["key"]),
-        version=None if version is None else str(version),
-        size=int(fields["size"]),
-        etag=str(fields["etag"]),
-        uploaded=ffi.parse_js_date(fields["uploaded"]),
-        http_metadata=R2HttpMetadata.from_dict(http),
-        custom_metadata={str(k): str(v) for k, v in custom.items()} if isinstance(custom, dict) else {},
-        checksums=R2Checksums.from_dict(checksums if isinstance(checksums, dict) else {}),
-        storage_class="Standard" if storage_class is None else str(storage_class),
-    )
+
+def _object(obj: Any) -> R2Object:
+    """A listed ``R2Object``, its key and fields read in one go (a listing's objects are read whole:
+    a page is used to walk keys and sizes, and each field read would be a crossing per object)."""
+    fields = ffi.read_fields(obj, ("key", *_FIELDS))
+    return R2Object(key=str(fields["key"]), **_converted(fields, _FIELDS))
+
+
+def _lazy(result: Any, key: str, operation: str) -> R2Object:
+    """The ``R2Object`` of a binding result about ``key``, its fields read on first use (see the
+    module docstring): one ``ffi.read_fields`` per group of :data:`_GROUPS`, then cached."""
+
+    def load(obj: R2Object, name: str) -> None:
+        group = _GROUP_OF.get(name)
+        if group is None:
+            return  # not a field: the caller raises AttributeError
+        try:
+            fields = ffi.read_fields(result, group)
+        except ffi.JsException as exc:
+            from cap_opendal_core.translate.js import from_js  # the error path only: kept off cold start
+
+            raise from_js(exc, capability="r2", operation=operation, key=key) from exc
+        for field_name, value in _converted(fields, group).items():
+            object.__setattr__(obj, field_name, value)
+
+    return deferred(key, load)
 
 
 def _http_options(http: R2HttpMetadata) -> dict[str, Any]:
@@ -177,7 +229,7 @@ class WorkersBackend:
 
     async def head(self, key: str) -> R2Object | None:
         result = await self._binding.head(key)
-        return None if ffi.is_js_null(result) else _object(result, key)
+        return None if ffi.is_js_null(result) else _lazy(result, key, "head")
 
     async def get(
         self, key: str, range: R2Range | None, only_if: R2Conditional | None
@@ -199,21 +251,24 @@ class WorkersBackend:
         body = None if ffi.is_js_null(result) else _prop(result, "body")
         if body is None:
             return None  # missing, or only_if did not hold (the binding returns the object without body)
-        obj = _object(result, key)
-        offset: Any = 0  # no range asked: the whole object, as R2 serves it
-        length: Any = obj.size
-        if range is not None:
-            served = ffi.js_to_py(_prop(result, "range")) or {}
-            offset, length = served.get("offset"), served.get("length")
-            if offset is None or length is None:  # the runtime may echo the request: resolve it as R2 does
-                if range.suffix is not None:
-                    length = min(range.suffix, obj.size)
-                    offset = obj.size - length
-                else:
-                    offset = offset if offset is not None else range.offset or 0
-                    length = length if length is not None else obj.size - offset
-        chunks = _whole(body) if int(length) <= self._transfer.read_chunk_size else ffi.iter_stream(body)
-        return R2ObjectBody(obj, chunks, range=R2Range(offset=int(offset), length=int(length)))
+        obj = _lazy(result, key, "get")
+        if range is None:  # the whole object, as R2 serves it: its size is read only if asked for
+            return R2ObjectBody(obj, _Body(body, lambda: obj.size, self._transfer.read_chunk_size))
+        served = ffi.js_to_py(_prop(result, "range")) or {}
+        offset, length = served.get("offset"), served.get("length")
+        if offset is None or length is None:  # the runtime may echo the request: resolve it as R2 does
+            if range.suffix is not None:
+                length = min(range.suffix, obj.size)
+                offset = obj.size - length
+            else:
+                offset = offset if offset is not None else range.offset or 0
+                length = length if length is not None else obj.size - offset
+        served_range = R2Range(offset=int(offset), length=int(length))
+        return R2ObjectBody(
+            obj,
+            _Body(body, lambda: int(length), self._transfer.read_chunk_size),
+            range=served_range,
+        )
 
     async def _refuse_unsatisfiable(self, key: str, requested: R2Range) -> None:
         """After a ranged ``get`` failed: ``InvalidInput(field="range")`` if the range leaves nothing
@@ -276,10 +331,11 @@ class WorkersBackend:
         return js
 
     async def _put_bytes(self, key: str, data: bytes, options: PutOptions) -> R2Object | None:
+        js_options = self._put_options(options)  # none: no options object is built and handed over
         result = await self._binding.put(
-            key, ffi.to_uint8array(data), ffi.to_js_options(self._put_options(options))
+            key, ffi.to_uint8array(data), ffi.to_js_options(js_options) if js_options else None
         )
-        return None if ffi.is_js_null(result) else _object(result, key)
+        return None if ffi.is_js_null(result) else _lazy(result, key, "put")
 
     async def put(
         self, key: str, payload: BytesPayload | StreamPayload, options: PutOptions
@@ -330,7 +386,7 @@ class WorkersBackend:
             with contextlib.suppress(Exception):
                 await upload.abort()
             raise
-        return _object(result, key)
+        return _lazy(result, key, "put")
 
     async def _upload_part(self, upload: Any, number: int, data: bytes) -> R2UploadedPart:
         part = await upload.uploadPart(number, ffi.to_uint8array(data))
@@ -374,7 +430,7 @@ class WorkersBackend:
         result = await upload.complete(
             ffi.to_js_value([{"partNumber": p.part_number, "etag": p.etag} for p in parts])
         )
-        return _object(result, key)
+        return _lazy(result, key, "complete_multipart_upload")
 
     async def abort_multipart_upload(self, key: str, upload_id: str) -> None:
         await (await self._resume(key, upload_id)).abort()
@@ -400,8 +456,42 @@ class WorkersBackend:
         return "WorkersBackend()"
 
 
+class _Body:
+    """A ``get`` result's body, read the cheapest way for how it is used: ``read()`` takes it in one
+    call whatever its size (it is collected anyway); iterated, a body no larger than
+    ``read_chunk_size`` is read in one call too, a larger one streams chunk by chunk. The length is
+    asked for only when iterating (for a whole object it is the object's size, read on first use)."""
+
+    __slots__ = ("_chunk_size", "_chunks", "_length", "_stream")
+
+    def __init__(self, stream: Any, length: Callable[[], int], chunk_size: int) -> None:
+        self._stream = stream
+        self._length = length
+        self._chunk_size = chunk_size
+        self._chunks: AsyncIterator[bytes] | None = None
+
+    async def read_all(self) -> bytes:
+        return await ffi.read_stream(self._stream)
+
+    def __aiter__(self) -> _Body:
+        return self
+
+    async def __anext__(self) -> bytes:
+        if self._chunks is None:
+            small = self._length() <= self._chunk_size
+            self._chunks = _whole(self._stream) if small else ffi.iter_stream(self._stream)
+        return await anext(self._chunks)
+
+    async def aclose(self) -> None:
+        chunks = self._chunks
+        if chunks is not None:
+            aclose = getattr(chunks, "aclose", None)
+            if aclose is not None:
+                await aclose()
+
+
 async def _whole(body: Any) -> AsyncIterator[bytes]:
-    """A small body as one chunk, read in one call when first iterated (never if left unread)."""
+    """A small body as one chunk, read in one call."""
     data = await ffi.read_stream(body)
     if data:
         yield data
