@@ -3,6 +3,8 @@ refusal to pickle, and the pure helpers every backend shares (conditions, paging
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import datetime as dt
 import pickle
 import subprocess
@@ -16,13 +18,17 @@ import cap_cloudflare_r2
 from cap_cloudflare_r2 import (
     PresignedRequest,
     R2Bucket,
+    R2Checksums,
     R2Conditional,
+    R2HttpMetadata,
     R2Object,
     R2ObjectBody,
+    R2Range,
     TransferSettings,
 )
 from cap_cloudflare_r2.conditions import condition_holds, normalize_etag
 from cap_cloudflare_r2.listing import page_of
+from cap_cloudflare_r2.models import deferred
 from cap_cloudflare_r2.transfer import Digests, multipart_etag, split_parts, upload_parts
 from cap_opendal_core.bag import CapabilityBag
 from cap_opendal_core.errors import BackendError, CapabilityError, InvalidInput, Misconfigured
@@ -186,6 +192,70 @@ async def test_closing_a_body_early_closes_its_stream() -> None:
         async for _ in body:
             break
     assert closed == [True]
+
+
+# -- fields read on first use (the Workers backend's results) ---------------------------------
+
+
+def _deferred(reads: list[str]) -> R2Object:
+    """An object as the Workers backend builds it: each field group set by the loader when first read."""
+    groups: dict[str, dict[str, object]] = {
+        "size": {"size": 3},
+        "etag": {"etag": "e", "uploaded": T0, "version": "v"},
+    }
+
+    def load(obj: R2Object, name: str) -> None:
+        reads.append(name)
+        for group in groups.values():
+            if name in group:
+                for field_name, value in group.items():
+                    object.__setattr__(obj, field_name, value)
+        defaults = {"http_metadata": R2HttpMetadata(), "custom_metadata": {}, "checksums": R2Checksums()}
+        if name in defaults:
+            object.__setattr__(obj, name, defaults[name])
+        if name == "storage_class":
+            object.__setattr__(obj, name, "Standard")
+
+    return deferred("k", load)
+
+
+def test_a_deferred_object_reads_each_group_once_on_first_use() -> None:
+    reads: list[str] = []
+    obj = _deferred(reads)
+    assert type(obj) is R2Object
+    assert obj.key == "k"
+    assert reads == []
+    assert (obj.size, obj.size) == (3, 3)
+    assert reads == ["size"]
+    assert (obj.etag, obj.uploaded, obj.version, obj.http_etag) == ("e", T0, "v", '"e"')
+    assert reads == ["size", "etag"]  # uploaded and version came with the etag
+
+
+def test_a_deferred_object_behaves_as_any_other() -> None:
+    eager = R2Object(key="k", size=3, etag="e", uploaded=T0, version="v")
+    assert _deferred([]) == eager
+    assert eager == _deferred([])
+    assert repr(_deferred([])) == repr(eager)
+    assert pickle.loads(pickle.dumps(_deferred([]))) == eager
+    assert copy.copy(_deferred([])) == eager
+    assert dataclasses.asdict(_deferred([])) == dataclasses.asdict(eager)
+    assert dataclasses.replace(_deferred([]), etag="f") == dataclasses.replace(eager, etag="f")
+    obj = _deferred([])
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        obj.size = 4  # type: ignore[misc]
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = obj.nope  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        _ = eager.nope  # type: ignore[attr-defined]
+
+
+async def test_a_body_reads_its_size_only_when_its_range_is_asked_for() -> None:
+    reads: list[str] = []
+    body = R2ObjectBody(_deferred(reads), chunks_of(b"abc", 1))
+    assert await body.read() == b"abc"
+    assert reads == []
+    assert body.range == R2Range(offset=0, length=3)
+    assert reads == ["size"]
 
 
 # -- conditions ---------------------------------------------------------------------------------

@@ -10,9 +10,10 @@ through Pyodide's FFI — so a backend that starts reading a result field by fie
 value twice, fails here with the full log.
 
 The floor for each call: the method read and the call (2), plus the result entering Python (1) when
-the binding returns an object. R2 then reads each field of its result once, on the JS side
-(``ffi.read_fields``: one read per field, two more for the checksums' ``toJSON``), and a small
-body is read in one call (streams are not counted: the log stops at ``body``).
+the binding returns an object. An R2 ``get``/``head``/``put`` result stops there (``get`` reads
+``body`` too, and a small body is read in one call; streams are not counted): its fields are read
+when first used, one ``ffi.read_fields`` per group (one read per field, two more for the
+checksums' ``toJSON``), and never again. A listing reads each of its objects whole.
 """
 
 from __future__ import annotations

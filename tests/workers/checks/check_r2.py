@@ -478,3 +478,33 @@ async def check_crc_checksums_are_unsupported_by_the_binding(env: Any) -> None:
     async with expect_error(Unsupported, operation="put"):
         await bucket.put(key, b"123456789", crc32c="4waSgw==")
     assert await bucket.head(key) is None
+
+
+async def check_results_read_their_fields_on_first_use(env: Any) -> None:
+    """A get/head/put result reads its fields from the binding's result when first used: the values
+    are the ones a listing (read whole) gives, however late they are read, and the object behaves as
+    any R2Object (equality, pickling)."""
+    import pickle
+
+    bucket = _bucket(env)
+    key = new_prefix("lazy") + "k"
+    stored = await bucket.put(
+        key,
+        b"lazy",
+        http_metadata={"content_type": "text/plain", "cache_expiry": dt.datetime(2030, 1, 1, tzinfo=dt.UTC)},
+        custom_metadata={"owner": "cap"},
+        sha256=hashlib.sha256(b"lazy").hexdigest(),
+    )
+    assert stored is not None
+    listed = (await bucket.list(prefix=key, include=("http_metadata", "custom_metadata"))).objects[0]
+    got = await bucket.get(key)
+    assert got is not None
+    assert await got.read() == b"lazy"  # the body first, the fields after it
+    head = await bucket.head(key)
+    assert head is not None
+    for obj in (stored, got.object, head):
+        assert obj == listed
+        assert pickle.loads(pickle.dumps(obj)) == listed
+    assert got.range == R2Range(offset=0, length=4)
+    assert head.checksums.sha256 == hashlib.sha256(b"lazy").hexdigest()
+    assert head.http_metadata.cache_expiry == dt.datetime(2030, 1, 1, tzinfo=dt.UTC)

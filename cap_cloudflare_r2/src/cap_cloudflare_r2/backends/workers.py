@@ -3,10 +3,18 @@
 The binding does R2 itself — conditions, ranges, listing, checksums, multipart — so this module only
 converts: Python values to plain JS objects and ``Uint8Array`` copies, and results back by reading
 their named properties (in workerd an ``R2Object`` is a class instance, whose fields ``to_py()`` does
-not copy). Each result is read once: all its fields in one ``JSON.stringify`` on the JS side
+not copy, and whose fields are getters). The ``R2Object`` of a ``get``, ``head``, ``put`` or
+``complete`` holds the binding's result and reads a group of fields when one of them is first used
+(:func:`~cap_cloudflare_r2.models.deferred`), as a JS caller pays for the getters it calls: ``size``
+(which the backend itself needs only to iterate a whole body, or to resolve a range the runtime did
+not), the other scalars, and each of ``httpMetadata``, ``customMetadata`` and ``checksums`` — the
+checksums are the costly one, a remote object with its own ``toJSON`` (under Miniflare about ten
+times a plain read). A group is read in one ``JSON.stringify`` on the JS side
 (:func:`cap_opendal_core.ffi.read_fields`), never property by property from Python — each read from
 Python is a trip through the FFI (under Miniflare a round trip to workerd), and each nested object
-(checksums, metadata) would be probed for its type as it became a proxy.
+would be probed for its type as it became a proxy. A listing's objects are read whole, each in one
+``read_fields``: a page is walked for its keys and sizes, and a deferred object per entry would cost
+a crossing per field read.
 
 Bodies stream: a ``get`` returns the ``ReadableStream`` read chunk by chunk. A ``put`` of a stream
 cannot be handed to the binding as a JS stream — workerd (and Miniflare, which forwards to it)
@@ -20,8 +28,9 @@ has no condition for multipart uploads). (In a deployed Worker a stream whose le
 go through workerd's ``FixedLengthStream``; Miniflare's Node-side proxy has no such class, so that
 path could not be tested here and is not taken.)
 
-A body served whole or in a range no larger than ``TransferSettings.read_chunk_size`` is read in one
-call (``new Response(body).arrayBuffer()``) instead of chunk by chunk, as the S3 backend reads it.
+``read()`` takes a body in one call (``new Response(body).arrayBuffer()``: it collects the body
+anyway), and so does ``async for`` for a body served whole or in a range no larger than
+``TransferSettings.read_chunk_size``, instead of chunk by chunk, as the S3 backend reads it.
 
 Imported only under Pyodide (``R2Bucket.from_env``); it imports nothing from the server side.
 """
