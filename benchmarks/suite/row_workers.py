@@ -4,10 +4,11 @@ Runs ``tests/workers/bench/check_bench_workers.py`` in the Workers harness (Mini
 Node process): per operation, the capability (default layers) and the raw binding call that does the
 same thing alternate call by call; each repeat gives each side's median, the ratio is capability over
 raw. Goal: ratio ≤ 1.2. Beside each ratio, the µs the capability adds over the bare call (the
-median of the repeats' differences). Lines marked "context" give the raw side the same work the
-capability does with the result (reading the returned object's fields and the body, the same way):
-under Miniflare every JS property read of a result is a round trip to workerd, which a deployed
-Worker does not pay, so these lines separate that cost from the capability's own.
+median of the repeats' differences). Lines marked "context" give both sides the same work with the
+result — reading the body the same way, or every field of the returned object (the capability reads
+them on first use, a group at a time; the raw side in one go): under Miniflare every JS property
+read of a result is a round trip to workerd, which a deployed Worker does not pay, so these lines
+separate that cost from the capability's own.
 
 The detail table also holds each side's crossings — the operations one call makes on the binding and
 its results, counted by the harness's crossing counter — and the µs the capability adds per crossing
@@ -101,10 +102,13 @@ def run(quick: bool) -> RowReport:
         "counts once), as the harness's crossing counter counts them (`tests/workers/README.md`). "
         "Under Miniflare those on an object that stays in workerd (the binding, an `R2Object`, a stub) "
         "are round trips to workerd; those on the plain copies inside a result (its metadata) are "
-        "local. An R2 result costs the capability nine round trips the bare call does not make (seven "
-        "fields and the checksums' `toJSON`, read and called; `get` reads `body` where the bare call "
-        "calls `arrayBuffer()`): at 0.5-1 ms a round trip, against a bare call of 10-15 ms, those reads "
-        "alone exceed the 20 % the goal allows. In a deployed Worker they are local reads."
+        "local. An R2 `get`/`put` result's fields are read when first used, one `ffi.read_fields` per "
+        "group (size; the other scalars; each of the HTTP metadata, custom metadata and checksums), so "
+        "a call whose fields go unused reads none (`get` reads `body` and takes the body through "
+        "`new Response(body).arrayBuffer()`, where the bare call calls `arrayBuffer()` on the remote "
+        "object; the getters' profile is in `benchmarks/README.md`). The "
+        "'every field' lines show what a flow that reads them all pays over one `read_fields`: the "
+        "same getters, and a trip to JS per group."
     )
     return RowReport(9, TITLE, lines, detail, settings={"calls per side per repeat": ops, "repeats": repeats})
 
