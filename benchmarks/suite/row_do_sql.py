@@ -1,4 +1,4 @@
-"""Row 14: the local runtime's SQL API and the Dedupe ledger, against raw sqlite3 doing the same work.
+"""Row 15: the local runtime's SQL API and the Dedupe ledger, against raw sqlite3 doing the same work.
 
 Calls ``bench_do_sql.measure``: inside one object, ``storage.sql.exec`` of a primary-key ``SELECT``
 (15a) and of an ``INSERT`` (15b), and ``Dedupe.put_if_absent`` through the whole public path (15c),

@@ -52,6 +52,33 @@ async def test_claims_across_many_keys_and_shards(tmp_path: Path) -> None:
         assert dedupe.namespace.runtime.instance_count <= 8
 
 
+async def test_keys_stay_on_the_shard_they_always_had() -> None:
+    """Keys must not move between releases (a moved key could be claimed twice): these names are
+    what the first SQL ledger computed."""
+    keys = ("k1", "event-123", "é")
+    async with Dedupe.local(":memory:") as dedupe:
+        assert [dedupe.shard_of(k) for k in keys] == ["dedupe:8", "dedupe:48", "dedupe:19"]
+    async with Dedupe.local(":memory:", shards=8) as dedupe:
+        assert [dedupe.shard_of(k) for k in keys] == ["dedupe:0", "dedupe:0", "dedupe:3"]
+    async with Dedupe.local(":memory:", shards=1) as dedupe:
+        assert dedupe.shard_of("k1") == dedupe.shard_of("anything") == "dedupe:0"
+
+
+async def test_key_size_is_counted_in_utf8_bytes(tmp_path: Path) -> None:
+    class Key(str):
+        pass
+
+    async with Dedupe.local(tmp_path) as dedupe:
+        assert await dedupe.put_if_absent("a" * 2048) is True
+        assert await dedupe.put_if_absent("é" * 1024) is True  # 2,048 bytes
+        assert await dedupe.put_if_absent(Key("sub"), ttl=1.5) is True
+        assert await dedupe.put_if_absent("sub") is False
+        with pytest.raises(LimitExceeded):
+            await dedupe.put_if_absent("é" * 1024 + "a")
+        with pytest.raises(InvalidInput, match="surrogate"):
+            await dedupe.put_if_absent("\ud800")
+
+
 async def test_ttl_expiry_and_forget(tmp_path: Path, clock: FakeClock) -> None:
     async with Dedupe.local(tmp_path, clock=clock) as dedupe:
         assert await dedupe.put_if_absent("job", ttl=60) is True

@@ -153,6 +153,48 @@ async def test_errors_raised_inside_the_object(tmp_path: Path) -> None:
         assert await stub.increment(1) == 1  # the object is still usable
 
 
+async def test_a_cancelled_caller_never_runs_in_the_object_and_leaves_it_free(tmp_path: Path) -> None:
+    entered, release = anyio.Event(), anyio.Event()
+
+    class Gate(DurableObject):
+        async def hold(self) -> str:
+            entered.set()
+            await release.wait()
+            return "held"
+
+        async def ping(self) -> str:
+            return "pong"
+
+    async with DurableObjectNamespace.local(tmp_path, Counter) as ns:
+        stub = ns.get_by_name("cancelled")
+        with anyio.CancelScope() as cancelled:
+            cancelled.cancel()
+            await stub.increment(1)  # stopped at the object's lock, before the object runs
+        assert cancelled.cancelled_caught
+        assert await stub.get_count() == 0
+
+    async with DurableObjectNamespace.local(tmp_path / "g", Gate) as ns, anyio.create_task_group() as group:
+        assert ns.runtime is not None
+        gate = ns.get_by_name("gate")
+        group.start_soon(gate.hold)
+        await entered.wait()
+        waiter = anyio.CancelScope()
+
+        async def wait_then_give_up() -> None:
+            with waiter:
+                await gate.ping()
+
+        group.start_soon(wait_then_give_up)
+        lock = ns.runtime._slot(gate.id).lock
+        while lock.statistics().tasks_waiting == 0:  # the waiter queued behind hold()
+            await anyio.lowlevel.checkpoint()
+        waiter.cancel()
+        release.set()
+        with anyio.fail_after(60):
+            assert await gate.ping() == "pong"  # neither call kept the object's lock
+        assert waiter.cancelled_caught
+
+
 async def test_fetch_reaches_the_fetch_handler(tmp_path: Path) -> None:
     async with DurableObjectNamespace.local(tmp_path, Counter) as ns:
         response = await ns.get_by_name("f").fetch(

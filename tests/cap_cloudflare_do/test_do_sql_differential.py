@@ -18,7 +18,13 @@ import pytest
 from cap_cloudflare_do import DurableObjectNamespace
 from tests.cap_cloudflare_do.objects import Plain
 from tests.support.differential import assert_same_record
-from tests.workers.checks.check_do_sql_differential import STEPS, run_sql_sequence, seed_from
+from tests.workers.checks.check_do_sql_differential import (
+    CLAIMS_WIN,
+    STEPS,
+    run_dedupe_claims,
+    run_sql_sequence,
+    seed_from,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -73,3 +79,29 @@ async def test_the_sequence_exercises_what_it_claims(tmp_path: Path) -> None:
     assert any(step[3].get("written", 0) > 0 for step in steps if "error" not in step[3])
     assert [r[:2] for r in record[-2:]] == [["commit", "ok"], ["rollback", "PreconditionFailed"]]
     assert record[-1][2] == [["tx", 2]]  # the failed block left nothing behind
+
+
+async def _local_claims(tmp_path: Path) -> list[int]:
+    async with DurableObjectNamespace.local(path=tmp_path, object_class=Plain) as ns:
+        assert ns.runtime is not None
+        storage = ns.runtime.storage(ns.id_from_name("sql-dedupe"))
+
+        async def execute(query: str, bindings: tuple[Any, ...]) -> SqlCursor:
+            return storage.sql.exec(query, *bindings)
+
+        return await run_dedupe_claims(execute)
+
+
+async def test_the_dedupe_claim_writes_only_when_it_wins(tmp_path: Path) -> None:
+    """``DedupeLedger`` reads a claim's ``rows_written``: above 0 exactly for the claims that win."""
+    assert [w > 0 for w in await _local_claims(tmp_path)] == CLAIMS_WIN
+
+
+@pytest.mark.workers
+async def test_the_dedupe_claim_writes_only_when_it_wins_on_workers(
+    harness_run: HarnessRun, tmp_path: Path
+) -> None:
+    """The same on Miniflare's SQL (which may count index entries too, so only "above 0" is compared)."""
+    written = harness_run.result("check_do_sql_differential::check_dedupe_claim_statement")
+    assert [w > 0 for w in written] == CLAIMS_WIN
+    assert [w > 0 for w in await _local_claims(tmp_path)] == CLAIMS_WIN

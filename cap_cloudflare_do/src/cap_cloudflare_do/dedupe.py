@@ -9,9 +9,10 @@ requests per second; changing ``shards`` moves keys, so keep it fixed for a ledg
 The ledger object is :class:`DedupeLedger` (shipped here, usable in a Python Worker or the local
 runtime). Its RPC protocol — ``put_if_absent(key, ttl_ms) -> bool`` and ``forget(key) -> bool`` — is
 small enough to write in JS as well (``tests/workers/worker.js`` has one, on key-value storage). The
-Python ledger keeps its claims in one SQL table — one ``INSERT … ON CONFLICT … RETURNING`` per claim —
-with their expiry in epoch ms (0: never); expired claims are free to take again at once, and one alarm
-purges them in the background through an index on the expiry.
+Python ledger keeps its claims in one SQL table — one ``INSERT … ON CONFLICT DO UPDATE … WHERE`` per
+claim, whose written-row count says whether it claimed — with their expiry in epoch ms (0: never);
+expired claims are free to take again at once, and one alarm purges them in the background through an
+index on the expiry (moved only when a claim expires before the alarm that is set).
 
 Calls record ``resource::dedupe::write`` + ``resource::dedupe``, not the state hints: a dedupe check is
 its own kind of effect in Flow IR.
@@ -67,11 +68,11 @@ _SCHEMA: Final = (
 )
 _CLAIM: Final = (
     "INSERT INTO dedupe_claims (key, expires) VALUES (?, ?) ON CONFLICT (key) DO UPDATE "
-    "SET expires = excluded.expires WHERE dedupe_claims.expires > 0 AND dedupe_claims.expires <= ? "
-    "RETURNING 1"
+    "SET expires = excluded.expires WHERE dedupe_claims.expires > 0 AND dedupe_claims.expires <= ?"
 )
-"""One statement per claim: insert the key, or take over a claim that has expired; a row comes back
-only when this call claimed it."""
+"""One statement per claim: insert the key, or take over a claim that has expired; it writes a row
+only when this call claimed it, so ``rows_written`` answers (cheaper than ``RETURNING``, which
+SQLite runs as a second pass over the written rows)."""
 
 
 class DedupeLedger(DurableObject):
@@ -119,7 +120,9 @@ class DedupeLedger(DurableObject):
         checked_ttl = _check_ttl_ms(ttl_ms)
         now_ms = int(self.now() * 1000)
         at = None if checked_ttl is None else _check_expiry(now_ms + checked_ttl)
-        sql = await self._ready()
+        sql = self._sql
+        if sql is None:
+            sql = await self._ready()
         if at is not None:
             if not self._alarm_known:
                 self._alarm = await self.storage.get_alarm()
@@ -127,7 +130,7 @@ class DedupeLedger(DurableObject):
             if self._alarm is None or self._alarm > at:
                 await self.storage.set_alarm(at)
                 self._alarm = at
-        return bool(sql.exec(_CLAIM, checked_key, at or 0, now_ms).to_array())
+        return sql.exec(_CLAIM, checked_key, at or 0, now_ms).rows_written > 0
 
     async def forget(self, key: str) -> bool:
         sql = await self._ready()
@@ -210,15 +213,21 @@ class Dedupe:
 
     def shard_of(self, key: str) -> str:
         """The name of the ledger object that holds ``key``."""
+        return f"{self.prefix}:{self._shard_index(key)}"
+
+    def _shard_index(self, key: str) -> int:
+        shards = self.shards
+        if shards == 1:  # one shard: every key is there, no need to hash
+            return 0
         digest = hashlib.sha256(key.encode("utf-8")).digest()
-        return f"{self.prefix}:{int.from_bytes(digest[:8], 'big') % self.shards}"
+        return int.from_bytes(digest[:8], "big") % shards
 
     def _stub(self, key: str) -> StubBackend:
-        name = self.shard_of(key)
-        index = int(name.rsplit(":", 1)[1])
+        """The shard's stub, made once per shard (the id is a hash of the name: worth keeping)."""
+        index = self._shard_index(key)
         stub = self._stubs.get(index)
         if stub is None:
-            _, stub = self._namespace._backend.stub_by_name(name)
+            _, stub = self._namespace._backend.stub_by_name(f"{self.prefix}:{index}")
             self._stubs[index] = stub
         return stub
 
@@ -256,6 +265,8 @@ class Dedupe:
 
 
 def _check_dedupe_key(key: Any) -> str:
+    if type(key) is str and key.isascii() and 0 < len(key) <= MAX_DEDUPE_KEY_BYTES:
+        return key  # the common case, decided without encoding: ASCII characters are bytes
     checked = check_key(key)
     if not checked:
         raise InvalidInput("a dedupe key must not be empty", field="key")
@@ -274,6 +285,8 @@ def _check_ttl(ttl: Any) -> int | None:
     number up to :data:`MAX_DEDUPE_TTL_SECONDS`. Ints of any size are compared, never converted."""
     if ttl is None:
         return None
+    if type(ttl) is int and 0 < ttl <= MAX_DEDUPE_TTL_SECONDS:  # the common case: whole seconds
+        return ttl * 1000
     if isinstance(ttl, bool) or not isinstance(ttl, int | float):
         raise InvalidInput(
             f"ttl must be a positive number of seconds or None, got {type(ttl).__name__}", field="ttl"
@@ -296,8 +309,8 @@ def _check_ttl(ttl: Any) -> int | None:
 def _check_ttl_ms(ttl_ms: Any) -> int | None:
     """The ledger's own check of what :meth:`Dedupe.put_if_absent` sends (any RPC caller may send
     anything): None or an int of milliseconds from 1 to ``MAX_DEDUPE_TTL_SECONDS * 1000``."""
-    if ttl_ms is None:
-        return None
+    if ttl_ms is None or (type(ttl_ms) is int and 1 <= ttl_ms <= MAX_DEDUPE_TTL_SECONDS * 1000):
+        return ttl_ms
     if (
         isinstance(ttl_ms, bool)
         or not isinstance(ttl_ms, int)

@@ -228,7 +228,13 @@ def check_rpc_name(method: object, allowed: frozenset[str] | None) -> str:
 
 def check_rpc_args(args: tuple[Any, ...]) -> list[Any]:
     """RPC arguments in tagged form (validated: each must be a value a Durable Object can receive)."""
-    return [codec.to_tagged(arg, field="args", path=f"args[{i}]") for i, arg in enumerate(args)]
+    tagged = list(args)
+    for i, arg in enumerate(args):
+        kind = type(arg)
+        if kind is str or kind is bool or arg is None:  # sent as they are: no path to format
+            continue
+        tagged[i] = codec.to_tagged(arg, field="args", path=f"args[{i}]")
+    return tagged
 
 
 def check_fetch(url: object, method: object, headers: HeadersInit | None, body: object) -> Request:

@@ -17,7 +17,6 @@ Outside any scope nothing is recorded and nothing breaks. No threads are used (P
 from __future__ import annotations
 
 import time
-from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
@@ -28,7 +27,6 @@ from .hints import registry as _default_registry
 from .records import attributes
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from types import TracebackType
 
     from .diagnostics import Diagnostic
@@ -46,18 +44,23 @@ def current_scope() -> InvocationScope | None:
     return _current.get()
 
 
-@contextmanager
-def outside_scope() -> Iterator[None]:
+class outside_scope:  # used as a function: ``with outside_scope():``
     """Run a block as if no scope were open: nothing it does is recorded in or charged to the caller.
 
     For runtimes that execute someone else's code on the caller's task — a local Durable Object runs
-    its own request, as it would on Cloudflare, not as part of the calling node's invocation.
+    its own request, as it would on Cloudflare, not as part of the calling node's invocation. A class
+    rather than a ``@contextmanager`` generator: every local RPC enters one, and this costs a third.
     """
-    token = _current.set(None)
-    try:
-        yield
-    finally:
-        _current.reset(token)
+
+    __slots__ = ("_token",)
+
+    def __enter__(self) -> None:
+        self._token = _current.set(None)
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        _current.reset(self._token)
 
 
 @dataclass(frozen=True, slots=True)

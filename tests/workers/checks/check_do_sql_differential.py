@@ -214,3 +214,46 @@ async def check_sql_sequence(env: Any) -> dict[str, Any]:
             raise error_from_js(answer["error"], "transaction_sync")
 
     return {"seed": seed, "record": await run_sql_sequence(execute, transact, seed)}
+
+
+CLAIMS = (  # (key, expires ms (0: never), now ms) and whether the claim wins
+    ("a", 2000, 1000),  # new key: claimed
+    ("a", 2500, 1500),  # held until 2000: refused
+    ("a", 3000, 2000),  # expired at 2000: taken over
+    ("b", 0, 1000),  # new, never expires: claimed
+    ("b", 0, 10**12),  # never expires: refused
+)
+CLAIMS_WIN = [True, False, True, True, False]
+
+
+async def run_dedupe_claims(execute: Execute) -> list[int]:
+    """``DedupeLedger``'s own schema and claim statement through ``execute``: each claim's
+    ``rows_written``, which the ledger reads as "claimed" when above 0."""
+    from cap_cloudflare_do.dedupe import _CLAIM, _SCHEMA
+
+    await execute(_SCHEMA, ())
+    return [(await execute(_CLAIM, claim)).rows_written for claim in CLAIMS]
+
+
+async def check_dedupe_claim_statement(env: Any) -> list[int]:
+    """The ledger's claim statement on Miniflare's SQL: rows written only by the claims that win."""
+    from cap_cloudflare_do.backends.workers_sql import cursor_from_js, error_from_js
+    from cap_cloudflare_do.sql import check_exec
+    from cap_opendal_core import ffi
+
+    ns = env.DO_PROBE
+    stub = ns.get(ns.idFromName(f"do-sql-dedupe/{os.urandom(4).hex()}"))
+    handle = await stub.storage()
+
+    async def execute(query: str, bindings: tuple[Any, ...]) -> SqlCursor:
+        _, values = check_exec(query, bindings)
+        answer = ffi.js_to_py(await ffi.await_js(handle.sqlExec(query, ffi.to_js_value(list(values)))))
+        if "error" in answer:
+            raise error_from_js(answer["error"], query)
+        return cursor_from_js(
+            answer["columnNames"], answer["rows"], answer["rowsRead"], answer["rowsWritten"]
+        )
+
+    written = await run_dedupe_claims(execute)
+    assert [w > 0 for w in written] == CLAIMS_WIN, written
+    return written

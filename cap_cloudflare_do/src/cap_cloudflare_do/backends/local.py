@@ -25,6 +25,7 @@ from __future__ import annotations
 import inspect
 import logging
 import time
+from types import CoroutineType
 from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from cap_opendal_core import forks
@@ -270,9 +271,13 @@ class LocalRuntime:
         slot = self._slot(oid)
         slot.pending += 1
         try:
-            async with slot.lock_here():
+            lock = slot.lock_here()
+            await lock.acquire()  # a checkpoint: a cancelled caller stops here, before the object runs
+            try:
                 with outside_scope():
                     return await action(slot.instance)
+            finally:
+                lock.release()  # (``async with`` would add two coroutines to every call)
         finally:
             slot.pending -= 1
             slot.last_used = self.clock()
@@ -388,7 +393,7 @@ class LocalStub:
         async def run(instance: DurableObject) -> Any:
             try:
                 result = getattr(instance, method)(*received)
-                if inspect.isawaitable(result):
+                if type(result) is CoroutineType or inspect.isawaitable(result):  # (the common case first)
                     result = await result
             except Exception as exc:
                 raise _remote_error(exc, f"in {method}()") from exc
