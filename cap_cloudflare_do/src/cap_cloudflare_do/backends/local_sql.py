@@ -28,7 +28,7 @@ import sqlite3
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Final, TypeVar
 
-from cap_opendal_core.errors import CapabilityError, InvalidInput, Misconfigured
+from cap_opendal_core.errors import BackendError, CapabilityError, InvalidInput, Misconfigured
 
 from ..limits import (
     MAX_OBJECT_BYTES,
@@ -42,19 +42,19 @@ from ..limits import (
 from ..sql import READ_PRAGMAS, RESERVED_PREFIX, SqlCursor, SqlValue, runtime_value, sql_error
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
     from cap_opendal_core.embedded.durability import Durability
 
-__all__ = ["MAX_OPEN", "LocalSql", "SqlDatabases"]
+__all__ = ["MARK", "MAX_OPEN", "LocalSql", "SqlDatabases"]
 
 T = TypeVar("T")
 
 MAX_OPEN: Final = 64
 """Object databases kept open at once (each is a file handle or two)."""
 
-_MARK: Final = f"/* cap-internal {os.urandom(8).hex()} */"
+MARK: Final = f"/* cap-internal {os.urandom(8).hex()} */"
 """Appended to the runtime's own statements: a cached statement it prepared (which passed the
 authorizer) is never the one a query of the same text reuses."""
 
@@ -107,17 +107,79 @@ classifier and the authorizer), and ``data_version``."""
 class _Db:
     """One object's connection, and why its authorizer last refused (for the error message)."""
 
-    __slots__ = ("closed", "conn", "internal", "refused")
+    __slots__ = ("closed", "conn", "depth", "intent", "internal", "kv", "refused")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.closed = False
-        self.internal = False  # our own BEGIN/SAVEPOINT/PRAGMA pass the authorizer
+        self.internal = False  # our own BEGIN/SAVEPOINT/PRAGMA and key-value statements pass the authorizer
         self.refused: str | None = None
+        self.kv: bool | None = None
+        """Whether the hidden key-value table exists (None: not looked yet). It is created by the first
+        key-value write, as the runtime creates its own, so an object that only uses SQL shows none."""
+        self.intent: bytes | None = None
+        """The token of the alarm change pending in the open transaction (see ``sqlite_store``)."""
+        self.depth = 0
+        """Transactions open (:meth:`begin` without :meth:`finish`)."""
 
     def close(self) -> None:
         self.closed = True
         self.conn.close()
+
+    def internal_execute(self, statement: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+        """Run one of the runtime's own statements (past the authorizer that refuses ``_cf_`` names).
+        Callers read a cursor's rows at once: a statement re-prepared later would meet the authorizer."""
+        was, self.internal = self.internal, True
+        try:
+            return self.conn.execute(statement + MARK, params)
+        finally:
+            self.internal = was
+
+    def check_open(self) -> None:
+        """Refuse to go on once SQLite ended an open transaction by itself (a full disk, an I/O
+        error): what follows would commit statement by statement, outside it."""
+        if self.depth and not self.conn.in_transaction:
+            raise BackendError(
+                "the object's transaction was rolled back by SQLite after an earlier error; nothing of it "
+                "was committed. Let the transaction end (raise) and run it again",
+                retryable=False,
+            )
+
+    def begin(self) -> bool:
+        """Open a transaction (a savepoint inside one already open); True when nested."""
+        self.check_open()
+        nested = self.conn.in_transaction
+        self.internal_execute("SAVEPOINT cf_txn" if nested else "BEGIN IMMEDIATE")
+        self.depth += 1
+        return nested
+
+    def finish(self, nested: bool, *, commit: bool) -> None:
+        """Commit (release) or roll back what :meth:`begin` opened. A rollback forgets whether the
+        key-value table exists: the transaction may have been the one that created it."""
+        self.depth -= 1
+        if commit:
+            if not self.conn.in_transaction:
+                raise BackendError(
+                    "the object's transaction was rolled back by SQLite after an error inside it; nothing "
+                    "of it was committed",
+                    retryable=False,
+                )
+            try:
+                self.internal_execute("RELEASE cf_txn" if nested else "COMMIT")
+            except BaseException:
+                if not nested and self.conn.in_transaction:
+                    self.internal_execute("ROLLBACK")
+                self.kv = None
+                raise
+            return
+        self.kv = None
+        if not self.conn.in_transaction:  # SQLite ended it already (a full disk, an I/O error)
+            return
+        if nested:
+            self.internal_execute("ROLLBACK TO cf_txn")
+            self.internal_execute("RELEASE cf_txn")
+        else:
+            self.internal_execute("ROLLBACK")
 
     def authorize(
         self, action: int, arg1: str | None, arg2: str | None, db: str | None, src: str | None
@@ -208,13 +270,29 @@ class SqlDatabases:
             old.close()
         return db
 
+    def peek(self, object_id: str) -> _Db | None:
+        """The object's database if it is open now (never opens one)."""
+        return self._memory.get(object_id) if self.folder is None else self._open.get(object_id)
+
+    def exists(self, object_id: str) -> bool:
+        """Whether the object has a database (open, or a file on disk)."""
+        if self.peek(object_id) is not None:
+            return True
+        return self.folder is not None and self._file(object_id).exists()
+
     def drop(self, object_id: str) -> None:
-        """Delete the object's database (``delete_all`` drops its tables with its keys)."""
+        """Delete the object's database: its tables and key-value entries (``delete_all``).
+
+        The log is folded into the database file and closed first, then the files go log first: a
+        crash part-way leaves the object whole or gone, never a stale log beside a new database
+        (SQLite would replay it into that database)."""
         db = self._memory.pop(object_id, None) or self._open.pop(object_id, None)
         if db is not None:
+            if self.folder is not None and not db.conn.in_transaction:
+                db.internal_execute("PRAGMA wal_checkpoint(TRUNCATE)")
             db.close()
         if self.folder is not None:
-            for suffix in ("", "-wal", "-shm", "-journal"):
+            for suffix in ("-wal", "-journal", "-shm", ""):
                 path = self.folder / f"{object_id}.sqlite3{suffix}"
                 if path.exists() and not path.is_symlink():
                     os.unlink(path)
@@ -241,6 +319,8 @@ class LocalSql:
         db = self._cached
         if db is None or db.closed:  # closed: evicted from the open set, dropped, or the namespace closed
             db = self._cached = self._databases().get(self._object_id)
+        elif db.depth:
+            db.check_open()
         return db
 
     def exec(self, query: str, statements: tuple[str, ...], bindings: tuple[SqlValue, ...]) -> SqlCursor:
@@ -284,37 +364,19 @@ class LocalSql:
         db = self._db()
         db.internal = True
         try:
-            pages = int(db.conn.execute("PRAGMA page_count" + _MARK).fetchone()[0])
-            size = int(db.conn.execute("PRAGMA page_size" + _MARK).fetchone()[0])
+            pages = int(db.conn.execute("PRAGMA page_count" + MARK).fetchone()[0])
+            size = int(db.conn.execute("PRAGMA page_size" + MARK).fetchone()[0])
         finally:
             db.internal = False
         return pages * size
 
     def transaction_sync(self, fn: Callable[[], T]) -> T:
         db = self._db()
-        conn = db.conn
-        nested = conn.in_transaction
-        db.internal = True
-        try:
-            conn.execute(("SAVEPOINT cf_txn" if nested else "BEGIN IMMEDIATE") + _MARK)
-        finally:
-            db.internal = False
+        nested = db.begin()
         try:
             result = fn()
         except BaseException:
-            db.internal = True
-            try:
-                if nested:
-                    conn.execute("ROLLBACK TO cf_txn" + _MARK)
-                    conn.execute("RELEASE cf_txn" + _MARK)
-                else:
-                    conn.execute("ROLLBACK" + _MARK)
-            finally:
-                db.internal = False
+            db.finish(nested, commit=False)
             raise
-        db.internal = True
-        try:
-            conn.execute(("RELEASE cf_txn" if nested else "COMMIT") + _MARK)
-        finally:
-            db.internal = False
+        db.finish(nested, commit=True)
         return result
