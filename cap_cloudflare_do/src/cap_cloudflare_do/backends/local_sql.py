@@ -354,7 +354,7 @@ class LocalSql:
     def _error(db: _Db, exc: sqlite3.Error, query: str) -> CapabilityError:
         message = str(exc)
         refused, db.refused = db.refused, None
-        if refused is not None and "not authorized" in message:
+        if refused is not None and ("not authorized" in message or "is prohibited" in message):
             message = f"not authorized: {refused}"
         if isinstance(exc, sqlite3.ProgrammingError) and "bindings" in message:
             message = f"Wrong number of parameter bindings for SQL query ({message})"
