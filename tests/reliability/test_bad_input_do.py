@@ -91,8 +91,8 @@ class DoEnv(PropertyEnv):
             if db.internal_execute(f"SELECT 1 FROM sqlite_master WHERE name = '{KV_TABLE}'").fetchone():
                 rows = db.internal_execute(f"SELECT key, value FROM {KV_TABLE} ORDER BY key").fetchall()
                 entries += [(object_id, key, value) for key, value in rows]
-        alarms = store._db.execute("SELECT object_id, at_ms, retries FROM alarms ORDER BY object_id").fetchall()
-        return entries, alarms
+        alarms = store._db.execute("SELECT object_id, at_ms, retries FROM alarms ORDER BY object_id")
+        return entries, alarms.fetchall()
 
     def storage(self, name: str = "subject") -> DurableObjectStorage:
         runtime = self.namespace.runtime
