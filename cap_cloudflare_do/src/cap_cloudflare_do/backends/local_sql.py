@@ -23,6 +23,7 @@ entries written as well, so the binding can report more for the same statement (
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections import OrderedDict
@@ -51,8 +52,25 @@ __all__ = ["MARK", "MAX_OPEN", "LocalSql", "SqlDatabases"]
 
 T = TypeVar("T")
 
-MAX_OPEN: Final = 64
-"""Object databases kept open at once (each is a file handle or two)."""
+
+def _max_open() -> int:
+    """An eighth of the process's file-handle limit (each open database holds up to three: the file,
+    its log and its shared index), at least 64 and at most 1024."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):  # not POSIX
+        return 64
+    if soft == resource.RLIM_INFINITY:
+        return 1024
+    return max(64, min(1024, soft // 8))
+
+
+MAX_OPEN: Final = _max_open()
+"""Object databases kept open at once. Every object's key-value entries live in its database, so a
+request to an object whose database was closed reopens it (and closing folds the log into the file):
+the cap is set high enough, from the file-handle limit, that a working set of objects stays open."""
 
 MARK: Final = f"/* cap-internal {os.urandom(8).hex()} */"
 """Appended to the runtime's own statements: a cached statement it prepared (which passed the
@@ -122,8 +140,14 @@ class _Db:
         self.depth = 0
         """Transactions open (:meth:`begin` without :meth:`finish`)."""
 
-    def close(self) -> None:
+    def close(self, *, flush: bool = True) -> None:
+        """Close the connection; SQLite then folds the log into the database file. ``flush=False``
+        (``durability="process"``) skips that fold's fsync: the pages are in the OS cache, which a
+        killed process does not lose — only the power-loss promise needs the fsync."""
         self.closed = True
+        if not flush and not self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.internal_execute("PRAGMA synchronous=OFF")
         self.conn.close()
 
     def internal_execute(self, statement: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
@@ -267,7 +291,7 @@ class SqlDatabases:
             if old.conn.in_transaction:
                 break
             del self._open[oldest]
-            old.close()
+            old.close(flush=self.durability == "full")
         return db
 
     def peek(self, object_id: str) -> _Db | None:
@@ -299,7 +323,7 @@ class SqlDatabases:
 
     def close(self) -> None:
         for db in (*self._open.values(), *self._memory.values()):
-            db.close()
+            db.close(flush=self.durability == "full")
         self._open.clear()
         self._memory.clear()
 
