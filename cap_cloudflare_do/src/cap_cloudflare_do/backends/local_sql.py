@@ -1,10 +1,11 @@
-"""The local runtime's SQL API: one real SQLite database per object, held to the runtime's rules.
+"""The local runtime's per-object databases: one real SQLite database per object, held to the runtime's rules.
 
-Each object's tables live in their own file, ``<namespace path>/sql/<object id>.sqlite3`` (in memory
-for an in-memory namespace), opened on first use — so one object's tables never meet another's, and
-its key-value entries (in the namespace's ``objects.sqlite3``, as before) never appear among them, as
-the runtime hides its ``__cf_kv`` table. At most :data:`MAX_OPEN` files stay open; the least recently
-used one is closed past that and reopened when needed.
+Each object's storage lives in its own file, ``<namespace path>/sql/<object id>.sqlite3`` (in memory
+for an in-memory namespace), opened on first use — so one object's tables never meet another's. The
+file holds the object's SQL tables and, in the hidden ``_cf_KV`` table (:mod:`.sqlite_store`), its
+key-value entries, as a SQLite-backed object on Cloudflare keeps them: one transaction
+(:meth:`_Db.begin`/:meth:`_Db.finish`) covers both APIs. At most :data:`MAX_OPEN` files stay open; the
+least recently used one is closed past that and reopened when needed.
 
 Each connection enforces what the runtime enforces, before or while SQLite works: the documented
 limits as SQLite limits (statement length, bound parameters, string/blob/row size, columns, function

@@ -27,10 +27,10 @@ the log, not an fsync; ``durability="full"`` (``synchronous=FULL``) fsyncs the l
 an acknowledged write also survives power loss — the embedded engine's flag
 (:mod:`cap_opendal_core.embedded.durability`), the same meaning everywhere.
 
-**Earlier layout.** Stores written before 0.x kept every object's entries in an ``entries`` table of
-``objects.sqlite3``. Opening one migrates it: object by object, the rows are copied into the object's
-``_cf_KV`` in one transaction, then removed from ``entries`` in another (a crash between them repeats
-the copy, which writes the same rows again), and the emptied table is dropped.
+**Earlier layout.** Stores written by earlier versions kept every object's entries in an ``entries``
+table of ``objects.sqlite3``. Opening one migrates it: object by object, the rows are copied into the
+object's ``_cf_KV`` in one transaction, then removed from ``entries`` in another (a crash between them
+repeats the copy, which writes the same rows again), and the emptied table is dropped.
 
 A file lock (POSIX ``flock``) makes a second runtime on the same path fail at start, instead of two
 processes each hosting "the one" instance of an object. A store dropped without :meth:`close` (its
