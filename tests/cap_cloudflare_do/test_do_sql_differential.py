@@ -67,7 +67,7 @@ async def test_local_sql_matches_workers_sql(harness_run: HarnessRun, tmp_path: 
 async def test_the_sequence_exercises_what_it_claims(tmp_path: Path) -> None:
     """Without the harness: the default seed reaches every kind of statement and outcome it should."""
     record = await _local(tmp_path, seed_from(None))
-    steps = record[:-4]
+    steps = record[:-5]
     assert len(steps) == STEPS + 2
     errors = {step[3]["error"] for step in steps if "error" in step[3]}
     assert {"InvalidInput", "PreconditionFailed"} <= errors
@@ -84,8 +84,9 @@ async def test_the_sequence_exercises_what_it_claims(tmp_path: Path) -> None:
     ):
         assert wanted in text or wanted.strip('"') in text, wanted
     assert any(step[3].get("written", 0) > 0 for step in steps if "error" not in step[3])
-    assert [r[:2] for r in record[-4:-2]] == [["commit", "ok"], ["rollback", "PreconditionFailed"]]
-    assert record[-3][2] == [["tx", 2]]  # the failed block left nothing behind
+    assert [r[:2] for r in record[-5:-3]] == [["commit", "ok"], ["rollback", "PreconditionFailed"]]
+    assert record[-4][2] == [["tx", 2]]  # the failed block left nothing behind
     kv = {"mixed-commit": "v", "mixed-commit/direct": "v"}
-    assert record[-2] == ["mixed commit", False, kv, [["mixed-commit", 3]]]
-    assert record[-1] == ["mixed rollback", True, {}, [["mixed-commit", 3]]]  # neither API kept a write
+    assert record[-3] == ["mixed commit", False, kv, [["mixed-commit", 3]]]
+    assert record[-2] == ["mixed rollback", True, {}, [["mixed-commit", 3]]]  # neither API kept a write
+    assert record[-1] == ["tables", [["_cf_KV"], ["items"], ["tags"]]]  # the key-value table: workerd's name

@@ -8,7 +8,8 @@ FOREIGN KEY), bad SQL and refused bindings — and :func:`run_sql_sequence` runs
 single INSERT/UPDATE/DELETE) ``rows_written``, or its error class; then two ``transaction_sync`` blocks,
 one that commits and one that rolls back; then two ``transaction()`` blocks writing through both APIs
 (a key-value put on ``txn``, one on the storage, a SQL insert), one that commits and one that raises —
-on a SQLite-backed object all of a block's writes commit together or none do.
+on a SQLite-backed object all of a block's writes commit together or none do; last, the tables
+``sqlite_master`` lists (the runtime's hidden key-value table among them).
 
 The harness runs it over Miniflare's real ``ctx.storage.sql`` (:func:`check_sql_sequence`: each query
 goes through the same pre-call checks as ``storage.sql.exec``, then over RPC to ``StorageProbe``,
@@ -193,6 +194,8 @@ async def run_sql_sequence(execute: Execute, transact: Transact, seed: int, mixe
         raised, entries = await mixed(key, f"INSERT INTO items (name, qty) VALUES ('{key}', 3)", fail)
         after = await execute("SELECT name, qty FROM items WHERE name LIKE 'mixed%' ORDER BY id", ())
         record.append([name, raised, entries, plain(after.raw().to_array())])
+    tables = await execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name", ())
+    record.append(["tables", plain(tables.raw().to_array())])
     return record
 
 
