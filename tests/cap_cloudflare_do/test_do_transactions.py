@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from cap_cloudflare_do import DurableObjectNamespace, DurableObjectStorage
+from cap_cloudflare_do.backends import local_sql
 from cap_cloudflare_do.backends.sqlite_store import DB_FILE, KV_TABLE, SQL_FOLDER
 from cap_cloudflare_do.codec import encode, encoded_size
 from cap_cloudflare_do.ids import local_id_from_name
@@ -398,3 +399,27 @@ async def test_a_migration_killed_half_way_finishes_at_the_next_open(tmp_path: P
     wanted = _old_store(tmp_path)
     _run(tmp_path, "open", fault=fault)
     await _read_migrated(tmp_path, wanted)
+
+
+# --- the open-file cap --------------------------------------------------------------------------------
+
+
+async def test_objects_past_the_open_file_cap_keep_their_entries_and_open_transactions(
+    namespace: DurableObjectNamespace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Key-value entries live in each object's database now, so the least-recently-used cap closes
+    and reopens them; a database holding an open transaction is never the one closed."""
+    monkeypatch.setattr(local_sql, "MAX_OPEN", 2)
+    assert namespace.runtime is not None
+    sql = namespace.runtime.store.sql
+    held = _storage(namespace, "held")
+    async with held.transaction() as txn:
+        await txn.put("k", "pending")
+        for i in range(6):
+            await _storage(namespace, f"o{i}").put("k", i)
+        assert sql.peek(namespace.id_from_name("held").hex or "") is not None, "kept open: in a transaction"
+        assert await txn.get("k") == "pending"
+    for i in range(6):
+        assert await _storage(namespace, f"o{i}").get("k") == i
+    assert await held.get("k") == "pending"
+    assert len(sql._open) <= 3

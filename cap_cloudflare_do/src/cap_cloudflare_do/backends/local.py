@@ -528,6 +528,8 @@ class LocalTransaction:
         self._ended(committed=True)
 
     def rollback(self) -> None:
+        if self._db.closed:  # the namespace closed meanwhile: SQLite rolled it back then
+            return
         try:
             self._db.finish(self._nested, commit=False)
         finally:

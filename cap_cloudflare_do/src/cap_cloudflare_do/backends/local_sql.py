@@ -287,13 +287,20 @@ class SqlDatabases:
                 operation="storage.sql",
             )
         db = self._open[object_id] = _open(str(self._file(object_id)), self.durability)
-        while len(self._open) > MAX_OPEN:
-            oldest, old = next(iter(self._open.items()))
-            if old.conn.in_transaction:
-                break
-            del self._open[oldest]
-            old.close(flush=self.durability == "full")
+        if len(self._open) > MAX_OPEN:
+            self._evict(db)
         return db
+
+    def _evict(self, keep: _Db) -> None:
+        """Close the least recently used databases past :data:`MAX_OPEN`, passing over any that an
+        open transaction holds (closing would roll it back) — they go once it ends."""
+        for object_id, old in list(self._open.items()):  # oldest first
+            if len(self._open) <= MAX_OPEN:
+                return
+            if old is keep or old.conn.in_transaction or old.depth:
+                continue
+            del self._open[object_id]
+            old.close(flush=self.durability == "full")
 
     def peek(self, object_id: str) -> _Db | None:
         """The object's database if it is open now (never opens one)."""
