@@ -26,7 +26,7 @@ from cap_cloudflare_do.backends.sqlite_store import DB_FILE, KV_TABLE, SQL_FOLDE
 from cap_cloudflare_do.codec import encode, encoded_size
 from cap_cloudflare_do.ids import local_id_from_name
 from cap_cloudflare_do.limits import MAX_ENTRY_BYTES
-from cap_opendal_core.errors import InvalidInput, LimitExceeded, PreconditionFailed
+from cap_opendal_core.errors import Closed, InvalidInput, LimitExceeded, PreconditionFailed
 from cap_opendal_core.layers import LayerSettings
 
 from .txn_crash_proc import ALARM_MS, Ledger
@@ -423,3 +423,20 @@ async def test_objects_past_the_open_file_cap_keep_their_entries_and_open_transa
         assert await _storage(namespace, f"o{i}").get("k") == i
     assert await held.get("k") == "pending"
     assert len(sql._open) <= 3
+
+
+async def test_a_namespace_closed_with_a_transaction_open_keeps_none_of_it(tmp_path: Path) -> None:
+    async with DurableObjectNamespace.local(tmp_path, Ledger, settings=QUIET) as ns:
+        storage = _storage(ns)
+        await storage.put("kept", 1)
+
+        async def closed_midway() -> None:
+            async with storage.transaction() as txn:
+                await txn.put("lost", 1)
+                storage.sql.exec("INSERT INTO log (n) VALUES (7)")
+                await storage.set_alarm(ALARM_MS)
+                await ns.aclose()  # SQLite rolls the open transaction back
+
+        with pytest.raises(Closed, match="nothing of it was committed"):
+            await closed_midway()
+    assert await _state(tmp_path) == ({"kept": 1}, [], None, None, [])

@@ -30,7 +30,14 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from cap_opendal_core import forks
 from cap_opendal_core.embedded.durability import Durability, check_durability
-from cap_opendal_core.errors import BackendError, CapabilityError, InvalidInput, Misconfigured, Unsupported
+from cap_opendal_core.errors import (
+    BackendError,
+    CapabilityError,
+    Closed,
+    InvalidInput,
+    Misconfigured,
+    Unsupported,
+)
 from cap_opendal_core.layers import LayerSettings, Pipeline
 from cap_opendal_core.loops import current_loop_key
 from cap_opendal_core.scope import outside_scope
@@ -238,7 +245,9 @@ class LocalRuntime:
     def storage(self, oid: DurableObjectId) -> DurableObjectStorage:
         """The storage of object ``oid``, for tests and tooling (inspection, seeding, repair).
 
-        It does not go through the object: it neither constructs it nor waits for its lock."""
+        It does not go through the object: it neither constructs it nor waits for its lock — so while
+        the object has a transaction open, calls made here join that transaction, as the object's own
+        storage calls do."""
         if oid.hex is None:
             raise InvalidInput("the id has no hex form", field="id")
         return DurableObjectStorage(LocalStorage(self, oid.hex), self._storage_pipeline)
@@ -520,6 +529,12 @@ class LocalTransaction:
 
     async def commit(self) -> None:
         db = self._db
+        if db.closed:
+            raise Closed(
+                "the namespace was closed while this transaction was open; nothing of it was committed",
+                capability="do",
+                operation="storage.transaction",
+            )
         try:
             db.finish(self._nested, commit=True)
         except BaseException:
