@@ -46,7 +46,20 @@ async def _local(tmp_path: Path, seed: int) -> list[Any]:
         async def transact(steps: list[tuple[str, tuple[Any, ...]]]) -> None:
             storage.transaction_sync(lambda: [storage.sql.exec(q, *b).to_array() for q, b in steps])
 
-        record: list[Any] = json.loads(json.dumps(await run_sql_sequence(execute, transact, seed)))
+        async def mixed(key: str, query: str, fail: bool) -> tuple[bool, dict[str, Any]]:
+            try:
+                async with storage.transaction() as txn:
+                    await txn.put(key, "v")
+                    await storage.put(f"{key}/direct", "v")
+                    storage.sql.exec(query)
+                    if fail:
+                        raise RuntimeError("rolled back on purpose")
+                raised = False
+            except RuntimeError:
+                raised = True
+            return raised, await storage.get([key, f"{key}/direct"])
+
+        record: list[Any] = json.loads(json.dumps(await run_sql_sequence(execute, transact, seed, mixed)))
         return record
 
 
@@ -60,7 +73,7 @@ async def test_local_sql_matches_workers_sql(harness_run: HarnessRun, tmp_path: 
 async def test_the_sequence_exercises_what_it_claims(tmp_path: Path) -> None:
     """Without the harness: the default seed reaches every kind of statement and outcome it should."""
     record = await _local(tmp_path, seed_from(None))
-    steps = record[:-2]
+    steps = record[:-5]
     assert len(steps) == STEPS + 2
     errors = {step[3]["error"] for step in steps if "error" in step[3]}
     assert {"InvalidInput", "PreconditionFailed"} <= errors
@@ -77,8 +90,12 @@ async def test_the_sequence_exercises_what_it_claims(tmp_path: Path) -> None:
     ):
         assert wanted in text or wanted.strip('"') in text, wanted
     assert any(step[3].get("written", 0) > 0 for step in steps if "error" not in step[3])
-    assert [r[:2] for r in record[-2:]] == [["commit", "ok"], ["rollback", "PreconditionFailed"]]
-    assert record[-1][2] == [["tx", 2]]  # the failed block left nothing behind
+    assert [r[:2] for r in record[-5:-3]] == [["commit", "ok"], ["rollback", "PreconditionFailed"]]
+    assert record[-4][2] == [["tx", 2]]  # the failed block left nothing behind
+    kv = {"mixed-commit": "v", "mixed-commit/direct": "v"}
+    assert record[-3] == ["mixed commit", False, kv, [["mixed-commit", 3]]]
+    assert record[-2] == ["mixed rollback", True, {}, [["mixed-commit", 3]]]  # neither API kept a write
+    assert record[-1] == ["tables", [["_cf_KV"], ["items"], ["tags"]]]  # the key-value table: workerd's name
 
 
 async def _local_claims(tmp_path: Path) -> list[int]:

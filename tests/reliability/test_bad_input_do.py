@@ -30,6 +30,7 @@ from hypothesis import strategies as st
 
 from cap_cloudflare_do import DurableObject, DurableObjectNamespace, Request, Response, codec
 from cap_cloudflare_do import limits as do
+from cap_cloudflare_do.backends.sqlite_store import KV_TABLE
 from cap_cloudflare_do.validation import RESERVED_NAMES
 from cap_opendal_core.layers import LayerSettings, RetryPolicy
 
@@ -80,10 +81,18 @@ class DoEnv(PropertyEnv):
             confined_tree(self.parent, self.root)
         runtime = self.namespace.runtime
         assert runtime is not None
-        db = runtime.store._db
-        entries = db.execute("SELECT object_id, key, value FROM entries ORDER BY object_id, key").fetchall()
-        alarms = db.execute("SELECT object_id, at_ms, retries FROM alarms ORDER BY object_id").fetchall()
-        return entries, alarms
+        store = runtime.store
+        objects = set(store.sql._memory)  # each object's own database (its key-value table)
+        if store.sql.folder is not None and store.sql.folder.exists():
+            objects |= {path.name.removesuffix(".sqlite3") for path in store.sql.folder.glob("*.sqlite3")}
+        entries = []
+        for object_id in sorted(objects):
+            db = store.sql.get(object_id)
+            if db.internal_execute(f"SELECT 1 FROM sqlite_master WHERE name = '{KV_TABLE}'").fetchone():
+                rows = db.internal_execute(f"SELECT key, value FROM {KV_TABLE} ORDER BY key").fetchall()
+                entries += [(object_id, key, value) for key, value in rows]
+        alarms = store._db.execute("SELECT object_id, at_ms, retries FROM alarms ORDER BY object_id")
+        return entries, alarms.fetchall()
 
     def storage(self, name: str = "subject") -> DurableObjectStorage:
         runtime = self.namespace.runtime

@@ -102,6 +102,22 @@ class StorageHandle extends RpcTarget {
     return this.#storage.onNextSessionRestoreBookmark(bookmark);
   }
 
+  // transaction() writing through both APIs — a key-value put on txn, a put on storage, one SQL
+  // statement — then throwing if asked: on a SQLite-backed object all three commit or none do.
+  async mixedTransaction(key, value, query, fail) {
+    try {
+      await this.#storage.transaction(async (txn) => {
+        await txn.put(key, value);
+        await this.#storage.put(`${key}/direct`, value);
+        this.#storage.sql.exec(query).toArray();
+        if (fail) throw new Error("rolled back on purpose");
+      });
+      return {};
+    } catch (error) {
+      return { error: String(error?.message ?? error) };
+    }
+  }
+
   // transactionSync over a list of [query, bindings]: all of them, or none if one fails.
   sqlTransaction(steps) {
     try {

@@ -11,9 +11,13 @@ goes through the pipeline once, recording ``resource::state::read`` or ``resourc
 like the runtime's, with ``transaction_sync(fn)`` for a synchronous all-or-nothing block of SQL and the
 point-in-time recovery calls beside it.
 
-Transactions (``async with storage.transaction() as txn``) buffer their writes and read through them,
-then commit all writes at once — one SQLite transaction locally, one coalesced batch on Workers — so
-an exception (or ``txn.rollback()``) leaves storage exactly as it was.
+Transactions (``async with storage.transaction() as txn``) are all-or-nothing: an exception (or
+``txn.rollback()``) leaves storage exactly as it was. In the local runtime the block is one SQLite
+transaction of the object's database, which holds its key-value entries and its SQL tables, so —
+as on a SQLite-backed object — every storage call made while it is open joins it: ``txn``'s calls,
+``storage``'s own, ``storage.sql.exec`` and alarm changes. On Workers the transaction buffers its
+writes, reads through them, and commits them as one coalesced batch; SQL run inside the block
+commits as it runs there.
 """
 
 from __future__ import annotations
@@ -54,7 +58,7 @@ if TYPE_CHECKING:
 
     from cap_opendal_core.layers import LayerSettings, Pipeline
 
-    from .backends.base import StorageBackend
+    from .backends.base import OpenTransaction, StorageBackend
     from .codec import StorableValue
     from .sql import SqlStorage
 
@@ -218,8 +222,10 @@ class DurableObjectStorage:
         return sql
 
     def transaction_sync(self, fn: Callable[[], T]) -> T:
-        """Run the synchronous ``fn`` as one transaction: every SQL write it makes, or none if it raises
-        (the runtime's ``transactionSync``). Returns what ``fn`` returns."""
+        """Run the synchronous ``fn`` as one transaction: every write it makes, or none if it raises
+        (the runtime's ``transactionSync``). Returns what ``fn`` returns. Only synchronous storage
+        calls can run inside ``fn`` — ``storage.sql.exec`` — as on Workers; the key-value methods are
+        ``async``: put them in an ``async with storage.transaction()`` block, which takes SQL too."""
         from .sql import run_sync_transaction
 
         result: T = run_sync_transaction(self._pipeline, self._backend.sql(), fn)
@@ -272,9 +278,12 @@ def _bookmark_time(timestamp: object) -> int:
 
 class Transaction:
     """Reads see the transaction's own writes; the writes reach storage together when the block ends
-    without an exception and without :meth:`rollback`."""
+    without an exception and without :meth:`rollback`.
 
-    __slots__ = ("_deletes", "_finished", "_puts", "_rolled_back", "_storage")
+    Where the backend opens a real transaction (the local runtime) ``txn``'s calls go straight to
+    storage inside it; otherwise (Workers) its writes are buffered here and committed at the end."""
+
+    __slots__ = ("_deletes", "_finished", "_live", "_puts", "_rolled_back", "_storage", "_wrote")
 
     def __init__(self, storage: DurableObjectStorage) -> None:
         self._storage = storage
@@ -282,17 +291,33 @@ class Transaction:
         self._deletes: set[str] = set()
         self._rolled_back = False
         self._finished = False
+        self._live: OpenTransaction | None = None
+        self._wrote = False
 
     async def __aenter__(self) -> Transaction:
+        if self._finished or self._live is not None:
+            raise InvalidInput("a transaction can be entered once", field="transaction")
+        self._live = self._storage._backend.begin()
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._finished = True
+        storage = self._storage
+        live = self._live
+        if live is not None:
+            if self._rolled_back:
+                return
+            if exc_type is not None:
+                live.rollback()
+            elif self._wrote:
+                await storage._pipeline.call(STORAGE_TRANSACTION, live.commit)
+            else:
+                await live.commit()
+            return
         if exc_type is not None or self._rolled_back or not (self._puts or self._deletes):
             return
-        storage = self._storage
         await storage._pipeline.call(
             STORAGE_TRANSACTION,
             storage._backend.commit,
@@ -304,6 +329,8 @@ class Transaction:
         """Drop every write of this transaction; nothing reaches storage."""
         self._check_open()
         self._rolled_back = True
+        if self._live is not None:
+            self._live.rollback()
 
     def _check_open(self) -> None:
         if self._finished or self._rolled_back:
@@ -319,6 +346,8 @@ class Transaction:
 
     async def get(self, key: str | Sequence[str]) -> Any:
         self._check_open()
+        if self._live is not None:  # the storage method checks ``key`` (one key or a batch) itself
+            return await self._storage.get(key)  # type: ignore[arg-type]
         if isinstance(key, str):
             checked = check_key(key)
             if checked in self._puts:
@@ -353,6 +382,10 @@ class Transaction:
         reverse: bool = False,
     ) -> dict[str, Any]:
         self._check_open()
+        if self._live is not None:
+            return await self._storage.list(
+                prefix=prefix, start=start, start_after=start_after, end=end, limit=limit, reverse=reverse
+            )
         options = check_list_options(prefix, start, start_after, end, limit, reverse)
         # Each buffered write can hide at most one stored row: ask for that many more, then merge.
         widened = None if limit is None else limit + len(self._puts) + len(self._deletes)
@@ -378,6 +411,10 @@ class Transaction:
 
     async def put(self, key: str | Mapping[str, Any], value: Any = _MISSING) -> None:
         self._check_open()
+        if self._live is not None:
+            await self._storage.put(key, value)  # type: ignore[arg-type]
+            self._wrote = True
+            return
         if isinstance(key, str):
             if value is _MISSING:
                 raise InvalidInput(
@@ -401,6 +438,10 @@ class Transaction:
 
     async def delete(self, key: str | Sequence[str]) -> bool | int:
         self._check_open()
+        if self._live is not None:
+            deleted: bool | int = await self._storage.delete(key)  # type: ignore[arg-type]
+            self._wrote = True
+            return deleted
         single = isinstance(key, str)
         keys = [check_key(key)] if isinstance(key, str) else check_keys(key)
         existing = await self._read_many(keys)

@@ -9,7 +9,7 @@ binding             backend                                    on disk
 PAYLOADS (R2)       ``R2Bucket.local``                         ``r2/payloads/``
 INDEX (KV)          ``KvNamespace.local``                      ``kv/index/``
 JOBS (queue)        ``Queue.local`` + ``QueueConsumer.local``  ``queues/queues.sqlite3``
-DEDUPE (DO)         ``Dedupe.local`` (embedded DO runtime)     ``do/dedupe/objects.sqlite3``
+DEDUPE (DO)         ``Dedupe.local`` (embedded DO runtime)     ``do/dedupe/sql/`` (per object)
 ==================  =========================================  ===============================
 
 The queue's name and its consumer settings (batch size, retries, dead-letter queue) come from the
@@ -67,7 +67,7 @@ class LocalLayout:
             ("PAYLOADS", "R2 bucket: a blob and a JSON record per object", self.payloads),
             ("INDEX", "KV namespace: one file per key", self.index),
             ("JOBS", "queue: queues.sqlite3 (WAL)", self.queues),
-            ("DEDUPE", "Durable Object ledger: objects.sqlite3", self.dedupe),
+            ("DEDUPE", "Durable Object ledger: one SQLite database per object", self.dedupe),
         ]
 
 

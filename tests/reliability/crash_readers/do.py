@@ -19,7 +19,7 @@ import sqlite3
 from typing import TYPE_CHECKING
 
 from cap_cloudflare_do import DurableObjectNamespace
-from cap_cloudflare_do.backends.sqlite_store import DB_FILE
+from cap_cloudflare_do.backends.sqlite_store import DB_FILE, SQL_FOLDER
 
 from ..crash_writers.do_writer import ALARM, ALARM_BASE_MS, OBJECTS, CrashLedger, model_key
 from ..crash_writers.harness import QUIET
@@ -31,11 +31,12 @@ if TYPE_CHECKING:
 async def read_back(directory: Path) -> tuple[dict[str, int], list[str]]:
     problems: list[str] = []
     state: dict[str, int] = {}
-    with sqlite3.connect(directory / DB_FILE) as db:
-        verdict = db.execute("PRAGMA integrity_check").fetchone()[0]
-    db.close()
-    if verdict != "ok":
-        problems.append(f"SQLite integrity check: {verdict}")
+    for path in (directory / DB_FILE, *sorted((directory / SQL_FOLDER).glob("*.sqlite3"))):
+        with sqlite3.connect(path) as db:  # the namespace index, and each object's own database
+            verdict = db.execute("PRAGMA integrity_check").fetchone()[0]
+        db.close()
+        if verdict != "ok":
+            problems.append(f"SQLite integrity check of {path.name}: {verdict}")
     namespace = DurableObjectNamespace.local(directory, CrashLedger, settings=QUIET)
     try:
         runtime = namespace.runtime

@@ -6,7 +6,10 @@ aggregates, several statements in one call, constraint violations (PRIMARY KEY, 
 FOREIGN KEY), bad SQL and refused bindings — and :func:`run_sql_sequence` runs it through an
 ``execute(query, bindings) -> SqlCursor`` function, recording each step's column names, rows and (for a
 single INSERT/UPDATE/DELETE) ``rows_written``, or its error class; then two ``transaction_sync`` blocks,
-one that commits and one that rolls back.
+one that commits and one that rolls back; then two ``transaction()`` blocks writing through both APIs
+(a key-value put on ``txn``, one on the storage, a SQL insert), one that commits and one that raises —
+on a SQLite-backed object all of a block's writes commit together or none do; last, the tables
+``sqlite_master`` lists (the runtime's hidden key-value table among them).
 
 The harness runs it over Miniflare's real ``ctx.storage.sql`` (:func:`check_sql_sequence`: each query
 goes through the same pre-call checks as ``storage.sql.exec``, then over RPC to ``StorageProbe``,
@@ -30,6 +33,7 @@ if TYPE_CHECKING:
 
     Execute = Callable[[str, tuple[Any, ...]], Awaitable[SqlCursor]]
     Transact = Callable[[list[tuple[str, tuple[Any, ...]]]], Awaitable[None]]
+    Mixed = Callable[[str, str, bool], Awaitable[tuple[bool, dict[str, Any]]]]
 
 DEFAULT_SEED = 20260520
 STEPS = 160
@@ -156,9 +160,9 @@ def _writes(query: str) -> bool:
     return ";" not in query and query.split(None, 1)[0].upper() in ("INSERT", "UPDATE", "DELETE")
 
 
-async def run_sql_sequence(execute: Execute, transact: Transact, seed: int) -> list[Any]:
-    """Run :func:`statements` through ``execute`` (then two transactions through ``transact``); the
-    record of what each step observed."""
+async def run_sql_sequence(execute: Execute, transact: Transact, seed: int, mixed: Mixed) -> list[Any]:
+    """Run :func:`statements` through ``execute`` (then two transactions through ``transact`` and two
+    through ``mixed``); the record of what each step observed."""
     record: list[Any] = []
     for i, (query, bindings) in enumerate(statements(seed)):
         try:
@@ -185,10 +189,18 @@ async def run_sql_sequence(execute: Execute, transact: Transact, seed: int) -> l
             outcome = type(exc).__name__
         after = await execute("SELECT name, qty FROM items WHERE name LIKE 'tx%' ORDER BY id", ())
         record.append([name, outcome, plain(after.raw().to_array())])
+    for name, fail in (("mixed commit", False), ("mixed rollback", True)):
+        key = name.replace(" ", "-")
+        raised, entries = await mixed(key, f"INSERT INTO items (name, qty) VALUES ('{key}', 3)", fail)
+        after = await execute("SELECT name, qty FROM items WHERE name LIKE 'mixed%' ORDER BY id", ())
+        record.append([name, raised, entries, plain(after.raw().to_array())])
+    tables = await execute("SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name", ())
+    record.append(["tables", plain(tables.raw().to_array())])
     return record
 
 
 async def check_sql_sequence(env: Any) -> dict[str, Any]:
+    from cap_cloudflare_do import DurableObjectStorage
     from cap_cloudflare_do.backends.workers_sql import cursor_from_js, error_from_js
     from cap_cloudflare_do.sql import check_exec
     from cap_opendal_core import ffi
@@ -213,7 +225,12 @@ async def check_sql_sequence(env: Any) -> dict[str, Any]:
         if "error" in answer:
             raise error_from_js(answer["error"], "transaction_sync")
 
-    return {"seed": seed, "record": await run_sql_sequence(execute, transact, seed)}
+    async def mixed(key: str, query: str, fail: bool) -> tuple[bool, dict[str, Any]]:
+        answer = ffi.js_to_py(await ffi.await_js(handle.mixedTransaction(key, "v", query, fail)))
+        found = await DurableObjectStorage.from_js(handle).get([key, f"{key}/direct"])
+        return "error" in answer, found
+
+    return {"seed": seed, "record": await run_sql_sequence(execute, transact, seed, mixed)}
 
 
 CLAIMS = (  # (key, expires ms (0: never), now ms) and whether the claim wins

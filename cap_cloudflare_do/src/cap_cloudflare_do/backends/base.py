@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 __all__ = [
     "KeyList",
     "NamespaceBackend",
+    "OpenTransaction",
     "RemoteNamespace",
     "SqlBackend",
     "StorageBackend",
@@ -100,7 +101,13 @@ class StorageBackend(Protocol):
     async def list(self, options: ListOptions) -> dict[str, Any]: ...
 
     async def commit(self, puts: Mapping[str, Encoded], deletes: KeyList) -> None:
-        """Apply a transaction's writes all together or not at all."""
+        """Apply a buffered transaction's writes all together or not at all."""
+        ...
+
+    def begin(self) -> OpenTransaction | None:
+        """Open a transaction that every storage call joins until it ends (key-value and SQL, as on a
+        SQLite-backed object); None when the backend has none to open, and ``storage.transaction()``
+        buffers its writes for :meth:`commit` instead."""
         ...
 
     async def get_alarm(self) -> int | None: ...
@@ -118,6 +125,16 @@ class StorageBackend(Protocol):
     async def get_bookmark_for_time(self, epoch_ms: int) -> str: ...
 
     async def on_next_session_restore_bookmark(self, bookmark: str) -> str: ...
+
+
+class OpenTransaction(Protocol):
+    """A transaction opened by :meth:`StorageBackend.begin`."""
+
+    async def commit(self) -> None:
+        """Commit it (a failure rolls it back and raises)."""
+        ...
+
+    def rollback(self) -> None: ...
 
 
 class SqlBackend(Protocol):

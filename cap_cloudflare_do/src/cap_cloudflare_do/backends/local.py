@@ -7,8 +7,9 @@ What it promises, as Cloudflare does:
   alarm, holds from start to finish. This is stricter than Workers' input gates (which let requests
   interleave while one awaits something other than storage) and therefore never less safe; different
   objects run concurrently;
-* **durable storage** — :class:`~cap_cloudflare_do.backends.sqlite_store.SqliteStore`, one SQLite
-  database per namespace, atomic batches and transactions;
+* **durable storage** — :class:`~cap_cloudflare_do.backends.sqlite_store.SqliteStore`: one SQLite
+  database per object holding its key-value entries and its SQL tables, so a transaction covers both
+  APIs; atomic batches and transactions; the alarm index in one namespace database;
 * **alarms** — persisted with the storage, fired by a scheduler task while the namespace is open
   (``async with``), including alarms that fell due while nothing ran; a failing ``alarm()`` is retried
   with exponential backoff from 2 s, at most 6 times;
@@ -30,7 +31,14 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from cap_opendal_core import forks
 from cap_opendal_core.embedded.durability import Durability, check_durability
-from cap_opendal_core.errors import BackendError, CapabilityError, InvalidInput, Misconfigured, Unsupported
+from cap_opendal_core.errors import (
+    BackendError,
+    CapabilityError,
+    Closed,
+    InvalidInput,
+    Misconfigured,
+    Unsupported,
+)
 from cap_opendal_core.layers import LayerSettings, Pipeline
 from cap_opendal_core.loops import current_loop_key
 from cap_opendal_core.scope import outside_scope
@@ -41,7 +49,7 @@ from ..limits import MAX_ALARM_RETRIES
 from ..models import AlarmInfo, Request, Response
 from ..object import DurableObject, alarm_takes_info
 from ..storage import DurableObjectStorage
-from .sqlite_store import SqliteStore
+from .sqlite_store import SqliteStore, kv_delete, kv_get, kv_get_many, kv_list, kv_write
 
 if TYPE_CHECKING:
     import os
@@ -53,9 +61,9 @@ if TYPE_CHECKING:
 
     from ..validation import Encoded, ListOptions
     from .base import KeyList
-    from .local_sql import LocalSql
+    from .local_sql import LocalSql, _Db
 
-__all__ = ["LocalRuntime", "LocalStorage", "LocalStub", "ObjectContext"]
+__all__ = ["LocalRuntime", "LocalStorage", "LocalStub", "LocalTransaction", "ObjectContext"]
 
 T = TypeVar("T")
 _log = logging.getLogger("cap_cloudflare_do.local")
@@ -238,7 +246,9 @@ class LocalRuntime:
     def storage(self, oid: DurableObjectId) -> DurableObjectStorage:
         """The storage of object ``oid``, for tests and tooling (inspection, seeding, repair).
 
-        It does not go through the object: it neither constructs it nor waits for its lock."""
+        It does not go through the object: it neither constructs it nor waits for its lock — so while
+        the object has a transaction open, calls made here join that transaction, as the object's own
+        storage calls do."""
         if oid.hex is None:
             raise InvalidInput("the id has no hex form", field="id")
         return DurableObjectStorage(LocalStorage(self, oid.hex), self._storage_pipeline)
@@ -428,39 +438,56 @@ class LocalStub:
 
 
 class LocalStorage:
-    """One hosted object's storage, in the runtime's database."""
+    """One hosted object's storage: its own database (key-value entries and SQL tables), and its
+    alarm in the namespace index."""
 
-    __slots__ = ("_object_id", "_runtime")
+    __slots__ = ("_cached", "_object_id", "_runtime")
     kind = "local"
 
     def __init__(self, runtime: LocalRuntime, object_id: str) -> None:
         self._runtime = runtime
         self._object_id = object_id
+        self._cached: _Db | None = None
+
+    def _db(self) -> _Db:
+        store = self._runtime.store  # checks the namespace is open, and not inherited across a fork
+        db = self._cached
+        if db is None or db.closed:  # closed: evicted from the open set, dropped, or the namespace closed
+            db = self._cached = store.sql.get(self._object_id)
+        elif db.depth:
+            db.check_open()
+        return db
 
     async def get(self, key: str) -> Any:
-        return self._runtime.store.get(self._object_id, key)
+        return kv_get(self._db(), key)
 
     async def get_many(self, keys: list[str]) -> dict[str, Any]:
-        return self._runtime.store.get_many(self._object_id, keys)
+        return kv_get_many(self._db(), keys)
 
     async def put_many(self, entries: Mapping[str, Encoded]) -> None:
-        self._runtime.store.put_many(self._object_id, entries)
+        kv_write(self._db(), entries)
 
     async def delete(self, key: str) -> bool:
-        return self._runtime.store.delete_many(self._object_id, [key]) > 0
+        return kv_delete(self._db(), [key]) > 0
 
     async def delete_many(self, keys: KeyList) -> int:
-        return self._runtime.store.delete_many(self._object_id, keys)
+        return kv_delete(self._db(), keys)
 
     async def delete_all(self) -> None:
         self._runtime.store.delete_all(self._object_id)
         self._runtime.alarm_changed()  # the alarm went with the data
 
     async def list(self, options: ListOptions) -> dict[str, Any]:
-        return self._runtime.store.list(self._object_id, options)
+        return kv_list(self._db(), options)
 
     async def commit(self, puts: Mapping[str, Encoded], deletes: KeyList) -> None:
-        self._runtime.store.commit(self._object_id, puts, deletes)
+        kv_write(self._db(), puts, deletes)
+
+    def begin(self) -> LocalTransaction:
+        """Open a transaction on the object's database: every storage call until it ends — key-value,
+        SQL, alarms — is part of it, as on a SQLite-backed object."""
+        db = self._db()
+        return LocalTransaction(self._runtime, self._object_id, db, db.begin())
 
     async def get_alarm(self) -> int | None:
         return self._runtime.store.get_alarm(self._object_id)
@@ -471,12 +498,12 @@ class LocalStorage:
             raise Unsupported(
                 f"{runtime.object_class.__name__} has no alarm() handler; define one before calling set_alarm"
             )
-        runtime.store.set_alarm(self._object_id, epoch_ms)
-        runtime.alarm_changed()
+        if runtime.store.set_alarm(self._object_id, epoch_ms):
+            runtime.alarm_changed()
 
     async def delete_alarm(self) -> None:
-        self._runtime.store.delete_alarm(self._object_id)
-        self._runtime.alarm_changed()
+        if self._runtime.store.delete_alarm(self._object_id):
+            self._runtime.alarm_changed()
 
     def sql(self) -> LocalSql:
         from .local_sql import LocalSql
@@ -492,6 +519,48 @@ class LocalStorage:
 
     async def on_next_session_restore_bookmark(self, bookmark: str) -> str:
         raise _no_pitr()
+
+
+class LocalTransaction:
+    """An open transaction of one object's database (``storage.transaction()`` in the local runtime)."""
+
+    __slots__ = ("_db", "_nested", "_object_id", "_runtime")
+
+    def __init__(self, runtime: LocalRuntime, object_id: str, db: _Db, nested: bool) -> None:
+        self._runtime = runtime
+        self._object_id = object_id
+        self._db = db
+        self._nested = nested
+
+    async def commit(self) -> None:
+        db = self._db
+        if db.closed:
+            raise Closed(
+                "the namespace was closed while this transaction was open; nothing of it was committed",
+                capability="do",
+                operation="storage.transaction",
+            )
+        try:
+            db.finish(self._nested, commit=True)
+        except BaseException:
+            self._ended(committed=False)
+            raise
+        self._ended(committed=True)
+
+    def rollback(self) -> None:
+        if self._db.closed:  # the namespace closed meanwhile: SQLite rolled it back then
+            return
+        try:
+            self._db.finish(self._nested, commit=False)
+        finally:
+            self._ended(committed=False)
+
+    def _ended(self, *, committed: bool) -> None:
+        if self._nested or self._db.closed:
+            return
+        runtime = self._runtime
+        if runtime.store.transaction_ended(self._object_id, self._db, committed=committed):
+            runtime.alarm_changed()
 
 
 def _no_pitr() -> Unsupported:

@@ -1,10 +1,11 @@
-"""The local runtime's SQL API: one real SQLite database per object, held to the runtime's rules.
+"""The local runtime's per-object databases: one real SQLite database per object, held to the runtime's rules.
 
-Each object's tables live in their own file, ``<namespace path>/sql/<object id>.sqlite3`` (in memory
-for an in-memory namespace), opened on first use — so one object's tables never meet another's, and
-its key-value entries (in the namespace's ``objects.sqlite3``, as before) never appear among them, as
-the runtime hides its ``__cf_kv`` table. At most :data:`MAX_OPEN` files stay open; the least recently
-used one is closed past that and reopened when needed.
+Each object's storage lives in its own file, ``<namespace path>/sql/<object id>.sqlite3`` (in memory
+for an in-memory namespace), opened on first use — so one object's tables never meet another's. The
+file holds the object's SQL tables and, in the hidden ``_cf_KV`` table (:mod:`.sqlite_store`), its
+key-value entries, as a SQLite-backed object on Cloudflare keeps them: one transaction
+(:meth:`_Db.begin`/:meth:`_Db.finish`) covers both APIs. At most :data:`MAX_OPEN` files stay open; the
+least recently used one is closed past that and reopened when needed.
 
 Each connection enforces what the runtime enforces, before or while SQLite works: the documented
 limits as SQLite limits (statement length, bound parameters, string/blob/row size, columns, function
@@ -23,12 +24,13 @@ entries written as well, so the binding can report more for the same statement (
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Final, TypeVar
 
-from cap_opendal_core.errors import CapabilityError, InvalidInput, Misconfigured
+from cap_opendal_core.errors import BackendError, CapabilityError, InvalidInput, Misconfigured
 
 from ..limits import (
     MAX_OBJECT_BYTES,
@@ -42,19 +44,36 @@ from ..limits import (
 from ..sql import READ_PRAGMAS, RESERVED_PREFIX, SqlCursor, SqlValue, runtime_value, sql_error
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from pathlib import Path
 
     from cap_opendal_core.embedded.durability import Durability
 
-__all__ = ["MAX_OPEN", "LocalSql", "SqlDatabases"]
+__all__ = ["MARK", "MAX_OPEN", "LocalSql", "SqlDatabases"]
 
 T = TypeVar("T")
 
-MAX_OPEN: Final = 64
-"""Object databases kept open at once (each is a file handle or two)."""
 
-_MARK: Final = f"/* cap-internal {os.urandom(8).hex()} */"
+def _max_open() -> int:
+    """An eighth of the process's file-handle limit (each open database holds up to three: the file,
+    its log and its shared index), at least 64 and at most 1024."""
+    try:
+        import resource
+
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    except (ImportError, OSError, ValueError):  # not POSIX
+        return 64
+    if soft == resource.RLIM_INFINITY:
+        return 1024
+    return max(64, min(1024, soft // 8))
+
+
+MAX_OPEN: Final = _max_open()
+"""Object databases kept open at once. Every object's key-value entries live in its database, so a
+request to an object whose database was closed reopens it (and closing folds the log into the file):
+the cap is set high enough, from the file-handle limit, that a working set of objects stays open."""
+
+MARK: Final = f"/* cap-internal {os.urandom(8).hex()} */"
 """Appended to the runtime's own statements: a cached statement it prepared (which passed the
 authorizer) is never the one a query of the same text reuses."""
 
@@ -107,17 +126,85 @@ classifier and the authorizer), and ``data_version``."""
 class _Db:
     """One object's connection, and why its authorizer last refused (for the error message)."""
 
-    __slots__ = ("closed", "conn", "internal", "refused")
+    __slots__ = ("closed", "conn", "depth", "intent", "internal", "kv", "refused")
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
         self.closed = False
-        self.internal = False  # our own BEGIN/SAVEPOINT/PRAGMA pass the authorizer
+        self.internal = False  # our own BEGIN/SAVEPOINT/PRAGMA and key-value statements pass the authorizer
         self.refused: str | None = None
+        self.kv: bool | None = None
+        """Whether the hidden key-value table exists (None: not looked yet). It is created by the first
+        key-value write, as the runtime creates its own, so an object that only uses SQL shows none."""
+        self.intent: bytes | None = None
+        """The token of the alarm change pending in the open transaction (see ``sqlite_store``)."""
+        self.depth = 0
+        """Transactions open (:meth:`begin` without :meth:`finish`)."""
 
-    def close(self) -> None:
+    def close(self, *, flush: bool = True) -> None:
+        """Close the connection; SQLite then folds the log into the database file. ``flush=False``
+        (``durability="process"``) skips that fold's fsync: the pages are in the OS cache, which a
+        killed process does not lose — only the power-loss promise needs the fsync."""
         self.closed = True
+        if not flush and not self.conn.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self.internal_execute("PRAGMA synchronous=OFF")
         self.conn.close()
+
+    def internal_execute(self, statement: str, params: Sequence[object] = ()) -> sqlite3.Cursor:
+        """Run one of the runtime's own statements (past the authorizer that refuses ``_cf_`` names).
+        Callers read a cursor's rows at once: a statement re-prepared later would meet the authorizer."""
+        was, self.internal = self.internal, True
+        try:
+            return self.conn.execute(statement + MARK, params)
+        finally:
+            self.internal = was
+
+    def check_open(self) -> None:
+        """Refuse to go on once SQLite ended an open transaction by itself (a full disk, an I/O
+        error): what follows would commit statement by statement, outside it."""
+        if self.depth and not self.conn.in_transaction:
+            raise BackendError(
+                "the object's transaction was rolled back by SQLite after an earlier error; nothing of it "
+                "was committed. Let the transaction end (raise) and run it again",
+                retryable=False,
+            )
+
+    def begin(self) -> bool:
+        """Open a transaction (a savepoint inside one already open); True when nested."""
+        self.check_open()
+        nested = self.conn.in_transaction
+        self.internal_execute("SAVEPOINT cf_txn" if nested else "BEGIN IMMEDIATE")
+        self.depth += 1
+        return nested
+
+    def finish(self, nested: bool, *, commit: bool) -> None:
+        """Commit (release) or roll back what :meth:`begin` opened. A rollback forgets whether the
+        key-value table exists: the transaction may have been the one that created it."""
+        self.depth -= 1
+        if commit:
+            if not self.conn.in_transaction:
+                raise BackendError(
+                    "the object's transaction was rolled back by SQLite after an error inside it; nothing "
+                    "of it was committed",
+                    retryable=False,
+                )
+            try:
+                self.internal_execute("RELEASE cf_txn" if nested else "COMMIT")
+            except BaseException:
+                if not nested and self.conn.in_transaction:
+                    self.internal_execute("ROLLBACK")
+                self.kv = None
+                raise
+            return
+        self.kv = None
+        if not self.conn.in_transaction:  # SQLite ended it already (a full disk, an I/O error)
+            return
+        if nested:
+            self.internal_execute("ROLLBACK TO cf_txn")
+            self.internal_execute("RELEASE cf_txn")
+        else:
+            self.internal_execute("ROLLBACK")
 
     def authorize(
         self, action: int, arg1: str | None, arg2: str | None, db: str | None, src: str | None
@@ -200,28 +287,51 @@ class SqlDatabases:
                 operation="storage.sql",
             )
         db = self._open[object_id] = _open(str(self._file(object_id)), self.durability)
-        while len(self._open) > MAX_OPEN:
-            oldest, old = next(iter(self._open.items()))
-            if old.conn.in_transaction:
-                break
-            del self._open[oldest]
-            old.close()
+        if len(self._open) > MAX_OPEN:
+            self._evict(db)
         return db
 
+    def _evict(self, keep: _Db) -> None:
+        """Close the least recently used databases past :data:`MAX_OPEN`, passing over any that an
+        open transaction holds (closing would roll it back) — they go once it ends."""
+        for object_id, old in list(self._open.items()):  # oldest first
+            if len(self._open) <= MAX_OPEN:
+                return
+            if old is keep or old.conn.in_transaction or old.depth:
+                continue
+            del self._open[object_id]
+            old.close(flush=self.durability == "full")
+
+    def peek(self, object_id: str) -> _Db | None:
+        """The object's database if it is open now (never opens one)."""
+        return self._memory.get(object_id) if self.folder is None else self._open.get(object_id)
+
+    def exists(self, object_id: str) -> bool:
+        """Whether the object has a database (open, or a file on disk)."""
+        if self.peek(object_id) is not None:
+            return True
+        return self.folder is not None and self._file(object_id).exists()
+
     def drop(self, object_id: str) -> None:
-        """Delete the object's database (``delete_all`` drops its tables with its keys)."""
+        """Delete the object's database: its tables and key-value entries (``delete_all``).
+
+        The log is folded into the database file and closed first, then the files go log first: a
+        crash part-way leaves the object whole or gone, never a stale log beside a new database
+        (SQLite would replay it into that database)."""
         db = self._memory.pop(object_id, None) or self._open.pop(object_id, None)
         if db is not None:
+            if self.folder is not None and not db.conn.in_transaction:
+                db.internal_execute("PRAGMA wal_checkpoint(TRUNCATE)")
             db.close()
         if self.folder is not None:
-            for suffix in ("", "-wal", "-shm", "-journal"):
+            for suffix in ("-wal", "-journal", "-shm", ""):
                 path = self.folder / f"{object_id}.sqlite3{suffix}"
                 if path.exists() and not path.is_symlink():
                     os.unlink(path)
 
     def close(self) -> None:
         for db in (*self._open.values(), *self._memory.values()):
-            db.close()
+            db.close(flush=self.durability == "full")
         self._open.clear()
         self._memory.clear()
 
@@ -241,6 +351,8 @@ class LocalSql:
         db = self._cached
         if db is None or db.closed:  # closed: evicted from the open set, dropped, or the namespace closed
             db = self._cached = self._databases().get(self._object_id)
+        elif db.depth:
+            db.check_open()
         return db
 
     def exec(self, query: str, statements: tuple[str, ...], bindings: tuple[SqlValue, ...]) -> SqlCursor:
@@ -274,7 +386,7 @@ class LocalSql:
     def _error(db: _Db, exc: sqlite3.Error, query: str) -> CapabilityError:
         message = str(exc)
         refused, db.refused = db.refused, None
-        if refused is not None and "not authorized" in message:
+        if refused is not None and ("not authorized" in message or "is prohibited" in message):
             message = f"not authorized: {refused}"
         if isinstance(exc, sqlite3.ProgrammingError) and "bindings" in message:
             message = f"Wrong number of parameter bindings for SQL query ({message})"
@@ -284,37 +396,19 @@ class LocalSql:
         db = self._db()
         db.internal = True
         try:
-            pages = int(db.conn.execute("PRAGMA page_count" + _MARK).fetchone()[0])
-            size = int(db.conn.execute("PRAGMA page_size" + _MARK).fetchone()[0])
+            pages = int(db.conn.execute("PRAGMA page_count" + MARK).fetchone()[0])
+            size = int(db.conn.execute("PRAGMA page_size" + MARK).fetchone()[0])
         finally:
             db.internal = False
         return pages * size
 
     def transaction_sync(self, fn: Callable[[], T]) -> T:
         db = self._db()
-        conn = db.conn
-        nested = conn.in_transaction
-        db.internal = True
-        try:
-            conn.execute(("SAVEPOINT cf_txn" if nested else "BEGIN IMMEDIATE") + _MARK)
-        finally:
-            db.internal = False
+        nested = db.begin()
         try:
             result = fn()
         except BaseException:
-            db.internal = True
-            try:
-                if nested:
-                    conn.execute("ROLLBACK TO cf_txn" + _MARK)
-                    conn.execute("RELEASE cf_txn" + _MARK)
-                else:
-                    conn.execute("ROLLBACK" + _MARK)
-            finally:
-                db.internal = False
+            db.finish(nested, commit=False)
             raise
-        db.internal = True
-        try:
-            conn.execute(("RELEASE cf_txn" if nested else "COMMIT") + _MARK)
-        finally:
-            db.internal = False
+        db.finish(nested, commit=True)
         return result

@@ -96,6 +96,11 @@ class WorkersStorage:
         for promise in pending:
             await ffi.call_binding(_returning(promise), capability="do", operation="storage.transaction")
 
+    def begin(self) -> None:
+        """None: ``storage.transaction()`` buffers its writes and :meth:`commit` coalesces them (a
+        Python block cannot be handed to the runtime's ``transaction(closure)``)."""
+        return None
+
     async def get_alarm(self) -> int | None:
         when = await self._call(lambda: self._js.getAlarm(), "storage.get_alarm")
         return None if when is None else int(when)

@@ -26,6 +26,8 @@ STEPS: Final = (
     "commit.after",  # committed; released value files not yet unlinked
     "release.between",  # some released value files unlinked, not all
     "migrate.copied",  # an old layout imported into the index, its files not yet removed
+    "do.commit.after",  # a Durable Object's transaction committed, its alarm change not yet in the index
+    "do.migrate.copied",  # an object's key-value rows copied into its database, not yet removed
 )
 """Every step boundary the engine can be killed at."""
 
