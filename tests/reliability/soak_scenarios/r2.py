@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
 from cap_cloudflare_r2 import R2Bucket, R2HttpMetadata, TransferSettings
-from cap_opendal_core.errors import NotFound
+from cap_opendal_core.errors import NotFound, PreconditionFailed
 from cap_opendal_core.layers import LayerSettings
 from tests.reliability.soak_history import Registers, applies_from, check
 from tests.reliability.soak_support import (
@@ -180,8 +180,15 @@ class Worker(RegisterWorker):
             "complete_multipart_upload",
             lambda: upload.complete([part.value]),
             bound=DEADLINE,
-            judged_by_caller=(NotFound,),
+            judged_by_caller=(NotFound, PreconditionFailed),
         )
+        if isinstance(done.error, PreconditionFailed):
+            # complete() completed, then its read-back (pinned to the upload's etag) found another
+            # version: only acceptable if the key held something other than this upload during the call
+            ours = _etag(version)
+            self._read(
+                key, done, False, "complete_multipart_upload (reported replaced)", lambda s: _etag(s) == ours
+            )
         if isinstance(done.error, NotFound):
             # complete() reads the object back after completing it; a late delete of this key landing
             # in between makes it report NotFound — only acceptable if the key may have been absent
