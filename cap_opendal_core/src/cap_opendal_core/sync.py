@@ -29,9 +29,13 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import collections
 import concurrent.futures
+import contextlib
 import contextvars
 import os
+import selectors
+import sys
 import threading
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
@@ -69,16 +73,60 @@ class BlockingCallInEventLoop(RuntimeError):
 
 
 class _Portal:
-    """The loop and its thread."""
+    """The loop, its thread, and the two queues between the loop and the calling threads.
 
-    __slots__ = ("loop", "thread")
+    Calls arrive in ``submitted``; the loop is woken (one write to its self-pipe) only when the
+    queue goes from empty-and-drained to non-empty, so calls that arrive while it works cost no
+    wake-up. Finished calls wait in ``finished`` and their callers are released together when the
+    loop next polls for I/O (:class:`_ReleasingSelector`), so the waiting threads wake as the loop
+    lets go of the GIL, and the calls they make next arrive together.
+    """
+
+    __slots__ = ("closed", "finished", "loop", "scheduled", "submitted", "thread")
 
     def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
+        self.submitted: collections.deque[_Call] = collections.deque()
+        self.finished: collections.deque[_Call] = collections.deque()
+        self.scheduled = False
+        self.closed = False
+        self.loop = asyncio.SelectorEventLoop(_ReleasingSelector(self.finished))
         ready = threading.Event()
         self.thread = threading.Thread(target=self._serve, args=(ready,), name="cap-sync-portal", daemon=True)
         self.thread.start()
         ready.wait()
+
+    def submit(self, call: _Call) -> None:
+        """Queue ``call`` for the loop (any thread). Raises ``RuntimeError`` once the portal stopped."""
+        self.submitted.append(call)
+        if self.closed:  # stopped meanwhile: take the call back unless the final sweep answered it
+            try:
+                self.submitted.remove(call)
+            except ValueError:
+                return
+            raise RuntimeError("the sync API's portal has stopped")
+        if not self.scheduled:
+            self.scheduled = True
+            try:
+                self.loop.call_soon_threadsafe(self._drain)
+            except RuntimeError:  # the loop closed meanwhile: the final sweep answers the call
+                self.scheduled = False
+
+    def _drain(self) -> None:
+        """Start every submitted call (on the loop)."""
+        self.scheduled = False  # before popping: a call appended from now on schedules a new drain
+        submitted, finished, loop = self.submitted, self.finished, self.loop
+        while submitted:
+            call = submitted.popleft()
+            if call.cancelled:
+                call.error = concurrent.futures.CancelledError()
+                call.finished.release()
+                continue
+            try:
+                awaitable = call.context.run(call.fn, *call.args, **call.kwargs)
+                call.task = loop.create_task(_drive(call, awaitable, finished), context=call.context)
+            except BaseException as exc:  # the call failed before its first await
+                call.error = exc
+                call.finished.release()
 
     def _serve(self, ready: threading.Event) -> None:
         asyncio.set_event_loop(self.loop)
@@ -92,7 +140,18 @@ class _Portal:
                 self.loop.run_until_complete(asyncio.gather(*tasks, return_exceptions=True))
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())  # closes each pool
         finally:
+            self.closed = True
             self.loop.close()
+            self._sweep()
+
+    def _sweep(self) -> None:
+        """After the loop closed: answer every call still queued or finished, so no caller waits."""
+        while self.finished:
+            self.finished.popleft().finished.release()
+        while self.submitted:
+            call = self.submitted.popleft()
+            call.error = RuntimeError("the sync API's portal stopped before this call started")
+            call.finished.release()
 
     def stop(self, timeout: float) -> None:
         if self.loop.is_closed():
@@ -102,6 +161,21 @@ class _Portal:
         except RuntimeError:  # closed meanwhile
             return
         self.thread.join(timeout)
+
+
+class _ReleasingSelector(selectors.DefaultSelector):
+    """The portal loop's selector: before each poll for I/O, release the callers whose calls finished
+    in the loop iteration that just ran (see :class:`_Portal`)."""
+
+    def __init__(self, finished: collections.deque[_Call]) -> None:
+        super().__init__()
+        self._finished = finished
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        finished = self._finished
+        while finished:
+            finished.popleft().finished.release()
+        return super().select(timeout)
 
 
 _portal: _Portal | None = None
@@ -150,17 +224,14 @@ atexit.register(stop_portal)
 
 
 def _refuse_inside_loop(what: str) -> None:
-    if asyncio._get_running_loop() is not None or _in_trio():
-        raise BlockingCallInEventLoop(
-            f"{what} is a blocking (sync API) call, made from inside a running event loop: it would "
-            "block that loop, or deadlock it. In async code use the async class and await it; to "
-            "call sync code from async code, run it in a worker thread (anyio.to_thread.run_sync)."
-        )
+    raise BlockingCallInEventLoop(
+        f"{what} is a blocking (sync API) call, made from inside a running event loop: it would "
+        "block that loop, or deadlock it. In async code use the async class and await it; to "
+        "call sync code from async code, run it in a worker thread (anyio.to_thread.run_sync)."
+    )
 
 
 def _in_trio() -> bool:
-    import sys
-
     if "trio" not in sys.modules:
         return False
     import sniffio
@@ -177,14 +248,29 @@ def run(fn: Callable[..., Awaitable[T]], /, *args: Any, what: str | None = None,
     in a copy of this thread's ``contextvars`` context. If the waiting thread is interrupted
     (``KeyboardInterrupt``), the call on the portal is cancelled.
     """
-    _refuse_inside_loop(what or str(getattr(fn, "__qualname__", "this call")))
+    return _call(fn, args, kwargs, what, None)
+
+
+def _call(fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any, what: str | None, owner: object) -> T:
+    """:func:`run`; ``owner`` (a sync object) names the call only if it is refused."""
+    if asyncio._get_running_loop() is not None or _in_trio():
+        if what is None:
+            name = getattr(fn, "__name__", "call")
+            what = (
+                f"{type(owner).__name__}.{name}()"
+                if owner is not None
+                else str(getattr(fn, "__qualname__", "this call"))
+            )
+        _refuse_inside_loop(what)
     portal = _get_portal()
-    call = _Call(fn, args, kwargs, portal.loop)
-    portal.loop.call_soon_threadsafe(call.start)
+    call = _Call(fn, args, kwargs)
+    portal.submit(call)
     try:
         call.finished.acquire()
     except BaseException:  # the waiting thread was interrupted: stop the call it was waiting for
-        portal.loop.call_soon_threadsafe(call.cancel)
+        call.cancelled = True
+        with contextlib.suppress(RuntimeError):  # the portal stopped meanwhile: nothing runs
+            portal.loop.call_soon_threadsafe(call.cancel)
         raise
     if call.error is not None:
         error, call.error = call.error, None  # no cycle through the traceback
@@ -197,45 +283,34 @@ class _Call:
     """One sync call: started on the portal, waited for with a plain lock (cheaper than a
     ``concurrent.futures.Future``: the hop to the portal and back is the sync API's whole cost)."""
 
-    __slots__ = ("args", "context", "error", "finished", "fn", "kwargs", "loop", "result", "task")
+    __slots__ = ("args", "cancelled", "context", "error", "finished", "fn", "kwargs", "result", "task")
 
-    def __init__(
-        self, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any, loop: asyncio.AbstractEventLoop
-    ) -> None:
-        self.fn, self.args, self.kwargs, self.loop = fn, args, kwargs, loop
+    def __init__(self, fn: Callable[..., Awaitable[Any]], args: Any, kwargs: Any) -> None:
+        self.fn, self.args, self.kwargs = fn, args, kwargs
         self.context = contextvars.copy_context()
         self.finished = threading.Lock()
         self.finished.acquire()
         self.result: Any = None
         self.error: BaseException | None = None
-        self.task: asyncio.Task[Any] | None = None
-
-    def start(self) -> None:
-        try:
-            coro = self.context.run(self.fn, *self.args, **self.kwargs)
-            self.task = self.loop.create_task(_await(coro), context=self.context)
-        except BaseException as exc:
-            self.error = exc
-            self.finished.release()
-            return
-        self.task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        if task.cancelled():
-            self.error = concurrent.futures.CancelledError()
-        else:
-            self.error = task.exception()
-            if self.error is None:
-                self.result = task.result()
-        self.finished.release()
+        self.task: asyncio.Task[None] | None = None
+        self.cancelled = False
 
     def cancel(self) -> None:
         if self.task is not None:
             self.task.cancel()
 
 
-async def _await(awaitable: Awaitable[T]) -> T:
-    return await awaitable
+async def _drive(call: _Call, awaitable: Awaitable[Any], finished: collections.deque[_Call]) -> None:
+    """The portal task of one call: keep its outcome, then queue its caller for release. Anything
+    raised, ``KeyboardInterrupt`` included, goes to the caller rather than stopping the portal."""
+    try:
+        call.result = await awaitable
+    except asyncio.CancelledError:
+        call.error = concurrent.futures.CancelledError()
+    except BaseException as exc:
+        call.error = exc
+    finally:
+        finished.append(call)
 
 
 class SyncIterator(Generic[T]):
@@ -336,7 +411,7 @@ class SyncCapability(Generic[C]):
     closed: Forward[bool] = Forward("_cap", "True after :meth:`close`: every call raises ``Closed``.")
 
     def _run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:
-        return run(fn, *args, what=f"{type(self).__name__}.{fn.__name__}()", **kwargs)
+        return _call(fn, args, kwargs, None, self)
 
     def close(self) -> None:
         """Close the capability (idempotent; later calls raise ``Closed``)."""
