@@ -379,3 +379,32 @@ def test_a_call_handed_to_a_stopped_portal_is_answered_not_left_waiting() -> Non
     with pytest.raises(RuntimeError, match="stopped"):
         portal.submit(sync._Call(_echo, (1,), {}))
     assert sync_run(_echo, 2) == 2  # a new portal
+
+
+def test_stopping_the_portal_under_load_answers_every_caller() -> None:
+    """Callers in flight when the portal stops get an error (or their answer), none waits forever;
+    their next calls start a new portal."""
+    import concurrent.futures
+
+    started = threading.Barrier(9)
+    outcomes: list[str] = []
+
+    def worker() -> None:
+        started.wait()
+        for i in range(100):
+            try:
+                sync_run(_echo, i)
+                outcomes.append("answer")
+            except (RuntimeError, concurrent.futures.CancelledError):
+                outcomes.append("stopped")
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(8)]
+    for t in threads:
+        t.start()
+    started.wait()
+    stop_portal()
+    for t in threads:
+        t.join(60)  # a guard against a hang, not a timing: each thread makes 100 quick calls
+    assert not any(t.is_alive() for t in threads)
+    assert len(outcomes) == 800
+    assert sync_run(_echo, "after") == "after"

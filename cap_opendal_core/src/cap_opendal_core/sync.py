@@ -75,6 +75,7 @@ C = TypeVar("C", bound="Capability[Any]")
 
 STOP_TIMEOUT_S = 10.0
 """How long interpreter exit waits for the portal to close its pools and stop."""
+_STOPPED = "the sync API's portal stopped before this call started (stop_portal() or interpreter exit)"
 
 
 class BlockingCallInEventLoop(RuntimeError):
@@ -114,7 +115,7 @@ class _Portal:
                 self.submitted.remove(call)
             except ValueError:
                 return
-            raise RuntimeError("the sync API's portal has stopped")
+            raise RuntimeError(_STOPPED)
         if not self.scheduled:
             self.scheduled = True
             try:
@@ -128,14 +129,17 @@ class _Portal:
         submitted, finished, loop = self.submitted, self.finished, self.loop
         while submitted:
             call = submitted.popleft()
-            if call.cancelled:
-                call.error = concurrent.futures.CancelledError()
+            if call.cancelled or self.closed:  # the caller gave up, or the portal is stopping
+                call.error = concurrent.futures.CancelledError() if call.cancelled else RuntimeError(_STOPPED)
                 call.finished.release()
                 continue
+            awaitable: Awaitable[Any] | None = None
             try:
                 awaitable = call.context.run(call.fn, *call.args, **call.kwargs)
                 call.task = loop.create_task(_drive(call, awaitable, finished), context=call.context)
             except BaseException as exc:  # the call failed before its first await
+                if asyncio.iscoroutine(awaitable):
+                    awaitable.close()
                 call.error = exc
                 call.finished.release()
 
@@ -144,6 +148,7 @@ class _Portal:
         self.loop.call_soon(ready.set)
         try:
             self.loop.run_forever()
+            self.closed = True  # calls that arrive from now on are answered, not started
             tasks = [t for t in asyncio.all_tasks(self.loop) if not t.done()]
             for task in tasks:
                 task.cancel()
@@ -161,7 +166,7 @@ class _Portal:
             self.finished.popleft().finished.release()
         while self.submitted:
             call = self.submitted.popleft()
-            call.error = RuntimeError("the sync API's portal stopped before this call started")
+            call.error = RuntimeError(_STOPPED)
             call.finished.release()
 
     def stop(self, timeout: float) -> None:
