@@ -1,6 +1,10 @@
 """Row 14: the sync API's cost — ``cap_cloudflare_kv.sync.KvNamespace`` from 8 threads against the
 async ``KvNamespace`` from 8 tasks (14a get, 14b put, 1 KiB, memory backend), and the sync
 ``R2Bucket`` against boto3 from 8 threads on one moto S3 server (14c client CPU, 14d wall).
+Two context lines show where the KV ratio comes from: 14e, the same comparison with no capability
+at all — a bare ``opendal.AsyncOperator('memory').read`` handed to the portal from 8 threads against
+8 tasks awaiting it (the floor of any sync call that waits for OpenDAL's runtime thread); 14f, the
+portal's own round trip (a coroutine that returns at once, from 8 threads).
 
 Each sync call hands its coroutine to the portal thread (``cap_opendal_core.sync``) and waits; the
 async side awaits the same method on one event loop. Per-call cost is the loop's wall time over its
@@ -108,6 +112,58 @@ def _kv(calls: int, repeats: int) -> dict[str, list[tuple[float, float]]]:
     return per_call
 
 
+def _floor(calls: int, repeats: int) -> dict[str, list[tuple[float, float]]]:
+    """14e and 14f: bare OpenDAL through the portal vs 8 tasks; the portal's round trip alone."""
+    import opendal
+
+    from cap_opendal_core import sync
+
+    op = opendal.AsyncOperator("memory")
+
+    async def read() -> bytes:
+        return bytes(await op.read("k"))
+
+    async def noop() -> None:
+        return None
+
+    async def seed() -> None:
+        await op.write("k", PAYLOAD)
+
+    asyncio.run(seed())
+
+    def sync_side(fn: Callable[[], Any]) -> float:
+        def work(_: int) -> None:
+            for _ in range(calls):
+                sync.run(fn)
+
+        wall, _ = _threads(work)
+        return wall / (calls * THREADS)
+
+    def async_side() -> float:
+        async def work() -> None:
+            for _ in range(calls):
+                await read()
+
+        async def all_tasks() -> float:
+            start = time.perf_counter()
+            await asyncio.gather(*(work() for _ in range(THREADS)))
+            return time.perf_counter() - start
+
+        return asyncio.run(all_tasks()) / (calls * THREADS)
+
+    sync_side(read)  # warm-up
+    async_side()
+    results: dict[str, list[tuple[float, float]]] = {"read": [], "noop": []}
+    for r in range(repeats):
+        if r % 2 == 0:
+            s, a = sync_side(read), async_side()
+        else:
+            a, s = async_side(), sync_side(read)
+        results["read"].append((s, a))
+        results["noop"].append((sync_side(noop), 1.0))
+    return results
+
+
 def _r2(moto: MotoS3, calls: int, repeats: int) -> dict[str, list[tuple[float, float]]]:
     import boto3
     from botocore.config import Config
@@ -175,6 +231,7 @@ def run(quick: bool) -> RowReport:
     kv_calls, r2_calls, repeats = (300, 15, 5) if quick else (1_500, 50, 9)
     bk.filtering_at_warning()
     kv = _kv(kv_calls, repeats)
+    floor = _floor(kv_calls, repeats)
     with start_moto_server() as moto:
         r2 = _r2(moto, r2_calls, repeats)
     structlog.reset_defaults()
@@ -210,6 +267,32 @@ def run(quick: bool) -> RowReport:
             )
         )
         rows.append([line_id, f"R2 PUT+GET ({label})", f"{ours:.0f}", f"{theirs:.0f}", f"{ratio:.2f}"])
+    ours, theirs, ratio, ratios = _median_ratio(floor["read"])
+    lines.append(
+        Line(
+            "14e",
+            f"floor: bare opendal.AsyncOperator('memory').read handed to the portal, {THREADS} threads",
+            f"{ours:.1f} µs/call, ratio {ratio:.2f}",
+            f"the same read awaited by {THREADS} tasks on one loop: {theirs:.1f} µs/call",
+            spread(ratios),
+            "—",
+            "—",
+        )
+    )
+    rows.append(["14e", "bare OpenDAL read (floor)", f"{ours:.1f}", f"{theirs:.1f}", f"{ratio:.2f}"])
+    trips = [s * 1e6 for s, _ in floor["noop"]]
+    lines.append(
+        Line(
+            "14f",
+            f"the portal's round trip: a coroutine that returns at once, {THREADS} threads",
+            f"{statistics.median(trips):.1f} µs/call",
+            "—",
+            spread(trips, "{:.1f}", " µs"),
+            "—",
+            "—",
+        )
+    )
+    rows.append(["14f", "portal round trip (no-op)", f"{statistics.median(trips):.1f}", "—", "—"])
     detail = (
         f"{THREADS} workers on each side; per-call figures are a loop's wall time (or the process's "
         "CPU time) over its calls; the sides alternate which goes first each repeat, and the spread "

@@ -29,6 +29,7 @@ from cap_opendal_core.capability import Capability
 from cap_opendal_core.errors import Closed, InvalidInput, Misconfigured, Unsupported
 from cap_opendal_core.layers import LayerSettings
 from cap_opendal_core.sync import BlockingCallInEventLoop, SyncCapability, portal_running, stop_portal
+from cap_opendal_core.sync import run as sync_run
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -322,3 +323,88 @@ def test_a_sync_consumer_runs_a_plain_handler_until_stopped(tmp_path: Path) -> N
     assert len(consumer.pull(batch_size=20, visibility_timeout=30)) == 0, "every message was acked"
     queue.close()
     consumer.close()
+
+
+async def _echo(value: object) -> object:
+    await asyncio.sleep(0)
+    return value
+
+
+def test_many_threads_each_get_their_own_results_through_one_portal() -> None:
+    """Calls from many threads are queued together and answered together (see
+    ``cap_opendal_core.sync._Portal``): each caller must still get its own answer, or its own error."""
+    errors: list[BaseException] = []
+
+    def worker(n: int) -> None:
+        try:
+            for i in range(200):
+                assert sync_run(_echo, (n, i)) == (n, i)
+                if i % 50 == 0:
+                    with pytest.raises(InvalidInput, match=f"{n}/{i}"):
+                        sync_run(_fail, f"{n}/{i}")
+        except BaseException as exc:  # reported below, in the test's thread
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+async def _fail(what: str) -> None:
+    await asyncio.sleep(0)
+    raise InvalidInput(f"refused {what}")
+
+
+async def _interrupt() -> None:
+    raise KeyboardInterrupt
+
+
+def test_anything_raised_on_the_portal_reaches_the_caller_and_the_portal_keeps_serving() -> None:
+    with pytest.raises(KeyboardInterrupt):
+        sync_run(_interrupt)
+    assert sync_run(_echo, "still serving") == "still serving"
+    with pytest.raises(TypeError):  # raised while making the coroutine, before any await
+        sync_run(_echo)
+
+
+def test_a_call_handed_to_a_stopped_portal_is_answered_not_left_waiting() -> None:
+    from cap_opendal_core import sync
+
+    sync_run(_echo, 1)
+    portal = sync._get_portal()
+    stop_portal()
+    with pytest.raises(RuntimeError, match="stopped"):
+        portal.submit(sync._Call(_echo, (1,), {}))
+    assert sync_run(_echo, 2) == 2  # a new portal
+
+
+def test_stopping_the_portal_under_load_answers_every_caller() -> None:
+    """Callers in flight when the portal stops get an error (or their answer), none waits forever;
+    their next calls start a new portal."""
+    import concurrent.futures
+
+    started = threading.Barrier(9)
+    outcomes: list[str] = []
+
+    def worker() -> None:
+        started.wait()
+        for i in range(100):
+            try:
+                sync_run(_echo, i)
+                outcomes.append("answer")
+            except (RuntimeError, concurrent.futures.CancelledError):
+                outcomes.append("stopped")
+
+    threads = [threading.Thread(target=worker, daemon=True) for _ in range(8)]
+    for t in threads:
+        t.start()
+    started.wait()
+    stop_portal()
+    for t in threads:
+        t.join(60)  # a guard against a hang, not a timing: each thread makes 100 quick calls
+    assert not any(t.is_alive() for t in threads)
+    assert len(outcomes) == 800
+    assert sync_run(_echo, "after") == "after"
