@@ -524,3 +524,64 @@ async def test_an_unreachable_endpoint_is_unavailable_after_the_retries() -> Non
         with pytest.raises(Unavailable, match="could not reach") as caught:
             await bucket.get("k")
     assert SECRET not in str(caught.value)
+
+
+async def test_a_server_that_closes_every_connection_gets_each_body_intact(scripted: ScriptedS3) -> None:
+    """Each answer on its own connection (as moto's own server does), many at once: every body
+    matches its own etag although the connections' buffers are handed from closed ones to new ones."""
+    bodies = [os.urandom(size) for size in (10, 70_000, 1_000, 200_000, 65_536) * 8]
+    scripted.replies.extend(Reply(body=body, close=True) for body in bodies)
+    async with R2Bucket.from_url(scripted.url(), settings=SETTINGS) as bucket:
+
+        async def one(i: int) -> bytes:
+            got = await bucket.get(f"k{i}")
+            assert got is not None
+            data = await got.read()
+            assert md5(data) == got.etag
+            return data
+
+        read = await asyncio.gather(*(one(i) for i in range(len(bodies))))
+    assert sorted(read) == sorted(bodies)
+    assert scripted.connections == len(bodies)
+
+
+async def test_an_ip_literal_is_never_resolved_and_a_host_name_once_for_many_connections(
+    scripted: ScriptedS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resolving a name (``getaddrinfo`` in a worker thread) for every new connection would cost a
+    client that connects often more than the connection itself; the addresses are reused a while."""
+    from cap_cloudflare_r2.backends.http1 import Http1Pool
+    from cap_opendal_core.redact import SealedHeaders
+
+    loop = asyncio.get_running_loop()
+    lookups: list[str] = []
+    real = loop.getaddrinfo
+
+    async def counted(host: Any, *args: Any, **kwargs: Any) -> Any:
+        lookups.append(host)
+        return await real(host, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", counted)
+    for host, expected in (("127.0.0.1", []), ("localhost", ["localhost"])):
+        lookups.clear()
+        scripted.replies.extend(Reply(body=b"hi", close=True) for _ in range(3))
+        pool = Http1Pool(host, scripted.port)
+        for _ in range(3):
+            response = await pool.request("GET", "/bucket/k", SealedHeaders({"host": host}))
+            assert await response.read() == b"hi"
+        await pool.aclose()
+        assert lookups == expected
+
+
+async def test_a_name_whose_addresses_stop_answering_is_resolved_again(scripted: ScriptedS3) -> None:
+    from cap_cloudflare_r2.backends.http1 import Http1Pool
+    from cap_opendal_core.redact import SealedHeaders
+
+    scripted.replies.append(Reply(body=b"hi", close=True))
+    pool = Http1Pool("localhost", scripted.port)
+    response = await pool.request("GET", "/bucket/k", SealedHeaders({"host": "localhost"}))
+    assert await response.read() == b"hi"
+    await scripted.stop()  # nothing listens there any more
+    with pytest.raises(OSError):
+        await pool.request("GET", "/bucket/k", SealedHeaders({"host": "localhost"}))
+    assert pool._addresses is None  # the next connection looks the name up again

@@ -33,7 +33,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import ipaddress
 import re
+import socket
 import time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -49,6 +51,8 @@ _FIRST_BUFFER: Final = 64 * 1024
 _HIGH_WATER: Final = 256 * 1024  # unread bytes beyond which the socket is paused
 _WRITE_SLICE: Final = 256 * 1024
 _MAX_HEAD: Final = 64 * 1024  # bound on a response head, a chunk-size line, the trailers
+_MAX_SPARE: Final = 64  # first buffers of closed connections kept for new ones, per pool
+_ADDRESS_TTL: Final = 10.0  # seconds a host name's resolved addresses are reused for new connections
 _NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VALUE: Final = re.compile(r"[\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?|")
 _NO_BODY: Final = 0
@@ -94,20 +98,30 @@ class _Connection(asyncio.BufferedProtocol):
         "idle_since",
         "into_sink",
         "loop",
+        "lost",
         "paused",
         "reading_paused",
         "received",
+        "retired",
         "sink",
         "sink_filled",
+        "spares",
         "start",
         "transport",
         "waiter",
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, spares: list[bytearray]) -> None:
         self.loop = loop
         self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray(_FIRST_BUFFER)
+        self.spares = spares
+        """The pool's spare first buffers: allocating (and first touching) 64 KiB costs a new
+        connection more CPU than the rest of its setup, so a closed connection's buffer is reused."""
+        self.buffer = spares.pop() if spares else bytearray(_FIRST_BUFFER)
+        self.retired = False
+        """The client is done with it (closed it): nothing of ours reads ``buffer`` any more."""
+        self.lost = False
+        """asyncio reported the connection lost: its transport writes to ``buffer`` no more."""
         self.start = 0
         self.end = 0
         self.grow = False
@@ -169,6 +183,8 @@ class _Connection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.eof = True
         self.error = exc
+        self.lost = True
+        self._recycle()
         self._wake()
         drained, self.drained = self.drained, None
         if drained is not None and not drained.done():
@@ -191,10 +207,22 @@ class _Connection(asyncio.BufferedProtocol):
     # -- the client's side ------------------------------------------------------------------------
 
     def close(self) -> None:
+        self.retired = True
         transport = self.transport
         if transport is not None and not transport.is_closing():
             with contextlib.suppress(RuntimeError):  # its event loop is closed: the socket went with it
                 transport.close()
+        self._recycle()
+
+    def _recycle(self) -> None:
+        """Hand the buffer to the pool's spares once neither side can touch it: the client closed
+        the connection and asyncio reported it lost (a TLS transport may still deliver data while it
+        shuts down, so closing alone is not enough)."""
+        buffer = self.buffer
+        if self.retired and self.lost and len(buffer) == _FIRST_BUFFER and len(self.spares) < _MAX_SPARE:
+            self.buffer = bytearray()
+            self.start = self.end = 0
+            self.spares.append(buffer)
 
     def usable(self) -> bool:
         transport = self.transport
@@ -261,6 +289,7 @@ class Http1Pool:
     """Connections to one origin, and :meth:`request` to send a request (a GET, HEAD or PUT) on one."""
 
     __slots__ = (
+        "_addresses",
         "_closed",
         "_connect_timeout",
         "_host",
@@ -270,7 +299,9 @@ class Http1Pool:
         "_loop",
         "_max_idle",
         "_port",
+        "_resolved_at",
         "_server_hostname",
+        "_spares",
         "_ssl",
         "_ssl_factory",
     )
@@ -296,8 +327,13 @@ class Http1Pool:
         self._keepalive_expiry = keepalive_expiry
         self._max_idle = max_idle
         self._idle: list[_Connection] = []
+        self._spares: list[bytearray] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._addresses = _literal_address(host, port)
+        """Where to connect: (family, socket address) pairs, fixed for an IP literal, else what the
+        host name resolved to at ``_resolved_at`` (reused for ``_ADDRESS_TTL`` seconds)."""
+        self._resolved_at = 0.0
 
     async def request(
         self, method: str, target: str, headers: SealedHeaders, body: bytes | bytearray | None = None
@@ -344,18 +380,55 @@ class Http1Pool:
         return None
 
     async def _connect(self) -> _Connection:
+        """A new connection: to each address in turn until one answers (as ``create_connection``
+        does without happy eyeballs), TLS on top where the origin is ``https``.
+
+        Cheaper than ``loop.create_connection(host, port)`` for a client that connects often (a
+        server that closes every connection): an IP literal is never resolved, a host name only
+        once per ``_ADDRESS_TTL`` seconds (not in a worker thread per connection), and the buffer
+        of a closed connection is reused. An address that fails to connect drops the cached ones."""
         if self._ssl_factory is not None and self._ssl is None:
             self._ssl = self._ssl_factory()  # built on first use: loading trust roots takes a while
         loop = asyncio.get_running_loop()
         async with asyncio.timeout(self._connect_timeout):
-            _, connection = await loop.create_connection(
-                lambda: _Connection(loop),
-                self._host,
-                self._port,
-                ssl=self._ssl,
-                server_hostname=self._server_hostname,
-            )
-        return connection
+            addresses = self._addresses
+            resolved_at = self._resolved_at  # 0.0: an IP literal, never resolved
+            if addresses is None or (resolved_at and time.monotonic() - resolved_at > _ADDRESS_TTL):
+                addresses = await self._resolve(loop)
+            failures: list[OSError] = []
+            for family, address in addresses:
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                try:
+                    sock.setblocking(False)
+                    await loop.sock_connect(sock, address)
+                    _, connection = await loop.create_connection(
+                        lambda: _Connection(loop, self._spares),
+                        sock=sock,
+                        ssl=self._ssl,
+                        server_hostname=self._server_hostname,
+                    )
+                except OSError as exc:
+                    sock.close()
+                    failures.append(exc)
+                    continue
+                except BaseException:
+                    sock.close()
+                    raise
+                return connection
+            if self._resolved_at:
+                self._addresses = None  # resolve again next time: the name may point elsewhere now
+        if len(failures) == 1:
+            raise failures[0]
+        raise OSError(f"could not connect to any address of the endpoint: {failures[0]}")
+
+    async def _resolve(self, loop: asyncio.AbstractEventLoop) -> list[tuple[int, Any]]:
+        """The host name's addresses (``OSError`` when it has none), kept for the next connections."""
+        found = await loop.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM)
+        addresses: list[tuple[int, Any]] = [(family, address) for family, _, _, _, address in found]
+        if not addresses:
+            raise OSError(f"getaddrinfo({self._host!r}) returned no addresses")
+        self._addresses, self._resolved_at = addresses, time.monotonic()
+        return addresses
 
     def _release(self, connection: _Connection) -> None:
         """Keep a connection whose exchange ended cleanly for the next request; close any other."""
@@ -432,6 +505,19 @@ class Http1Pool:
     def __repr__(self) -> str:
         scheme = "https" if self._ssl_factory is not None else "http"
         return f"Http1Pool({scheme}://{self._host}:{self._port}, idle={len(self._idle)})"
+
+
+def _literal_address(host: str, port: int) -> list[tuple[int, Any]] | None:
+    """The socket address of an IP literal (no resolution needed), or None for a host name (and
+    for an IPv6 address with a zone, which ``getaddrinfo`` turns into a scope id)."""
+    bare = host.strip("[]")
+    try:
+        ip = ipaddress.ip_address(bare)
+    except ValueError:
+        return None
+    if ip.version == 4:
+        return [(socket.AF_INET, (bare, port))]
+    return None if "%" in bare else [(socket.AF_INET6, (bare, port, 0, 0))]
 
 
 def _head(method: str, target: str, headers: SealedHeaders, length: int | None) -> bytes:
