@@ -573,15 +573,29 @@ async def test_an_ip_literal_is_never_resolved_and_a_host_name_once_for_many_con
         assert lookups == expected
 
 
-async def test_a_name_whose_addresses_stop_answering_is_resolved_again(scripted: ScriptedS3) -> None:
+async def test_a_name_whose_addresses_stop_answering_is_resolved_again(
+    scripted: ScriptedS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from cap_cloudflare_r2.backends.http1 import Http1Pool
     from cap_opendal_core.redact import SealedHeaders
 
+    loop = asyncio.get_running_loop()
+    lookups: list[str] = []
+    real = loop.getaddrinfo
+
+    async def counted(host: Any, *args: Any, **kwargs: Any) -> Any:
+        lookups.append(host)
+        return await real(host, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", counted)
     scripted.replies.append(Reply(body=b"hi", close=True))
     pool = Http1Pool("localhost", scripted.port)
     response = await pool.request("GET", "/bucket/k", SealedHeaders({"host": "localhost"}))
     assert await response.read() == b"hi"
     await scripted.stop()  # nothing listens there any more
-    with pytest.raises(OSError):
+    with pytest.raises(OSError, match="Connect call failed|could not connect"):
         await pool.request("GET", "/bucket/k", SealedHeaders({"host": "localhost"}))
-    assert pool._addresses is None  # the next connection looks the name up again
+    assert lookups == ["localhost"]  # the addresses looked up a moment ago were tried
+    with pytest.raises(OSError, match="Connect call failed|could not connect"):
+        await pool.request("GET", "/bucket/k", SealedHeaders({"host": "localhost"}))
+    assert lookups == ["localhost", "localhost"]  # none answered: the name is looked up again
