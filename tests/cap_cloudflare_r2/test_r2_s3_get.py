@@ -593,9 +593,9 @@ async def test_a_name_whose_addresses_stop_answering_is_resolved_again(
     response = await pool.request("GET", "/bucket/k", SealedHeaders({"host": "localhost"}))
     assert await response.read() == b"hi"
     await scripted.stop()  # nothing listens there any more
-    with pytest.raises(OSError, match="Connect call failed|could not connect"):
+    with pytest.raises(OSError, match=r"Connect call failed|could not connect"):
         await pool.request("GET", "/bucket/k", SealedHeaders({"host": "localhost"}))
     assert lookups == ["localhost"]  # the addresses looked up a moment ago were tried
-    with pytest.raises(OSError, match="Connect call failed|could not connect"):
+    with pytest.raises(OSError, match=r"Connect call failed|could not connect"):
         await pool.request("GET", "/bucket/k", SealedHeaders({"host": "localhost"}))
     assert lookups == ["localhost", "localhost"]  # none answered: the name is looked up again
