@@ -53,6 +53,8 @@ _WRITE_SLICE: Final = 256 * 1024
 _MAX_HEAD: Final = 64 * 1024  # bound on a response head, a chunk-size line, the trailers
 _MAX_SPARE: Final = 64  # first buffers of closed connections kept for new ones, per pool
 _ADDRESS_TTL: Final = 10.0  # seconds a host name's resolved addresses are reused for new connections
+_WRITE_HIGH: Final = 64 * 1024  # unsent bytes beyond which writing pauses (asyncio's defaults)
+_WRITE_LOW: Final = 16 * 1024
 _NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VALUE: Final = re.compile(r"[\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?|")
 _NO_BODY: Final = 0
@@ -285,6 +287,180 @@ def _time_out(future: asyncio.Future[None]) -> None:
         future.set_exception(TimeoutError())
 
 
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class _PlainTransport(asyncio.Transport):
+    """A plain-TCP transport for one :class:`_Connection` on a selector event loop: just what the
+    connection uses (write, pause and resume reading, close) on the socket, watched with
+    ``add_reader`` / ``add_writer``.
+
+    Why: asyncio's own transport is built for any protocol and costs a connection about 70 µs of
+    CPU more to open and close (three scheduled callbacks to start, a scheduled one to end,
+    repeated selector look-ups, the general ``create_connection`` path); a client whose server
+    closes every connection (moto's own server; HTTP/1.0 peers) pays it on every request. TLS, and
+    event loops without ``add_reader`` (Windows' proactor, uvloop), keep asyncio's transports.
+
+    The protocol's callbacks come as from asyncio's transport, except that ``connection_lost`` is
+    called by :meth:`close` itself (the connection only records it and wakes its waiter). Bytes the
+    socket does not take at once are copied and sent when it is writable, with ``pause_writing`` /
+    ``resume_writing`` around 64 KiB / 16 KiB unsent, as asyncio does; a close drops them (the
+    client closes a connection only once it has no more use for it).
+    """
+
+    __slots__ = ("_closing", "_fd", "_loop", "_pending", "_protocol", "_reading", "_sock", "_write_paused")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: _Connection) -> None:
+        super().__init__({"socket": sock})
+        self._loop = loop
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._protocol = protocol
+        self._pending = bytearray()
+        self._closing = False
+        self._reading = True
+        self._write_paused = False
+        protocol.connection_made(self)
+        loop.add_reader(self._fd, self._read_ready)
+
+    def _read_ready(self) -> None:
+        if self._closing:
+            return
+        protocol = self._protocol
+        try:
+            into = protocol.get_buffer(-1)
+            try:
+                count = self._sock.recv_into(into)
+            finally:
+                del into  # no view of the buffer outlives the read (the buffer may grow next time)
+        except (BlockingIOError, InterruptedError):
+            return
+        except Exception as exc:  # the peer reset the connection, or the protocol failed
+            self._shut(exc)
+            return
+        if count == 0:
+            protocol.eof_received()  # the connection never half-closes: it ends here
+            self._shut(None)
+            return
+        try:
+            protocol.buffer_updated(count)
+        except Exception as exc:
+            self._shut(exc)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._closing or not data:
+            return
+        if not self._pending:
+            try:
+                sent = self._sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._shut(exc)
+                return
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
+            self._loop.add_writer(self._fd, self._write_ready)
+        self._pending += data
+        if not self._write_paused and len(self._pending) > _WRITE_HIGH:
+            self._write_paused = True
+            self._protocol.pause_writing()
+
+    def _write_ready(self) -> None:
+        if self._closing:
+            return
+        try:
+            sent = self._sock.send(self._pending)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._shut(exc)
+            return
+        del self._pending[:sent]
+        if not self._pending:
+            self._loop.remove_writer(self._fd)
+        if self._write_paused and len(self._pending) <= _WRITE_LOW:
+            self._write_paused = False
+            self._protocol.resume_writing()
+
+    def get_write_buffer_size(self) -> int:
+        return len(self._pending)
+
+    def pause_reading(self) -> None:
+        if self._reading and not self._closing:
+            self._reading = False
+            self._loop.remove_reader(self._fd)
+
+    def resume_reading(self) -> None:
+        if not self._reading and not self._closing:
+            self._reading = True
+            self._loop.add_reader(self._fd, self._read_ready)
+
+    def is_reading(self) -> bool:
+        return self._reading and not self._closing
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        self._shut(None)
+
+    def abort(self) -> None:
+        self._shut(None)
+
+    def _shut(self, exc: Exception | None) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        loop = self._loop
+        if not loop.is_closed():  # a closed loop's selector is gone, and the socket's key with it
+            loop.remove_reader(self._fd)
+            if self._pending:
+                loop.remove_writer(self._fd)
+        self._pending = bytearray()
+        self._sock.close()
+        self._protocol.connection_lost(exc)
+
+    def __repr__(self) -> str:
+        return f"<plain HTTP/1.1 transport fd={self._fd}{' closing' if self._closing else ''}>"
+
+
+async def _open_plain(
+    loop: asyncio.AbstractEventLoop, family: int, address: Any, spares: list[bytearray]
+) -> _Connection:
+    """A connected :class:`_Connection` on a :class:`_PlainTransport` (what ``sock_connect`` and
+    ``create_connection(sock=…)`` would do, without their general machinery)."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            sock.connect(address)
+            connecting = False
+        except (BlockingIOError, InterruptedError):
+            connecting = True  # as a rule, even on loopback
+        if connecting:
+            fd = sock.fileno()
+            writable = loop.create_future()
+            loop.add_writer(fd, _set_done, writable)
+            try:
+                await writable
+            finally:
+                loop.remove_writer(fd)
+            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if error:
+                raise OSError(error, f"Connect call failed {address}")
+        connection = _Connection(loop, spares)
+        _PlainTransport(loop, sock, connection)
+    except BaseException:
+        sock.close()
+        raise
+    return connection
+
+
 class Http1Pool:
     """Connections to one origin, and :meth:`request` to send a request (a GET, HEAD or PUT) on one."""
 
@@ -390,6 +566,7 @@ class Http1Pool:
         if self._ssl_factory is not None and self._ssl is None:
             self._ssl = self._ssl_factory()  # built on first use: loading trust roots takes a while
         loop = asyncio.get_running_loop()
+        plain = self._ssl is None and isinstance(loop, asyncio.SelectorEventLoop)
         async with asyncio.timeout(self._connect_timeout):
             addresses = self._addresses
             resolved_at = self._resolved_at  # 0.0: an IP literal, never resolved
@@ -397,6 +574,12 @@ class Http1Pool:
                 addresses = await self._resolve(loop)
             failures: list[OSError] = []
             for family, address in addresses:
+                if plain:
+                    try:
+                        return await _open_plain(loop, family, address, self._spares)
+                    except OSError as exc:
+                        failures.append(exc)
+                        continue
                 sock = socket.socket(family, socket.SOCK_STREAM)
                 try:
                     sock.setblocking(False)
