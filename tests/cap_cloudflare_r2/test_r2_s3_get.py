@@ -599,3 +599,35 @@ async def test_a_name_whose_addresses_stop_answering_is_resolved_again(
     with pytest.raises(OSError, match=r"Connect call failed|could not connect"):
         await pool.request("GET", "/bucket/k", SealedHeaders({"host": "localhost"}))
     assert lookups == ["localhost", "localhost"]  # none answered: the name is looked up again
+
+
+async def test_a_body_the_server_reads_slowly_arrives_whole_and_in_order() -> None:
+    """The socket fills while the server waits before reading: the rest of the body is queued, the
+    request waits for it to drain, and the server gets every byte in order (the head and the
+    first slice go out together)."""
+    import hashlib
+
+    from cap_cloudflare_r2.backends.http1 import Http1Pool
+    from cap_opendal_core.redact import SealedHeaders
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.lower().split(b"\r\n")
+        length = next(int(line.split(b":")[1]) for line in lines if line.startswith(b"content-length"))
+        await asyncio.sleep(0.2)  # let the client's socket fill up
+        digest = hashlib.md5(await reader.readexactly(length)).hexdigest().encode()
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(digest), digest))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    body = bytearray(os.urandom(12 * MiB + 123))
+    pool = Http1Pool("127.0.0.1", port)
+    try:
+        response = await pool.request("PUT", "/bucket/k", SealedHeaders({"host": "x"}), body)
+        assert await response.read() == md5(bytes(body)).encode()
+    finally:
+        await pool.aclose()
+        server.close()
+        await server.wait_closed()

@@ -55,6 +55,7 @@ _MAX_SPARE: Final = 64  # first buffers of closed connections kept for new ones,
 _ADDRESS_TTL: Final = 10.0  # seconds a host name's resolved addresses are reused for new connections
 _WRITE_HIGH: Final = 64 * 1024  # unsent bytes beyond which writing pauses (asyncio's defaults)
 _WRITE_LOW: Final = 16 * 1024
+_SENDMSG: Final = hasattr(socket.socket, "sendmsg")  # not on Windows
 _NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VALUE: Final = re.compile(r"[\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?|")
 _NO_BODY: Final = 0
@@ -369,6 +370,27 @@ class _PlainTransport(asyncio.Transport):
             self._write_paused = True
             self._protocol.pause_writing()
 
+    def write_parts(self, first: bytes, second: memoryview) -> None:
+        """Write ``first`` then ``second`` with one ``sendmsg`` where nothing waits to be sent."""
+        if self._closing:
+            return
+        if self._pending or not _SENDMSG:
+            self.write(first)
+            self.write(second)
+            return
+        try:
+            sent = self._sock.sendmsg([first, second])
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._shut(exc)
+            return
+        if sent < len(first):
+            self.write(memoryview(first)[sent:])  # the socket took less than the head: queue the rest
+            self.write(second)
+        else:
+            self.write(second[sent - len(first) :])
+
     def _write_ready(self) -> None:
         if self._closing:
             return
@@ -652,16 +674,24 @@ class Http1Pool:
         try:
             transport = connection.transport
             assert transport is not None
-            transport.write(head.data)
-            if body:
+            if not body:
+                transport.write(head.data)
+            else:
                 # in slices, each handed over once the last has mostly left: asyncio copies what the
                 # socket does not take at once, so this bounds that copy (and the memory it takes)
                 # to about a slice, where one write of an 8 MiB body would copy most of it
                 view = memoryview(body)
-                for start in range(0, len(view), _WRITE_SLICE):
-                    transport.write(view[start : start + _WRITE_SLICE])
+                if isinstance(transport, _PlainTransport):
+                    # the head and the first slice in one segment train (one sendmsg), as other
+                    # clients send them: the server reads the request whole, not its head alone
+                    transport.write_parts(head.data, view[:_WRITE_SLICE])
+                else:
+                    transport.write(head.data)
+                    transport.write(view[:_WRITE_SLICE])
+                for start in range(_WRITE_SLICE, len(view), _WRITE_SLICE):
                     if connection.paused:
                         await connection.drain(wait_s)
+                    transport.write(view[start : start + _WRITE_SLICE])
             await connection.drain(wait_s)
             while True:
                 status, keep_alive, headers = await _response_head(connection, wait_s)
