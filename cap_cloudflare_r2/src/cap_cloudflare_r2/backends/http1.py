@@ -11,8 +11,16 @@ built for every connection. So the protocol here keeps only what S3's answers ne
 socket straight into one reusable buffer (``recv_into``, through the transport, TLS included):
 
 * one origin (scheme, host, port), TLS through the ``ssl`` context its factory builds on first use;
+* opening a connection is cheap, for a server that closes every one (moto's own; issue 18 measured
+  a connection costing this client twice what it costs a Rust one): an IP literal is never
+  resolved and a host name once per 10 s (not in a worker thread per connection), a plain-TCP
+  connection on a selector event loop runs on :class:`_PlainTransport` (the socket, ``add_reader``
+  / ``add_writer`` and nothing else) instead of asyncio's general transport, and the 64 KiB buffer
+  of a closed connection goes to the next one (allocating and first touching it cost as much as the
+  rest of the set-up). TLS, and other event loops (uvloop, Windows' proactor), use asyncio's transports;
 * a request is a method, target, headers and an optional body framed by ``Content-Length``; header
-  names and values are checked (tokens; printable ASCII, no CR/LF) before anything is sent;
+  names and values are checked (tokens; printable ASCII, no CR/LF) before anything is sent; the
+  head and the body's first slice leave in one ``sendmsg`` on a plain connection;
 * a response is framed by ``Content-Length``, ``Transfer-Encoding: chunked`` or the end of the
   connection (and has no body for ``HEAD``, 1xx, 204 and 304); a head is at most 64 KiB;
 * idle connections kept (LIFO) for reuse for ``keepalive_expiry`` seconds, only when the exchange
@@ -298,11 +306,11 @@ class _PlainTransport(asyncio.Transport):
     connection uses (write, pause and resume reading, close) on the socket, watched with
     ``add_reader`` / ``add_writer``.
 
-    Why: asyncio's own transport is built for any protocol and costs a connection about 70 µs of
-    CPU more to open and close (three scheduled callbacks to start, a scheduled one to end,
-    repeated selector look-ups, the general ``create_connection`` path); a client whose server
-    closes every connection (moto's own server; HTTP/1.0 peers) pays it on every request. TLS, and
-    event loops without ``add_reader`` (Windows' proactor, uvloop), keep asyncio's transports.
+    Why: asyncio's own transport is built for any protocol, and opening and closing one costs a
+    connection about 50 µs more CPU (three scheduled callbacks to start, one to end, repeated
+    selector look-ups, the general ``create_connection`` path); a client whose server closes every
+    connection (moto's own server) pays that on every request. TLS, and other event loops (uvloop's
+    transports are fast already; Windows' proactor has no ``add_reader``), keep asyncio's.
 
     The protocol's callbacks come as from asyncio's transport, except that ``connection_lost`` is
     called by :meth:`close` itself (the connection only records it and wakes its waiter). Bytes the
