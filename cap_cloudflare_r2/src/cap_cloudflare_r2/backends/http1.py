@@ -12,7 +12,7 @@ socket straight into one reusable buffer (``recv_into``, through the transport, 
 
 * one origin (scheme, host, port), TLS through the ``ssl`` context its factory builds on first use;
 * opening a connection is cheap, for a server that closes every one (moto's own; issue 18 measured
-  a connection costing this client twice what it costs a Rust one): an IP literal is never
+  a connection costing this client several times what it costs a Rust one): an IP literal is never
   resolved and a host name once per 10 s (not in a worker thread per connection), a plain-TCP
   connection on a selector event loop runs on :class:`_PlainTransport` (the socket, ``add_reader``
   / ``add_writer`` and nothing else) instead of asyncio's general transport, and the 64 KiB buffer
