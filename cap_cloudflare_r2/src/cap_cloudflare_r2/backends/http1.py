@@ -614,16 +614,20 @@ class Http1Pool:
                 try:
                     sock.setblocking(False)
                     await loop.sock_connect(sock, address)
+                except OSError as exc:
+                    sock.close()
+                    failures.append(exc)
+                    continue
+                except BaseException:
+                    sock.close()
+                    raise
+                try:  # the TLS handshake: its failure (a certificate refused …) is raised as it is
                     _, connection = await loop.create_connection(
                         lambda: _Connection(loop, self._spares),
                         sock=sock,
                         ssl=self._ssl,
                         server_hostname=self._server_hostname,
                     )
-                except OSError as exc:
-                    sock.close()
-                    failures.append(exc)
-                    continue
                 except BaseException:
                     sock.close()
                     raise
