@@ -5,7 +5,9 @@ Against moto's S3 server, every answer is compared with the two-request path it 
 the same objects: metadata, conditions (including the second boundaries of HTTP dates), ranges,
 missing keys. Against a scripted HTTP/1.1 server on 127.0.0.1, what moto cannot show: that a get is
 one signed request, keep-alive reuse, a connection the server dropped while idle, retried statuses,
-a chunked body, a body cut off mid-stream, and that the secret key never travels or shows.
+a chunked body, a body cut off mid-stream, and that the secret key never travels or shows; and of
+the connections themselves: a server that closes each one (their buffers handed on intact), names
+looked up once, not per connection, an upload the server reads slowly, TLS verified.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
+import ipaddress
 import os
 import socket
 from collections import deque
@@ -524,3 +527,180 @@ async def test_an_unreachable_endpoint_is_unavailable_after_the_retries() -> Non
         with pytest.raises(Unavailable, match="could not reach") as caught:
             await bucket.get("k")
     assert SECRET not in str(caught.value)
+
+
+async def test_a_server_that_closes_every_connection_gets_each_body_intact(scripted: ScriptedS3) -> None:
+    """Each answer on its own connection (as moto's own server does), many at once: every body
+    matches its own etag although the connections' buffers are handed from closed ones to new ones."""
+    bodies = [os.urandom(size) for size in (10, 70_000, 1_000, 200_000, 65_536) * 8]
+    scripted.replies.extend(Reply(body=body, close=True) for body in bodies)
+    async with R2Bucket.from_url(scripted.url(), settings=SETTINGS) as bucket:
+
+        async def one(i: int) -> bytes:
+            got = await bucket.get(f"k{i}")
+            assert got is not None
+            data = await got.read()
+            assert md5(data) == got.etag
+            return data
+
+        read = await asyncio.gather(*(one(i) for i in range(len(bodies))))
+    assert sorted(read) == sorted(bodies)
+    assert scripted.connections == len(bodies)
+
+
+async def test_an_ip_literal_is_never_resolved_and_a_host_name_once_for_many_connections(
+    scripted: ScriptedS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resolving a name (``getaddrinfo`` in a worker thread) for every new connection would cost a
+    client that connects often more than the connection itself; the addresses are reused a while."""
+    from cap_cloudflare_r2.backends.http1 import Http1Pool
+    from cap_opendal_core.redact import SealedHeaders
+
+    loop = asyncio.get_running_loop()
+    lookups: list[str] = []
+    real = loop.getaddrinfo
+
+    async def counted(host: Any, *args: Any, **kwargs: Any) -> Any:
+        lookups.append(host)
+        return await real(host, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", counted)
+    for host, expected in (("127.0.0.1", []), ("localhost", ["localhost"])):
+        lookups.clear()
+        scripted.replies.extend(Reply(body=b"hi", close=True) for _ in range(3))
+        pool = Http1Pool(host, scripted.port)
+        for _ in range(3):
+            response = await pool.request("GET", "/bucket/k", SealedHeaders({"host": host}))
+            assert await response.read() == b"hi"
+        await pool.aclose()
+        assert lookups == expected
+
+
+async def test_a_name_whose_addresses_stop_answering_is_resolved_again(
+    scripted: ScriptedS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cap_cloudflare_r2.backends.http1 import Http1Pool
+    from cap_opendal_core.redact import SealedHeaders
+
+    loop = asyncio.get_running_loop()
+    lookups: list[str] = []
+    real = loop.getaddrinfo
+
+    async def counted(host: Any, *args: Any, **kwargs: Any) -> Any:
+        lookups.append(host)
+        return await real(host, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "getaddrinfo", counted)
+    scripted.replies.append(Reply(body=b"hi", close=True))
+    pool = Http1Pool("localhost", scripted.port)
+    response = await pool.request("GET", "/bucket/k", SealedHeaders({"host": "localhost"}))
+    assert await response.read() == b"hi"
+    await scripted.stop()  # nothing listens there any more
+    with pytest.raises(OSError, match=r"Connect call failed|could not connect"):
+        await pool.request("GET", "/bucket/k", SealedHeaders({"host": "localhost"}))
+    assert lookups == ["localhost"]  # the addresses looked up a moment ago were tried
+    with pytest.raises(OSError, match=r"Connect call failed|could not connect"):
+        await pool.request("GET", "/bucket/k", SealedHeaders({"host": "localhost"}))
+    assert lookups == ["localhost", "localhost"]  # none answered: the name is looked up again
+
+
+async def test_a_body_the_server_reads_slowly_arrives_whole_and_in_order() -> None:
+    """The socket fills while the server waits before reading: the rest of the body is queued, the
+    request waits for it to drain, and the server gets every byte in order (the head and the
+    first slice go out together)."""
+    import hashlib
+
+    from cap_cloudflare_r2.backends.http1 import Http1Pool
+    from cap_opendal_core.redact import SealedHeaders
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await reader.readuntil(b"\r\n\r\n")
+        lines = head.lower().split(b"\r\n")
+        length = next(int(line.split(b":")[1]) for line in lines if line.startswith(b"content-length"))
+        await asyncio.sleep(0.2)  # let the client's socket fill up
+        digest = hashlib.md5(await reader.readexactly(length)).hexdigest().encode()
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(digest), digest))
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    body = bytearray(os.urandom(12 * MiB + 123))
+    pool = Http1Pool("127.0.0.1", port)
+    try:
+        response = await pool.request("PUT", "/bucket/k", SealedHeaders({"host": "x"}), body)
+        assert await response.read() == md5(bytes(body)).encode()
+    finally:
+        await pool.aclose()
+        server.close()
+        await server.wait_closed()
+
+
+def _self_signed(directory: Any) -> tuple[str, str]:
+    """A certificate for 127.0.0.1 signed by its own key (files: certificate, key)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = directory / "cert.pem", directory / "key.pem"
+    cert_file.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    return str(cert_file), str(key_file)
+
+
+async def test_tls_connections_are_verified_and_a_refused_certificate_says_so(tmp_path: Any) -> None:
+    """TLS keeps asyncio's transport: a trusted certificate serves requests, connection after
+    connection; an untrusted one fails with the certificate error itself."""
+    import ssl
+
+    from cap_cloudflare_r2.backends.http1 import Http1Pool
+    from cap_opendal_core.redact import SealedHeaders
+
+    cert_file, key_file = _self_signed(tmp_path)
+    server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_context.load_cert_chain(cert_file, key_file)
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\nconnection: close\r\n\r\nhello")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0, ssl=server_context)
+    port = server.sockets[0].getsockname()[1]
+    headers = SealedHeaders({"host": f"127.0.0.1:{port}"})
+    trusted = Http1Pool("127.0.0.1", port, ssl_context=lambda: ssl.create_default_context(cafile=cert_file))
+    untrusted = Http1Pool("127.0.0.1", port, ssl_context=ssl.create_default_context)
+    try:
+        for _ in range(3):
+            response = await trusted.request("GET", "/bucket/k", headers)
+            assert await response.read() == b"hello"
+        with pytest.raises(ssl.SSLCertVerificationError):
+            await untrusted.request("GET", "/bucket/k", headers)
+    finally:
+        await trusted.aclose()
+        await untrusted.aclose()
+        server.close()
+        await server.wait_closed()

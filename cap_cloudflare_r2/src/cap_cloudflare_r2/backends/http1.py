@@ -11,8 +11,16 @@ built for every connection. So the protocol here keeps only what S3's answers ne
 socket straight into one reusable buffer (``recv_into``, through the transport, TLS included):
 
 * one origin (scheme, host, port), TLS through the ``ssl`` context its factory builds on first use;
+* opening a connection is cheap, for a server that closes every one (moto's own; issue 18 measured
+  a connection costing this client several times what it costs a Rust one): an IP literal is never
+  resolved and a host name once per 10 s (not in a worker thread per connection), a plain-TCP
+  connection on a selector event loop runs on :class:`_PlainTransport` (the socket, ``add_reader``
+  / ``add_writer`` and nothing else) instead of asyncio's general transport, and the 64 KiB buffer
+  of a closed connection goes to the next one (allocating and first touching it cost as much as the
+  rest of the set-up). TLS, and other event loops (uvloop, Windows' proactor), use asyncio's transports;
 * a request is a method, target, headers and an optional body framed by ``Content-Length``; header
-  names and values are checked (tokens; printable ASCII, no CR/LF) before anything is sent;
+  names and values are checked (tokens; printable ASCII, no CR/LF) before anything is sent; the
+  head and the body's first slice leave in one ``sendmsg`` on a plain connection;
 * a response is framed by ``Content-Length``, ``Transfer-Encoding: chunked`` or the end of the
   connection (and has no body for ``HEAD``, 1xx, 204 and 304); a head is at most 64 KiB;
 * idle connections kept (LIFO) for reuse for ``keepalive_expiry`` seconds, only when the exchange
@@ -33,7 +41,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import ipaddress
 import re
+import socket
 import time
 from typing import TYPE_CHECKING, Any, Final
 
@@ -49,6 +59,11 @@ _FIRST_BUFFER: Final = 64 * 1024
 _HIGH_WATER: Final = 256 * 1024  # unread bytes beyond which the socket is paused
 _WRITE_SLICE: Final = 256 * 1024
 _MAX_HEAD: Final = 64 * 1024  # bound on a response head, a chunk-size line, the trailers
+_MAX_SPARE: Final = 64  # first buffers of closed connections kept for new ones, per pool
+_ADDRESS_TTL: Final = 10.0  # seconds a host name's resolved addresses are reused for new connections
+_WRITE_HIGH: Final = 64 * 1024  # unsent bytes beyond which writing pauses (asyncio's defaults)
+_WRITE_LOW: Final = 16 * 1024
+_SENDMSG: Final = hasattr(socket.socket, "sendmsg")  # not on Windows
 _NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VALUE: Final = re.compile(r"[\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?|")
 _NO_BODY: Final = 0
@@ -94,20 +109,30 @@ class _Connection(asyncio.BufferedProtocol):
         "idle_since",
         "into_sink",
         "loop",
+        "lost",
         "paused",
         "reading_paused",
         "received",
+        "retired",
         "sink",
         "sink_filled",
+        "spares",
         "start",
         "transport",
         "waiter",
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(self, loop: asyncio.AbstractEventLoop, spares: list[bytearray]) -> None:
         self.loop = loop
         self.transport: asyncio.Transport | None = None
-        self.buffer = bytearray(_FIRST_BUFFER)
+        self.spares = spares
+        """The pool's spare first buffers: allocating (and first touching) 64 KiB costs a new
+        connection more CPU than the rest of its setup, so a closed connection's buffer is reused."""
+        self.buffer = spares.pop() if spares else bytearray(_FIRST_BUFFER)
+        self.retired = False
+        """The client is done with it (closed it): nothing of ours reads ``buffer`` any more."""
+        self.lost = False
+        """asyncio reported the connection lost: its transport writes to ``buffer`` no more."""
         self.start = 0
         self.end = 0
         self.grow = False
@@ -169,6 +194,8 @@ class _Connection(asyncio.BufferedProtocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.eof = True
         self.error = exc
+        self.lost = True
+        self._recycle()
         self._wake()
         drained, self.drained = self.drained, None
         if drained is not None and not drained.done():
@@ -191,10 +218,22 @@ class _Connection(asyncio.BufferedProtocol):
     # -- the client's side ------------------------------------------------------------------------
 
     def close(self) -> None:
+        self.retired = True
         transport = self.transport
         if transport is not None and not transport.is_closing():
             with contextlib.suppress(RuntimeError):  # its event loop is closed: the socket went with it
                 transport.close()
+        self._recycle()
+
+    def _recycle(self) -> None:
+        """Hand the buffer to the pool's spares once neither side can touch it: the client closed
+        the connection and asyncio reported it lost (a TLS transport may still deliver data while it
+        shuts down, so closing alone is not enough)."""
+        buffer = self.buffer
+        if self.retired and self.lost and len(buffer) == _FIRST_BUFFER and len(self.spares) < _MAX_SPARE:
+            self.buffer = bytearray()
+            self.start = self.end = 0
+            self.spares.append(buffer)
 
     def usable(self) -> bool:
         transport = self.transport
@@ -257,10 +296,206 @@ def _time_out(future: asyncio.Future[None]) -> None:
         future.set_exception(TimeoutError())
 
 
+def _set_done(future: asyncio.Future[None]) -> None:
+    if not future.done():
+        future.set_result(None)
+
+
+class _PlainTransport(asyncio.Transport):
+    """A plain-TCP transport for one :class:`_Connection` on a selector event loop: just what the
+    connection uses (write, pause and resume reading, close) on the socket, watched with
+    ``add_reader`` / ``add_writer``.
+
+    Why: asyncio's own transport is built for any protocol, and opening and closing one costs a
+    connection about 50 µs more CPU (three scheduled callbacks to start, one to end, repeated
+    selector look-ups, the general ``create_connection`` path); a client whose server closes every
+    connection (moto's own server) pays that on every request. TLS, and other event loops (uvloop's
+    transports are fast already; Windows' proactor has no ``add_reader``), keep asyncio's.
+
+    The protocol's callbacks come as from asyncio's transport, except that ``connection_lost`` is
+    called by :meth:`close` itself (the connection only records it and wakes its waiter). Bytes the
+    socket does not take at once are copied and sent when it is writable, with ``pause_writing`` /
+    ``resume_writing`` around 64 KiB / 16 KiB unsent, as asyncio does; a close drops them (the
+    client closes a connection only once it has no more use for it).
+    """
+
+    __slots__ = ("_closing", "_fd", "_loop", "_pending", "_protocol", "_reading", "_sock", "_write_paused")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: _Connection) -> None:
+        super().__init__({"socket": sock})
+        self._loop = loop
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._protocol = protocol
+        self._pending = bytearray()
+        self._closing = False
+        self._reading = True
+        self._write_paused = False
+        protocol.connection_made(self)
+        loop.add_reader(self._fd, self._read_ready)
+
+    def _read_ready(self) -> None:
+        if self._closing:
+            return
+        protocol = self._protocol
+        try:
+            into = protocol.get_buffer(-1)
+            try:
+                count = self._sock.recv_into(into)
+            finally:
+                del into  # no view of the buffer outlives the read (the buffer may grow next time)
+        except (BlockingIOError, InterruptedError):
+            return
+        except Exception as exc:  # the peer reset the connection, or the protocol failed
+            self._shut(exc)
+            return
+        if count == 0:
+            protocol.eof_received()  # the connection never half-closes: it ends here
+            self._shut(None)
+            return
+        try:
+            protocol.buffer_updated(count)
+        except Exception as exc:
+            self._shut(exc)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._closing or not data:
+            return
+        if not self._pending:
+            try:
+                sent = self._sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._shut(exc)
+                return
+            if sent == len(data):
+                return
+            data = memoryview(data)[sent:]
+            self._loop.add_writer(self._fd, self._write_ready)
+        self._pending += data
+        if not self._write_paused and len(self._pending) > _WRITE_HIGH:
+            self._write_paused = True
+            self._protocol.pause_writing()
+
+    def write_parts(self, first: bytes, second: memoryview) -> None:
+        """Write ``first`` then ``second`` with one ``sendmsg`` where nothing waits to be sent."""
+        if self._closing:
+            return
+        if self._pending or not _SENDMSG:
+            self.write(first)
+            self.write(second)
+            return
+        try:
+            sent = self._sock.sendmsg([first, second])
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._shut(exc)
+            return
+        if sent < len(first):
+            self.write(memoryview(first)[sent:])  # the socket took less than the head: queue the rest
+            self.write(second)
+        else:
+            self.write(second[sent - len(first) :])
+
+    def _write_ready(self) -> None:
+        if self._closing:
+            return
+        try:
+            sent = self._sock.send(self._pending)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._shut(exc)
+            return
+        del self._pending[:sent]
+        if not self._pending:
+            self._loop.remove_writer(self._fd)
+        if self._write_paused and len(self._pending) <= _WRITE_LOW:
+            self._write_paused = False
+            self._protocol.resume_writing()
+
+    def get_write_buffer_size(self) -> int:
+        return len(self._pending)
+
+    def pause_reading(self) -> None:
+        if self._reading and not self._closing:
+            self._reading = False
+            self._loop.remove_reader(self._fd)
+
+    def resume_reading(self) -> None:
+        if not self._reading and not self._closing:
+            self._reading = True
+            self._loop.add_reader(self._fd, self._read_ready)
+
+    def is_reading(self) -> bool:
+        return self._reading and not self._closing
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        self._shut(None)
+
+    def abort(self) -> None:
+        self._shut(None)
+
+    def _shut(self, exc: Exception | None) -> None:
+        if self._closing:
+            return
+        self._closing = True
+        loop = self._loop
+        if not loop.is_closed():  # a closed loop's selector is gone, and the socket's key with it
+            loop.remove_reader(self._fd)
+            if self._pending:
+                loop.remove_writer(self._fd)
+        self._pending = bytearray()
+        self._sock.close()
+        self._protocol.connection_lost(exc)
+
+    def __repr__(self) -> str:
+        return f"<plain HTTP/1.1 transport fd={self._fd}{' closing' if self._closing else ''}>"
+
+
+async def _open_plain(
+    loop: asyncio.AbstractEventLoop, family: int, address: Any, spares: list[bytearray]
+) -> _Connection:
+    """A connected :class:`_Connection` on a :class:`_PlainTransport` (what ``sock_connect`` and
+    ``create_connection(sock=…)`` would do, without their general machinery)."""
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setblocking(False)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:
+            sock.connect(address)
+            connecting = False
+        except (BlockingIOError, InterruptedError):
+            connecting = True  # as a rule, even on loopback
+        if connecting:
+            fd = sock.fileno()
+            writable = loop.create_future()
+            loop.add_writer(fd, _set_done, writable)
+            try:
+                await writable
+            finally:
+                loop.remove_writer(fd)
+            error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if error:
+                raise OSError(error, f"Connect call failed {address}")
+        connection = _Connection(loop, spares)
+        _PlainTransport(loop, sock, connection)
+    except BaseException:
+        sock.close()
+        raise
+    return connection
+
+
 class Http1Pool:
     """Connections to one origin, and :meth:`request` to send a request (a GET, HEAD or PUT) on one."""
 
     __slots__ = (
+        "_addresses",
         "_closed",
         "_connect_timeout",
         "_host",
@@ -270,7 +505,9 @@ class Http1Pool:
         "_loop",
         "_max_idle",
         "_port",
+        "_resolved_at",
         "_server_hostname",
+        "_spares",
         "_ssl",
         "_ssl_factory",
     )
@@ -296,8 +533,13 @@ class Http1Pool:
         self._keepalive_expiry = keepalive_expiry
         self._max_idle = max_idle
         self._idle: list[_Connection] = []
+        self._spares: list[bytearray] = []
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._addresses = _literal_address(host, port)
+        """Where to connect: (family, socket address) pairs, fixed for an IP literal, else what the
+        host name resolved to at ``_resolved_at`` (reused for ``_ADDRESS_TTL`` seconds)."""
+        self._resolved_at = 0.0
 
     async def request(
         self, method: str, target: str, headers: SealedHeaders, body: bytes | bytearray | None = None
@@ -344,18 +586,66 @@ class Http1Pool:
         return None
 
     async def _connect(self) -> _Connection:
+        """A new connection: to each address in turn until one answers (as ``create_connection``
+        does without happy eyeballs), TLS on top where the origin is ``https``.
+
+        Cheaper than ``loop.create_connection(host, port)`` for a client that connects often (a
+        server that closes every connection): an IP literal is never resolved, a host name only
+        once per ``_ADDRESS_TTL`` seconds (not in a worker thread per connection), and the buffer
+        of a closed connection is reused. An address that fails to connect drops the cached ones."""
         if self._ssl_factory is not None and self._ssl is None:
             self._ssl = self._ssl_factory()  # built on first use: loading trust roots takes a while
         loop = asyncio.get_running_loop()
+        plain = self._ssl is None and isinstance(loop, asyncio.SelectorEventLoop)
         async with asyncio.timeout(self._connect_timeout):
-            _, connection = await loop.create_connection(
-                lambda: _Connection(loop),
-                self._host,
-                self._port,
-                ssl=self._ssl,
-                server_hostname=self._server_hostname,
-            )
-        return connection
+            addresses = self._addresses
+            resolved_at = self._resolved_at  # 0.0: an IP literal, never resolved
+            if addresses is None or (resolved_at and time.monotonic() - resolved_at > _ADDRESS_TTL):
+                addresses = await self._resolve(loop)
+            failures: list[OSError] = []
+            for family, address in addresses:
+                if plain:
+                    try:
+                        return await _open_plain(loop, family, address, self._spares)
+                    except OSError as exc:
+                        failures.append(exc)
+                        continue
+                sock = socket.socket(family, socket.SOCK_STREAM)
+                try:
+                    sock.setblocking(False)
+                    await loop.sock_connect(sock, address)
+                except OSError as exc:
+                    sock.close()
+                    failures.append(exc)
+                    continue
+                except BaseException:
+                    sock.close()
+                    raise
+                try:  # the TLS handshake: its failure (a certificate refused …) is raised as it is
+                    _, connection = await loop.create_connection(
+                        lambda: _Connection(loop, self._spares),
+                        sock=sock,
+                        ssl=self._ssl,
+                        server_hostname=self._server_hostname,
+                    )
+                except BaseException:
+                    sock.close()
+                    raise
+                return connection
+            if self._resolved_at:
+                self._addresses = None  # resolve again next time: the name may point elsewhere now
+        if len(failures) == 1:
+            raise failures[0]
+        raise OSError(f"could not connect to any address of the endpoint: {failures[0]}")
+
+    async def _resolve(self, loop: asyncio.AbstractEventLoop) -> list[tuple[int, Any]]:
+        """The host name's addresses (``OSError`` when it has none), kept for the next connections."""
+        found = await loop.getaddrinfo(self._host, self._port, type=socket.SOCK_STREAM)
+        addresses: list[tuple[int, Any]] = [(family, address) for family, _, _, _, address in found]
+        if not addresses:
+            raise OSError(f"getaddrinfo({self._host!r}) returned no addresses")
+        self._addresses, self._resolved_at = addresses, time.monotonic()
+        return addresses
 
     def _release(self, connection: _Connection) -> None:
         """Keep a connection whose exchange ended cleanly for the next request; close any other."""
@@ -396,16 +686,24 @@ class Http1Pool:
         try:
             transport = connection.transport
             assert transport is not None
-            transport.write(head.data)
-            if body:
+            if not body:
+                transport.write(head.data)
+            else:
                 # in slices, each handed over once the last has mostly left: asyncio copies what the
                 # socket does not take at once, so this bounds that copy (and the memory it takes)
                 # to about a slice, where one write of an 8 MiB body would copy most of it
                 view = memoryview(body)
-                for start in range(0, len(view), _WRITE_SLICE):
-                    transport.write(view[start : start + _WRITE_SLICE])
+                if isinstance(transport, _PlainTransport):
+                    # the head and the first slice in one segment train (one sendmsg), as other
+                    # clients send them: the server reads the request whole, not its head alone
+                    transport.write_parts(head.data, view[:_WRITE_SLICE])
+                else:
+                    transport.write(head.data)
+                    transport.write(view[:_WRITE_SLICE])
+                for start in range(_WRITE_SLICE, len(view), _WRITE_SLICE):
                     if connection.paused:
                         await connection.drain(wait_s)
+                    transport.write(view[start : start + _WRITE_SLICE])
             await connection.drain(wait_s)
             while True:
                 status, keep_alive, headers = await _response_head(connection, wait_s)
@@ -432,6 +730,19 @@ class Http1Pool:
     def __repr__(self) -> str:
         scheme = "https" if self._ssl_factory is not None else "http"
         return f"Http1Pool({scheme}://{self._host}:{self._port}, idle={len(self._idle)})"
+
+
+def _literal_address(host: str, port: int) -> list[tuple[int, Any]] | None:
+    """The socket address of an IP literal (no resolution needed), or None for a host name (and
+    for an IPv6 address with a zone, which ``getaddrinfo`` turns into a scope id)."""
+    bare = host.strip("[]")
+    try:
+        ip = ipaddress.ip_address(bare)
+    except ValueError:
+        return None
+    if ip.version == 4:
+        return [(socket.AF_INET, (bare, port))]
+    return None if "%" in bare else [(socket.AF_INET6, (bare, port, 0, 0))]
 
 
 def _head(method: str, target: str, headers: SealedHeaders, length: int | None) -> bytes:
