@@ -507,7 +507,7 @@ class SyncCapability(Generic[C]):
     closed: Forward[bool] = Forward("_cap", "True after :meth:`close`: every call raises ``Closed``.")
 
     def _run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:
-        if getattr(self._cap._backend, "runs_in_caller", False):
+        if getattr(getattr(self._cap, "_backend", None), "runs_in_caller", False):
             return _call_direct(fn, args, kwargs, self)
         return _call(fn, args, kwargs, None, self)
 
