@@ -1,17 +1,19 @@
 """Row 14: the sync API's cost — ``cap_cloudflare_kv.sync.KvNamespace`` from 8 threads against the
 async ``KvNamespace`` from 8 tasks (14a get, 14b put, 1 KiB, memory backend), and the sync
 ``R2Bucket`` against boto3 from 8 threads on one moto S3 server (14c client CPU, 14d wall).
-Two context lines show where the KV ratio comes from: 14e, the same comparison with no capability
-at all — a bare ``opendal.AsyncOperator('memory').read`` handed to the portal from 8 threads against
-8 tasks awaiting it (the floor of any sync call that waits for OpenDAL's runtime thread); 14f, the
-portal's own round trip (a coroutine that returns at once, from 8 threads).
+Two context lines describe the portal, which every network backend uses: 14e, a bare
+``opendal.AsyncOperator('memory').read`` handed to the portal from 8 threads against 8 tasks
+awaiting it (the floor of any call through the portal that waits for OpenDAL's runtime thread);
+14f, the portal's own round trip (a coroutine that returns at once, from 8 threads).
 
-Each sync call hands its coroutine to the portal thread (``cap_opendal_core.sync``) and waits; the
-async side awaits the same method on one event loop. Per-call cost is the loop's wall time over its
-calls (8 workers in parallel on both sides), so both sides pay the same backend and GIL; the sides
-alternate which goes first each repeat, and a repeat's ratio is sync over async. For R2 the client
-CPU of the benchmark process (moto runs in its own) per PUT+GET pair is compared with boto3's: a
-thread pool of boto3 clients is what a Flask or Celery process would otherwise use.
+A sync KV call on ``memory://`` runs in its caller's thread (``cap_opendal_core.sync``: the async
+method on the thread's own loop, the read or write through OpenDAL's blocking ``Operator``); a sync
+R2 call hands its coroutine to the portal thread and waits. The async side awaits the same method on
+one event loop. Per-call cost is the loop's wall time over its calls (8 workers in parallel on both
+sides), so both sides pay the same store, capability code and GIL; the sides alternate which goes
+first each repeat, and a repeat's ratio is sync over async. For R2 the client CPU of the benchmark
+process (moto runs in its own) per PUT+GET pair is compared with boto3's: a thread pool of boto3
+clients is what a Flask or Celery process would otherwise use.
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ if TYPE_CHECKING:
 
     from tests.support.moto_server import MotoS3
 
-TITLE = "Sync API: 8 threads through the portal vs async tasks (KV memory), vs boto3 (R2 moto)"
+TITLE = "Sync API: 8 threads vs async tasks (KV memory, in the caller's thread), vs boto3 (R2 moto)"
 THREADS = 8
 GOAL_KV = 1.5
 PAYLOAD = b"x" * 1024
@@ -99,7 +101,7 @@ def _kv(calls: int, repeats: int) -> dict[str, list[tuple[float, float]]]:
 
         return asyncio.run(all_tasks()) / (calls * THREADS)
 
-    sync_side("get")  # warm-up: the portal thread, OpenDAL's runtime
+    sync_side("get")  # warm-up: the threads' loops and blocking operator, OpenDAL's runtime
     async_side("get")
     for r in range(repeats):
         for op in ("get", "put"):

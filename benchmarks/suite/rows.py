@@ -69,7 +69,7 @@ ROWS: dict[int, RowSpec] = {
         RowSpec(13, "First .local() after import, fresh interpreter", "row_embedded", "run_first_local", 0.3),
         RowSpec(
             14,
-            "Sync API: 8 threads through the portal vs async tasks (KV memory), vs boto3 (R2 moto)",
+            "Sync API: 8 threads vs async tasks (KV memory, in the caller's thread), vs boto3 (R2 moto)",
             "row_sync",
             "run",
             1.0,

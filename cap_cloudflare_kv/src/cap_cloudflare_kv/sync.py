@@ -1,10 +1,12 @@
 """``cap_cloudflare_kv.sync.KvNamespace``: the same namespace for code without an event loop.
 
 Flask and Django views, Celery tasks and scripts call these methods directly; each one runs the async
-method of the same name on the process-wide portal thread (:mod:`cap_opendal_core.sync`) and blocks
-until it returns — same arguments, same results, same errors. Safe from many threads at once.
-``close()`` or ``with`` closes the namespace. ``tests/conformance/test_sync_api.py`` checks every public
-async method has a twin here with the same parameters.
+method of the same name and blocks until it returns — same arguments, same results, same errors. On
+``memory://`` and ``fs://`` it runs in the calling thread, with OpenDAL's blocking I/O; on every
+other backend on the process-wide portal thread (:mod:`cap_opendal_core.sync` says why).
+Safe from many threads at once. ``close()`` or ``with`` closes the namespace.
+``tests/conformance/test_sync_api.py`` checks every public async method has a twin here with the
+same parameters.
 """
 
 from __future__ import annotations
@@ -70,16 +72,18 @@ class KvNamespace(SyncCapability[AsyncKvNamespace]):
     def get(self, key: str, type: str = "text", *, cache_ttl: float | None = None) -> Any:
         """The value of ``key`` as ``type``; None if missing. ``stream`` gives a
         :class:`~cap_opendal_core.sync.SyncStream` (iterate it, or ``read()``; close it)."""
-        value = self._run(self._cap.get, key, type, cache_ttl=cache_ttl)
-        if type == "stream" and value is not None:
-            return SyncStream(value, "KvNamespace.get()")
-        return value
+        if type == "stream":  # the body outlives the call: it is read on the portal
+            value = self._run_on_portal(self._cap.get, key, type, cache_ttl=cache_ttl)
+            return None if value is None else SyncStream(value, "KvNamespace.get()")
+        return self._run(self._cap.get, key, type, cache_ttl=cache_ttl)
 
     def get_with_metadata(
         self, key: str, type: ValueType | str = "text", *, cache_ttl: float | None = None
     ) -> KvValueWithMetadata:
         """The value and its metadata; both None when ``key`` is missing (a ``stream`` value stays
         the async stream: read it with ``type="bytes"`` here)."""
+        if type == "stream":  # the body outlives the call: it is read on the portal
+            return self._run_on_portal(self._cap.get_with_metadata, key, type, cache_ttl=cache_ttl)
         return self._run(self._cap.get_with_metadata, key, type, cache_ttl=cache_ttl)
 
     def get_many(self, keys: Iterable[str], type: Literal["text", "json"] = "text") -> dict[str, Any]:

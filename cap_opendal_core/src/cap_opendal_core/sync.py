@@ -1,9 +1,17 @@
-"""The sync API's one mechanism: a process-wide event-loop thread that runs the async capabilities.
+"""The sync API: the async capabilities run for callers without an event loop, in one of two ways.
 
 A Flask view, a Django view, a Celery task or a script has no event loop. Each package's ``sync``
 module wraps its async classes in thin typed classes (``cap_cloudflare_kv.sync.KvNamespace`` …) whose
-methods hand the async call to this module's *portal* and block until it finishes. Why this design
-(``docs/server-hosts.md`` has the measurements):
+methods run the async call and block until it finishes:
+
+* **in the caller's thread** when the backend says it can (``runs_in_caller``: KV on a local OpenDAL
+  service, ``memory://`` or ``fs://``): the coroutine runs on an event loop of the calling thread
+  (made at its first such call, closed when the thread ends, made anew in a forked child) with
+  :func:`in_caller_thread` true, and the backend does its I/O with OpenDAL's blocking ``Operator``
+  there — no thread hop, the GIL released in Rust, 8 threads doing 8 reads at once. A blocking
+  call cannot be interrupted: a deadline stops the call only where it awaits.
+* **on the portal**, a process-wide event-loop thread, for every other backend. What follows is
+  about the portal; why it (``docs/server-hosts.md`` has the measurements):
 
 * **one loop thread, shared** — every sync object of the process runs on the same asyncio loop in
   one daemon thread, started at the first call. Connections pooled per loop (httpx, R2's HTTP/1.1
@@ -30,8 +38,9 @@ methods hand the async call to this module's *portal* and block until it finishe
   ``SystemExit`` included (they would otherwise stop the portal's loop and strand every caller).
 
 A sync call made *inside* a running event loop would block that loop until the portal answers — or
-forever, if the portal is that loop. It raises :class:`BlockingCallInEventLoop` instead, before doing
-anything: async code uses the async classes.
+forever, if the portal is that loop (or, in the caller's thread, nest a loop in the running one). It
+raises :class:`BlockingCallInEventLoop` instead, before doing anything: async code uses the async
+classes.
 """
 
 from __future__ import annotations
@@ -46,6 +55,7 @@ import os
 import selectors
 import sys
 import threading
+import weakref
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, Self, TypeVar
 
 from .forward import Forward
@@ -65,6 +75,7 @@ __all__ = [
     "SyncIterator",
     "SyncStream",
     "current_loop_key",
+    "in_caller_thread",
     "portal_running",
     "run",
     "stop_portal",
@@ -267,17 +278,27 @@ def run(fn: Callable[..., Awaitable[T]], /, *args: Any, what: str | None = None,
     return _call(fn, args, kwargs, what, None)
 
 
+def _call_direct(fn: Callable[..., Coroutine[Any, Any, T]], args: Any, kwargs: Any, owner: object) -> T:
+    if asyncio._get_running_loop() is not None or _in_trio():
+        _refuse(fn, None, owner)
+    return _call_in_caller(fn, args, kwargs)
+
+
+def _refuse(fn: Callable[..., Any], what: str | None, owner: object) -> None:
+    if what is None:
+        name = getattr(fn, "__name__", "call")
+        what = (
+            f"{type(owner).__name__}.{name}()"
+            if owner is not None
+            else str(getattr(fn, "__qualname__", "this call"))
+        )
+    _refuse_inside_loop(what)
+
+
 def _call(fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any, what: str | None, owner: object) -> T:
     """:func:`run`; ``owner`` (a sync object) names the call only if it is refused."""
     if asyncio._get_running_loop() is not None or _in_trio():
-        if what is None:
-            name = getattr(fn, "__name__", "call")
-            what = (
-                f"{type(owner).__name__}.{name}()"
-                if owner is not None
-                else str(getattr(fn, "__qualname__", "this call"))
-            )
-        _refuse_inside_loop(what)
+        _refuse(fn, what, owner)
     portal = _get_portal()
     call = _Call(fn, args, kwargs)
     portal.submit(call)
@@ -327,6 +348,65 @@ async def _drive(call: _Call, awaitable: Awaitable[Any], finished: collections.d
         call.error = exc
     finally:
         finished.append(call)
+
+
+_IN_CALLER: contextvars.ContextVar[bool] = contextvars.ContextVar("cap_sync_in_caller", default=False)
+_local = threading.local()
+
+
+def in_caller_thread() -> bool:
+    """True while a sync call runs in its caller's thread (:func:`_call_in_caller`): a backend that
+    can do its I/O blocking (OpenDAL's ``Operator`` on a local service) does it there, in place."""
+    return _IN_CALLER.get()
+
+
+class _Driver:
+    """The calling thread's own event loop, for backends that do their I/O in the caller's thread.
+
+    Made at the thread's first such call, closed when the thread ends (its ``threading.local`` slot
+    goes, and the finalizer closes the loop). In a forked child the parent's driver is abandoned,
+    not closed: its selector is shared with the parent.
+    """
+
+    __slots__ = ("__weakref__", "finalizer", "loop", "pid")
+
+    def __init__(self) -> None:
+        self.loop = asyncio.SelectorEventLoop()
+        self.pid = os.getpid()
+        self.finalizer = weakref.finalize(self, self.loop.close)
+
+
+def _driver() -> _Driver:
+    driver: _Driver | None = getattr(_local, "driver", None)
+    if driver is None or driver.pid != os.getpid():
+        if driver is not None:
+            driver.finalizer.detach()  # the parent's loop: not ours to close
+        driver = _local.driver = _Driver()
+    return driver
+
+
+def _call_in_caller(fn: Callable[..., Coroutine[Any, Any, T]], args: Any, kwargs: Any) -> T:
+    """Run ``fn(*args, **kwargs)`` to completion on this thread's own loop, nothing crossing threads.
+
+    The coroutine is the async method's (same validation, layers and errors); with
+    :func:`in_caller_thread` true in its context the backend does its I/O blocking, in this thread,
+    with the GIL released in OpenDAL's Rust code, so 8 threads do 8 reads at once. If this thread is
+    interrupted, the call is cancelled and run to its end before the exception goes on.
+    """
+    loop = _driver().loop
+    token = _IN_CALLER.set(True)
+    try:
+        task: asyncio.Task[T] = loop.create_task(fn(*args, **kwargs))
+        try:
+            return loop.run_until_complete(task)
+        except BaseException:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(BaseException):
+                    loop.run_until_complete(task)
+            raise
+    finally:
+        _IN_CALLER.reset(token)
 
 
 class SyncIterator(Generic[T]):
@@ -427,6 +507,12 @@ class SyncCapability(Generic[C]):
     closed: Forward[bool] = Forward("_cap", "True after :meth:`close`: every call raises ``Closed``.")
 
     def _run(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:
+        if getattr(getattr(self._cap, "_backend", None), "runs_in_caller", False):
+            return _call_direct(fn, args, kwargs, self)
+        return _call(fn, args, kwargs, None, self)
+
+    def _run_on_portal(self, fn: Callable[..., Coroutine[Any, Any, T]], *args: Any, **kwargs: Any) -> T:
+        """:meth:`_run` always through the portal: for what outlives the call (a stream's body)."""
         return _call(fn, args, kwargs, None, self)
 
     def close(self) -> None:

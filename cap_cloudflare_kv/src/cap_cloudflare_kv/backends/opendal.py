@@ -43,6 +43,7 @@ from opendal import exceptions as odx
 
 from cap_opendal_core.localfs import local_root, write_replacing
 from cap_opendal_core.operators.build import defer_to_native_layers
+from cap_opendal_core.sync import in_caller_thread
 
 from ..codec import decode_metadata, decode_value
 from ..limits import BULK_GET_MAX_KEYS
@@ -74,6 +75,8 @@ _STREAM_CHUNK: Final = 64 * 1024
 _CURSOR_VERSION: Final = 1
 _TOKEN_BYTES: Final = 4
 _NOT_FOUND = odx.NotFound
+_LOCAL_SCHEMES: Final = frozenset({"memory", "fs"})
+"""Services whose I/O is local: a sync call does it in its caller's thread (see ``in_caller_thread``)."""
 
 
 @dataclass
@@ -102,8 +105,12 @@ class OpendalBackend:
         clock: Callable[[], float] | None = None,
         listing: Listing | None = None,
         files: str | None = None,
+        runs_in_caller: bool = False,
     ) -> None:
         self._op = operator
+        self.runs_in_caller = runs_in_caller
+        """A local service (memory, fs): sync calls run in their caller's thread, with blocking I/O."""
+        self._blocking_op: opendal.Operator | None = None
         self._files = files
         """On ``fs``, the root directory: writes are made there directly (see the module docstring)."""
         self._listing: Listing = OperatorListing(operator) if listing is None else listing
@@ -126,6 +133,14 @@ class OpendalBackend:
 
     async def aclose(self) -> None:
         self._snapshots.clear()
+
+    def _blocking(self) -> opendal.Operator:
+        """OpenDAL's blocking ``Operator`` on the same service, layers and data (made once; two
+        threads racing here each make an equal one, and one is kept)."""
+        op = self._blocking_op
+        if op is None:
+            op = self._blocking_op = self._op.to_operator()  # needs a running loop: the caller's
+        return op
 
     # -- reads -----------------------------------------------------------------------------------
 
@@ -170,7 +185,7 @@ class OpendalBackend:
         """The whole record of ``key`` if it exists and has not expired (an expired one is reclaimed)."""
         path = key_to_path(key)
         try:
-            blob = await self._op.read(path)
+            blob = self._blocking().read(path) if in_caller_thread() else await self._op.read(path)
         except _NOT_FOUND as exc:
             raise_unless_missing_key(exc, operation=operation, key=key)
             return None
@@ -249,7 +264,12 @@ class OpendalBackend:
         writing = self._writing
         writing[path] = writing.get(path, 0) + 1
         try:
-            if self._files is None:
+            if in_caller_thread():  # a sync call, in its own thread: write here, blocking
+                if self._files is None:
+                    self._blocking().write(path, blob)
+                else:
+                    _write_file(self._files, path, blob)
+            elif self._files is None:
                 await self._op.write(path, blob)
             else:
                 await anyio.to_thread.run_sync(_write_file, self._files, path, blob)
@@ -268,7 +288,10 @@ class OpendalBackend:
         await map_bounded(self.put, list(latest.values()), _CONCURRENCY)
 
     async def delete(self, key: str) -> None:
-        await self._op.delete(key_to_path(key))
+        if in_caller_thread():
+            self._blocking().delete(key_to_path(key))
+        else:
+            await self._op.delete(key_to_path(key))
         if self._snapshots:
             self._forget(key)
 
@@ -427,6 +450,7 @@ def open_backend(
         clock=clock,
         listing=None if root is None else DirectoryListing(root),
         files=root,
+        runs_in_caller=config.scheme in _LOCAL_SCHEMES,
     )
 
 

@@ -18,7 +18,7 @@ from ..localfs import check_inside
 if TYPE_CHECKING:
     import opendal
 
-__all__ = ["ConfinedFsOperator"]
+__all__ = ["ConfinedFsBlockingOperator", "ConfinedFsOperator"]
 
 
 class ConfinedFsOperator:
@@ -66,5 +66,37 @@ class ConfinedFsOperator:
         self._check(path)
         return await self._op.list(path, **options)
 
+    def to_operator(self) -> ConfinedFsBlockingOperator:
+        """OpenDAL's blocking ``Operator`` on the same root, with the same checks: what a sync call
+        made in its caller's thread reads and deletes with (needs a running event loop, as
+        ``opendal.AsyncOperator.to_operator`` does)."""
+        return ConfinedFsBlockingOperator(self._op.to_operator(), self.root, self._capability)
+
     def __repr__(self) -> str:
         return f"ConfinedFsOperator(root={self.root!r})"
+
+
+class ConfinedFsBlockingOperator:
+    """``opendal.Operator`` on ``fs``, with every path checked first (the blocking calls KV makes)."""
+
+    __slots__ = ("_capability", "_op", "root")
+
+    def __init__(self, operator: opendal.Operator, root: str, capability: str | None) -> None:
+        self._op = operator
+        self.root = root
+        self._capability = capability
+
+    def read(self, path: str, **options: Any) -> Any:
+        check_inside(self.root, path, capability=self._capability)
+        return self._op.read(path, **options)
+
+    def write(self, path: str, bs: bytes, **options: Any) -> None:
+        check_inside(self.root, path, capability=self._capability)
+        self._op.write(path, bs, **options)
+
+    def delete(self, path: str, **options: Any) -> None:
+        check_inside(self.root, path, capability=self._capability)
+        self._op.delete(path, **options)
+
+    def __repr__(self) -> str:
+        return f"ConfinedFsBlockingOperator(root={self.root!r})"
