@@ -250,7 +250,19 @@ if hasattr(os, "register_at_fork"):
 atexit.register(stop_portal)
 
 
-def _refuse_inside_loop(what: str) -> None:
+def _refuse_inside_loop(fn: Callable[..., Any], what: str | None, owner: object) -> None:
+    """Raise :class:`BlockingCallInEventLoop` if this thread runs an event loop (asyncio or trio).
+    The call is named by ``what``, else by ``owner`` (a sync object) and ``fn`` — built only when
+    refused, off the hot path."""
+    if asyncio._get_running_loop() is None and not _in_trio():
+        return
+    if what is None:
+        name = getattr(fn, "__name__", "call")
+        what = (
+            f"{type(owner).__name__}.{name}()"
+            if owner is not None
+            else str(getattr(fn, "__qualname__", "this call"))
+        )
     raise BlockingCallInEventLoop(
         f"{what} is a blocking (sync API) call, made from inside a running event loop: it would "
         "block that loop, or deadlock it. In async code use the async class and await it; to "
@@ -279,26 +291,13 @@ def run(fn: Callable[..., Awaitable[T]], /, *args: Any, what: str | None = None,
 
 
 def _call_direct(fn: Callable[..., Coroutine[Any, Any, T]], args: Any, kwargs: Any, owner: object) -> T:
-    if asyncio._get_running_loop() is not None or _in_trio():
-        _refuse(fn, None, owner)
+    _refuse_inside_loop(fn, None, owner)
     return _call_in_caller(fn, args, kwargs)
-
-
-def _refuse(fn: Callable[..., Any], what: str | None, owner: object) -> None:
-    if what is None:
-        name = getattr(fn, "__name__", "call")
-        what = (
-            f"{type(owner).__name__}.{name}()"
-            if owner is not None
-            else str(getattr(fn, "__qualname__", "this call"))
-        )
-    _refuse_inside_loop(what)
 
 
 def _call(fn: Callable[..., Awaitable[T]], args: Any, kwargs: Any, what: str | None, owner: object) -> T:
     """:func:`run`; ``owner`` (a sync object) names the call only if it is refused."""
-    if asyncio._get_running_loop() is not None or _in_trio():
-        _refuse(fn, what, owner)
+    _refuse_inside_loop(fn, what, owner)
     portal = _get_portal()
     call = _Call(fn, args, kwargs)
     portal.submit(call)
