@@ -239,6 +239,14 @@ class _Connection(asyncio.BufferedProtocol):
         transport = self.transport
         return not self.eof and transport is not None and not transport.is_closing()
 
+    def take(self, limit: int) -> bytes:
+        """Up to ``limit`` of the bytes received and not yet read, consumed."""
+        start = self.start
+        count = min(limit, self.end - start)
+        data = bytes(self.buffer[start : start + count])
+        self.consumed(count)
+        return data
+
     def consumed(self, count: int) -> None:
         self.start += count
         if self.start == self.end:
@@ -888,10 +896,8 @@ class Http1Response:
             if framing == _LENGTH:
                 while connection.start == connection.end:
                     await connection.wait(wait_s)
-                take = min(self._left, connection.end - connection.start)
-                data = bytes(connection.buffer[connection.start : connection.start + take])
-                connection.consumed(take)
-                self._left -= take
+                data = connection.take(self._left)
+                self._left -= len(data)
                 if not self._left:
                     self._finish()
                 return data
@@ -905,9 +911,7 @@ class Http1Response:
                     self._finish()
                     return b""
                 await connection.wait(wait_s)
-            data = bytes(connection.buffer[connection.start : connection.end])
-            connection.consumed(len(data))
-            return data
+            return connection.take(connection.end - connection.start)
         except (ProtocolFailure, ConnectionError) as exc:
             self.close()
             raise ProtocolFailure(f"the response body broke off: {exc}") from None
@@ -937,10 +941,8 @@ class Http1Response:
                 continue
             while connection.start == connection.end:
                 await connection.wait(wait_s)
-            take = min(self._chunk_left, connection.end - connection.start)
-            data = bytes(connection.buffer[connection.start : connection.start + take])
-            connection.consumed(take)
-            self._chunk_left -= take
+            data = connection.take(self._chunk_left)
+            self._chunk_left -= len(data)
             return data
 
     async def read_whole(self, prefix: bytes = b"") -> bytes:
