@@ -30,6 +30,7 @@ from cap_opendal_core.errors import Closed, InvalidInput, Misconfigured, Unsuppo
 from cap_opendal_core.layers import LayerSettings
 from cap_opendal_core.sync import BlockingCallInEventLoop, SyncCapability, portal_running, stop_portal
 from cap_opendal_core.sync import run as sync_run
+from tests.support.threads import run_in_threads
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -228,22 +229,13 @@ def test_close_then_closed_no_pickling_and_no_call_inside_a_loop(name: str, tmp_
 
 def test_many_threads_share_one_object(tmp_path: Path) -> None:
     kv = kv_sync.KvNamespace.local(tmp_path / "kv", settings=SETTINGS)
-    errors: list[BaseException] = []
 
     def worker(n: int) -> None:
-        try:
-            for i in range(20):
-                kv.put(f"t{n}/{i}", f"{n}:{i}")
-                assert kv.get(f"t{n}/{i}") == f"{n}:{i}"
-        except BaseException as exc:  # reported below, in the test's thread
-            errors.append(exc)
+        for i in range(20):
+            kv.put(f"t{n}/{i}", f"{n}:{i}")
+            assert kv.get(f"t{n}/{i}") == f"{n}:{i}"
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert run_in_threads(worker, 16) == []
     assert sum(1 for _ in kv.iter_keys(prefix="t")) == 16 * 20
     kv.close()
 
@@ -333,24 +325,15 @@ async def _echo(value: object) -> object:
 def test_many_threads_each_get_their_own_results_through_one_portal() -> None:
     """Calls from many threads are queued together and answered together (see
     ``cap_opendal_core.sync._Portal``): each caller must still get its own answer, or its own error."""
-    errors: list[BaseException] = []
 
     def worker(n: int) -> None:
-        try:
-            for i in range(200):
-                assert sync_run(_echo, (n, i)) == (n, i)
-                if i % 50 == 0:
-                    with pytest.raises(InvalidInput, match=f"{n}/{i}"):
-                        sync_run(_fail, f"{n}/{i}")
-        except BaseException as exc:  # reported below, in the test's thread
-            errors.append(exc)
+        for i in range(200):
+            assert sync_run(_echo, (n, i)) == (n, i)
+            if i % 50 == 0:
+                with pytest.raises(InvalidInput, match=f"{n}/{i}"):
+                    sync_run(_fail, f"{n}/{i}")
 
-    threads = [threading.Thread(target=worker, args=(n,)) for n in range(16)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert run_in_threads(worker, 16) == []
 
 
 async def _fail(what: str) -> None:

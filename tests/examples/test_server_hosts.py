@@ -34,6 +34,7 @@ from cap_opendal_core.layers import LayerSettings
 from tests.support.cf_api import CloudflareApi
 from tests.support.cf_kv_api import kv_api_server
 from tests.support.cf_queue_api import QueueApi
+from tests.support.threads import run_in_threads
 
 from .conftest import REPO
 
@@ -71,28 +72,20 @@ def test_a_threaded_wsgi_server_serves_16_clients_over_all_four_capabilities(
         serving = threading.Thread(target=server.serve_forever, daemon=True)
         serving.start()
         base = f"http://127.0.0.1:{server.server_port}"
-        errors: list[BaseException] = []
         totals: list[int] = []
 
         def client(n: int) -> None:
-            try:
-                with httpx.Client(base_url=base, timeout=60) as http:
-                    for i in range(NOTES_PER_CLIENT):
-                        name = f"{prefix}-{n}-{i}"
-                        put = http.put(f"/notes/{name}", content=f"note {n}.{i}".encode())
-                        assert put.status_code == 200, put.text
-                        totals.append(put.json()["total"])
-                        got = http.get(f"/notes/{name}")
-                        assert got.json()["text"] == f"note {n}.{i}"
-            except BaseException as exc:  # reported in the test's thread
-                errors.append(exc)
+            with httpx.Client(base_url=base, timeout=60) as http:
+                for i in range(NOTES_PER_CLIENT):
+                    name = f"{prefix}-{n}-{i}"
+                    put = http.put(f"/notes/{name}", content=f"note {n}.{i}".encode())
+                    assert put.status_code == 200, put.text
+                    totals.append(put.json()["total"])
+                    got = http.get(f"/notes/{name}")
+                    assert got.json()["text"] == f"note {n}.{i}"
 
         try:
-            threads = [threading.Thread(target=client, args=(n,)) for n in range(CLIENTS)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            errors = run_in_threads(client, CLIENTS)
         finally:
             server.shutdown()
             serving.join()

@@ -199,16 +199,12 @@ async def run_sql_sequence(execute: Execute, transact: Transact, seed: int, mixe
     return record
 
 
-async def check_sql_sequence(env: Any) -> dict[str, Any]:
-    from cap_cloudflare_do import DurableObjectStorage
+def sql_on(handle: Any) -> Execute:
+    """``execute`` for the sequences here, on the binding: ``handle.sqlExec`` (the probe object's
+    ``ctx.storage.sql.exec``), its answer turned into the SDK's cursor or error."""
     from cap_cloudflare_do.backends.workers_sql import cursor_from_js, error_from_js
     from cap_cloudflare_do.sql import check_exec
     from cap_opendal_core import ffi
-
-    seed = seed_from(getattr(env, "CAP_DIFF_SEED", None))
-    ns = env.DO_PROBE
-    stub = ns.get(ns.idFromName(f"do-sql-diff/{os.urandom(4).hex()}"))
-    handle = await stub.storage()
 
     async def execute(query: str, bindings: tuple[Any, ...]) -> SqlCursor:
         _, values = check_exec(query, bindings)
@@ -218,6 +214,20 @@ async def check_sql_sequence(env: Any) -> dict[str, Any]:
         return cursor_from_js(
             answer["columnNames"], answer["rows"], answer["rowsRead"], answer["rowsWritten"]
         )
+
+    return execute
+
+
+async def check_sql_sequence(env: Any) -> dict[str, Any]:
+    from cap_cloudflare_do import DurableObjectStorage
+    from cap_cloudflare_do.backends.workers_sql import error_from_js
+    from cap_opendal_core import ffi
+
+    seed = seed_from(getattr(env, "CAP_DIFF_SEED", None))
+    ns = env.DO_PROBE
+    stub = ns.get(ns.idFromName(f"do-sql-diff/{os.urandom(4).hex()}"))
+    handle = await stub.storage()
+    execute = sql_on(handle)
 
     async def transact(steps: list[tuple[str, tuple[Any, ...]]]) -> None:
         js_steps = ffi.to_js_value([[q, list(b)] for q, b in steps])
@@ -254,23 +264,8 @@ async def run_dedupe_claims(execute: Execute) -> list[int]:
 
 async def check_dedupe_claim_statement(env: Any) -> list[int]:
     """The ledger's claim statement on Miniflare's SQL: rows written only by the claims that win."""
-    from cap_cloudflare_do.backends.workers_sql import cursor_from_js, error_from_js
-    from cap_cloudflare_do.sql import check_exec
-    from cap_opendal_core import ffi
-
     ns = env.DO_PROBE
     stub = ns.get(ns.idFromName(f"do-sql-dedupe/{os.urandom(4).hex()}"))
-    handle = await stub.storage()
-
-    async def execute(query: str, bindings: tuple[Any, ...]) -> SqlCursor:
-        _, values = check_exec(query, bindings)
-        answer = ffi.js_to_py(await ffi.await_js(handle.sqlExec(query, ffi.to_js_value(list(values)))))
-        if "error" in answer:
-            raise error_from_js(answer["error"], query)
-        return cursor_from_js(
-            answer["columnNames"], answer["rows"], answer["rowsRead"], answer["rowsWritten"]
-        )
-
-    written = await run_dedupe_claims(execute)
+    written = await run_dedupe_claims(sql_on(await stub.storage()))
     assert [w > 0 for w in written] == CLAIMS_WIN, written
     return written
