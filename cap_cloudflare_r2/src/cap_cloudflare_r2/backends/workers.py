@@ -81,16 +81,30 @@ __all__ = ["WorkersBackend"]
 _DESCRIPTOR: Final = SPEC.descriptor_for("workers", durability="durable", extensions=_NO_PRESIGN)
 
 
-_FIELDS: Final = (
-    "version",
-    "size",
-    "etag",
-    "uploaded",
-    "httpMetadata",
-    "customMetadata",
-    "checksums",
-    "storageClass",
-)
+def _http_metadata(value: Any) -> R2HttpMetadata:
+    http = dict(value) if isinstance(value, dict) else {}
+    if http.get("cacheExpiry") is not None:  # a Date, which JSON wrote as its ISO string
+        http["cacheExpiry"] = ffi.parse_js_date(http["cacheExpiry"])
+    return R2HttpMetadata.from_dict(http)
+
+
+_CONVERT: Final[dict[str, tuple[str, Callable[[Any], Any]]]] = {
+    "version": ("version", lambda v: None if v is None else str(v)),
+    "size": ("size", int),
+    "etag": ("etag", str),
+    "uploaded": ("uploaded", ffi.parse_js_date),
+    "httpMetadata": ("http_metadata", _http_metadata),
+    "customMetadata": (
+        "custom_metadata",
+        lambda v: {str(k): str(w) for k, w in v.items()} if isinstance(v, dict) else {},
+    ),
+    "checksums": ("checksums", lambda v: R2Checksums.from_dict(v if isinstance(v, dict) else {})),
+    "storageClass": ("storage_class", lambda v: "Standard" if v is None else str(v)),
+}
+"""Each field of a binding's ``R2Object`` besides its key (its JS name, as ``ffi.read_fields`` returns
+it): the ``R2Object`` field it fills, and how its JSON value becomes that field's value."""
+
+_FIELDS: Final = tuple(_CONVERT)
 """What a listed ``R2Object`` is built from besides its key, read in one ``ffi.read_fields``."""
 
 _GROUPS: Final = (
@@ -104,17 +118,7 @@ _GROUPS: Final = (
 ``size`` alone (the backend itself may need it), the other scalars, then each nested object — the
 checksums cost most (under Miniflare a remote object whose ``toJSON`` is called)."""
 
-_PY_NAMES: Final = {
-    "size": "size",
-    "etag": "etag",
-    "version": "version",
-    "uploaded": "uploaded",
-    "storageClass": "storage_class",
-    "httpMetadata": "http_metadata",
-    "customMetadata": "custom_metadata",
-    "checksums": "checksums",
-}
-_GROUP_OF: Final = {_PY_NAMES[js]: group for group in _GROUPS for js in group}
+_GROUP_OF: Final = {_CONVERT[js][0]: group for group in _GROUPS for js in group}
 
 
 def _prop(obj: Any, name: str) -> Any:
@@ -124,31 +128,12 @@ def _prop(obj: Any, name: str) -> Any:
 
 
 def _converted(fields: dict[str, Any], names: tuple[str, ...]) -> dict[str, Any]:
-    """Python values of the fields ``names`` (JS names) as ``ffi.read_fields`` returned them."""
-    out: dict[str, Any] = {}
+    """The ``R2Object`` field values of the JS fields ``names``, as ``ffi.read_fields`` returned them."""
+    converted: dict[str, Any] = {}
     for name in names:
-        value: Any = fields.get(name)
-        if name == "size":
-            out["size"] = int(value)
-        elif name == "etag":
-            out["etag"] = str(value)
-        elif name == "version":
-            out["version"] = None if value is None else str(value)
-        elif name == "uploaded":
-            out["uploaded"] = ffi.parse_js_date(value)
-        elif name == "storageClass":
-            out["storage_class"] = "Standard" if value is None else str(value)
-        elif name == "httpMetadata":
-            http = dict(value) if isinstance(value, dict) else {}
-            if http.get("cacheExpiry") is not None:  # a Date, which JSON wrote as its ISO string
-                http["cacheExpiry"] = ffi.parse_js_date(http["cacheExpiry"])
-            out["http_metadata"] = R2HttpMetadata.from_dict(http)
-        elif name == "customMetadata":
-            custom = value if isinstance(value, dict) else {}
-            out["custom_metadata"] = {str(k): str(v) for k, v in custom.items()}
-        elif name == "checksums":
-            out["checksums"] = R2Checksums.from_dict(value if isinstance(value, dict) else {})
-    return out
+        field, convert = _CONVERT[name]
+        converted[field] = convert(fields.get(name))
+    return converted
 
 
 def _object(obj: Any) -> R2Object:
