@@ -106,3 +106,13 @@ class StorageUser(DurableObject):
 
     async def nothing(self) -> None:
         return None
+
+
+class Box(DurableObject):
+    """A key-value box and nothing else: for tests about where and how the runtime stores, not what."""
+
+    async def put(self, key: str, value: str) -> None:
+        await self.ctx.storage.put(key, value)
+
+    async def get(self, key: str) -> Any:
+        return await self.ctx.storage.get(key)

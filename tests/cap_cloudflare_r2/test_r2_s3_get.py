@@ -548,14 +548,8 @@ async def test_a_server_that_closes_every_connection_gets_each_body_intact(scrip
     assert scripted.connections == len(bodies)
 
 
-async def test_an_ip_literal_is_never_resolved_and_a_host_name_once_for_many_connections(
-    scripted: ScriptedS3, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """Resolving a name (``getaddrinfo`` in a worker thread) for every new connection would cost a
-    client that connects often more than the connection itself; the addresses are reused a while."""
-    from cap_cloudflare_r2.backends.http1 import Http1Pool
-    from cap_opendal_core.redact import SealedHeaders
-
+def count_lookups(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The host names the running loop resolves from now on (``getaddrinfo`` still does the work)."""
     loop = asyncio.get_running_loop()
     lookups: list[str] = []
     real = loop.getaddrinfo
@@ -565,6 +559,18 @@ async def test_an_ip_literal_is_never_resolved_and_a_host_name_once_for_many_con
         return await real(host, *args, **kwargs)
 
     monkeypatch.setattr(loop, "getaddrinfo", counted)
+    return lookups
+
+
+async def test_an_ip_literal_is_never_resolved_and_a_host_name_once_for_many_connections(
+    scripted: ScriptedS3, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Resolving a name (``getaddrinfo`` in a worker thread) for every new connection would cost a
+    client that connects often more than the connection itself; the addresses are reused a while."""
+    from cap_cloudflare_r2.backends.http1 import Http1Pool
+    from cap_opendal_core.redact import SealedHeaders
+
+    lookups = count_lookups(monkeypatch)
     for host, expected in (("127.0.0.1", []), ("localhost", ["localhost"])):
         lookups.clear()
         scripted.replies.extend(Reply(body=b"hi", close=True) for _ in range(3))
@@ -582,15 +588,7 @@ async def test_a_name_whose_addresses_stop_answering_is_resolved_again(
     from cap_cloudflare_r2.backends.http1 import Http1Pool
     from cap_opendal_core.redact import SealedHeaders
 
-    loop = asyncio.get_running_loop()
-    lookups: list[str] = []
-    real = loop.getaddrinfo
-
-    async def counted(host: Any, *args: Any, **kwargs: Any) -> Any:
-        lookups.append(host)
-        return await real(host, *args, **kwargs)
-
-    monkeypatch.setattr(loop, "getaddrinfo", counted)
+    lookups = count_lookups(monkeypatch)
     scripted.replies.append(Reply(body=b"hi", close=True))
     pool = Http1Pool("localhost", scripted.port)
     response = await pool.request("GET", "/bucket/k", SealedHeaders({"host": "localhost"}))

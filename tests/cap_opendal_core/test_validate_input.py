@@ -23,7 +23,7 @@ from cap_opendal_core.errors import InvalidInput
 from cap_opendal_core.jsondoc import MAX_DEPTH, MAX_DOCUMENT_BYTES
 from cap_opendal_core.validate import validate_flow
 from tests.support.fixtures import example_flow
-from tests.support.flows import dedupe_consumer, edge, flow, node
+from tests.support.flows import dedupe_consumer, edge, every_rule_broken, flow, node
 
 CAPS = Path(sys.executable).parent / "caps"
 
@@ -268,19 +268,7 @@ def _scaled(unit: dict[str, Any], copies: int) -> str:
 
 UNITS = {
     "clean": _base(),
-    "every rule": flow(
-        [
-            {**node("t"), "kind": "trigger"},
-            {**node("u"), "kind": "trigger"},
-            node("a", effectHints=["resource::kv::read"]),
-            node("a"),
-        ],
-        [
-            edge("t", "a", "exactly_once", timeout_ms=0, buffer={"max_items": 0, "spill_tier": "disk"}),
-            edge("a", "t"),
-            edge("a", "ghost"),
-        ],
-    ),
+    "every rule": every_rule_broken(),
     "long chain": flow([node(f"n{i}") for i in range(20)], [edge(f"n{i}", f"n{i + 1}") for i in range(19)]),
 }
 

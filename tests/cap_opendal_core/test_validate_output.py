@@ -11,7 +11,7 @@ import pytest
 
 from cap_opendal_core.cli import main
 from tests.support.fixtures import FIXTURES, example_flow
-from tests.support.flows import edge, flow, node
+from tests.support.flows import every_rule_broken
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -33,19 +33,7 @@ JSON_KEYS = [
 
 
 def everything_wrong(tmp_path: Path) -> Path:
-    doc = flow(
-        [
-            {**node("t"), "kind": "trigger"},
-            {**node("u"), "kind": "trigger"},
-            node("a", effectHints=["resource::kv::read"]),
-            node("a"),
-        ],
-        [
-            edge("t", "a", "exactly_once", timeout_ms=0, buffer={"max_items": 0, "spill_tier": "disk"}),
-            edge("a", "t"),
-            edge("a", "ghost"),
-        ],
-    )
+    doc = every_rule_broken()
     path = tmp_path / "every rule.flow.json"
     path.write_text(json.dumps(doc, indent=2))
     return path

@@ -20,11 +20,12 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from cap_cloudflare_do import DurableObject, DurableObjectNamespace
+from cap_cloudflare_do import DurableObjectNamespace
 from cap_cloudflare_kv import KvNamespace
 from cap_cloudflare_queue import MessageSendRequest, Queue, QueueConsumer
 from cap_cloudflare_r2 import R2Bucket
 from cap_opendal_core import LayerSettings
+from tests.cap_cloudflare_do.objects import Box
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -32,14 +33,6 @@ if TYPE_CHECKING:
 LIMIT = 64 * 1024
 BIG = 256 * 1024
 QUIET = LayerSettings(logging=False)
-
-
-class Box(DurableObject):
-    async def put(self, key: str, value: str) -> None:
-        await self.ctx.storage.put(key, value)
-
-    async def get(self, key: str) -> Any:
-        return await self.ctx.storage.get(key)
 
 
 def files(root: Path) -> dict[str, int]:

@@ -23,27 +23,20 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from cap_cloudflare_do import Dedupe, DurableObject, DurableObjectNamespace
+from cap_cloudflare_do import Dedupe, DurableObjectNamespace
 from cap_cloudflare_kv import KvNamespace
 from cap_cloudflare_queue import Queue, QueueConsumer
 from cap_cloudflare_r2 import R2Bucket
 from cap_opendal_core import LayerSettings
 from cap_opendal_core.errors import LimitExceeded, Misconfigured, Unavailable
 from cap_opendal_core.operators import FsConfig, build_operator
+from tests.cap_cloudflare_do.objects import Box
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
 REPO = Path(__file__).resolve().parents[2]
 QUIET = LayerSettings(logging=False)
-
-
-class Box(DurableObject):
-    async def put(self, key: str, value: str) -> None:
-        await self.ctx.storage.put(key, value)
-
-    async def get(self, key: str) -> Any:
-        return await self.ctx.storage.get(key)
 
 
 # --- every constructor refuses a bad path the same way --------------------------------------------------

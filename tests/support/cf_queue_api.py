@@ -120,6 +120,15 @@ class QueueApi:
                 400, 10208, "JSONRequestBodyMalformed: request body is not valid JSON"
             )
 
+    def _queue_and_json(self, req: ApiRequest) -> tuple[list[StoredMessage], Any] | ApiResponse:
+        """The addressed queue and the request's JSON body, or the error the API answers first."""
+        queue, bad = self._queue(req)
+        if bad is not None:
+            return bad
+        assert queue is not None
+        doc, bad = self._json(req)
+        return bad if bad is not None else (queue, doc)
+
     @staticmethod
     def _delay(value: Any, code: int) -> tuple[int, ApiResponse | None]:
         if value is None:
@@ -162,13 +171,10 @@ class QueueApi:
     # -- routes ------------------------------------------------------------------------------------
 
     def _push(self, req: ApiRequest) -> ApiResponse:
-        queue, bad = self._queue(req)
-        if bad is not None:
-            return bad
-        assert queue is not None
-        doc, bad = self._json(req)
-        if bad is not None:
-            return bad
+        found = self._queue_and_json(req)
+        if isinstance(found, ApiResponse):
+            return found
+        queue, doc = found
         message, _, bad = self._message(doc, 0)
         if bad is not None:
             return bad
@@ -212,13 +218,10 @@ class QueueApi:
         return json_response(None)
 
     def _pull(self, req: ApiRequest) -> ApiResponse:
-        queue, bad = self._queue(req)
-        if bad is not None:
-            return bad
-        assert queue is not None
-        doc, bad = self._json(req)
-        if bad is not None:
-            return bad
+        found = self._queue_and_json(req)
+        if isinstance(found, ApiResponse):
+            return found
+        queue, doc = found
         batch_size = doc.get("batch_size", 5)
         visibility = doc.get("visibility_timeout_ms", doc.get("visibility_timeout", 30_000))
         if not isinstance(batch_size, int) or not 1 <= batch_size <= 100:
@@ -262,13 +265,10 @@ class QueueApi:
         return json_response({"message_backlog_count": backlog, "messages": out})
 
     def _ack(self, req: ApiRequest) -> ApiResponse:
-        queue, bad = self._queue(req)
-        if bad is not None:
-            return bad
-        assert queue is not None
-        doc, bad = self._json(req)
-        if bad is not None:
-            return bad
+        found = self._queue_and_json(req)
+        if isinstance(found, ApiResponse):
+            return found
+        queue, doc = found
         acks, retries = doc.get("acks", []), doc.get("retries", [])
         if not isinstance(acks, list) or not isinstance(retries, list):
             return error_response(400, 10207, "JSONRequestBodyInvalid: acks and retries must be lists")

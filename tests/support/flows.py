@@ -55,3 +55,22 @@ def dedupe_consumer(alias: str = "consume", **idempotency: Any) -> dict[str, Any
 def chain(*aliases: str, delivery: str = "at_least_once") -> dict[str, Any]:
     """A straight line of pure nodes."""
     return flow([node(a) for a in aliases], [edge(a, b, delivery) for a, b in itertools.pairwise(aliases)])
+
+
+def every_rule_broken() -> dict[str, Any]:
+    """One document that breaks many rules at once (two triggers, a duplicate alias, a hint on a pure node,
+    a cycle, a dangling edge, an exactly-once edge without a ledger, a zero timeout, a zero-item disk
+    buffer): what the input and output tests both feed the validator."""
+    return flow(
+        [
+            {**node("t"), "kind": "trigger"},
+            {**node("u"), "kind": "trigger"},
+            node("a", effectHints=["resource::kv::read"]),
+            node("a"),
+        ],
+        [
+            edge("t", "a", "exactly_once", timeout_ms=0, buffer={"max_items": 0, "spill_tier": "disk"}),
+            edge("a", "t"),
+            edge("a", "ghost"),
+        ],
+    )
