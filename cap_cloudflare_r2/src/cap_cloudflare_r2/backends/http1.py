@@ -1005,10 +1005,11 @@ class Http1Response:
         size = len(prefix) + self._left
         # the body lands in a BytesIO's own bytes object through its writable view; getvalue() then
         # hands that very object over once the view is released (CPython does not copy it then), so
-        # the body is written once, by the socket, where bytes(bytearray) would copy it once more
-        whole = io.BytesIO()
-        whole.seek(size - 1)
-        whole.write(b"\0")
+        # the body is written once, by the socket, where bytes(bytearray) would copy it once more.
+        # The BytesIO adopts a ``bytes(size)`` (its only reference, so not copied on write): that
+        # comes from calloc, which leaves fresh pages untouched, where seeking past the end and
+        # writing made BytesIO zero the whole body first (8 MiB written twice, page faults and all)
+        whole = io.BytesIO(bytes(size))
         with whole.getbuffer() as out:
             out[: len(prefix)] = prefix
             filled = len(prefix)
