@@ -110,6 +110,21 @@ async def test_a_body_larger_than_the_socket_buffer_waits_as_views_and_leaves_wh
         transport.close()
 
 
+async def test_one_write_of_bytes_larger_than_the_socket_buffer_queues_a_view_of_them() -> None:
+    loop = asyncio.get_running_loop()
+    data = os.urandom(MiB)
+    with tcp_pair() as (client, server):
+        transport, connection = _open(loop, client)
+        transport.write(data)
+        assert [view.obj for view in transport._queue] == [data]
+        assert connection.paused
+        reader = asyncio.ensure_future(asyncio.to_thread(_receive, server, len(data)))
+        await connection.drain(30.0)
+        assert await reader == data
+        assert not connection.paused
+        transport.close()
+
+
 async def test_a_bytearray_is_held_only_while_it_is_sent_and_any_buffer_goes_out_as_bytes() -> None:
     """A ``bytearray`` cannot be resized while a view of it waits (so it cannot change length under
     the transport) and can be once it has left; a buffer of another item format goes out as its

@@ -408,7 +408,18 @@ class _PlainTransport(asyncio.Transport):
     def write(self, data: bytes | bytearray | memoryview) -> None:
         """Send ``data``; what the socket does not take now is queued as a view (not copied) and
         sent as it drains — so ``data`` must not change until then (see the class docstring)."""
-        self.write_parts(data)
+        if self._closing or self._queue or not isinstance(data, bytes) or not data:
+            self.write_parts(data)
+            return
+        try:  # a request head, as a rule: it leaves whole, with no view made
+            sent = self._sock.send(data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as exc:
+            self._shut(exc)
+            return
+        if sent < len(data):
+            self.write_parts(memoryview(data)[sent:])
 
     def write_parts(self, *parts: bytes | bytearray | memoryview) -> None:
         """Send ``parts`` in order, in one ``sendmsg`` where nothing waits to be sent: a request's
