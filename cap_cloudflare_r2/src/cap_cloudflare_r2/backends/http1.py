@@ -30,7 +30,8 @@ socket straight into one reusable buffer (``recv_into``, through the transport, 
   ended cleanly and the server did not ask to close; a connection that turns out to have been closed
   while idle (nothing of the response arrived) is replaced once, transparently — safe for the
   idempotent requests this client is for;
-* ``connect_timeout`` for connecting, ``io_timeout`` for each wait on the network;
+* ``connect_timeout`` for connecting, ``io_timeout`` for each wait on the network (sending a body: each
+  wait in which no byte left, so a large body on a slow link is not cut off for its size);
 * a response's body streams: :meth:`Http1Response.next_chunk` returns what arrived, and the socket is
   paused once 256 KiB wait unread, so memory stays at about that per connection.
 
