@@ -11,6 +11,7 @@ from __future__ import annotations
 import array
 import asyncio
 import contextlib
+import hashlib
 import os
 import socket
 import time
@@ -242,3 +243,90 @@ async def test_a_put_through_the_pool_arrives_byte_for_byte_from_bytes_and_bytea
         await pool.aclose()
         server.close()
         await server.wait_closed()
+
+
+class EarlyAnswer:
+    """A server that answers a PUT after its head, before reading its body (``mode``): ``"refuse"``
+    answers 403 and reads no more, keeping the connection open; ``"close"`` answers 400, ends its
+    side and discards what still comes (a lingering close); ``"continue"`` sends an unasked-for
+    ``100 Continue``, then reads the body and answers 200 with the body's MD5."""
+
+    def __init__(self, mode: str) -> None:
+        self.mode = mode
+        self.connections = 0
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._done = asyncio.Event()
+
+    async def __aenter__(self) -> EarlyAnswer:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
+        self.port = self._server.sockets[0].getsockname()[1]
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._done.set()
+        assert self._server is not None
+        self._server.close()
+        await self._server.wait_closed()
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError):
+            head = await reader.readuntil(b"\r\n\r\n")
+            if self.mode == "refuse":
+                writer.write(b"HTTP/1.1 403 Forbidden\r\ncontent-length: 6\r\n\r\nrefuse")
+                await writer.drain()
+                await self._done.wait()
+            elif self.mode == "close":
+                writer.write(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 3\r\n\r\nbad")
+                await writer.drain()
+                writer.write_eof()
+                while await reader.read(1 << 20):
+                    pass
+            else:
+                writer.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+                length = next(
+                    int(line.split(b":")[1])
+                    for line in head.lower().split(b"\r\n")
+                    if line.startswith(b"content-length")
+                )
+                digest = hashlib.md5(await reader.readexactly(length)).hexdigest().encode()
+                writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: %d\r\n\r\n%s" % (len(digest), digest))
+                await writer.drain()
+                await reader.read(1)
+        writer.close()
+
+
+@pytest.mark.parametrize(("mode", "status", "answer"), [("refuse", 403, b"refuse"), ("close", 400, b"bad")])
+async def test_an_answer_before_the_body_has_left_is_what_the_caller_gets(
+    mode: str, status: int, answer: bytes
+) -> None:
+    """A server may refuse a request (a bad signature, a body too large) before reading its body:
+    the caller gets that answer, not a timeout or a broken connection; the rest of the body is
+    dropped (no view of it kept) and the connection, its request cut short, is not reused."""
+    body = bytearray(os.urandom(16 * MiB))
+    async with EarlyAnswer(mode) as server:
+        pool = Http1Pool("127.0.0.1", server.port, io_timeout=30.0)
+        try:
+            response = await pool.request("PUT", "/bucket/k", SealedHeaders({"host": "x"}), body)
+            assert response.status == status
+            assert await response.read() == answer
+            body.extend(b"!")  # nothing of it is held any more
+            again = await pool.request("PUT", "/bucket/k", SealedHeaders({"host": "x"}), b"small")
+            assert again.status == status
+            again.close()
+            assert server.connections == 2, "the cut-short connection was not reused"
+        finally:
+            await pool.aclose()
+
+
+async def test_an_interim_answer_while_the_body_goes_out_does_not_cut_it_short() -> None:
+    body = os.urandom(16 * MiB + 5)
+    async with EarlyAnswer("continue") as server:
+        pool = Http1Pool("127.0.0.1", server.port, io_timeout=30.0)
+        try:
+            response = await pool.request("PUT", "/bucket/k", SealedHeaders({"host": "x"}), body)
+            assert response.status == 200
+            assert await response.read() == hashlib.md5(body).hexdigest().encode()
+        finally:
+            await pool.aclose()

@@ -190,6 +190,11 @@ class _Connection(asyncio.BufferedProtocol):
             self.reading_paused = True
             self.transport.pause_reading()
         self._wake()
+        drained = self.drained
+        if drained is not None:  # the answer began while the body was still going out: see drain
+            self.drained = None
+            if not drained.done():
+                drained.set_result(None)
 
     def eof_received(self) -> bool:
         self.eof = True
@@ -282,10 +287,14 @@ class _Connection(asyncio.BufferedProtocol):
                 timer.cancel()
 
     async def drain(self, wait_s: float | None) -> None:
-        """Until the transport resumes writing (a plain one: until every queued byte has left).
+        """Until the transport resumes writing (a plain one: until every queued byte has left), or
+        the server's answer begins: a server may answer a request it refuses (a 403, a 400) before
+        its body has arrived and stop reading it, and that answer is what the caller should see.
         ``wait_s`` bounds each wait without progress, not the whole body: a large body on a slow
         link times out only when the socket stops taking bytes."""
         while True:
+            if self.end > self.start:
+                return  # the answer began (the caller sees whether the body left whole)
             if self.eof:
                 raise ConnectionError("the connection was closed while the request was sent")
             transport = self.transport
@@ -456,6 +465,14 @@ class _PlainTransport(asyncio.Transport):
         if not self._write_paused:
             self._write_paused = True
             self._protocol.pause_writing()
+
+    def drop_unsent(self) -> None:
+        """Forget what waits to be sent (the server answered before the body had left: the
+        connection is not reused), so no view of the caller's buffer is kept; reading goes on."""
+        if self._queue and not self._closing:
+            self._loop.remove_writer(self._fd)
+        self._queue.clear()
+        self._queued = 0
 
     def _write_ready(self) -> None:
         if self._closing:
@@ -780,12 +797,18 @@ class Http1Pool:
                 if 100 <= status < 200:
                     if status == 101:
                         raise ProtocolFailure("the server switched protocols")
-                    continue  # an interim answer (100 Continue …): the real one follows
+                    await connection.drain(wait_s)  # an interim answer (100 Continue …): the body goes on
+                    continue
                 break
+            # a final answer before the whole body left (the server refused the request): what
+            # waits is dropped, and the connection, whose request was cut short, is not reused
+            cut_short = connection.paused or transport.get_write_buffer_size() > 0
+            if cut_short and isinstance(transport, _PlainTransport):
+                transport.drop_unsent()
             if "connection" in headers and "close" in _tokens(headers["connection"]):
                 keep_alive = False
             framing, length = _framing(method, status, headers)
-            if framing == _TO_CLOSE:
+            if framing == _TO_CLOSE or cut_short:
                 keep_alive = False
             return Http1Response(self, connection, status, headers, framing, length, keep_alive)
         except (ProtocolFailure, ConnectionError) as exc:
