@@ -23,7 +23,9 @@ socket straight into one reusable buffer (``recv_into``, through the transport, 
   plain connection the head and the whole body go to one ``sendmsg`` (as hyper's ``writev``) and
   what the socket does not take at once waits as a view of the caller's body, never a copy, until
   the socket drains (an 8 MiB body used to be copied, and the copy shifted on every partial send);
-  the request returns only once the whole body has left, so no view of it outlives the call;
+  the request returns only once the whole body has left, so no view of it outlives the call — or once
+  a final answer arrives first (a server refusing the request may stop reading it): the rest is
+  dropped, the answer returned, and the connection not reused;
 * a response is framed by ``Content-Length``, ``Transfer-Encoding: chunked`` or the end of the
   connection (and has no body for ``HEAD``, 1xx, 204 and 304); a head is at most 64 KiB;
 * idle connections kept (LIFO) for reuse for ``keepalive_expiry`` seconds, only when the exchange
