@@ -19,15 +19,21 @@ socket straight into one reusable buffer (``recv_into``, through the transport, 
   of a closed connection goes to the next one (allocating and first touching it cost as much as the
   rest of the set-up). TLS, and other event loops (uvloop, Windows' proactor), use asyncio's transports;
 * a request is a method, target, headers and an optional body framed by ``Content-Length``; header
-  names and values are checked (tokens; printable ASCII, no CR/LF) before anything is sent; the
-  head and the body's first slice leave in one ``sendmsg`` on a plain connection;
+  names and values are checked (tokens; printable ASCII, no CR/LF) before anything is sent; on a
+  plain connection the head and the whole body go to one ``sendmsg`` (as hyper's ``writev``) and
+  what the socket does not take at once waits as a view of the caller's body, never a copy, until
+  the socket drains (an 8 MiB body used to be copied, and the copy shifted on every partial send);
+  the request returns only once the whole body has left, so no view of it outlives the call — or once
+  a final answer arrives first (a server refusing the request may stop reading it): the rest is
+  dropped, the answer returned, and the connection not reused;
 * a response is framed by ``Content-Length``, ``Transfer-Encoding: chunked`` or the end of the
   connection (and has no body for ``HEAD``, 1xx, 204 and 304); a head is at most 64 KiB;
 * idle connections kept (LIFO) for reuse for ``keepalive_expiry`` seconds, only when the exchange
   ended cleanly and the server did not ask to close; a connection that turns out to have been closed
   while idle (nothing of the response arrived) is replaced once, transparently — safe for the
   idempotent requests this client is for;
-* ``connect_timeout`` for connecting, ``io_timeout`` for each wait on the network;
+* ``connect_timeout`` for connecting, ``io_timeout`` for each wait on the network (sending a body: each
+  wait in which no byte left, so a large body on a slow link is not cut off for its size);
 * a response's body streams: :meth:`Http1Response.next_chunk` returns what arrived, and the socket is
   paused once 256 KiB wait unread, so memory stays at about that per connection.
 
@@ -42,9 +48,11 @@ import asyncio
 import contextlib
 import io
 import ipaddress
+import itertools
 import re
 import socket
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any, Final
 
 if TYPE_CHECKING:
@@ -61,8 +69,7 @@ _WRITE_SLICE: Final = 256 * 1024
 _MAX_HEAD: Final = 64 * 1024  # bound on a response head, a chunk-size line, the trailers
 _MAX_SPARE: Final = 64  # first buffers of closed connections kept for new ones, per pool
 _ADDRESS_TTL: Final = 10.0  # seconds a host name's resolved addresses are reused for new connections
-_WRITE_HIGH: Final = 64 * 1024  # unsent bytes beyond which writing pauses (asyncio's defaults)
-_WRITE_LOW: Final = 16 * 1024
+_MAX_PARTS: Final = 64  # views handed to one sendmsg (Linux takes up to 1,024)
 _SENDMSG: Final = hasattr(socket.socket, "sendmsg")  # not on Windows
 _NAME: Final = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _VALUE: Final = re.compile(r"[\x21-\x7e]([\x20-\x7e\t]*[\x21-\x7e])?|")
@@ -185,6 +192,11 @@ class _Connection(asyncio.BufferedProtocol):
             self.reading_paused = True
             self.transport.pause_reading()
         self._wake()
+        drained = self.drained
+        if drained is not None:  # the answer began while the body was still going out: see drain
+            self.drained = None
+            if not drained.done():
+                drained.set_result(None)
 
     def eof_received(self) -> bool:
         self.eof = True
@@ -277,14 +289,27 @@ class _Connection(asyncio.BufferedProtocol):
                 timer.cancel()
 
     async def drain(self, wait_s: float | None) -> None:
-        if self.eof:
-            raise ConnectionError("the connection was closed while the request was sent")
-        if not self.paused:
-            return
-        drained = self.drained = self.loop.create_future()
-        await self._within(drained, wait_s)
-        if self.eof:
-            raise ConnectionError("the connection was closed while the request was sent")
+        """Until the transport resumes writing (a plain one: until every queued byte has left), or
+        the server's answer begins: a server may answer a request it refuses (a 403, a 400) before
+        its body has arrived and stop reading it, and that answer is what the caller should see.
+        ``wait_s`` bounds each wait without progress, not the whole body: a large body on a slow
+        link times out only when the socket stops taking bytes."""
+        while True:
+            if self.end > self.start:
+                return  # the answer began (the caller sees whether the body left whole)
+            if self.eof:
+                raise ConnectionError("the connection was closed while the request was sent")
+            transport = self.transport
+            if not self.paused or transport is None:
+                return
+            left = transport.get_write_buffer_size()
+            drained = self.drained = self.loop.create_future()
+            try:
+                await self._within(drained, wait_s)
+            except TimeoutError:
+                if self.eof or transport.get_write_buffer_size() >= left:
+                    raise
+                # bytes left meanwhile: it is silence that times out, not the size of the body
 
     async def line(self, wait_s: float | None, what: str) -> bytes:
         """The next CRLF-terminated line (without its CRLF)."""
@@ -302,6 +327,12 @@ class _Connection(asyncio.BufferedProtocol):
 def _time_out(future: asyncio.Future[None]) -> None:
     if not future.done():
         future.set_exception(TimeoutError())
+
+
+def _byte_view(data: bytes | bytearray | memoryview) -> memoryview:
+    """``data`` as a flat view of bytes, whatever its item format (``nbytes`` is its length)."""
+    view = memoryview(data)
+    return view if view.format == "B" and view.ndim == 1 else view.cast("B")
 
 
 def _set_done(future: asyncio.Future[None]) -> None:
@@ -322,12 +353,29 @@ class _PlainTransport(asyncio.Transport):
 
     The protocol's callbacks come as from asyncio's transport, except that ``connection_lost`` is
     called by :meth:`close` itself (the connection only records it and wakes its waiter). Bytes the
-    socket does not take at once are copied and sent when it is writable, with ``pause_writing`` /
-    ``resume_writing`` around 64 KiB / 16 KiB unsent, as asyncio does; a close drops them (the
-    client closes a connection only once it has no more use for it).
+    socket does not take at once are not copied (asyncio's transport copies them into a bytearray,
+    an 8 MiB body most of it, then shifts that buffer on every partial send): a view of each part is
+    queued and sent from, in one ``sendmsg`` of several views, when the socket is writable. So a
+    buffer handed to :meth:`write` must not change until it has left: ``bytes`` cannot; for a
+    ``bytearray`` or ``memoryview`` it is the caller's promise (this module's caller waits for the
+    whole body to leave before it returns, and a ``bytearray`` cannot be resized while a view of it
+    is queued). ``pause_writing`` is called while anything waits to be sent and ``resume_writing``
+    once all of it has left — so the client's ``drain`` ends when the body is out, and no view of the
+    caller's buffer outlives the request. A close drops what waits (the client closes a connection
+    only once it has no more use for it).
     """
 
-    __slots__ = ("_closing", "_fd", "_loop", "_pending", "_protocol", "_reading", "_sock", "_write_paused")
+    __slots__ = (
+        "_closing",
+        "_fd",
+        "_loop",
+        "_protocol",
+        "_queue",
+        "_queued",
+        "_reading",
+        "_sock",
+        "_write_paused",
+    )
 
     def __init__(self, loop: asyncio.AbstractEventLoop, sock: socket.socket, protocol: _Connection) -> None:
         super().__init__({"socket": sock})
@@ -335,7 +383,10 @@ class _PlainTransport(asyncio.Transport):
         self._sock = sock
         self._fd = sock.fileno()
         self._protocol = protocol
-        self._pending = bytearray()
+        self._queue: deque[memoryview] = deque()
+        """Views of what is still to be sent, in order: of the caller's own buffers, never copies."""
+        self._queued = 0
+        """Bytes in ``_queue``."""
         self._closing = False
         self._reading = True
         self._write_paused = False
@@ -367,65 +418,94 @@ class _PlainTransport(asyncio.Transport):
             self._shut(exc)
 
     def write(self, data: bytes | bytearray | memoryview) -> None:
-        if self._closing or not data:
+        """Send ``data``; what the socket does not take now is queued as a view (not copied) and
+        sent as it drains — so ``data`` must not change until then (see the class docstring)."""
+        if self._closing or self._queue or not isinstance(data, bytes) or not data:
+            self.write_parts(data)
             return
-        if not self._pending:
-            try:
-                sent = self._sock.send(data)
-            except (BlockingIOError, InterruptedError):
-                sent = 0
-            except OSError as exc:
-                self._shut(exc)
-                return
-            if sent == len(data):
-                return
-            data = memoryview(data)[sent:]
-            self._loop.add_writer(self._fd, self._write_ready)
-        self._pending += data
-        if not self._write_paused and len(self._pending) > _WRITE_HIGH:
-            self._write_paused = True
-            self._protocol.pause_writing()
-
-    def write_parts(self, first: bytes, second: memoryview) -> None:
-        """Write ``first`` then ``second`` with one ``sendmsg`` where nothing waits to be sent."""
-        if self._closing:
-            return
-        if self._pending or not _SENDMSG:
-            self.write(first)
-            self.write(second)
-            return
-        try:
-            sent = self._sock.sendmsg([first, second])
+        try:  # a request head, as a rule: it leaves whole, with no view made
+            sent = self._sock.send(data)
         except (BlockingIOError, InterruptedError):
             sent = 0
         except OSError as exc:
             self._shut(exc)
             return
-        if sent < len(first):
-            self.write(memoryview(first)[sent:])  # the socket took less than the head: queue the rest
-            self.write(second)
-        else:
-            self.write(second[sent - len(first) :])
+        if sent < len(data):
+            self.write_parts(memoryview(data)[sent:])
+
+    def write_parts(self, *parts: bytes | bytearray | memoryview) -> None:
+        """Send ``parts`` in order, in one ``sendmsg`` where nothing waits to be sent: a request's
+        head and its whole body leave in one call (the kernel takes what fits in the socket's
+        buffer, megabytes on a fast link), as other clients send them (hyper's ``writev``)."""
+        if self._closing:
+            return
+        views = [view for view in map(_byte_view, parts) if view.nbytes]
+        if not views:
+            return
+        sent = 0
+        if not self._queue:
+            try:
+                sent = self._sock.sendmsg(views) if _SENDMSG and len(views) > 1 else self._sock.send(views[0])
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._shut(exc)
+                return
+            if sent == sum(view.nbytes for view in views):
+                return
+            self._loop.add_writer(self._fd, self._write_ready)
+        queue = self._queue
+        for view in views:
+            size = view.nbytes
+            if sent >= size:
+                sent -= size
+                continue
+            rest = view[sent:] if sent else view
+            sent = 0
+            queue.append(rest)
+            self._queued += rest.nbytes
+        if not self._write_paused:
+            self._write_paused = True
+            self._protocol.pause_writing()
+
+    def drop_unsent(self) -> None:
+        """Forget what waits to be sent (the server answered before the body had left: the
+        connection is not reused), so no view of the caller's buffer is kept; reading goes on."""
+        if self._queue and not self._closing:
+            self._loop.remove_writer(self._fd)
+        self._queue.clear()
+        self._queued = 0
 
     def _write_ready(self) -> None:
         if self._closing:
             return
+        queue = self._queue
         try:
-            sent = self._sock.send(self._pending)
+            if _SENDMSG and len(queue) > 1:
+                sent = self._sock.sendmsg(list(itertools.islice(queue, _MAX_PARTS)))
+            else:
+                sent = self._sock.send(queue[0])
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
             self._shut(exc)
             return
-        del self._pending[:sent]
-        if not self._pending:
+        self._queued -= sent
+        while sent:
+            first = queue[0]
+            if first.nbytes > sent:
+                queue[0] = first[sent:]
+                break
+            sent -= first.nbytes
+            queue.popleft()
+        if not queue:
             self._loop.remove_writer(self._fd)
-        if self._write_paused and len(self._pending) <= _WRITE_LOW:
+        if self._write_paused and not queue:
             self._write_paused = False
             self._protocol.resume_writing()
 
     def get_write_buffer_size(self) -> int:
-        return len(self._pending)
+        return self._queued
 
     def pause_reading(self) -> None:
         if self._reading and not self._closing:
@@ -456,9 +536,10 @@ class _PlainTransport(asyncio.Transport):
         loop = self._loop
         if not loop.is_closed():  # a closed loop's selector is gone, and the socket's key with it
             loop.remove_reader(self._fd)
-            if self._pending:
+            if self._queue:
                 loop.remove_writer(self._fd)
-        self._pending = bytearray()
+        self._queue.clear()  # the caller's buffers are let go (a bytearray may be resized again)
+        self._queued = 0
         self._sock.close()
         self._protocol.connection_lost(exc)
 
@@ -553,7 +634,8 @@ class Http1Pool:
         self, method: str, target: str, headers: SealedHeaders, body: bytes | bytearray | None = None
     ) -> Http1Response:
         """Send ``method target`` with ``headers`` (``Host`` included by the caller) and ``body``
-        (framed by ``Content-Length``, handed to the transport in slices of a view); return
+        (framed by ``Content-Length``; it must not change until this returns: on a plain connection the
+        unsent rest is a view of it, not a copy); return
         once the response's status and headers have arrived.
 
         ``headers`` are sealed (they carry a signature) and stay so: the request head is encoded by
@@ -696,18 +778,17 @@ class Http1Pool:
             assert transport is not None
             if not body:
                 transport.write(head.data)
+            elif isinstance(transport, _PlainTransport):
+                # the head and the whole body in one sendmsg (the kernel takes what fits in the
+                # socket's buffer, megabytes on a fast link); the rest is queued as a view, not a
+                # copy, and the drain below waits until it has all left
+                transport.write_parts(head.data, memoryview(body))
             else:
-                # in slices, each handed over once the last has mostly left: asyncio copies what the
-                # socket does not take at once, so this bounds that copy (and the memory it takes)
-                # to about a slice, where one write of an 8 MiB body would copy most of it
+                # asyncio's transports copy what the socket does not take at once: in slices, each
+                # handed over once the last has mostly left, that copy stays about a slice
                 view = memoryview(body)
-                if isinstance(transport, _PlainTransport):
-                    # the head and the first slice in one segment train (one sendmsg), as other
-                    # clients send them: the server reads the request whole, not its head alone
-                    transport.write_parts(head.data, view[:_WRITE_SLICE])
-                else:
-                    transport.write(head.data)
-                    transport.write(view[:_WRITE_SLICE])
+                transport.write(head.data)
+                transport.write(view[:_WRITE_SLICE])
                 for start in range(_WRITE_SLICE, len(view), _WRITE_SLICE):
                     if connection.paused:
                         await connection.drain(wait_s)
@@ -718,12 +799,18 @@ class Http1Pool:
                 if 100 <= status < 200:
                     if status == 101:
                         raise ProtocolFailure("the server switched protocols")
-                    continue  # an interim answer (100 Continue …): the real one follows
+                    await connection.drain(wait_s)  # an interim answer (100 Continue …): the body goes on
+                    continue
                 break
+            # a final answer before the whole body left (the server refused the request): what
+            # waits is dropped, and the connection, whose request was cut short, is not reused
+            cut_short = connection.paused or transport.get_write_buffer_size() > 0
+            if cut_short and isinstance(transport, _PlainTransport):
+                transport.drop_unsent()
             if "connection" in headers and "close" in _tokens(headers["connection"]):
                 keep_alive = False
             framing, length = _framing(method, status, headers)
-            if framing == _TO_CLOSE:
+            if framing == _TO_CLOSE or cut_short:
                 keep_alive = False
             return Http1Response(self, connection, status, headers, framing, length, keep_alive)
         except (ProtocolFailure, ConnectionError) as exc:
@@ -955,10 +1042,11 @@ class Http1Response:
         size = len(prefix) + self._left
         # the body lands in a BytesIO's own bytes object through its writable view; getvalue() then
         # hands that very object over once the view is released (CPython does not copy it then), so
-        # the body is written once, by the socket, where bytes(bytearray) would copy it once more
-        whole = io.BytesIO()
-        whole.seek(size - 1)
-        whole.write(b"\0")
+        # the body is written once, by the socket, where bytes(bytearray) would copy it once more.
+        # The BytesIO adopts a ``bytes(size)`` (its only reference, so not copied on write): that
+        # comes from calloc, which leaves fresh pages untouched, where seeking past the end and
+        # writing made BytesIO zero the whole body first (8 MiB written twice, page faults and all)
+        whole = io.BytesIO(bytes(size))
         with whole.getbuffer() as out:
             out[: len(prefix)] = prefix
             filled = len(prefix)
