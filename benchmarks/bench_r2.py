@@ -53,8 +53,10 @@ if TYPE_CHECKING:
 
 MiB = 1024 * 1024
 CPU_GOAL = 0.5
-Timings = tuple[tuple[float, float], tuple[float, float]]
-"""((PUT wall, PUT cpu), (GET wall, GET cpu)) of one client run."""
+Timing = tuple[float, float, float]
+"""One phase's wall time, client CPU and the server's CPU, seconds."""
+Timings = tuple[Timing, Timing]
+"""(PUT, GET) of one client run."""
 RSS_GOAL_MIB = 128
 
 
@@ -73,10 +75,14 @@ def quiet_structlog() -> None:
 class Phase:
     wall: list[float] = field(default_factory=list)
     cpu: list[float] = field(default_factory=list)
+    server: list[float] = field(default_factory=list)
+    """The moto server's CPU during the phase: where a wall time is the server's, the floor."""
 
-    def add(self, wall: float, cpu: float) -> None:
+    def add(self, timing: Timing) -> None:
+        wall, cpu, server = timing
         self.wall.append(wall)
         self.cpu.append(cpu)
+        self.server.append(server)
 
 
 @dataclass
@@ -87,6 +93,9 @@ class ClientResult:
 
     def total_cpu(self) -> list[float]:
         return [p + g for p, g in zip(self.put.cpu, self.get.cpu, strict=True)]
+
+    def total_server_cpu(self) -> list[float]:
+        return [p + g for p, g in zip(self.put.server, self.get.server, strict=True)]
 
 
 async def bounded(concurrency: int, count: int, one: Callable[[int], Awaitable[None]]) -> None:
@@ -99,10 +108,29 @@ async def bounded(concurrency: int, count: int, one: Callable[[int], Awaitable[N
     await asyncio.gather(*(run(i) for i in range(count)))
 
 
-async def timed(work: Callable[[], Awaitable[None]]) -> tuple[float, float]:
+def server_cpu_s(pid: int | None) -> float:
+    """CPU seconds (user + system) of a server process and its children (gunicorn's worker), from
+    ``/proc``; 0 where there is no process of ours to read (or no ``/proc``)."""
+    if pid is None:
+        return 0.0
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # a process that ended while we looked
+        if stat.parent.name == str(pid) or fields[1] == str(pid):  # fields[1]: the parent's pid
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
+async def timed(moto: MotoS3, work: Callable[[], Awaitable[None]]) -> Timing:
+    server = server_cpu_s(moto.pid)
     wall, cpu = time.perf_counter(), time.process_time()
     await work()
-    return time.perf_counter() - wall, time.process_time() - cpu
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    return wall, cpu, server_cpu_s(moto.pid) - server
 
 
 async def run_r2bucket(
@@ -137,8 +165,8 @@ async def run_r2bucket(
             assert len(data) == len(payload)
 
         return (
-            await timed(lambda: bounded(concurrency, ops, put)),
-            await timed(lambda: bounded(concurrency, ops, get)),
+            await timed(moto, lambda: bounded(concurrency, ops, put)),
+            await timed(moto, lambda: bounded(concurrency, ops, get)),
         )
 
 
@@ -180,8 +208,8 @@ async def run_aiobotocore(
             assert len(data) == len(payload)
 
         return (
-            await timed(lambda: bounded(concurrency, ops, put)),
-            await timed(lambda: bounded(concurrency, ops, get)),
+            await timed(moto, lambda: bounded(concurrency, ops, put)),
+            await timed(moto, lambda: bounded(concurrency, ops, get)),
         )
 
 
@@ -209,8 +237,8 @@ async def run_opendal_bare(
         assert len(await op.read(f"obj/{i:05d}")) == len(payload)
 
     return (
-        await timed(lambda: bounded(concurrency, ops, put)),
-        await timed(lambda: bounded(concurrency, ops, get)),
+        await timed(moto, lambda: bounded(concurrency, ops, put)),
+        await timed(moto, lambda: bounded(concurrency, ops, get)),
     )
 
 
@@ -239,8 +267,8 @@ async def run_obstore(moto: MotoS3, bucket_name: str, payload: bytes, ops: int, 
         assert len(await got.bytes_async()) == len(payload)
 
     return (
-        await timed(lambda: bounded(concurrency, ops, put)),
-        await timed(lambda: bounded(concurrency, ops, get)),
+        await timed(moto, lambda: bounded(concurrency, ops, put)),
+        await timed(moto, lambda: bounded(concurrency, ops, get)),
     )
 
 
@@ -308,7 +336,7 @@ async def run_boto3_threads(
 
         return work
 
-    return await timed(in_threads(put)), await timed(in_threads(get))
+    return await timed(moto, in_threads(put)), await timed(moto, in_threads(get))
 
 
 def throughput(
@@ -353,14 +381,12 @@ def throughput(
             if context is not None:
                 order = [*order, context]
             for name, run in order:
-                (put_wall, put_cpu), (get_wall, get_cpu) = asyncio.run(
-                    run(moto, moto.create_bucket("bench"), payload, ops, concurrency)
-                )
-                results[name].put.add(put_wall, put_cpu)
-                results[name].get.add(get_wall, get_cpu)
+                put, get = asyncio.run(run(moto, moto.create_bucket("bench"), payload, ops, concurrency))
+                results[name].put.add(put)
+                results[name].get.add(get)
                 print(
-                    f"  repeat {repeat + 1}/{repeats} {name}: PUT {put_wall:.2f}s wall {put_cpu:.2f}s cpu, "
-                    f"GET {get_wall:.2f}s wall {get_cpu:.2f}s cpu",
+                    f"  repeat {repeat + 1}/{repeats} {name}: PUT {put[0]:.2f}s wall {put[1]:.2f}s cpu "
+                    f"{put[2]:.2f}s server, GET {get[0]:.2f}s wall {get[1]:.2f}s cpu {get[2]:.2f}s server",
                     file=sys.stderr,
                 )
     return list(results.values())
@@ -442,19 +468,20 @@ def throughput_table(results: list[ClientResult], ops: int) -> str:
     baseline = results[1]
     lines = [
         "| client | phase | wall s, median (min..max) | client CPU s, median (min..max) "
-        "| CPU / aiobotocore, per repeat | ops/s (median wall) |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| CPU / aiobotocore, per repeat | ops/s (median wall) | server CPU s, median (min..max) |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in results:
         for phase_name, phase, base in (("PUT", r.put, baseline.put), ("GET", r.get, baseline.get)):
             lines.append(
                 f"| {r.name} | {phase_name} | {spread(phase.wall)} | {spread(phase.cpu)} | "
-                f"{ratios(phase.cpu, base.cpu)} | {ops / statistics.median(phase.wall):.0f} |"
+                f"{ratios(phase.cpu, base.cpu)} | {ops / statistics.median(phase.wall):.0f} "
+                f"| {spread(phase.server)} |"
             )
         walls = [p + g for p, g in zip(r.put.wall, r.get.wall, strict=True)]
         lines.append(
             f"| {r.name} | PUT + GET | {spread(walls)} | {spread(r.total_cpu())} "
-            f"| {ratios(r.total_cpu(), baseline.total_cpu())} | |"
+            f"| {ratios(r.total_cpu(), baseline.total_cpu())} | | {spread(r.total_server_cpu())} |"
         )
     return "\n".join(lines)
 

@@ -81,7 +81,7 @@ def start_keepalive_moto(threads: int = 32) -> Iterator[MotoS3]:
                 if process.poll() is not None or time.monotonic() > deadline:
                     raise RuntimeError("gunicorn with moto did not start") from None
                 time.sleep(0.2)
-        yield MotoS3(endpoint=endpoint)
+        yield MotoS3(endpoint=endpoint, pid=process.pid)
     finally:
         process.terminate()
         try:

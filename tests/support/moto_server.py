@@ -62,6 +62,8 @@ class MotoS3:
     access_key_id: str = "moto-test-access-key"
     secret_access_key: str = "moto-test-secret-key-0123456789"
     region: str = "us-east-1"
+    pid: int | None = field(default=None, repr=False)
+    """The server's process (the benchmarks read its CPU time); None where it is not a child of ours."""
     _counter: Iterator[int] = field(default_factory=itertools.count, repr=False)
 
     def client(self) -> Any:
@@ -154,7 +156,7 @@ def start_moto_server() -> Iterator[MotoS3]:
             if _wait_until_up(process, endpoint, time.monotonic() + _START_TIMEOUT):
                 # Drain stderr in the background so a chatty server never blocks on a full pipe.
                 _drain(process)
-                yield MotoS3(endpoint=endpoint)
+                yield MotoS3(endpoint=endpoint, pid=process.pid)
                 return
             _stop(process)
             last_output = process.stderr.read() if process.stderr else b""
