@@ -39,7 +39,6 @@ from .operations import (
     STORAGE_TRANSACTION,
 )
 from .validation import (
-    ListOptions,
     check_alarm_time,
     check_entries,
     check_entry,
@@ -59,7 +58,7 @@ if TYPE_CHECKING:
     from .codec import StorableValue
     from .sql import SqlStorage
 
-__all__ = ["DurableObjectStorage", "KeyBatch", "Transaction", "in_range", "utf8_order"]
+__all__ = ["DurableObjectStorage", "KeyBatch", "Transaction"]
 
 T = TypeVar("T")
 
@@ -67,23 +66,6 @@ KeyBatch = list[str] | tuple[str, ...]
 """A batch of keys (``list`` is also the name of a storage method, hence the alias)."""
 
 _MISSING: Final[Any] = object()
-
-
-def utf8_order(key: str) -> bytes:
-    """Sort key for storage keys: Workers orders them by their UTF-8 encodings."""
-    return key.encode("utf-8")
-
-
-def in_range(key: str, options: ListOptions) -> bool:
-    """Whether ``key`` falls inside ``options``' bounds (all compared as UTF-8 bytes)."""
-    raw = key.encode("utf-8")
-    if options.prefix is not None and not raw.startswith(options.prefix.encode("utf-8")):
-        return False
-    if options.start is not None and raw < options.start.encode("utf-8"):
-        return False
-    if options.start_after is not None and raw <= options.start_after.encode("utf-8"):
-        return False
-    return not (options.end is not None and raw >= options.end.encode("utf-8"))
 
 
 class DurableObjectStorage:

@@ -131,9 +131,9 @@ class WorkersTransaction:
 
     :meth:`start` calls ``transaction`` with a proxied Python closure; the runtime calls it with the JS
     ``txn`` and waits on the promise it returns, whose ``resolve``/``reject`` are kept here. Until
-    :meth:`commit` resolves it (or :meth:`rollback` calls ``txn.rollback()`` and resolves it, or an
-    exception rejects it) the storage's calls go to ``txn``. The outer promise is then awaited, so a
-    failed commit raises here, translated."""
+    :meth:`commit` resolves it, or :meth:`abort` rejects it (an exception, or the end of a block that
+    called :meth:`rollback`, which is ``txn.rollback()``), the storage's calls go to ``txn``. The outer
+    promise is then awaited, so a failed commit raises here, translated."""
 
     __slots__ = ("_outer", "_proxy", "_settle", "_storage", "txn")
 
@@ -155,10 +155,11 @@ class WorkersTransaction:
             self._settle = (resolve, reject)
 
         def closure(txn: Any) -> Any:
+            if entered.done():  # a retried closure cannot re-run the Python block: fail the commit
+                return js.Promise.reject(js.Error.new("the transaction closure was called twice"))
             self.txn = txn
             promise = js.Promise.new(keep)  # runs ``keep`` before returning: both are kept
-            if not entered.done():
-                entered.set_result(None)
+            entered.set_result(None)
             return promise
 
         self._proxy = create_proxy(closure)
