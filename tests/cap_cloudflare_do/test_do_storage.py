@@ -194,7 +194,7 @@ async def test_a_transaction_is_used_only_as_a_block(storage: DurableObjectStora
     """Every backend opens a real transaction on entering, so ``txn`` has nothing to act on outside
     ``async with`` (and cannot be entered twice)."""
     txn = storage.transaction()
-    with pytest.raises(InvalidInput, match="async with storage.transaction"):
+    with pytest.raises(InvalidInput, match="used as `async with"):
         await txn.put("k", 1)
     async with txn:
         with pytest.raises(InvalidInput, match="entered once"):

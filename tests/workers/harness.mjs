@@ -59,7 +59,7 @@ const queueDiff = { handler: null, settings: QUEUE_DIFF };
 
 // StorageProbe's storage.transaction for the checks: the object runs the transaction and asks here
 // (the CAPS_TXN service binding) for each call the Python block makes; checks reach the probe's
-// storage as a Python object's ctx.storage through env.CAPS_TXN_BRIDGE.storage(handle).
+// storage as a Python object's ctx.storage through env.CAPS_TXN_BRIDGE.storage(handle, stub).
 const transactions = new TransactionBridge();
 const transactionService = async (request) => Response.json(await transactions.answer(await request.json()));
 

@@ -13,9 +13,9 @@
 //
 // Used by cap-testing's host.mjs and by the repository's Workers harness; the object's half
 // (serveTransaction) is imported by the Worker script and run by an RPC method of the object itself
-// (capsTestingTransaction(session)): run from a method of the RpcTarget that hands out the storage,
-// the transaction's requests to Node never leave workerd. The Node half (TransactionBridge) is
-// imported by Node.
+// (capsTestingTransaction(session)) — started from a method of the RpcTarget that hands out the
+// storage, its first request to Node never arrived (Miniflare 4.20260426.0) and the object was reset
+// after the blockConcurrencyWhile timeout. The Node half (TransactionBridge) is imported by Node.
 // Values cross as JSON with tags (encode/decode) for what JSON lacks: bytes, Date, Map, undefined.
 
 export function encode(value) {
