@@ -185,7 +185,21 @@ async def test_a_transaction_commits_all_its_writes_together(storage: DurableObj
         txn.rollback()
         with pytest.raises(InvalidInput, match="finished"):
             await txn.get("b")
+        await storage.put("after", 1)  # after the rollback, on its own (as workerd does in the closure)
     assert await storage.get("b") == 20
+    assert await storage.get("after") == 1
+
+
+async def test_a_transaction_is_used_only_as_a_block(storage: DurableObjectStorage) -> None:
+    """Every backend opens a real transaction on entering, so ``txn`` has nothing to act on outside
+    ``async with`` (and cannot be entered twice)."""
+    txn = storage.transaction()
+    with pytest.raises(InvalidInput, match="used as `async with"):
+        await txn.put("k", 1)
+    async with txn:
+        with pytest.raises(InvalidInput, match="entered once"):
+            await txn.__aenter__()
+    assert await storage.get("k") is None
 
 
 async def test_alarm_api(storage: DurableObjectStorage) -> None:

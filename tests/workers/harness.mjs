@@ -26,6 +26,8 @@ import { existsSync, readFileSync, readdirSync } from "node:fs";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 
+import { TransactionBridge } from "../../cap_testing/src/cap_testing/harness/txn_bridge.mjs";
+
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const ROOT = path.resolve(HERE, "..", "..");
 const PACKAGES = ["cap_opendal_core", "cap_cloudflare_kv", "cap_cloudflare_r2", "cap_cloudflare_queue", "cap_cloudflare_do", "cap_demo"];
@@ -54,6 +56,12 @@ export const QUEUE_DIFF = {
   deadLetterConsumer: { maxBatchSize: 10, maxBatchTimeout: 0 },
 };
 const queueDiff = { handler: null, settings: QUEUE_DIFF };
+
+// StorageProbe's storage.transaction for the checks: the object runs the transaction and asks here
+// (the CAPS_TXN service binding) for each call the Python block makes; checks reach the probe's
+// storage as a Python object's ctx.storage through env.CAPS_TXN_BRIDGE.storage(handle, stub).
+const transactions = new TransactionBridge();
+const transactionService = async (request) => Response.json(await transactions.answer(await request.json()));
 
 // The service behind QUEUE_DIFF_CONSUMER: rebuilds the batch worker.js sent (bodies, ids, attempts,
 // timestamps) as a JS MessageBatch whose ack/retry/ackAll/retryAll calls are recorded, runs the Python
@@ -228,6 +236,7 @@ function harnessWorker() {
     name: HARNESS_WORKER,
     modules: true,
     scriptPath: path.join(HERE, "worker.js"),
+    modulesRoot: ROOT, // worker.js imports cap_testing's txn_bridge.mjs
     compatibilityDate: COMPATIBILITY_DATE,
     kvNamespaces: BINDINGS.kv,
     r2Buckets: BINDINGS.r2,
@@ -240,7 +249,7 @@ function harnessWorker() {
       [QUEUE_DIFF.queue]: QUEUE_DIFF.consumer,
       [QUEUE_DIFF.deadLetterQueue]: QUEUE_DIFF.deadLetterConsumer,
     },
-    serviceBindings: { QUEUE_DIFF_CONSUMER: queueDiffService },
+    serviceBindings: { QUEUE_DIFF_CONSUMER: queueDiffService, CAPS_TXN: transactionService },
   };
 }
 
@@ -278,6 +287,8 @@ async function startMiniflare(Miniflare) {
   env.CAPS_GATEWAY_FETCH = (input, init) => mf.dispatchFetch(input, init);
   // Not a binding: where checks/check_queue_differential.py registers its Python queue handler.
   env.CAPS_QUEUE_DIFF = queueDiff;
+  // Not a binding: StorageProbe's storage as a Python object's ctx.storage (with transaction()).
+  env.CAPS_TXN_BRIDGE = transactions;
   // Not a binding: counts the crossings a capability call makes on a binding (checks/check_crossings.py).
   env.CAPS_CROSSINGS = crossings;
   // Not a binding: the sizes benchmarks/run_all.py asks of bench/check_bench_workers.py (JSON).

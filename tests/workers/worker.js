@@ -4,6 +4,9 @@
 // namespace so Python can read back what arrived.
 import { DurableObject, RpcTarget } from "cloudflare:workers";
 
+// storage.transaction for Python code outside workerd (see the module; harness.mjs has the Node half)
+import { serveTransaction } from "../../cap_testing/src/cap_testing/harness/txn_bridge.mjs";
+
 export class Counter extends DurableObject {
   async increment(by = 1) {
     const current = (await this.ctx.storage.get("count")) ?? 0;
@@ -102,22 +105,6 @@ class StorageHandle extends RpcTarget {
     return this.#storage.onNextSessionRestoreBookmark(bookmark);
   }
 
-  // transaction() writing through both APIs — a key-value put on txn, a put on storage, one SQL
-  // statement — then throwing if asked: on a SQLite-backed object all three commit or none do.
-  async mixedTransaction(key, value, query, fail) {
-    try {
-      await this.#storage.transaction(async (txn) => {
-        await txn.put(key, value);
-        await this.#storage.put(`${key}/direct`, value);
-        this.#storage.sql.exec(query).toArray();
-        if (fail) throw new Error("rolled back on purpose");
-      });
-      return {};
-    } catch (error) {
-      return { error: String(error?.message ?? error) };
-    }
-  }
-
   // transactionSync over a list of [query, bindings]: all of them, or none if one fails.
   sqlTransaction(steps) {
     try {
@@ -134,6 +121,15 @@ class StorageHandle extends RpcTarget {
 export class StorageProbe extends DurableObject {
   storage() {
     return new StorageHandle(this.ctx.storage);
+  }
+
+  // ctx.storage.transaction, its closure run by the Python side's calls (CAPS_TXN answers in Node:
+  // cap_testing's harness/txn_bridge.mjs); env.CAPS_TXN_BRIDGE.storage(handle, stub) starts it.
+  capsTestingTransaction(session) {
+    return serveTransaction(this.ctx.storage, async (doc) => {
+      const response = await this.env.CAPS_TXN.fetch("http://caps-txn/", { method: "POST", body: JSON.stringify(doc) });
+      return response.json();
+    }, session);
   }
 
   // Workers' own answer to list(options) over the given keys: what the local runtime must match.

@@ -12,12 +12,11 @@ like the runtime's, with ``transaction_sync(fn)`` for a synchronous all-or-nothi
 point-in-time recovery calls beside it.
 
 Transactions (``async with storage.transaction() as txn``) are all-or-nothing: an exception (or
-``txn.rollback()``) leaves storage exactly as it was. In the local runtime the block is one SQLite
-transaction of the object's database, which holds its key-value entries and its SQL tables, so —
-as on a SQLite-backed object — every storage call made while it is open joins it: ``txn``'s calls,
-``storage``'s own, ``storage.sql.exec`` and alarm changes. On Workers the transaction buffers its
-writes, reads through them, and commits them as one coalesced batch; SQL run inside the block
-commits as it runs there.
+``txn.rollback()``) leaves storage exactly as it was. As on a SQLite-backed object, every storage call
+made while one is open joins it — ``txn``'s calls, ``storage``'s own, ``storage.sql.exec`` and alarm
+changes: in the local runtime the block is one SQLite transaction of the object's database (which
+holds its key-value entries and its SQL tables); on Workers it is the runtime's own
+``transaction(closure)``, held open across the block.
 """
 
 from __future__ import annotations
@@ -26,7 +25,6 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar, overload
 
 from cap_opendal_core.errors import InvalidInput
 
-from . import codec
 from .operations import (
     STORAGE_BOOKMARK,
     STORAGE_DELETE,
@@ -41,8 +39,6 @@ from .operations import (
     STORAGE_TRANSACTION,
 )
 from .validation import (
-    Encoded,
-    ListOptions,
     check_alarm_time,
     check_entries,
     check_entry,
@@ -62,7 +58,7 @@ if TYPE_CHECKING:
     from .codec import StorableValue
     from .sql import SqlStorage
 
-__all__ = ["DurableObjectStorage", "KeyBatch", "Transaction", "in_range", "utf8_order"]
+__all__ = ["DurableObjectStorage", "KeyBatch", "Transaction"]
 
 T = TypeVar("T")
 
@@ -70,23 +66,6 @@ KeyBatch = list[str] | tuple[str, ...]
 """A batch of keys (``list`` is also the name of a storage method, hence the alias)."""
 
 _MISSING: Final[Any] = object()
-
-
-def utf8_order(key: str) -> bytes:
-    """Sort key for storage keys: Workers orders them by their UTF-8 encodings."""
-    return key.encode("utf-8")
-
-
-def in_range(key: str, options: ListOptions) -> bool:
-    """Whether ``key`` falls inside ``options``' bounds (all compared as UTF-8 bytes)."""
-    raw = key.encode("utf-8")
-    if options.prefix is not None and not raw.startswith(options.prefix.encode("utf-8")):
-        return False
-    if options.start is not None and raw < options.start.encode("utf-8"):
-        return False
-    if options.start_after is not None and raw <= options.start_after.encode("utf-8"):
-        return False
-    return not (options.end is not None and raw >= options.end.encode("utf-8"))
 
 
 class DurableObjectStorage:
@@ -277,18 +256,18 @@ def _bookmark_time(timestamp: object) -> int:
 
 
 class Transaction:
-    """Reads see the transaction's own writes; the writes reach storage together when the block ends
-    without an exception and without :meth:`rollback`.
+    """An open transaction of the object's storage: every storage call made while it is open — its own
+    ``get``/``put``/``delete``/``list``, ``storage``'s, ``storage.sql.exec``, alarm changes — commits when
+    the block ends without an exception and without :meth:`rollback`, or not at all.
 
-    Where the backend opens a real transaction (the local runtime) ``txn``'s calls go straight to
-    storage inside it; otherwise (Workers) its writes are buffered here and committed at the end."""
+    The backend opens it (:meth:`~.backends.base.StorageBackend.begin`): in the local runtime one
+    SQLite transaction of the object's database, on Workers the runtime's ``transaction(closure)``
+    held open across the block; a block inside a block is a savepoint in both."""
 
-    __slots__ = ("_deletes", "_finished", "_live", "_puts", "_rolled_back", "_storage", "_wrote")
+    __slots__ = ("_finished", "_live", "_rolled_back", "_storage", "_wrote")
 
     def __init__(self, storage: DurableObjectStorage) -> None:
         self._storage = storage
-        self._puts: dict[str, Encoded] = {}
-        self._deletes: set[str] = set()
         self._rolled_back = False
         self._finished = False
         self._live: OpenTransaction | None = None
@@ -297,46 +276,41 @@ class Transaction:
     async def __aenter__(self) -> Transaction:
         if self._finished or self._live is not None:
             raise InvalidInput("a transaction can be entered once", field="transaction")
-        self._live = self._storage._backend.begin()
+        live = self._storage._backend.begin()
+        await live.start()
+        self._live = live
         return self
 
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self._finished = True
-        storage = self._storage
         live = self._live
-        if live is not None:
-            if self._rolled_back:
-                return
-            if exc_type is not None:
-                live.rollback()
-            elif self._wrote:
-                await storage._pipeline.call(STORAGE_TRANSACTION, live.commit)
-            else:
-                await live.commit()
+        if live is None:
             return
-        if exc_type is not None or self._rolled_back or not (self._puts or self._deletes):
-            return
-        await storage._pipeline.call(
-            STORAGE_TRANSACTION,
-            storage._backend.commit,
-            dict(self._puts),
-            sorted(self._deletes, key=utf8_order),
-        )
+        if exc_type is not None or self._rolled_back:
+            await live.abort()
+        elif self._wrote:
+            await self._storage._pipeline.call(STORAGE_TRANSACTION, live.commit)
+        else:
+            await live.commit()
 
     def rollback(self) -> None:
-        """Drop every write of this transaction; nothing reaches storage."""
-        self._check_open()
+        """Drop every write of this transaction (key-value, SQL, alarms); nothing of it reaches storage."""
+        live = self._check_open()
         self._rolled_back = True
-        if self._live is not None:
-            self._live.rollback()
+        live.rollback()
 
-    def _check_open(self) -> None:
+    def _check_open(self) -> OpenTransaction:
         if self._finished or self._rolled_back:
             raise InvalidInput("the transaction is finished (committed or rolled back)", field="transaction")
+        if self._live is None:
+            raise InvalidInput(
+                "a transaction is used as `async with storage.transaction() as txn:`", field="transaction"
+            )
+        return self._live
 
-    # -- reads through the overlay ---------------------------------------------------------------
+    # -- calls on the open transaction (the storage's own, which join it) ---------------------------
 
     @overload
     async def get(self, key: str) -> Any: ...
@@ -345,31 +319,8 @@ class Transaction:
     async def get(self, key: KeyBatch) -> dict[str, Any]: ...
 
     async def get(self, key: str | Sequence[str]) -> Any:
-        self._check_open()
-        if self._live is not None:  # the storage method checks ``key`` (one key or a batch) itself
-            return await self._storage.get(key)  # type: ignore[arg-type]
-        if isinstance(key, str):
-            checked = check_key(key)
-            if checked in self._puts:
-                return codec.decode(self._puts[checked].blob)
-            if checked in self._deletes:
-                return None
-            return await self._storage.get(checked)
-        keys = check_keys(key)
-        found = await self._read_many(keys)
-        return {k: found[k] for k in sorted(found, key=utf8_order)}
-
-    async def _read_many(self, keys: list[str]) -> dict[str, Any]:
-        found: dict[str, Any] = {}
-        missing = []
-        for k in keys:
-            if k in self._puts:
-                found[k] = codec.decode(self._puts[k].blob)
-            elif k not in self._deletes:
-                missing.append(k)
-        if missing:
-            found.update(await self._storage.get(missing))
-        return found
+        self._check_open()  # the storage method checks ``key`` (one key or a batch) itself
+        return await self._storage.get(key)  # type: ignore[arg-type]
 
     async def list(
         self,
@@ -382,26 +333,9 @@ class Transaction:
         reverse: bool = False,
     ) -> dict[str, Any]:
         self._check_open()
-        if self._live is not None:
-            return await self._storage.list(
-                prefix=prefix, start=start, start_after=start_after, end=end, limit=limit, reverse=reverse
-            )
-        options = check_list_options(prefix, start, start_after, end, limit, reverse)
-        # Each buffered write can hide at most one stored row: ask for that many more, then merge.
-        widened = None if limit is None else limit + len(self._puts) + len(self._deletes)
-        stored = await self._storage.list(
-            prefix=prefix, start=start, start_after=start_after, end=end, limit=widened, reverse=reverse
+        return await self._storage.list(
+            prefix=prefix, start=start, start_after=start_after, end=end, limit=limit, reverse=reverse
         )
-        merged = {k: v for k, v in stored.items() if k not in self._deletes and k not in self._puts}
-        for k, entry in self._puts.items():
-            if in_range(k, options):
-                merged[k] = codec.decode(entry.blob)
-        ordered = sorted(merged, key=utf8_order, reverse=reverse)
-        if limit is not None:
-            ordered = ordered[:limit]
-        return {k: merged[k] for k in ordered}
-
-    # -- buffered writes ---------------------------------------------------------------------------
 
     @overload
     async def put(self, key: str, value: StorableValue) -> None: ...
@@ -411,24 +345,8 @@ class Transaction:
 
     async def put(self, key: str | Mapping[str, Any], value: Any = _MISSING) -> None:
         self._check_open()
-        if self._live is not None:
-            await self._storage.put(key, value)  # type: ignore[arg-type]
-            self._wrote = True
-            return
-        if isinstance(key, str):
-            if value is _MISSING:
-                raise InvalidInput(
-                    "put(key, value) needs a value (or pass a mapping of entries)", field="value"
-                )
-            checked = check_key(key)
-            batch = {checked: check_entry(checked, value)}
-        else:
-            if value is not _MISSING:
-                raise InvalidInput("put(entries) takes a mapping and no separate value", field="value")
-            batch = check_entries(key)
-        for k, entry in batch.items():
-            self._deletes.discard(k)
-            self._puts[k] = entry
+        await self._storage.put(key, value)  # type: ignore[arg-type]
+        self._wrote = True
 
     @overload
     async def delete(self, key: str) -> bool: ...
@@ -438,18 +356,10 @@ class Transaction:
 
     async def delete(self, key: str | Sequence[str]) -> bool | int:
         self._check_open()
-        if self._live is not None:
-            deleted: bool | int = await self._storage.delete(key)  # type: ignore[arg-type]
-            self._wrote = True
-            return deleted
-        single = isinstance(key, str)
-        keys = [check_key(key)] if isinstance(key, str) else check_keys(key)
-        existing = await self._read_many(keys)
-        for k in keys:
-            self._puts.pop(k, None)
-            self._deletes.add(k)
-        return bool(existing) if single else len(existing)
+        deleted: bool | int = await self._storage.delete(key)  # type: ignore[arg-type]
+        self._wrote = True
+        return deleted
 
     def __repr__(self) -> str:
         state = "finished" if self._finished else "rolled back" if self._rolled_back else "open"
-        return f"Transaction({state}, {len(self._puts)} puts, {len(self._deletes)} deletes)"
+        return f"Transaction({state})"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -35,3 +35,13 @@ def raises(expected: type[BaseException], *, match: str | None = None) -> Iterat
 def unique_key(prefix: str) -> str:
     """A key no other check (or earlier run of this one) uses."""
     return f"{prefix}/{os.urandom(4).hex()}"
+
+
+async def probe_storage(env: Any, name: str) -> Any:
+    """``StorageProbe`` ``name``'s real ``ctx.storage`` as a Python Durable Object sees it: its methods,
+    and ``transaction(closure)`` as the runtime's (``env.CAPS_TXN_BRIDGE``, cap_testing's
+    ``harness/txn_bridge.mjs``: workerd admits no call into an object while a transaction is open, so
+    the object runs it and asks Node for each call the Python block makes)."""
+    ns = env.DO_PROBE
+    stub = ns.get(ns.idFromName(name))
+    return env.CAPS_TXN_BRIDGE.storage(await stub.storage(), stub)

@@ -13,7 +13,7 @@ import json
 from typing import Any
 
 import anyio
-from _support import raises, unique_key
+from _support import probe_storage, raises, unique_key
 
 from cap_cloudflare_do import Dedupe, DurableObjectNamespace, DurableObjectStorage
 from cap_opendal_core import BackendError, InvalidInput, LimitExceeded
@@ -144,9 +144,7 @@ async def check_rpc_hints_follow_read_only(env: Any) -> dict[str, str]:
 
 
 async def _probe_storage(env: Any) -> DurableObjectStorage:
-    ns = env.DO_PROBE
-    stub = ns.get(ns.idFromName(unique_key("do/storage")))
-    return DurableObjectStorage.from_js(await stub.storage())
+    return DurableObjectStorage.from_js(await probe_storage(env, unique_key("do/storage")))
 
 
 async def check_storage_api_on_real_ctx_storage(env: Any) -> None:
@@ -217,8 +215,7 @@ async def check_a_python_object_runs_on_real_ctx_storage(env: Any) -> None:
                 await txn.put({"total": total, f"entry/{total:04d}": n})
             return int(total)
 
-    ns = env.DO_PROBE
-    handle = await ns.get(ns.idFromName(unique_key("do/python-object"))).storage()
+    handle = await probe_storage(env, unique_key("do/python-object"))
     raw = Tally(SimpleNamespace(storage=handle), env)
     wrapped = Tally(SimpleNamespace(storage=_BindingWrapper(handle)), env)
     assert await raw.add(2) == 2

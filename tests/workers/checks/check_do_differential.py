@@ -195,5 +195,6 @@ async def check_storage_sequence(env: Any) -> dict[str, Any]:
     seed = seed_from(getattr(env, "CAP_DIFF_SEED", None))
     ns = env.DO_PROBE
     stub = ns.get(ns.idFromName(f"do-diff/{os.urandom(4).hex()}"))
-    storage = DurableObjectStorage.from_js(await stub.storage())
+    # the probe's storage with the runtime's transaction(closure): _support.probe_storage
+    storage = DurableObjectStorage.from_js(env.CAPS_TXN_BRIDGE.storage(await stub.storage(), stub))
     return {"seed": seed, "record": await run_sequence(storage, seed)}

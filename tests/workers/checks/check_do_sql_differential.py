@@ -8,8 +8,9 @@ FOREIGN KEY), bad SQL and refused bindings — and :func:`run_sql_sequence` runs
 single INSERT/UPDATE/DELETE) ``rows_written``, or its error class; then two ``transaction_sync`` blocks,
 one that commits and one that rolls back; then two ``transaction()`` blocks writing through both APIs
 (a key-value put on ``txn``, one on the storage, a SQL insert), one that commits and one that raises —
-on a SQLite-backed object all of a block's writes commit together or none do; last, the tables
-``sqlite_master`` lists (the runtime's hidden key-value table among them).
+on a SQLite-backed object all of a block's writes commit together or none do (on the binding through
+the SDK's ``storage.transaction()``, which holds the runtime's ``transaction(closure)`` open); last,
+the tables ``sqlite_master`` lists (the runtime's hidden key-value table among them).
 
 The harness runs it over Miniflare's real ``ctx.storage.sql`` (:func:`check_sql_sequence`: each query
 goes through the same pre-call checks as ``storage.sql.exec``, then over RPC to ``StorageProbe``,
@@ -226,8 +227,9 @@ async def check_sql_sequence(env: Any) -> dict[str, Any]:
     seed = seed_from(getattr(env, "CAP_DIFF_SEED", None))
     ns = env.DO_PROBE
     stub = ns.get(ns.idFromName(f"do-sql-diff/{os.urandom(4).hex()}"))
-    handle = await stub.storage()
+    handle = env.CAPS_TXN_BRIDGE.storage(await stub.storage(), stub)  # _support.probe_storage
     execute = sql_on(handle)
+    storage = DurableObjectStorage.from_js(handle)
 
     async def transact(steps: list[tuple[str, tuple[Any, ...]]]) -> None:
         js_steps = ffi.to_js_value([[q, list(b)] for q, b in steps])
@@ -236,9 +238,19 @@ async def check_sql_sequence(env: Any) -> dict[str, Any]:
             raise error_from_js(answer["error"], "transaction_sync")
 
     async def mixed(key: str, query: str, fail: bool) -> tuple[bool, dict[str, Any]]:
-        answer = ffi.js_to_py(await ffi.await_js(handle.mixedTransaction(key, "v", query, fail)))
-        found = await DurableObjectStorage.from_js(handle).get([key, f"{key}/direct"])
-        return "error" in answer, found
+        # the SDK's transaction() on the binding, as the local replay runs it (SQL through the
+        # probe's sqlExec: ctx.storage.sql.exec inside the open transaction)
+        try:
+            async with storage.transaction() as txn:
+                await txn.put(key, "v")
+                await storage.put(f"{key}/direct", "v")
+                await execute(query, ())
+                if fail:
+                    raise RuntimeError("rolled back on purpose")
+            raised = False
+        except RuntimeError:
+            raised = True
+        return raised, await storage.get([key, f"{key}/direct"])
 
     return {"seed": seed, "record": await run_sql_sequence(execute, transact, seed, mixed)}
 

@@ -100,14 +100,9 @@ class StorageBackend(Protocol):
 
     async def list(self, options: ListOptions) -> dict[str, Any]: ...
 
-    async def commit(self, puts: Mapping[str, Encoded], deletes: KeyList) -> None:
-        """Apply a buffered transaction's writes all together or not at all."""
-        ...
-
-    def begin(self) -> OpenTransaction | None:
-        """Open a transaction that every storage call joins until it ends (key-value and SQL, as on a
-        SQLite-backed object); None when the backend has none to open, and ``storage.transaction()``
-        buffers its writes for :meth:`commit` instead."""
+    def begin(self) -> OpenTransaction:
+        """A transaction that every storage call joins from :meth:`OpenTransaction.start` until it
+        ends (key-value, SQL and alarms, as on a SQLite-backed object)."""
         ...
 
     async def get_alarm(self) -> int | None: ...
@@ -130,11 +125,21 @@ class StorageBackend(Protocol):
 class OpenTransaction(Protocol):
     """A transaction opened by :meth:`StorageBackend.begin`."""
 
+    async def start(self) -> None:
+        """Open it (on Workers: enter the runtime's ``transaction(closure)``)."""
+        ...
+
     async def commit(self) -> None:
         """Commit it (a failure rolls it back and raises)."""
         ...
 
-    def rollback(self) -> None: ...
+    def rollback(self) -> None:
+        """``txn.rollback()`` inside the block."""
+        ...
+
+    async def abort(self) -> None:
+        """Roll it back because the block raised (that exception propagates, not this one's)."""
+        ...
 
 
 class SqlBackend(Protocol):

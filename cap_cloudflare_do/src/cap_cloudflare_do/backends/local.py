@@ -480,9 +480,6 @@ class LocalStorage:
     async def list(self, options: ListOptions) -> dict[str, Any]:
         return kv_list(self._db(), options)
 
-    async def commit(self, puts: Mapping[str, Encoded], deletes: KeyList) -> None:
-        kv_write(self._db(), puts, deletes)
-
     def begin(self) -> LocalTransaction:
         """Open a transaction on the object's database: every storage call until it ends — key-value,
         SQL, alarms — is part of it, as on a SQLite-backed object."""
@@ -524,13 +521,18 @@ class LocalStorage:
 class LocalTransaction:
     """An open transaction of one object's database (``storage.transaction()`` in the local runtime)."""
 
-    __slots__ = ("_db", "_nested", "_object_id", "_runtime")
+    __slots__ = ("_db", "_done", "_nested", "_object_id", "_runtime")
 
     def __init__(self, runtime: LocalRuntime, object_id: str, db: _Db, nested: bool) -> None:
+        self._done = False
         self._runtime = runtime
         self._object_id = object_id
         self._db = db
         self._nested = nested
+
+    async def start(self) -> None:
+        """Nothing to do: :meth:`LocalStorage.begin` opened it."""
+        return None
 
     async def commit(self) -> None:
         db = self._db
@@ -548,12 +550,17 @@ class LocalTransaction:
         self._ended(committed=True)
 
     def rollback(self) -> None:
+        self._done = True
         if self._db.closed:  # the namespace closed meanwhile: SQLite rolled it back then
             return
         try:
             self._db.finish(self._nested, commit=False)
         finally:
             self._ended(committed=False)
+
+    async def abort(self) -> None:
+        if not self._done:  # not already rolled back by ``txn.rollback()``
+            self.rollback()
 
     def _ended(self, *, committed: bool) -> None:
         if self._nested or self._db.closed:

@@ -12,6 +12,9 @@
 // answered in this process), handing it the object's real ctx.storage behind an RpcTarget; the queue
 // handler forwards each batch the same way to the Python entrypoint's queue handler and applies the
 // ack/retry calls it made to the real messages. The Python code sees Miniflare's bindings as `env`.
+// Its ctx.storage is the handle seen through txn_bridge.mjs, which gives it the runtime's
+// storage.transaction(closure): workerd admits no call into an object while a transaction is open, so
+// the object runs the transaction and asks this process (CAPS_PY, kind "txn") for each call to make.
 
 import { createRequire } from "node:module";
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
@@ -19,6 +22,8 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import readline from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
+
+import { TransactionBridge } from "./txn_bridge.mjs";
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const config = JSON.parse(readFileSync(process.argv[2], "utf8"));
@@ -33,7 +38,7 @@ async function importFrom(nodeDir, name) {
 
 // --- the generated Worker script ---------------------------------------------------------------
 const JS_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-const RESERVED_METHODS = new Set(["constructor", "fetch", "alarm", "webSocketMessage", "webSocketClose", "webSocketError"]);
+const RESERVED_METHODS = new Set(["constructor", "capsTestingStorage", "capsTestingReset", "capsTestingTransaction", "fetch", "alarm", "webSocketMessage", "webSocketClose", "webSocketError"]);
 
 function workerScript(objects) {
   const classes = objects.map(({ binding, className, methods }) => {
@@ -49,6 +54,9 @@ function workerScript(objects) {
     return `export class ${className} extends DurableObject {
   capsTestingStorage() {
     return new StorageHandle(this.ctx.storage);
+  }
+  capsTestingTransaction(session) {
+    return serveTransaction(this.ctx.storage, (doc) => forward(this.env, { kind: "txn", ...doc }), session);
   }
   async capsTestingReset() {
     await this.ctx.storage.deleteAlarm();
@@ -66,6 +74,7 @@ ${rpc}
 }`;
   });
   return `import { DurableObject, RpcTarget } from "cloudflare:workers";
+import { serveTransaction } from "./txn_bridge.mjs";
 
 // The object's real storage, handed to the Python class (which runs outside workerd).
 class StorageHandle extends RpcTarget {
@@ -175,6 +184,8 @@ async function main() {
   const dir = mkdtempSync(path.join(tmpdir(), "cap-testing-worker-"));
   const script = path.join(dir, "worker.mjs");
   writeFileSync(script, workerScript(objectsSpec));
+  writeFileSync(path.join(dir, "txn_bridge.mjs"), readFileSync(path.join(HERE, "txn_bridge.mjs")));
+  const transactions = new TransactionBridge();
 
   let env = null;
   const knownObjects = new Map(); // binding -> Set of hex ids, for reset
@@ -184,14 +195,15 @@ async function main() {
       let result;
       if (payload.kind === "queue") {
         result = await queueService(payload);
+      } else if (payload.kind === "txn") {
+        result = await transactions.answer(payload);
       } else {
         if (!knownObjects.has(payload.binding)) knownObjects.set(payload.binding, new Set());
         knownObjects.get(payload.binding).add(payload.id);
         const ns = env[payload.binding];
         // the object's storage handle is fetched once, when the Python instance is first made
-        const storage = driver.has_object(payload.className, payload.id)
-          ? null
-          : await ns.get(ns.idFromString(payload.id)).capsTestingStorage();
+        const stub = driver.has_object(payload.className, payload.id) ? null : ns.get(ns.idFromString(payload.id));
+        const storage = stub && transactions.storage(await stub.capsTestingStorage(), stub);
         const input = JSON.stringify(payload);
         const out = JSON.parse(await driver.durable_object(env, storage, input));
         if (out.error) return Response.json({ error: out.error });
