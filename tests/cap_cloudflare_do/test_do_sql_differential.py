@@ -21,6 +21,7 @@ from tests.support.differential import assert_same_record
 from tests.workers.checks.check_do_sql_differential import (
     CLAIMS_WIN,
     STEPS,
+    mixed_on,
     run_dedupe_claims,
     run_sql_sequence,
     seed_from,
@@ -46,19 +47,7 @@ async def _local(tmp_path: Path, seed: int) -> list[Any]:
         async def transact(steps: list[tuple[str, tuple[Any, ...]]]) -> None:
             storage.transaction_sync(lambda: [storage.sql.exec(q, *b).to_array() for q, b in steps])
 
-        async def mixed(key: str, query: str, fail: bool) -> tuple[bool, dict[str, Any]]:
-            try:
-                async with storage.transaction() as txn:
-                    await txn.put(key, "v")
-                    await storage.put(f"{key}/direct", "v")
-                    storage.sql.exec(query)
-                    if fail:
-                        raise RuntimeError("rolled back on purpose")
-                raised = False
-            except RuntimeError:
-                raised = True
-            return raised, await storage.get([key, f"{key}/direct"])
-
+        mixed = mixed_on(storage, execute)
         record: list[Any] = json.loads(json.dumps(await run_sql_sequence(execute, transact, seed, mixed)))
         return record
 

@@ -101,13 +101,31 @@ async def test_dedupe_claims_expire_by_the_clock(caps, caps_r2, caps_clock):
 SERVER_FLOW_OUTCOMES: Final = {"passed": 5, "failed": 1}
 """``test_node_that_writes_fails`` fails on purpose: its message is checked."""
 
-WORKER: Final[dict[str, str]] = {
-    "wrangler.toml": """\
-name = "orders"
+
+def wrangler_toml(name: str, bindings: str, durable_object: tuple[str, str]) -> str:
+    """A sample Python Worker's ``wrangler.toml``: the header, ``bindings`` (TOML sections) and one
+    SQLite-backed Durable Object class, ``(binding, class name)``."""
+    binding, class_name = durable_object
+    return f"""\
+name = "{name}"
 main = "src/entry.py"
 compatibility_date = "2026-04-01"
 compatibility_flags = ["python_workers"]
+{bindings}
+[[durable_objects.bindings]]
+name = "{binding}"
+class_name = "{class_name}"
 
+[[migrations]]
+tag = "v1"
+new_sqlite_classes = ["{class_name}"]
+"""
+
+
+WORKER: Final[dict[str, str]] = {
+    "wrangler.toml": wrangler_toml(
+        "orders",
+        """
 [[kv_namespaces]]
 binding = "ORDERS"
 
@@ -123,15 +141,9 @@ queue = "jobs"
 queue = "jobs"
 max_batch_size = 5
 max_retries = 2
-
-[[durable_objects.bindings]]
-name = "COUNTERS"
-class_name = "Counter"
-
-[[migrations]]
-tag = "v1"
-new_sqlite_classes = ["Counter"]
 """,
+        ("COUNTERS", "Counter"),
+    ),
     "src/entry.py": """\
 import json
 

@@ -14,7 +14,7 @@ from typing import Final
 
 import pytest
 
-from .sample_projects import write_project
+from .sample_projects import wrangler_toml, write_project
 
 pytestmark = [
     pytest.mark.workers,
@@ -22,20 +22,7 @@ pytestmark = [
 ]
 
 LEDGER: Final[dict[str, str]] = {
-    "wrangler.toml": """\
-name = "ledger"
-main = "src/entry.py"
-compatibility_date = "2026-04-01"
-compatibility_flags = ["python_workers"]
-
-[[durable_objects.bindings]]
-name = "LEDGERS"
-class_name = "Ledger"
-
-[[migrations]]
-tag = "v1"
-new_sqlite_classes = ["Ledger"]
-""",
+    "wrangler.toml": wrangler_toml("ledger", "", ("LEDGERS", "Ledger")),
     "src/entry.py": """\
 import datetime as dt
 

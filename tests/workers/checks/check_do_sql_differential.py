@@ -30,6 +30,7 @@ from cap_opendal_core.errors import CapabilityError
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from cap_cloudflare_do import DurableObjectStorage
     from cap_cloudflare_do.sql import SqlCursor
 
     Execute = Callable[[str, tuple[Any, ...]], Awaitable[SqlCursor]]
@@ -219,6 +220,26 @@ def sql_on(handle: Any) -> Execute:
     return execute
 
 
+def mixed_on(storage: DurableObjectStorage, execute: Execute) -> Mixed:
+    """``mixed`` for :func:`run_sql_sequence`, the same on both homes: one ``transaction()`` block that
+    writes through ``txn``, through the storage and through SQL, and raises at its end when asked."""
+
+    async def mixed(key: str, query: str, fail: bool) -> tuple[bool, dict[str, Any]]:
+        try:
+            async with storage.transaction() as txn:
+                await txn.put(key, "v")
+                await storage.put(f"{key}/direct", "v")
+                await execute(query, ())
+                if fail:
+                    raise RuntimeError("rolled back on purpose")
+            raised = False
+        except RuntimeError:
+            raised = True
+        return raised, await storage.get([key, f"{key}/direct"])
+
+    return mixed
+
+
 async def check_sql_sequence(env: Any) -> dict[str, Any]:
     from cap_cloudflare_do import DurableObjectStorage
     from cap_cloudflare_do.backends.workers_sql import error_from_js
@@ -237,21 +258,9 @@ async def check_sql_sequence(env: Any) -> dict[str, Any]:
         if "error" in answer:
             raise error_from_js(answer["error"], "transaction_sync")
 
-    async def mixed(key: str, query: str, fail: bool) -> tuple[bool, dict[str, Any]]:
-        # the SDK's transaction() on the binding, as the local replay runs it (SQL through the
-        # probe's sqlExec: ctx.storage.sql.exec inside the open transaction)
-        try:
-            async with storage.transaction() as txn:
-                await txn.put(key, "v")
-                await storage.put(f"{key}/direct", "v")
-                await execute(query, ())
-                if fail:
-                    raise RuntimeError("rolled back on purpose")
-            raised = False
-        except RuntimeError:
-            raised = True
-        return raised, await storage.get([key, f"{key}/direct"])
-
+    # the SDK's transaction() on the binding, as the local replay runs it (SQL through the probe's
+    # sqlExec: ctx.storage.sql.exec inside the open transaction)
+    mixed = mixed_on(storage, execute)
     return {"seed": seed, "record": await run_sql_sequence(execute, transact, seed, mixed)}
 
 
