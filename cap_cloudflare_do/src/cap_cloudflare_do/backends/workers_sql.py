@@ -9,7 +9,10 @@ re-raised as itself after the runtime rolled back. Pyodide only; kept apart from
 :mod:`.workers_storage` so the key-value path imports none of it.
 
 :func:`cursor_from_js` and :func:`error_from_js` are the whole JS→Python step, so a harness that reaches
-``ctx.storage.sql`` over RPC (which makes every call async) runs the same conversions.
+``ctx.storage.sql`` over RPC (which makes every call async) runs the same conversions. A JS error named
+``NotSupportedError`` (what a host that cannot run the call throws, e.g. cap-testing's ``workers_env``
+for SQL inside an open ``transaction()``) becomes :class:`~cap_opendal_core.errors.Unsupported` with
+its message, not a SQL error.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from cap_opendal_core import ffi
+from cap_opendal_core.errors import Unsupported
 
 from ..sql import SqlCursor, SqlValue, sql_error
 
@@ -42,13 +46,22 @@ def cursor_from_js(column_names: Any, raw_rows: Any, rows_read: Any, rows_writte
     return SqlCursor(names, rows, int(rows_read), int(rows_written))
 
 
-def error_from_js(message: str, query: str, cause: BaseException | None = None) -> CapabilityError:
-    """The SDK's error for the runtime's error ``message`` about ``query``."""
+def error_from_js(
+    message: str, query: str, cause: BaseException | None = None, *, name: str | None = None
+) -> CapabilityError:
+    """The SDK's error for the runtime's error ``message`` (of JS class ``name``) about ``query``."""
+    if name == "NotSupportedError":
+        return Unsupported(message.removeprefix("NotSupportedError: "), cause=cause)
     return sql_error(message, query, cause=cause)
 
 
 def _message(exc: BaseException) -> str:
     return str(getattr(exc, "message", None) or exc)
+
+
+def _name(exc: BaseException) -> str | None:
+    name = getattr(exc, "name", None)
+    return name if isinstance(name, str) else None
 
 
 class WorkersSql:
@@ -67,10 +80,15 @@ class WorkersSql:
             raw = cursor.raw().toArray()
             return cursor_from_js(cursor.columnNames, raw, cursor.rowsRead, cursor.rowsWritten)
         except JsException as exc:
-            raise error_from_js(_message(exc), query, exc) from exc
+            raise error_from_js(_message(exc), query, exc, name=_name(exc)) from exc
 
     def database_size(self) -> int:
-        return int(self._storage.sql.databaseSize)
+        from pyodide.ffi import JsException
+
+        try:
+            return int(self._storage.sql.databaseSize)
+        except JsException as exc:
+            raise error_from_js(_message(exc), "database_size", exc, name=_name(exc)) from exc
 
     def transaction_sync(self, fn: Callable[[], T]) -> T:
         from pyodide.ffi import JsException, create_proxy
@@ -91,7 +109,7 @@ class WorkersSql:
         except JsException as exc:
             if failures:
                 raise failures[0] from None
-            raise error_from_js(_message(exc), "transaction_sync", exc) from exc
+            raise error_from_js(_message(exc), "transaction_sync", exc, name=_name(exc)) from exc
         except BaseException:
             if failures:
                 raise failures[0] from None

@@ -15,6 +15,9 @@
 // Its ctx.storage is the handle seen through txn_bridge.mjs, which gives it the runtime's
 // storage.transaction(closure): workerd admits no call into an object while a transaction is open, so
 // the object runs the transaction and asks this process (CAPS_PY, kind "txn") for each call to make.
+// Its ctx.storage.sql is synchronous, as on a deployed Worker, through sync_sql.mjs: a worker thread
+// asks the object (an HTTP request to Miniflare carrying this run's token, routed by the generated
+// script to the object's capsTestingSql) while this thread waits in Atomics.wait.
 
 import { createRequire } from "node:module";
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
@@ -22,6 +25,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import readline from "node:readline";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { randomUUID } from "node:crypto";
+
+import { SQL_TOKEN_HEADER, SyncSql, transactionSyncRefused } from "./sync_sql.mjs";
 
 import { TransactionBridge } from "./txn_bridge.mjs";
 
@@ -38,9 +44,9 @@ async function importFrom(nodeDir, name) {
 
 // --- the generated Worker script ---------------------------------------------------------------
 const JS_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
-const RESERVED_METHODS = new Set(["constructor", "capsTestingStorage", "capsTestingReset", "capsTestingTransaction", "fetch", "alarm", "webSocketMessage", "webSocketClose", "webSocketError"]);
+const RESERVED_METHODS = new Set(["constructor", "capsTestingStorage", "capsTestingReset", "capsTestingTransaction", "capsTestingSql", "fetch", "alarm", "webSocketMessage", "webSocketClose", "webSocketError"]);
 
-function workerScript(objects) {
+function workerScript(objects, sqlToken) {
   const classes = objects.map(({ binding, className, methods }) => {
     if (!JS_NAME.test(className)) throw new Error(`class_name ${JSON.stringify(className)} is not a valid class name`);
     const rpc = methods
@@ -58,6 +64,9 @@ function workerScript(objects) {
   capsTestingTransaction(session) {
     return serveTransaction(this.ctx.storage, (doc) => forward(this.env, { kind: "txn", ...doc }), session);
   }
+  capsTestingSql(doc) {
+    return serveSql(this.ctx.storage, doc);
+  }
   async capsTestingReset() {
     await this.ctx.storage.deleteAlarm();
     await this.ctx.storage.deleteAll();
@@ -74,7 +83,7 @@ ${rpc}
 }`;
   });
   return `import { DurableObject, RpcTarget } from "cloudflare:workers";
-import { serveTransaction } from "./txn_bridge.mjs";
+import { serveSql, serveTransaction } from "./txn_bridge.mjs";
 
 // The object's real storage, handed to the Python class (which runs outside workerd).
 class StorageHandle extends RpcTarget {
@@ -101,7 +110,13 @@ async function forward(env, payload) {
 ${classes.join("\n\n")}
 
 export default {
-  async fetch() {
+  async fetch(request, env) {
+    // sync_sql.mjs's requests: one storage.sql call on an object (only with this run's token)
+    if (request.headers.get(${JSON.stringify(SQL_TOKEN_HEADER)}) === ${JSON.stringify(sqlToken)}) {
+      const doc = await request.json();
+      const ns = env[doc.binding];
+      return Response.json(await ns.get(ns.idFromString(doc.id)).capsTestingSql(doc));
+    }
     return new Response("cap-testing workers host");
   },
   async queue(batch, env) {
@@ -183,11 +198,13 @@ async function main() {
 
   const dir = mkdtempSync(path.join(tmpdir(), "cap-testing-worker-"));
   const script = path.join(dir, "worker.mjs");
-  writeFileSync(script, workerScript(objectsSpec));
+  const sqlToken = randomUUID();
+  writeFileSync(script, workerScript(objectsSpec, sqlToken));
   writeFileSync(path.join(dir, "txn_bridge.mjs"), readFileSync(path.join(HERE, "txn_bridge.mjs")));
   const transactions = new TransactionBridge();
 
   let env = null;
+  let syncSql = null; // made once Miniflare's URL is known
   const knownObjects = new Map(); // binding -> Set of hex ids, for reset
   const pyService = async (request) => {
     try {
@@ -204,6 +221,10 @@ async function main() {
         // the object's storage handle is fetched once, when the Python instance is first made
         const stub = driver.has_object(payload.className, payload.id) ? null : ns.get(ns.idFromString(payload.id));
         const storage = stub && transactions.storage(await stub.capsTestingStorage(), stub);
+        if (storage) {
+          storage.sql = syncSql.forObject(payload.binding, payload.id, () => transactions.isOpen(storage));
+          storage.transactionSync = transactionSyncRefused;
+        }
         const input = JSON.stringify(payload);
         const out = JSON.parse(await driver.durable_object(env, storage, input));
         if (out.error) return Response.json({ error: out.error });
@@ -282,7 +303,7 @@ async function main() {
     serviceBindings: { CAPS_PY: pyService },
     bindings: config.vars,
   });
-  await mf.ready;
+  syncSql = new SyncSql(await mf.ready, sqlToken, (config.sqlTimeoutS ?? 60) * 1000);
   env = {};
   for (const name of config.kv) env[name] = await mf.getKVNamespace(name);
   for (const name of config.r2) env[name] = await mf.getR2Bucket(name);
@@ -352,6 +373,7 @@ async function main() {
       answer({ id: request.id, ok: false, error: String(error?.stack ?? error) });
     }
   }
+  await syncSql.close();
   await mf.dispose();
   rmSync(dir, { recursive: true, force: true });
 }

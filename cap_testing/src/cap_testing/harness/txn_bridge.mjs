@@ -59,6 +59,20 @@ function sqlExec(storage, query, bindings) {
   }
 }
 
+// The object's half of sync_sql.mjs: one storage.sql call outside any transaction, answered as JSON
+// (rows tagged as encode() tags them: blobs as bytes, big integers as workerd gives them); an error
+// travels as its message and name, since errors thrown across RPC lose their message.
+export function serveSql(storage, doc) {
+  try {
+    if (doc.op === "databaseSize") return { value: encode(storage.sql.databaseSize) };
+    const cursor = storage.sql.exec(doc.query, ...doc.bindings.map(decode));
+    const rows = cursor.raw().toArray();
+    return { columnNames: cursor.columnNames, rows: encode(rows), rowsRead: cursor.rowsRead, rowsWritten: cursor.rowsWritten };
+  } catch (error) {
+    return { error: message(error), name: String(error?.name ?? "Error") };
+  }
+}
+
 // Run storage.transaction for the Node side's `session`; `ask(doc)` is one round trip to Node (it
 // answers the next call to make, or {end}). Resolves to {} or {error}: errors thrown across
 // Miniflare's RPC lose their message, so they travel as values.
@@ -163,6 +177,11 @@ class Session {
 }
 
 export class TransactionBridge {
+  // Whether a transaction of `storage` (a handle made by storage()) is open: its closure is running.
+  isOpen(storage) {
+    return this.open.some((session) => session.owner === storage);
+  }
+
   constructor() {
     this.sessions = new Map();
     this.open = []; // sessions whose closure is running, innermost last
@@ -191,6 +210,7 @@ export class TransactionBridge {
     const storage = {
       transaction(closure) {
         const session = new Session(bridge, bridge.nextId++, closure);
+        session.owner = storage;
         bridge.sessions.set(session.id, session);
         const inner = bridge.open.at(-1);
         const started = inner ? inner.call("storage", "transaction", [session.id]) : stub.capsTestingTransaction(session.id);

@@ -1,0 +1,167 @@
+"""``workers_env``: a Python Durable Object using the synchronous ``storage.sql.exec`` on the real
+binding (Miniflare's SQLite-backed object, reached through the plugin's host), and the same class in
+the local runtime, from one sample project.
+
+The host answers ``sql.exec`` synchronously (a worker thread asks the object while Node's main thread
+waits), so the class body is the one a deployed Worker runs: the table made in ``__init__``, an insert
+with ``RETURNING``, an ordered select, a constraint violation as the SDK's error class, bytes and
+numbers as the runtime maps them, ``database_size``. Inside an open ``transaction()`` (and for
+``transaction_sync``) the host cannot answer, so the call raises ``Unsupported`` naming the limitation
+instead of hanging.
+"""
+
+from __future__ import annotations
+
+import shutil
+from typing import Final
+
+import pytest
+
+from .sample_projects import wrangler_toml, write_project
+
+pytestmark = [
+    pytest.mark.workers,
+    pytest.mark.skipif(shutil.which("node") is None, reason="workers_env needs Node 20+"),
+]
+
+NOTES: Final[dict[str, str]] = {
+    "wrangler.toml": wrangler_toml("notes", "", ("NOTES", "Notes")),
+    "src/entry.py": """\
+from cap_cloudflare_do import DurableObject, DurableObjectNamespace
+from cap_opendal_core.errors import PreconditionFailed, Unsupported
+
+
+class Notes(DurableObject):
+    def __init__(self, ctx, env):
+        super().__init__(ctx, env)
+        self.sql = self.storage.sql
+        self.sql.exec(
+            "CREATE TABLE IF NOT EXISTS notes (id INTEGER PRIMARY KEY, body TEXT NOT NULL UNIQUE, raw BLOB)"
+        )
+
+    async def add(self, body: str, raw_hex: str | None = None) -> int:
+        raw = None if raw_hex is None else bytes.fromhex(raw_hex)
+        cursor = self.sql.exec("INSERT INTO notes (body, raw) VALUES (?, ?) RETURNING id", body, raw)
+        return int(cursor.one()["id"])
+
+    async def bodies(self) -> list:
+        return [row["body"] for row in self.sql.exec("SELECT body FROM notes ORDER BY id")]
+
+    async def raw(self, note_id: int) -> list:
+        value = self.sql.exec("SELECT raw FROM notes WHERE id = ?", note_id).one()["raw"]
+        return [type(value).__name__, value.hex()]
+
+    async def duplicate(self, body: str) -> list:
+        try:
+            self.sql.exec("INSERT INTO notes (body) VALUES (?)", body)
+        except PreconditionFailed as exc:
+            return ["PreconditionFailed", "UNIQUE constraint failed" in str(exc)]
+        return ["no error", False]
+
+    async def values(self) -> dict:
+        cursor = self.sql.exec(
+            "SELECT 2.0 AS whole, 0.25 AS f, 9007199254740993 AS big, NULL AS z, ? AS text, x'00ff' AS blob",
+            "é😀",
+        )
+        row = cursor.one()
+        return {
+            "types": {k: type(v).__name__ for k, v in row.items()},
+            "row": {k: v.hex() if isinstance(v, bytes) else v for k, v in row.items()},
+            "columns": cursor.column_names,
+        }
+
+    async def counts(self) -> list:
+        cursor = self.sql.exec("UPDATE notes SET raw = NULL")
+        cursor.to_array()
+        return [cursor.rows_read, cursor.rows_written]
+
+    async def size(self) -> int:
+        return self.sql.database_size
+
+    async def sql_inside_transaction(self) -> list:
+        async with self.storage.transaction() as txn:
+            await txn.put("k", 1)
+            try:
+                self.sql.exec("SELECT 1")
+            except Unsupported as exc:
+                return ["Unsupported", str(exc)]
+        return ["ran", ""]
+
+    async def sync_transaction(self) -> list:
+        try:
+            return ["ran", self.storage.transaction_sync(lambda: self.sql.exec("SELECT 1 AS a").one()["a"])]
+        except Unsupported as exc:
+            return ["Unsupported", str(exc)]
+
+
+async def call(env, name, method, *args):
+    return await getattr(DurableObjectNamespace.from_env(env, "NOTES").get_by_name(name), method)(*args)
+""",
+    "tests/cases.py": """\
+def check_notes(call):
+    assert call("a", "add", "first") == 1
+    assert call("a", "add", "second", "00ff10") == 2
+    assert call("b", "add", "other") == 1
+    assert call("a", "bodies") == ["first", "second"]
+    assert call("b", "bodies") == ["other"]
+    assert call("a", "raw", 2) == ["bytes", "00ff10"]
+    assert call("a", "duplicate", "first") == ["PreconditionFailed", True]
+    assert call("a", "bodies") == ["first", "second"]
+    assert call("a", "values") == {
+        "types": {
+            "whole": "int", "f": "float", "big": "float", "z": "NoneType", "text": "str", "blob": "bytes"
+        },
+        "row": {
+            "whole": 2, "f": 0.25, "big": 9007199254740992.0, "z": None, "text": "é😀", "blob": "00ff"
+        },
+        "columns": ["whole", "f", "big", "z", "text", "blob"],
+    }
+    assert call("a", "counts")[1] == 2
+    assert call("a", "size") > 0
+""",
+    "tests/test_on_the_binding.py": """\
+from cases import check_notes
+
+
+def test_sql_on_the_binding(workers_env):
+    check_notes(lambda name, method, *args: workers_env.run("entry:call", name, method, *args))
+
+
+def test_state_is_reset(workers_env):
+    assert workers_env.run("entry:call", "a", "bodies") == []
+
+
+def test_sql_inside_a_transaction_is_refused_not_hung(workers_env):
+    kind, message = workers_env.run("entry:call", "t", "sql_inside_transaction")
+    assert kind == "Unsupported"
+    assert "inside an open transaction()" in message and "deadlock" in message
+    assert workers_env.run("entry:call", "t", "bodies") == []  # the object still answers afterwards
+
+
+def test_transaction_sync_is_refused(workers_env):
+    kind, message = workers_env.run("entry:call", "s", "sync_transaction")
+    assert kind == "Unsupported"
+    assert "transaction_sync is not supported" in message
+""",
+    "tests/test_local.py": """\
+from anyio.from_thread import start_blocking_portal
+
+from cap_cloudflare_do import DurableObjectNamespace
+from cases import check_notes
+from entry import Notes
+
+
+def test_the_same_class_in_the_local_runtime(tmp_path):
+    with start_blocking_portal() as portal:
+        local = DurableObjectNamespace.local(path=tmp_path, object_class=Notes)
+        with portal.wrap_async_context_manager(local) as ns:
+            check_notes(lambda name, method, *args: portal.call(getattr(ns.get_by_name(name), method), *args))
+""",
+}
+
+
+def test_sql_on_the_binding_and_locally(pytester: pytest.Pytester) -> None:
+    write_project(pytester.path, NOTES)
+    pytester.makeini("[pytest]\npythonpath = src tests\n")
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "tests", timeout=900)
+    result.assert_outcomes(passed=5)
