@@ -4,7 +4,10 @@ One Node process per pytest session (per xdist worker) runs ``harness/host.mjs``
 bindings the project's ``wrangler.toml`` declares, and Pyodide with the installed cap-* packages and
 the Worker's own code. Tests talk to it through a :class:`WorkersEnv` (``run``, ``fetch``, ``drain``);
 after each test the host empties every KV namespace, R2 bucket and Durable Object and waits for the
-queues to settle, so tests share the warm process without seeing each other's data.
+queues to settle, so tests share the warm process without seeing each other's data. A Durable
+Object's ``storage.sql`` is synchronous there as on a deployed Worker (``harness/sync_sql.mjs``: a worker
+thread asks the object while Node's main thread waits), except inside an open ``transaction()`` and
+for ``transaction_sync``, which raise ``Unsupported`` instead of deadlocking.
 
 The Node side installs on first use into a per-user cache, ``npm ci`` from the ``package-lock.json``
 shipped in ``harness/`` (its integrity hashes are checked) and ``pip download --require-hashes`` of the

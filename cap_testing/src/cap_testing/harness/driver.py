@@ -214,7 +214,8 @@ class _ObjectId:
 
 
 class _ObjectState(_ExecutionContext):
-    """What ``ctx`` is for a Durable Object here: its id and its real storage (behind an RpcTarget)."""
+    """What ``ctx`` is for a Durable Object here: its id and its real storage (behind an RpcTarget;
+    its ``sql`` answers synchronously, through the host's ``sync_sql.mjs``)."""
 
     def __init__(self, hex_id: str, storage: Any) -> None:
         super().__init__()
