@@ -177,15 +177,15 @@ class Session {
 }
 
 export class TransactionBridge {
-  // Whether a transaction of `storage` (a handle made by storage()) is open: its closure is running.
-  isOpen(storage) {
-    return this.open.some((session) => session.owner === storage);
-  }
-
   constructor() {
     this.sessions = new Map();
     this.open = []; // sessions whose closure is running, innermost last
     this.nextId = 1;
+  }
+
+  // Whether a transaction of `storage` (a handle made by storage()) is open: its closure is running.
+  isOpen(storage) {
+    return this.open.some((session) => session.owner === storage);
   }
 
   // The request handler for the service binding the object's `ask` reaches: {session, answer} in,
