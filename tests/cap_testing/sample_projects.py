@@ -7,7 +7,10 @@ Durable Object written with cap-cloudflare-do, tested under ``workers_env``.
 
 from __future__ import annotations
 
+import shutil
 from typing import TYPE_CHECKING, Final
+
+import pytest
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -100,6 +103,10 @@ async def test_dedupe_claims_expire_by_the_clock(caps, caps_r2, caps_clock):
 }
 SERVER_FLOW_OUTCOMES: Final = {"passed": 5, "failed": 1}
 """``test_node_that_writes_fails`` fails on purpose: its message is checked."""
+
+
+NEEDS_NODE: Final = pytest.mark.skipif(shutil.which("node") is None, reason="workers_env needs Node 20+")
+"""For the tests that run a sample project under ``workers_env`` from the outside."""
 
 
 def wrangler_toml(name: str, bindings: str, durable_object: tuple[str, str]) -> str:

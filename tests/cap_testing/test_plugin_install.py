@@ -9,7 +9,6 @@ Offline: our wheels are built with ``uv build --offline``; third-party ones come
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +17,7 @@ import pytest
 
 from tests.support.workspace import REPO
 
-from .sample_projects import SERVER_FLOW, SERVER_FLOW_OUTCOMES, WORKER, write_project
+from .sample_projects import NEEDS_NODE, SERVER_FLOW, SERVER_FLOW_OUTCOMES, WORKER, write_project
 
 UV = Path(sys.executable).parent / "uv"
 WHEELHOUSE = REPO / ".venv" / "wheelhouse"
@@ -82,7 +81,7 @@ def test_the_installed_plugin_runs_a_server_flow_project(user_python: Path, tmp_
 
 
 @pytest.mark.workers
-@pytest.mark.skipif(shutil.which("node") is None, reason="workers_env needs Node 20+")
+@NEEDS_NODE
 def test_the_installed_plugin_runs_a_worker_project(user_python: Path, tmp_path: Path) -> None:
     project = tmp_path / "project"
     write_project(project, WORKER)

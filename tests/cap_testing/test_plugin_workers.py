@@ -3,16 +3,14 @@ Miniflare's bindings, from the outside. The Node side comes from the plugin's pe
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
-from .sample_projects import WORKER, WORKER_OUTCOMES, write_project
+from .sample_projects import NEEDS_NODE, WORKER, WORKER_OUTCOMES, write_project
 
 pytestmark = pytest.mark.workers
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="workers_env needs Node 20+")
+@NEEDS_NODE
 def test_a_worker_project_passes_under_workers_env(pytester: pytest.Pytester) -> None:
     write_project(pytester.path, WORKER)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "tests", timeout=900)

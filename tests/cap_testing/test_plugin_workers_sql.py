@@ -12,16 +12,15 @@ instead of hanging.
 
 from __future__ import annotations
 
-import shutil
 from typing import Final
 
 import pytest
 
-from .sample_projects import wrangler_toml, write_project
+from .sample_projects import NEEDS_NODE, wrangler_toml, write_project
 
 pytestmark = [
     pytest.mark.workers,
-    pytest.mark.skipif(shutil.which("node") is None, reason="workers_env needs Node 20+"),
+    NEEDS_NODE,
 ]
 
 NOTES: Final[dict[str, str]] = {

@@ -9,16 +9,15 @@ commits all of them; a block inside a block is a savepoint; ``delete_all()`` ins
 
 from __future__ import annotations
 
-import shutil
 from typing import Final
 
 import pytest
 
-from .sample_projects import wrangler_toml, write_project
+from .sample_projects import NEEDS_NODE, wrangler_toml, write_project
 
 pytestmark = [
     pytest.mark.workers,
-    pytest.mark.skipif(shutil.which("node") is None, reason="workers_env needs Node 20+"),
+    NEEDS_NODE,
 ]
 
 LEDGER: Final[dict[str, str]] = {
