@@ -5,9 +5,10 @@ the local runtime, from one sample project.
 The host answers ``sql.exec`` synchronously (a worker thread asks the object while Node's main thread
 waits), so the class body is the one a deployed Worker runs: the table made in ``__init__``, an insert
 with ``RETURNING``, an ordered select, a constraint violation as the SDK's error class, bytes and
-numbers as the runtime maps them, ``database_size``. Inside an open ``transaction()`` (and for
-``transaction_sync``) the host cannot answer, so the call raises ``Unsupported`` naming the limitation
-instead of hanging.
+numbers as the runtime maps them, ``database_size``. Inside an open ``transaction()`` the SQL runs
+inside the real transaction (the host hands it to the transaction's closure in workerd), so it commits
+with the block's key-value writes and rolls back with them; the same checks pass in the local runtime.
+``transaction_sync`` still raises ``Unsupported`` naming the limitation instead of hanging.
 """
 
 from __future__ import annotations
@@ -77,14 +78,44 @@ class Notes(DurableObject):
     async def size(self) -> int:
         return self.sql.database_size
 
-    async def sql_inside_transaction(self) -> list:
+    async def commit_with_block(self, body: str) -> list:
         async with self.storage.transaction() as txn:
-            await txn.put("k", 1)
+            first = self.sql.exec("INSERT INTO notes (body) VALUES (?) RETURNING id", body).one()["id"]
+            await txn.put("k", first)
             try:
-                self.sql.exec("SELECT 1")
-            except Unsupported as exc:
-                return ["Unsupported", str(exc)]
-        return ["ran", ""]
+                self.sql.exec("INSERT INTO notes (body) VALUES (?)", body)
+                duplicate = "no error"
+            except PreconditionFailed:
+                duplicate = "PreconditionFailed"
+            inside = [row["body"] for row in self.sql.exec("SELECT body FROM notes ORDER BY id")]
+            await txn.put("seen", len(inside))
+            size = self.sql.database_size
+        return [await self.storage.get("k"), await self.storage.get("seen"), duplicate, inside, size > 0]
+
+    async def rollback_with_block(self, body: str) -> list:
+        inside = None
+        try:
+            async with self.storage.transaction() as txn:
+                await txn.put("r", 1)
+                self.sql.exec("INSERT INTO notes (body) VALUES (?)", body)
+                inside = self.sql.exec("SELECT count(*) AS n FROM notes WHERE body = ?", body).one()["n"]
+                raise RuntimeError("undo")
+        except RuntimeError:
+            pass
+        return [inside, await self.storage.get("r"), await self.bodies()]
+
+    async def nested(self) -> list:
+        async with self.storage.transaction() as txn:
+            self.sql.exec("INSERT INTO notes (body) VALUES ('outer')")
+            try:
+                async with self.storage.transaction() as inner:
+                    await inner.put("inner", 1)
+                    self.sql.exec("INSERT INTO notes (body) VALUES ('inner')")
+                    raise RuntimeError("undo inner")
+            except RuntimeError:
+                pass
+            await txn.put("outer", 1)
+        return [await self.storage.get("outer"), await self.storage.get("inner"), await self.bodies()]
 
     async def sync_transaction(self) -> list:
         try:
@@ -117,9 +148,16 @@ def check_notes(call):
     }
     assert call("a", "counts")[1] == 2
     assert call("a", "size") > 0
+
+
+def check_sql_in_transactions(call):
+    assert call("t", "commit_with_block", "kept") == [1, 1, "PreconditionFailed", ["kept"], True]
+    assert call("t", "bodies") == ["kept"]
+    assert call("t", "rollback_with_block", "gone") == [1, None, ["kept"]]
+    assert call("n", "nested") == [1, None, ["outer"]]
 """,
     "tests/test_on_the_binding.py": """\
-from cases import check_notes
+from cases import check_notes, check_sql_in_transactions
 
 
 def test_sql_on_the_binding(workers_env):
@@ -130,11 +168,8 @@ def test_state_is_reset(workers_env):
     assert workers_env.run("entry:call", "a", "bodies") == []
 
 
-def test_sql_inside_a_transaction_is_refused_not_hung(workers_env):
-    kind, message = workers_env.run("entry:call", "t", "sql_inside_transaction")
-    assert kind == "Unsupported"
-    assert "inside an open transaction()" in message and "deadlock" in message
-    assert workers_env.run("entry:call", "t", "bodies") == []  # the object still answers afterwards
+def test_sql_inside_a_transaction_commits_and_rolls_back_with_it(workers_env):
+    check_sql_in_transactions(lambda name, method, *args: workers_env.run("entry:call", name, method, *args))
 
 
 def test_transaction_sync_is_refused(workers_env):
@@ -146,7 +181,7 @@ def test_transaction_sync_is_refused(workers_env):
 from anyio.from_thread import start_blocking_portal
 
 from cap_cloudflare_do import DurableObjectNamespace
-from cases import check_notes
+from cases import check_notes, check_sql_in_transactions
 from entry import Notes
 
 
@@ -155,6 +190,15 @@ def test_the_same_class_in_the_local_runtime(tmp_path):
         local = DurableObjectNamespace.local(path=tmp_path, object_class=Notes)
         with portal.wrap_async_context_manager(local) as ns:
             check_notes(lambda name, method, *args: portal.call(getattr(ns.get_by_name(name), method), *args))
+
+
+def test_sql_in_transactions_in_the_local_runtime(tmp_path):
+    with start_blocking_portal() as portal:
+        local = DurableObjectNamespace.local(path=tmp_path, object_class=Notes)
+        with portal.wrap_async_context_manager(local) as ns:
+            check_sql_in_transactions(
+                lambda name, method, *args: portal.call(getattr(ns.get_by_name(name), method), *args)
+            )
 """,
 }
 
@@ -163,4 +207,4 @@ def test_sql_on_the_binding_and_locally(pytester: pytest.Pytester) -> None:
     write_project(pytester.path, NOTES)
     pytester.makeini("[pytest]\npythonpath = src tests\n")
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "tests", timeout=900)
-    result.assert_outcomes(passed=5)
+    result.assert_outcomes(passed=6)

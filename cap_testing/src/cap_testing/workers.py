@@ -6,8 +6,9 @@ the Worker's own code. Tests talk to it through a :class:`WorkersEnv` (``run``, 
 after each test the host empties every KV namespace, R2 bucket and Durable Object and waits for the
 queues to settle, so tests share the warm process without seeing each other's data. A Durable
 Object's ``storage.sql`` is synchronous there as on a deployed Worker (``harness/sync_sql.mjs``: a worker
-thread asks the object while Node's main thread waits), except inside an open ``transaction()`` and
-for ``transaction_sync``, which raise ``Unsupported`` instead of deadlocking.
+thread asks the object while Node's main thread waits; inside an open ``transaction()`` the
+transaction's closure runs it, so it commits and rolls back with the block), except
+``transaction_sync``, which raises ``Unsupported`` instead of deadlocking.
 
 The Node side installs on first use into a per-user cache, ``npm ci`` from the ``package-lock.json``
 shipped in ``harness/`` (its integrity hashes are checked) and ``pip download --require-hashes`` of the

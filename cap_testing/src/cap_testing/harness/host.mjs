@@ -14,10 +14,12 @@
 // ack/retry calls it made to the real messages. The Python code sees Miniflare's bindings as `env`.
 // Its ctx.storage is the handle seen through txn_bridge.mjs, which gives it the runtime's
 // storage.transaction(closure): workerd admits no call into an object while a transaction is open, so
-// the object runs the transaction and asks this process (CAPS_PY, kind "txn") for each call to make.
-// Its ctx.storage.sql is synchronous, as on a deployed Worker, through sync_sql.mjs: a worker thread
-// asks the object (an HTTP request to Miniflare carrying this run's token, routed by the generated
-// script to the object's capsTestingSql) while this thread waits in Atomics.wait.
+// the object runs the transaction and asks this process for each call to make (an HTTP request to
+// sync_sql.mjs's worker thread, carrying this run's token, which relays it here). Its
+// ctx.storage.sql is synchronous, as on a deployed Worker, through sync_sql.mjs: a worker thread asks
+// the object (an HTTP request to Miniflare carrying the token, routed by the generated script to the
+// object's capsTestingSql) while this thread waits in Atomics.wait; inside an open transaction the
+// SQL is one more call the transaction makes, so it commits and rolls back with the block.
 
 import { createRequire } from "node:module";
 import { readFileSync, writeFileSync, mkdtempSync, rmSync } from "node:fs";
@@ -46,7 +48,7 @@ async function importFrom(nodeDir, name) {
 const JS_NAME = /^[A-Za-z_$][A-Za-z0-9_$]*$/;
 const RESERVED_METHODS = new Set(["constructor", "capsTestingStorage", "capsTestingReset", "capsTestingTransaction", "capsTestingSql", "fetch", "alarm", "webSocketMessage", "webSocketClose", "webSocketError"]);
 
-function workerScript(objects, sqlToken) {
+function workerScript(objects, sqlToken, txnUrl) {
   const classes = objects.map(({ binding, className, methods }) => {
     if (!JS_NAME.test(className)) throw new Error(`class_name ${JSON.stringify(className)} is not a valid class name`);
     const rpc = methods
@@ -62,7 +64,7 @@ function workerScript(objects, sqlToken) {
     return new StorageHandle(this.ctx.storage);
   }
   capsTestingTransaction(session) {
-    return serveTransaction(this.ctx.storage, (doc) => forward(this.env, { kind: "txn", ...doc }), session);
+    return serveTransaction(this.ctx.storage, askNode, session);
   }
   capsTestingSql(doc) {
     return serveSql(this.ctx.storage, doc);
@@ -98,6 +100,15 @@ class StorageHandle extends RpcTarget {
   setAlarm(when, options) { return this.#storage.setAlarm(when, options); }
   deleteAlarm(options) { return this.#storage.deleteAlarm(options); }
   sync() { return this.#storage.sync(); }
+}
+
+// One request of an open transaction for its next call, to the host's worker thread (not through
+// CAPS_PY, which Node's main thread answers: that thread may be blocked in a synchronous sql.exec
+// that this transaction is to run).
+async function askNode(doc) {
+  const response = await fetch(${JSON.stringify(txnUrl)}, { method: "POST", headers: { ${JSON.stringify(SQL_TOKEN_HEADER)}: ${JSON.stringify(sqlToken)} }, body: JSON.stringify(doc) });
+  if (!response.ok) throw new Error("cap-testing: the host's transaction channel answered HTTP " + response.status);
+  return response.json();
 }
 
 async function forward(env, payload) {
@@ -199,12 +210,12 @@ async function main() {
   const dir = mkdtempSync(path.join(tmpdir(), "cap-testing-worker-"));
   const script = path.join(dir, "worker.mjs");
   const sqlToken = randomUUID();
-  writeFileSync(script, workerScript(objectsSpec, sqlToken));
-  writeFileSync(path.join(dir, "txn_bridge.mjs"), readFileSync(path.join(HERE, "txn_bridge.mjs")));
   const transactions = new TransactionBridge();
+  const syncSql = await SyncSql.start(transactions, sqlToken, (config.sqlTimeoutS ?? 60) * 1000);
+  writeFileSync(script, workerScript(objectsSpec, sqlToken, syncSql.txnUrl));
+  writeFileSync(path.join(dir, "txn_bridge.mjs"), readFileSync(path.join(HERE, "txn_bridge.mjs")));
 
   let env = null;
-  let syncSql = null; // made once Miniflare's URL is known
   const knownObjects = new Map(); // binding -> Set of hex ids, for reset
   const pyService = async (request) => {
     try {
@@ -212,8 +223,6 @@ async function main() {
       let result;
       if (payload.kind === "queue") {
         result = await queueService(payload);
-      } else if (payload.kind === "txn") {
-        result = await transactions.answer(payload);
       } else {
         if (!knownObjects.has(payload.binding)) knownObjects.set(payload.binding, new Set());
         knownObjects.get(payload.binding).add(payload.id);
@@ -222,7 +231,7 @@ async function main() {
         const stub = driver.has_object(payload.className, payload.id) ? null : ns.get(ns.idFromString(payload.id));
         const storage = stub && transactions.storage(await stub.capsTestingStorage(), stub);
         if (storage) {
-          storage.sql = syncSql.forObject(payload.binding, payload.id, () => transactions.isOpen(storage));
+          storage.sql = syncSql.forObject(payload.binding, payload.id, () => transactions.innermost(storage));
           storage.transactionSync = transactionSyncRefused;
         }
         const input = JSON.stringify(payload);
@@ -303,7 +312,7 @@ async function main() {
     serviceBindings: { CAPS_PY: pyService },
     bindings: config.vars,
   });
-  syncSql = new SyncSql(await mf.ready, sqlToken, (config.sqlTimeoutS ?? 60) * 1000);
+  syncSql.url = await mf.ready;
   env = {};
   for (const name of config.kv) env[name] = await mf.getKVNamespace(name);
   for (const name of config.r2) env[name] = await mf.getR2Bucket(name);

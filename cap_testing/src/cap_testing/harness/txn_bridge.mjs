@@ -99,6 +99,7 @@ async function run(storage, txn, call, ask) {
     let value;
     if (call.method === "transaction") value = await serveTransaction(storage, ask, args[0]);
     else if (call.method === "sqlExec") value = sqlExec(storage, ...args);
+    else if (call.method === "sql") value = serveSql(storage, args[0]); // sync_sql.mjs's, in the transaction
     else value = await (call.on === "storage" ? storage : txn)[call.method](...args);
     return { value: encode(value) };
   } catch (error) {
@@ -110,14 +111,18 @@ async function run(storage, txn, call, ask) {
 
 const TXN_METHODS = ["get", "put", "delete", "deleteAll", "list", "getAlarm", "setAlarm", "deleteAlarm"];
 
+// One transaction as the Node side sees it. Event-driven, so that it can also be driven while this
+// thread is blocked (sync_sql.mjs runs storage.sql inside the block that way): the object's request
+// for the next call is held as `waiting` (a function that answers it), and whichever comes first —
+// a call from the Python block, the block's end, or that request — pairs them at once.
 class Session {
   constructor(bridge, id, closure) {
     this.bridge = bridge;
     this.id = id;
     this.closure = closure;
-    this.calls = []; // queued {doc, resolve, reject}
+    this.calls = []; // queued {doc, resolve, reject} (plain functions)
     this.sent = null; // the call whose answer is awaited
-    this.wake = null; // the service request waiting for the next call
+    this.waiting = null; // answers the object's request for the next call
     this.ended = null; // {end, error}
     const txn = {};
     for (const name of TXN_METHODS) txn[name] = (...args) => this.call("txn", name, args);
@@ -128,51 +133,58 @@ class Session {
   }
 
   call(on, method, args) {
-    return new Promise((resolve, reject) => {
-      this.calls.push({ doc: { on, method, args: args.map(encode) }, resolve, reject });
-      this.poke();
-    });
+    return new Promise((resolve, reject) => this.queue(on, method, args, resolve, reject));
+  }
+
+  queue(on, method, args, resolve, reject) {
+    this.calls.push({ doc: { on, method, args: args.map(encode) }, resolve, reject });
+    this.pump();
   }
 
   end(doc) {
     this.ended = doc;
-    this.poke();
+    this.pump();
   }
 
-  poke() {
-    if (this.wake) {
-      const wake = this.wake;
-      this.wake = null;
-      wake();
-    }
+  // Hand the next call (or the end) to the object's waiting request, if both are there.
+  pump() {
+    if (!this.waiting) return;
+    let doc;
+    if (this.calls.length) {
+      this.sent = this.calls.shift();
+      doc = this.sent.doc;
+    } else if (this.ended) {
+      doc = this.ended;
+      this.bridge.sessions.delete(this.id);
+    } else return;
+    const reply = this.waiting;
+    this.waiting = null;
+    reply(doc);
   }
 
-  // One request from the object: the answer to the last call; returns the next call (or the end).
-  async next(answer) {
+  // One request from the object: the answer to the last call; `reply(doc)` answers it with the next
+  // call (or the end), now or later.
+  ask(answer, reply) {
     if (answer.ready) {
       const settle = (doc) => {
         this.bridge.open.splice(this.bridge.open.indexOf(this), 1);
         this.end(doc);
       };
       this.bridge.open.push(this);
-      Promise.resolve(this.closure(this.txn)).then(
-        () => settle({ end: "commit" }),
-        (error) => settle({ end: "rollback", error: message(error) }),
-      );
+      Promise.resolve()
+        .then(() => this.closure(this.txn))
+        .then(
+          () => settle({ end: "commit" }),
+          (error) => settle({ end: "rollback", error: message(error) }),
+        );
     } else if (this.sent) {
       const { resolve, reject } = this.sent;
       this.sent = null;
       if (answer.error !== undefined) reject(new Error(answer.error));
       else resolve(decode(answer.value));
     }
-    for (;;) {
-      if (this.calls.length) {
-        this.sent = this.calls.shift();
-        return this.sent.doc;
-      }
-      if (this.ended) return this.ended;
-      await new Promise((resolve) => (this.wake = resolve));
-    }
+    this.waiting = reply;
+    this.pump();
   }
 }
 
@@ -183,19 +195,23 @@ export class TransactionBridge {
     this.nextId = 1;
   }
 
-  // Whether a transaction of `storage` (a handle made by storage()) is open: its closure is running.
-  isOpen(storage) {
-    return this.open.some((session) => session.owner === storage);
-  }
-
   // The request handler for the service binding the object's `ask` reaches: {session, answer} in,
   // the next call out.
-  async answer(doc) {
+  answer(doc) {
+    return new Promise((resolve) => this.ask(doc, resolve));
+  }
+
+  // The same, answered through `reply(next)` (now or later) rather than a promise, so that a thread
+  // blocked in a synchronous call can drive it (sync_sql.mjs).
+  ask(doc, reply) {
     const session = this.sessions.get(doc.session);
-    if (!session) return { end: "rollback", error: `cap-testing: no transaction session ${doc.session}` };
-    const call = await session.next(doc.answer);
-    if (call.end) this.sessions.delete(session.id);
-    return call;
+    if (!session) reply({ end: "rollback", error: `cap-testing: no transaction session ${doc.session}` });
+    else session.ask(doc.answer, reply);
+  }
+
+  // The innermost open transaction of `storage` (a handle made by storage()), or undefined.
+  innermost(storage) {
+    return this.open.findLast((session) => session.owner === storage);
   }
 
   // What Python sees as ctx.storage: `handle`'s methods (the object's real storage behind an
