@@ -27,6 +27,8 @@ pytestmark = [
 NOTES: Final[dict[str, str]] = {
     "wrangler.toml": wrangler_toml("notes", "", ("NOTES", "Notes")),
     "src/entry.py": """\
+import asyncio
+
 from cap_cloudflare_do import DurableObject, DurableObjectNamespace
 from cap_opendal_core.errors import PreconditionFailed, Unsupported
 
@@ -104,6 +106,15 @@ class Notes(DurableObject):
             pass
         return [inside, await self.storage.get("r"), await self.bodies()]
 
+    async def overlapping(self) -> list:
+        async with self.storage.transaction() as txn:
+            put = asyncio.ensure_future(txn.put("o", 1))
+            for _ in range(5):
+                await asyncio.sleep(0)  # the put is likely on its way when the SQL below runs
+            self.sql.exec("INSERT INTO notes (body) VALUES ('overlapping')")
+            await put
+        return [await self.storage.get("o"), await self.bodies()]
+
     async def nested(self) -> list:
         async with self.storage.transaction() as txn:
             self.sql.exec("INSERT INTO notes (body) VALUES ('outer')")
@@ -155,6 +166,7 @@ def check_sql_in_transactions(call):
     assert call("t", "bodies") == ["kept"]
     assert call("t", "rollback_with_block", "gone") == [1, None, ["kept"]]
     assert call("n", "nested") == [1, None, ["outer"]]
+    assert call("o", "overlapping") == [1, ["overlapping"]]
 """,
     "tests/test_on_the_binding.py": """\
 from cases import check_notes, check_sql_in_transactions
