@@ -41,6 +41,7 @@ const storage = bridge.storage({}, { capsTestingTransaction: () => new Promise((
 storage.transaction(async () => {});
 const session = [...bridge.sessions.values()][0];
 const inTxn = outcome(() => silent.forObject("NOTES", "ab", () => session).exec("SELECT 1"));
+const leftQueued = session.calls.length;  // the timed-out call is not run later
 const stranger = await fetch(silent.txnUrl, {
   method: "POST", headers: { [SQL_TOKEN_HEADER]: "nope" }, body: "{}",
 });
@@ -49,7 +50,7 @@ server.closeAllConnections();
 const closed = await SyncSql.start(bridge, "t", 30000);
 closed.url = "http://127.0.0.1:9/";
 const failed = outcome(() => closed.forObject("NOTES", "ab", () => undefined).databaseSize);
-process.stdout.write(JSON.stringify({ timedOut, inTxn, stranger: stranger.status, failed }));
+process.stdout.write(JSON.stringify({ timedOut, inTxn, leftQueued, stranger: stranger.status, failed }));
 process.exit(0);
 """
 
@@ -67,5 +68,6 @@ def test_a_call_that_gets_no_answer_times_out_and_a_failed_request_is_named(tmp_
     result = json.loads(done.stdout)
     assert "got no answer within 1 s (exec on NOTES ab)" in result["timedOut"]["message"]
     assert "inside a transaction got no answer within 1 s (exec on NOTES ab)" in result["inTxn"]["message"]
+    assert result["leftQueued"] == 0
     assert result["stranger"] == 403
     assert "the SQL request failed" in result["failed"]["message"]

@@ -26,7 +26,6 @@ import { decode, encode } from "./txn_bridge.mjs";
 
 export const SQL_TOKEN_HEADER = "x-cap-testing-sql";
 
-// The worker thread: one HTTP request per call; `flag` counts the answers posted.
 // The worker thread: one HTTP request per SQL call (`port`), and the server the object's open
 // transactions ask for their next call (`txnPort`: {rid, doc} out, {rid, reply} in); `flag` counts
 // the messages posted to the main thread, so that it can wait for them.
@@ -72,12 +71,11 @@ const server = http.createServer((request, response) => {
   });
 });
 server.requestTimeout = 0; // a transaction's next call comes when the Python block makes it
-server.headersTimeout = 0;
-server.keepAliveTimeout = 1000;
 txnPort.on("message", ({ rid, reply }) => {
   const response = held.get(rid);
   held.delete(rid);
-  if (response) response.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(reply));
+  // a fresh connection per request: no reuse racing the server's keep-alive timeout
+  if (response) response.writeHead(200, { "content-type": "application/json", connection: "close" }).end(JSON.stringify(reply));
 });
 server.listen(0, "127.0.0.1", () => {
   txnPort.postMessage({ listening: server.address().port });
@@ -176,7 +174,7 @@ export class SyncSql {
   callInTransaction(session, doc) {
     if (this.failure) throw new Error(`cap-testing workers_env: the SQL thread failed: ${this.failure}`);
     let outcome = null;
-    session.queue("storage", "sql", [doc], (value) => (outcome = { value }), (error) => (outcome = { error }));
+    const entry = session.queue("storage", "sql", [doc], (value) => (outcome = { value }), (error) => (outcome = { error }));
     const deadline = Date.now() + this.timeoutMs;
     for (;;) {
       const seen = Atomics.load(this.flag, 0);
@@ -189,6 +187,8 @@ export class SyncSql {
       if (outcome) return outcome.value;
       const left = deadline - Date.now();
       if (left <= 0) {
+        const queued = session.calls.indexOf(entry);
+        if (queued >= 0) session.calls.splice(queued, 1); // not run later, after its caller gave up
         throw new Error(
           `cap-testing workers_env: storage.sql inside a transaction got no answer within ` +
             `${this.timeoutMs / 1000} s (${doc.op} on ${doc.binding} ${doc.id})`,

@@ -136,9 +136,13 @@ class Session {
     return new Promise((resolve, reject) => this.queue(on, method, args, resolve, reject));
   }
 
+  // The same with plain callbacks (a blocked thread can run those; see sync_sql.mjs); returns the
+  // queued entry.
   queue(on, method, args, resolve, reject) {
-    this.calls.push({ doc: { on, method, args: args.map(encode) }, resolve, reject });
+    const entry = { doc: { on, method, args: args.map(encode) }, resolve, reject };
+    this.calls.push(entry);
     this.pump();
+    return entry;
   }
 
   end(doc) {
