@@ -19,10 +19,7 @@ import pytest
 
 from .sample_projects import NEEDS_NODE, wrangler_toml, write_project
 
-pytestmark = [
-    pytest.mark.workers,
-    NEEDS_NODE,
-]
+pytestmark = [pytest.mark.workers, NEEDS_NODE]
 
 NOTES: Final[dict[str, str]] = {
     "wrangler.toml": wrangler_toml("notes", "", ("NOTES", "Notes")),

@@ -15,10 +15,7 @@ import pytest
 
 from .sample_projects import NEEDS_NODE, wrangler_toml, write_project
 
-pytestmark = [
-    pytest.mark.workers,
-    NEEDS_NODE,
-]
+pytestmark = [pytest.mark.workers, NEEDS_NODE]
 
 LEDGER: Final[dict[str, str]] = {
     "wrangler.toml": wrangler_toml("ledger", "", ("LEDGERS", "Ledger")),
