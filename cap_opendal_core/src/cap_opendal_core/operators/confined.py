@@ -21,18 +21,30 @@ if TYPE_CHECKING:
 __all__ = ["ConfinedFsBlockingOperator", "ConfinedFsOperator"]
 
 
-class ConfinedFsOperator:
-    """``opendal.AsyncOperator`` on ``fs``, with every path checked first (see the module docstring)."""
+class _Confined:
+    """What both confined operators are: an operator, the root its paths must stay inside, the check."""
 
     __slots__ = ("_capability", "_op", "root")
 
-    def __init__(self, operator: opendal.AsyncOperator, root: str, capability: str | None) -> None:
+    _op: Any
+
+    def __init__(self, operator: Any, root: str, capability: str | None) -> None:
         self._op = operator
         self.root = root
         self._capability = capability
 
     def _check(self, path: str) -> None:
         check_inside(self.root, path, capability=self._capability)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(root={self.root!r})"
+
+
+class ConfinedFsOperator(_Confined):
+    """``opendal.AsyncOperator`` on ``fs``, with every path checked first (see the module docstring)."""
+
+    __slots__ = ()
+    _op: opendal.AsyncOperator
 
     def capability(self) -> Any:
         return self._op.capability()
@@ -72,31 +84,21 @@ class ConfinedFsOperator:
         ``opendal.AsyncOperator.to_operator`` does)."""
         return ConfinedFsBlockingOperator(self._op.to_operator(), self.root, self._capability)
 
-    def __repr__(self) -> str:
-        return f"ConfinedFsOperator(root={self.root!r})"
 
-
-class ConfinedFsBlockingOperator:
+class ConfinedFsBlockingOperator(_Confined):
     """``opendal.Operator`` on ``fs``, with every path checked first (the blocking calls KV makes)."""
 
-    __slots__ = ("_capability", "_op", "root")
-
-    def __init__(self, operator: opendal.Operator, root: str, capability: str | None) -> None:
-        self._op = operator
-        self.root = root
-        self._capability = capability
+    __slots__ = ()
+    _op: opendal.Operator
 
     def read(self, path: str, **options: Any) -> Any:
-        check_inside(self.root, path, capability=self._capability)
+        self._check(path)
         return self._op.read(path, **options)
 
     def write(self, path: str, bs: bytes, **options: Any) -> None:
-        check_inside(self.root, path, capability=self._capability)
+        self._check(path)
         self._op.write(path, bs, **options)
 
     def delete(self, path: str, **options: Any) -> None:
-        check_inside(self.root, path, capability=self._capability)
+        self._check(path)
         self._op.delete(path, **options)
-
-    def __repr__(self) -> str:
-        return f"ConfinedFsBlockingOperator(root={self.root!r})"
