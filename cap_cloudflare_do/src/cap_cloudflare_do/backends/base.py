@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from cap_opendal_core.capability import CapabilityBackend
+from cap_opendal_core.errors import InvalidInput
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -28,6 +29,7 @@ __all__ = [
     "SqlBackend",
     "StorageBackend",
     "StubBackend",
+    "delete_all_in_transaction",
     "namespace_descriptor",
 ]
 
@@ -35,6 +37,16 @@ T = TypeVar("T")
 
 KeyList = list[str]
 """Keys of one call (an alias: ``list`` is also the name of a storage method)."""
+
+
+def delete_all_in_transaction() -> InvalidInput:
+    """What every storage backend raises for ``delete_all()`` inside an open transaction, as workerd
+    refuses it ("Cannot call deleteAll() within a transaction")."""
+    return InvalidInput(
+        "delete_all() cannot run inside a transaction (transaction() or transaction_sync()): "
+        "call it outside, or delete the keys and drop the tables inside",
+        field="delete_all",
+    )
 
 
 class StubBackend(Protocol):

@@ -53,11 +53,12 @@ from typing import TYPE_CHECKING, Any, Final
 from cap_opendal_core.embedded import faults
 from cap_opendal_core.embedded.durability import Durability, check_durability
 from cap_opendal_core.embedded.store import prefix_where
-from cap_opendal_core.errors import InvalidInput, Misconfigured
+from cap_opendal_core.errors import Misconfigured
 from cap_opendal_core.localfs import local_root
 
 from .. import codec
 from ..limits import MAX_BATCH_KEYS, MAX_SQL_PARAMS, MAX_SQL_VALUE_BYTES
+from .base import delete_all_in_transaction
 from .local_sql import MARK, SqlDatabases
 
 if TYPE_CHECKING:
@@ -222,28 +223,23 @@ def kv_list(db: _Db, options: ListOptions) -> dict[str, Any]:
     return {bytes(k).decode("utf-8"): codec.decode(v) for k, v in rows}
 
 
-def kv_write(db: _Db, puts: Mapping[str, Encoded], deletes: Iterable[str] = ()) -> None:
-    """Delete ``deletes``, then write ``puts``: one statement, or one transaction (a savepoint inside
-    an open one) for several, so a batch is all-or-nothing."""
+def kv_write(db: _Db, puts: Mapping[str, Encoded]) -> None:
+    """Write ``puts``: one statement, or one transaction (a savepoint inside an open one) for
+    several, so a batch is all-or-nothing."""
     rows = [(k.encode("utf-8"), e.blob) for k, e in puts.items()]
-    gone = [(k.encode("utf-8"),) for k in deletes]
-    if not rows and not gone:
+    if not rows:
         return
     if not _kv_ready(db):
-        if not rows:
-            return  # nothing stored, nothing to delete
         _kv_create(db)
     conn = db.conn
-    single = len(rows) + len(gone) == 1
+    single = len(rows) == 1
     nested = False if single else db.begin()
     was, db.internal = db.internal, True
     conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, _ROW_LIMIT)
     try:
-        if gone:
-            conn.executemany(_KV_DELETE, gone)
-        if single and rows:
+        if single:
             conn.execute(_KV_UPSERT, rows[0])
-        elif rows:
+        else:
             conn.executemany(_KV_UPSERT, rows)
     except BaseException:
         if not single:
@@ -400,19 +396,12 @@ class SqliteStore:
     def delete_many(self, object_id: str, keys: KeyList) -> int:
         return kv_delete(self.sql.get(object_id), keys)
 
-    def commit(self, object_id: str, puts: Mapping[str, Encoded], deletes: KeyList) -> None:
-        kv_write(self.sql.get(object_id), puts, deletes)
-
     def delete_all(self, object_id: str) -> None:
         """The alarm, then the object's database — every table and key at once, as ``deleteAll()`` on a
         SQLite-backed object (which drops the alarm too from compatibility date 2026-02-24)."""
         open_db = self.sql.peek(object_id)
         if open_db is not None and open_db.conn.in_transaction:
-            raise InvalidInput(
-                "delete_all() cannot run inside a transaction (transaction() or transaction_sync()): "
-                "call it outside, or delete the keys and drop the tables inside",
-                field="delete_all",
-            )
+            raise delete_all_in_transaction()
         with self._atomic():
             self._db.execute("DELETE FROM alarms WHERE object_id = ?", (object_id,))
             self._db.execute("DELETE FROM alarm_intents WHERE object_id = ?", (object_id,))

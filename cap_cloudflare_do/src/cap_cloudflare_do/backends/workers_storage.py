@@ -20,7 +20,9 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from cap_opendal_core import ffi
-from cap_opendal_core.errors import BackendError, InvalidInput
+from cap_opendal_core.errors import BackendError
+
+from .base import delete_all_in_transaction
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -80,11 +82,7 @@ class WorkersStorage:
 
     async def delete_all(self) -> None:
         if self._open:  # workerd refuses it too ("Cannot call deleteAll() within a transaction")
-            raise InvalidInput(
-                "delete_all() cannot run inside a transaction (transaction() or transaction_sync()): "
-                "call it outside, or delete the keys and drop the tables inside",
-                field="delete_all",
-            )
+            raise delete_all_in_transaction()
         await self._call(lambda: self._js.deleteAll(), "storage.delete_all")
 
     async def list(self, options: ListOptions) -> dict[str, Any]:
